@@ -1,0 +1,66 @@
+//! openlsp turns one site profile into a running Bitcoin and Lightning stack on Kubernetes.
+//!
+//! The pipeline is the module structure:
+//! [`profile`] (load and validate) → [`plan`] (render templates, secrets, certificates; pure)
+//! → `diff` (planned vs live) → `cluster` (the only code that talks to the API server).
+//! [`commands`] orchestrate one verb each and [`ui`] owns every byte written to the terminal.
+
+pub mod cli;
+pub mod commands;
+pub mod fsutil;
+pub mod images;
+pub mod plan;
+pub mod profile;
+pub mod ui;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+
+/// What a successful command reports, mapped to the exit codes of `kubectl diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0: done, or no differences.
+    Ok,
+    /// Exit 1: the plan differs from the cluster.
+    DiffFound,
+}
+
+/// Exit code for errors: bad input, cluster unreachable, conflicts.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Runs one command line and returns the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let ui = ui::Ui::new(&cli.global);
+    let result = match &cli.command {
+        Command::Validate(args) => commands::validate::run(&ui, &cli.global, args),
+        Command::Render(args) => commands::render::run(&ui, &cli.global, args),
+        Command::Completions(args) => commands::completions::run(&ui, args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::DiffFound) => ExitCode::from(1),
+        Err(err) => {
+            ui.error(&err);
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Sends `tracing` logs to stderr; `-v` raises the level, `RUST_LOG` overrides it.
+pub fn init_tracing(verbosity: u8) {
+    let default = match verbosity {
+        0 => "warn",
+        1 => "openlsp=info",
+        2 => "openlsp=debug",
+        _ => "openlsp=trace,kube=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

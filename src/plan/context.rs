@@ -1,0 +1,369 @@
+//! What templates see: names, ports, labels, storage and base64 secret values, computed here
+//! once so templates never build names or paths themselves.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::images;
+use crate::profile::{BitcoinNode, LightningNode, Resources, Site};
+
+use super::state::{self, Secrets, StateError};
+use super::{PlanError, rpcauth};
+
+pub const ZMQ_RAWBLOCK_PORT: u16 = 28332;
+pub const ZMQ_RAWTX_PORT: u16 = 28333;
+pub const LND_P2P_PORT: u16 = 9735;
+pub const LND_GRPC_PORT: u16 = 10009;
+pub const LND_REST_PORT: u16 = 8080;
+/// storageClassName of every openlsp volume: no provisioner may claim them.
+pub const STORAGE_CLASS: &str = "openlsp-local";
+/// Annotation on objects that hold data; prune keeps them (see docs/operations.md).
+pub const DATA_ANNOTATION: &str = "openlsp.io/data";
+/// Pod-template annotation that rolls pods when a consumed ConfigMap or Secret changes.
+pub const CHECKSUM_ANNOTATION: &str = "openlsp.io/config-checksum";
+pub const SITE_LABEL: &str = "openlsp.io/site";
+
+type Labels = BTreeMap<&'static str, String>;
+
+#[derive(Serialize)]
+pub struct SiteContext {
+    pub name: String,
+    pub namespace: String,
+    pub network: &'static str,
+    pub chain: &'static str,
+    pub labels: Labels,
+    #[serde(rename = "dataAnnotation")]
+    pub data_annotation: BTreeMap<&'static str, &'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcesContext {
+    memory: String,
+    cpu: String,
+    cpu_limit: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageContext {
+    pv: String,
+    pvc: String,
+    class: &'static str,
+    path: String,
+    size: String,
+    node_name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BitcoinNames {
+    service: String,
+    stateful_set: String,
+    config_map: String,
+    rpcauth_secret: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BitcoinPorts {
+    rpc: u16,
+    p2p: u16,
+    zmq_block: u16,
+    zmq_tx: u16,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BitcoinNodeContext {
+    name: String,
+    image: String,
+    uid: i64,
+    txindex: bool,
+    prune: Option<u64>,
+    dbcache: u64,
+    maxmempool: u64,
+    resources: ResourcesContext,
+    ports: BitcoinPorts,
+    rpc_allow_ip: Vec<String>,
+    storage: StorageContext,
+    names: BitcoinNames,
+    labels: Labels,
+    selector: Labels,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RpcClientContext {
+    name: String,
+    user: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BitcoinContext {
+    site: SiteContext,
+    node: BitcoinNodeContext,
+    clients: Vec<RpcClientContext>,
+    /// base64 of rpcauth.conf: one salted `rpcauth=` line per client.
+    rpcauth_conf_b64: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LightningNames {
+    service: String,
+    stateful_set: String,
+    config_map: String,
+    tls_secret: String,
+    wallet_secret: String,
+    rpc_credentials_secret: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LightningPorts {
+    p2p: u16,
+    grpc: u16,
+    rest: u16,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LightningNodeContext {
+    name: String,
+    image: String,
+    uid: i64,
+    alias: String,
+    color: String,
+    network: &'static str,
+    resources: ResourcesContext,
+    ports: LightningPorts,
+    tls_domains: Vec<String>,
+    storage: StorageContext,
+    names: LightningNames,
+    labels: Labels,
+    selector: Labels,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendContext {
+    name: String,
+    host: String,
+    rpc_port: u16,
+    zmq_block: String,
+    zmq_tx: String,
+    rpc_user: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LightningSecrets {
+    tls_cert_b64: String,
+    tls_key_b64: String,
+    wallet_password_b64: String,
+    rpc_user_b64: String,
+    rpc_password_b64: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LightningContext {
+    site: SiteContext,
+    node: LightningNodeContext,
+    backend: BackendContext,
+    secrets: LightningSecrets,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn secret<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a [u8], PlanError> {
+    secrets
+        .get(path)
+        .ok_or_else(|| PlanError::State(StateError::Missing { path: path.into() }))
+}
+
+fn secret_text<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a str, PlanError> {
+    std::str::from_utf8(secret(secrets, path)?).map_err(|_| {
+        PlanError::State(StateError::Damaged {
+            path: path.into(),
+            reason: "it is not UTF-8 text".to_owned(),
+        })
+    })
+}
+
+pub fn site_context(site: &Site) -> SiteContext {
+    let mut labels = Labels::new();
+    labels.insert("app.kubernetes.io/managed-by", "openlsp".to_owned());
+    labels.insert("app.kubernetes.io/part-of", "openlsp".to_owned());
+    labels.insert(SITE_LABEL, site.name().to_owned());
+    SiteContext {
+        name: site.name().to_owned(),
+        namespace: site.namespace().to_owned(),
+        network: site.spec.network.as_str(),
+        chain: site.spec.network.bitcoind_chain(),
+        labels,
+        data_annotation: BTreeMap::from([(DATA_ANNOTATION, "true")]),
+    }
+}
+
+/// Standard labels of one node's objects and the subset its selectors use.
+fn node_labels(site: &Site, software: &str, instance: &str, component: &str) -> (Labels, Labels) {
+    let mut selector = Labels::new();
+    selector.insert("app.kubernetes.io/name", software.to_owned());
+    selector.insert("app.kubernetes.io/instance", instance.to_owned());
+    let mut labels = site_context(site).labels;
+    labels.extend(selector.clone());
+    labels.insert("app.kubernetes.io/component", component.to_owned());
+    (labels, selector)
+}
+
+fn resources(site: &Site, resources: Resources) -> ResourcesContext {
+    ResourcesContext {
+        memory: resources.memory.to_string(),
+        cpu: resources.cpu.to_string(),
+        cpu_limit: site.spec.host.cpus.to_string(),
+    }
+}
+
+fn storage(site: &Site, node: &str, disk_name: &str) -> StorageContext {
+    let disk = &site.spec.disks[disk_name];
+    StorageContext {
+        pv: format!("{}-{node}", site.namespace()),
+        pvc: format!("{node}-data"),
+        class: STORAGE_CLASS,
+        path: format!("{}/{node}", disk.path),
+        size: disk.size.to_string(),
+        node_name: disk.node_name.clone(),
+    }
+}
+
+/// The in-cluster DNS name of a Service, independent of the cluster domain.
+pub fn service_host(site: &Site, service: &str) -> String {
+    format!("{service}.{}.svc", site.namespace())
+}
+
+pub fn bitcoin_context(
+    site: &Site,
+    node: &BitcoinNode,
+    secrets: &Secrets,
+) -> Result<BitcoinContext, PlanError> {
+    let (labels, selector) = node_labels(site, "bitcoind", &node.name, "bitcoin-node");
+    let mut clients = Vec::new();
+    let mut conf = String::from("# RPC users of this bitcoind, one salted rpcauth line each.\n");
+    for client in site.clients_of(&node.name) {
+        let password = secret_text(
+            secrets,
+            &state::paths::rpc_password(&node.name, &client.name),
+        )?;
+        let salt = secret_text(secrets, &state::paths::rpc_salt(&node.name, &client.name))?;
+        conf.push_str(&rpcauth::rpcauth_line(&client.name, salt, password));
+        conf.push('\n');
+        clients.push(RpcClientContext {
+            name: client.name.clone(),
+            user: client.name.clone(),
+        });
+    }
+    let network = site.spec.network;
+    Ok(BitcoinContext {
+        site: site_context(site),
+        node: BitcoinNodeContext {
+            name: node.name.clone(),
+            image: node.image.clone(),
+            uid: images::BITCOIND_UID,
+            txindex: node.txindex,
+            prune: node.prune,
+            dbcache: node.dbcache,
+            maxmempool: node.maxmempool,
+            resources: resources(site, node.resources),
+            ports: BitcoinPorts {
+                rpc: network.rpc_port(),
+                p2p: network.p2p_port(),
+                zmq_block: ZMQ_RAWBLOCK_PORT,
+                zmq_tx: ZMQ_RAWTX_PORT,
+            },
+            rpc_allow_ip: node.rpc_allow_ip.clone(),
+            storage: storage(site, &node.name, &node.disk),
+            names: BitcoinNames {
+                service: node.name.clone(),
+                stateful_set: node.name.clone(),
+                config_map: format!("{}-config", node.name),
+                rpcauth_secret: format!("{}-rpcauth", node.name),
+            },
+            labels,
+            selector,
+        },
+        clients,
+        rpcauth_conf_b64: b64(conf.as_bytes()),
+    })
+}
+
+pub fn lightning_context(
+    site: &Site,
+    node: &LightningNode,
+    secrets: &Secrets,
+) -> Result<LightningContext, PlanError> {
+    let backend = site.bitcoin_node(&node.bitcoin).ok_or_else(|| {
+        PlanError::Bug(format!(
+            "lightning node {} refers to unknown bitcoin node {}",
+            node.name, node.bitcoin
+        ))
+    })?;
+    let (labels, selector) = node_labels(site, "lnd", &node.name, "lightning-node");
+    let backend_host = service_host(site, &backend.name);
+    let mut tls_domains =
+        state::lnd_dns_names(&node.name, site.namespace(), &node.tls_extra_domains);
+    tls_domains.retain(|name| name != "localhost");
+    Ok(LightningContext {
+        site: site_context(site),
+        node: LightningNodeContext {
+            name: node.name.clone(),
+            image: node.image.clone(),
+            uid: images::LND_UID,
+            alias: node.alias.clone(),
+            color: node.color.clone(),
+            network: site.spec.network.as_str(),
+            resources: resources(site, node.resources),
+            ports: LightningPorts {
+                p2p: LND_P2P_PORT,
+                grpc: LND_GRPC_PORT,
+                rest: LND_REST_PORT,
+            },
+            tls_domains,
+            storage: storage(site, &node.name, &node.disk),
+            names: LightningNames {
+                service: node.name.clone(),
+                stateful_set: node.name.clone(),
+                config_map: format!("{}-config", node.name),
+                tls_secret: format!("{}-tls", node.name),
+                wallet_secret: format!("{}-wallet", node.name),
+                rpc_credentials_secret: format!("{}-{}-rpc", node.name, backend.name),
+            },
+            labels,
+            selector,
+        },
+        backend: BackendContext {
+            name: backend.name.clone(),
+            host: backend_host.clone(),
+            rpc_port: site.spec.network.rpc_port(),
+            zmq_block: format!("tcp://{backend_host}:{ZMQ_RAWBLOCK_PORT}"),
+            zmq_tx: format!("tcp://{backend_host}:{ZMQ_RAWTX_PORT}"),
+            rpc_user: node.name.clone(),
+        },
+        secrets: LightningSecrets {
+            tls_cert_b64: b64(secret(secrets, &state::paths::tls_cert(&node.name))?),
+            tls_key_b64: b64(secret(secrets, &state::paths::tls_key(&node.name))?),
+            wallet_password_b64: b64(secret(secrets, &state::paths::wallet_password(&node.name))?),
+            rpc_user_b64: b64(node.name.as_bytes()),
+            rpc_password_b64: b64(secret(
+                secrets,
+                &state::paths::rpc_password(&backend.name, &node.name),
+            )?),
+        },
+    })
+}

@@ -1,0 +1,205 @@
+//! The Kubernetes kinds openlsp renders: their apply stage, scope, and a check that a rendered
+//! document really is that kind (deserializes into its k8s-openapi type, with no unknown fields).
+
+use std::any::TypeId;
+use std::sync::LazyLock;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::{NamespaceResourceScope, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The order `apply` creates objects in; see docs/operations.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Namespaces = 1,
+    Crds = 2,
+    Rbac = 3,
+    Config = 4,
+    Storage = 5,
+    Services = 6,
+    Workloads = 7,
+    CustomResources = 8,
+}
+
+impl Stage {
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+}
+
+pub struct KindInfo {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    /// Lowercase plural used in API paths.
+    pub plural: &'static str,
+    pub namespaced: bool,
+    pub stage: Stage,
+    /// Objects of this kind hold data: prune never deletes them.
+    pub always_data: bool,
+    check: fn(&Value) -> Result<(), String>,
+}
+
+impl KindInfo {
+    /// Checks `document` against the kind's schema.
+    pub fn check(&self, document: &Value) -> Result<(), String> {
+        (self.check)(document)
+    }
+
+    /// The API group, empty for the core group.
+    pub fn group(&self) -> &'static str {
+        self.api_version
+            .rsplit_once('/')
+            .map_or("", |(group, _)| group)
+    }
+}
+
+fn builtin<T>(stage: Stage, always_data: bool) -> KindInfo
+where
+    T: Resource + DeserializeOwned + Serialize + 'static,
+    T::Scope: 'static,
+{
+    KindInfo {
+        api_version: T::API_VERSION,
+        kind: T::KIND,
+        plural: T::URL_PATH_SEGMENT,
+        namespaced: TypeId::of::<T::Scope>() == TypeId::of::<NamespaceResourceScope>(),
+        stage,
+        always_data,
+        check: check_typed::<T>,
+    }
+}
+
+static KINDS: LazyLock<Vec<KindInfo>> = LazyLock::new(|| {
+    vec![
+        builtin::<Namespace>(Stage::Namespaces, true),
+        builtin::<CustomResourceDefinition>(Stage::Crds, false),
+        builtin::<ServiceAccount>(Stage::Rbac, false),
+        builtin::<Role>(Stage::Rbac, false),
+        builtin::<RoleBinding>(Stage::Rbac, false),
+        builtin::<ConfigMap>(Stage::Config, false),
+        builtin::<Secret>(Stage::Config, false),
+        builtin::<PersistentVolume>(Stage::Storage, true),
+        builtin::<PersistentVolumeClaim>(Stage::Storage, true),
+        builtin::<Service>(Stage::Services, false),
+        builtin::<NetworkPolicy>(Stage::Services, false),
+        builtin::<StatefulSet>(Stage::Workloads, false),
+        builtin::<Deployment>(Stage::Workloads, false),
+        builtin::<Ingress>(Stage::CustomResources, false),
+        builtin::<Lease>(Stage::Config, false),
+    ]
+});
+
+/// Every kind openlsp knows.
+pub fn all() -> &'static [KindInfo] {
+    &KINDS
+}
+
+/// The kind of a rendered document, if openlsp knows it.
+pub fn lookup(api_version: &str, kind: &str) -> Option<&'static KindInfo> {
+    KINDS
+        .iter()
+        .find(|info| info.api_version == api_version && info.kind == kind)
+}
+
+fn check_typed<T: DeserializeOwned + Serialize>(document: &Value) -> Result<(), String> {
+    let typed: T = serde_path_to_error::deserialize(document)
+        .map_err(|err| format!("{}: {}", err.path(), err.inner()))?;
+    let round_trip = serde_json::to_value(&typed).map_err(|err| err.to_string())?;
+    let mut unknown = Vec::new();
+    find_unknown_fields(document, &round_trip, "", &mut unknown);
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown field{} {}",
+            if unknown.len() > 1 { "s" } else { "" },
+            unknown.join(", ")
+        ))
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        _ => false,
+    }
+}
+
+/// Fields present in `written` that the typed round trip dropped: typos and misplaced keys.
+fn find_unknown_fields(written: &Value, typed: &Value, path: &str, out: &mut Vec<String>) {
+    match (written, typed) {
+        (Value::Object(written), Value::Object(typed)) => {
+            for (key, value) in written {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match typed.get(key) {
+                    Some(typed_value) => find_unknown_fields(value, typed_value, &child, out),
+                    None if is_empty(value) => {}
+                    None => out.push(child),
+                }
+            }
+        }
+        (Value::Array(written), Value::Array(typed)) => {
+            for (i, (value, typed_value)) in written.iter().zip(typed).enumerate() {
+                find_unknown_fields(value, typed_value, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_misspelt_field_is_reported_with_its_path() {
+        let info = lookup("v1", "ConfigMap").unwrap();
+        let document = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": "x", "namespace": "y", "lables": { "a": "b" } },
+            "data": { "k": "v" }
+        });
+        assert_eq!(
+            info.check(&document).unwrap_err(),
+            "unknown field metadata.lables"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_is_reported_with_its_path() {
+        let info = lookup("apps/v1", "StatefulSet").unwrap();
+        let document = json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": { "name": "x" },
+            "spec": { "replicas": "one", "selector": {}, "serviceName": "x", "template": {} }
+        });
+        let err = info.check(&document).unwrap_err();
+        assert!(err.starts_with("spec.replicas: invalid type"), "{err}");
+    }
+
+    #[test]
+    fn kinds_know_their_scope_and_group() {
+        assert!(!lookup("v1", "PersistentVolume").unwrap().namespaced);
+        assert!(lookup("v1", "Secret").unwrap().namespaced);
+        assert_eq!(lookup("apps/v1", "StatefulSet").unwrap().group(), "apps");
+        assert_eq!(lookup("v1", "Secret").unwrap().group(), "");
+        assert_eq!(lookup("v1", "Secret").unwrap().plural, "secrets");
+    }
+}

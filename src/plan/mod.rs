@@ -1,0 +1,285 @@
+//! The plan: every object of a site, rendered from templates with the site's secrets. Pure and
+//! deterministic: the same profile and state dir give byte-identical output. No cluster access.
+
+mod checksum;
+pub mod context;
+pub mod kinds;
+pub mod output;
+pub mod rpcauth;
+pub mod state;
+pub mod templates;
+pub mod tls;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::profile::{Site, SourceMap};
+
+pub use kinds::{KindInfo, Stage};
+pub use state::{Requirement, Secrets, StateDir, StateError};
+pub use templates::{Scope, TemplateSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    State(#[from] StateError),
+    #[error("template {template}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Template {
+        template: String,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("template {template} rendered an invalid object{}: {message}\n  hint: fix the template; the rendered document was:\n{excerpt}", line.map(|l| format!(" (rendered line {l})")).unwrap_or_default())]
+    InvalidObject {
+        template: String,
+        line: Option<usize>,
+        message: String,
+        excerpt: String,
+    },
+    #[error("template {template}: {kind} {name} is rendered twice (also by {other})")]
+    Duplicate {
+        template: String,
+        other: String,
+        kind: String,
+        name: String,
+    },
+    #[error(
+        "template {template}: directory is not a service openlsp renders\n  hint: put templates under one of: {known}"
+    )]
+    UnknownService { template: String, known: String },
+    #[error("--templates {}: {reason}", dir.display())]
+    TemplateDir { dir: PathBuf, reason: String },
+    #[error("{0}; this is a bug in openlsp")]
+    Bug(String),
+}
+
+impl PlanError {
+    fn template(err: &minijinja::Error, set: &TemplateSet) -> Self {
+        let template = err.name().unwrap_or("<unknown>").to_owned();
+        let mut message = err.detail().map_or_else(
+            || err.kind().to_string(),
+            |detail| format!("{}: {detail}", err.kind()),
+        );
+        let source_line = err
+            .line()
+            .zip(set.source(&template))
+            .and_then(|(line, source)| Some((line, source.lines().nth(line.checked_sub(1)?)?)));
+        if let Some((line, text)) = source_line {
+            message.push_str(&format!("\n  {line} | {}", text.trim_end()));
+        }
+        PlanError::Template {
+            template,
+            line: err.line(),
+            message,
+        }
+    }
+}
+
+/// One object of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedObject {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    /// The template that rendered it.
+    pub template: String,
+    pub stage: Stage,
+    pub manifest: Value,
+}
+
+impl PlannedObject {
+    /// `Kind/name`, as kubectl prints it.
+    pub fn display_name(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+
+    /// Whether prune must keep this object: volumes, the namespace, and annotated Secrets.
+    pub fn is_data(&self) -> bool {
+        kinds::lookup(&self.api_version, &self.kind).is_some_and(|info| info.always_data)
+            || self
+                .manifest
+                .pointer(&format!(
+                    "/metadata/annotations/{}",
+                    context::DATA_ANNOTATION.replace('/', "~1")
+                ))
+                .and_then(Value::as_str)
+                == Some("true")
+    }
+}
+
+/// Every object of a site, sorted by apply stage, kind and name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub objects: Vec<PlannedObject>,
+}
+
+/// Renders every template for `site` with `secrets` and checks each object against its type.
+pub fn render_site(
+    site: &Site,
+    secrets: &Secrets,
+    templates: &TemplateSet,
+) -> Result<Plan, PlanError> {
+    let env = templates.environment()?;
+    let mut objects: Vec<PlannedObject> = Vec::new();
+    for (name, scope) in templates.documents() {
+        let template = env
+            .get_template(name)
+            .map_err(|err| PlanError::template(&err, templates))?;
+        let contexts = match scope {
+            Scope::Site => vec![minijinja::Value::from_serialize(serde_json::json!({
+                "site": context::site_context(site)
+            }))],
+            Scope::EachBitcoin => site
+                .spec
+                .bitcoin
+                .iter()
+                .map(|node| {
+                    context::bitcoin_context(site, node, secrets)
+                        .map(|c| minijinja::Value::from_serialize(&c))
+                })
+                .collect::<Result<_, _>>()?,
+            Scope::EachLightning => site
+                .spec
+                .lightning
+                .iter()
+                .map(|node| {
+                    context::lightning_context(site, node, secrets)
+                        .map(|c| minijinja::Value::from_serialize(&c))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        for ctx in contexts {
+            let text = template
+                .render(ctx)
+                .map_err(|err| PlanError::template(&err, templates))?;
+            for object in parse_documents(name, &text, site)? {
+                if let Some(other) = objects.iter().find(|o| {
+                    o.kind == object.kind
+                        && o.name == object.name
+                        && o.namespace == object.namespace
+                }) {
+                    return Err(PlanError::Duplicate {
+                        template: object.template,
+                        other: other.template.clone(),
+                        kind: object.kind,
+                        name: object.name,
+                    });
+                }
+                objects.push(object);
+            }
+        }
+    }
+    checksum::annotate_workloads(&mut objects);
+    objects.sort_by(|a, b| {
+        (a.stage, &a.kind, &a.namespace, &a.name).cmp(&(b.stage, &b.kind, &b.namespace, &b.name))
+    });
+    Ok(Plan { objects })
+}
+
+/// Splits one template's output into documents and checks each; empty documents are skipped.
+fn parse_documents(
+    template: &str,
+    text: &str,
+    site: &Site,
+) -> Result<Vec<PlannedObject>, PlanError> {
+    let invalid = |line: Option<usize>, message: String| PlanError::InvalidObject {
+        template: template.to_owned(),
+        line,
+        message,
+        excerpt: text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| format!("  {:>3} | {l}", i + 1))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    let mut objects = Vec::new();
+    let map = SourceMap::index(text);
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let value: Value = serde::Deserialize::deserialize(document).map_err(|err| {
+            invalid(
+                err.location().map(|l| l.line()),
+                format!("not valid YAML: {err}"),
+            )
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        let field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
+        let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) else {
+            return Err(invalid(
+                None,
+                "a document needs apiVersion and kind".to_owned(),
+            ));
+        };
+        let Some(info) = kinds::lookup(&api_version, &kind) else {
+            let known: BTreeSet<String> = kinds::all()
+                .iter()
+                .map(|k| format!("{}/{}", k.api_version, k.kind))
+                .collect();
+            return Err(invalid(
+                map.value_location("kind").map(|l| l.line),
+                format!(
+                    "openlsp does not know {api_version} {kind}; known: {}",
+                    known.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        };
+        info.check(&value).map_err(|message| {
+            let line = message
+                .split(':')
+                .next()
+                .and_then(|path| map.value_location(path.trim_start_matches("unknown field ")))
+                .map(|l| l.line);
+            invalid(line, format!("{api_version} {kind}: {message}"))
+        })?;
+        let name = value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| invalid(None, format!("{kind} has no metadata.name")))?
+            .to_owned();
+        let namespace = value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        match (&namespace, info.namespaced) {
+            (None, true) => {
+                return Err(invalid(
+                    map.value_location("metadata").map(|l| l.line),
+                    format!("{kind}/{name} needs metadata.namespace: {{{{ site.namespace }}}}"),
+                ));
+            }
+            (Some(ns), true) if ns != site.namespace() => {
+                return Err(invalid(
+                    map.value_location("metadata.namespace").map(|l| l.line),
+                    format!(
+                        "{kind}/{name} is in namespace {ns:?}, not the site's {:?}",
+                        site.namespace()
+                    ),
+                ));
+            }
+            (Some(_), false) => {
+                return Err(invalid(
+                    map.value_location("metadata.namespace").map(|l| l.line),
+                    format!("{kind} is cluster-scoped and takes no metadata.namespace"),
+                ));
+            }
+            _ => {}
+        }
+        objects.push(PlannedObject {
+            api_version,
+            kind,
+            name,
+            namespace,
+            template: template.to_owned(),
+            stage: info.stage,
+            manifest: value,
+        });
+    }
+    Ok(objects)
+}

@@ -1,0 +1,395 @@
+//! The state dir: every generated credential and certificate of a site, one file per value,
+//! directories 0700 and files 0600. Values are generated once and never overwritten here;
+//! only `openlsp secrets rotate` replaces them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::fsutil::{self, PRIVATE_DIR, PRIVATE_FILE};
+use crate::profile::Site;
+
+use super::{rpcauth, tls};
+
+const MARKER: &str = "openlsp-state";
+const LOCK: &str = ".lock";
+const FORMAT: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("no state dir given and neither XDG_STATE_HOME nor HOME is set; pass --state-dir DIR")]
+    NoDefaultDir,
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "{} is readable by others (mode {mode:04o}); secrets must be private\n  hint: chmod {want:o} {}  (and check who may have read it)",
+        path.display(),
+        path.display()
+    )]
+    TooOpen { path: PathBuf, mode: u32, want: u32 },
+    #[error(
+        "state dir {} belongs to site {found:?}, not {expected:?}\n  hint: pass the right --state-dir, or leave it out for the default of this site",
+        dir.display()
+    )]
+    OtherSite {
+        dir: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("{} is damaged: {reason}\n  hint: restore it from a backup (openlsp secrets import) instead of deleting it", path.display())]
+    Damaged { path: PathBuf, reason: String },
+    #[error("{} is missing; this is a bug in openlsp (secrets are generated before rendering)", path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot generate a secret: {0}")]
+    Generate(String),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One value (or pair of values) the site needs in its state dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// 32 random bytes, URL-safe base64: RPC and wallet passwords.
+    Password { path: String },
+    /// 16 random bytes, lowercase hex: rpcauth salts.
+    Salt { path: String },
+    /// A self-signed TLS certificate and its key.
+    Tls {
+        cert: String,
+        key: String,
+        common_name: String,
+        alt_names: Vec<String>,
+    },
+}
+
+/// Relative state paths, shared by the plan (reading) and the store (writing).
+pub mod paths {
+    pub fn rpc_password(bitcoin: &str, client: &str) -> String {
+        format!("bitcoin/{bitcoin}/rpc/{client}/password")
+    }
+    pub fn rpc_salt(bitcoin: &str, client: &str) -> String {
+        format!("bitcoin/{bitcoin}/rpc/{client}/salt")
+    }
+    pub fn tls_cert(lightning: &str) -> String {
+        format!("lightning/{lightning}/tls.cert")
+    }
+    pub fn tls_key(lightning: &str) -> String {
+        format!("lightning/{lightning}/tls.key")
+    }
+    pub fn wallet_password(lightning: &str) -> String {
+        format!("lightning/{lightning}/wallet-password")
+    }
+}
+
+/// The DNS names LND's certificate carries: localhost, then every name of its Service.
+pub fn lnd_dns_names(service: &str, namespace: &str, extra: &[String]) -> Vec<String> {
+    let mut names = vec![
+        "localhost".to_owned(),
+        service.to_owned(),
+        format!("{service}.{namespace}"),
+        format!("{service}.{namespace}.svc"),
+        format!("{service}.{namespace}.svc.cluster.local"),
+    ];
+    names.extend(extra.iter().cloned());
+    names
+}
+
+/// Loopback addresses, so `kubectl port-forward` plus lncli works without extra options.
+pub const LND_LOOPBACK_IPS: [&str; 2] = ["127.0.0.1", "::1"];
+
+/// Everything `site` needs, in a stable order.
+pub fn requirements(site: &Site) -> Vec<Requirement> {
+    let mut needed = Vec::new();
+    for node in &site.spec.lightning {
+        needed.push(Requirement::Password {
+            path: paths::rpc_password(&node.bitcoin, &node.name),
+        });
+        needed.push(Requirement::Salt {
+            path: paths::rpc_salt(&node.bitcoin, &node.name),
+        });
+        let ips: Vec<String> = LND_LOOPBACK_IPS
+            .iter()
+            .map(|ip| (*ip).to_owned())
+            .chain(node.tls_extra_ips.iter().cloned())
+            .collect();
+        needed.push(Requirement::Tls {
+            cert: paths::tls_cert(&node.name),
+            key: paths::tls_key(&node.name),
+            common_name: node.name.clone(),
+            alt_names: tls::subject_alt_names(
+                &lnd_dns_names(&node.name, site.namespace(), &node.tls_extra_domains),
+                &ips,
+            ),
+        });
+        needed.push(Requirement::Password {
+            path: paths::wallet_password(&node.name),
+        });
+    }
+    needed
+}
+
+/// Secret values read from the state dir. Debug output lists names only, never values.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secrets {
+    values: BTreeMap<String, Vec<u8>>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.values.keys()).finish()
+    }
+}
+
+impl Secrets {
+    pub fn insert(&mut self, path: impl Into<String>, value: impl Into<Vec<u8>>) {
+        self.values.insert(path.into(), value.into());
+    }
+
+    pub fn get(&self, path: &str) -> Option<&[u8]> {
+        self.values.get(path).map(Vec::as_slice)
+    }
+
+    /// Every value with its path, for leak checks and exports.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+}
+
+/// A site's state dir, opened and checked.
+#[derive(Debug)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+/// `$XDG_STATE_HOME/openlsp/<site>`, else `~/.local/state/openlsp/<site>`.
+pub fn default_state_dir(site: &str) -> Result<PathBuf, StateError> {
+    let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").ok_or(StateError::NoDefaultDir)?)
+            .join(".local/state"),
+    };
+    Ok(base.join("openlsp").join(site))
+}
+
+fn check_private(path: &Path, want: u32) -> Result<(), StateError> {
+    let mode = fsutil::mode_of(path).map_err(io_error(path))?;
+    if mode & 0o077 != 0 {
+        return Err(StateError::TooOpen {
+            path: path.to_path_buf(),
+            mode,
+            want,
+        });
+    }
+    Ok(())
+}
+
+impl StateDir {
+    /// Opens (creating it 0700 if needed) the state dir of `site` and checks it is private
+    /// and belongs to this site.
+    pub fn open(root: &Path, site: &str) -> Result<Self, StateError> {
+        fsutil::create_dir_all(root, PRIVATE_DIR).map_err(io_error(root))?;
+        check_private(root, PRIVATE_DIR)?;
+        let marker = root.join(MARKER);
+        let contents = format!("format {FORMAT}\nsite {site}\n");
+        match fs::read_to_string(&marker) {
+            Ok(found) => {
+                let found_site = found
+                    .lines()
+                    .find_map(|line| line.strip_prefix("site "))
+                    .unwrap_or("")
+                    .to_owned();
+                if found_site != site {
+                    return Err(StateError::OtherSite {
+                        dir: root.to_path_buf(),
+                        found: found_site,
+                        expected: site.to_owned(),
+                    });
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                fsutil::create_atomic(&marker, contents.as_bytes(), PRIVATE_FILE)
+                    .map_err(io_error(&marker))?;
+            }
+            Err(err) => return Err(io_error(&marker)(err)),
+        }
+        Ok(StateDir {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Holds an exclusive lock on the state dir until dropped, so concurrent runs never
+    /// generate two different values for one secret.
+    fn lock(&self) -> Result<File, StateError> {
+        let path = self.root.join(LOCK);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(PRIVATE_FILE)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        file.lock().map_err(io_error(&path))?;
+        Ok(file)
+    }
+
+    fn exists(&self, relative: &str) -> bool {
+        self.root.join(relative).exists()
+    }
+
+    fn create(&self, relative: &str, value: &[u8]) -> Result<(), StateError> {
+        let path = self.root.join(relative);
+        if let Some(parent) = path.parent() {
+            fsutil::create_dir_all(parent, PRIVATE_DIR).map_err(io_error(parent))?;
+        }
+        fsutil::create_atomic(&path, value, PRIVATE_FILE).map_err(io_error(&path))?;
+        Ok(())
+    }
+
+    /// Generates whatever `needed` lists that does not exist yet; returns what it generated.
+    pub fn ensure(&self, needed: &[Requirement]) -> Result<Vec<String>, StateError> {
+        let _lock = self.lock()?;
+        let mut generated = Vec::new();
+        let random_failed = |err: getrandom::Error| StateError::Generate(err.to_string());
+        for requirement in needed {
+            match requirement {
+                Requirement::Password { path } if !self.exists(path) => {
+                    let password = rpcauth::generate_password().map_err(random_failed)?;
+                    self.create(path, password.as_bytes())?;
+                    generated.push(path.clone());
+                }
+                Requirement::Salt { path } if !self.exists(path) => {
+                    let salt = rpcauth::generate_salt().map_err(random_failed)?;
+                    self.create(path, salt.as_bytes())?;
+                    generated.push(path.clone());
+                }
+                Requirement::Tls {
+                    cert,
+                    key,
+                    common_name,
+                    alt_names,
+                } => match (self.exists(cert), self.exists(key)) {
+                    (true, true) => {}
+                    (false, false) => {
+                        let pair = tls::generate(common_name, alt_names)
+                            .map_err(|err| StateError::Generate(err.to_string()))?;
+                        self.create(key, pair.key_pem.as_bytes())?;
+                        self.create(cert, pair.cert_pem.as_bytes())?;
+                        generated.push(cert.clone());
+                        generated.push(key.clone());
+                    }
+                    (has_cert, _) => {
+                        let (present, missing) = if has_cert { (cert, key) } else { (key, cert) };
+                        return Err(StateError::Damaged {
+                            path: self.root.join(present),
+                            reason: format!("its pair {missing} is missing"),
+                        });
+                    }
+                },
+                _ => {}
+            }
+        }
+        Ok(generated)
+    }
+
+    /// Reads every value `needed` lists, checking each file is private.
+    pub fn load(&self, needed: &[Requirement]) -> Result<Secrets, StateError> {
+        let mut secrets = Secrets::default();
+        for requirement in needed {
+            let files: Vec<&String> = match requirement {
+                Requirement::Password { path } | Requirement::Salt { path } => vec![path],
+                Requirement::Tls { cert, key, .. } => vec![cert, key],
+            };
+            for relative in files {
+                let path = self.root.join(relative);
+                if !path.exists() {
+                    return Err(StateError::Missing { path });
+                }
+                check_private(&path, PRIVATE_FILE)?;
+                let value = fs::read(&path).map_err(io_error(&path))?;
+                if value.is_empty() {
+                    return Err(StateError::Damaged {
+                        path,
+                        reason: "it is empty".to_owned(),
+                    });
+                }
+                secrets.insert(relative.clone(), value);
+            }
+        }
+        Ok(secrets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn password(path: &str) -> Requirement {
+        Requirement::Password {
+            path: path.to_owned(),
+        }
+    }
+
+    #[test]
+    fn generates_once_and_keeps_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("state");
+        let state = StateDir::open(&root, "home").unwrap();
+        let needed = vec![password("a/password")];
+        assert_eq!(state.ensure(&needed).unwrap(), vec!["a/password"]);
+        let first = state.load(&needed).unwrap();
+        assert!(state.ensure(&needed).unwrap().is_empty());
+        assert_eq!(state.load(&needed).unwrap(), first);
+        assert_eq!(fsutil::mode_of(&root).unwrap(), 0o700);
+        assert_eq!(fsutil::mode_of(&root.join("a")).unwrap(), 0o700);
+        assert_eq!(fsutil::mode_of(&root.join("a/password")).unwrap(), 0o600);
+    }
+
+    #[test]
+    fn refuses_open_permissions_and_other_sites() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("state");
+        let state = StateDir::open(&root, "home").unwrap();
+        let needed = vec![password("p")];
+        state.ensure(&needed).unwrap();
+        fs::set_permissions(root.join("p"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            state.load(&needed),
+            Err(StateError::TooOpen { .. })
+        ));
+        assert!(matches!(
+            StateDir::open(&root, "other"),
+            Err(StateError::OtherSite { .. })
+        ));
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(matches!(
+            StateDir::open(&root, "home"),
+            Err(StateError::TooOpen { .. })
+        ));
+    }
+
+    #[test]
+    fn debug_output_names_no_values() {
+        let mut secrets = Secrets::default();
+        secrets.insert("lightning/lnd/wallet-password", b"hunter2".to_vec());
+        let shown = format!("{secrets:?}");
+        assert!(shown.contains("wallet-password"));
+        assert!(!shown.contains("hunter2"));
+    }
+}

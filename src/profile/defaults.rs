@@ -1,0 +1,184 @@
+//! Fills in every default so that later stages never guess: namespace, memory sizing from the
+//! host, images, aliases. The rules are documented in docs/profile.md.
+
+use super::input::{BitcoinInput, LightningInput, ResourcesInput, SiteInput};
+use super::quantity::{Bytes, Millicores};
+use super::site::{BitcoinNode, Disk, Host, LightningNode, Metadata, Resources, Site, SiteSpec};
+use crate::images;
+
+/// bitcoind's own defaults, used when the host is small.
+pub const DEFAULT_DBCACHE_MIB: u64 = 450;
+pub const DEFAULT_MAXMEMPOOL_MIB: u64 = 300;
+/// Largest dbcache openlsp picks by itself; more only helps the initial sync marginally.
+pub const MAX_AUTO_DBCACHE_MIB: u64 = 4096;
+/// bitcoind's memory beyond dbcache and mempool: block index, peers, RPC, txindex.
+pub const BITCOIND_BASE_MIB: u64 = 640;
+pub const LND_MEMORY: Bytes = Bytes::gib(1);
+pub const BITCOIND_CPU: Millicores = Millicores(500);
+pub const LND_CPU: Millicores = Millicores(250);
+/// LND's own default node colour.
+pub const DEFAULT_COLOR: &str = "#3399ff";
+/// Private ranges: pod networks of microk8s (10.1.0.0/16), k3s, kubeadm and IPv6 ULAs.
+pub const DEFAULT_RPC_ALLOW_IP: [&str; 4] =
+    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
+
+/// Memory kept for the OS, microk8s and its addons: a quarter of the host, at least 1.5 GiB.
+pub fn default_reserved_memory(host_memory: Bytes) -> Bytes {
+    Bytes((host_memory.0 / 4).max(Bytes::mib(1536).0))
+}
+
+/// dbcache from the host's memory: an eighth of it, shared by the Bitcoin nodes on that
+/// machine, between bitcoind's default (450 MiB) and 4 GiB. An 8 GiB Pi gets 1 GiB.
+pub fn default_dbcache_mib(host_memory: Bytes, bitcoin_nodes_on_machine: usize) -> u64 {
+    let share = host_memory.as_mib() / 8 / bitcoin_nodes_on_machine.max(1) as u64;
+    share.clamp(DEFAULT_DBCACHE_MIB, MAX_AUTO_DBCACHE_MIB)
+}
+
+/// Pod memory for bitcoind: caches plus base, rounded up to 128 MiB.
+pub fn bitcoind_memory(dbcache_mib: u64, maxmempool_mib: u64) -> Bytes {
+    let mib = dbcache_mib + maxmempool_mib + BITCOIND_BASE_MIB;
+    Bytes::mib(mib.div_ceil(128) * 128)
+}
+
+/// Resolves the operator's profile into the effective site. Never fails: broken references
+/// keep their names and are reported by validation.
+pub fn resolve(input: &SiteInput) -> Site {
+    let spec = &input.spec;
+    let host = Host {
+        node_name: spec.host.node_name.clone(),
+        arch: spec.host.arch,
+        memory: spec.host.memory,
+        cpus: spec.host.cpus,
+        reserved_memory: spec
+            .host
+            .reserved_memory
+            .unwrap_or_else(|| default_reserved_memory(spec.host.memory)),
+    };
+    let disks = spec
+        .disks
+        .iter()
+        .map(|(name, disk)| {
+            let resolved = Disk {
+                path: disk.path.clone(),
+                size: disk.size,
+                node_name: disk
+                    .node_name
+                    .clone()
+                    .unwrap_or_else(|| host.node_name.clone()),
+                allow_bitcoin_and_lightning: disk.allow_bitcoin_and_lightning.unwrap_or(false),
+            };
+            (name.clone(), resolved)
+        })
+        .collect();
+    let mut site = Site {
+        api_version: input.api_version.clone(),
+        kind: input.kind.clone(),
+        metadata: Metadata {
+            name: input.metadata.name.clone(),
+        },
+        spec: SiteSpec {
+            network: spec.network,
+            namespace: spec
+                .namespace
+                .clone()
+                .unwrap_or_else(|| input.metadata.name.clone()),
+            host,
+            disks,
+            bitcoin: Vec::new(),
+            lightning: Vec::new(),
+        },
+    };
+    let bitcoin = spec
+        .bitcoin
+        .iter()
+        .map(|node| resolve_bitcoin(&site, &spec.bitcoin, node))
+        .collect();
+    site.spec.bitcoin = bitcoin;
+    site.spec.lightning = spec.lightning.iter().map(resolve_lightning).collect();
+    site
+}
+
+fn resolve_bitcoin(site: &Site, all: &[BitcoinInput], node: &BitcoinInput) -> BitcoinNode {
+    let machine = site.machine_of_disk(&node.disk);
+    let on_machine = all
+        .iter()
+        .filter(|other| site.machine_of_disk(&other.disk) == machine)
+        .count();
+    let dbcache = node
+        .dbcache
+        .unwrap_or_else(|| default_dbcache_mib(site.spec.host.memory, on_machine));
+    let maxmempool = node.maxmempool.unwrap_or(DEFAULT_MAXMEMPOOL_MIB);
+    let resources = node.resources.clone().unwrap_or_default();
+    BitcoinNode {
+        name: node.name.clone(),
+        disk: node.disk.clone(),
+        txindex: node.txindex.unwrap_or(false),
+        prune: node.prune,
+        dbcache,
+        maxmempool,
+        image: node
+            .image
+            .clone()
+            .unwrap_or_else(|| images::BITCOIND.to_owned()),
+        resources: Resources {
+            memory: resources
+                .memory
+                .unwrap_or_else(|| bitcoind_memory(dbcache, maxmempool)),
+            cpu: resources.cpu.unwrap_or(BITCOIND_CPU),
+        },
+        rpc_allow_ip: node.rpc_allow_ip.clone().unwrap_or_else(|| {
+            DEFAULT_RPC_ALLOW_IP
+                .iter()
+                .map(|range| (*range).to_owned())
+                .collect()
+        }),
+    }
+}
+
+fn resolve_lightning(node: &LightningInput) -> LightningNode {
+    let resources: ResourcesInput = node.resources.clone().unwrap_or_default();
+    LightningNode {
+        name: node.name.clone(),
+        bitcoin: node.bitcoin.clone(),
+        disk: node.disk.clone(),
+        alias: node.alias.clone().unwrap_or_else(|| node.name.clone()),
+        color: node
+            .color
+            .clone()
+            .unwrap_or_else(|| DEFAULT_COLOR.to_owned())
+            .to_ascii_lowercase(),
+        image: node.image.clone().unwrap_or_else(|| images::LND.to_owned()),
+        resources: Resources {
+            memory: resources.memory.unwrap_or(LND_MEMORY),
+            cpu: resources.cpu.unwrap_or(LND_CPU),
+        },
+        tls_extra_domains: node.tls_extra_domains.clone(),
+        tls_extra_ips: node.tls_extra_ips.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_8_gib_pi_gets_a_1_gib_dbcache_and_fits_lnd() {
+        let host = Bytes::gib(8);
+        assert_eq!(default_dbcache_mib(host, 1), 1024);
+        assert_eq!(default_reserved_memory(host), Bytes::gib(2));
+        let bitcoind = bitcoind_memory(1024, DEFAULT_MAXMEMPOOL_MIB);
+        assert_eq!(bitcoind, Bytes::gib(2));
+        assert!(bitcoind.0 + LND_MEMORY.0 <= host.0 - default_reserved_memory(host).0);
+    }
+
+    #[test]
+    fn small_hosts_keep_bitcoind_defaults_and_big_ones_are_capped() {
+        assert_eq!(default_dbcache_mib(Bytes::gib(2), 1), DEFAULT_DBCACHE_MIB);
+        assert_eq!(
+            default_dbcache_mib(Bytes::gib(128), 1),
+            MAX_AUTO_DBCACHE_MIB
+        );
+        assert_eq!(default_dbcache_mib(Bytes::gib(16), 2), 1024);
+        assert_eq!(default_reserved_memory(Bytes::gib(4)), Bytes::mib(1536));
+    }
+}

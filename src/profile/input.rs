@@ -1,0 +1,93 @@
+//! The profile exactly as the operator writes it: optional fields stay optional here and get
+//! their defaults in [`super::defaults`]. Unknown fields are errors.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::quantity::{Bytes, Millicores};
+use super::site::{Arch, Network};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SiteInput {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: MetadataInput,
+    pub spec: SpecInput,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MetadataInput {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SpecInput {
+    pub network: Network,
+    pub namespace: Option<String>,
+    pub host: HostInput,
+    pub disks: BTreeMap<String, DiskInput>,
+    #[serde(default)]
+    pub bitcoin: Vec<BitcoinInput>,
+    #[serde(default)]
+    pub lightning: Vec<LightningInput>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HostInput {
+    pub node_name: String,
+    pub arch: Arch,
+    pub memory: Bytes,
+    pub cpus: u32,
+    pub reserved_memory: Option<Bytes>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DiskInput {
+    pub path: String,
+    pub size: Bytes,
+    pub node_name: Option<String>,
+    pub allow_bitcoin_and_lightning: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResourcesInput {
+    pub memory: Option<Bytes>,
+    pub cpu: Option<Millicores>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BitcoinInput {
+    pub name: String,
+    pub disk: String,
+    pub txindex: Option<bool>,
+    pub prune: Option<u64>,
+    pub dbcache: Option<u64>,
+    pub maxmempool: Option<u64>,
+    pub image: Option<String>,
+    pub resources: Option<ResourcesInput>,
+    pub rpc_allow_ip: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LightningInput {
+    pub name: String,
+    pub bitcoin: String,
+    pub disk: String,
+    pub alias: Option<String>,
+    pub color: Option<String>,
+    pub image: Option<String>,
+    pub resources: Option<ResourcesInput>,
+    #[serde(default)]
+    pub tls_extra_domains: Vec<String>,
+    #[serde(default)]
+    pub tls_extra_ips: Vec<String>,
+}

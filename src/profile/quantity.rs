@@ -1,0 +1,211 @@
+//! Kubernetes-style quantities (`8Gi`, `500m`) for memory, disk sizes and CPU, parsed once and printed canonically.
+
+use std::fmt;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+const KI: u64 = 1024;
+const MI: u64 = KI * 1024;
+const GI: u64 = MI * 1024;
+const TI: u64 = GI * 1024;
+const PI: u64 = TI * 1024;
+
+/// A byte count written like Kubernetes writes memory and storage (`512Mi`, `1Ti`, `8G`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes(pub u64);
+
+impl Bytes {
+    pub const fn mib(mib: u64) -> Self {
+        Bytes(mib * MI)
+    }
+
+    pub const fn gib(gib: u64) -> Self {
+        Bytes(gib * GI)
+    }
+
+    /// Whole MiB, rounded down.
+    pub fn as_mib(self) -> u64 {
+        self.0 / MI
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let (number, suffix) = text.split_at(split);
+        let multiplier = match suffix {
+            "" => 1,
+            "Ki" => KI,
+            "Mi" => MI,
+            "Gi" => GI,
+            "Ti" => TI,
+            "Pi" => PI,
+            "k" => 1_000,
+            "M" => 1_000_000,
+            "G" => 1_000_000_000,
+            "T" => 1_000_000_000_000,
+            "P" => 1_000_000_000_000_000,
+            _ => {
+                return Err(format!(
+                    "{text:?} is not a size: use a number with a suffix such as 512Mi, 8Gi or 1Ti"
+                ));
+            }
+        };
+        if number.is_empty() {
+            return Err(format!("{text:?} is not a size: it has no number"));
+        }
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a size: {number:?} is not a number"))?;
+        let bytes = value * multiplier as f64;
+        if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+            return Err(format!("{text:?} is out of range"));
+        }
+        Ok(Bytes(bytes.round() as u64))
+    }
+}
+
+impl fmt::Display for Bytes {
+    /// The largest binary suffix that divides the value exactly.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        for (unit, suffix) in [(PI, "Pi"), (TI, "Ti"), (GI, "Gi"), (MI, "Mi"), (KI, "Ki")] {
+            if n != 0 && n.is_multiple_of(unit) {
+                return write!(f, "{}{}", n / unit, suffix);
+            }
+        }
+        write!(f, "{n}")
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BytesVisitor;
+        impl Visitor<'_> for BytesVisitor {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as 512Mi, 8Gi or 1Ti")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bytes, E> {
+                u64::try_from(v)
+                    .map(Bytes)
+                    .map_err(|_| E::custom("a size cannot be negative"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bytes, E> {
+                Bytes::parse(v).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(BytesVisitor)
+    }
+}
+
+/// CPU in millicores, written `2`, `1.5` or `500m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Millicores(pub u64);
+
+impl Millicores {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Some(milli) = text.strip_suffix('m') {
+            return milli
+                .parse::<u64>()
+                .map(Millicores)
+                .map_err(|_| format!("{text:?} is not a CPU amount: use 2, 1.5 or 500m"));
+        }
+        let cores: f64 = text
+            .parse()
+            .map_err(|_| format!("{text:?} is not a CPU amount: use 2, 1.5 or 500m"))?;
+        if !cores.is_finite() || cores < 0.0 {
+            return Err(format!("{text:?} is not a CPU amount"));
+        }
+        Ok(Millicores((cores * 1000.0).round() as u64))
+    }
+}
+
+impl fmt::Display for Millicores {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_multiple_of(1000) {
+            write!(f, "{}", self.0 / 1000)
+        } else {
+            write!(f, "{}m", self.0)
+        }
+    }
+}
+
+impl Serialize for Millicores {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Millicores {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CpuVisitor;
+        impl Visitor<'_> for CpuVisitor {
+            type Value = Millicores;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a CPU amount such as 2, 1.5 or 500m")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Millicores, E> {
+                Ok(Millicores(v * 1000))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Millicores, E> {
+                u64::try_from(v)
+                    .map(|v| Millicores(v * 1000))
+                    .map_err(|_| E::custom("a CPU amount cannot be negative"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Millicores, E> {
+                Millicores::parse(&v.to_string()).map_err(E::custom)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Millicores, E> {
+                Millicores::parse(v).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(CpuVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_binary_and_decimal_suffixes() {
+        assert_eq!(Bytes::parse("8Gi").unwrap(), Bytes::gib(8));
+        assert_eq!(Bytes::parse("1Ti").unwrap().0, TI);
+        assert_eq!(Bytes::parse("1.5Gi").unwrap(), Bytes::mib(1536));
+        assert_eq!(Bytes::parse("8G").unwrap().0, 8_000_000_000);
+        assert_eq!(Bytes::parse("1024").unwrap().0, 1024);
+        assert!(Bytes::parse("8GB").is_err());
+        assert!(Bytes::parse("Gi").is_err());
+        assert!(Bytes::parse("lots").is_err());
+    }
+
+    #[test]
+    fn prints_largest_exact_binary_suffix() {
+        assert_eq!(Bytes::gib(8).to_string(), "8Gi");
+        assert_eq!(Bytes::mib(1536).to_string(), "1536Mi");
+        assert_eq!(Bytes::parse("1Ti").unwrap().to_string(), "1Ti");
+        assert_eq!(Bytes(1000).to_string(), "1000");
+    }
+
+    #[test]
+    fn parses_cpu() {
+        assert_eq!(Millicores::parse("500m").unwrap(), Millicores(500));
+        assert_eq!(Millicores::parse("1.5").unwrap(), Millicores(1500));
+        assert_eq!(Millicores::parse("4").unwrap().to_string(), "4");
+        assert_eq!(Millicores(250).to_string(), "250m");
+        assert!(Millicores::parse("fast").is_err());
+    }
+}

@@ -1,0 +1,227 @@
+//! The effective site: the profile with every default filled in. Everything after loading reads this.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::quantity::{Bytes, Millicores};
+
+pub const API_VERSION: &str = "openlsp.io/v1alpha1";
+pub const KIND: &str = "Site";
+
+/// The Bitcoin network (chain) the whole site runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    Mainnet,
+    Testnet,
+    Testnet4,
+    Signet,
+    Regtest,
+}
+
+impl Network {
+    pub const ALL: [Network; 5] = [
+        Network::Mainnet,
+        Network::Testnet,
+        Network::Testnet4,
+        Network::Signet,
+        Network::Regtest,
+    ];
+
+    /// The profile spelling (`mainnet`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Mainnet => "mainnet",
+            Network::Testnet => "testnet",
+            Network::Testnet4 => "testnet4",
+            Network::Signet => "signet",
+            Network::Regtest => "regtest",
+        }
+    }
+
+    /// bitcoind's `chain=` value, which is also its config section name.
+    pub fn bitcoind_chain(self) -> &'static str {
+        match self {
+            Network::Mainnet => "main",
+            Network::Testnet => "test",
+            Network::Testnet4 => "testnet4",
+            Network::Signet => "signet",
+            Network::Regtest => "regtest",
+        }
+    }
+
+    /// bitcoind's default RPC port on this network.
+    pub fn rpc_port(self) -> u16 {
+        match self {
+            Network::Mainnet => 8332,
+            Network::Testnet => 18332,
+            Network::Testnet4 => 48332,
+            Network::Signet => 38332,
+            Network::Regtest => 18443,
+        }
+    }
+
+    /// bitcoind's default P2P port on this network.
+    pub fn p2p_port(self) -> u16 {
+        match self {
+            Network::Mainnet => 8333,
+            Network::Testnet => 18333,
+            Network::Testnet4 => 48333,
+            Network::Signet => 38333,
+            Network::Regtest => 18444,
+        }
+    }
+
+    pub fn is_mainnet(self) -> bool {
+        self == Network::Mainnet
+    }
+}
+
+/// CPU architecture of the host; images must be published for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Arm64,
+    Amd64,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Arm64 => "arm64",
+            Arch::Amd64 => "amd64",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Site {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: SiteSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteSpec {
+    pub network: Network,
+    pub namespace: String,
+    pub host: Host,
+    pub disks: BTreeMap<String, Disk>,
+    pub bitcoin: Vec<BitcoinNode>,
+    pub lightning: Vec<LightningNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Host {
+    pub node_name: String,
+    pub arch: Arch,
+    pub memory: Bytes,
+    pub cpus: u32,
+    /// Memory kept free for the OS, microk8s and its addons.
+    pub reserved_memory: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Disk {
+    pub path: String,
+    pub size: Bytes,
+    /// The Kubernetes node the disk is attached to.
+    pub node_name: String,
+    /// Opt-in: Bitcoin and Lightning nodes may share this disk.
+    pub allow_bitcoin_and_lightning: bool,
+}
+
+/// Memory (request = limit) and CPU request of one node's pod; the CPU limit is the host's CPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources {
+    pub memory: Bytes,
+    pub cpu: Millicores,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BitcoinNode {
+    pub name: String,
+    pub disk: String,
+    pub txindex: bool,
+    /// Prune target in MiB; absent for a full node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune: Option<u64>,
+    /// bitcoind `dbcache` in MiB.
+    pub dbcache: u64,
+    /// bitcoind `maxmempool` in MiB.
+    pub maxmempool: u64,
+    pub image: String,
+    pub resources: Resources,
+    /// Source ranges allowed to reach RPC (the pod network).
+    pub rpc_allow_ip: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LightningNode {
+    pub name: String,
+    /// The Bitcoin node it uses, by name.
+    pub bitcoin: String,
+    pub disk: String,
+    pub alias: String,
+    pub color: String,
+    pub image: String,
+    pub resources: Resources,
+    pub tls_extra_domains: Vec<String>,
+    pub tls_extra_ips: Vec<String>,
+}
+
+impl Site {
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.spec.namespace
+    }
+
+    pub fn bitcoin_node(&self, name: &str) -> Option<&BitcoinNode> {
+        self.spec.bitcoin.iter().find(|node| node.name == name)
+    }
+
+    /// The Lightning nodes that use `bitcoin` as their backend, in profile order.
+    pub fn clients_of<'a>(&'a self, bitcoin: &'a str) -> impl Iterator<Item = &'a LightningNode> {
+        self.spec
+            .lightning
+            .iter()
+            .filter(move |node| node.bitcoin == bitcoin)
+    }
+
+    /// The Kubernetes node a disk lives on.
+    pub fn machine_of_disk(&self, disk: &str) -> &str {
+        self.spec
+            .disks
+            .get(disk)
+            .map_or(self.spec.host.node_name.as_str(), |d| d.node_name.as_str())
+    }
+
+    /// Memory the site's pods may use on one machine.
+    pub fn memory_budget(&self) -> Bytes {
+        Bytes(
+            self.spec
+                .host
+                .memory
+                .0
+                .saturating_sub(self.spec.host.reserved_memory.0),
+        )
+    }
+}

@@ -1,0 +1,234 @@
+//! Maps field paths such as `spec.lightning[0].bitcoin` to their `line:col` in the YAML text,
+//! so that errors found after deserialization still point at the right place.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// A 1-based line and column in a YAML file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Location {
+    pub line: usize,
+    pub col: usize,
+}
+
+/// Positions of every key and value in one YAML document, by field path.
+#[derive(Debug, Default, Clone)]
+pub struct SourceMap {
+    keys: HashMap<String, Location>,
+    values: HashMap<String, Location>,
+}
+
+impl SourceMap {
+    /// Indexes `text`; unparsable YAML gives an empty map (the deserializer reports the syntax error).
+    pub fn index(text: &str) -> Self {
+        let mut builder = Builder::default();
+        let mut parser = Parser::new_from_str(text);
+        if parser.load(&mut builder, false).is_err() {
+            return builder.map;
+        }
+        builder.map
+    }
+
+    /// Where the value at `path` starts, else its key, else the nearest enclosing field.
+    pub fn value_location(&self, path: &str) -> Option<Location> {
+        self.find(path, |p| self.values.get(p).or_else(|| self.keys.get(p)))
+    }
+
+    /// Where the key at `path` is written, else its value, else the nearest enclosing field.
+    pub fn key_location(&self, path: &str) -> Option<Location> {
+        self.find(path, |p| self.keys.get(p).or_else(|| self.values.get(p)))
+    }
+
+    fn find<'a>(
+        &'a self,
+        path: &str,
+        lookup: impl Fn(&str) -> Option<&'a Location>,
+    ) -> Option<Location> {
+        let mut current = path;
+        loop {
+            if let Some(location) = lookup(current) {
+                return Some(*location);
+            }
+            current = parent_path(current)?;
+        }
+    }
+}
+
+/// `a.b[2].c` → `a.b[2]` → `a.b` → `a` → `""`.
+fn parent_path(path: &str) -> Option<&str> {
+    if path.is_empty() {
+        return None;
+    }
+    let cut = path.rfind(['.', '[']).unwrap_or(0);
+    Some(&path[..cut])
+}
+
+enum Frame {
+    /// `fresh` until the first key: a block mapping's start mark is its first key's colon,
+    /// so the first key's position replaces it.
+    Map {
+        path: String,
+        key: Option<String>,
+        fresh: bool,
+    },
+    Seq {
+        path: String,
+        index: usize,
+    },
+}
+
+#[derive(Default)]
+struct Builder {
+    map: SourceMap,
+    stack: Vec<Frame>,
+}
+
+fn location(mark: Marker) -> Location {
+    Location {
+        line: mark.line(),
+        col: mark.col() + 1,
+    }
+}
+
+impl Builder {
+    /// The path of the value that the next node event describes.
+    fn value_path(&self) -> String {
+        match self.stack.last() {
+            None => String::new(),
+            Some(Frame::Map { path, key, .. }) => join(path, key.as_deref().unwrap_or("?")),
+            Some(Frame::Seq { path, index }) => format!("{path}[{index}]"),
+        }
+    }
+
+    fn expects_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
+    }
+
+    fn finish_value(&mut self) {
+        match self.stack.last_mut() {
+            Some(Frame::Map { key, .. }) => *key = None,
+            Some(Frame::Seq { index, .. }) => *index += 1,
+            None => {}
+        }
+    }
+
+    fn scalar(&mut self, text: String, mark: Marker) {
+        if self.expects_key() {
+            if let Some(Frame::Map { path, key, fresh }) = self.stack.last_mut() {
+                if *fresh {
+                    self.map.values.insert(path.clone(), location(mark));
+                    *fresh = false;
+                }
+                self.map.keys.insert(join(path, &text), location(mark));
+                *key = Some(text);
+            }
+            return;
+        }
+        let path = self.value_path();
+        self.map.values.insert(path, location(mark));
+        self.finish_value();
+    }
+
+    fn open(&mut self, mark: Marker, is_map: bool) {
+        if self.expects_key() {
+            // A complex (non-scalar) key: index it under a placeholder name.
+            if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                *key = Some("?".to_owned());
+            }
+        }
+        let path = self.value_path();
+        self.map.values.insert(path.clone(), location(mark));
+        self.stack.push(if is_map {
+            Frame::Map {
+                path,
+                key: None,
+                fresh: true,
+            }
+        } else {
+            Frame::Seq { path, index: 0 }
+        });
+    }
+
+    fn close(&mut self) {
+        self.stack.pop();
+        self.finish_value();
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        match event {
+            Event::Scalar(text, ..) => self.scalar(text, mark),
+            Event::Alias(_) => self.scalar(String::new(), mark),
+            Event::MappingStart(..) => self.open(mark, true),
+            Event::SequenceStart(..) => self.open(mark, false),
+            Event::MappingEnd | Event::SequenceEnd => self.close(),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "\
+spec:
+  network: mainnet
+  disks:
+    chain: { path: /srv/chain, size: 1Ti }
+  lightning:
+    - name: lnd
+      bitcoin: btc
+    - name: lnd2
+      bitcoin: bitcoind
+";
+
+    #[test]
+    fn finds_keys_and_values() {
+        let map = SourceMap::index(DOC);
+        assert_eq!(
+            map.value_location("spec.network"),
+            Some(Location { line: 2, col: 12 })
+        );
+        assert_eq!(
+            map.key_location("spec.network"),
+            Some(Location { line: 2, col: 3 })
+        );
+        assert_eq!(
+            map.value_location("spec.lightning[0].bitcoin"),
+            Some(Location { line: 7, col: 16 })
+        );
+        assert_eq!(
+            map.value_location("spec.lightning[1].name"),
+            Some(Location { line: 8, col: 13 })
+        );
+        assert_eq!(
+            map.value_location("spec.disks.chain.size"),
+            Some(Location { line: 4, col: 38 })
+        );
+    }
+
+    #[test]
+    fn falls_back_to_the_nearest_parent() {
+        let map = SourceMap::index(DOC);
+        assert_eq!(
+            map.value_location("spec.lightning[1].alias"),
+            Some(Location { line: 8, col: 7 })
+        );
+        assert_eq!(
+            map.value_location("nowhere.at.all"),
+            Some(Location { line: 1, col: 1 })
+        );
+    }
+}
