@@ -198,14 +198,21 @@ fn parse_documents(
             .join("\n"),
     };
     let mut objects = Vec::new();
-    let map = SourceMap::index(text);
-    for document in serde_yaml::Deserializer::from_str(text) {
+    let maps = SourceMap::index_documents(text);
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value: Value = serde::Deserialize::deserialize(document).map_err(|err| {
             invalid(
                 err.location().map(|l| l.line()),
                 format!("not valid YAML: {err}"),
             )
         })?;
+        let map = maps.get(index).cloned().unwrap_or_default();
+        if let Some((path, location)) = map.duplicate_keys().first() {
+            return Err(invalid(
+                Some(location.line),
+                format!("key {path} is written twice; YAML would keep only the last"),
+            ));
+        }
         if value.is_null() {
             continue;
         }

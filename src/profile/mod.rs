@@ -44,6 +44,23 @@ pub fn load(path: &Path) -> Result<LoadedProfile, ProfileError> {
 /// Like [`load`], for text already in memory; `file` is only used in messages.
 pub fn parse(file: &Path, text: &str) -> Result<LoadedProfile, ProfileError> {
     let map = SourceMap::index(text);
+    let duplicates: Vec<Diagnostic> = map
+        .duplicate_keys()
+        .iter()
+        .map(|(path, location)| Diagnostic {
+            severity: Severity::Error,
+            file: file.to_path_buf(),
+            location: Some(*location),
+            path: path.clone(),
+            message: "this key is written twice in the same mapping".to_owned(),
+            hint: Some("remove one of them; YAML would otherwise keep only the last".to_owned()),
+        })
+        .collect();
+    if !duplicates.is_empty() {
+        return Err(ProfileError::Invalid {
+            diagnostics: duplicates,
+        });
+    }
     let input = deserialize(file, &map, text)?;
     let site = defaults::resolve(&input);
     let mut checker = validate::Checker::new(file, &map);
@@ -112,9 +129,22 @@ fn serde_diagnostic(
     err: &serde_yaml::Error,
 ) -> Diagnostic {
     let mut message = err.to_string();
-    // serde_yaml appends its own position; ours comes first in the line.
+    // serde_yaml appends its own position and prefixes its own path; ours come first.
     if let Some(cut) = message.find(" at line ") {
         message.truncate(cut);
+    }
+    if let Some((prefix, rest)) = message.split_once(": ") {
+        let is_path = !prefix.is_empty()
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.[]-".contains(c));
+        if is_path {
+            message = rest.to_owned();
+        }
+    }
+    // A path with an unknown segment means the parser failed before a field was known.
+    if path.contains('?') {
+        path.clear();
     }
     let mut hint = None;
     let mut location = None;
@@ -143,13 +173,20 @@ fn serde_diagnostic(
             col: l.column(),
         });
     }
+    let hint = Some(hint.unwrap_or_else(|| {
+        if path.is_empty() {
+            "fix the YAML syntax at this place".to_owned()
+        } else {
+            "see docs/profile.md for the format of this field".to_owned()
+        }
+    }));
     Diagnostic {
         severity: Severity::Error,
         file: file.to_path_buf(),
         location,
         path,
         message,
-        hint: Some(hint.unwrap_or_else(|| "fix the YAML at this place".to_owned())),
+        hint,
     }
 }
 

@@ -18,17 +18,33 @@ pub struct Location {
 pub struct SourceMap {
     keys: HashMap<String, Location>,
     values: HashMap<String, Location>,
+    duplicates: Vec<(String, Location)>,
 }
 
 impl SourceMap {
-    /// Indexes `text`; unparsable YAML gives an empty map (the deserializer reports the syntax error).
+    /// Indexes the first document of `text`; unparsable YAML gives what was read before the
+    /// error (the deserializer reports the syntax error itself).
     pub fn index(text: &str) -> Self {
+        Self::index_documents(text)
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// One map per document of a multi-document stream, in order.
+    pub fn index_documents(text: &str) -> Vec<Self> {
         let mut builder = Builder::default();
         let mut parser = Parser::new_from_str(text);
-        if parser.load(&mut builder, false).is_err() {
-            return builder.map;
+        let _ = parser.load(&mut builder, true);
+        if builder.started {
+            builder.documents.push(std::mem::take(&mut builder.map));
         }
-        builder.map
+        builder.documents
+    }
+
+    /// Keys written twice in one mapping, with the place of the second.
+    pub fn duplicate_keys(&self) -> &[(String, Location)] {
+        &self.duplicates
     }
 
     /// Where the value at `path` starts, else its key, else the nearest enclosing field.
@@ -83,6 +99,8 @@ enum Frame {
 struct Builder {
     map: SourceMap,
     stack: Vec<Frame>,
+    documents: Vec<SourceMap>,
+    started: bool,
 }
 
 fn location(mark: Marker) -> Location {
@@ -121,7 +139,10 @@ impl Builder {
                     self.map.values.insert(path.clone(), location(mark));
                     *fresh = false;
                 }
-                self.map.keys.insert(join(path, &text), location(mark));
+                let full = join(path, &text);
+                if self.map.keys.insert(full.clone(), location(mark)).is_some() {
+                    self.map.duplicates.push((full, location(mark)));
+                }
                 *key = Some(text);
             }
             return;
@@ -173,6 +194,14 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(..) => self.open(mark, true),
             Event::SequenceStart(..) => self.open(mark, false),
             Event::MappingEnd | Event::SequenceEnd => self.close(),
+            Event::DocumentStart => {
+                self.stack.clear();
+                self.started = true;
+            }
+            Event::DocumentEnd => {
+                self.documents.push(std::mem::take(&mut self.map));
+                self.started = false;
+            }
             _ => {}
         }
     }
@@ -217,6 +246,18 @@ spec:
             map.value_location("spec.disks.chain.size"),
             Some(Location { line: 4, col: 38 })
         );
+    }
+
+    #[test]
+    fn finds_duplicate_keys_and_indexes_each_document() {
+        let maps = SourceMap::index_documents("a: 1\nb: 2\na: 3\n---\nc: { d: 1, d: 2 }\n");
+        assert_eq!(maps.len(), 2);
+        assert_eq!(
+            maps[0].duplicate_keys(),
+            &[("a".to_owned(), Location { line: 3, col: 1 })]
+        );
+        assert_eq!(maps[1].duplicate_keys()[0].0, "c.d");
+        assert!(maps[1].value_location("b").is_some_and(|l| l.line == 5));
     }
 
     #[test]

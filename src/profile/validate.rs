@@ -402,6 +402,13 @@ impl<'a> Checker<'a> {
                     "shorten it",
                 );
             }
+            if node.alias.chars().any(char::is_control) {
+                self.error(
+                    &format!("{base}.alias"),
+                    "alias contains a control character",
+                    "use plain text on one line",
+                );
+            }
             if !is_hex_color(&node.color) {
                 self.error(
                     &format!("{base}.color"),

@@ -1,0 +1,220 @@
+//! A real bitcoind (Bitcoin Knots) started the way the rendered pod starts it: the same
+//! bitcoin.conf, rpcauth file and arguments, with only the datadir, ports and bind/allow
+//! addresses changed. LND's rendered credentials must authenticate; a wrong password must not.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::common::{self, Test, documents, find, secret_value};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills bitcoind if the test fails before stopping it.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One JSON-RPC call with HTTP basic auth; returns the status code and body.
+fn rpc(port: u16, user: &str, password: &str, method: &str) -> std::io::Result<(u16, String)> {
+    let body =
+        format!(r#"{{"jsonrpc":"1.0","id":"openlsp-test","method":"{method}","params":[]}}"#);
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The pod's bitcoin.conf with only ports and bind/allow addresses changed.
+fn localize(conf: &str, rpcauth_dir: &Path, rpc_port: u16, p2p_port: u16) -> String {
+    let mut allow_written = false;
+    let mut out = Vec::new();
+    for line in conf.lines() {
+        let (key, value) = line.split_once('=').unwrap_or((line, ""));
+        let replaced = match key {
+            "includeconf" => Some(format!(
+                "includeconf={}",
+                value.replace("/etc/bitcoin/rpcauth", rpcauth_dir.to_str().unwrap())
+            )),
+            "port" => Some(format!("port={p2p_port}")),
+            "rpcport" => Some(format!("rpcport={rpc_port}")),
+            "rpcbind" => Some("rpcbind=127.0.0.1".to_owned()),
+            "rpcallowip" if allow_written => continue,
+            "rpcallowip" => {
+                allow_written = true;
+                Some("rpcallowip=127.0.0.1/32".to_owned())
+            }
+            "zmqpubrawblock" | "zmqpubrawtx" => {
+                Some(format!("{key}=tcp://127.0.0.1:{}", free_port()))
+            }
+            _ => None,
+        };
+        out.push(replaced.unwrap_or_else(|| line.to_owned()));
+    }
+    out.join("\n") + "\n"
+}
+
+fn wait_for_rpc(port: u16, user: &str, password: &str, log: &Path) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Ok((200, body)) = rpc(port, user, password, "getblockchaininfo") {
+            return serde_json::from_str(&body).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bitcoind did not answer RPC in time; its log:\n{}",
+            fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn check_profile(profile: &str, chain: &str) {
+    let Some(bitcoind) = common::required_program(
+        "OPENLSP_TEST_BITCOIND",
+        "bitcoind accepts the rendered config",
+    ) else {
+        return;
+    };
+    let test = Test::new().with_example(profile);
+    let output = test
+        .run(["render", "--show-secrets", "-p", &format!("{profile}.yaml")])
+        .expect(0);
+    let docs = documents(&output.stdout);
+    let conf = find(&docs, "ConfigMap", "bitcoind-config")["data"]["bitcoin.conf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rpcauth = secret_value(&docs, "bitcoind-rpcauth", "rpcauth.conf");
+    let user = secret_value(&docs, "lnd-bitcoind-rpc", "username");
+    let password = secret_value(&docs, "lnd-bitcoind-rpc", "password");
+    let container =
+        &find(&docs, "StatefulSet", "bitcoind")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["command"][0], "bitcoind");
+
+    let root = test.path().join("bitcoind");
+    let (config_dir, rpcauth_dir, data_dir): (PathBuf, PathBuf, PathBuf) =
+        (root.join("config"), root.join("rpcauth"), root.join("data"));
+    for dir in [&config_dir, &rpcauth_dir, &data_dir] {
+        fs::create_dir_all(dir).unwrap();
+    }
+    fs::write(rpcauth_dir.join("rpcauth.conf"), &rpcauth).unwrap();
+    let (rpc_port, p2p_port) = (free_port(), free_port());
+    fs::write(
+        config_dir.join("bitcoin.conf"),
+        localize(&conf, &rpcauth_dir, rpc_port, p2p_port),
+    )
+    .unwrap();
+    let args: Vec<String> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arg| {
+            arg.as_str()
+                .unwrap()
+                .replace("/etc/bitcoin/config", config_dir.to_str().unwrap())
+                .replace(
+                    "-datadir=/data",
+                    &format!("-datadir={}", data_dir.display()),
+                )
+        })
+        .collect();
+    assert!(args.iter().any(|a| a.starts_with("-conf=")), "{args:?}");
+
+    let log = root.join("stdout.log");
+    let mut daemon = Daemon(
+        Command::new(&bitcoind)
+            .args(&args)
+            .args(["-connect=0", "-dnsseed=0", "-listenonion=0"])
+            .stdout(fs::File::create(&log).unwrap())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let info = wait_for_rpc(rpc_port, &user, &password, &log);
+    assert_eq!(info["result"]["chain"], chain);
+    if profile == "regtest-playground" {
+        assert_eq!(info["result"]["pruned"], true);
+    }
+
+    let (status, _) = rpc(rpc_port, &user, "wrong-password", "getblockchaininfo").unwrap();
+    assert_eq!(status, 401, "a wrong password must be rejected");
+    let (status, _) = rpc(rpc_port, "nobody", &password, "getblockchaininfo").unwrap();
+    assert_eq!(status, 401, "an unknown user must be rejected");
+
+    let (status, _) = rpc(rpc_port, &user, &password, "stop").unwrap();
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while daemon.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "bitcoind did not stop");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("init message: Done loading"),
+        "bitcoind did not finish starting:\n{text}"
+    );
+    assert!(
+        !text.contains("Ignoring unknown configuration value"),
+        "bitcoind rejects a rendered key:\n{text}"
+    );
+    assert!(
+        !text.contains("only applied on"),
+        "a network-only option sits outside its section:\n{text}"
+    );
+    common::assert_no_secrets(&text, &test.state_dir(&site_of(profile)), "bitcoind's log");
+}
+
+fn site_of(profile: &str) -> String {
+    let text = fs::read_to_string(
+        common::repo_root()
+            .join("profiles")
+            .join(format!("{profile}.yaml")),
+    )
+    .unwrap();
+    let value: Value = serde_yaml::from_str(&text).unwrap();
+    value["metadata"]["name"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn regtest_bitcoind_accepts_the_rendered_config_and_credentials() {
+    check_profile("regtest-playground", "regtest");
+}
+
+#[test]
+fn mainnet_bitcoind_accepts_the_rendered_config_and_credentials() {
+    check_profile("pi4-mainnet", "main");
+}

@@ -1,0 +1,12 @@
+//! The one integration-test binary. Each module tests a feature through the real `openlsp`
+//! executable. Tests that need a real daemon skip with a printed reason, unless
+//! OPENLSP_TEST_REQUIRE_ALL=1 (set by scripts/test.sh), which turns a skip into a failure.
+
+mod common;
+
+mod bitcoind;
+mod cli;
+mod profile_errors;
+mod render;
+mod secrets;
+mod tls;

@@ -1,0 +1,569 @@
+//! `openlsp render`: snapshots of every example profile, typed objects, determinism, `-o DIR`,
+//! template overrides and the config checksum that rolls pods.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Secret, Service,
+};
+use serde_json::Value;
+
+use crate::common::{self, Test, documents, find};
+
+/// Checksums depend on generated secrets; everything else in a masked render is stable.
+fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
+    vec![(
+        r"openlsp.io/config-checksum: [0-9a-f]{64}",
+        "openlsp.io/config-checksum: [checksum]",
+    )]
+}
+
+#[test]
+fn every_example_profile_renders_to_its_snapshot() {
+    let profiles = common::example_profiles();
+    assert!(profiles.len() >= 3, "profiles/ lost its examples");
+    for name in profiles {
+        let test = Test::new().with_example(&name);
+        let output = test
+            .run(["render", "-p", &format!("{name}.yaml")])
+            .expect(0);
+        insta::with_settings!({ filters => snapshot_filters(), prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(format!("render_{name}"), output.stdout);
+        });
+    }
+}
+
+/// Deserializes a document into its k8s-openapi type, independently of openlsp's own check.
+fn deserialize_typed(document: &Value) {
+    let kind = document["kind"].as_str().unwrap();
+    let value = document.clone();
+    let result = match kind {
+        "Namespace" => serde_json::from_value::<Namespace>(value).map(drop),
+        "ConfigMap" => serde_json::from_value::<ConfigMap>(value).map(drop),
+        "Secret" => serde_json::from_value::<Secret>(value).map(drop),
+        "PersistentVolume" => serde_json::from_value::<PersistentVolume>(value).map(drop),
+        "PersistentVolumeClaim" => serde_json::from_value::<PersistentVolumeClaim>(value).map(drop),
+        "Service" => serde_json::from_value::<Service>(value).map(drop),
+        "StatefulSet" => serde_json::from_value::<StatefulSet>(value).map(drop),
+        other => panic!("the test does not know kind {other}; add it here"),
+    };
+    result.unwrap_or_else(|err| panic!("{kind} does not deserialize: {err}"));
+}
+
+#[test]
+fn every_rendered_document_deserializes_into_its_kubernetes_type() {
+    for name in common::example_profiles() {
+        let test = Test::new().with_example(&name);
+        let output = test
+            .run(["render", "--show-secrets", "-p", &format!("{name}.yaml")])
+            .expect(0);
+        let docs = documents(&output.stdout);
+        assert!(docs.len() >= 10, "{name}: only {} objects", docs.len());
+        for document in &docs {
+            deserialize_typed(document);
+        }
+    }
+}
+
+#[test]
+fn the_pi_gets_every_object_the_issue_lists() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let output = test
+        .run(["render", "--show-secrets", "-p", "pi4-mainnet.yaml"])
+        .expect(0);
+    let docs = documents(&output.stdout);
+    let names: Vec<String> = docs
+        .iter()
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for expected in [
+        "Namespace/openlsp",
+        "PersistentVolume/openlsp-bitcoind",
+        "PersistentVolumeClaim/bitcoind-data",
+        "PersistentVolume/openlsp-lnd",
+        "PersistentVolumeClaim/lnd-data",
+        "StatefulSet/bitcoind",
+        "Service/bitcoind",
+        "ConfigMap/bitcoind-config",
+        "Secret/bitcoind-rpcauth",
+        "StatefulSet/lnd",
+        "Service/lnd",
+        "ConfigMap/lnd-config",
+        "Secret/lnd-tls",
+        "Secret/lnd-wallet",
+        "Secret/lnd-bitcoind-rpc",
+    ] {
+        assert!(
+            names.contains(&expected.to_owned()),
+            "missing {expected}; have {names:?}"
+        );
+    }
+    let bitcoind_service = find(&docs, "Service", "bitcoind");
+    assert_eq!(bitcoind_service["spec"]["clusterIP"], "None");
+    for secret in docs.iter().filter(|d| d["kind"] == "Secret") {
+        assert!(secret.get("stringData").is_none());
+        assert!(secret["data"].is_object());
+    }
+    let pv = find(&docs, "PersistentVolume", "openlsp-lnd");
+    assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Retain");
+    assert_eq!(pv["spec"]["local"]["path"], "/srv/lightning/lnd");
+    assert_eq!(pv["spec"]["storageClassName"], "openlsp-local");
+    assert_eq!(
+        pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"]
+            [0],
+        "pi4"
+    );
+    assert_eq!(
+        find(&docs, "PersistentVolumeClaim", "lnd-data")["spec"]["volumeName"],
+        "openlsp-lnd"
+    );
+}
+
+#[test]
+fn pods_are_hardened_probed_labelled_and_fit_the_pi() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let output = test.run(["render", "-p", "pi4-mainnet.yaml"]).expect(0);
+    let docs = documents(&output.stdout);
+    let mut memory_mib = 0;
+    for name in ["bitcoind", "lnd"] {
+        let sts = find(&docs, "StatefulSet", name);
+        let pod = &sts["spec"]["template"];
+        let labels = &pod["metadata"]["labels"];
+        assert_eq!(labels["app.kubernetes.io/instance"], name);
+        assert_eq!(labels["app.kubernetes.io/part-of"], "openlsp");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "openlsp");
+        assert!(labels["app.kubernetes.io/name"].is_string());
+        assert!(labels["app.kubernetes.io/component"].is_string());
+        let checksum = pod["metadata"]["annotations"]["openlsp.io/config-checksum"]
+            .as_str()
+            .unwrap();
+        assert_eq!(checksum.len(), 64);
+        assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(
+            pod["spec"]["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        let container = &pod["spec"]["containers"][0];
+        assert_eq!(
+            container["securityContext"]["capabilities"]["drop"][0],
+            "ALL"
+        );
+        assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(
+            container["securityContext"]["allowPrivilegeEscalation"],
+            false
+        );
+        assert!(
+            container["livenessProbe"].is_object(),
+            "{name} lacks a liveness probe"
+        );
+        assert!(
+            container["readinessProbe"].is_object(),
+            "{name} lacks a readiness probe"
+        );
+        for port in container["ports"].as_array().unwrap() {
+            assert_eq!(port["protocol"], "TCP");
+        }
+        let limits = &container["resources"]["limits"];
+        assert_eq!(
+            limits["memory"],
+            container["resources"]["requests"]["memory"]
+        );
+        memory_mib += match limits["memory"].as_str().unwrap() {
+            "2Gi" => 2048,
+            "1Gi" => 1024,
+            other => panic!("unexpected memory {other}"),
+        };
+    }
+    assert!(
+        memory_mib <= 6 * 1024,
+        "the stack needs {memory_mib} MiB; a Pi has 8 GiB"
+    );
+    for service in docs.iter().filter(|d| d["kind"] == "Service") {
+        for port in service["spec"]["ports"].as_array().unwrap() {
+            assert_eq!(port["protocol"], "TCP");
+        }
+    }
+}
+
+#[test]
+fn bitcoin_conf_follows_the_network_and_holds_no_password() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let output = test.run(["render", "-p", "pi4-mainnet.yaml"]).expect(0);
+    let docs = documents(&output.stdout);
+    let conf = find(&docs, "ConfigMap", "bitcoind-config")["data"]["bitcoin.conf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for line in [
+        "chain=main",
+        "[main]",
+        "rpcport=8332",
+        "port=8333",
+        "txindex=1",
+        "dbcache=1024",
+        "maxmempool=300",
+        "rpcbind=0.0.0.0",
+        "rpcallowip=10.0.0.0/8",
+        "zmqpubrawblock=tcp://0.0.0.0:28332",
+        "zmqpubrawtx=tcp://0.0.0.0:28333",
+    ] {
+        assert!(
+            conf.lines().any(|l| l == line),
+            "bitcoin.conf lacks {line:?}:\n{conf}"
+        );
+    }
+    assert!(!conf.contains("rpcpassword"));
+    assert!(!conf.contains("rpcuser"));
+    common::assert_no_secrets(&conf, &test.state_dir("home-pi"), "bitcoin.conf");
+    let lnd_conf = find(&docs, "ConfigMap", "lnd-config")["data"]["lnd.conf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for line in [
+        "bitcoin.mainnet=true",
+        "bitcoin.node=bitcoind",
+        "bitcoind.rpchost=bitcoind.openlsp.svc:8332",
+        "bitcoind.rpcuser=lnd",
+        "bitcoind.zmqpubrawblock=tcp://bitcoind.openlsp.svc:28332",
+        "bitcoind.zmqpubrawtx=tcp://bitcoind.openlsp.svc:28333",
+        "alias=my-node",
+        "color=#3399ff",
+        "listen=0.0.0.0:9735",
+        "rpclisten=0.0.0.0:10009",
+        "restlisten=0.0.0.0:8080",
+        "tlsextradomain=lnd.openlsp.svc",
+        "tlsextradomain=lnd.openlsp.svc.cluster.local",
+        "wallet-unlock-password-file=/etc/lnd/wallet/password",
+    ] {
+        assert!(
+            lnd_conf.lines().any(|l| l == line),
+            "lnd.conf lacks {line:?}:\n{lnd_conf}"
+        );
+    }
+    assert!(!lnd_conf.contains("rpcpass="));
+    common::assert_no_secrets(&lnd_conf, &test.state_dir("home-pi"), "lnd.conf");
+}
+
+#[test]
+fn ports_follow_the_network() {
+    let test = Test::new().with_example("regtest-playground");
+    let output = test
+        .run(["render", "-p", "regtest-playground.yaml"])
+        .expect(0);
+    let docs = documents(&output.stdout);
+    let conf = find(&docs, "ConfigMap", "bitcoind-config")["data"]["bitcoin.conf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for line in [
+        "chain=regtest",
+        "[regtest]",
+        "rpcport=18443",
+        "port=18444",
+        "prune=550",
+    ] {
+        assert!(conf.lines().any(|l| l == line), "lacks {line:?}:\n{conf}");
+    }
+    assert!(!conf.contains("txindex"));
+    for (network, section, rpc, p2p) in [
+        ("testnet", "test", 18332, 18333),
+        ("testnet4", "testnet4", 48332, 48333),
+        ("signet", "signet", 38332, 38333),
+    ] {
+        let test = Test::new();
+        let profile =
+            fs::read_to_string(common::repo_root().join("profiles/regtest-playground.yaml"))
+                .unwrap()
+                .replace("network: regtest", &format!("network: {network}"));
+        test.write("openlsp.yaml", &profile);
+        let docs = documents(&test.run(["render"]).expect(0).stdout);
+        let conf = find(&docs, "ConfigMap", "bitcoind-config")["data"]["bitcoin.conf"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            conf.contains(&format!("[{section}]\nport={p2p}\nrpcport={rpc}\n")),
+            "{network}:\n{conf}"
+        );
+        let lnd = find(&docs, "ConfigMap", "lnd-config")["data"]["lnd.conf"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(lnd.contains(&format!("bitcoin.{network}=true")));
+        assert!(lnd.contains(&format!("bitcoind.rpchost=bitcoind.playground.svc:{rpc}")));
+    }
+}
+
+fn modes_under(dir: &Path) -> Vec<(String, u32)> {
+    let mut found = vec![(
+        dir.display().to_string(),
+        fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+    )];
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(modes_under(&path));
+        } else {
+            found.push((
+                path.display().to_string(),
+                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn rendering_twice_gives_identical_bytes_and_a_private_state_dir() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let first = test
+        .run(["render", "--show-secrets", "-p", "pi4-mainnet.yaml"])
+        .expect(0);
+    assert!(first.stderr.contains("generated 5 new secret values"));
+    let second = test
+        .run(["render", "--show-secrets", "-p", "pi4-mainnet.yaml"])
+        .expect(0);
+    assert!(!second.stderr.contains("generated"));
+    assert_eq!(first.stdout, second.stdout);
+    let state = test.state_dir("home-pi");
+    let modes = modes_under(&state);
+    assert!(modes.len() > 8);
+    for (path, mode) in modes {
+        let want = if Path::new(&path).is_dir() {
+            0o700
+        } else {
+            0o600
+        };
+        assert_eq!(mode, want, "{path} has mode {mode:o}");
+    }
+}
+
+#[test]
+fn an_explicit_state_dir_is_used_and_created_private() {
+    let test = Test::new().with_example("regtest-playground");
+    let dir = test.path().join("my-state");
+    test.run([
+        "render",
+        "-p",
+        "regtest-playground.yaml",
+        "--state-dir",
+        dir.to_str().unwrap(),
+    ])
+    .expect(0);
+    assert_eq!(
+        fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert!(dir.join("lightning/lnd/tls.key").exists());
+    assert!(!test.state_dir("playground").exists());
+}
+
+#[test]
+fn output_dir_gets_one_file_per_object_and_loses_stale_ones() {
+    let test = Test::new().with_example("lsp-two-nodes");
+    let stream = test.run(["render", "-p", "lsp-two-nodes.yaml"]).expect(0);
+    let count = documents(&stream.stdout).len();
+    test.run(["render", "-p", "lsp-two-nodes.yaml", "-o", "out"])
+        .expect(0);
+    let yaml_files = |dir: &Path| {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".yaml"))
+            .collect();
+        names.sort();
+        names
+    };
+    let files = yaml_files(&test.path().join("out"));
+    assert_eq!(files.len(), count);
+    assert!(
+        files.contains(&"07-statefulset-lnd-customers.yaml".to_owned()),
+        "{files:?}"
+    );
+    assert!(files[0].starts_with("01-namespace-"));
+    let one_node = fs::read_to_string(test.path().join("lsp-two-nodes.yaml"))
+        .unwrap()
+        .split("    - name: lnd-customers")
+        .next()
+        .unwrap()
+        .to_owned();
+    test.write("lsp-two-nodes.yaml", &one_node);
+    test.run(["render", "-p", "lsp-two-nodes.yaml", "-o", "out"])
+        .expect(0);
+    let files = yaml_files(&test.path().join("out"));
+    assert!(
+        !files.iter().any(|f| f.contains("lnd-customers")),
+        "{files:?}"
+    );
+    assert!(files.iter().any(|f| f.contains("lnd-routing")));
+}
+
+#[test]
+fn output_dir_refuses_a_directory_it_did_not_write() {
+    let test = Test::new().with_example("pi4-mainnet");
+    test.write("out/notes.txt", "mine");
+    let output = test
+        .run(["render", "-p", "pi4-mainnet.yaml", "-o", "out"])
+        .expect(2);
+    assert!(output.stderr.contains("was not written by openlsp render"));
+    assert_eq!(
+        fs::read_to_string(test.path().join("out/notes.txt")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
+fn a_changed_alias_rolls_lnd_but_not_bitcoind() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let checksums = |test: &Test| {
+        let docs = documents(
+            &test
+                .run(["render", "-p", "pi4-mainnet.yaml"])
+                .expect(0)
+                .stdout,
+        );
+        ["bitcoind", "lnd"].map(|name| {
+            find(&docs, "StatefulSet", name)["spec"]["template"]["metadata"]["annotations"]
+                ["openlsp.io/config-checksum"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+    };
+    let before = checksums(&test);
+    let profile = fs::read_to_string(test.path().join("pi4-mainnet.yaml")).unwrap();
+    test.write(
+        "pi4-mainnet.yaml",
+        &profile.replace("alias: my-node", "alias: renamed"),
+    );
+    let after = checksums(&test);
+    assert_eq!(before[0], after[0], "bitcoind rolled for an LND change");
+    assert_ne!(
+        before[1], after[1],
+        "lnd did not roll for its own config change"
+    );
+}
+
+#[test]
+fn template_overrides_replace_files_and_template_errors_name_the_line() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let builtin =
+        fs::read_to_string(common::repo_root().join("templates/lnd/service.yaml.j2")).unwrap();
+    test.write(
+        "tpl/lnd/service.yaml.j2",
+        &builtin.replace("type: ClusterIP", "type: NodePort"),
+    );
+    let output = test
+        .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
+        .expect(0);
+    assert_eq!(
+        find(&documents(&output.stdout), "Service", "lnd")["spec"]["type"],
+        "NodePort"
+    );
+
+    test.write(
+        "tpl/lnd/service.yaml.j2",
+        &builtin.replace("node.names.service", "node.names.srvice"),
+    );
+    let output = test
+        .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
+        .expect(2);
+    assert!(
+        output.stderr.contains("template lnd/service.yaml.j2:4:"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("undefined"), "{}", output.stderr);
+
+    test.write(
+        "tpl/lnd/service.yaml.j2",
+        &builtin.replace("selector:", "selektor:"),
+    );
+    let output = test
+        .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
+        .expect(2);
+    assert!(
+        output.stderr.contains("template lnd/service.yaml.j2 rendered an invalid object (rendered line 9): v1 Service: unknown field spec.selektor"),
+        "{}",
+        output.stderr
+    );
+
+    test.write(
+        "tpl/lnd/service.yaml.j2",
+        &builtin.replace("protocol: TCP }", "protocol: TCP, port: 1 }"),
+    );
+    let output = test
+        .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
+        .expect(2);
+    assert!(
+        output
+            .stderr
+            .contains("(rendered line 11): key spec.ports[0].port is written twice"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stdout.is_empty());
+
+    test.write(
+        "tpl/lnd/service.yaml.j2",
+        &builtin.replace("protocol: TCP }", "protocol: TCP"),
+    );
+    let output = test
+        .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
+        .expect(2);
+    assert!(
+        output.stderr.contains("not valid YAML"),
+        "{}",
+        output.stderr
+    );
+
+    test.write("tpl/monitoring/thing.yaml.j2", "kind: ConfigMap\n");
+    let output = test
+        .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
+        .expect(2);
+    assert!(
+        output
+            .stderr
+            .contains("template monitoring/thing.yaml.j2: directory is not a service"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn validate_shows_the_effective_profile() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let output = test
+        .run(["validate", "-p", "pi4-mainnet.yaml", "--show-effective"])
+        .expect(0);
+    let effective: Value = serde_yaml::from_str(&output.stdout).unwrap();
+    assert_eq!(effective["spec"]["host"]["reservedMemory"], "2Gi");
+    assert_eq!(effective["spec"]["bitcoin"][0]["dbcache"], 1024);
+    assert_eq!(effective["spec"]["bitcoin"][0]["maxmempool"], 300);
+    assert_eq!(
+        effective["spec"]["bitcoin"][0]["resources"]["memory"],
+        "2Gi"
+    );
+    assert_eq!(effective["spec"]["disks"]["lightning"]["nodeName"], "pi4");
+    assert!(
+        effective["spec"]["lightning"][0]["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("lightninglabs/lnd:")
+    );
+    assert!(output.stderr.contains("site home-pi is valid"));
+    assert!(
+        !test.path().join("state").exists(),
+        "validate must not touch the state dir"
+    );
+}
