@@ -30,3 +30,26 @@ fn usage_errors_exit_2() {
     assert!(output.stderr.contains("--no-such-flag"));
     Test::new().run(["no-such-command"]).expect(2);
 }
+
+#[test]
+fn install_sh_dry_run_prints_its_steps_and_changes_nothing() {
+    let test = Test::new();
+    let prefix = test.path().join("prefix");
+    let output = std::process::Command::new(crate::common::repo_root().join("install.sh"))
+        .args(["--dry-run", "--prefix", prefix.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(&format!(
+        "cargo install --locked --force --path . --root {}",
+        prefix.display()
+    )));
+    assert!(stdout.contains("dry run; nothing was changed"));
+    assert!(!prefix.exists());
+    let bad = std::process::Command::new(crate::common::repo_root().join("install.sh"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
