@@ -110,3 +110,93 @@ impl Ui {
         }
     }
 }
+
+/// Why a question could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error("{0} needs an answer, but there is no terminal to ask on; {1}")]
+    NotInteractive(String, String),
+    #[error("cannot read the answer: {0}")]
+    Terminal(#[from] dialoguer::Error),
+}
+
+/// Questions on the terminal (stderr). Each refuses without a TTY and says which flag answers it.
+impl Ui {
+    fn theme(&self) -> Box<dyn dialoguer::theme::Theme> {
+        if self.color {
+            Box::new(dialoguer::theme::ColorfulTheme::default())
+        } else {
+            Box::new(dialoguer::theme::SimpleTheme)
+        }
+    }
+
+    fn require_tty(&self, what: &str, instead: &str) -> Result<(), PromptError> {
+        if self.is_interactive() {
+            Ok(())
+        } else {
+            Err(PromptError::NotInteractive(
+                what.to_owned(),
+                instead.to_owned(),
+            ))
+        }
+    }
+
+    /// Yes or no. `instead` tells a script how to answer without a terminal (e.g. "pass --yes").
+    pub fn confirm(&self, prompt: &str, default: bool, instead: &str) -> Result<bool, PromptError> {
+        self.require_tty(prompt, instead)?;
+        Ok(dialoguer::Confirm::with_theme(self.theme().as_ref())
+            .with_prompt(prompt)
+            .default(default)
+            .interact()?)
+    }
+
+    /// True only if the operator types `expected` exactly (for destructive steps).
+    pub fn confirm_typed(
+        &self,
+        prompt: &str,
+        expected: &str,
+        instead: &str,
+    ) -> Result<bool, PromptError> {
+        self.require_tty(prompt, instead)?;
+        let answer: String = dialoguer::Input::with_theme(self.theme().as_ref())
+            .with_prompt(format!("{prompt} (type {expected:?} to confirm)"))
+            .allow_empty(true)
+            .interact_text()?;
+        Ok(answer.trim() == expected)
+    }
+
+    /// Free text with a default; `validate` returns an error message for bad answers.
+    pub fn input(
+        &self,
+        prompt: &str,
+        default: Option<&str>,
+        instead: &str,
+        validate: impl Fn(&str) -> Result<(), String>,
+    ) -> Result<String, PromptError> {
+        self.require_tty(prompt, instead)?;
+        let theme = self.theme();
+        let mut input = dialoguer::Input::<String>::with_theme(theme.as_ref()).with_prompt(prompt);
+        if let Some(default) = default {
+            input = input.default(default.to_owned());
+        }
+        Ok(input
+            .validate_with(|text: &String| validate(text))
+            .interact_text()?)
+    }
+
+    /// One of `items`; returns its index.
+    pub fn select(
+        &self,
+        prompt: &str,
+        items: &[String],
+        default: usize,
+        instead: &str,
+    ) -> Result<usize, PromptError> {
+        self.require_tty(prompt, instead)?;
+        Ok(dialoguer::Select::with_theme(self.theme().as_ref())
+            .with_prompt(prompt)
+            .items(items)
+            .default(default)
+            .interact()?)
+    }
+}
