@@ -43,6 +43,14 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config, else in-cluster config].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use [default: the current context].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+
     /// When to use colour.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -61,8 +69,88 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print every Kubernetes object of the site (generates missing credentials first).
     Render(RenderArgs),
+    /// Show what `apply` would change in the cluster (exit 1 when there are differences).
+    Diff(DiffArgs),
+    /// Make the cluster match the profile: server-side apply, prune, wait.
+    Apply(ApplyArgs),
+    /// Remove the site from the cluster, keeping its data unless --purge.
+    Delete(DeleteArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Output format: a coloured unified diff, or the plan as JSON for scripts.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Apply without asking.
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Take over fields that another field manager owns.
+    #[arg(long)]
+    pub force_conflicts: bool,
+
+    /// Also delete data objects (volumes, claims, credential Secrets) the profile no longer has.
+    #[arg(long)]
+    pub prune_data: bool,
+
+    /// The site name, typed in advance, to confirm --prune-data without a terminal.
+    #[arg(long, value_name = "SITE")]
+    pub confirm_site: Option<String>,
+
+    /// Do not wait for workloads to become ready.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// How long to wait for workloads (e.g. 90s, 10m, 1h).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Delete without asking (not enough for --purge).
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Delete data too: volumes, claims, credential Secrets and the namespace.
+    #[arg(long)]
+    pub purge: bool,
+
+    /// The site name, typed in advance, to confirm --purge without a terminal.
+    #[arg(long, value_name = "SITE")]
+    pub confirm_site: Option<String>,
+}
+
+/// `90`, `90s`, `10m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; use 90s, 10m or 1h"))?;
+    let seconds = match unit {
+        "s" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        _ => return Err(format!("{text:?} has unit {unit:?}; use s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,9 @@
 //! [`commands`] orchestrate one verb each and [`ui`] owns every byte written to the terminal.
 
 pub mod cli;
+pub mod cluster;
 pub mod commands;
+pub mod diff;
 pub mod fsutil;
 pub mod images;
 pub mod plan;
@@ -35,6 +37,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(&ui, &cli.global, args),
         Command::Render(args) => commands::render::run(&ui, &cli.global, args),
+        Command::Diff(args) => commands::diff::run(&ui, &cli.global, args).await,
+        Command::Apply(args) => commands::apply::run(&ui, &cli.global, args).await,
+        Command::Delete(args) => commands::delete::run(&ui, &cli.global, args).await,
         Command::Completions(args) => commands::completions::run(&ui, args),
     };
     match result {
@@ -50,7 +55,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// Sends `tracing` logs to stderr; `-v` raises the level, `RUST_LOG` overrides it.
 pub fn init_tracing(verbosity: u8) {
     let default = match verbosity {
-        0 => "warn",
+        0 => "openlsp=warn",
         1 => "openlsp=info",
         2 => "openlsp=debug",
         _ => "openlsp=trace,kube=debug",

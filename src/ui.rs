@@ -200,3 +200,118 @@ impl Ui {
             .interact()?)
     }
 }
+
+/// Plans and diffs on stdout.
+impl Ui {
+    /// A unified diff, coloured by line.
+    pub fn diff(&self, text: &str) {
+        let mut out = String::new();
+        for line in text.lines() {
+            let styled = if line.starts_with("+++") || line.starts_with("---") {
+                Style::new().bold().apply_to(line).to_string()
+            } else if line.starts_with('+') {
+                Style::new().green().apply_to(line).to_string()
+            } else if line.starts_with('-') {
+                Style::new().red().apply_to(line).to_string()
+            } else if line.starts_with("@@") {
+                Style::new().cyan().apply_to(line).to_string()
+            } else {
+                line.to_owned()
+            };
+            out.push_str(&styled);
+            out.push('\n');
+        }
+        self.stdout(&out);
+    }
+
+    /// One line per object that changes, as `+ create StatefulSet/lnd`.
+    pub fn change_line(&self, change: &crate::diff::Change) {
+        use crate::diff::Action;
+        let (symbol, verb, style) = match change.action {
+            Action::Create => ("+", "create", Style::new().green()),
+            Action::Change => ("~", "change", Style::new().yellow()),
+            Action::Prune if change.data => ("-", "prune (data)", Style::new().red().bold()),
+            Action::Prune => ("-", "prune", Style::new().red()),
+            Action::Keep => ("=", "keep (data)", Style::new().dim()),
+            Action::Unchanged => return,
+        };
+        let mut line = format!("{} {verb} {}", style.apply_to(symbol), change.id);
+        for conflict in &change.conflicts {
+            line.push_str(&format!(
+                "\n    ! {} is owned by {:?}",
+                conflict.field, conflict.manager
+            ));
+        }
+        self.stdout(&format!("{line}\n"));
+    }
+
+    pub fn summary(&self, summary: &crate::diff::Summary) {
+        self.stdout(&format!("{}\n", Style::new().bold().apply_to(summary)));
+    }
+
+    /// Live readiness of workloads: a spinner per workload on a terminal, a line per change
+    /// of state otherwise.
+    pub fn wait_display(&self, names: &[String]) -> WaitDisplay {
+        let bars = (self.stderr_tty && !self.quiet).then(|| {
+            let multi = indicatif::MultiProgress::new();
+            let style = indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {msg}")
+                .expect("valid template");
+            let bars = names
+                .iter()
+                .map(|name| {
+                    let bar = multi.add(indicatif::ProgressBar::new_spinner());
+                    bar.set_style(style.clone());
+                    bar.set_prefix(name.clone());
+                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                    bar
+                })
+                .collect();
+            (multi, bars)
+        });
+        WaitDisplay {
+            names: names.to_vec(),
+            last: vec![String::new(); names.len()],
+            bars,
+            quiet: self.quiet,
+        }
+    }
+}
+
+pub struct WaitDisplay {
+    names: Vec<String>,
+    last: Vec<String>,
+    bars: Option<(indicatif::MultiProgress, Vec<indicatif::ProgressBar>)>,
+    quiet: bool,
+}
+
+impl WaitDisplay {
+    pub fn update(&mut self, index: usize, ready: bool, message: &str) {
+        let text = if ready {
+            format!("ready ({message})")
+        } else {
+            message.to_owned()
+        };
+        if self.last[index] == text {
+            return;
+        }
+        self.last[index] = text.clone();
+        match &self.bars {
+            Some((_, bars)) if ready => bars[index]
+                .finish_with_message(format!("{} {text}", Style::new().green().apply_to("✓"))),
+            Some((_, bars)) => bars[index].set_message(text),
+            None if !self.quiet => eprintln!("{}: {text}", self.names[index]),
+            None => {}
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some((multi, bars)) = self.bars {
+            for bar in bars {
+                if !bar.is_finished() {
+                    bar.abandon();
+                }
+            }
+            let _ = multi.clear();
+        }
+    }
+}

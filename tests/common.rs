@@ -103,6 +103,32 @@ impl Test {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        let output = self.command(args).output().expect("run openlsp");
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Starts openlsp without waiting, with stdout and stderr captured.
+    pub fn spawn<I, S>(&self, args: I) -> std::process::Child
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start openlsp")
+    }
+
+    fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut command = Command::new(BIN);
         command
             .args(args)
@@ -117,12 +143,7 @@ impl Test {
         for (key, value) in &self.envs {
             command.env(key, value);
         }
-        let output = command.output().expect("run openlsp");
-        Output {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        command
     }
 }
 
@@ -212,5 +233,30 @@ pub fn assert_no_secrets(text: &str, state_dir: &Path, what: &str) {
             "{what} leaked a secret value (length {})",
             needle.len()
         );
+    }
+}
+
+/// The real test API server's kubeconfig, or None after printing why the test skips.
+pub fn test_cluster(test: &str) -> Option<PathBuf> {
+    required_program("OPENLSP_TEST_KUBECONFIG", test)
+}
+
+/// Runs kubectl against `kubeconfig`.
+pub fn kubectl<I, S>(kubeconfig: &Path, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let output = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kubectl");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }

@@ -1,12 +1,17 @@
 //! One module per verb. Commands orchestrate: they call the pipeline and hand results to the ui.
 
+pub mod apply;
 pub mod completions;
+pub mod delete;
+pub mod diff;
 pub mod render;
 pub mod validate;
 
 use anyhow::Context as _;
 
 use crate::cli::GlobalArgs;
+use crate::cluster::{ApplySet, Cluster, ConnectOptions, Desired};
+use crate::diff::ObjectId;
 use crate::plan::{self, Plan, Secrets, StateDir, TemplateSet};
 use crate::profile::{self, LoadedProfile};
 use crate::ui::Ui;
@@ -47,6 +52,15 @@ pub struct Planned {
 /// Profile → state (generating what is missing) → plan.
 pub fn build_plan(ui: &Ui, global: &GlobalArgs) -> anyhow::Result<Planned> {
     let profile = load_profile(ui, global)?;
+    plan_profile(ui, global, profile)
+}
+
+/// State (generating what is missing) → plan, for a loaded profile.
+pub fn plan_profile(
+    ui: &Ui,
+    global: &GlobalArgs,
+    profile: LoadedProfile,
+) -> anyhow::Result<Planned> {
     let site = &profile.site;
     let state = open_state(global, site.name())?;
     let needed = plan::state::requirements(site);
@@ -71,4 +85,29 @@ pub fn build_plan(ui: &Ui, global: &GlobalArgs) -> anyhow::Result<Planned> {
         secrets,
         plan,
     })
+}
+
+/// Connects to the cluster named by --kubeconfig/--context (or the defaults).
+pub async fn connect(global: &GlobalArgs) -> anyhow::Result<Cluster> {
+    let options = ConnectOptions {
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+    };
+    Ok(Cluster::connect(&options).await?)
+}
+
+/// The plan's objects as openlsp sends them: ApplySet member label and applied hash added.
+pub fn desired_objects(plan: &Plan, set: &ApplySet) -> Vec<Desired> {
+    plan.objects
+        .iter()
+        .map(|object| {
+            let manifest = set.desired(&object.manifest);
+            Desired {
+                id: ObjectId::of(&manifest).expect("planned objects have an id"),
+                data: object.is_data(),
+                stage: object.stage,
+                manifest,
+            }
+        })
+        .collect()
 }

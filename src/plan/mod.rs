@@ -97,18 +97,27 @@ impl PlannedObject {
         format!("{}/{}", self.kind, self.name)
     }
 
-    /// Whether prune must keep this object: volumes, the namespace, and annotated Secrets.
+    /// Whether prune must keep this object; see [`is_data`].
     pub fn is_data(&self) -> bool {
-        kinds::lookup(&self.api_version, &self.kind).is_some_and(|info| info.always_data)
-            || self
-                .manifest
-                .pointer(&format!(
-                    "/metadata/annotations/{}",
-                    context::DATA_ANNOTATION.replace('/', "~1")
-                ))
-                .and_then(Value::as_str)
-                == Some("true")
+        is_data(&self.manifest)
     }
+}
+
+/// Whether an object holds data that prune must keep: kinds that always do (the Namespace,
+/// volumes and claims) and objects annotated `openlsp.io/data: "true"` (credential Secrets).
+pub fn is_data(manifest: &Value) -> bool {
+    let text = |pointer: &str| manifest.pointer(pointer).and_then(Value::as_str);
+    let always = match (text("/apiVersion"), text("/kind")) {
+        (Some(api_version), Some(kind)) => {
+            kinds::lookup(api_version, kind).is_some_and(|info| info.always_data)
+        }
+        _ => false,
+    };
+    always
+        || text(&format!(
+            "/metadata/annotations/{}",
+            context::DATA_ANNOTATION.replace('/', "~1")
+        )) == Some("true")
 }
 
 /// Every object of a site, sorted by apply stage, kind and name.

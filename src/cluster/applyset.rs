@@ -1,0 +1,279 @@
+//! The ApplySet (KEP-3659) that makes openlsp's objects a set kubectl recognises: a parent
+//! Secret in the site namespace, and the `part-of` label on every member. Prune deletes only
+//! members, so nothing openlsp did not create is ever touched.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{Cluster, ClusterError, FIELD_MANAGER};
+use crate::diff::{APPLIED_HASH_ANNOTATION, ObjectId};
+
+pub const PARENT_NAME: &str = "openlsp-applyset";
+pub const ID_LABEL: &str = "applyset.kubernetes.io/id";
+pub const PART_OF_LABEL: &str = "applyset.kubernetes.io/part-of";
+pub const TOOLING_ANNOTATION: &str = "applyset.kubernetes.io/tooling";
+pub const GROUP_KINDS_ANNOTATION: &str = "applyset.kubernetes.io/contains-group-kinds";
+pub const TOOLING_PREFIX: &str = "openlsp/";
+
+/// The ApplySet of one site namespace.
+#[derive(Debug, Clone)]
+pub struct ApplySet {
+    pub namespace: String,
+    pub id: String,
+}
+
+/// What the cluster has of the parent.
+#[derive(Debug, Clone, Default)]
+pub struct ParentState {
+    pub exists: bool,
+    pub group_kinds: BTreeSet<String>,
+    pub tooling: Option<String>,
+}
+
+/// `Kind.group`, or just `Kind` for the core group.
+pub fn group_kind(id: &ObjectId) -> String {
+    match id.group() {
+        "" => id.kind.clone(),
+        group => format!("{}.{group}", id.kind),
+    }
+}
+
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&map[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+impl ApplySet {
+    /// `applyset-<base64url(sha256("<name>.<namespace>.Secret."))>-v1`; the core group is empty,
+    /// so the hashed text ends with a dot.
+    pub fn new(namespace: &str) -> Self {
+        let digest = Sha256::digest(format!("{PARENT_NAME}.{namespace}.Secret.").as_bytes());
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+        ApplySet {
+            namespace: namespace.to_owned(),
+            id: format!("applyset-{encoded}-v1"),
+        }
+    }
+
+    pub fn tooling() -> String {
+        format!("{TOOLING_PREFIX}{}", env!("CARGO_PKG_VERSION"))
+    }
+
+    /// The parent Secret listing `group_kinds`.
+    pub fn parent_manifest(&self, group_kinds: &BTreeSet<String>) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": PARENT_NAME,
+                "namespace": self.namespace,
+                "labels": {
+                    ID_LABEL: self.id,
+                    "app.kubernetes.io/managed-by": "openlsp",
+                },
+                "annotations": {
+                    TOOLING_ANNOTATION: Self::tooling(),
+                    GROUP_KINDS_ANNOTATION: group_kinds.iter().cloned().collect::<Vec<_>>().join(","),
+                },
+            },
+            "type": "Opaque",
+        })
+    }
+
+    /// The manifest as openlsp sends it: the member label, and the hash of everything else,
+    /// which lets a later run skip objects that provably did not change.
+    pub fn desired(&self, planned: &Value) -> Value {
+        let mut manifest = planned.clone();
+        let metadata = manifest
+            .as_object_mut()
+            .and_then(|m| m.get_mut("metadata"))
+            .and_then(Value::as_object_mut)
+            .expect("planned objects have metadata");
+        let labels = metadata
+            .entry("labels")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("labels is a map");
+        labels.insert(PART_OF_LABEL.to_owned(), Value::String(self.id.clone()));
+        let hash = hex::encode(Sha256::digest(
+            serde_json::to_vec(&canonical(&manifest)).expect("JSON serializes"),
+        ));
+        let metadata = manifest["metadata"].as_object_mut().expect("metadata");
+        let annotations = metadata
+            .entry("annotations")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("annotations is a map");
+        annotations.insert(APPLIED_HASH_ANNOTATION.to_owned(), Value::String(hash));
+        manifest
+    }
+
+    /// Whether a live object is a member of this set.
+    pub fn is_member(&self, live: &Value) -> bool {
+        live.pointer(&format!(
+            "/metadata/labels/{}",
+            PART_OF_LABEL.replace('/', "~1")
+        ))
+        .and_then(Value::as_str)
+            == Some(self.id.as_str())
+    }
+}
+
+impl Cluster {
+    fn secrets(&self, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client(),
+            namespace,
+            &kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
+        )
+    }
+
+    /// Reads the parent; refuses one another tool owns.
+    pub async fn read_parent(&self, set: &ApplySet) -> Result<ParentState, ClusterError> {
+        let found = self
+            .secrets(&set.namespace)
+            .get_opt(PARENT_NAME)
+            .await
+            .map_err(|err| {
+                self.api_error(format!("read Secret {}/{PARENT_NAME}", set.namespace), err)
+            })?;
+        let Some(parent) = found else {
+            return Ok(ParentState::default());
+        };
+        let annotations = parent.metadata.annotations.clone().unwrap_or_default();
+        let tooling = annotations.get(TOOLING_ANNOTATION).cloned();
+        let id = parent
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(ID_LABEL))
+            .cloned();
+        let ours = tooling
+            .as_deref()
+            .is_some_and(|t| t.starts_with(TOOLING_PREFIX))
+            && id.as_deref() == Some(set.id.as_str());
+        if !ours {
+            return Err(ClusterError::ForeignParent {
+                namespace: set.namespace.clone(),
+                name: PARENT_NAME.to_owned(),
+                tooling: tooling.unwrap_or_else(|| "no ApplySet tooling annotation".to_owned()),
+            });
+        }
+        let group_kinds = annotations
+            .get(GROUP_KINDS_ANNOTATION)
+            .map(|list| {
+                list.split(',')
+                    .filter(|gk| !gk.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ParentState {
+            exists: true,
+            group_kinds,
+            tooling,
+        })
+    }
+
+    /// Server-side applies the parent listing `group_kinds`, unless it already says exactly that.
+    /// Returns whether it wrote.
+    pub async fn write_parent(
+        &self,
+        set: &ApplySet,
+        current: &ParentState,
+        group_kinds: &BTreeSet<String>,
+    ) -> Result<bool, ClusterError> {
+        let up_to_date = current.exists
+            && current.group_kinds == *group_kinds
+            && current.tooling.as_deref() == Some(ApplySet::tooling().as_str());
+        if up_to_date {
+            return Ok(false);
+        }
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.secrets(&set.namespace)
+            .patch(
+                PARENT_NAME,
+                &params,
+                &Patch::Apply(&set.parent_manifest(group_kinds)),
+            )
+            .await
+            .map_err(|err| {
+                self.api_error(
+                    format!("update the ApplySet parent {}/{PARENT_NAME}", set.namespace),
+                    err,
+                )
+            })?;
+        Ok(true)
+    }
+
+    pub async fn delete_parent(&self, set: &ApplySet) -> Result<(), ClusterError> {
+        match self
+            .secrets(&set.namespace)
+            .delete(PARENT_NAME, &Default::default())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(err) => Err(self.api_error(format!("delete {}/{PARENT_NAME}", set.namespace), err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_follows_kep_3659() {
+        let set = ApplySet::new("openlsp");
+        let digest = Sha256::digest(b"openlsp-applyset.openlsp.Secret.");
+        let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+        assert_eq!(set.id, format!("applyset-{expected}-v1"));
+        assert!(!set.id.contains('='));
+    }
+
+    #[test]
+    fn desired_adds_the_label_and_a_stable_hash() {
+        let set = ApplySet::new("ns");
+        let a = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "x", "namespace": "ns" }, "data": { "a": "1", "b": "2" } });
+        let b = json!({ "kind": "ConfigMap", "apiVersion": "v1", "data": { "b": "2", "a": "1" }, "metadata": { "namespace": "ns", "name": "x" } });
+        let (da, db) = (set.desired(&a), set.desired(&b));
+        assert_eq!(da, db, "key order must not change the hash");
+        assert!(set.is_member(&da));
+        let changed = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "x", "namespace": "ns" }, "data": { "a": "1", "b": "3" } });
+        assert_ne!(
+            da["metadata"]["annotations"][APPLIED_HASH_ANNOTATION],
+            set.desired(&changed)["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
+        );
+    }
+
+    #[test]
+    fn group_kinds_use_the_applyset_spelling() {
+        let id = |api_version: &str, kind: &str| ObjectId {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: None,
+            name: "x".into(),
+        };
+        assert_eq!(group_kind(&id("v1", "Secret")), "Secret");
+        assert_eq!(
+            group_kind(&id("apps/v1", "StatefulSet")),
+            "StatefulSet.apps"
+        );
+    }
+}

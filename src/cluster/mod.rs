@@ -1,0 +1,116 @@
+//! The only code that talks to the Kubernetes API server: connecting, reading live state,
+//! server-side apply (dry run and real), prune, waiting, the ApplySet parent and the lock.
+//! Built-in kinds need no discovery (their group, version and plural come from k8s-openapi);
+//! discovery (non-aggregated, so Kubernetes 1.20+ works) is used only for custom resources.
+
+pub mod applyset;
+mod connect;
+mod lock;
+mod resources;
+mod survey;
+mod wait;
+pub mod write;
+
+use std::time::Duration;
+
+use crate::diff::Conflict;
+
+pub use applyset::ApplySet;
+pub use connect::ConnectOptions;
+pub use lock::LockGuard;
+pub use resources::Kind;
+pub use survey::{Desired, Survey};
+pub use wait::Readiness;
+
+/// Field manager of every openlsp write.
+pub const FIELD_MANAGER: &str = "openlsp";
+/// Writes and reads in flight at once, per stage.
+pub const CONCURRENCY: usize = 16;
+
+/// A connected cluster.
+pub struct Cluster {
+    client: kube::Client,
+    server: String,
+    kinds: resources::KindCache,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "no kubeconfig found (KUBECONFIG, ~/.kube/config) and not running inside a cluster\n  hint: on microk8s run: microk8s config > ~/.kube/config; or pass --kubeconfig FILE"
+    )]
+    NoConfig,
+    #[error(
+        "cannot use the kubeconfig: {0}\n  hint: check the file, or pick a context with --context NAME"
+    )]
+    Kubeconfig(String),
+    #[error(
+        "cannot reach the cluster at {server}: {reason}; is microk8s running? try: microk8s status"
+    )]
+    Unreachable { server: String, reason: String },
+    #[error(
+        "the cluster at {server} rejected our credentials (401 Unauthorized)\n  hint: the kubeconfig's token or certificate is wrong or expired; on microk8s run: microk8s config > ~/.kube/config"
+    )]
+    Unauthorized { server: String },
+    #[error(
+        "the cluster refused to {action}: {message}\n  hint: openlsp needs rights to manage the site's namespace and its PersistentVolumes"
+    )]
+    Forbidden { action: String, message: String },
+    #[error("cannot {action}: {message}")]
+    Api {
+        action: String,
+        code: u16,
+        message: String,
+    },
+    #[error("{}", render_conflicts(.0))]
+    Conflicts(Vec<(String, Conflict)>),
+    #[error(
+        "another openlsp run holds the lock of namespace {namespace}: {holder} (it expires in {expires_in}s unless renewed)\n  hint: wait for it to finish; a crashed run's lock expires by itself"
+    )]
+    Locked {
+        namespace: String,
+        holder: String,
+        expires_in: i64,
+    },
+    #[error(
+        "Secret {namespace}/{name} is the ApplySet parent of {tooling:?}, not openlsp\n  hint: use another namespace for this site, or remove that tool's ApplySet first"
+    )]
+    ForeignParent {
+        namespace: String,
+        name: String,
+        tooling: String,
+    },
+    #[error("the cluster has no API for {kind} ({api_version})\n  hint: {hint}")]
+    MissingKind {
+        api_version: String,
+        kind: String,
+        hint: String,
+    },
+    #[error("timed out after {0:?} waiting for the cluster")]
+    Timeout(Duration),
+}
+
+fn render_conflicts(conflicts: &[(String, Conflict)]) -> String {
+    let mut text = String::from("another field manager owns fields openlsp sets:");
+    for (object, conflict) in conflicts {
+        text.push_str(&format!(
+            "\n  {object} {} is owned by {:?}",
+            conflict.field, conflict.manager
+        ));
+    }
+    text.push_str(
+        "\n  hint: undo the other change, or pass --force-conflicts to take the fields over",
+    );
+    text
+}
+
+impl Cluster {
+    /// The API server's URL, for messages.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    fn api_error(&self, action: String, err: kube::Error) -> ClusterError {
+        connect::classify(&self.server, action, err)
+    }
+}

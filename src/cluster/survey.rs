@@ -1,0 +1,233 @@
+//! Reading what the cluster has for a plan: one LIST per kind instead of one GET per object,
+//! and a server-side dry run only for objects that may have changed. An object is provably
+//! unchanged when it carries the hash of what openlsp would send and still has every value
+//! openlsp sets; anything else goes through the server's dry run.
+
+use std::collections::{BTreeSet, HashMap};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::api::ListParams;
+use serde_json::Value;
+
+use super::applyset::{ApplySet, ParentState};
+use super::write::{Applied, to_value};
+use super::{CONCURRENCY, Cluster, ClusterError, Kind};
+use crate::diff::{self, APPLIED_HASH_ANNOTATION, Conflict, ObjectId, Observation};
+use crate::plan::{self, Stage};
+
+/// One object as openlsp would send it.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub id: ObjectId,
+    pub manifest: Value,
+    pub stage: Stage,
+    pub data: bool,
+}
+
+/// What the cluster has, and what applying would change.
+#[derive(Debug, Default)]
+pub struct Survey {
+    pub namespace_exists: bool,
+    pub parent: ParentState,
+    pub observations: Vec<(ObjectId, Observation)>,
+    /// uid of each live object, for delete preconditions.
+    pub uids: HashMap<ObjectId, String>,
+    /// Resolved kinds by (apiVersion, kind).
+    pub kinds: HashMap<(String, String), Kind>,
+    /// Objects that were dry-run (the rest were provably unchanged).
+    pub dry_runs: usize,
+}
+
+impl Survey {
+    pub fn kind_of(&self, id: &ObjectId) -> Option<&Kind> {
+        self.kinds.get(&(id.api_version.clone(), id.kind.clone()))
+    }
+
+    /// ApplySet group-kinds of every object that will remain a member after applying.
+    pub fn group_kinds_after(
+        &self,
+        desired: &[Desired],
+        pruned: &BTreeSet<ObjectId>,
+    ) -> BTreeSet<String> {
+        let mut kinds: BTreeSet<String> = desired
+            .iter()
+            .map(|d| super::applyset::group_kind(&d.id))
+            .collect();
+        for (id, observation) in &self.observations {
+            if observation.planned.is_none() && observation.live.is_some() && !pruned.contains(id) {
+                kinds.insert(super::applyset::group_kind(id));
+            }
+        }
+        kinds
+    }
+}
+
+fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object
+        .pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")))
+        .and_then(Value::as_str)
+}
+
+fn provably_unchanged(desired: &Value, live: &Value) -> bool {
+    let hash = annotation(desired, APPLIED_HASH_ANNOTATION);
+    hash.is_some()
+        && hash == annotation(live, APPLIED_HASH_ANNOTATION)
+        && diff::is_subset(desired, live)
+}
+
+impl Cluster {
+    pub async fn namespace_exists(&self, namespace: &str) -> Result<bool, ClusterError> {
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(self.client());
+        api.get_opt(namespace)
+            .await
+            .map(|found| found.is_some())
+            .map_err(|err| self.api_error(format!("read namespace {namespace}"), err))
+    }
+
+    async fn list_kind(&self, kind: &Kind, namespace: &str) -> Result<Vec<Value>, ClusterError> {
+        let list = self
+            .api(kind, Some(namespace))
+            .list(&ListParams::default())
+            .await
+            .map_err(|err| self.api_error(format!("list {}", kind.resource.plural), err))?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|item| to_value(item, kind))
+            .collect())
+    }
+
+    /// Reads the live state of `desired` and of every member of `set`, and dry-runs the
+    /// objects that may change.
+    pub async fn survey(
+        &self,
+        set: &ApplySet,
+        desired: &[Desired],
+    ) -> Result<Survey, ClusterError> {
+        let namespace = set.namespace.as_str();
+        let mut survey = Survey {
+            namespace_exists: self.namespace_exists(namespace).await?,
+            ..Survey::default()
+        };
+        if survey.namespace_exists {
+            survey.parent = self.read_parent(set).await?;
+        }
+        for object in desired {
+            let key = (object.id.api_version.clone(), object.id.kind.clone());
+            if let std::collections::hash_map::Entry::Vacant(entry) = survey.kinds.entry(key) {
+                entry.insert(self.kind(&object.id.api_version, &object.id.kind).await?);
+            }
+        }
+        for group_kind in &survey.parent.group_kinds {
+            if let Some(kind) = self.kind_of_group_kind(group_kind).await? {
+                survey
+                    .kinds
+                    .entry((
+                        kind.resource.api_version.clone(),
+                        kind.resource.kind.clone(),
+                    ))
+                    .or_insert(kind);
+            }
+        }
+        let to_list: Vec<&Kind> = survey
+            .kinds
+            .values()
+            .filter(|kind| survey.namespace_exists || !kind.namespaced)
+            .collect();
+        let lists: Vec<Vec<Value>> = stream::iter(
+            to_list
+                .into_iter()
+                .map(|kind| self.list_kind(kind, namespace)),
+        )
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+        let mut live: HashMap<ObjectId, Value> = HashMap::new();
+        for object in lists.into_iter().flatten() {
+            if let Some(id) = ObjectId::of(&object) {
+                if let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) {
+                    survey.uids.insert(id.clone(), uid.to_owned());
+                }
+                live.insert(id, object);
+            }
+        }
+
+        let to_dry_run: Vec<&Desired> = desired
+            .iter()
+            .filter(|object| {
+                let kind = survey.kind_of(&object.id).expect("resolved above");
+                let creatable = survey.namespace_exists || !kind.namespaced;
+                creatable
+                    && live
+                        .get(&object.id)
+                        .is_none_or(|current| !provably_unchanged(&object.manifest, current))
+            })
+            .collect();
+        survey.dry_runs = to_dry_run.len();
+        let results: Vec<(ObjectId, Value, Vec<Conflict>)> =
+            stream::iter(to_dry_run.into_iter().map(|object| {
+                let kind = survey.kind_of(&object.id).expect("resolved above").clone();
+                async move {
+                    match self
+                        .apply_object(&kind, &object.manifest, true, false)
+                        .await?
+                    {
+                        Applied::Object(result) => Ok((object.id.clone(), result, Vec::new())),
+                        Applied::Conflicts(conflicts) => match self
+                            .apply_object(&kind, &object.manifest, true, true)
+                            .await?
+                        {
+                            Applied::Object(result) => Ok((object.id.clone(), result, conflicts)),
+                            Applied::Conflicts(_) => Err(ClusterError::Conflicts(
+                                conflicts
+                                    .into_iter()
+                                    .map(|c| (object.id.to_string(), c))
+                                    .collect(),
+                            )),
+                        },
+                    }
+                }
+            }))
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut dry_runs: HashMap<ObjectId, (Value, Vec<Conflict>)> = results
+            .into_iter()
+            .map(|(id, value, conflicts)| (id, (value, conflicts)))
+            .collect();
+
+        let planned_ids: BTreeSet<&ObjectId> = desired.iter().map(|d| &d.id).collect();
+        for object in desired {
+            let (dry_run, conflicts) = dry_runs
+                .remove(&object.id)
+                .map_or((None, Vec::new()), |(v, c)| (Some(v), c));
+            survey.observations.push((
+                object.id.clone(),
+                Observation {
+                    planned: Some(object.manifest.clone()),
+                    live: live.get(&object.id).cloned(),
+                    dry_run,
+                    conflicts,
+                    data: object.data,
+                },
+            ));
+        }
+        let mut members: Vec<(ObjectId, Value)> = live
+            .into_iter()
+            .filter(|(id, object)| !planned_ids.contains(id) && set.is_member(object))
+            .collect();
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        for (id, object) in members {
+            let data = plan::is_data(&object);
+            survey.observations.push((
+                id,
+                Observation {
+                    live: Some(object),
+                    data,
+                    ..Observation::default()
+                },
+            ));
+        }
+        Ok(survey)
+    }
+}

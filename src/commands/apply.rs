@@ -1,0 +1,430 @@
+//! `openlsp apply`: show the plan, confirm, then under the site's lock apply in stages with
+//! server-side apply (only objects that change), prune what the profile dropped (never data
+//! unless asked), keep the ApplySet parent current, and wait for workloads with progress.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use futures::{StreamExt, TryStreamExt, stream};
+use tokio::sync::Notify;
+
+use crate::Outcome;
+use crate::cli::{ApplyArgs, GlobalArgs};
+use crate::cluster::applyset::{ApplySet, ParentState, group_kind};
+use crate::cluster::write::Applied;
+use crate::cluster::{CONCURRENCY, Cluster, ClusterError, Desired, LockGuard, Survey};
+use crate::diff::{self, Action, ChangeSet, ObjectId};
+use crate::plan::Stage;
+use crate::profile::Site;
+use crate::ui::Ui;
+
+/// Set by Ctrl-C: stop waiting, or stop at the next stage boundary; never mid-write.
+#[derive(Clone, Default)]
+pub struct Interrupt {
+    flag: Arc<AtomicBool>,
+    notify: Arc<Notify>,
+}
+
+impl Interrupt {
+    pub fn listen() -> Self {
+        let interrupt = Interrupt::default();
+        let handle = interrupt.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                handle.flag.store(true, Ordering::SeqCst);
+                handle.notify.notify_waiters();
+            }
+        });
+        interrupt
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    pub async fn wait(&self) {
+        if !self.is_set() {
+            self.notify.notified().await;
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    created: Vec<ObjectId>,
+    changed: Vec<ObjectId>,
+    pruned: Vec<ObjectId>,
+    kept: usize,
+    stopped_before: Option<Stage>,
+}
+
+impl Report {
+    fn describe(&self) -> String {
+        format!(
+            "{} created, {} changed, {} pruned, {} kept (data)",
+            self.created.len(),
+            self.changed.len(),
+            self.pruned.len(),
+            self.kept
+        )
+    }
+}
+
+/// Prune data too when asked: kept objects become prunes.
+fn with_data_pruned(mut changes: ChangeSet, prune_data: bool) -> ChangeSet {
+    if prune_data {
+        for change in &mut changes.changes {
+            if change.action == Action::Keep {
+                change.action = Action::Prune;
+            }
+        }
+    }
+    changes
+}
+
+/// Asks before writing: `--yes`, or a question on a terminal; data deletion needs the site
+/// name typed (or `--confirm-site`).
+fn confirm(
+    ui: &Ui,
+    args: &ApplyArgs,
+    site: &Site,
+    changes: &ChangeSet,
+    server: &str,
+) -> anyhow::Result<()> {
+    let prunes_data = changes.with_action(Action::Prune).any(|c| c.data);
+    if prunes_data {
+        let typed = match &args.confirm_site {
+            Some(name) => name == site.name(),
+            None => ui.confirm_typed(
+                &format!(
+                    "--prune-data deletes volumes, claims and credential Secrets of site {}",
+                    site.name()
+                ),
+                site.name(),
+                "pass --confirm-site <site name>",
+            )?,
+        };
+        if !typed {
+            bail!("the site name was not confirmed; nothing was changed");
+        }
+    }
+    if args.yes {
+        return Ok(());
+    }
+    if !ui.confirm(
+        &format!("Apply these changes to {server}?"),
+        false,
+        "pass --yes to apply without asking",
+    )? {
+        bail!("apply cancelled; nothing was changed");
+    }
+    Ok(())
+}
+
+fn same_plan(confirmed: &ChangeSet, now: &ChangeSet) -> bool {
+    let key = |set: &ChangeSet| -> Vec<(ObjectId, Action)> {
+        set.changes
+            .iter()
+            .filter(|c| c.id.kind != "Namespace")
+            .map(|c| (c.id.clone(), c.action))
+            .collect()
+    };
+    key(confirmed) == key(now)
+}
+
+pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Outcome> {
+    let profile = super::load_profile(ui, global)?;
+    let cluster = super::connect(global).await?;
+    let planned = super::plan_profile(ui, global, profile)?;
+    let site = &planned.profile.site;
+    let set = ApplySet::new(site.namespace());
+    let desired = super::desired_objects(&planned.plan, &set);
+    let interrupt = Interrupt::listen();
+
+    let mut lock = None;
+    if cluster.namespace_exists(site.namespace()).await? {
+        lock = Some(cluster.lock(site.namespace()).await?);
+    }
+    let result = apply_under_lock(
+        ui, args, site, &cluster, &set, &desired, &mut lock, &interrupt,
+    )
+    .await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    let report = result?;
+    if let Some(stage) = report.stopped_before {
+        bail!(
+            "interrupted: stopped before stage {} ({stage:?}); applied so far: {}\n  hint: run openlsp apply again to finish",
+            stage.number(),
+            report.describe()
+        );
+    }
+    if args.no_wait {
+        return Ok(Outcome::Ok);
+    }
+    wait_for_workloads(ui, &cluster, &desired, args.timeout, &interrupt).await?;
+    Ok(Outcome::Ok)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_under_lock(
+    ui: &Ui,
+    args: &ApplyArgs,
+    site: &Site,
+    cluster: &Cluster,
+    set: &ApplySet,
+    desired: &[Desired],
+    lock: &mut Option<LockGuard>,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Report> {
+    let survey = cluster.survey(set, desired).await?;
+    let changes = with_data_pruned(diff::compute(survey.observations.clone()), args.prune_data);
+    super::diff::show_changes(ui, &changes, false);
+    let conflicts: Vec<(String, diff::Conflict)> = changes
+        .conflicts()
+        .map(|(id, conflict)| (id.to_string(), conflict.clone()))
+        .collect();
+    if !conflicts.is_empty() && !args.force_conflicts {
+        return Err(ClusterError::Conflicts(conflicts).into());
+    }
+    if !changes.has_differences() {
+        if survey.namespace_exists {
+            let kinds = survey.group_kinds_after(desired, &BTreeSet::new());
+            cluster.write_parent(set, &survey.parent, &kinds).await?;
+        }
+        ui.success("no changes: the cluster matches the profile");
+        return Ok(Report {
+            kept: changes.summary().kept,
+            ..Report::default()
+        });
+    }
+    confirm(ui, args, site, &changes, cluster.server())?;
+
+    let mut report = Report::default();
+    let (survey, changes) = if lock.is_some() {
+        (survey, changes)
+    } else {
+        // A new site: create its namespace, then take the lock and look again.
+        let namespaces: Vec<&Desired> = desired
+            .iter()
+            .filter(|d| d.stage == Stage::Namespaces)
+            .collect();
+        for object in namespaces {
+            let kind = survey.kind_of(&object.id).expect("resolved in the survey");
+            apply_one(cluster, kind, object, args.force_conflicts).await?;
+            report.created.push(object.id.clone());
+        }
+        *lock = Some(cluster.lock(site.namespace()).await?);
+        let again = cluster.survey(set, desired).await?;
+        let now = with_data_pruned(diff::compute(again.observations.clone()), args.prune_data);
+        if !same_plan(&changes, &now) {
+            bail!(
+                "the cluster changed while the plan was shown; nothing else was changed\n  hint: run openlsp apply again"
+            );
+        }
+        (again, now)
+    };
+    execute(
+        ui,
+        args,
+        cluster,
+        set,
+        desired,
+        &survey,
+        &changes,
+        interrupt,
+        &mut report,
+    )
+    .await?;
+    ui.success(&format!(
+        "applied to {}: {}",
+        cluster.server(),
+        report.describe()
+    ));
+    Ok(report)
+}
+
+async fn apply_one(
+    cluster: &Cluster,
+    kind: &crate::cluster::Kind,
+    object: &Desired,
+    force: bool,
+) -> anyhow::Result<()> {
+    match cluster
+        .apply_object(kind, &object.manifest, false, force)
+        .await?
+    {
+        Applied::Object(_) => Ok(()),
+        Applied::Conflicts(conflicts) => Err(ClusterError::Conflicts(
+            conflicts
+                .into_iter()
+                .map(|c| (object.id.to_string(), c))
+                .collect(),
+        )
+        .into()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    ui: &Ui,
+    args: &ApplyArgs,
+    cluster: &Cluster,
+    set: &ApplySet,
+    desired: &[Desired],
+    survey: &Survey,
+    changes: &ChangeSet,
+    interrupt: &Interrupt,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let action_of = |id: &ObjectId| {
+        changes
+            .changes
+            .iter()
+            .find(|c| &c.id == id)
+            .map_or(Action::Unchanged, |c| c.action)
+    };
+    // Before writing: the parent lists old and new kinds, so an interrupted run orphans nothing.
+    let mut union: BTreeSet<String> = survey.parent.group_kinds.clone();
+    union.extend(desired.iter().map(|d| group_kind(&d.id)));
+    cluster.write_parent(set, &survey.parent, &union).await?;
+    let parent = ParentState {
+        exists: true,
+        group_kinds: union,
+        tooling: Some(ApplySet::tooling()),
+    };
+
+    let stages: BTreeSet<Stage> = desired.iter().map(|d| d.stage).collect();
+    for stage in stages {
+        let batch: Vec<&Desired> = desired
+            .iter()
+            .filter(|d| {
+                d.stage == stage && matches!(action_of(&d.id), Action::Create | Action::Change)
+            })
+            .filter(|d| !report.created.contains(&d.id))
+            .collect();
+        if batch.is_empty() {
+            continue;
+        }
+        if interrupt.is_set() {
+            report.stopped_before = Some(stage);
+            return Ok(());
+        }
+        ui.info(&format!(
+            "stage {} ({stage:?}): applying {} object(s)",
+            stage.number(),
+            batch.len()
+        ));
+        stream::iter(batch.iter().map(|object| async move {
+            let kind = survey.kind_of(&object.id).expect("resolved in the survey");
+            apply_one(cluster, kind, object, args.force_conflicts).await
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+        for object in batch {
+            match action_of(&object.id) {
+                Action::Create => report.created.push(object.id.clone()),
+                _ => report.changed.push(object.id.clone()),
+            }
+        }
+        if stage == Stage::Crds {
+            cluster.refresh_discovery();
+        }
+    }
+
+    let prunes: Vec<&diff::Change> = changes.with_action(Action::Prune).collect();
+    stream::iter(prunes.iter().map(|change| async move {
+        let kind = survey
+            .kind_of(&change.id)
+            .with_context(|| format!("no API for {}; this is a bug in openlsp", change.id))?;
+        cluster
+            .delete_object(
+                kind,
+                &change.id,
+                survey.uids.get(&change.id).map(String::as_str),
+            )
+            .await
+            .map_err(anyhow::Error::from)
+    }))
+    .buffer_unordered(CONCURRENCY)
+    .try_collect::<Vec<()>>()
+    .await?;
+    report.pruned = prunes.iter().map(|c| c.id.clone()).collect();
+    report.kept = changes.summary().kept;
+
+    let pruned: BTreeSet<ObjectId> = report.pruned.iter().cloned().collect();
+    cluster
+        .write_parent(set, &parent, &survey.group_kinds_after(desired, &pruned))
+        .await?;
+    Ok(())
+}
+
+/// Waits until every planned workload is ready, showing each one's state.
+pub async fn wait_for_workloads(
+    ui: &Ui,
+    cluster: &Cluster,
+    desired: &[Desired],
+    timeout: Duration,
+    interrupt: &Interrupt,
+) -> anyhow::Result<()> {
+    let mut workloads = Vec::new();
+    for object in desired
+        .iter()
+        .filter(|d| matches!(d.id.kind.as_str(), "StatefulSet" | "Deployment"))
+    {
+        workloads.push((
+            object.id.clone(),
+            cluster
+                .kind(&object.id.api_version, &object.id.kind)
+                .await?,
+        ));
+    }
+    if workloads.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = workloads.iter().map(|(id, _)| id.to_string()).collect();
+    let mut display = ui.wait_display(&names);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let states = futures::future::try_join_all(
+            workloads
+                .iter()
+                .map(|(id, kind)| cluster.readiness(kind, id)),
+        )
+        .await?;
+        for (index, state) in states.iter().enumerate() {
+            display.update(index, state.is_ready(), state.message());
+        }
+        let waiting: Vec<String> = states
+            .iter()
+            .zip(&names)
+            .filter(|(state, _)| !state.is_ready())
+            .map(|(state, name)| format!("{name} ({})", state.message()))
+            .collect();
+        if waiting.is_empty() {
+            display.finish();
+            ui.success(&format!("all {} workloads are ready", names.len()));
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            display.finish();
+            bail!(
+                "timed out after {timeout:?} waiting for: {}\n  hint: everything was applied; look at the pods with kubectl get pods -n {}",
+                waiting.join(", "),
+                workloads[0].0.namespace.as_deref().unwrap_or("default")
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = interrupt.wait() => {
+                display.finish();
+                bail!("stopped waiting (interrupted); everything was applied; not ready yet: {}", waiting.join(", "));
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! `openlsp delete`: remove the site's objects from the cluster, under its lock. Data
+//! (namespace, volumes, claims, credential Secrets) stays unless --purge, which needs the site
+//! name typed. Files on the disks are never touched: volumes use reclaim policy Retain.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::bail;
+use futures::{StreamExt, TryStreamExt, stream};
+
+use crate::Outcome;
+use crate::cli::{DeleteArgs, GlobalArgs};
+use crate::cluster::{ApplySet, CONCURRENCY, Cluster, Survey};
+use crate::diff::{self, Action, Change, ChangeSet, ObjectId};
+use crate::plan::{Stage, kinds};
+use crate::profile::Site;
+use crate::ui::Ui;
+
+fn stage_of(id: &ObjectId) -> Stage {
+    kinds::lookup(&id.api_version, &id.kind).map_or(Stage::CustomResources, |info| info.stage)
+}
+
+fn confirm(ui: &Ui, args: &DeleteArgs, site: &Site, server: &str) -> anyhow::Result<()> {
+    let confirmed = if args.purge {
+        match &args.confirm_site {
+            Some(name) => name == site.name(),
+            None => ui.confirm_typed(
+                &format!(
+                    "--purge deletes every object of site {} from {server}, including volumes, claims, credential Secrets and the namespace",
+                    site.name()
+                ),
+                site.name(),
+                "pass --confirm-site <site name>",
+            )?,
+        }
+    } else {
+        args.yes
+            || ui.confirm(
+                &format!("Delete site {} from {server} (data is kept)?", site.name()),
+                false,
+                "pass --yes to delete without asking",
+            )?
+    };
+    if !confirmed {
+        bail!("delete cancelled; nothing was changed");
+    }
+    Ok(())
+}
+
+pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DeleteArgs) -> anyhow::Result<Outcome> {
+    let loaded = super::load_profile(ui, global)?;
+    let site = &loaded.site;
+    let cluster = super::connect(global).await?;
+    if !cluster.namespace_exists(site.namespace()).await? {
+        ui.success(&format!(
+            "nothing to delete: namespace {} does not exist",
+            site.namespace()
+        ));
+        return Ok(Outcome::Ok);
+    }
+    let set = ApplySet::new(site.namespace());
+    let lock = cluster.lock(site.namespace()).await?;
+    let result = delete_under_lock(ui, args, site, &cluster, &set).await;
+    lock.release().await;
+    result?;
+    Ok(Outcome::Ok)
+}
+
+async fn delete_under_lock(
+    ui: &Ui,
+    args: &DeleteArgs,
+    site: &Site,
+    cluster: &Cluster,
+    set: &ApplySet,
+) -> anyhow::Result<()> {
+    let survey = cluster.survey(set, &[]).await?;
+    let mut changes = diff::compute(survey.observations.clone());
+    if args.purge {
+        for change in &mut changes.changes {
+            change.action = Action::Prune;
+        }
+    }
+    for change in &changes.changes {
+        ui.change_line(change);
+    }
+    ui.summary(&changes.summary());
+    let doomed: Vec<&Change> = changes.with_action(Action::Prune).collect();
+    if doomed.is_empty() {
+        ui.success("nothing to delete (data objects are kept; --purge deletes them)");
+        return Ok(());
+    }
+    confirm(ui, args, site, cluster.server())?;
+
+    // Workloads first, the namespace last: the reverse of the apply order.
+    let mut by_stage: BTreeMap<std::cmp::Reverse<Stage>, Vec<&Change>> = BTreeMap::new();
+    for change in &doomed {
+        by_stage
+            .entry(std::cmp::Reverse(stage_of(&change.id)))
+            .or_default()
+            .push(change);
+    }
+    for batch in by_stage.values() {
+        delete_batch(cluster, &survey, batch).await?;
+    }
+    let deleted: BTreeSet<ObjectId> = doomed.iter().map(|c| c.id.clone()).collect();
+    if !args.purge {
+        let kept = survey.group_kinds_after(&[], &deleted);
+        cluster.write_parent(set, &survey.parent, &kept).await?;
+    }
+    ui.success(&format!(
+        "deleted {} object(s) of site {}; {}",
+        deleted.len(),
+        site.name(),
+        kept_note(&changes, args.purge)
+    ));
+    Ok(())
+}
+
+fn kept_note(changes: &ChangeSet, purge: bool) -> String {
+    if purge {
+        "files on the disks are kept (reclaim policy Retain); remove them by hand if you mean to"
+            .to_owned()
+    } else {
+        format!(
+            "{} data object(s) kept; openlsp delete --purge removes them",
+            changes.summary().kept
+        )
+    }
+}
+
+async fn delete_batch(cluster: &Cluster, survey: &Survey, batch: &[&Change]) -> anyhow::Result<()> {
+    stream::iter(batch.iter().map(|change| async move {
+        let Some(kind) = survey.kind_of(&change.id) else {
+            bail!("no API for {}; this is a bug in openlsp", change.id);
+        };
+        cluster
+            .delete_object(
+                kind,
+                &change.id,
+                survey.uids.get(&change.id).map(String::as_str),
+            )
+            .await?;
+        Ok(())
+    }))
+    .buffer_unordered(CONCURRENCY)
+    .try_collect::<Vec<()>>()
+    .await?;
+    Ok(())
+}

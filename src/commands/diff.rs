@@ -1,0 +1,74 @@
+//! `openlsp diff`: what `apply` would change, as coloured unified diffs with Secret values
+//! masked, or as JSON. Exit 0 without differences, 1 with, 2 on error (as `kubectl diff`).
+
+use serde::Serialize;
+
+use crate::Outcome;
+use crate::cli::{DiffArgs, GlobalArgs, OutputFormat};
+use crate::cluster::ApplySet;
+use crate::diff::{self, Action, Change, ChangeSet, Summary};
+use crate::ui::Ui;
+
+#[derive(Serialize)]
+struct JsonChange<'a> {
+    #[serde(flatten)]
+    change: &'a Change,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    diff: String,
+}
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    summary: Summary,
+    differences: bool,
+    changes: Vec<JsonChange<'a>>,
+}
+
+/// Prints every change: full diffs of creates and changes, one line for prunes and kept data.
+pub fn show_changes(ui: &Ui, changes: &ChangeSet, full_creates: bool) {
+    for change in &changes.changes {
+        match change.action {
+            Action::Unchanged => {}
+            Action::Create if !full_creates => ui.change_line(change),
+            Action::Create | Action::Change => {
+                ui.change_line(change);
+                ui.diff(&diff::unified(change));
+            }
+            Action::Prune | Action::Keep => ui.change_line(change),
+        }
+    }
+    ui.summary(&changes.summary());
+}
+
+pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DiffArgs) -> anyhow::Result<Outcome> {
+    let profile = super::load_profile(ui, global)?;
+    let cluster = super::connect(global).await?;
+    let planned = super::plan_profile(ui, global, profile)?;
+    let set = ApplySet::new(planned.profile.site.namespace());
+    let desired = super::desired_objects(&planned.plan, &set);
+    let survey = cluster.survey(&set, &desired).await?;
+    let changes = diff::compute(survey.observations);
+    match args.output {
+        OutputFormat::Json => {
+            let plan = JsonPlan {
+                summary: changes.summary(),
+                differences: changes.has_differences(),
+                changes: changes
+                    .changes
+                    .iter()
+                    .map(|change| JsonChange {
+                        change,
+                        diff: diff::unified(change),
+                    })
+                    .collect(),
+            };
+            ui.stdout(&format!("{}\n", serde_json::to_string_pretty(&plan)?));
+        }
+        OutputFormat::Text => show_changes(ui, &changes, true),
+    }
+    Ok(if changes.has_differences() {
+        Outcome::DiffFound
+    } else {
+        Outcome::Ok
+    })
+}

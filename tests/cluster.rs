@@ -1,0 +1,809 @@
+//! `diff`, `apply` and `delete` against a real kube-apiserver (with etcd and the controller
+//! manager; no kubelet). Each test owns a site with its own namespace. kubectl checks what
+//! openlsp did.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::common::{self, Output, Test, kubectl};
+
+struct Site {
+    test: Test,
+    kubeconfig: PathBuf,
+    name: String,
+    profile: String,
+    /// Every output openlsp printed, for the leak check.
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+const NAMESPACED: &str = "configmaps,secrets,services,statefulsets.apps,persistentvolumeclaims";
+
+impl Site {
+    /// A copy of an example profile as site `e2e-<suffix>` in namespace `e2e-<suffix>`.
+    fn new(test_name: &str, example: &str, suffix: &str) -> Option<Self> {
+        let kubeconfig = common::test_cluster(test_name)?;
+        let test = Test::new().with_example(example);
+        // A random part keeps reruns against a long-lived cluster apart.
+        let mut nonce = [0u8; 2];
+        getrandom::fill(&mut nonce).unwrap();
+        let name = format!("e2e-{suffix}-{}", hex::encode(nonce));
+        let profile = format!("{example}.yaml");
+        let site = Site {
+            test,
+            kubeconfig,
+            name,
+            profile,
+            seen: Default::default(),
+        };
+        site.edit(|mut value| {
+            value["metadata"]["name"] = Value::String(site.name.clone());
+            value["spec"]["namespace"] = Value::String(site.name.clone());
+            value
+        });
+        Some(site)
+    }
+
+    fn edit(&self, change: impl FnOnce(Value) -> Value) {
+        let path = self.test.path().join(&self.profile);
+        let value: Value = serde_yaml::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        fs::write(&path, serde_yaml::to_string(&change(value)).unwrap()).unwrap();
+    }
+
+    fn openlsp(&self, args: &[&str]) -> Output {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend([
+            "-p",
+            &self.profile,
+            "--kubeconfig",
+            self.kubeconfig.to_str().unwrap(),
+        ]);
+        let output = self.test.run(full);
+        self.seen.lock().unwrap().push(output.all());
+        output
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        kubectl(&self.kubeconfig, args)
+    }
+
+    fn namespace(&self) -> &str {
+        &self.name
+    }
+
+    /// KEP-3659 id, computed here independently of openlsp.
+    fn applyset_id(&self) -> String {
+        let digest =
+            Sha256::digest(format!("openlsp-applyset.{}.Secret.", self.namespace()).as_bytes());
+        format!(
+            "applyset-{}-v1",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+        )
+    }
+
+    fn get_json(&self, args: &[&str]) -> Value {
+        let mut full = vec!["get", "-o", "json"];
+        full.extend_from_slice(args);
+        let output = self.kubectl(&full).expect(0);
+        serde_json::from_str(&output.stdout).unwrap()
+    }
+
+    /// resourceVersion of every object openlsp manages, the parent and the namespace.
+    fn resource_versions(&self) -> BTreeMap<String, String> {
+        let selector = format!("applyset.kubernetes.io/part-of={}", self.applyset_id());
+        let mut versions = BTreeMap::new();
+        let mut record = |list: Value| {
+            let items = list["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_else(|| vec![list.clone()]);
+            for item in items {
+                versions.insert(
+                    format!(
+                        "{}/{}",
+                        item["kind"].as_str().unwrap(),
+                        item["metadata"]["name"].as_str().unwrap()
+                    ),
+                    item["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+        };
+        record(self.get_json(&[NAMESPACED, "-n", self.namespace(), "-l", &selector]));
+        record(self.get_json(&["pv", "-l", &selector]));
+        record(self.get_json(&["namespace", self.namespace()]));
+        record(self.get_json(&["secret", "openlsp-applyset", "-n", self.namespace()]));
+        versions
+    }
+
+    /// Waits until controllers stop updating the objects (status, volume binding).
+    fn settle(&self) -> BTreeMap<String, String> {
+        let mut previous = self.resource_versions();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            std::thread::sleep(Duration::from_millis(1500));
+            let now = self.resource_versions();
+            if now == previous {
+                return now;
+            }
+            assert!(Instant::now() < deadline, "the objects never settled");
+            previous = now;
+        }
+    }
+
+    /// Does what a kubelet would: reports every pod of the namespace running and ready.
+    fn mark_pods_ready(&self) {
+        let pods = self.get_json(&["pods", "-n", self.namespace()]);
+        for pod in pods["items"].as_array().unwrap() {
+            let ready = pod["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
+            if ready {
+                continue;
+            }
+            let statuses: Vec<Value> = pod["spec"]["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| serde_json::json!({
+                    "name": c["name"], "ready": true, "started": true, "restartCount": 0,
+                    "image": c["image"], "imageID": "", "state": { "running": { "startedAt": "2026-11-21T00:00:00Z" } }
+                }))
+                .collect();
+            let patch = serde_json::json!({ "status": {
+                "phase": "Running",
+                "conditions": [
+                    { "type": "Initialized", "status": "True" },
+                    { "type": "Ready", "status": "True" },
+                    { "type": "ContainersReady", "status": "True" },
+                    { "type": "PodScheduled", "status": "True" }
+                ],
+                "containerStatuses": statuses
+            }});
+            let name = pod["metadata"]["name"].as_str().unwrap();
+            self.kubectl(&[
+                "patch",
+                "pod",
+                name,
+                "-n",
+                self.namespace(),
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &patch.to_string(),
+            ]);
+        }
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.test.state_dir(&self.name)
+    }
+
+    /// No generated value appeared in anything openlsp printed.
+    fn assert_nothing_leaked(&self) {
+        let seen = self.seen.lock().unwrap().join("\n");
+        common::assert_no_secrets(&seen, &self.state_dir(), "diff/apply/delete output");
+    }
+}
+
+#[test]
+fn fresh_apply_creates_everything_as_a_kubectl_applyset() {
+    let Some(site) = Site::new("fresh apply", "pi4-mainnet", "fresh") else {
+        return;
+    };
+    site.openlsp(&["diff"]).expect(1);
+    let output = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    assert!(
+        output
+            .stdout
+            .contains("Plan: 15 to create, 0 to change, 0 to prune, 0 kept (data), 0 unchanged"),
+        "{}",
+        output.stdout
+    );
+
+    let parents = site.get_json(&[
+        "secret",
+        "-n",
+        site.namespace(),
+        "-l",
+        "applyset.kubernetes.io/id",
+    ]);
+    let parent = &parents["items"][0];
+    assert_eq!(parents["items"].as_array().unwrap().len(), 1);
+    assert_eq!(parent["metadata"]["name"], "openlsp-applyset");
+    assert_eq!(
+        parent["metadata"]["labels"]["applyset.kubernetes.io/id"],
+        site.applyset_id()
+    );
+    assert_eq!(
+        parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"],
+        "ConfigMap,Namespace,PersistentVolume,PersistentVolumeClaim,Secret,Service,StatefulSet.apps"
+    );
+    assert_eq!(
+        parent["metadata"]["annotations"]["applyset.kubernetes.io/tooling"],
+        format!("openlsp/{}", env!("CARGO_PKG_VERSION"))
+    );
+    let rendered = common::documents(&site.openlsp(&["render"]).expect(0).stdout);
+    for object in &rendered {
+        let kind = object["kind"].as_str().unwrap();
+        let name = object["metadata"]["name"].as_str().unwrap();
+        let mut args = vec![kind, name, "--show-managed-fields"];
+        if object["metadata"]["namespace"].is_string() {
+            args.extend(["-n", site.namespace()]);
+        }
+        let live = site.get_json(&args);
+        assert_eq!(
+            live["metadata"]["labels"]["applyset.kubernetes.io/part-of"],
+            site.applyset_id(),
+            "{kind}/{name} is not an ApplySet member"
+        );
+        let manager = live["metadata"]["managedFields"].as_array().unwrap();
+        assert!(
+            manager
+                .iter()
+                .any(|m| m["manager"] == "openlsp" && m["operation"] == "Apply"),
+            "{kind}/{name}"
+        );
+    }
+    assert_eq!(
+        site.get_json(&["pvc", "lnd-data", "-n", site.namespace()])["spec"]["volumeName"],
+        format!("{}-lnd", site.namespace())
+    );
+    site.openlsp(&["diff"]).expect(0);
+    site.assert_nothing_leaked();
+}
+
+#[test]
+fn a_second_apply_writes_nothing() {
+    let Some(site) = Site::new("no-op apply", "pi4-mainnet", "noop") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let before = site.settle();
+    assert_eq!(
+        before.len(),
+        16,
+        "15 objects and the ApplySet parent: {before:?}"
+    );
+    let output = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    assert!(output.stderr.contains("no changes"), "{}", output.stderr);
+    assert_eq!(
+        site.resource_versions(),
+        before,
+        "a no-op apply changed objects"
+    );
+    site.openlsp(&["diff"]).expect(0);
+    assert_eq!(site.resource_versions(), before, "diff changed objects");
+    assert!(
+        site.kubectl(&["get", "lease", "openlsp-lock", "-n", site.namespace()])
+            .code
+            != 0,
+        "the lock was not released"
+    );
+}
+
+#[test]
+fn an_image_change_shows_as_the_only_difference_and_rolls_out() {
+    let Some(site) = Site::new("image change", "pi4-mainnet", "image") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    site.edit(|mut value| {
+        value["spec"]["lightning"][0]["image"] =
+            Value::String("lightninglabs/lnd:v0.21.2-beta".into());
+        value
+    });
+    let diff = site.openlsp(&["diff"]).expect(1);
+    assert!(
+        diff.stdout
+            .contains("Plan: 0 to create, 1 to change, 0 to prune, 0 kept (data), 14 unchanged"),
+        "{}",
+        diff.stdout
+    );
+    let changed: Vec<&str> = diff
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with(['+', '-']) && !l.starts_with("+++") && !l.starts_with("---"))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "-        image: lightninglabs/lnd:v0.21.3-beta",
+            "+        image: lightninglabs/lnd:v0.21.2-beta"
+        ],
+        "{}",
+        diff.stdout
+    );
+    let json: Value =
+        serde_json::from_str(&site.openlsp(&["diff", "-o", "json"]).expect(1).stdout).unwrap();
+    assert_eq!(json["summary"]["change"], 1);
+    assert_eq!(json["differences"], true);
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let sts = site.get_json(&["statefulset", "lnd", "-n", site.namespace()]);
+    assert_eq!(
+        sts["spec"]["template"]["spec"]["containers"][0]["image"],
+        "lightninglabs/lnd:v0.21.2-beta"
+    );
+    site.openlsp(&["diff"]).expect(0);
+}
+
+#[test]
+fn secret_values_never_reach_the_terminal() {
+    let Some(site) = Site::new("masking", "pi4-mainnet", "masking") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    // Simulate a changed credential in the state dir (as a rotation would).
+    let wallet = site.state_dir().join("lightning/lnd/wallet-password");
+    fs::write(&wallet, "a-new-wallet-password-for-the-test").unwrap();
+    let diff = site.openlsp(&["diff"]).expect(1);
+    assert!(
+        diff.stdout.contains("-  password: '*** (before)'"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout.contains("+  password: '*** (after)'"),
+        "{}",
+        diff.stdout
+    );
+    assert!(diff.stdout.contains("  rpcauth.conf: '***'") || !diff.stdout.contains("rpcauth.conf"));
+    site.openlsp(&["diff", "-o", "json"]).expect(1);
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    site.openlsp(&["delete", "--yes"]).expect(0);
+    site.assert_nothing_leaked();
+}
+
+#[test]
+fn a_removed_lightning_node_is_pruned_but_its_data_is_kept() {
+    let Some(site) = Site::new("prune", "lsp-two-nodes", "prune") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    site.edit(|mut value| {
+        value["spec"]["lightning"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["name"] != "lnd-customers");
+        value
+    });
+    let output = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    for line in [
+        "- prune StatefulSet/lnd-customers".to_owned(),
+        "- prune Service/lnd-customers".to_owned(),
+        "- prune ConfigMap/lnd-customers-config".to_owned(),
+        format!("= keep (data) PersistentVolume/{}-lnd-customers", site.name),
+        "= keep (data) PersistentVolumeClaim/lnd-customers-data".to_owned(),
+        "= keep (data) Secret/lnd-customers-tls".to_owned(),
+        "= keep (data) Secret/lnd-customers-wallet".to_owned(),
+        "= keep (data) Secret/lnd-customers-bitcoind-rpc".to_owned(),
+    ] {
+        assert!(
+            output.stdout.contains(line.as_str()),
+            "missing {line:?} in:\n{}",
+            output.stdout
+        );
+    }
+    let gone = |kind: &str, name: &str| {
+        site.kubectl(&["get", kind, name, "-n", site.namespace()])
+            .code
+            != 0
+    };
+    assert!(
+        gone("statefulset", "lnd-customers")
+            && gone("service", "lnd-customers")
+            && gone("configmap", "lnd-customers-config")
+    );
+    for (kind, name) in [
+        ("pvc", "lnd-customers-data"),
+        ("secret", "lnd-customers-wallet"),
+        ("secret", "lnd-customers-tls"),
+    ] {
+        assert!(!gone(kind, name), "{kind}/{name} holds data and must stay");
+    }
+    let pv = format!("{}-lnd-customers", site.name);
+    assert!(!gone("pv", &pv));
+    assert!(
+        !gone("statefulset", "lnd-routing"),
+        "the other node must stay"
+    );
+    let diff = site.openlsp(&["diff"]).expect(0);
+    assert!(diff.stdout.contains("5 kept (data)"), "{}", diff.stdout);
+
+    // Data goes only with --prune-data and the site name confirmed.
+    let refused = site
+        .openlsp(&["apply", "--yes", "--no-wait", "--prune-data"])
+        .expect(2);
+    assert!(
+        refused.stderr.contains("no terminal") && refused.stderr.contains("--confirm-site"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!gone("pvc", "lnd-customers-data"));
+    site.openlsp(&[
+        "apply",
+        "--yes",
+        "--no-wait",
+        "--prune-data",
+        "--confirm-site",
+        "wrong",
+    ])
+    .expect(2);
+    assert!(!gone("pvc", "lnd-customers-data"));
+    let output = site
+        .openlsp(&[
+            "apply",
+            "--yes",
+            "--no-wait",
+            "--prune-data",
+            "--confirm-site",
+            &site.name,
+        ])
+        .expect(0);
+    assert!(
+        output
+            .stdout
+            .contains("- prune (data) PersistentVolumeClaim/lnd-customers-data"),
+        "{}",
+        output.stdout
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(gone("secret", "lnd-customers-wallet") && gone("pv", &pv)) {
+        assert!(Instant::now() < deadline, "data objects were not deleted");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let parent = site.get_json(&["secret", "openlsp-applyset", "-n", site.namespace()]);
+    assert_eq!(
+        parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"],
+        "ConfigMap,Namespace,PersistentVolume,PersistentVolumeClaim,Secret,Service,StatefulSet.apps"
+    );
+    site.assert_nothing_leaked();
+}
+
+#[test]
+fn a_field_owned_by_another_manager_is_a_reported_conflict() {
+    let Some(site) = Site::new("conflict", "pi4-mainnet", "conflict") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    site.kubectl(&[
+        "patch",
+        "statefulset",
+        "lnd",
+        "-n",
+        site.namespace(),
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":2}}"#,
+        "--field-manager",
+        "kubectl-edit",
+    ])
+    .expect(0);
+    let diff = site.openlsp(&["diff"]).expect(1);
+    assert!(
+        diff.stdout
+            .contains(".spec.replicas is owned by \"kubectl-edit\""),
+        "{}",
+        diff.stdout
+    );
+    let failed = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(2);
+    assert!(
+        failed
+            .stderr
+            .contains("StatefulSet/lnd .spec.replicas is owned by \"kubectl-edit\""),
+        "{}",
+        failed.stderr
+    );
+    assert!(failed.stderr.contains("--force-conflicts"));
+    assert_eq!(
+        site.get_json(&["statefulset", "lnd", "-n", site.namespace()])["spec"]["replicas"],
+        2
+    );
+    site.openlsp(&["apply", "--yes", "--no-wait", "--force-conflicts"])
+        .expect(0);
+    assert_eq!(
+        site.get_json(&["statefulset", "lnd", "-n", site.namespace()])["spec"]["replicas"],
+        1
+    );
+    site.openlsp(&["diff"]).expect(0);
+}
+
+#[test]
+fn an_unreachable_server_or_bad_token_fails_cleanly_and_writes_nothing() {
+    let Some(site) = Site::new("unreachable", "pi4-mainnet", "unreachable") else {
+        return;
+    };
+    let kubeconfig = fs::read_to_string(&site.kubeconfig).unwrap();
+    let port_start = kubeconfig.find("https://127.0.0.1:").unwrap() + "https://127.0.0.1:".len();
+    let port_end = port_start
+        + kubeconfig[port_start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    site.test.write(
+        "down.kubeconfig",
+        &format!(
+            "{}{closed}{}",
+            &kubeconfig[..port_start],
+            &kubeconfig[port_end..]
+        ),
+    );
+    let token_line = kubeconfig
+        .lines()
+        .find(|l| l.trim_start().starts_with("token:"))
+        .unwrap();
+    site.test.write(
+        "badtoken.kubeconfig",
+        &kubeconfig.replace(token_line, "    token: not-the-right-token"),
+    );
+
+    for command in [
+        &["diff"][..],
+        &["apply", "--yes"][..],
+        &["delete", "--yes"][..],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["-p", &site.profile, "--kubeconfig", "down.kubeconfig"]);
+        let output = site.test.run(&args).expect(2);
+        assert!(
+            output.stderr.contains(&format!("cannot reach the cluster at https://127.0.0.1:{closed}: connection refused; is microk8s running? try: microk8s status")),
+            "{}",
+            output.stderr
+        );
+        assert_eq!(
+            output.stderr.lines().count(),
+            1,
+            "one clear line: {}",
+            output.stderr
+        );
+        let mut args = command.to_vec();
+        args.extend(["-p", &site.profile, "--kubeconfig", "badtoken.kubeconfig"]);
+        let output = site.test.run(&args).expect(2);
+        assert!(
+            output
+                .stderr
+                .contains("rejected our credentials (401 Unauthorized)"),
+            "{}",
+            output.stderr
+        );
+    }
+    assert!(
+        site.kubectl(&["get", "namespace", site.namespace()]).code != 0,
+        "nothing may be written"
+    );
+    let output = site
+        .openlsp(&["diff", "--context", "no-such-context"])
+        .expect(2);
+    assert!(
+        output.stderr.contains("no-such-context"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn a_held_lock_refuses_a_second_apply_and_a_stale_one_expires() {
+    let Some(site) = Site::new("lock", "pi4-mainnet", "lock") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let lease = |renewed: &str| {
+        format!(
+            "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{ name: openlsp-lock, namespace: {} }}\nspec: {{ holderIdentity: \"alice@laptop pid 42\", leaseDurationSeconds: 60, renewTime: \"{renewed}\" }}\n",
+            site.namespace()
+        )
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let fresh = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000000Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    site.test.write("lease.yaml", &lease(&fresh));
+    site.kubectl(&[
+        "apply",
+        "-f",
+        site.test.path().join("lease.yaml").to_str().unwrap(),
+    ])
+    .expect(0);
+    let refused = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(2);
+    let expected = format!(
+        "another openlsp run holds the lock of namespace {}: alice@laptop pid 42",
+        site.name
+    );
+    assert!(refused.stderr.contains(&expected), "{}", refused.stderr);
+    site.openlsp(&["delete", "--yes"]).expect(2);
+
+    site.test
+        .write("lease.yaml", &lease("2020-01-01T00:00:00.000000Z"));
+    site.kubectl(&[
+        "apply",
+        "-f",
+        site.test.path().join("lease.yaml").to_str().unwrap(),
+    ])
+    .expect(0);
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    assert!(
+        site.kubectl(&["get", "lease", "openlsp-lock", "-n", site.namespace()])
+            .code
+            != 0,
+        "the taken-over lock was not released"
+    );
+}
+
+#[test]
+fn apply_waits_for_ready_workloads_and_times_out_naming_them() {
+    let Some(site) = Site::new("wait", "pi4-mainnet", "wait") else {
+        return;
+    };
+    let done = AtomicBool::new(false);
+    let output = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                site.mark_pods_ready();
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        let output = site.openlsp(&["apply", "--yes", "--timeout", "120s"]);
+        done.store(true, Ordering::SeqCst);
+        output
+    });
+    let output = output.expect(0);
+    assert!(
+        output.stderr.contains("all 2 workloads are ready"),
+        "{}",
+        output.stderr
+    );
+    let sts = site.get_json(&["statefulset", "bitcoind", "-n", site.namespace()]);
+    assert_eq!(sts["status"]["readyReplicas"], 1);
+
+    let Some(slow) = Site::new("wait timeout", "pi4-mainnet", "wait-timeout") else {
+        return;
+    };
+    let output = slow
+        .openlsp(&["apply", "--yes", "--timeout", "5s"])
+        .expect(2);
+    assert!(
+        output
+            .stderr
+            .contains("timed out after 5s waiting for: StatefulSet/bitcoind"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("StatefulSet/lnd"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn apply_without_a_terminal_or_yes_refuses() {
+    let Some(site) = Site::new("no tty", "pi4-mainnet", "notty") else {
+        return;
+    };
+    let output = site.openlsp(&["apply", "--no-wait"]).expect(2);
+    assert!(
+        output
+            .stderr
+            .contains("there is no terminal to ask on; pass --yes"),
+        "{}",
+        output.stderr
+    );
+    assert!(site.kubectl(&["get", "namespace", site.namespace()]).code != 0);
+}
+
+#[test]
+fn delete_keeps_data_and_purge_removes_it() {
+    let Some(site) = Site::new("delete", "pi4-mainnet", "delete") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let output = site.openlsp(&["delete", "--yes"]).expect(0);
+    assert!(
+        output
+            .stdout
+            .contains("Plan: 0 to create, 0 to change, 7 to prune, 8 kept (data), 0 unchanged"),
+        "{}",
+        output.stdout
+    );
+    let gone = |kind: &str, name: &str| {
+        site.kubectl(&["get", kind, name, "-n", site.namespace()])
+            .code
+            != 0
+    };
+    assert!(
+        gone("statefulset", "lnd")
+            && gone("configmap", "bitcoind-config")
+            && gone("secret", "bitcoind-rpcauth")
+    );
+    assert!(
+        !gone("pvc", "bitcoind-data")
+            && !gone("secret", "lnd-wallet")
+            && !gone("namespace", site.namespace())
+    );
+    let refused = site.openlsp(&["delete", "--purge", "--yes"]).expect(2);
+    assert!(
+        refused.stderr.contains("--confirm-site"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!gone("pvc", "bitcoind-data"));
+    site.openlsp(&["delete", "--purge", "--confirm-site", &site.name])
+        .expect(0);
+    assert!(gone("pv", &format!("{}-bitcoind", site.name)));
+    let namespace = site.kubectl(&[
+        "get",
+        "namespace",
+        site.namespace(),
+        "-o",
+        "jsonpath={.status.phase}",
+    ]);
+    assert!(
+        namespace.code != 0 || namespace.stdout == "Terminating",
+        "{namespace:?}"
+    );
+    site.assert_nothing_leaked();
+}
+
+#[test]
+fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
+    let Some(site) = Site::new("interrupt", "pi4-mainnet", "interrupt") else {
+        return;
+    };
+    let mut args = vec![
+        "apply",
+        "--yes",
+        "--timeout",
+        "120s",
+        "-p",
+        &site.profile,
+        "--kubeconfig",
+    ];
+    args.push(site.kubeconfig.to_str().unwrap());
+    let child = site.test.spawn(&args);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while site
+        .kubectl(&["get", "statefulset", "lnd", "-n", site.namespace()])
+        .code
+        != 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "apply never created the workloads"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("stopped waiting (interrupted); everything was applied; not ready yet: StatefulSet/bitcoind"), "{stderr}");
+    site.openlsp(&["diff"]).expect(0);
+    assert!(
+        site.kubectl(&["get", "lease", "openlsp-lock", "-n", site.namespace()])
+            .code
+            != 0
+    );
+}
