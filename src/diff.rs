@@ -94,13 +94,15 @@ pub struct Change {
 
 /// What was observed of one planned or managed object.
 #[derive(Debug, Clone, Default)]
-pub struct Observation {
+pub struct Observation<'a> {
     /// The planned manifest, if the plan has this object.
-    pub planned: Option<Value>,
-    /// The object as the cluster has it now.
+    pub planned: Option<&'a Value>,
+    /// The object as the cluster has it now (not kept when provably unchanged).
     pub live: Option<Value>,
-    /// The server's result of applying `planned` (dry run); None when it was provably unchanged.
+    /// The server's result of applying `planned` (dry run).
     pub dry_run: Option<Value>,
+    /// The live object already has exactly what openlsp would send.
+    pub unchanged: bool,
     pub conflicts: Vec<Conflict>,
     /// Objects holding data are never pruned.
     pub data: bool,
@@ -258,7 +260,7 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
 }
 
 /// Classifies each observation. Data objects the plan dropped are kept, not pruned.
-pub fn compute(observations: Vec<(ObjectId, Observation)>) -> ChangeSet {
+pub fn compute(observations: &[(ObjectId, Observation<'_>)]) -> ChangeSet {
     let mut changes = Vec::new();
     for (id, observation) in observations {
         let is_secret = id.kind == "Secret";
@@ -266,25 +268,29 @@ pub fn compute(observations: Vec<(ObjectId, Observation)>) -> ChangeSet {
             planned,
             live,
             dry_run,
+            unchanged,
             conflicts,
             data,
         } = observation;
+        let data = *data;
+        let conflicts = conflicts.clone();
         let (action, mut before, mut after) = match (planned, live) {
+            (Some(_), _) if *unchanged => (Action::Unchanged, None, None),
             (None, None) => continue,
             (None, Some(live)) => {
                 let action = if data { Action::Keep } else { Action::Prune };
-                (action, Some(strip(&live)), None)
+                (action, Some(strip(live)), None)
             }
             (Some(planned), None) => (
                 Action::Create,
                 None,
-                Some(strip(dry_run.as_ref().unwrap_or(&planned))),
+                Some(strip(dry_run.as_ref().unwrap_or(*planned))),
             ),
             (Some(_), Some(live)) => match dry_run {
                 None if conflicts.is_empty() => (Action::Unchanged, None, None),
-                None => (Action::Change, Some(strip(&live)), None),
+                None => (Action::Change, Some(strip(live)), None),
                 Some(result) => {
-                    let (before, after) = (strip(&live), strip(&result));
+                    let (before, after) = (strip(live), strip(result));
                     if before == after && conflicts.is_empty() {
                         (Action::Unchanged, None, None)
                     } else {
@@ -297,7 +303,7 @@ pub fn compute(observations: Vec<(ObjectId, Observation)>) -> ChangeSet {
             mask_secrets(before.as_mut(), after.as_mut());
         }
         changes.push(Change {
-            id,
+            id: id.clone(),
             action,
             data,
             conflicts,
@@ -408,28 +414,28 @@ mod tests {
     fn classification_and_summary() {
         let cm = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "a" }, "data": { "k": "1" } });
         let cm2 = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "a" }, "data": { "k": "2" } });
-        let set = compute(vec![
+        let set = compute(&[
             (
                 id("ConfigMap", "new"),
                 Observation {
-                    planned: Some(cm.clone()),
+                    planned: Some(&cm),
                     ..Default::default()
                 },
             ),
             (
                 id("ConfigMap", "same"),
                 Observation {
-                    planned: Some(cm.clone()),
-                    live: Some(cm.clone()),
+                    planned: Some(&cm),
+                    unchanged: true,
                     ..Default::default()
                 },
             ),
             (
                 id("ConfigMap", "edit"),
                 Observation {
-                    planned: Some(cm2.clone()),
+                    planned: Some(&cm2),
                     live: Some(cm.clone()),
-                    dry_run: Some(cm2),
+                    dry_run: Some(cm2.clone()),
                     ..Default::default()
                 },
             ),
@@ -443,7 +449,7 @@ mod tests {
             (
                 id("PersistentVolumeClaim", "data"),
                 Observation {
-                    live: Some(cm),
+                    live: Some(cm.clone()),
                     data: true,
                     ..Default::default()
                 },
@@ -464,7 +470,7 @@ mod tests {
 
     #[test]
     fn kept_data_alone_is_not_a_difference() {
-        let set = compute(vec![(
+        let set = compute(&[(
             id("PersistentVolumeClaim", "data"),
             Observation {
                 live: Some(json!({})),

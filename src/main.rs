@@ -7,8 +7,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = openlsp::cli::Cli::parse();
     openlsp::init_tracing(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the work is I/O-bound requests and small computations, and one thread keeps
+    // memory in one allocator arena.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -184,6 +184,19 @@ impl Site {
         }
     }
 
+    /// Waits until the object is gone (deletion waits for finalizers such as pvc-protection).
+    fn wait_gone(&self, kind: &str, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self
+            .kubectl(&["get", kind, name, "-n", self.namespace()])
+            .code
+            == 0
+        {
+            assert!(Instant::now() < deadline, "{kind}/{name} was not deleted");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
     fn state_dir(&self) -> PathBuf {
         self.test.state_dir(&self.name)
     }
@@ -456,11 +469,8 @@ fn a_removed_lightning_node_is_pruned_but_its_data_is_kept() {
         "{}",
         output.stdout
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !(gone("secret", "lnd-customers-wallet") && gone("pv", &pv)) {
-        assert!(Instant::now() < deadline, "data objects were not deleted");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    site.wait_gone("secret", "lnd-customers-wallet");
+    site.wait_gone("pv", &pv);
     let parent = site.get_json(&["secret", "openlsp-applyset", "-n", site.namespace()]);
     assert_eq!(
         parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"],
@@ -748,7 +758,7 @@ fn delete_keeps_data_and_purge_removes_it() {
     assert!(!gone("pvc", "bitcoind-data"));
     site.openlsp(&["delete", "--purge", "--confirm-site", &site.name])
         .expect(0);
-    assert!(gone("pv", &format!("{}-bitcoind", site.name)));
+    site.wait_gone("pv", &format!("{}-bitcoind", site.name));
     let namespace = site.kubectl(&[
         "get",
         "namespace",

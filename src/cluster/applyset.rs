@@ -97,8 +97,8 @@ impl ApplySet {
 
     /// The manifest as openlsp sends it: the member label, and the hash of everything else,
     /// which lets a later run skip objects that provably did not change.
-    pub fn desired(&self, planned: &Value) -> Value {
-        let mut manifest = planned.clone();
+    pub fn desired(&self, planned: Value) -> Value {
+        let mut manifest = planned;
         let metadata = manifest
             .as_object_mut()
             .and_then(|m| m.get_mut("metadata"))
@@ -252,13 +252,13 @@ mod tests {
         let set = ApplySet::new("ns");
         let a = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "x", "namespace": "ns" }, "data": { "a": "1", "b": "2" } });
         let b = json!({ "kind": "ConfigMap", "apiVersion": "v1", "data": { "b": "2", "a": "1" }, "metadata": { "namespace": "ns", "name": "x" } });
-        let (da, db) = (set.desired(&a), set.desired(&b));
+        let (da, db) = (set.desired(a), set.desired(b));
         assert_eq!(da, db, "key order must not change the hash");
         assert!(set.is_member(&da));
         let changed = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "x", "namespace": "ns" }, "data": { "a": "1", "b": "3" } });
         assert_ne!(
             da["metadata"]["annotations"][APPLIED_HASH_ANNOTATION],
-            set.desired(&changed)["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
+            set.desired(changed)["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
         );
     }
 

@@ -63,7 +63,7 @@ impl Cluster {
             .to_string()
             .trim_end_matches('/')
             .to_owned();
-        let client = Client::try_from(config).map_err(|err| ClusterError::Unreachable {
+        let client = build_client(config).map_err(|err| ClusterError::Unreachable {
             server: server.clone(),
             reason: root_cause(&err),
         })?;
@@ -81,6 +81,45 @@ impl Cluster {
     pub(super) fn client(&self) -> kube::Client {
         self.client.clone()
     }
+}
+
+/// A client that speaks HTTP/2 when the server offers it (ALPN), so concurrent requests share
+/// one TLS connection instead of paying a handshake each; kube's own stack is HTTP/1 only.
+/// Authentication, base URI and headers come from kube's layers, unchanged. A kubeconfig with
+/// a proxy gets kube's default stack, which knows proxies.
+fn build_client(config: Config) -> Result<Client, kube::Error> {
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::TokioExecutor;
+    use kube::client::ConfigExt as _;
+
+    if config.proxy_url.is_some() {
+        return Client::try_from(config);
+    }
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(config.connect_timeout);
+    let mut https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config.rustls_client_config()?)
+        .https_or_http();
+    if let Some(name) = &config.tls_server_name {
+        let name = rustls_pki_types::ServerName::try_from(name.clone()).map_err(|err| {
+            kube::Error::BuildRequest(kube::core::request::Error::Validation(err.to_string()))
+        })?;
+        https = https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name));
+    }
+    let connector = https.enable_http1().enable_http2().wrap_connector(http);
+    let http_client: hyper_util::client::legacy::Client<_, kube::client::Body> =
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+    let timeout = config.read_timeout.unwrap_or(Duration::from_secs(60));
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .timeout(timeout)
+        .map_err(tower::BoxError::from)
+        .service(http_client);
+    Ok(Client::new(service, config.default_namespace))
 }
 
 /// The innermost cause, in words a person can act on.

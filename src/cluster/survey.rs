@@ -10,7 +10,7 @@ use kube::api::ListParams;
 use serde_json::Value;
 
 use super::applyset::{ApplySet, ParentState};
-use super::write::{Applied, to_value};
+use super::write::{Applied, with_type};
 use super::{CONCURRENCY, Cluster, ClusterError, Kind};
 use crate::diff::{self, APPLIED_HASH_ANNOTATION, Conflict, ObjectId, Observation};
 use crate::plan::{self, Stage};
@@ -26,10 +26,10 @@ pub struct Desired {
 
 /// What the cluster has, and what applying would change.
 #[derive(Debug, Default)]
-pub struct Survey {
+pub struct Survey<'a> {
     pub namespace_exists: bool,
     pub parent: ParentState,
-    pub observations: Vec<(ObjectId, Observation)>,
+    pub observations: Vec<(ObjectId, Observation<'a>)>,
     /// uid of each live object, for delete preconditions.
     pub uids: HashMap<ObjectId, String>,
     /// Resolved kinds by (apiVersion, kind).
@@ -38,7 +38,7 @@ pub struct Survey {
     pub dry_runs: usize,
 }
 
-impl Survey {
+impl Survey<'_> {
     pub fn kind_of(&self, id: &ObjectId) -> Option<&Kind> {
         self.kinds.get(&(id.api_version.clone(), id.kind.clone()))
     }
@@ -85,26 +85,37 @@ impl Cluster {
     }
 
     async fn list_kind(&self, kind: &Kind, namespace: &str) -> Result<Vec<Value>, ClusterError> {
+        let request = self
+            .request(kind, Some(namespace))
+            .list(&ListParams::default());
         let list = self
-            .api(kind, Some(namespace))
-            .list(&ListParams::default())
+            .send(request)
             .await
             .map_err(|err| self.api_error(format!("list {}", kind.resource.plural), err))?;
-        Ok(list
-            .items
-            .into_iter()
-            .map(|item| to_value(item, kind))
-            .collect())
+        let items = match list {
+            Value::Object(mut map) => map.remove("items"),
+            _ => None,
+        };
+        Ok(match items {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|item| with_type(item, kind))
+                .collect(),
+            _ => Vec::new(),
+        })
     }
 
     /// Reads the live state of `desired` and of every member of `set`, and dry-runs the
-    /// objects that may change.
-    pub async fn survey(
+    /// objects that may change. New objects are dry-run only with `preview_creates` (for
+    /// `diff`, which shows them as the server would store them); `apply` creates them directly.
+    pub async fn survey<'a>(
         &self,
         set: &ApplySet,
-        desired: &[Desired],
-    ) -> Result<Survey, ClusterError> {
+        desired: &'a [Desired],
+        preview_creates: bool,
+    ) -> Result<Survey<'a>, ClusterError> {
         let namespace = set.namespace.as_str();
+        let started = std::time::Instant::now();
         let mut survey = Survey {
             namespace_exists: self.namespace_exists(namespace).await?,
             ..Survey::default()
@@ -112,6 +123,10 @@ impl Cluster {
         if survey.namespace_exists {
             survey.parent = self.read_parent(set).await?;
         }
+        tracing::debug!(
+            "read namespace and ApplySet parent in {:?}",
+            started.elapsed()
+        );
         for object in desired {
             let key = (object.id.api_version.clone(), object.id.kind.clone());
             if let std::collections::hash_map::Entry::Vacant(entry) = survey.kinds.entry(key) {
@@ -142,6 +157,11 @@ impl Cluster {
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await?;
+        tracing::debug!(
+            "listed {} kinds after {:?}",
+            survey.kinds.len(),
+            started.elapsed()
+        );
         let mut live: HashMap<ObjectId, Value> = HashMap::new();
         for object in lists.into_iter().flatten() {
             if let Some(id) = ObjectId::of(&object) {
@@ -152,15 +172,21 @@ impl Cluster {
             }
         }
 
+        let unchanged: BTreeSet<&ObjectId> = desired
+            .iter()
+            .filter(|object| {
+                live.get(&object.id)
+                    .is_some_and(|current| provably_unchanged(&object.manifest, current))
+            })
+            .map(|object| &object.id)
+            .collect();
         let to_dry_run: Vec<&Desired> = desired
             .iter()
+            .filter(|object| !unchanged.contains(&object.id))
             .filter(|object| {
                 let kind = survey.kind_of(&object.id).expect("resolved above");
                 let creatable = survey.namespace_exists || !kind.namespaced;
-                creatable
-                    && live
-                        .get(&object.id)
-                        .is_none_or(|current| !provably_unchanged(&object.manifest, current))
+                live.contains_key(&object.id) || (creatable && preview_creates)
             })
             .collect();
         survey.dry_runs = to_dry_run.len();
@@ -201,12 +227,16 @@ impl Cluster {
             let (dry_run, conflicts) = dry_runs
                 .remove(&object.id)
                 .map_or((None, Vec::new()), |(v, c)| (Some(v), c));
+            // Live copies of unchanged objects are not needed any more.
+            let current = live.remove(&object.id);
+            let is_unchanged = unchanged.contains(&object.id);
             survey.observations.push((
                 object.id.clone(),
                 Observation {
-                    planned: Some(object.manifest.clone()),
-                    live: live.get(&object.id).cloned(),
+                    planned: Some(&object.manifest),
+                    live: if is_unchanged { None } else { current },
                     dry_run,
+                    unchanged: is_unchanged,
                     conflicts,
                     data: object.data,
                 },
@@ -216,6 +246,7 @@ impl Cluster {
             .into_iter()
             .filter(|(id, object)| !planned_ids.contains(id) && set.is_member(object))
             .collect();
+        drop(planned_ids);
         members.sort_by(|a, b| a.0.cmp(&b.0));
         for (id, object) in members {
             let data = plan::is_data(&object);

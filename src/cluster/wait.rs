@@ -82,15 +82,16 @@ pub fn readiness_of(object: &Value) -> Readiness {
 
 impl Cluster {
     pub async fn readiness(&self, kind: &Kind, id: &ObjectId) -> Result<Readiness, ClusterError> {
-        let found = self
-            .api(kind, id.namespace.as_deref())
-            .get_opt(&id.name)
-            .await
-            .map_err(|err| self.api_error(format!("read {id}"), err))?;
-        Ok(match found {
-            Some(object) => readiness_of(&super::write::to_value(object, kind)),
-            None => Readiness::Waiting("not found".to_owned()),
-        })
+        let request = self
+            .request(kind, id.namespace.as_deref())
+            .get(&id.name, &Default::default());
+        match self.send(request).await {
+            Ok(object) => Ok(readiness_of(&super::write::with_type(object, kind))),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                Ok(Readiness::Waiting("not found".to_owned()))
+            }
+            Err(err) => Err(self.api_error(format!("read {id}"), err)),
+        }
     }
 }
 

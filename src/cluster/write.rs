@@ -1,6 +1,7 @@
 //! Server-side apply (dry run or real) with field manager `openlsp`, and deletion. Conflicts
 //! with other field managers come back per field, with the manager's name.
 
+use kube::Resource as _;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
 use serde_json::Value;
 
@@ -57,6 +58,22 @@ impl Cluster {
         }
     }
 
+    /// A request builder for a kind's endpoint. Responses are parsed straight into JSON, not
+    /// through `DynamicObject`, whose flattened fields cost time and memory on big lists.
+    pub(super) fn request(&self, kind: &Kind, namespace: Option<&str>) -> kube::core::Request {
+        let namespace = if kind.namespaced { namespace } else { None };
+        kube::core::Request::new(DynamicObject::url_path(&kind.resource, namespace))
+    }
+
+    /// Sends a built request and parses the JSON response.
+    pub(super) async fn send(
+        &self,
+        request: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+    ) -> Result<Value, kube::Error> {
+        let request = request.map_err(kube::Error::BuildRequest)?;
+        self.client().request::<Value>(request).await
+    }
+
     /// Server-side applies `manifest`. Without `force`, fields owned by other managers are
     /// reported as conflicts instead of taken over.
     pub async fn apply_object(
@@ -70,12 +87,13 @@ impl Cluster {
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.dry_run = dry_run;
         params.force = force;
-        let result = self
-            .api(kind, id.namespace.as_deref())
-            .patch(&id.name, &params, &Patch::Apply(manifest))
-            .await;
-        match result {
-            Ok(object) => Ok(Applied::Object(to_value(object, kind))),
+        let request = self.request(kind, id.namespace.as_deref()).patch(
+            &id.name,
+            &params,
+            &Patch::Apply(manifest),
+        );
+        match self.send(request).await {
+            Ok(object) => Ok(Applied::Object(with_type(object, kind))),
             Err(kube::Error::Api(status)) if status.code == 409 && !force => {
                 Ok(Applied::Conflicts(conflicts_of(&status)))
             }
@@ -112,9 +130,8 @@ impl Cluster {
     }
 }
 
-/// A dynamic object as JSON with its apiVersion and kind (list items come without them).
-pub(super) fn to_value(object: DynamicObject, kind: &Kind) -> Value {
-    let mut value = serde_json::to_value(object).expect("objects serialize");
+/// An object with its apiVersion and kind set (list items come without them).
+pub(super) fn with_type(mut value: Value, kind: &Kind) -> Value {
     if let Some(map) = value.as_object_mut() {
         map.insert(
             "apiVersion".to_owned(),

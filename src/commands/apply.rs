@@ -141,7 +141,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Resu
     let planned = super::plan_profile(ui, global, profile)?;
     let site = &planned.profile.site;
     let set = ApplySet::new(site.namespace());
-    let desired = super::desired_objects(&planned.plan, &set);
+    let desired = super::desired_objects(planned.plan, &set);
     let interrupt = Interrupt::listen();
 
     let mut lock = None;
@@ -181,8 +181,8 @@ async fn apply_under_lock(
     lock: &mut Option<LockGuard>,
     interrupt: &Interrupt,
 ) -> anyhow::Result<Report> {
-    let survey = cluster.survey(set, desired).await?;
-    let changes = with_data_pruned(diff::compute(survey.observations.clone()), args.prune_data);
+    let survey = cluster.survey(set, desired, false).await?;
+    let changes = with_data_pruned(diff::compute(&survey.observations), args.prune_data);
     super::diff::show_changes(ui, &changes, false);
     let conflicts: Vec<(String, diff::Conflict)> = changes
         .conflicts()
@@ -219,8 +219,8 @@ async fn apply_under_lock(
             report.created.push(object.id.clone());
         }
         *lock = Some(cluster.lock(site.namespace()).await?);
-        let again = cluster.survey(set, desired).await?;
-        let now = with_data_pruned(diff::compute(again.observations.clone()), args.prune_data);
+        let again = cluster.survey(set, desired, false).await?;
+        let now = with_data_pruned(diff::compute(&again.observations), args.prune_data);
         if !same_plan(&changes, &now) {
             bail!(
                 "the cluster changed while the plan was shown; nothing else was changed\n  hint: run openlsp apply again"
@@ -276,7 +276,7 @@ async fn execute(
     cluster: &Cluster,
     set: &ApplySet,
     desired: &[Desired],
-    survey: &Survey,
+    survey: &Survey<'_>,
     changes: &ChangeSet,
     interrupt: &Interrupt,
     report: &mut Report,

@@ -72,8 +72,8 @@ async fn delete_under_lock(
     cluster: &Cluster,
     set: &ApplySet,
 ) -> anyhow::Result<()> {
-    let survey = cluster.survey(set, &[]).await?;
-    let mut changes = diff::compute(survey.observations.clone());
+    let survey = cluster.survey(set, &[], false).await?;
+    let mut changes = diff::compute(&survey.observations);
     if args.purge {
         for change in &mut changes.changes {
             change.action = Action::Prune;
@@ -127,7 +127,11 @@ fn kept_note(changes: &ChangeSet, purge: bool) -> String {
     }
 }
 
-async fn delete_batch(cluster: &Cluster, survey: &Survey, batch: &[&Change]) -> anyhow::Result<()> {
+async fn delete_batch(
+    cluster: &Cluster,
+    survey: &Survey<'_>,
+    batch: &[&Change],
+) -> anyhow::Result<()> {
     stream::iter(batch.iter().map(|change| async move {
         let Some(kind) = survey.kind_of(&change.id) else {
             bail!("no API for {}; this is a bug in openlsp", change.id);

@@ -41,13 +41,25 @@ pub fn show_changes(ui: &Ui, changes: &ChangeSet, full_creates: bool) {
 }
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DiffArgs) -> anyhow::Result<Outcome> {
+    let started = std::time::Instant::now();
     let profile = super::load_profile(ui, global)?;
     let cluster = super::connect(global).await?;
+    tracing::debug!(
+        "connected to {} after {:?}",
+        cluster.server(),
+        started.elapsed()
+    );
     let planned = super::plan_profile(ui, global, profile)?;
+    tracing::debug!("planned after {:?}", started.elapsed());
     let set = ApplySet::new(planned.profile.site.namespace());
-    let desired = super::desired_objects(&planned.plan, &set);
-    let survey = cluster.survey(&set, &desired).await?;
-    let changes = diff::compute(survey.observations);
+    let desired = super::desired_objects(planned.plan, &set);
+    let survey = cluster.survey(&set, &desired, true).await?;
+    tracing::debug!(
+        "surveyed after {:?} ({} dry runs)",
+        started.elapsed(),
+        survey.dry_runs
+    );
+    let changes = diff::compute(&survey.observations);
     match args.output {
         OutputFormat::Json => {
             let plan = JsonPlan {

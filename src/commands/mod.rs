@@ -97,14 +97,14 @@ pub async fn connect(global: &GlobalArgs) -> anyhow::Result<Cluster> {
 }
 
 /// The plan's objects as openlsp sends them: ApplySet member label and applied hash added.
-pub fn desired_objects(plan: &Plan, set: &ApplySet) -> Vec<Desired> {
+pub fn desired_objects(plan: Plan, set: &ApplySet) -> Vec<Desired> {
     plan.objects
-        .iter()
+        .into_iter()
         .map(|object| {
-            let manifest = set.desired(&object.manifest);
+            let manifest = set.desired(object.manifest);
             Desired {
                 id: ObjectId::of(&manifest).expect("planned objects have an id"),
-                data: object.is_data(),
+                data: crate::plan::is_data(&manifest),
                 stage: object.stage,
                 manifest,
             }

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Benchmarks openlsp against kubectl on the same real API server (scripts/test-cluster.sh):
+#   fresh apply, no-op re-apply and diff, for the Pi profile and a generated LSP profile with
+#   50 Lightning nodes. Prints medians, ratios and peak RSS as a Markdown table.
+#   scripts/bench.sh [--runs N]      (default 7 runs per measurement)
+# kubectl gets the same objects (openlsp render --show-secrets -o DIR) in a namespace of its
+# own, applied with `kubectl apply --server-side -f DIR`, diffed with `kubectl diff --server-side`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=7
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runs) runs=$2; shift 2 ;;
+    *) echo "bench: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+log "building openlsp (release)"
+cargo build --release --locked --quiet
+openlsp=$PWD/target/release/openlsp
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/openlsp-bench.XXXXXX")
+cluster_dir=$work/cluster
+cleanup() { scripts/test-cluster.sh down "$cluster_dir" >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+log "starting the test control plane"
+kubeconfig=$(scripts/test-cluster.sh up "$cluster_dir" | tail -n 1)
+
+KUBECONFIG=$kubeconfig OPENLSP=$openlsp WORK=$work RUNS=$runs python3 - <<'PY'
+import os, statistics, subprocess, sys, time
+
+openlsp, work, runs = os.environ["OPENLSP"], os.environ["WORK"], int(os.environ["RUNS"])
+env = dict(os.environ, XDG_STATE_HOME=os.path.join(work, "state"), NO_COLOR="1")
+
+def run(cmd, ok=(0,)):
+    """Runs cmd under /usr/bin/time; returns (seconds, peak RSS in MiB)."""
+    start = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if p.returncode not in ok:
+        sys.exit(f"bench: {' '.join(cmd)} exited {p.returncode}:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    rss_kib = int(p.stderr.strip().splitlines()[-1])
+    return elapsed, rss_kib / 1024
+
+LSP = """apiVersion: openlsp.io/v1alpha1
+kind: Site
+metadata: {{ name: {site} }}
+spec:
+  network: mainnet
+  host: {{ nodeName: lsp-1, arch: amd64, memory: 256Gi, cpus: 64 }}
+  disks:
+    chain: {{ path: /mnt/chain, size: 2Ti }}
+    channels: {{ path: /mnt/channels, size: 500Gi }}
+  bitcoin:
+    - {{ name: bitcoind, disk: chain, txindex: true }}
+  lightning:
+"""
+
+def profile(kind, site):
+    """The Pi example, or an LSP with 50 Lightning nodes on one bitcoind, as site `site`."""
+    if kind == "pi":
+        text = open("profiles/pi4-mainnet.yaml").read()
+        text = text.replace("  name: home-pi", f"  name: {site}").replace("  namespace: openlsp", f"  namespace: {site}")
+    else:
+        text = LSP.format(site=site) + "".join(
+            f"    - {{ name: lnd-{i:02d}, bitcoin: bitcoind, disk: channels, resources: {{ memory: 2Gi, cpu: 500m }} }}\n"
+            for i in range(1, 51))
+    path = os.path.join(work, f"{site}.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+def rendered(path, site):
+    out = os.path.join(work, f"{site}-rendered")
+    subprocess.run([openlsp, "render", "-q", "--show-secrets", "-p", path, "-o", out], env=env, check=True)
+    return out
+
+def median(samples):
+    return statistics.median(s[0] for s in samples), max(s[1] for s in samples)
+
+rows = []
+for kind in ["pi", "lsp"]:
+    objects = None
+    fresh_o, fresh_k, noop_o, noop_k, diff_o, diff_k = ([] for _ in range(6))
+    for i in range(runs):
+        o_site, k_site = f"bench-{kind}-o{i}", f"bench-{kind}-k{i}"
+        o_path, k_path = profile(kind, o_site), profile(kind, k_site)
+        k_dir = rendered(k_path, k_site)
+        if objects is None:
+            objects = len([f for f in os.listdir(k_dir) if f.endswith(".yaml")])
+        subprocess.run([openlsp, "render", "-q", "-p", o_path], env=env, check=True, capture_output=True)
+        fresh_o.append(run([openlsp, "apply", "-q", "--yes", "--no-wait", "-p", o_path]))
+        fresh_k.append(run(["kubectl", "apply", "--server-side", "--field-manager", "bench", "-f", k_dir]))
+        if i == 0:
+            for _ in range(runs):
+                noop_o.append(run([openlsp, "apply", "-q", "--yes", "--no-wait", "-p", o_path]))
+                noop_k.append(run(["kubectl", "apply", "--server-side", "--field-manager", "bench", "-f", k_dir]))
+                diff_o.append(run([openlsp, "diff", "-q", "-p", o_path]))
+                diff_k.append(run(["kubectl", "diff", "--server-side", "--field-manager", "bench", "-f", k_dir]))
+    for name, o, k in [("fresh apply", fresh_o, fresh_k), ("no-op re-apply", noop_o, noop_k), ("diff (no changes)", diff_o, diff_k)]:
+        (to, mo), (tk, mk) = median(o), median(k)
+        rows.append((kind, objects, name, to, tk, to / tk, mo, mk))
+
+print(f"runs per measurement: {runs}; median wall time; peak RSS over all runs\n")
+print("| profile | objects | operation | openlsp | kubectl | ratio | openlsp RSS | kubectl RSS |")
+print("|---|---|---|---|---|---|---|---|")
+for kind, objects, name, to, tk, ratio, mo, mk in rows:
+    label = "Pi (pi4-mainnet)" if kind == "pi" else "LSP, 50 LND"
+    print(f"| {label} | {objects} | {name} | {to*1000:.0f} ms | {tk*1000:.0f} ms | {ratio:.2f}x | {mo:.0f} MiB | {mk:.0f} MiB |")
+PY
