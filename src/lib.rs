@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod commands;
 pub mod fsutil;
+pub mod host;
 pub mod images;
 pub mod plan;
 pub mod profile;
@@ -33,6 +34,7 @@ pub const EXIT_ERROR: u8 = 2;
 pub async fn run(cli: Cli) -> ExitCode {
     let ui = ui::Ui::new(&cli.global);
     let result = match &cli.command {
+        Command::Init(args) => commands::init::run(&ui, &cli.global, args),
         Command::Validate(args) => commands::validate::run(&ui, &cli.global, args),
         Command::Render(args) => commands::render::run(&ui, &cli.global, args),
         Command::Completions(args) => commands::completions::run(&ui, args),

@@ -1,6 +1,7 @@
 //! One module per verb. Commands orchestrate: they call the pipeline and hand results to the ui.
 
 pub mod completions;
+pub mod init;
 pub mod render;
 pub mod validate;
 
