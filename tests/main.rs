@@ -6,6 +6,7 @@ mod common;
 
 mod bitcoind;
 mod cli;
+mod init;
 mod profile_errors;
 mod render;
 mod secrets;
