@@ -32,6 +32,12 @@ pub struct Host<'a> {
 }
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<Outcome> {
+    if !args.host_root.is_dir() {
+        bail!(
+            "--host-root {}: not a directory; leave it out to check this machine (/)",
+            args.host_root.display()
+        );
+    }
     let runner = SystemRunner::default();
     let host = Host {
         root: HostRoot::new(&args.host_root),
@@ -342,11 +348,11 @@ fn wizard(
     }
     let report = host::preflight(&inspect(host, Some(&loaded.site))?, Some(&loaded.site));
     let problems = report.problems();
-    if report.passed() {
+    if report.passed() && problems.checks.is_empty() {
         ui.success("this machine passes every check for the new profile");
-        if !problems.checks.is_empty() {
-            ui.check_report(&problems);
-        }
+    } else if report.passed() {
+        ui.success("no check fails for the new profile; warnings:");
+        ui.check_report(&problems);
     } else {
         ui.info("the machine is not ready yet; the profile is the desired state, so prepare the machine with these fixes:");
         ui.check_report(&problems);
