@@ -546,64 +546,39 @@ fn an_existing_profile_is_replaced_only_with_force() {
     assert_eq!(profile_json(&path)["metadata"]["name"], "home-pi");
 }
 
+/// A signet lab on disks that are not mounted yet, so their sizes are given.
+const LAB_FLAGS: [&str; 17] = [
+    "--non-interactive",
+    "--site",
+    "lab",
+    "--network",
+    "signet",
+    "--node",
+    "lab-pi",
+    "--disk",
+    "blockchain=/srv/blockchain:500Gi",
+    "--disk",
+    "lightning=/srv/lightning:20Gi",
+    "--prune",
+    "2000",
+    "--lnd-color",
+    "#00ff00",
+    "-p",
+    "site/lab.yaml",
+];
+
 #[test]
 fn the_profile_is_written_even_when_the_machine_is_not_ready() {
     let host = fixture("fresh-pi");
     let test = on_host(&host);
-    let output = test
-        .run(init_args(
-            &host,
-            &[
-                "--non-interactive",
-                "--site",
-                "lab",
-                "--network",
-                "signet",
-                "--node",
-                "lab-pi",
-                "--disk",
-                "blockchain=/srv/blockchain:500Gi",
-                "--disk",
-                "lightning=/srv/lightning:20Gi",
-                "--prune",
-                "2000",
-                "--lnd-color",
-                "#00ff00",
-                "-p",
-                "site/lab.yaml",
-            ],
-        ))
-        .expect(2);
+    let output = test.run(init_args(&host, &LAB_FLAGS)).expect(2);
     assert!(
         output.stderr.contains("writing the profile site/lab.yaml"),
         "a missing directory is an error:\n{}",
         output.stderr
     );
     fs::create_dir(test.path().join("site")).unwrap();
-    let output = test
-        .run(init_args(
-            &host,
-            &[
-                "--non-interactive",
-                "--site",
-                "lab",
-                "--network",
-                "signet",
-                "--node",
-                "lab-pi",
-                "--disk",
-                "blockchain=/srv/blockchain:500Gi",
-                "--disk",
-                "lightning=/srv/lightning:20Gi",
-                "--prune",
-                "2000",
-                "--lnd-color",
-                "#00ff00",
-                "-p",
-                "site/lab.yaml",
-            ],
-        ))
-        .expect(0);
+    let output = test.run(init_args(&host, &LAB_FLAGS)).expect(0);
     assert!(
         output.stderr.contains("the machine is not ready yet"),
         "{}",
@@ -788,4 +763,54 @@ fn the_wizard_in_a_terminal_writes_the_answers() {
     assert_eq!(spec["lightning"][0]["alias"], "Garage Node");
     assert_eq!(spec["lightning"][0]["color"], "#ff9900");
     validate_and_render(&test, "openlsp.yaml");
+}
+
+#[test]
+fn the_modes_exclude_each_other_and_help_names_every_flag() {
+    let help = Test::new().run(["init", "--help"]).expect(0);
+    for flag in [
+        "--check",
+        "--fix",
+        "--yes",
+        "--force",
+        "--host-root",
+        "--non-interactive",
+        "--site",
+        "--network",
+        "--node",
+        "--disk",
+        "--allow-bitcoin-and-lightning",
+        "--txindex",
+        "--no-txindex",
+        "--prune",
+        "--alias",
+        "--lnd-color",
+    ] {
+        assert!(help.stdout.contains(flag), "init --help lacks {flag}");
+    }
+    assert!(
+        Test::new()
+            .run(["--help"])
+            .expect(0)
+            .stdout
+            .contains("init")
+    );
+    let both = Test::new().run(["init", "--check", "--fix"]).expect(2);
+    assert!(
+        both.stderr.contains("cannot be used with"),
+        "{}",
+        both.stderr
+    );
+    Test::new().run(["init", "--yes"]).expect(2);
+    Test::new()
+        .run(["init", "--check", "--site", "x"])
+        .expect(2);
+    let missing = Test::new()
+        .run(["init", "--check", "--host-root", "no-such-dir"])
+        .expect(2);
+    assert!(
+        missing
+            .stderr
+            .contains("--host-root no-such-dir: not a directory")
+    );
 }

@@ -467,28 +467,42 @@ fn valid_as(
     }
 }
 
+/// Sets one answer in a probe profile, for checking it.
+type Setter = fn(&mut Answers, &str);
+
+/// The flag's answer, else the operator's, checked at its profile field as it is typed.
+fn text_answer(
+    ui: &Ui,
+    given: Option<&str>,
+    (base, field, set): (&Answers, Field, Setter),
+    prompt: &str,
+    default: Option<&str>,
+) -> anyhow::Result<String> {
+    if let Some(given) = given {
+        return Ok(given.to_owned());
+    }
+    let check = valid_as(base, field, set);
+    Ok(ui
+        .input(prompt, default, ASK_INSTEAD, check)?
+        .trim()
+        .to_owned())
+}
+
 /// The wizard: asks what the flags did not answer, checking each answer as it comes.
 fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
     let mut a = machine_facts(machine)?;
-    a.site = match &given.site {
-        Some(site) => site.clone(),
-        None => {
-            let default = machine
-                .hostname
-                .clone()
-                .filter(|h| is_dns_label(h))
-                .unwrap_or_else(|| "openlsp".to_owned());
-            let check = valid_as(&a, Field::Site, |p, t| p.site = t.to_owned());
-            ui.input(
-                "Site name (also the namespace)",
-                Some(&default),
-                ASK_INSTEAD,
-                check,
-            )?
-            .trim()
-            .to_owned()
-        }
-    };
+    let site_default = machine
+        .hostname
+        .clone()
+        .filter(|h| is_dns_label(h))
+        .unwrap_or_else(|| "openlsp".to_owned());
+    a.site = text_answer(
+        ui,
+        given.site.as_deref(),
+        (&a, Field::Site, |p, t| p.site = t.to_owned()),
+        "Site name (also the namespace)",
+        Some(&site_default),
+    )?;
     a.network = match given.network {
         Some(network) => network,
         None => {
@@ -505,20 +519,13 @@ fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
             Network::ALL[ui.select("Bitcoin network", &items, 0, ASK_INSTEAD)?]
         }
     };
-    a.node_name = match given.node.clone() {
-        Some(node) => node,
-        None => {
-            let check = valid_as(&a, Field::NodeName, |p, t| p.node_name = t.to_owned());
-            ui.input(
-                "Kubernetes node name of this machine",
-                machine.hostname.as_deref(),
-                ASK_INSTEAD,
-                check,
-            )?
-            .trim()
-            .to_owned()
-        }
-    };
+    a.node_name = text_answer(
+        ui,
+        given.node.as_deref(),
+        (&a, Field::NodeName, |p, t| p.node_name = t.to_owned()),
+        "Kubernetes node name of this machine",
+        machine.hostname.as_deref(),
+    )?;
     let candidates = DiskCandidate::all(machine);
     let proposal = propose_disks(&candidates);
     a.blockchain = match given
@@ -575,34 +582,21 @@ fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
         Some(chain) => chain,
         None => ask_chain(ui, &a)?,
     };
-    a.alias = match &given.alias {
-        Some(alias) => alias.clone(),
-        None => {
-            let check = valid_as(&a, Field::Alias, |p, t| p.alias = t.to_owned());
-            ui.input(
-                "LND alias (public name in the Lightning network)",
-                Some(&a.site.clone()),
-                ASK_INSTEAD,
-                check,
-            )?
-            .trim()
-            .to_owned()
-        }
-    };
-    a.color = match &given.color {
-        Some(color) => color.clone(),
-        None => {
-            let check = valid_as(&a, Field::Color, |p, t| p.color = t.to_owned());
-            ui.input(
-                "LND color (#rrggbb)",
-                Some(DEFAULT_COLOR),
-                ASK_INSTEAD,
-                check,
-            )?
-            .trim()
-            .to_owned()
-        }
-    };
+    let alias_default = a.site.clone();
+    a.alias = text_answer(
+        ui,
+        given.alias.as_deref(),
+        (&a, Field::Alias, |p, t| p.alias = t.to_owned()),
+        "LND alias (public name in the Lightning network)",
+        Some(&alias_default),
+    )?;
+    a.color = text_answer(
+        ui,
+        given.color.as_deref(),
+        (&a, Field::Color, |p, t| p.color = t.to_owned()),
+        "LND color (#rrggbb)",
+        Some(DEFAULT_COLOR),
+    )?;
     Ok(a)
 }
 
