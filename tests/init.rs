@@ -542,8 +542,17 @@ fn an_existing_profile_is_replaced_only_with_force() {
     assert_eq!(fs::read_to_string(&path).unwrap(), "# keep me\n");
     let mut forced = WIZARD_FLAGS.to_vec();
     forced.push("--force");
-    test.run(init_args(&host, &forced)).expect(0);
+    let output = test.run(init_args(&host, &forced)).expect(0);
     assert_eq!(profile_json(&path)["metadata"]["name"], "home-pi");
+    assert!(
+        output
+            .stderr
+            .contains("the previous profile is saved as openlsp.yaml.openlsp.bak")
+    );
+    assert_eq!(
+        fs::read_to_string(test.path().join("openlsp.yaml.openlsp.bak")).unwrap(),
+        "# keep me\n"
+    );
 }
 
 /// A signet lab on disks that are not mounted yet, so their sizes are given.

@@ -25,10 +25,10 @@ const PROFILE_MODE: u32 = 0o644;
 const ASK_INSTEAD: &str = "pass the answers as flags (see `openlsp init --help`)";
 
 /// The machine openlsp looks at: its files under a root, its programs through a runner.
-pub struct Host<'a> {
-    pub root: HostRoot,
-    pub runner: &'a dyn Runner,
-    pub env: HostEnv,
+struct Host<'a> {
+    root: HostRoot,
+    runner: &'a dyn Runner,
+    env: HostEnv,
 }
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<Outcome> {
@@ -44,22 +44,12 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<Outc
         runner: &runner,
         env: HostEnv::from_env(),
     };
-    run_on(ui, global, args, &host)
-}
-
-/// [`run`] on any host; tests pass a fake runner.
-pub fn run_on(
-    ui: &Ui,
-    global: &GlobalArgs,
-    args: &InitArgs,
-    host: &Host<'_>,
-) -> anyhow::Result<Outcome> {
     if args.check {
-        check(ui, global, host)
+        check(ui, global, &host)
     } else if args.fix {
-        fix(ui, global, args, host)
+        fix(ui, global, args, &host)
     } else {
-        wizard(ui, global, args, host)
+        wizard(ui, global, args, &host)
     }
 }
 
@@ -329,11 +319,13 @@ fn wizard(
     let loaded = match answers.validate(path) {
         Ok(loaded) => loaded,
         Err(err) => {
-            ui.info("these answers do not make a valid profile; nothing was written");
+            ui.info(
+                "these answers do not make a valid profile (the places below are in the profile it would write); nothing was written",
+            );
             return Err(err.into());
         }
     };
-    write_profile(path, &answers.to_yaml(), args.force)?;
+    write_profile(ui, path, &answers.to_yaml(), args.force)?;
     ui.success(&format!(
         "wrote {}: site {} on {} ({}, {} of memory, {} CPUs)",
         path.display(),
@@ -376,9 +368,28 @@ fn wizard(
     Ok(Outcome::Ok)
 }
 
-fn write_profile(path: &Path, text: &str, force: bool) -> anyhow::Result<()> {
+/// Writes the profile atomically; with `force`, the profile it replaces is kept next to it.
+fn write_profile(ui: &Ui, path: &Path, text: &str, force: bool) -> anyhow::Result<()> {
     let context = || format!("writing the profile {}", path.display());
     if force {
+        match std::fs::read(path) {
+            Ok(previous) => {
+                let mut backup = path.as_os_str().to_owned();
+                backup.push(fix::BACKUP_SUFFIX);
+                let backup = Path::new(&backup);
+                fsutil::write_atomic(backup, &previous, PROFILE_MODE).with_context(|| {
+                    format!("saving the previous profile as {}", backup.display())
+                })?;
+                ui.info(&format!(
+                    "the previous profile is saved as {}",
+                    backup.display()
+                ));
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(err).with_context(|| format!("reading the profile {}", path.display()));
+            }
+        }
         fsutil::write_atomic(path, text.as_bytes(), PROFILE_MODE).with_context(context)?;
     } else if !fsutil::create_atomic(path, text.as_bytes(), PROFILE_MODE).with_context(context)? {
         bail!(
