@@ -828,3 +828,213 @@ fn proposed_disks(machine: &Machine) -> Vec<Check> {
     });
     checks
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::super::inspect::User;
+    use super::super::microk8s::Status as Microk8sStatus;
+    use super::super::mounts::MountTable;
+    use super::super::report::Status;
+    use super::*;
+
+    /// An amd64 box with microk8s ready and two data disks, as `Machine::inspect` would read it.
+    fn machine() -> Machine {
+        let mounts = "/dev/nvme0n1p2 / ext4 rw 0 0\n/dev/sda1 /srv/blockchain ext4 rw 0 0\n/dev/sdb1 /srv/lightning xfs rw 0 0\n";
+        let space = |gib| {
+            Ok(Space {
+                size: Bytes::gib(gib),
+                free: Bytes::gib(gib - 1),
+            })
+        };
+        Machine {
+            uname: Ok("x86_64".to_owned()),
+            mem_total: Some(Bytes::mib(15_800)),
+            cpus: Some(8),
+            os: None,
+            hostname: Some("box".to_owned()),
+            cmdline: None,
+            booted_cmdline: None,
+            cgroup_controllers: Some("cpuset cpu io memory pids\n".to_owned()),
+            modules: Some("ip_conntrack\n".to_owned()),
+            raspi_modules_extra: None,
+            mounts: MountTable::parse(mounts),
+            fstab: Some(MountTable::parse(mounts)),
+            microk8s: Microk8s::Installed {
+                version: Some("v1.31.2".to_owned()),
+                status: Ok(Microk8sStatus {
+                    running: true,
+                    enabled: REQUIRED_ADDONS.iter().map(|a| (*a).to_owned()).collect(),
+                }),
+                api: Ok(()),
+            },
+            user: Ok(User {
+                name: "op".to_owned(),
+                groups: vec!["op".to_owned(), "microk8s".to_owned()],
+            }),
+            kubeconfig: Some("/home/op/.kube/config".to_owned()),
+            kubeconfig_mode: Some(0o600),
+            spaces: BTreeMap::from([
+                ("/srv/blockchain".to_owned(), space(1000)),
+                ("/srv/lightning".to_owned(), space(50)),
+                ("/".to_owned(), space(100)),
+            ]),
+            dirs: BTreeMap::from([
+                ("/srv/blockchain/bitcoind".to_owned(), true),
+                ("/srv/lightning/lnd".to_owned(), true),
+            ]),
+        }
+    }
+
+    fn site(disks: &str, bitcoin: &str) -> Site {
+        let text = format!(
+            "apiVersion: openlsp.io/v1alpha1\nkind: Site\nmetadata: {{ name: s }}\nspec:\n  network: mainnet\n  host: {{ nodeName: box, arch: amd64, memory: 16Gi, cpus: 8 }}\n  disks: {disks}\n  bitcoin:\n    - {{ name: bitcoind, disk: blockchain, {bitcoin} }}\n  lightning:\n    - {{ name: lnd, bitcoin: bitcoind, disk: lightning }}\n"
+        );
+        crate::profile::parse(Path::new("t.yaml"), &text)
+            .unwrap()
+            .site
+    }
+
+    const DISKS: &str = "{ blockchain: { path: /srv/blockchain, size: 950Gi }, lightning: { path: /srv/lightning, size: 20Gi } }";
+
+    fn status_of(report: &Report, title: &str) -> Status {
+        report
+            .checks
+            .iter()
+            .find(|c| c.title == title)
+            .unwrap_or_else(|| panic!("no check {title}: {report:#?}"))
+            .status
+    }
+
+    #[test]
+    fn a_ready_amd64_machine_passes_everything() {
+        let site = site(DISKS, "txindex: true");
+        let report = preflight(&machine(), Some(&site));
+        let not_passed: Vec<&Check> = report
+            .checks
+            .iter()
+            .filter(|c| c.status != Status::Pass)
+            .collect();
+        assert!(not_passed.is_empty(), "{not_passed:#?}");
+        // No cmdline.txt: the cgroup controllers decide.
+        assert!(report.checks[3].found.contains("cpuset and memory cgroups"));
+        assert_eq!(human(Bytes::mib(15_800)), "15.4Gi");
+        assert_eq!(human(Bytes::gib(31)), "31Gi");
+    }
+
+    #[test]
+    fn small_32_bit_or_misdescribed_machines_are_reported() {
+        let mut m = machine();
+        m.uname = Ok("armv7l".to_owned());
+        m.mem_total = Some(Bytes::mib(3_800));
+        let report = preflight(&m, None);
+        assert_eq!(status_of(&report, "architecture"), Status::Fail);
+        assert_eq!(status_of(&report, "memory"), Status::Warn);
+        let m = machine();
+        let mut site = site(DISKS, "txindex: true");
+        site.spec.host.memory = Bytes::gib(32);
+        site.spec.host.node_name = "pi4".to_owned();
+        let report = preflight(&m, Some(&site));
+        assert_eq!(status_of(&report, "memory"), Status::Warn);
+        assert_eq!(status_of(&report, "node name"), Status::Warn);
+    }
+
+    #[test]
+    fn microk8s_problems_name_their_commands() {
+        let mut m = machine();
+        m.microk8s = Microk8s::Installed {
+            version: Some("v1.27.9".to_owned()),
+            status: Ok(Microk8sStatus {
+                running: false,
+                enabled: Default::default(),
+            }),
+            api: Err("microk8s is not running".to_owned()),
+        };
+        m.user = Ok(User {
+            name: "root".to_owned(),
+            groups: vec!["root".to_owned()],
+        });
+        m.kubeconfig_mode = Some(0o644);
+        let report = preflight(&m, None);
+        let fixes = |title: &str| {
+            report
+                .checks
+                .iter()
+                .find(|c| c.title == title)
+                .unwrap()
+                .fix
+                .join("\n")
+        };
+        assert!(fixes("microk8s").contains("sudo snap refresh microk8s --channel=1.28/stable"));
+        assert!(fixes("addons").contains("sudo microk8s start"));
+        assert_eq!(status_of(&report, "microk8s group"), Status::Pass);
+        assert_eq!(status_of(&report, "kubeconfig"), Status::Warn);
+        assert!(fixes("kubeconfig").contains("chmod 600 /home/op/.kube/config"));
+        assert_eq!(status_of(&report, "API server"), Status::Fail);
+    }
+
+    #[test]
+    fn disks_must_fit_what_the_profile_and_the_chain_want() {
+        let m = machine();
+        let too_big = "{ blockchain: { path: /srv/blockchain, size: 2Ti }, lightning: { path: /srv/lightning, size: 20Gi } }";
+        let report = preflight(&m, Some(&site(too_big, "txindex: true")));
+        let disk = report
+            .checks
+            .iter()
+            .find(|c| c.title == "disk blockchain")
+            .unwrap();
+        assert_eq!(disk.status, Status::Fail);
+        assert!(
+            disk.fix[0].contains("spec.disks.blockchain.size: 1000Gi"),
+            "{disk:?}"
+        );
+        // 1000Gi holds the full chain (850Gi) and with txindex (920Gi); not 1100Gi.
+        assert_eq!(status_of(&report, "chain bitcoind"), Status::Pass);
+        let mut small = machine();
+        small.spaces.insert(
+            "/srv/blockchain".to_owned(),
+            Ok(Space {
+                size: Bytes::gib(900),
+                free: Bytes::gib(900),
+            }),
+        );
+        let report = preflight(&small, Some(&site(DISKS, "txindex: true")));
+        assert_eq!(status_of(&report, "chain bitcoind"), Status::Fail);
+        let report = preflight(&small, Some(&site(DISKS, "prune: 550")));
+        assert!(
+            report.checks.iter().all(|c| c.title != "chain bitcoind"),
+            "pruned"
+        );
+    }
+
+    #[test]
+    fn a_missing_data_dir_is_a_warning_with_the_install_command() {
+        let mut m = machine();
+        m.dirs.insert("/srv/lightning/lnd".to_owned(), false);
+        let report = preflight(&m, Some(&site(DISKS, "txindex: true")));
+        let dir = report
+            .checks
+            .iter()
+            .find(|c| c.title == "data dir lnd")
+            .unwrap();
+        assert_eq!(dir.status, Status::Warn);
+        assert_eq!(
+            dir.fix,
+            ["sudo install -d -o 1000 -g 1000 -m 0700 /srv/lightning/lnd"]
+        );
+    }
+
+    #[test]
+    fn without_a_profile_one_data_disk_is_not_enough() {
+        let mut m = machine();
+        m.mounts = MountTable::parse("/dev/sda2 / ext4 rw 0 0\n/dev/sda3 /data ext4 rw 0 0\n");
+        let report = preflight(&m, None);
+        let disks = report.checks.iter().find(|c| c.title == "disks").unwrap();
+        assert_eq!(disks.status, Status::Fail);
+        assert!(disks.found.contains("only one data disk (/data)"));
+        // /data is not in this machine's fstab.
+        assert_eq!(status_of(&report, "disk /data"), Status::Warn);
+    }
+}
