@@ -9,7 +9,7 @@ use super::inspect::{FSTAB, MODULES, Machine, Microk8s, RASPI_MODULES_EXTRA, Spa
 use super::microk8s::{self, REQUIRED_ADDONS};
 use super::mounts::Mount;
 use super::proposal::{DiskCandidate, propose_disks};
-use super::report::{Check, Report};
+use super::report::{Check, Report, Status};
 use crate::images;
 use crate::profile::quantity::Bytes;
 use crate::profile::{Disk, Network, Site, mainnet_chain_size};
@@ -332,28 +332,34 @@ fn microk8s_checks(machine: &Machine) -> Vec<Check> {
     let mut checks = Vec::new();
     let refresh = format!("sudo snap refresh microk8s --channel={}", microk8s::CHANNEL);
     let (major, minor) = microk8s::MIN_VERSION;
-    checks.push(
-        match version.as_deref().map(|v| (v, microk8s::parse_version(v))) {
-            Some((v, Some(parsed))) if parsed >= microk8s::MIN_VERSION => {
-                Check::pass("microk8s", format!("{v} (snap)"))
-            }
-            Some((v, Some(_))) => Check::fail(
-                "microk8s",
-                format!("{v} is older than {major}.{minor}"),
-                vec![refresh],
-            ),
-            Some((v, None)) => Check::warn(
-                "microk8s",
-                format!("cannot read the version {v:?}; openlsp needs {major}.{minor} or newer"),
-                vec![format!("if it is older: {refresh}")],
-            ),
-            None => Check::warn(
-                "microk8s",
-                format!("installed, version unknown; openlsp needs {major}.{minor} or newer"),
-                vec![format!("if it is older: {refresh}")],
-            ),
-        },
-    );
+    let mut installed = match version.as_deref().map(|v| (v, microk8s::parse_version(v))) {
+        Some((v, Some(parsed))) if parsed >= microk8s::MIN_VERSION => {
+            Check::pass("microk8s", format!("{v} (snap)"))
+        }
+        Some((v, Some(_))) => Check::fail(
+            "microk8s",
+            format!("{v} is older than {major}.{minor}"),
+            vec![refresh],
+        ),
+        Some((v, None)) => Check::warn(
+            "microk8s",
+            format!("cannot read the version {v:?}; openlsp needs {major}.{minor} or newer"),
+            vec![format!("if it is older: {refresh}")],
+        ),
+        None => Check::warn(
+            "microk8s",
+            format!("installed, version unknown; openlsp needs {major}.{minor} or newer"),
+            vec![format!("if it is older: {refresh}")],
+        ),
+    };
+    if matches!(status, Ok(status) if !status.running) {
+        installed.status = Status::Fail;
+        installed.found.push_str(", not running");
+        installed
+            .fix
+            .push("sudo microk8s start; if it stays down: `microk8s inspect`".to_owned());
+    }
+    checks.push(installed);
     match status {
         Err(why) => {
             let fix = if why.contains("permission") {
@@ -370,13 +376,10 @@ fn microk8s_checks(machine: &Machine) -> Vec<Check> {
         Ok(status) if !status.running => checks.push(Check::fail(
             "addons",
             "cannot tell: microk8s is not running",
-            vec![
-                "sudo microk8s start".to_owned(),
-                format!(
-                    "then, if they are missing: {}",
-                    enable_addons(&REQUIRED_ADDONS)
-                ),
-            ],
+            vec![format!(
+                "once it runs, if they are missing: {}",
+                enable_addons(&REQUIRED_ADDONS)
+            )],
         )),
         Ok(status) => {
             let missing = status.missing_addons();
@@ -790,7 +793,7 @@ fn proposed_disks(machine: &Machine) -> Vec<Check> {
             Some(&candidate.mount),
         );
         checks.push(match fstab.status {
-            super::Status::Pass => Check::pass(title, format!("{found}, in {FSTAB}")),
+            Status::Pass => Check::pass(title, format!("{found}, in {FSTAB}")),
             _ => Check::warn(title, format!("{found}; {}", fstab.found), fstab.fix),
         });
     }
@@ -837,7 +840,6 @@ mod tests {
     use super::super::inspect::User;
     use super::super::microk8s::Status as Microk8sStatus;
     use super::super::mounts::MountTable;
-    use super::super::report::Status;
     use super::*;
 
     /// An amd64 box with microk8s ready and two data disks, as `Machine::inspect` would read it.
@@ -968,7 +970,14 @@ mod tests {
                 .join("\n")
         };
         assert!(fixes("microk8s").contains("sudo snap refresh microk8s --channel=1.28/stable"));
-        assert!(fixes("addons").contains("sudo microk8s start"));
+        assert!(fixes("microk8s").contains("sudo microk8s start"));
+        assert!(
+            report
+                .checks
+                .iter()
+                .any(|c| c.found == "v1.27.9 is older than 1.28, not running")
+        );
+        assert!(fixes("addons").contains("once it runs"));
         assert_eq!(status_of(&report, "microk8s group"), Status::Pass);
         assert_eq!(status_of(&report, "kubeconfig"), Status::Warn);
         assert!(fixes("kubeconfig").contains("chmod 600 /home/op/.kube/config"));
