@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod commands;
 pub mod diff;
 pub mod fsutil;
+pub mod host;
 pub mod images;
 pub mod plan;
 pub mod profile;
@@ -35,6 +36,7 @@ pub const EXIT_ERROR: u8 = 2;
 pub async fn run(cli: Cli) -> ExitCode {
     let ui = ui::Ui::new(&cli.global);
     let result = match &cli.command {
+        Command::Init(args) => commands::init::run(&ui, &cli.global, args),
         Command::Validate(args) => commands::validate::run(&ui, &cli.global, args),
         Command::Render(args) => commands::render::run(&ui, &cli.global, args),
         Command::Diff(args) => commands::diff::run(&ui, &cli.global, args).await,

@@ -315,3 +315,77 @@ impl WaitDisplay {
         }
     }
 }
+
+/// Host preflight reports and file edits (`openlsp init`). Reports and diffs are results, so
+/// they go to stdout; paths are the host's own, never prefixed with --host-root.
+impl Ui {
+    fn status_symbol(status: crate::host::Status) -> console::StyledObject<&'static str> {
+        match status {
+            crate::host::Status::Pass => Style::new().green().apply_to("✓"),
+            crate::host::Status::Warn => Style::new().yellow().apply_to("⚠"),
+            crate::host::Status::Fail => Style::new().red().bold().apply_to("✗"),
+        }
+    }
+
+    /// One line per check, `fix:` lines under those that need one, then the counts.
+    pub fn check_report(&self, report: &crate::host::Report) {
+        use crate::host::Status;
+        let width = report
+            .checks
+            .iter()
+            .map(|c| c.title.chars().count())
+            .max()
+            .unwrap_or(0);
+        let mut text = String::new();
+        for check in &report.checks {
+            let symbol = Self::status_symbol(check.status);
+            text.push_str(&format!(
+                "{symbol} {:<width$}  {}\n",
+                check.title, check.found
+            ));
+            for (i, fix) in check.fix.iter().enumerate() {
+                let label = if i == 0 { "fix:" } else { "    " };
+                text.push_str(&format!("  {:<width$}  {label} {fix}\n", ""));
+            }
+        }
+        let hidden = if report.hidden_passes > 0 {
+            " (✓ not shown)"
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            "summary: {} ✓  {} ⚠  {} ✗{hidden}\n",
+            report.count(Status::Pass),
+            report.count(Status::Warn),
+            report.count(Status::Fail)
+        ));
+        self.stdout(&text);
+    }
+
+    /// A planned file edit as a unified diff.
+    pub fn edit_preview(&self, edit: &crate::host::fix::Edit) {
+        let before = edit.before.as_deref().unwrap_or("");
+        let diff = similar::TextDiff::from_lines(before, &edit.after);
+        let after_label = format!("{} (after the edit)", edit.path);
+        let unified = diff
+            .unified_diff()
+            .context_radius(2)
+            .header(&edit.path, &after_label)
+            .to_string();
+        let mut text = format!("{}: {}\n", edit.path, edit.summary);
+        for line in unified.lines() {
+            let styled = if line.starts_with("+++") || line.starts_with("---") {
+                Style::new().bold().apply_to(line).to_string()
+            } else if line.starts_with('+') {
+                Style::new().green().apply_to(line).to_string()
+            } else if line.starts_with('-') {
+                Style::new().red().apply_to(line).to_string()
+            } else {
+                line.to_owned()
+            };
+            text.push_str(&styled);
+            text.push('\n');
+        }
+        self.stdout(&text);
+    }
+}

@@ -73,6 +73,15 @@ impl Test {
         self.dir.path()
     }
 
+    /// Sets an environment variable for every run (after the defaults, so it wins).
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.envs.push((
+            key.to_owned(),
+            value.as_ref().to_string_lossy().into_owned(),
+        ));
+        self
+    }
+
     /// Copies `profiles/<name>.yaml` into the test dir under the same file name.
     pub fn with_example(self, name: &str) -> Self {
         let file = format!("{name}.yaml");

@@ -7,6 +7,7 @@ mod common;
 mod bitcoind;
 mod cli;
 mod cluster;
+mod init;
 mod profile_errors;
 mod render;
 mod secrets;

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod completions;
 pub mod delete;
 pub mod diff;
+pub mod init;
 pub mod render;
 pub mod validate;
 

@@ -66,6 +66,7 @@ pub fn resolve(input: &SiteInput) -> Site {
                     .clone()
                     .unwrap_or_else(|| host.node_name.clone()),
                 allow_bitcoin_and_lightning: disk.allow_bitcoin_and_lightning.unwrap_or(false),
+                allow_root_filesystem: disk.allow_root_filesystem.unwrap_or(false),
             };
             (name.clone(), resolved)
         })

@@ -53,6 +53,7 @@ pub struct DiskInput {
     pub size: Bytes,
     pub node_name: Option<String>,
     pub allow_bitcoin_and_lightning: Option<bool>,
+    pub allow_root_filesystem: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -141,6 +141,8 @@ pub struct Disk {
     pub node_name: String,
     /// Opt-in: Bitcoin and Lightning nodes may share this disk.
     pub allow_bitcoin_and_lightning: bool,
+    /// Opt-in: the path may be a directory on the root filesystem instead of its own mount.
+    pub allow_root_filesystem: bool,
 }
 
 /// Memory (request = limit) and CPU request of one node's pod; the CPU limit is the host's CPUs.

@@ -1,0 +1,81 @@
+//! What `openlsp init` knows about the machine it runs on. Host files are read under a root
+//! directory (`--host-root`, so tests use fixture trees) and programs run through one
+//! [`Runner`] (so tests replace them); [`checks`] turns what was found into the preflight
+//! report and [`fix`] makes the few safe file edits. Nothing here prints.
+
+pub mod checks;
+pub mod cmdline;
+pub mod fix;
+pub mod inspect;
+pub mod microk8s;
+pub mod mounts;
+pub mod proposal;
+pub mod report;
+pub mod root;
+pub mod runner;
+
+pub use checks::preflight;
+pub use inspect::{HostEnv, Machine};
+pub use report::{Check, Report, Status};
+pub use root::HostRoot;
+pub use runner::{CommandOutput, RunError, Runner, SystemRunner};
+
+use crate::profile::Site;
+
+/// Why the host could not be read or edited.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot edit {path}: {source}; run `sudo openlsp init --fix` or make the edit by hand")]
+    Edit {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is a symlink; openlsp edits only regular files, so make this edit by hand")]
+    Symlink { path: String },
+    #[error(
+        "{path} changed while openlsp was working on it; nothing was written, run `openlsp init --fix` again"
+    )]
+    Changed { path: String },
+}
+
+/// Inspects the machine and measures what the checks need: the disks of `site` and its nodes'
+/// data directories, or, without a site, every mounted data disk.
+pub fn inspect_for(
+    root: &HostRoot,
+    runner: &dyn Runner,
+    env: &HostEnv,
+    site: Option<&Site>,
+) -> Result<Machine, HostError> {
+    let mut machine = Machine::inspect(root, runner, env)?;
+    match site {
+        Some(site) => {
+            let paths: Vec<String> = site.spec.disks.values().map(|d| d.path.clone()).collect();
+            machine.measure(runner, paths.iter().map(String::as_str));
+            let dirs: Vec<String> = site
+                .spec
+                .disks
+                .iter()
+                .flat_map(|(name, disk)| checks::node_dirs(site, name, &disk.path))
+                .map(|(_, dir, _)| dir)
+                .collect();
+            machine.look_for_dirs(root, dirs.iter().map(String::as_str));
+        }
+        None => {
+            let targets: Vec<String> = machine
+                .mounts
+                .data_disks()
+                .iter()
+                .map(|m| m.target.clone())
+                .collect();
+            machine.measure(runner, targets.iter().map(String::as_str));
+        }
+    }
+    Ok(machine)
+}

@@ -1,0 +1,825 @@
+//! `openlsp init` on fixture host trees (tests/fixtures/hosts, described in its README): the
+//! preflight report of each fixture, `--fix` on a copy of a fresh Pi, the wizard from flags and
+//! in a pseudo-terminal (keystrokes in, profile out). The fixture's `bin/` is the whole PATH, so
+//! every program openlsp runs is a fake, and one it does not find is "not installed".
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{self, Output, Test, documents};
+
+const HOME: &str = "/home/ubuntu";
+
+fn fixture(name: &str) -> PathBuf {
+    common::repo_root().join("tests/fixtures/hosts").join(name)
+}
+
+/// A test whose programs are the fakes of `host`, with the operator's HOME of the fixtures.
+fn on_host(host: &Path) -> Test {
+    Test::new().env("PATH", host.join("bin")).env("HOME", HOME)
+}
+
+fn check(host: &Path, profile: Option<&Path>) -> Output {
+    let mut args = vec![
+        "init".to_owned(),
+        "--check".to_owned(),
+        "--host-root".to_owned(),
+        host.display().to_string(),
+    ];
+    if let Some(profile) = profile {
+        args.extend(["-p".to_owned(), profile.display().to_string()]);
+    }
+    on_host(host).run(&args)
+}
+
+/// Copies a fixture into `dest`, following its symlinks, so it can be changed.
+fn copy_tree(from: &Path, dest: &Path) {
+    fs::create_dir_all(dest).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = dest.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// Every file under `dir` with its bytes, to prove a run changed nothing.
+fn tree_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(tree_bytes(&path));
+        } else {
+            files.insert(path.clone(), fs::read(&path).unwrap());
+        }
+    }
+    files
+}
+
+/// The report's lines for one status: (title, found, fix lines).
+fn lines_with(report: &str, symbol: char) -> Vec<(String, String, Vec<String>)> {
+    let lines: Vec<&str> = report.lines().collect();
+    let mut found = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = line.strip_prefix(&format!("{symbol} ")) else {
+            continue;
+        };
+        let (title, what) = rest.split_once("  ").unwrap_or((rest, ""));
+        let fixes = lines[i + 1..]
+            .iter()
+            .take_while(|l| l.starts_with("  "))
+            .map(|l| l.trim().trim_start_matches("fix:").trim().to_owned())
+            .collect();
+        found.push((title.trim().to_owned(), what.trim().to_owned(), fixes));
+    }
+    found
+}
+
+fn failed_titles(report: &str) -> Vec<String> {
+    lines_with(report, '✗')
+        .into_iter()
+        .map(|(t, _, _)| t)
+        .collect()
+}
+
+#[test]
+fn a_fresh_pi_lists_every_failure_with_its_fix_and_exits_2() {
+    let output = check(&fixture("fresh-pi"), None).expect(2);
+    let failures = lines_with(&output.stdout, '✗');
+    let expected = [
+        (
+            "cgroups",
+            "append ` cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1` to the end of the first line of /boot/firmware/cmdline.txt",
+        ),
+        (
+            "kernel module",
+            "add the line `ip_conntrack` to /etc/modules",
+        ),
+        (
+            "microk8s",
+            "sudo snap install microk8s --classic --channel=1.28/stable",
+        ),
+        (
+            "addons",
+            "microk8s enable dns ingress observability cert-manager hostpath-storage",
+        ),
+        ("microk8s group", "sudo usermod -a -G microk8s $USER"),
+        ("kubeconfig", "microk8s config > /home/ubuntu/.kube/config"),
+        ("API server", "microk8s status --wait-ready"),
+        ("disks", "mount the blockchain disk at /srv/blockchain"),
+    ];
+    let titles: Vec<&str> = failures.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert_eq!(titles, expected.map(|(t, _)| t), "{}", output.stdout);
+    for ((title, _, fixes), (_, fix)) in failures.iter().zip(expected) {
+        assert!(
+            fixes.iter().any(|line| line.contains(fix)),
+            "{title}: no fix containing {fix:?} in {fixes:?}"
+        );
+    }
+    assert!(output.stdout.contains("summary: 2 ✓  1 ⚠  8 ✗"));
+    assert!(
+        output.stderr.contains("8 checks failed"),
+        "{}",
+        output.stderr
+    );
+    insta::with_settings!({ prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("init_check_fresh-pi", output.stdout);
+    });
+}
+
+#[test]
+fn a_ready_pi_passes_with_and_without_its_profile() {
+    let host = fixture("ready-pi");
+    let output = check(&host, None).expect(0);
+    assert!(
+        failed_titles(&output.stdout).is_empty(),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains(
+            "`openlsp init` proposes blockchain=/srv/blockchain, lightning=/srv/lightning"
+        )
+    );
+    let output = check(&host, Some(&host.join("openlsp.yaml"))).expect(0);
+    assert!(
+        output.stdout.contains("✓ isolation lnd"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("a full mainnet chain with txindex needs about 920Gi")
+    );
+
+    // Git keeps no file modes but the exec bit: in a copy, the kubeconfig is private as
+    // `microk8s config` with umask 077 leaves it, and every check passes.
+    let test = Test::new();
+    let copy = test.path().join("ready-pi");
+    copy_tree(&host, &copy);
+    let kubeconfig = copy.join("home/ubuntu/.kube/config");
+    fs::set_permissions(&kubeconfig, fs::Permissions::from_mode(0o600)).unwrap();
+    let output = check(&copy, Some(&copy.join("openlsp.yaml"))).expect(0);
+    assert!(
+        lines_with(&output.stdout, '⚠').is_empty() && lines_with(&output.stdout, '✗').is_empty(),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("summary: 19 ✓  0 ⚠  0 ✗"));
+    insta::with_settings!({ prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("init_check_ready-pi", output.stdout);
+    });
+    fs::set_permissions(&kubeconfig, fs::Permissions::from_mode(0o644)).unwrap();
+    let output = check(&copy, Some(&copy.join("openlsp.yaml"))).expect(0);
+    assert!(output.stdout.contains("⚠ kubeconfig"));
+    assert!(
+        output
+            .stdout
+            .contains("chmod 600 /home/ubuntu/.kube/config")
+    );
+}
+
+#[test]
+fn each_broken_fixture_fails_exactly_its_own_checks() {
+    let cases: [(&str, &[&str], &str); 5] = [
+        (
+            "cgroups-second-line",
+            &["cgroups"],
+            "line 2 has some, but the firmware reads only the first line",
+        ),
+        (
+            "missing-fstab",
+            &["fstab lightning"],
+            "sudo blkid -s UUID -o value /dev/sda2) /srv/lightning ext4",
+        ),
+        (
+            "missing-addons",
+            &["addons"],
+            "microk8s enable ingress observability",
+        ),
+        (
+            "lightning-on-root",
+            &[
+                "disk lightning",
+                "fstab lightning",
+                "data dir lnd",
+                "isolation lnd",
+            ],
+            "/srv/lightning is on the root filesystem",
+        ),
+        (
+            "lightning-on-chain-disk",
+            &["isolation lnd"],
+            "on the same filesystem as the chain of bitcoind (/srv/blockchain)",
+        ),
+    ];
+    for (name, failing, says) in cases {
+        let host = fixture(name);
+        let output = check(&host, Some(&host.join("openlsp.yaml"))).expect(2);
+        assert_eq!(
+            failed_titles(&output.stdout),
+            failing,
+            "{name}:\n{}",
+            output.stdout
+        );
+        assert!(
+            output.stdout.contains(says),
+            "{name}: no {says:?} in\n{}",
+            output.stdout
+        );
+        for (title, _, fixes) in lines_with(&output.stdout, '✗') {
+            assert!(!fixes.is_empty(), "{name}: {title} has no fix");
+        }
+    }
+}
+
+#[test]
+fn the_explicit_opt_ins_turn_isolation_failures_into_warnings() {
+    let profile = fs::read_to_string(fixture("ready-pi/openlsp.yaml")).unwrap();
+    let lightning = "lightning: { path: /srv/lightning, size: 20Gi }";
+    assert!(profile.contains(lightning));
+    for (name, opt_in) in [
+        ("lightning-on-root", "allowRootFilesystem"),
+        ("lightning-on-chain-disk", "allowBitcoinAndLightning"),
+    ] {
+        let test = on_host(&fixture(name));
+        let opted = profile.replace(
+            lightning,
+            &format!("lightning: {{ path: /srv/lightning, size: 20Gi, {opt_in}: true }}"),
+        );
+        let path = test.write("opted-in.yaml", &opted);
+        let output = test
+            .run([
+                "init",
+                "--check",
+                "--host-root",
+                fixture(name).to_str().unwrap(),
+                "-p",
+                path.to_str().unwrap(),
+            ])
+            .expect(0);
+        let warnings = lines_with(&output.stdout, '⚠');
+        assert!(
+            warnings
+                .iter()
+                .any(|(title, found, _)| title == "isolation lnd" && found.contains(opt_in)),
+            "{name}:\n{}",
+            output.stdout
+        );
+    }
+}
+
+/// Runs `init --fix` on the host copy at `host`, logging every program the fakes answer.
+fn fix(test: &Test, host: &Path, yes: bool) -> Output {
+    let mut args = vec!["init", "--fix", "--host-root", host.to_str().unwrap()];
+    if yes {
+        args.push("--yes");
+    }
+    test.run(args)
+}
+
+#[test]
+fn fix_edits_a_fresh_pi_with_backups_and_a_second_run_changes_nothing() {
+    let original = fixture("fresh-pi");
+    let test = Test::new();
+    let host = test.path().join("fresh-pi");
+    copy_tree(&original, &host);
+    let log = test.path().join("calls.log");
+    let test = test
+        .env("PATH", host.join("bin"))
+        .env("HOME", HOME)
+        .env("OPENLSP_FAKE_LOG", &log);
+    let cmdline = host.join("boot/firmware/cmdline.txt");
+    let modules = host.join("etc/modules");
+    let cmdline_before = fs::read_to_string(&cmdline).unwrap();
+    let modules_before = fs::read_to_string(&modules).unwrap();
+    let cmdline_mode = fs::metadata(&cmdline).unwrap().permissions().mode();
+
+    let first = fix(&test, &host, true).expect(0);
+    // Shown before it is made, as a diff.
+    assert!(
+        first.stdout.contains("--- /boot/firmware/cmdline.txt"),
+        "{}",
+        first.stdout
+    );
+    assert!(first.stdout.contains("+ip_conntrack"));
+    let cmdline_after = fs::read_to_string(&cmdline).unwrap();
+    assert_eq!(
+        cmdline_after,
+        format!(
+            "{} cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n",
+            cmdline_before.trim_end()
+        ),
+        "the flags go at the end of the first line, never on a new one"
+    );
+    assert_eq!(
+        fs::metadata(&cmdline).unwrap().permissions().mode(),
+        cmdline_mode
+    );
+    assert_eq!(
+        fs::read_to_string(&modules).unwrap(),
+        format!("{modules_before}ip_conntrack\n")
+    );
+    assert_eq!(
+        fs::read_to_string(host.join("boot/firmware/cmdline.txt.openlsp.bak")).unwrap(),
+        cmdline_before
+    );
+    assert_eq!(
+        fs::read_to_string(host.join("etc/modules.openlsp.bak")).unwrap(),
+        modules_before
+    );
+    // What needs the operator is printed, never run.
+    for printed in [
+        "sudo snap install microk8s --classic --channel=1.28/stable",
+        "microk8s enable dns ingress observability cert-manager hostpath-storage",
+        "sudo usermod -a -G microk8s $USER",
+        "sudo reboot",
+    ] {
+        assert!(
+            first.stdout.contains(printed),
+            "{printed} not printed:\n{}",
+            first.stdout
+        );
+    }
+    let calls = fs::read_to_string(&log).unwrap();
+    let allowed = ["uname -m", "id -un", "id -nG", "snap list microk8s"];
+    for call in calls.lines() {
+        assert!(allowed.contains(&call), "--fix ran {call:?}");
+    }
+
+    let before_second = tree_bytes(&host);
+    let second = fix(&test, &host, true).expect(0);
+    assert_eq!(
+        tree_bytes(&host),
+        before_second,
+        "the second run changed a file"
+    );
+    assert!(
+        second
+            .stderr
+            .contains("/boot/firmware/cmdline.txt: cgroup flags")
+    );
+    assert!(second.stderr.contains("already done"));
+    assert!(
+        second
+            .stderr
+            .contains("no file needs an edit; nothing was changed"),
+        "{}",
+        second.stderr
+    );
+    assert!(!second.stdout.contains("---"), "a second run shows no edit");
+}
+
+#[test]
+fn fix_without_yes_and_without_a_terminal_refuses_and_changes_nothing() {
+    let test = Test::new();
+    let host = test.path().join("fresh-pi");
+    copy_tree(&fixture("fresh-pi"), &host);
+    let before = tree_bytes(&host);
+    let test = test.env("PATH", host.join("bin")).env("HOME", HOME);
+    let output = fix(&test, &host, false).expect(2);
+    assert!(
+        output.stderr.contains("no terminal to ask on; pass --yes"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(tree_bytes(&host), before);
+}
+
+const WIZARD_FLAGS: [&str; 12] = [
+    "--site",
+    "home-pi",
+    "--network",
+    "mainnet",
+    "--disk",
+    "blockchain=/srv/blockchain",
+    "--disk",
+    "lightning=/srv/lightning",
+    "--txindex",
+    "--alias",
+    "My Node",
+    "--non-interactive",
+];
+
+fn init_args(host: &Path, extra: &[&str]) -> Vec<String> {
+    ["init", "--host-root", host.to_str().unwrap()]
+        .iter()
+        .chain(extra)
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+/// The written profile as JSON.
+fn profile_json(path: &Path) -> Value {
+    serde_yaml::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `openlsp validate` accepts the profile and `openlsp render` renders it.
+fn validate_and_render(test: &Test, profile: &str) -> Vec<Value> {
+    test.run(["validate", "-p", profile]).expect(0);
+    let state = test.path().join("render-state");
+    let output = test
+        .run([
+            "render",
+            "-p",
+            profile,
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+        .expect(0);
+    documents(&output.stdout)
+}
+
+#[test]
+fn non_interactive_mode_writes_a_profile_that_validates_and_renders() {
+    let host = fixture("ready-pi");
+    let test = on_host(&host);
+    let output = test.run(init_args(&host, &WIZARD_FLAGS)).expect(0);
+    assert!(
+        output.stderr.contains("wrote openlsp.yaml"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("openlsp diff"));
+    assert!(output.stderr.contains("openlsp apply"));
+    let path = test.path().join("openlsp.yaml");
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    let profile = profile_json(&path);
+    let spec = &profile["spec"];
+    assert_eq!(profile["metadata"]["name"], "home-pi");
+    assert_eq!(
+        spec["host"]["nodeName"], "pi4",
+        "the hostname is the default node name"
+    );
+    assert_eq!(spec["host"]["arch"], "arm64");
+    assert_eq!(spec["host"]["memory"], "8Gi");
+    assert_eq!(spec["host"]["cpus"], 4);
+    assert_eq!(spec["disks"]["blockchain"]["path"], "/srv/blockchain");
+    assert_eq!(
+        spec["disks"]["blockchain"]["size"], "1832Gi",
+        "df's size, rounded down"
+    );
+    assert_eq!(spec["disks"]["lightning"]["size"], "29Gi");
+    assert_eq!(spec["bitcoin"][0]["txindex"], true);
+    assert_eq!(spec["lightning"][0]["alias"], "My Node");
+    assert_eq!(spec["lightning"][0]["color"], "#3399ff");
+    let docs = validate_and_render(&test, "openlsp.yaml");
+    let volumes: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["kind"] == "PersistentVolume")
+        .filter_map(|d| d["spec"]["local"]["path"].as_str())
+        .collect();
+    assert!(volumes.contains(&"/srv/blockchain/bitcoind"), "{volumes:?}");
+    assert!(volumes.contains(&"/srv/lightning/lnd"), "{volumes:?}");
+}
+
+#[test]
+fn without_a_terminal_the_missing_answers_are_listed_as_flags() {
+    let host = fixture("ready-pi");
+    let test = on_host(&host);
+    let output = test.run(init_args(&host, &["--site", "home-pi"])).expect(2);
+    for flag in [
+        "there is no terminal to ask on",
+        "--network mainnet|testnet|testnet4|signet|regtest",
+        "--disk blockchain=PATH",
+        "--disk lightning=PATH",
+        "--txindex | --no-txindex | --prune MIB",
+    ] {
+        assert!(
+            output.stderr.contains(flag),
+            "{flag} missing from:\n{}",
+            output.stderr
+        );
+    }
+    assert!(!output.stderr.contains("--site NAME"), "--site was given");
+    let output = test
+        .run(init_args(
+            &host,
+            &["--non-interactive", "--disk", "lightning=/srv/new"],
+        ))
+        .expect(2);
+    assert!(
+        output
+            .stderr
+            .contains("--non-interactive takes every answer from flags")
+    );
+    assert!(
+        output
+            .stderr
+            .contains("--disk lightning=/srv/new:SIZE (/srv/new is not mounted"),
+        "{}",
+        output.stderr
+    );
+    assert!(!test.path().join("openlsp.yaml").exists());
+}
+
+#[test]
+fn an_existing_profile_is_replaced_only_with_force() {
+    let host = fixture("ready-pi");
+    let test = on_host(&host);
+    let path = test.write("openlsp.yaml", "# keep me\n");
+    let output = test.run(init_args(&host, &WIZARD_FLAGS)).expect(2);
+    assert!(
+        output
+            .stderr
+            .contains("openlsp.yaml already exists; pass --force"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), "# keep me\n");
+    let mut forced = WIZARD_FLAGS.to_vec();
+    forced.push("--force");
+    let output = test.run(init_args(&host, &forced)).expect(0);
+    assert_eq!(profile_json(&path)["metadata"]["name"], "home-pi");
+    assert!(
+        output
+            .stderr
+            .contains("the previous profile is saved as openlsp.yaml.openlsp.bak")
+    );
+    assert_eq!(
+        fs::read_to_string(test.path().join("openlsp.yaml.openlsp.bak")).unwrap(),
+        "# keep me\n"
+    );
+}
+
+/// A signet lab on disks that are not mounted yet, so their sizes are given.
+const LAB_FLAGS: [&str; 17] = [
+    "--non-interactive",
+    "--site",
+    "lab",
+    "--network",
+    "signet",
+    "--node",
+    "lab-pi",
+    "--disk",
+    "blockchain=/srv/blockchain:500Gi",
+    "--disk",
+    "lightning=/srv/lightning:20Gi",
+    "--prune",
+    "2000",
+    "--lnd-color",
+    "#00ff00",
+    "-p",
+    "site/lab.yaml",
+];
+
+#[test]
+fn the_profile_is_written_even_when_the_machine_is_not_ready() {
+    let host = fixture("fresh-pi");
+    let test = on_host(&host);
+    let output = test.run(init_args(&host, &LAB_FLAGS)).expect(2);
+    assert!(
+        output.stderr.contains("writing the profile site/lab.yaml"),
+        "a missing directory is an error:\n{}",
+        output.stderr
+    );
+    fs::create_dir(test.path().join("site")).unwrap();
+    let output = test.run(init_args(&host, &LAB_FLAGS)).expect(0);
+    assert!(
+        output.stderr.contains("the machine is not ready yet"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output
+            .stderr
+            .contains("openlsp init --check -p site/lab.yaml")
+    );
+    let failures = failed_titles(&output.stdout);
+    for title in ["cgroups", "microk8s", "disk blockchain", "disk lightning"] {
+        assert!(
+            failures.iter().any(|t| t == title),
+            "{title} not listed:\n{}",
+            output.stdout
+        );
+    }
+    assert!(
+        lines_with(&output.stdout, '✓').is_empty(),
+        "only problems are listed after writing"
+    );
+    let profile = profile_json(&test.path().join("site/lab.yaml"));
+    assert_eq!(profile["spec"]["network"], "signet");
+    assert_eq!(profile["spec"]["bitcoin"][0]["prune"], 2000);
+    assert_eq!(profile["spec"]["lightning"][0]["alias"], "lab");
+    validate_and_render(&test, "site/lab.yaml");
+}
+
+#[test]
+fn one_disk_for_both_needs_the_explicit_opt_in() {
+    let host = fixture("ready-pi");
+    let test = on_host(&host);
+    let shared = [
+        "--non-interactive",
+        "--site",
+        "home-pi",
+        "--network",
+        "regtest",
+        "--disk",
+        "blockchain=/srv/blockchain",
+        "--disk",
+        "lightning=/srv/blockchain",
+        "--no-txindex",
+    ];
+    let output = test.run(init_args(&host, &shared)).expect(2);
+    assert!(
+        output.stderr.contains("pass --allow-bitcoin-and-lightning"),
+        "{}",
+        output.stderr
+    );
+    let mut opted = shared.to_vec();
+    opted.push("--allow-bitcoin-and-lightning");
+    test.run(init_args(&host, &opted)).expect(0);
+    let profile = profile_json(&test.path().join("openlsp.yaml"));
+    assert_eq!(
+        profile["spec"]["disks"]["data"]["allowBitcoinAndLightning"],
+        true
+    );
+    assert_eq!(profile["spec"]["lightning"][0]["disk"], "data");
+    validate_and_render(&test, "openlsp.yaml");
+}
+
+#[test]
+fn bad_answers_are_refused_with_the_profile_error_and_nothing_is_written() {
+    let host = fixture("ready-pi");
+    let test = on_host(&host);
+    let mut flags = WIZARD_FLAGS.to_vec();
+    flags.extend(["--lnd-color", "blue"]);
+    let output = test.run(init_args(&host, &flags)).expect(2);
+    assert!(
+        output.stderr.contains("spec.lightning[0].color"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("nothing was written"));
+    assert!(!test.path().join("openlsp.yaml").exists());
+    let output = test
+        .run(init_args(&host, &["--disk", "chain=/srv/blockchain"]))
+        .expect(2);
+    assert!(
+        output
+            .stderr
+            .contains("the role must be blockchain or lightning"),
+        "{}",
+        output.stderr
+    );
+}
+
+/// The fake scripts only use shell builtins; shellcheck keeps them portable.
+#[test]
+fn the_fake_host_programs_pass_shellcheck() {
+    let script = fixture("fake-bin/fake");
+    match std::process::Command::new("shellcheck")
+        .arg(&script)
+        .output()
+    {
+        Ok(output) => assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        ),
+        Err(err) => {
+            assert!(
+                std::env::var_os("OPENLSP_TEST_REQUIRE_ALL").is_none(),
+                "shellcheck is required: {err}"
+            );
+            eprintln!("skipped: shellcheck is not installed ({err}); scripts/test.sh installs it");
+        }
+    }
+}
+
+/// Waits for `prompt` on the terminal, then types `keys`.
+fn answer(session: &mut rexpect::session::PtySession, prompt: &str, keys: &[&str]) {
+    session
+        .exp_string(prompt)
+        .unwrap_or_else(|err| panic!("waiting for {prompt:?}: {err}"));
+    for keys in keys {
+        session.send(keys).unwrap();
+        session.flush().unwrap();
+        // One key event at a time, as a person types.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The wizard end to end in a pseudo-terminal: keystrokes in, profile out.
+#[test]
+fn the_wizard_in_a_terminal_writes_the_answers() {
+    const DOWN: &str = "\x1b[B";
+    const ENTER: &str = "\r";
+    let host = fixture("ready-pi");
+    let test = Test::new();
+    let mut command = std::process::Command::new(common::BIN);
+    command
+        .args(["init", "--host-root", host.to_str().unwrap()])
+        .current_dir(test.path())
+        .env_clear()
+        .env("PATH", host.join("bin"))
+        .env("HOME", HOME)
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
+    let options = rexpect::reader::Options::new()
+        .timeout_ms(Some(20_000))
+        .strip_ansi_escape_codes(true);
+    let mut session = rexpect::session::spawn_with_options(command, options).unwrap();
+    // The preflight report comes first, then the questions.
+    answer(&mut session, "summary:", &[]);
+    answer(&mut session, "Site name", &["Bad Name", ENTER]);
+    answer(&mut session, "not a valid DNS-1123 label", &[]);
+    answer(&mut session, "Site name", &["garage", ENTER]);
+    // mainnet, testnet, testnet4, signet: three down.
+    answer(&mut session, "Bitcoin network", &[DOWN, DOWN, DOWN, ENTER]);
+    answer(&mut session, "Kubernetes node name", &[ENTER]);
+    answer(&mut session, "Disk for the blockchain", &[ENTER]);
+    answer(&mut session, "Disk for Lightning state", &[ENTER]);
+    // Full with txindex, full, pruned: two down, then the prune target.
+    answer(
+        &mut session,
+        "How much of the chain to keep",
+        &[DOWN, DOWN, ENTER],
+    );
+    answer(&mut session, "Prune target in MiB", &["1000", ENTER]);
+    answer(&mut session, "LND alias", &["Garage Node", ENTER]);
+    answer(&mut session, "LND color", &["#ff9900", ENTER]);
+    answer(&mut session, "wrote openlsp.yaml", &[]);
+    answer(&mut session, "openlsp apply", &[]);
+    session.exp_eof().unwrap();
+    let status = session.process().wait().unwrap();
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+
+    let profile = profile_json(&test.path().join("openlsp.yaml"));
+    let spec = &profile["spec"];
+    assert_eq!(profile["metadata"]["name"], "garage");
+    assert_eq!(spec["network"], "signet");
+    assert_eq!(spec["host"]["nodeName"], "pi4");
+    assert_eq!(spec["disks"]["blockchain"]["path"], "/srv/blockchain");
+    assert_eq!(spec["disks"]["lightning"]["path"], "/srv/lightning");
+    assert_eq!(spec["bitcoin"][0]["prune"], 1000);
+    assert_eq!(spec["lightning"][0]["alias"], "Garage Node");
+    assert_eq!(spec["lightning"][0]["color"], "#ff9900");
+    validate_and_render(&test, "openlsp.yaml");
+}
+
+#[test]
+fn the_modes_exclude_each_other_and_help_names_every_flag() {
+    let help = Test::new().run(["init", "--help"]).expect(0);
+    for flag in [
+        "--check",
+        "--fix",
+        "--yes",
+        "--force",
+        "--host-root",
+        "--non-interactive",
+        "--site",
+        "--network",
+        "--node",
+        "--disk",
+        "--allow-bitcoin-and-lightning",
+        "--txindex",
+        "--no-txindex",
+        "--prune",
+        "--alias",
+        "--lnd-color",
+    ] {
+        assert!(help.stdout.contains(flag), "init --help lacks {flag}");
+    }
+    assert!(
+        Test::new()
+            .run(["--help"])
+            .expect(0)
+            .stdout
+            .contains("init")
+    );
+    let both = Test::new().run(["init", "--check", "--fix"]).expect(2);
+    assert!(
+        both.stderr.contains("cannot be used with"),
+        "{}",
+        both.stderr
+    );
+    Test::new().run(["init", "--yes"]).expect(2);
+    Test::new()
+        .run(["init", "--check", "--site", "x"])
+        .expect(2);
+    let missing = Test::new()
+        .run(["init", "--check", "--host-root", "no-such-dir"])
+        .expect(2);
+    assert!(
+        missing
+            .stderr
+            .contains("--host-root no-such-dir: not a directory")
+    );
+}
