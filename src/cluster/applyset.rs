@@ -17,6 +17,7 @@ pub const ID_LABEL: &str = "applyset.kubernetes.io/id";
 pub const PART_OF_LABEL: &str = "applyset.kubernetes.io/part-of";
 pub const TOOLING_ANNOTATION: &str = "applyset.kubernetes.io/tooling";
 pub const GROUP_KINDS_ANNOTATION: &str = "applyset.kubernetes.io/contains-group-kinds";
+pub const NAMESPACES_ANNOTATION: &str = "applyset.kubernetes.io/additional-namespaces";
 pub const TOOLING_PREFIX: &str = "openlsp/";
 
 /// The ApplySet of one site namespace.
@@ -26,12 +27,63 @@ pub struct ApplySet {
     pub id: String,
 }
 
+/// What the parent lists: the kinds of its members, and the namespaces other than its own
+/// that members live in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Membership {
+    pub group_kinds: BTreeSet<String>,
+    pub additional_namespaces: BTreeSet<String>,
+}
+
+impl Membership {
+    /// The kinds and namespaces of `ids`, for the set in `namespace`.
+    pub fn of<'a>(namespace: &str, ids: impl IntoIterator<Item = &'a ObjectId>) -> Self {
+        let mut membership = Membership::default();
+        for id in ids {
+            membership.group_kinds.insert(group_kind(id));
+            if let Some(other) = id.namespace.as_deref().filter(|ns| *ns != namespace) {
+                membership.additional_namespaces.insert(other.to_owned());
+            }
+        }
+        membership
+    }
+
+    pub fn union(&self, other: &Membership) -> Membership {
+        Membership {
+            group_kinds: self
+                .group_kinds
+                .union(&other.group_kinds)
+                .cloned()
+                .collect(),
+            additional_namespaces: self
+                .additional_namespaces
+                .union(&other.additional_namespaces)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
 /// What the cluster has of the parent.
 #[derive(Debug, Clone, Default)]
 pub struct ParentState {
     pub exists: bool,
-    pub group_kinds: BTreeSet<String>,
+    pub membership: Membership,
     pub tooling: Option<String>,
+}
+
+fn joined(items: &BTreeSet<String>) -> String {
+    items.iter().cloned().collect::<Vec<_>>().join(",")
+}
+
+fn split(list: Option<&String>) -> BTreeSet<String> {
+    list.map(|list| {
+        list.split(',')
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// `Kind.group`, or just `Kind` for the core group.
@@ -74,8 +126,23 @@ impl ApplySet {
         format!("{TOOLING_PREFIX}{}", env!("CARGO_PKG_VERSION"))
     }
 
-    /// The parent Secret listing `group_kinds`.
-    pub fn parent_manifest(&self, group_kinds: &BTreeSet<String>) -> Value {
+    /// The parent Secret listing `membership`.
+    pub fn parent_manifest(&self, membership: &Membership) -> Value {
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(
+            TOOLING_ANNOTATION.to_owned(),
+            Value::String(Self::tooling()),
+        );
+        annotations.insert(
+            GROUP_KINDS_ANNOTATION.to_owned(),
+            Value::String(joined(&membership.group_kinds)),
+        );
+        if !membership.additional_namespaces.is_empty() {
+            annotations.insert(
+                NAMESPACES_ANNOTATION.to_owned(),
+                Value::String(joined(&membership.additional_namespaces)),
+            );
+        }
         json!({
             "apiVersion": "v1",
             "kind": "Secret",
@@ -86,10 +153,7 @@ impl ApplySet {
                     ID_LABEL: self.id,
                     "app.kubernetes.io/managed-by": "openlsp",
                 },
-                "annotations": {
-                    TOOLING_ANNOTATION: Self::tooling(),
-                    GROUP_KINDS_ANNOTATION: group_kinds.iter().cloned().collect::<Vec<_>>().join(","),
-                },
+                "annotations": annotations,
             },
             "type": "Opaque",
         })
@@ -174,32 +238,27 @@ impl Cluster {
                 tooling: tooling.unwrap_or_else(|| "no ApplySet tooling annotation".to_owned()),
             });
         }
-        let group_kinds = annotations
-            .get(GROUP_KINDS_ANNOTATION)
-            .map(|list| {
-                list.split(',')
-                    .filter(|gk| !gk.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let membership = Membership {
+            group_kinds: split(annotations.get(GROUP_KINDS_ANNOTATION)),
+            additional_namespaces: split(annotations.get(NAMESPACES_ANNOTATION)),
+        };
         Ok(ParentState {
             exists: true,
-            group_kinds,
+            membership,
             tooling,
         })
     }
 
-    /// Server-side applies the parent listing `group_kinds`, unless it already says exactly that.
+    /// Server-side applies the parent listing `membership`, unless it already says exactly that.
     /// Returns whether it wrote.
     pub async fn write_parent(
         &self,
         set: &ApplySet,
         current: &ParentState,
-        group_kinds: &BTreeSet<String>,
+        membership: &Membership,
     ) -> Result<bool, ClusterError> {
         let up_to_date = current.exists
-            && current.group_kinds == *group_kinds
+            && current.membership == *membership
             && current.tooling.as_deref() == Some(ApplySet::tooling().as_str());
         if up_to_date {
             return Ok(false);
@@ -209,7 +268,7 @@ impl Cluster {
             .patch(
                 PARENT_NAME,
                 &params,
-                &Patch::Apply(&set.parent_manifest(group_kinds)),
+                &Patch::Apply(&set.parent_manifest(membership)),
             )
             .await
             .map_err(|err| {
@@ -259,6 +318,41 @@ mod tests {
         assert_ne!(
             da["metadata"]["annotations"][APPLIED_HASH_ANNOTATION],
             set.desired(changed)["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
+        );
+    }
+
+    #[test]
+    fn membership_lists_kinds_and_other_namespaces() {
+        let id = |api_version: &str, kind: &str, namespace: Option<&str>| ObjectId {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: namespace.map(Into::into),
+            name: "x".into(),
+        };
+        let ids = [
+            id("v1", "ConfigMap", Some("site")),
+            id("v1", "ConfigMap", Some("observability")),
+            id("v1", "PersistentVolume", None),
+        ];
+        let membership = Membership::of("site", ids.iter());
+        assert_eq!(
+            membership.group_kinds,
+            ["ConfigMap", "PersistentVolume"].map(String::from).into()
+        );
+        assert_eq!(
+            membership.additional_namespaces,
+            ["observability"].map(String::from).into()
+        );
+        let manifest = ApplySet::new("site").parent_manifest(&membership);
+        assert_eq!(
+            manifest["metadata"]["annotations"][NAMESPACES_ANNOTATION],
+            "observability"
+        );
+        let without = ApplySet::new("site").parent_manifest(&Membership::default());
+        assert!(
+            without["metadata"]["annotations"]
+                .get(NAMESPACES_ANNOTATION)
+                .is_none()
         );
     }
 

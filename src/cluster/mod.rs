@@ -86,6 +86,10 @@ pub enum ClusterError {
         kind: String,
         hint: String,
     },
+    #[error(
+        "namespace {namespace} does not exist, but {object} belongs there\n  hint: enable the addon that owns it (microk8s enable observability for the observability namespace), or change the profile's namespace for it"
+    )]
+    MissingNamespace { namespace: String, object: String },
     #[error("timed out after {0:?} waiting for the cluster")]
     Timeout(Duration),
 }

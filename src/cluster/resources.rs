@@ -37,7 +37,7 @@ fn split_api_version(api_version: &str) -> (&str, &str) {
 fn builtin(group: &str, kind: &str) -> Option<Kind> {
     kinds::all()
         .iter()
-        .find(|info| info.kind == kind && info.group() == group)
+        .find(|info| !info.custom && info.kind == kind && info.group() == group)
         .map(|info| {
             let (group, version) = split_api_version(info.api_version);
             Kind {

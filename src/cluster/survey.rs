@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::ListParams;
 use serde_json::Value;
 
-use super::applyset::{ApplySet, ParentState};
+use super::applyset::{ApplySet, Membership, ParentState};
 use super::write::{Applied, with_type};
 use super::{CONCURRENCY, Cluster, ClusterError, Kind};
 use crate::diff::{self, APPLIED_HASH_ANNOTATION, Conflict, ObjectId, Observation};
@@ -43,22 +43,20 @@ impl Survey<'_> {
         self.kinds.get(&(id.api_version.clone(), id.kind.clone()))
     }
 
-    /// ApplySet group-kinds of every object that will remain a member after applying.
-    pub fn group_kinds_after(
+    /// What the ApplySet parent must list once `desired` is applied and `pruned` deleted:
+    /// the planned objects and every member that stays (kept data).
+    pub fn membership_after(
         &self,
+        namespace: &str,
         desired: &[Desired],
         pruned: &BTreeSet<ObjectId>,
-    ) -> BTreeSet<String> {
-        let mut kinds: BTreeSet<String> = desired
+    ) -> Membership {
+        let staying = self
+            .observations
             .iter()
-            .map(|d| super::applyset::group_kind(&d.id))
-            .collect();
-        for (id, observation) in &self.observations {
-            if observation.planned.is_none() && observation.live.is_some() && !pruned.contains(id) {
-                kinds.insert(super::applyset::group_kind(id));
-            }
-        }
-        kinds
+            .filter(|(id, o)| o.planned.is_none() && o.live.is_some() && !pruned.contains(id))
+            .map(|(id, _)| id);
+        Membership::of(namespace, desired.iter().map(|d| &d.id).chain(staying))
     }
 }
 
@@ -133,7 +131,28 @@ impl Cluster {
                 entry.insert(self.kind(&object.id.api_version, &object.id.kind).await?);
             }
         }
-        for group_kind in &survey.parent.group_kinds {
+        // Every namespace the set spans: its own, those the plan uses, those the parent lists.
+        let mut others: BTreeSet<String> = survey.parent.membership.additional_namespaces.clone();
+        others.extend(desired.iter().filter_map(|d| d.id.namespace.clone()));
+        others.remove(namespace);
+        let mut namespaces: Vec<String> = Vec::new();
+        if survey.namespace_exists {
+            namespaces.push(namespace.to_owned());
+        }
+        for other in others {
+            if self.namespace_exists(&other).await? {
+                namespaces.push(other);
+            } else if let Some(object) = desired
+                .iter()
+                .find(|d| d.id.namespace.as_deref() == Some(other.as_str()))
+            {
+                return Err(ClusterError::MissingNamespace {
+                    namespace: other,
+                    object: object.id.to_string(),
+                });
+            }
+        }
+        for group_kind in &survey.parent.membership.group_kinds {
             if let Some(kind) = self.kind_of_group_kind(group_kind).await? {
                 survey
                     .kinds
@@ -144,15 +163,18 @@ impl Cluster {
                     .or_insert(kind);
             }
         }
-        let to_list: Vec<&Kind> = survey
-            .kinds
-            .values()
-            .filter(|kind| survey.namespace_exists || !kind.namespaced)
-            .collect();
+        let mut to_list: Vec<(&Kind, &str)> = Vec::new();
+        for kind in survey.kinds.values() {
+            if kind.namespaced {
+                to_list.extend(namespaces.iter().map(|ns| (kind, ns.as_str())));
+            } else {
+                to_list.push((kind, namespace));
+            }
+        }
         let lists: Vec<Vec<Value>> = stream::iter(
             to_list
                 .into_iter()
-                .map(|kind| self.list_kind(kind, namespace)),
+                .map(|(kind, namespace)| self.list_kind(kind, namespace)),
         )
         .buffer_unordered(CONCURRENCY)
         .try_collect()
@@ -185,7 +207,12 @@ impl Cluster {
             .filter(|object| !unchanged.contains(&object.id))
             .filter(|object| {
                 let kind = survey.kind_of(&object.id).expect("resolved above");
-                let creatable = survey.namespace_exists || !kind.namespaced;
+                let creatable = !kind.namespaced
+                    || object
+                        .id
+                        .namespace
+                        .as_deref()
+                        .is_some_and(|ns| namespaces.iter().any(|n| n == ns));
                 live.contains_key(&object.id) || (creatable && preview_creates)
             })
             .collect();

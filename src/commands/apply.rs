@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use crate::Outcome;
 use crate::cli::{ApplyArgs, GlobalArgs};
-use crate::cluster::applyset::{ApplySet, ParentState, group_kind};
+use crate::cluster::applyset::{ApplySet, Membership, ParentState};
 use crate::cluster::write::Applied;
 use crate::cluster::{CONCURRENCY, Cluster, ClusterError, Desired, LockGuard, Survey};
 use crate::diff::{self, Action, ChangeSet, ObjectId};
@@ -193,8 +193,10 @@ async fn apply_under_lock(
     }
     if !changes.has_differences() {
         if survey.namespace_exists {
-            let kinds = survey.group_kinds_after(desired, &BTreeSet::new());
-            cluster.write_parent(set, &survey.parent, &kinds).await?;
+            let membership = survey.membership_after(&set.namespace, desired, &BTreeSet::new());
+            cluster
+                .write_parent(set, &survey.parent, &membership)
+                .await?;
         }
         ui.success("no changes: the cluster matches the profile");
         return Ok(Report {
@@ -289,12 +291,14 @@ async fn execute(
             .map_or(Action::Unchanged, |c| c.action)
     };
     // Before writing: the parent lists old and new kinds, so an interrupted run orphans nothing.
-    let mut union: BTreeSet<String> = survey.parent.group_kinds.clone();
-    union.extend(desired.iter().map(|d| group_kind(&d.id)));
+    let union = survey.parent.membership.union(&Membership::of(
+        &set.namespace,
+        desired.iter().map(|d| &d.id),
+    ));
     cluster.write_parent(set, &survey.parent, &union).await?;
     let parent = ParentState {
         exists: true,
-        group_kinds: union,
+        membership: union,
         tooling: Some(ApplySet::tooling()),
     };
 
@@ -359,7 +363,11 @@ async fn execute(
 
     let pruned: BTreeSet<ObjectId> = report.pruned.iter().cloned().collect();
     cluster
-        .write_parent(set, &parent, &survey.group_kinds_after(desired, &pruned))
+        .write_parent(
+            set,
+            &parent,
+            &survey.membership_after(&set.namespace, desired, &pruned),
+        )
         .await?;
     Ok(())
 }

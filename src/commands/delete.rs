@@ -103,7 +103,7 @@ async fn delete_under_lock(
     }
     let deleted: BTreeSet<ObjectId> = doomed.iter().map(|c| c.id.clone()).collect();
     if !args.purge {
-        let kept = survey.group_kinds_after(&[], &deleted);
+        let kept = survey.membership_after(&set.namespace, &[], &deleted);
         cluster.write_parent(set, &survey.parent, &kept).await?;
     }
     ui.success(&format!(

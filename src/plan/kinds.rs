@@ -46,6 +46,9 @@ pub struct KindInfo {
     pub stage: Stage,
     /// Objects of this kind hold data: prune never deletes them.
     pub always_data: bool,
+    /// A custom resource: the cluster serves it only when its CRD is installed (by an addon),
+    /// so it is always looked up with discovery.
+    pub custom: bool,
     check: fn(&Value) -> Result<(), String>,
 }
 
@@ -75,7 +78,53 @@ where
         namespaced: TypeId::of::<T::Scope>() == TypeId::of::<NamespaceResourceScope>(),
         stage,
         always_data,
+        custom: false,
         check: check_typed::<T>,
+    }
+}
+
+/// A custom resource kind; its `spec` is checked by the API server against the CRD's schema.
+fn custom(
+    api_version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+) -> KindInfo {
+    KindInfo {
+        api_version,
+        kind,
+        plural,
+        namespaced,
+        stage: Stage::CustomResources,
+        always_data: false,
+        custom: true,
+        check: check_custom,
+    }
+}
+
+/// apiVersion, kind, typed metadata and an object `spec` (or `data`, for PrometheusRule-like
+/// kinds that have none), and nothing else at the top level.
+fn check_custom(document: &Value) -> Result<(), String> {
+    let map = document.as_object().ok_or("a document must be a mapping")?;
+    for key in map.keys() {
+        if !["apiVersion", "kind", "metadata", "spec"].contains(&key.as_str()) {
+            return Err(format!("unknown field {key}"));
+        }
+    }
+    let metadata = map.get("metadata").ok_or("metadata is missing")?;
+    let typed: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+        serde_path_to_error::deserialize(metadata)
+            .map_err(|err| format!("metadata.{}: {}", err.path(), err.inner()))?;
+    let round_trip = serde_json::to_value(&typed).map_err(|err| err.to_string())?;
+    let mut unknown = Vec::new();
+    find_unknown_fields(metadata, &round_trip, "metadata", &mut unknown);
+    if let Some(field) = unknown.first() {
+        return Err(format!("unknown field {field}"));
+    }
+    match map.get("spec") {
+        Some(Value::Object(_)) => Ok(()),
+        Some(_) => Err("spec must be a mapping".to_owned()),
+        None => Err("spec is missing".to_owned()),
     }
 }
 
@@ -96,6 +145,32 @@ static KINDS: LazyLock<Vec<KindInfo>> = LazyLock::new(|| {
         builtin::<Deployment>(Stage::Workloads, false),
         builtin::<Ingress>(Stage::CustomResources, false),
         builtin::<Lease>(Stage::Config, false),
+        custom(
+            "monitoring.coreos.com/v1",
+            "ServiceMonitor",
+            "servicemonitors",
+            true,
+        ),
+        custom(
+            "monitoring.coreos.com/v1",
+            "PodMonitor",
+            "podmonitors",
+            true,
+        ),
+        custom(
+            "monitoring.coreos.com/v1",
+            "PrometheusRule",
+            "prometheusrules",
+            true,
+        ),
+        custom(
+            "cert-manager.io/v1",
+            "ClusterIssuer",
+            "clusterissuers",
+            false,
+        ),
+        custom("cert-manager.io/v1", "Issuer", "issuers", true),
+        custom("cert-manager.io/v1", "Certificate", "certificates", true),
     ]
 });
 
@@ -192,6 +267,24 @@ mod tests {
         });
         let err = info.check(&document).unwrap_err();
         assert!(err.starts_with("spec.replicas: invalid type"), "{err}");
+    }
+
+    #[test]
+    fn custom_resources_get_a_structural_check() {
+        let info = lookup("monitoring.coreos.com/v1", "ServiceMonitor").unwrap();
+        assert!(info.custom);
+        let good = json!({ "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+                           "metadata": { "name": "x", "namespace": "y" }, "spec": { "endpoints": [] } });
+        assert!(info.check(&good).is_ok());
+        let mut typo = good.clone();
+        typo["metadata"]["lables"] = json!({ "a": "b" });
+        assert_eq!(
+            info.check(&typo).unwrap_err(),
+            "unknown field metadata.lables"
+        );
+        let mut stray = good;
+        stray["sepc"] = json!({});
+        assert_eq!(info.check(&stray).unwrap_err(), "unknown field sepc");
     }
 
     #[test]

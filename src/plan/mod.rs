@@ -270,7 +270,7 @@ fn parse_documents(
                     format!("{kind}/{name} needs metadata.namespace: {{{{ site.namespace }}}}"),
                 ));
             }
-            (Some(ns), true) if ns != site.namespace() => {
+            (Some(ns), true) if !site.managed_namespaces().contains(&ns.as_str()) => {
                 return Err(invalid(
                     map.value_location("metadata.namespace").map(|l| l.line),
                     format!(

@@ -196,6 +196,12 @@ impl Site {
         &self.spec.namespace
     }
 
+    /// Namespaces the site's namespaced objects may live in: its own first, then those of
+    /// addons it puts objects into.
+    pub fn managed_namespaces(&self) -> Vec<&str> {
+        vec![self.namespace()]
+    }
+
     pub fn bitcoin_node(&self, name: &str) -> Option<&BitcoinNode> {
         self.spec.bitcoin.iter().find(|node| node.name == name)
     }
