@@ -11,5 +11,9 @@ pub const LND: &str = "lightninglabs/lnd:v0.21.3-beta";
 /// openlsp runs LND as this unprivileged uid and gid; the image does not need root.
 pub const LND_UID: i64 = 1000;
 
+/// lndinit from Lightning Labs, built on the same LND release (`<lndinit>-lnd-<lnd>`): creates
+/// the seed and wallet, and publishes the macaroons.
+pub const LNDINIT: &str = "lightninglabs/lndinit:v0.1.37-beta-lnd-v0.21.3-beta";
+
 /// Every pinned image by component name, for docs and tests.
-pub const ALL: &[(&str, &str)] = &[("bitcoind", BITCOIND), ("lnd", LND)];
+pub const ALL: &[(&str, &str)] = &[("bitcoind", BITCOIND), ("lnd", LND), ("lndinit", LNDINIT)];

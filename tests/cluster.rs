@@ -23,7 +23,7 @@ struct Site {
     seen: std::sync::Mutex<Vec<String>>,
 }
 
-const NAMESPACED: &str = "configmaps,secrets,services,statefulsets.apps,persistentvolumeclaims";
+const NAMESPACED: &str = "configmaps,secrets,services,statefulsets.apps,persistentvolumeclaims,serviceaccounts,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io";
 
 impl Site {
     /// A copy of an example profile as site `e2e-<suffix>` in namespace `e2e-<suffix>`.
@@ -197,6 +197,29 @@ impl Site {
         }
     }
 
+    /// The site's objects as openlsp renders them.
+    fn rendered(&self) -> Vec<Value> {
+        common::documents(&self.openlsp(&["render"]).expect(0).stdout)
+    }
+
+    /// The ApplySet group-kinds of the rendered objects, as the parent must list them.
+    fn rendered_group_kinds(&self) -> String {
+        let mut kinds: Vec<String> = self
+            .rendered()
+            .iter()
+            .map(|o| {
+                let kind = o["kind"].as_str().unwrap();
+                match o["apiVersion"].as_str().unwrap().rsplit_once('/') {
+                    Some((group, _)) => format!("{kind}.{group}"),
+                    None => kind.to_owned(),
+                }
+            })
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds.join(",")
+    }
+
     fn state_dir(&self) -> PathBuf {
         self.test.state_dir(&self.name)
     }
@@ -214,14 +237,12 @@ fn fresh_apply_creates_everything_as_a_kubectl_applyset() {
         return;
     };
     site.openlsp(&["diff"]).expect(1);
+    let count = site.rendered().len();
+    assert!(count >= 19, "the Pi site has {count} objects");
     let output = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
-    assert!(
-        output
-            .stdout
-            .contains("Plan: 15 to create, 0 to change, 0 to prune, 0 kept (data), 0 unchanged"),
-        "{}",
-        output.stdout
-    );
+    let plan =
+        format!("Plan: {count} to create, 0 to change, 0 to prune, 0 kept (data), 0 unchanged");
+    assert!(output.stdout.contains(&plan), "{}", output.stdout);
 
     let parents = site.get_json(&[
         "secret",
@@ -239,8 +260,10 @@ fn fresh_apply_creates_everything_as_a_kubectl_applyset() {
     );
     assert_eq!(
         parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"],
-        "ConfigMap,Namespace,PersistentVolume,PersistentVolumeClaim,Secret,Service,StatefulSet.apps"
+        site.rendered_group_kinds()
     );
+    assert!(site.rendered_group_kinds().starts_with("ConfigMap,Namespace,"));
+    assert!(site.rendered_group_kinds().contains(",Role.rbac.authorization.k8s.io,"));
     assert_eq!(
         parent["metadata"]["annotations"]["applyset.kubernetes.io/tooling"],
         format!("openlsp/{}", env!("CARGO_PKG_VERSION"))
@@ -284,8 +307,8 @@ fn a_second_apply_writes_nothing() {
     let before = site.settle();
     assert_eq!(
         before.len(),
-        16,
-        "15 objects and the ApplySet parent: {before:?}"
+        site.rendered().len() + 1,
+        "every object and the ApplySet parent: {before:?}"
     );
     let output = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     assert!(output.stderr.contains("no changes"), "{}", output.stderr);
@@ -316,12 +339,11 @@ fn an_image_change_shows_as_the_only_difference_and_rolls_out() {
         value
     });
     let diff = site.openlsp(&["diff"]).expect(1);
-    assert!(
-        diff.stdout
-            .contains("Plan: 0 to create, 1 to change, 0 to prune, 0 kept (data), 14 unchanged"),
-        "{}",
-        diff.stdout
+    let plan = format!(
+        "Plan: 0 to create, 1 to change, 0 to prune, 0 kept (data), {} unchanged",
+        site.rendered().len() - 1
     );
+    assert!(diff.stdout.contains(&plan), "{}", diff.stdout);
     let changed: Vec<&str> = diff
         .stdout
         .lines()
@@ -399,6 +421,9 @@ fn a_removed_lightning_node_is_pruned_but_its_data_is_kept() {
         "= keep (data) Secret/lnd-customers-tls".to_owned(),
         "= keep (data) Secret/lnd-customers-wallet".to_owned(),
         "= keep (data) Secret/lnd-customers-bitcoind-rpc".to_owned(),
+        "= keep (data) Secret/lnd-customers-rpc".to_owned(),
+        "- prune ServiceAccount/lnd-customers-lndinit".to_owned(),
+        "- prune Role/lnd-customers-lndinit".to_owned(),
     ] {
         assert!(
             output.stdout.contains(line.as_str()),
@@ -430,7 +455,7 @@ fn a_removed_lightning_node_is_pruned_but_its_data_is_kept() {
         "the other node must stay"
     );
     let diff = site.openlsp(&["diff"]).expect(0);
-    assert!(diff.stdout.contains("5 kept (data)"), "{}", diff.stdout);
+    assert!(diff.stdout.contains("6 kept (data)"), "{}", diff.stdout);
 
     // Data goes only with --prune-data and the site name confirmed.
     let refused = site
@@ -474,7 +499,7 @@ fn a_removed_lightning_node_is_pruned_but_its_data_is_kept() {
     let parent = site.get_json(&["secret", "openlsp-applyset", "-n", site.namespace()]);
     assert_eq!(
         parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"],
-        "ConfigMap,Namespace,PersistentVolume,PersistentVolumeClaim,Secret,Service,StatefulSet.apps"
+        site.rendered_group_kinds()
     );
     site.assert_nothing_leaked();
 }
@@ -726,14 +751,22 @@ fn delete_keeps_data_and_purge_removes_it() {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let rendered = site.rendered();
+    let kept = rendered
+        .iter()
+        .filter(|o| {
+            matches!(
+                o["kind"].as_str(),
+                Some("Namespace" | "PersistentVolume" | "PersistentVolumeClaim")
+            ) || o["metadata"]["annotations"]["openlsp.io/data"] == "true"
+        })
+        .count();
     let output = site.openlsp(&["delete", "--yes"]).expect(0);
-    assert!(
-        output
-            .stdout
-            .contains("Plan: 0 to create, 0 to change, 7 to prune, 8 kept (data), 0 unchanged"),
-        "{}",
-        output.stdout
+    let plan = format!(
+        "Plan: 0 to create, 0 to change, {} to prune, {kept} kept (data), 0 unchanged",
+        rendered.len() - kept
     );
+    assert!(output.stdout.contains(&plan), "{}", output.stdout);
     let gone = |kind: &str, name: &str| {
         site.kubectl(&["get", kind, name, "-n", site.namespace()])
             .code

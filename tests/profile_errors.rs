@@ -135,7 +135,7 @@ const CASES: &[Case] = &[
         to: "      txindex: true\n      dbcache: 4200",
         at: "8:47",
         path: "spec.host.memory",
-        message: "need 6272Mi of memory together, but the host has 6Gi",
+        message: "need 6336Mi of memory together, but the host has 6Gi",
         hint: "lower dbcache",
     },
     Case {

@@ -52,17 +52,38 @@ impl Interrupt {
     }
 }
 
+/// What a run wrote.
 #[derive(Debug, Default)]
-struct Report {
-    created: Vec<ObjectId>,
-    changed: Vec<ObjectId>,
-    pruned: Vec<ObjectId>,
-    kept: usize,
-    stopped_before: Option<Stage>,
+pub struct Report {
+    pub created: Vec<ObjectId>,
+    pub changed: Vec<ObjectId>,
+    pub pruned: Vec<ObjectId>,
+    pub kept: usize,
+    pub stopped_before: Option<Stage>,
+}
+
+/// How writes are confirmed and made.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub yes: bool,
+    pub force_conflicts: bool,
+    pub prune_data: bool,
+    pub confirm_site: Option<String>,
+}
+
+impl From<&ApplyArgs> for WriteOptions {
+    fn from(args: &ApplyArgs) -> Self {
+        WriteOptions {
+            yes: args.yes,
+            force_conflicts: args.force_conflicts,
+            prune_data: args.prune_data,
+            confirm_site: args.confirm_site.clone(),
+        }
+    }
 }
 
 impl Report {
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         format!(
             "{} created, {} changed, {} pruned, {} kept (data)",
             self.created.len(),
@@ -87,9 +108,9 @@ fn with_data_pruned(mut changes: ChangeSet, prune_data: bool) -> ChangeSet {
 
 /// Asks before writing: `--yes`, or a question on a terminal; data deletion needs the site
 /// name typed (or `--confirm-site`).
-fn confirm(
+pub fn confirm(
     ui: &Ui,
-    args: &ApplyArgs,
+    args: &WriteOptions,
     site: &Site,
     changes: &ChangeSet,
     server: &str,
@@ -204,7 +225,13 @@ async fn apply_under_lock(
             ..Report::default()
         });
     }
-    confirm(ui, args, site, &changes, cluster.server())?;
+    confirm(
+        ui,
+        &WriteOptions::from(args),
+        site,
+        &changes,
+        cluster.server(),
+    )?;
 
     let mut report = Report::default();
     let (survey, changes) = if lock.is_some() {
@@ -230,18 +257,31 @@ async fn apply_under_lock(
         }
         (again, now)
     };
-    execute(
+    let parent = open_parent(cluster, set, &survey, desired).await?;
+    write_changes(
         ui,
-        args,
         cluster,
-        set,
         desired,
         &survey,
         &changes,
+        &|_| true,
+        args.force_conflicts,
         interrupt,
         &mut report,
     )
     .await?;
+    if report.stopped_before.is_none() {
+        finish_writes(
+            cluster,
+            set,
+            desired,
+            &survey,
+            &changes,
+            &parent,
+            &mut report,
+        )
+        .await?;
+    }
     ui.success(&format!(
         "applied to {}: {}",
         cluster.server(),
@@ -271,45 +311,58 @@ async fn apply_one(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn execute(
-    ui: &Ui,
-    args: &ApplyArgs,
+/// Before writing: the parent lists old and new members, so an interrupted run orphans
+/// nothing. Returns the parent as it now is.
+pub async fn open_parent(
     cluster: &Cluster,
     set: &ApplySet,
-    desired: &[Desired],
     survey: &Survey<'_>,
-    changes: &ChangeSet,
-    interrupt: &Interrupt,
-    report: &mut Report,
-) -> anyhow::Result<()> {
-    let action_of = |id: &ObjectId| {
-        changes
-            .changes
-            .iter()
-            .find(|c| &c.id == id)
-            .map_or(Action::Unchanged, |c| c.action)
-    };
-    // Before writing: the parent lists old and new kinds, so an interrupted run orphans nothing.
+    desired: &[Desired],
+) -> anyhow::Result<ParentState> {
     let union = survey.parent.membership.union(&Membership::of(
         &set.namespace,
         desired.iter().map(|d| &d.id),
     ));
     cluster.write_parent(set, &survey.parent, &union).await?;
-    let parent = ParentState {
+    Ok(ParentState {
         exists: true,
         membership: union,
         tooling: Some(ApplySet::tooling()),
-    };
+    })
+}
 
+fn action_of(changes: &ChangeSet, id: &ObjectId) -> Action {
+    changes
+        .changes
+        .iter()
+        .find(|c| &c.id == id)
+        .map_or(Action::Unchanged, |c| c.action)
+}
+
+/// Creates and changes the `selected` objects that differ, stage by stage, concurrently within
+/// a stage. Stops at a stage boundary when interrupted.
+#[allow(clippy::too_many_arguments)]
+pub async fn write_changes(
+    ui: &Ui,
+    cluster: &Cluster,
+    desired: &[Desired],
+    survey: &Survey<'_>,
+    changes: &ChangeSet,
+    selected: &dyn Fn(&ObjectId) -> bool,
+    force_conflicts: bool,
+    interrupt: &Interrupt,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let stages: BTreeSet<Stage> = desired.iter().map(|d| d.stage).collect();
     for stage in stages {
         let batch: Vec<&Desired> = desired
             .iter()
             .filter(|d| {
-                d.stage == stage && matches!(action_of(&d.id), Action::Create | Action::Change)
+                d.stage == stage
+                    && selected(&d.id)
+                    && matches!(action_of(changes, &d.id), Action::Create | Action::Change)
             })
-            .filter(|d| !report.created.contains(&d.id))
+            .filter(|d| !report.created.contains(&d.id) && !report.changed.contains(&d.id))
             .collect();
         if batch.is_empty() {
             continue;
@@ -325,13 +378,13 @@ async fn execute(
         ));
         stream::iter(batch.iter().map(|object| async move {
             let kind = survey.kind_of(&object.id).expect("resolved in the survey");
-            apply_one(cluster, kind, object, args.force_conflicts).await
+            apply_one(cluster, kind, object, force_conflicts).await
         }))
         .buffer_unordered(CONCURRENCY)
         .try_collect::<Vec<()>>()
         .await?;
         for object in batch {
-            match action_of(&object.id) {
+            match action_of(changes, &object.id) {
                 Action::Create => report.created.push(object.id.clone()),
                 _ => report.changed.push(object.id.clone()),
             }
@@ -340,7 +393,20 @@ async fn execute(
             cluster.refresh_discovery();
         }
     }
+    Ok(())
+}
 
+/// Prunes what the plan dropped (never data unless it was turned into a prune) and sets the
+/// parent to the exact set of members that remain.
+pub async fn finish_writes(
+    cluster: &Cluster,
+    set: &ApplySet,
+    desired: &[Desired],
+    survey: &Survey<'_>,
+    changes: &ChangeSet,
+    parent: &ParentState,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let prunes: Vec<&diff::Change> = changes.with_action(Action::Prune).collect();
     stream::iter(prunes.iter().map(|change| async move {
         let kind = survey
@@ -360,12 +426,11 @@ async fn execute(
     .await?;
     report.pruned = prunes.iter().map(|c| c.id.clone()).collect();
     report.kept = changes.summary().kept;
-
     let pruned: BTreeSet<ObjectId> = report.pruned.iter().cloned().collect();
     cluster
         .write_parent(
             set,
-            &parent,
+            parent,
             &survey.membership_after(&set.namespace, desired, &pruned),
         )
         .await?;

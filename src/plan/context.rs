@@ -10,7 +10,7 @@ use crate::images;
 use crate::profile::{BitcoinNode, LightningNode, Resources, Site};
 
 use super::state::{self, Secrets, StateError};
-use super::{PlanError, rpcauth};
+use super::{PlanError, names, rpcauth};
 
 pub const ZMQ_RAWBLOCK_PORT: u16 = 28332;
 pub const ZMQ_RAWTX_PORT: u16 = 28333;
@@ -120,6 +120,8 @@ pub struct LightningNames {
     tls_secret: String,
     wallet_secret: String,
     rpc_credentials_secret: String,
+    macaroons_secret: String,
+    service_account: String,
 }
 
 #[derive(Serialize)]
@@ -130,11 +132,26 @@ pub struct LightningPorts {
     rest: u16,
 }
 
+/// How the wallet is created: lndinit writes it directly (`file`), or, for networks lndinit's
+/// file mode does not know (signet, testnet4), through LND's unlocker RPC (`rpc`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletInitContext {
+    mode: &'static str,
+    /// lndinit's --network (file mode).
+    network: &'static str,
+    /// LND's wallet directory for the network.
+    dir: String,
+    lndinit_image: &'static str,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LightningNodeContext {
     name: String,
     image: String,
+    wallet: WalletInitContext,
+    macaroons: Vec<String>,
     uid: i64,
     alias: String,
     color: String,
@@ -243,6 +260,23 @@ fn storage(site: &Site, node: &str, disk_name: &str) -> StorageContext {
     }
 }
 
+fn wallet_init(site: &Site) -> WalletInitContext {
+    use crate::profile::Network;
+    let network = site.spec.network;
+    let (mode, lndinit_network) = match network {
+        Network::Mainnet => ("file", "mainnet"),
+        Network::Testnet => ("file", "testnet"),
+        Network::Regtest => ("file", "regtest"),
+        Network::Signet | Network::Testnet4 => ("rpc", ""),
+    };
+    WalletInitContext {
+        mode,
+        network: lndinit_network,
+        dir: format!("/data/data/chain/bitcoin/{}", network.as_str()),
+        lndinit_image: images::LNDINIT,
+    }
+}
+
 /// The in-cluster DNS name of a Service, independent of the cluster domain.
 pub fn service_host(site: &Site, service: &str) -> String {
     format!("{service}.{}.svc", site.namespace())
@@ -264,6 +298,20 @@ pub fn bitcoin_context(
         let salt = secret_text(secrets, &state::paths::rpc_salt(&node.name, &client.name))?;
         conf.push_str(&rpcauth::rpcauth_line(&client.name, salt, password));
         conf.push('\n');
+        // During a rotation bitcoind accepts the previous password too, until the client rolled.
+        let previous_password =
+            state::paths::previous(&state::paths::rpc_password(&node.name, &client.name));
+        let previous_salt =
+            state::paths::previous(&state::paths::rpc_salt(&node.name, &client.name));
+        if secrets.get(&previous_password).is_some() {
+            conf.push_str("# previous credential, until `openlsp secrets rotate --finish`\n");
+            conf.push_str(&rpcauth::rpcauth_line(
+                &client.name,
+                secret_text(secrets, &previous_salt)?,
+                secret_text(secrets, &previous_password)?,
+            ));
+            conf.push('\n');
+        }
         clients.push(RpcClientContext {
             name: client.name.clone(),
             user: client.name.clone(),
@@ -292,8 +340,8 @@ pub fn bitcoin_context(
             names: BitcoinNames {
                 service: node.name.clone(),
                 stateful_set: node.name.clone(),
-                config_map: format!("{}-config", node.name),
-                rpcauth_secret: format!("{}-rpcauth", node.name),
+                config_map: names::config_map(&node.name),
+                rpcauth_secret: names::rpcauth_secret(&node.name),
             },
             labels,
             selector,
@@ -324,6 +372,11 @@ pub fn lightning_context(
         node: LightningNodeContext {
             name: node.name.clone(),
             image: node.image.clone(),
+            wallet: wallet_init(site),
+            macaroons: names::MACAROONS
+                .iter()
+                .map(|m| format!("{m}.macaroon"))
+                .collect(),
             uid: images::LND_UID,
             alias: node.alias.clone(),
             color: node.color.clone(),
@@ -339,10 +392,12 @@ pub fn lightning_context(
             names: LightningNames {
                 service: node.name.clone(),
                 stateful_set: node.name.clone(),
-                config_map: format!("{}-config", node.name),
-                tls_secret: format!("{}-tls", node.name),
-                wallet_secret: format!("{}-wallet", node.name),
-                rpc_credentials_secret: format!("{}-{}-rpc", node.name, backend.name),
+                config_map: names::config_map(&node.name),
+                tls_secret: names::tls_secret(&node.name),
+                wallet_secret: names::wallet_secret(&node.name),
+                rpc_credentials_secret: names::rpc_credentials_secret(&node.name, &backend.name),
+                macaroons_secret: names::macaroons_secret(&node.name),
+                service_account: names::lnd_service_account(&node.name),
             },
             labels,
             selector,

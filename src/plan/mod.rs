@@ -1,10 +1,13 @@
 //! The plan: every object of a site, rendered from templates with the site's secrets. Pure and
 //! deterministic: the same profile and state dir give byte-identical output. No cluster access.
 
+pub mod catalog;
 mod checksum;
 pub mod context;
 pub mod kinds;
+pub mod names;
 pub mod output;
+pub mod rotation;
 pub mod rpcauth;
 pub mod state;
 pub mod templates;

@@ -91,6 +91,50 @@ pub mod paths {
     pub fn wallet_password(lightning: &str) -> String {
         format!("lightning/{lightning}/wallet-password")
     }
+    /// Where a credential's previous value waits while a rotation is in phase 1.
+    pub fn previous(path: &str) -> String {
+        match path.rsplit_once('/') {
+            Some((dir, file)) => format!("{dir}/previous/{file}"),
+            None => format!("previous/{path}"),
+        }
+    }
+}
+
+/// One change to the state dir, computed before anything is written.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StateChange {
+    Write { path: String, value: Vec<u8> },
+    Remove { path: String },
+}
+
+impl fmt::Debug for StateChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateChange::Write { path, .. } => write!(f, "Write({path})"),
+            StateChange::Remove { path } => write!(f, "Remove({path})"),
+        }
+    }
+}
+
+impl StateChange {
+    pub fn path(&self) -> &str {
+        match self {
+            StateChange::Write { path, .. } | StateChange::Remove { path } => path,
+        }
+    }
+}
+
+/// `2026-11-21T20-30-05Z`: a history directory name that sorts by time and needs no quoting.
+pub fn history_stamp(at: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}-{:02}-{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
 }
 
 /// The DNS names LND's certificate carries: localhost, then every name of its Service.
@@ -159,6 +203,22 @@ impl Secrets {
 
     pub fn get(&self, path: &str) -> Option<&[u8]> {
         self.values.get(path).map(Vec::as_slice)
+    }
+
+    /// The same values with `changes` made, for rendering before anything is written.
+    pub fn with_changes(&self, changes: &[StateChange]) -> Secrets {
+        let mut next = self.clone();
+        for change in changes {
+            match change {
+                StateChange::Write { path, value } => {
+                    next.values.insert(path.clone(), value.clone());
+                }
+                StateChange::Remove { path } => {
+                    next.values.remove(path);
+                }
+            }
+        }
+        next
     }
 
     /// Every value with its path, for leak checks and exports.
@@ -307,7 +367,25 @@ impl StateDir {
         Ok(generated)
     }
 
-    /// Reads every value `needed` lists, checking each file is private.
+    /// Reads one value if it exists, checking the file is private and not empty.
+    pub fn read(&self, relative: &str) -> Result<Option<Vec<u8>>, StateError> {
+        let path = self.root.join(relative);
+        if !path.exists() {
+            return Ok(None);
+        }
+        check_private(&path, PRIVATE_FILE)?;
+        let value = fs::read(&path).map_err(io_error(&path))?;
+        if value.is_empty() {
+            return Err(StateError::Damaged {
+                path,
+                reason: "it is empty".to_owned(),
+            });
+        }
+        Ok(Some(value))
+    }
+
+    /// Reads every value `needed` lists, and the previous value of any credential that is
+    /// being rotated.
     pub fn load(&self, needed: &[Requirement]) -> Result<Secrets, StateError> {
         let mut secrets = Secrets::default();
         for requirement in needed {
@@ -316,22 +394,90 @@ impl StateDir {
                 Requirement::Tls { cert, key, .. } => vec![cert, key],
             };
             for relative in files {
-                let path = self.root.join(relative);
-                if !path.exists() {
-                    return Err(StateError::Missing { path });
-                }
-                check_private(&path, PRIVATE_FILE)?;
-                let value = fs::read(&path).map_err(io_error(&path))?;
-                if value.is_empty() {
-                    return Err(StateError::Damaged {
-                        path,
-                        reason: "it is empty".to_owned(),
-                    });
-                }
+                let value = self.read(relative)?.ok_or_else(|| StateError::Missing {
+                    path: self.root.join(relative),
+                })?;
                 secrets.insert(relative.clone(), value);
+                let previous = paths::previous(relative);
+                if let Some(value) = self.read(&previous)? {
+                    secrets.insert(previous, value);
+                }
             }
         }
         Ok(secrets)
+    }
+
+    /// Copies the current values of `paths` into `history/<stamp>/`, then makes `changes`,
+    /// all under the state lock. Nothing is ever deleted from history.
+    pub fn commit(
+        &self,
+        stamp: &str,
+        paths: &[String],
+        changes: &[StateChange],
+    ) -> Result<(), StateError> {
+        let _lock = self.lock()?;
+        for relative in paths {
+            if let Some(value) = self.read(relative)? {
+                let target = self.root.join("history").join(stamp).join(relative);
+                if let Some(parent) = target.parent() {
+                    fsutil::create_dir_all(parent, PRIVATE_DIR).map_err(io_error(parent))?;
+                }
+                // A second rotation within the same second keeps the first copy.
+                fsutil::create_atomic(&target, &value, PRIVATE_FILE).map_err(io_error(&target))?;
+            }
+        }
+        for change in changes {
+            let path = self.root.join(change.path());
+            match change {
+                StateChange::Write { value, .. } => {
+                    if let Some(parent) = path.parent() {
+                        fsutil::create_dir_all(parent, PRIVATE_DIR).map_err(io_error(parent))?;
+                    }
+                    fsutil::write_atomic(&path, value, PRIVATE_FILE).map_err(io_error(&path))?;
+                }
+                StateChange::Remove { .. } => match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(io_error(&path)(err)),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Every value file (relative paths, sorted), without history, marker and lock.
+    pub fn files(&self) -> Result<Vec<String>, StateError> {
+        let mut found = Vec::new();
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
+                let path = entry.map_err(io_error(&dir))?.path();
+                let relative = path
+                    .strip_prefix(&self.root)
+                    .expect("under the state dir")
+                    .to_string_lossy()
+                    .into_owned();
+                if relative == "history" || relative == MARKER || relative == LOCK {
+                    continue;
+                }
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    found.push(relative);
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// When a value was last written (generated, rotated or restored).
+    pub fn modified(&self, relative: &str) -> Option<time::OffsetDateTime> {
+        let modified = fs::metadata(self.root.join(relative))
+            .ok()?
+            .modified()
+            .ok()?;
+        Some(time::OffsetDateTime::from(modified))
     }
 }
 
@@ -382,6 +528,47 @@ mod tests {
             StateDir::open(&root, "home"),
             Err(StateError::TooOpen { .. })
         ));
+    }
+
+    #[test]
+    fn commit_keeps_history_and_loads_previous_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&dir.path().join("s"), "home").unwrap();
+        let needed = vec![password("rpc/pw")];
+        state.ensure(&needed).unwrap();
+        let old = state.load(&needed).unwrap().get("rpc/pw").unwrap().to_vec();
+        let changes = vec![
+            StateChange::Write {
+                path: paths::previous("rpc/pw"),
+                value: old.clone(),
+            },
+            StateChange::Write {
+                path: "rpc/pw".into(),
+                value: b"new".to_vec(),
+            },
+        ];
+        state
+            .commit("2026-01-01T00-00-00Z", &["rpc/pw".to_owned()], &changes)
+            .unwrap();
+        let loaded = state.load(&needed).unwrap();
+        assert_eq!(loaded.get("rpc/pw"), Some(&b"new"[..]));
+        assert_eq!(loaded.get("rpc/previous/pw"), Some(old.as_slice()));
+        let kept = dir.path().join("s/history/2026-01-01T00-00-00Z/rpc/pw");
+        assert_eq!(fs::read(&kept).unwrap(), old);
+        assert_eq!(fsutil::mode_of(&kept).unwrap(), 0o600);
+        assert_eq!(fsutil::mode_of(kept.parent().unwrap()).unwrap(), 0o700);
+        assert_eq!(state.files().unwrap(), ["rpc/previous/pw", "rpc/pw"]);
+        state
+            .commit(
+                "2026-01-02T00-00-00Z",
+                &[],
+                &[StateChange::Remove {
+                    path: paths::previous("rpc/pw"),
+                }],
+            )
+            .unwrap();
+        assert_eq!(state.load(&needed).unwrap().get("rpc/previous/pw"), None);
+        assert!(kept.exists(), "history is never deleted");
     }
 
     #[test]

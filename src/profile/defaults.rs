@@ -14,6 +14,8 @@ pub const MAX_AUTO_DBCACHE_MIB: u64 = 4096;
 /// bitcoind's memory beyond dbcache and mempool: block index, peers, RPC, txindex.
 pub const BITCOIND_BASE_MIB: u64 = 640;
 pub const LND_MEMORY: Bytes = Bytes::gib(1);
+/// The memory limit of the lndinit sidecar beside every LND.
+pub const LND_SIDECAR_MEMORY: Bytes = Bytes::mib(64);
 pub const BITCOIND_CPU: Millicores = Millicores(500);
 pub const LND_CPU: Millicores = Millicores(250);
 /// LND's own default node colour.

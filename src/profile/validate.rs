@@ -481,6 +481,13 @@ impl<'a> Checker<'a> {
                     .map(|(i, n)| (format!("spec.lightning[{i}]"), &n.disk, n.resources)),
             )
             .collect::<Vec<_>>();
+        let lightning_count = |machine: &str| {
+            site.spec
+                .lightning
+                .iter()
+                .filter(|n| site.machine_of_disk(&n.disk) == machine)
+                .count() as u64
+        };
         for (base, disk, resources) in &nodes {
             if resources.memory > budget {
                 self.error(
@@ -498,6 +505,9 @@ impl<'a> Checker<'a> {
             entry.1 += resources.cpu.0;
         }
         for (machine, (memory, cpu)) in per_machine {
+            // Each LND pod also runs the lndinit sidecar.
+            let memory =
+                Bytes(memory.0 + lightning_count(machine) * super::defaults::LND_SIDECAR_MEMORY.0);
             if memory > budget {
                 self.error(
                     "spec.host.memory",

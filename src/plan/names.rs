@@ -1,0 +1,52 @@
+//! Names of the objects openlsp renders, in one place: templates get them through the context,
+//! and `secrets pull`, `list`, `rotate` and `connect` find the same objects by them.
+
+/// ConfigMap with a node's configuration file.
+pub fn config_map(node: &str) -> String {
+    format!("{node}-config")
+}
+
+/// bitcoind's rpcauth lines.
+pub fn rpcauth_secret(bitcoin: &str) -> String {
+    format!("{bitcoin}-rpcauth")
+}
+
+/// A client's username and password for a bitcoind's RPC.
+pub fn rpc_credentials_secret(client: &str, bitcoin: &str) -> String {
+    format!("{client}-{bitcoin}-rpc")
+}
+
+/// LND's TLS certificate and key.
+pub fn tls_secret(lightning: &str) -> String {
+    format!("{lightning}-tls")
+}
+
+/// LND's wallet password (from openlsp) and seed (written by lndinit in the cluster).
+pub fn wallet_secret(lightning: &str) -> String {
+    format!("{lightning}-wallet")
+}
+
+/// LND's `tls.cert` and macaroons, published by the node's sidecar for wallets and dashboards.
+pub fn macaroons_secret(lightning: &str) -> String {
+    format!("{lightning}-rpc")
+}
+
+/// ServiceAccount (and Role, RoleBinding) of an LND pod's lndinit containers.
+pub fn lnd_service_account(lightning: &str) -> String {
+    format!("{lightning}-lndinit")
+}
+
+/// Key of the seed in the wallet Secret.
+pub const SEED_KEY: &str = "seed";
+/// Key of the wallet password in the wallet Secret.
+pub const WALLET_PASSWORD_KEY: &str = "password";
+/// Macaroons the sidecar publishes, in the order wallets expect them.
+pub const MACAROONS: [&str; 7] = [
+    "admin",
+    "readonly",
+    "invoice",
+    "signer",
+    "walletkit",
+    "chainnotifier",
+    "router",
+];

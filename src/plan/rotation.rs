@@ -1,0 +1,188 @@
+//! What rotating a secret changes in the state dir, computed before anything is written so
+//! the plan can be shown first. RPC credentials rotate in two phases: phase 1 keeps the
+//! previous password beside the new one (bitcoind accepts both), phase 2 drops it once every
+//! client runs with the new one. Certificates are reissued with the same names and a new key.
+
+use super::catalog::{Entry, SecretKind};
+use super::state::{self, Requirement, Secrets, StateChange, paths};
+use super::{rpcauth, tls};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    #[error("{0} cannot be rotated: {1}")]
+    NotRotatable(String, &'static str),
+    #[error(
+        "{0} is already being rotated\n  hint: finish that rotation first: openlsp secrets rotate --finish"
+    )]
+    Pending(String),
+    #[error("cannot generate the new value: {0}")]
+    Generate(String),
+    #[error("{0} has no value in the state dir; this is a bug in openlsp")]
+    Missing(String),
+}
+
+/// Whether phase 1 of an RPC credential rotation waits for `--finish`.
+pub fn is_pending(entry: &Entry, secrets: &Secrets) -> bool {
+    entry.kind == SecretKind::RpcCredential
+        && entry
+            .values
+            .iter()
+            .any(|(path, _)| secrets.get(&paths::previous(path)).is_some())
+}
+
+fn value<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a [u8], RotationError> {
+    secrets
+        .get(path)
+        .ok_or_else(|| RotationError::Missing(path.to_owned()))
+}
+
+/// The changes of phase 1 (RPC credentials) or of the whole rotation (certificates).
+pub fn start(
+    entry: &Entry,
+    secrets: &Secrets,
+    requirements: &[Requirement],
+) -> Result<Vec<StateChange>, RotationError> {
+    match entry.kind {
+        SecretKind::RpcCredential => {
+            if is_pending(entry, secrets) {
+                return Err(RotationError::Pending(entry.secret.clone()));
+            }
+            let [(password, _), (salt, _)] = entry.values.as_slice() else {
+                return Err(RotationError::Missing(entry.secret.clone()));
+            };
+            let failed = |err: getrandom::Error| RotationError::Generate(err.to_string());
+            Ok(vec![
+                StateChange::Write {
+                    path: paths::previous(password),
+                    value: value(secrets, password)?.to_vec(),
+                },
+                StateChange::Write {
+                    path: paths::previous(salt),
+                    value: value(secrets, salt)?.to_vec(),
+                },
+                StateChange::Write {
+                    path: password.clone(),
+                    value: rpcauth::generate_password().map_err(failed)?.into_bytes(),
+                },
+                StateChange::Write {
+                    path: salt.clone(),
+                    value: rpcauth::generate_salt().map_err(failed)?.into_bytes(),
+                },
+            ])
+        }
+        SecretKind::Tls => {
+            let cert = &entry.values[0].0;
+            let (common_name, alt_names) = requirements
+                .iter()
+                .find_map(|r| match r {
+                    Requirement::Tls {
+                        cert: c,
+                        common_name,
+                        alt_names,
+                        ..
+                    } if c == cert => Some((common_name, alt_names)),
+                    _ => None,
+                })
+                .ok_or_else(|| RotationError::Missing(cert.clone()))?;
+            let pair = tls::generate(common_name, alt_names)
+                .map_err(|err| RotationError::Generate(err.to_string()))?;
+            Ok(vec![
+                StateChange::Write {
+                    path: state::paths::tls_cert(&entry.node),
+                    value: pair.cert_pem.into_bytes(),
+                },
+                StateChange::Write {
+                    path: state::paths::tls_key(&entry.node),
+                    value: pair.key_pem.into_bytes(),
+                },
+            ])
+        }
+        SecretKind::WalletPassword => Err(RotationError::NotRotatable(
+            entry.secret.clone(),
+            "the wallet is encrypted with it; change it with lncli changepassword",
+        )),
+        SecretKind::Seed => Err(RotationError::NotRotatable(
+            entry.secret.clone(),
+            "the seed is the wallet; move funds to a new node instead",
+        )),
+        SecretKind::Macaroons => Err(RotationError::NotRotatable(
+            entry.secret.clone(),
+            "LND issues them; bake or revoke macaroons with lncli",
+        )),
+    }
+}
+
+/// Phase 2: drop the previous credential.
+pub fn finish(entry: &Entry) -> Vec<StateChange> {
+    entry
+        .values
+        .iter()
+        .map(|(path, _)| StateChange::Remove {
+            path: paths::previous(path),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::catalog::Source;
+
+    fn rpc_entry() -> Entry {
+        let source = Source::Key {
+            secret: "s".into(),
+            key: "password",
+        };
+        Entry {
+            secret: "lnd-bitcoind-rpc".into(),
+            kind: SecretKind::RpcCredential,
+            node: "lnd".into(),
+            values: vec![
+                ("bitcoin/b/rpc/lnd/password".into(), source.clone()),
+                ("bitcoin/b/rpc/lnd/salt".into(), source),
+            ],
+            derived: vec![],
+        }
+    }
+
+    #[test]
+    fn phase_one_keeps_the_previous_credential_and_phase_two_drops_it() {
+        let mut secrets = Secrets::default();
+        secrets.insert("bitcoin/b/rpc/lnd/password", b"old-password".to_vec());
+        secrets.insert("bitcoin/b/rpc/lnd/salt", b"old-salt".to_vec());
+        let entry = rpc_entry();
+        let changes = start(&entry, &secrets, &[]).unwrap();
+        let next = secrets.with_changes(&changes);
+        assert_eq!(
+            next.get("bitcoin/b/rpc/lnd/previous/password"),
+            Some(&b"old-password"[..])
+        );
+        assert_ne!(
+            next.get("bitcoin/b/rpc/lnd/password"),
+            Some(&b"old-password"[..])
+        );
+        assert!(is_pending(&entry, &next));
+        assert!(matches!(
+            start(&entry, &next, &[]),
+            Err(RotationError::Pending(_))
+        ));
+        let done = next.with_changes(&finish(&entry));
+        assert!(!is_pending(&entry, &done));
+        assert_eq!(
+            done.get("bitcoin/b/rpc/lnd/password"),
+            next.get("bitcoin/b/rpc/lnd/password")
+        );
+    }
+
+    #[test]
+    fn a_wallet_password_is_not_rotatable() {
+        let entry = Entry {
+            kind: SecretKind::WalletPassword,
+            ..rpc_entry()
+        };
+        assert!(matches!(
+            start(&entry, &Secrets::default(), &[]),
+            Err(RotationError::NotRotatable(..))
+        ));
+    }
+}
