@@ -77,8 +77,145 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Remove the site from the cluster, keeping its data unless --purge.
     Delete(DeleteArgs),
+    /// Credentials after day one: list, rotate, pull, export, import, the LND seed.
+    Secrets(SecretsArgs),
+    /// Print an lndconnect URI and QR code for a mobile wallet (it contains a macaroon).
+    Connect(ConnectArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    #[command(subcommand)]
+    pub command: SecretsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// One row per secret: kind, consumers, date, fingerprint, expiry. Never a value.
+    List(SecretsListArgs),
+    /// Replace RPC credentials (two phases, no downtime) or reissue TLS certificates.
+    Rotate(RotateArgs),
+    /// Rebuild the state dir from the Secrets in the cluster.
+    Pull(PullArgs),
+    /// Write the state dir, encrypted with a passphrase, for an offline backup.
+    Export(ExportArgs),
+    /// Restore the state dir from an export.
+    Import(ImportArgs),
+    /// Show where an LND seed is; --reveal prints it once, after a typed confirmation.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsListArgs {
+    /// Do not ask the cluster about the secrets only it holds (seed, macaroons).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Secrets to rotate, by name as `openlsp secrets list` shows them.
+    #[arg(value_name = "NAME", required_unless_present_any = ["all", "finish"])]
+    pub names: Vec<String>,
+
+    /// Rotate every RPC credential and certificate.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+
+    /// Finish phase 2 of pending RPC credential rotations (drop the old rpcauth lines).
+    #[arg(long, conflicts_with_all = ["names", "all"])]
+    pub finish: bool,
+
+    /// Only show the plan.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Rotate without asking.
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Do not wait for the clients; stop after phase 1 (finish later with --finish).
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// How long to wait for each rollout (e.g. 90s, 10m).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Replace values that differ from the cluster's (the old ones go to history/).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The file to write (0600); it must not exist yet.
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
+
+    /// Read the passphrase from the first line of FILE instead of asking.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The export to restore.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+
+    /// Read the passphrase from the first line of FILE instead of asking.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Replace values that differ (the old ones go to history/).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// The Lightning node [default: the site's only one].
+    pub node: Option<String>,
+
+    /// Print the 24 words (asks to type the node's name first).
+    #[arg(long)]
+    pub reveal: bool,
+
+    /// The node's name, typed in advance, to confirm --reveal without a terminal.
+    #[arg(long, value_name = "NODE")]
+    pub confirm_node: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The Lightning node.
+    pub node: String,
+
+    /// Connect over REST (port 8080).
+    #[arg(long, conflicts_with = "grpc")]
+    pub rest: bool,
+
+    /// Connect over gRPC (port 10009; the default).
+    #[arg(long)]
+    pub grpc: bool,
+
+    /// Host name or address the wallet reaches LND at [default: the node's first extra TLS name].
+    #[arg(long)]
+    pub host: Option<String>,
+
+    /// Port the wallet reaches LND at [default: 10009, or 8080 with --rest].
+    #[arg(long)]
+    pub port: Option<u16>,
+
+    /// Print without asking (it shows an admin macaroon).
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -42,6 +42,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Diff(args) => commands::diff::run(&ui, &cli.global, args).await,
         Command::Apply(args) => commands::apply::run(&ui, &cli.global, args).await,
         Command::Delete(args) => commands::delete::run(&ui, &cli.global, args).await,
+        Command::Secrets(args) => commands::secrets::run(&ui, &cli.global, args).await,
+        Command::Connect(args) => commands::connect::run(&ui, &cli.global, args).await,
         Command::Completions(args) => commands::completions::run(&ui, args),
     };
     match result {

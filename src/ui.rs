@@ -201,6 +201,52 @@ impl Ui {
     }
 }
 
+/// Tables and secrets the operator asked to see.
+impl Ui {
+    /// A table on stdout, columns padded to their widest cell.
+    pub fn table(&self, headers: &[&str], rows: &[Vec<String>]) {
+        let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+        for row in rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let line = |cells: Vec<String>| {
+            cells
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        };
+        let mut out = line(headers.iter().map(|h| h.to_string()).collect());
+        out.push('\n');
+        for row in rows {
+            out.push_str(&line(row.clone()));
+            out.push('\n');
+        }
+        self.stdout(&out);
+    }
+
+    /// A passphrase, not echoed; asked twice when `confirm`.
+    pub fn passphrase(
+        &self,
+        prompt: &str,
+        confirm: bool,
+        instead: &str,
+    ) -> Result<String, PromptError> {
+        self.require_tty(prompt, instead)?;
+        let theme = self.theme();
+        let mut input = dialoguer::Password::with_theme(theme.as_ref()).with_prompt(prompt);
+        if confirm {
+            input = input.with_confirmation("Repeat it", "the two did not match");
+        }
+        Ok(input.interact()?)
+    }
+}
+
 /// Plans and diffs on stdout.
 impl Ui {
     /// A unified diff, coloured by line.

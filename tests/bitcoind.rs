@@ -6,7 +6,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -102,87 +102,124 @@ fn wait_for_rpc(port: u16, user: &str, password: &str, log: &Path) -> Value {
     }
 }
 
+/// A real bitcoind started from rendered documents the way their pod would start it.
+pub struct Knots {
+    daemon: Daemon,
+    pub rpc_port: u16,
+    pub log: PathBuf,
+}
+
+impl Knots {
+    /// Starts bitcoind from `docs` (a `render --show-secrets`) in `dir`, and waits until it
+    /// answers RPC for `user`/`password`. None (after printing why) without a bitcoind.
+    pub fn start(dir: &Path, docs: &[Value], user: &str, password: &str) -> Option<(Knots, Value)> {
+        let bitcoind = common::required_program(
+            "OPENLSP_TEST_BITCOIND",
+            "bitcoind accepts the rendered config",
+        )?;
+        let conf = find(docs, "ConfigMap", "bitcoind-config")["data"]["bitcoin.conf"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let rpcauth = secret_value(docs, "bitcoind-rpcauth", "rpcauth.conf");
+        let container =
+            &find(docs, "StatefulSet", "bitcoind")["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["command"][0], "bitcoind");
+        let (config_dir, rpcauth_dir, data_dir): (PathBuf, PathBuf, PathBuf) =
+            (dir.join("config"), dir.join("rpcauth"), dir.join("data"));
+        for dir in [&config_dir, &rpcauth_dir, &data_dir] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        fs::write(rpcauth_dir.join("rpcauth.conf"), &rpcauth).unwrap();
+        let (rpc_port, p2p_port) = (free_port(), free_port());
+        fs::write(
+            config_dir.join("bitcoin.conf"),
+            localize(&conf, &rpcauth_dir, rpc_port, p2p_port),
+        )
+        .unwrap();
+        let args: Vec<String> = container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|arg| {
+                arg.as_str()
+                    .unwrap()
+                    .replace("/etc/bitcoin/config", config_dir.to_str().unwrap())
+                    .replace(
+                        "-datadir=/data",
+                        &format!("-datadir={}", data_dir.display()),
+                    )
+            })
+            .collect();
+        assert!(args.iter().any(|a| a.starts_with("-conf=")), "{args:?}");
+        let log = dir.join("stdout.log");
+        let daemon = Daemon(
+            Command::new(&bitcoind)
+                .args(&args)
+                .args(["-connect=0", "-dnsseed=0", "-listenonion=0"])
+                .stdout(fs::File::create(&log).unwrap())
+                .stderr(fs::File::create(dir.join("stderr.log")).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let info = wait_for_rpc(rpc_port, user, password, &log);
+        Some((
+            Knots {
+                daemon,
+                rpc_port,
+                log,
+            },
+            info,
+        ))
+    }
+
+    /// The HTTP status of an RPC call with these credentials.
+    pub fn status(&self, user: &str, password: &str) -> u16 {
+        rpc(self.rpc_port, user, password, "getblockchaininfo")
+            .unwrap()
+            .0
+    }
+
+    /// Stops bitcoind over RPC and returns its log.
+    pub fn stop(mut self, user: &str, password: &str) -> String {
+        let (status, _) = rpc(self.rpc_port, user, password, "stop").unwrap();
+        assert_eq!(status, 200);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.daemon.0.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "bitcoind did not stop");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        fs::read_to_string(&self.log).unwrap()
+    }
+}
+
 fn check_profile(profile: &str, chain: &str) {
-    let Some(bitcoind) = common::required_program(
-        "OPENLSP_TEST_BITCOIND",
-        "bitcoind accepts the rendered config",
-    ) else {
-        return;
-    };
     let test = Test::new().with_example(profile);
     let output = test
         .run(["render", "--show-secrets", "-p", &format!("{profile}.yaml")])
         .expect(0);
     let docs = documents(&output.stdout);
-    let conf = find(&docs, "ConfigMap", "bitcoind-config")["data"]["bitcoin.conf"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let rpcauth = secret_value(&docs, "bitcoind-rpcauth", "rpcauth.conf");
     let user = secret_value(&docs, "lnd-bitcoind-rpc", "username");
     let password = secret_value(&docs, "lnd-bitcoind-rpc", "password");
-    let container =
-        &find(&docs, "StatefulSet", "bitcoind")["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(container["command"][0], "bitcoind");
-
-    let root = test.path().join("bitcoind");
-    let (config_dir, rpcauth_dir, data_dir): (PathBuf, PathBuf, PathBuf) =
-        (root.join("config"), root.join("rpcauth"), root.join("data"));
-    for dir in [&config_dir, &rpcauth_dir, &data_dir] {
-        fs::create_dir_all(dir).unwrap();
-    }
-    fs::write(rpcauth_dir.join("rpcauth.conf"), &rpcauth).unwrap();
-    let (rpc_port, p2p_port) = (free_port(), free_port());
-    fs::write(
-        config_dir.join("bitcoin.conf"),
-        localize(&conf, &rpcauth_dir, rpc_port, p2p_port),
-    )
-    .unwrap();
-    let args: Vec<String> = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|arg| {
-            arg.as_str()
-                .unwrap()
-                .replace("/etc/bitcoin/config", config_dir.to_str().unwrap())
-                .replace(
-                    "-datadir=/data",
-                    &format!("-datadir={}", data_dir.display()),
-                )
-        })
-        .collect();
-    assert!(args.iter().any(|a| a.starts_with("-conf=")), "{args:?}");
-
-    let log = root.join("stdout.log");
-    let mut daemon = Daemon(
-        Command::new(&bitcoind)
-            .args(&args)
-            .args(["-connect=0", "-dnsseed=0", "-listenonion=0"])
-            .stdout(fs::File::create(&log).unwrap())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
-    let info = wait_for_rpc(rpc_port, &user, &password, &log);
+    let Some((knots, info)) = Knots::start(&test.path().join("bitcoind"), &docs, &user, &password)
+    else {
+        return;
+    };
     assert_eq!(info["result"]["chain"], chain);
     if profile == "regtest-playground" {
         assert_eq!(info["result"]["pruned"], true);
     }
-
-    let (status, _) = rpc(rpc_port, &user, "wrong-password", "getblockchaininfo").unwrap();
-    assert_eq!(status, 401, "a wrong password must be rejected");
-    let (status, _) = rpc(rpc_port, "nobody", &password, "getblockchaininfo").unwrap();
-    assert_eq!(status, 401, "an unknown user must be rejected");
-
-    let (status, _) = rpc(rpc_port, &user, &password, "stop").unwrap();
-    assert_eq!(status, 200);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while daemon.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "bitcoind did not stop");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let text = fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        knots.status(&user, "wrong-password"),
+        401,
+        "a wrong password must be rejected"
+    );
+    assert_eq!(
+        knots.status("nobody", &password),
+        401,
+        "an unknown user must be rejected"
+    );
+    let text = knots.stop(&user, &password);
     assert!(
         text.contains("init message: Done loading"),
         "bitcoind did not finish starting:\n{text}"

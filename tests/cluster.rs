@@ -14,11 +14,11 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{self, Output, Test, kubectl};
 
-struct Site {
-    test: Test,
-    kubeconfig: PathBuf,
-    name: String,
-    profile: String,
+pub struct Site {
+    pub test: Test,
+    pub kubeconfig: PathBuf,
+    pub name: String,
+    pub profile: String,
     /// Every output openlsp printed, for the leak check.
     seen: std::sync::Mutex<Vec<String>>,
 }
@@ -27,7 +27,7 @@ const NAMESPACED: &str = "configmaps,secrets,services,statefulsets.apps,persiste
 
 impl Site {
     /// A copy of an example profile as site `e2e-<suffix>` in namespace `e2e-<suffix>`.
-    fn new(test_name: &str, example: &str, suffix: &str) -> Option<Self> {
+    pub fn new(test_name: &str, example: &str, suffix: &str) -> Option<Self> {
         let kubeconfig = common::test_cluster(test_name)?;
         let test = Test::new().with_example(example);
         // A random part keeps reruns against a long-lived cluster apart.
@@ -50,13 +50,13 @@ impl Site {
         Some(site)
     }
 
-    fn edit(&self, change: impl FnOnce(Value) -> Value) {
+    pub fn edit(&self, change: impl FnOnce(Value) -> Value) {
         let path = self.test.path().join(&self.profile);
         let value: Value = serde_yaml::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         fs::write(&path, serde_yaml::to_string(&change(value)).unwrap()).unwrap();
     }
 
-    fn openlsp(&self, args: &[&str]) -> Output {
+    pub fn openlsp(&self, args: &[&str]) -> Output {
         let mut full: Vec<&str> = args.to_vec();
         full.extend([
             "-p",
@@ -69,16 +69,30 @@ impl Site {
         output
     }
 
-    fn kubectl(&self, args: &[&str]) -> Output {
+    /// `render --show-secrets`, which must print values; not recorded for the leak check.
+    pub fn render_revealed(&self) -> String {
+        let kubeconfig = self.kubeconfig.to_str().unwrap();
+        let args = [
+            "render",
+            "--show-secrets",
+            "-p",
+            &self.profile,
+            "--kubeconfig",
+            kubeconfig,
+        ];
+        self.test.run(args).expect(0).stdout
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
         kubectl(&self.kubeconfig, args)
     }
 
-    fn namespace(&self) -> &str {
+    pub fn namespace(&self) -> &str {
         &self.name
     }
 
     /// KEP-3659 id, computed here independently of openlsp.
-    fn applyset_id(&self) -> String {
+    pub fn applyset_id(&self) -> String {
         let digest =
             Sha256::digest(format!("openlsp-applyset.{}.Secret.", self.namespace()).as_bytes());
         format!(
@@ -87,7 +101,7 @@ impl Site {
         )
     }
 
-    fn get_json(&self, args: &[&str]) -> Value {
+    pub fn get_json(&self, args: &[&str]) -> Value {
         let mut full = vec!["get", "-o", "json"];
         full.extend_from_slice(args);
         let output = self.kubectl(&full).expect(0);
@@ -95,7 +109,7 @@ impl Site {
     }
 
     /// resourceVersion of every object openlsp manages, the parent and the namespace.
-    fn resource_versions(&self) -> BTreeMap<String, String> {
+    pub fn resource_versions(&self) -> BTreeMap<String, String> {
         let selector = format!("applyset.kubernetes.io/part-of={}", self.applyset_id());
         let mut versions = BTreeMap::new();
         let mut record = |list: Value| {
@@ -124,12 +138,26 @@ impl Site {
         versions
     }
 
-    /// Waits until controllers stop updating the objects (status, volume binding).
-    fn settle(&self) -> BTreeMap<String, String> {
-        let mut previous = self.resource_versions();
-        let deadline = Instant::now() + Duration::from_secs(30);
+    /// Waits until controllers stop updating the objects: claims bound to their volumes, then
+    /// no resourceVersion changing for a while.
+    pub fn settle(&self) -> BTreeMap<String, String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            std::thread::sleep(Duration::from_millis(1500));
+            let claims = self.get_json(&["pvc", "-n", self.namespace()]);
+            let bound = claims["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["status"]["phase"] == "Bound");
+            if bound {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the claims were never bound");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let mut previous = self.resource_versions();
+        loop {
+            std::thread::sleep(Duration::from_millis(2000));
             let now = self.resource_versions();
             if now == previous {
                 return now;
@@ -140,9 +168,17 @@ impl Site {
     }
 
     /// Does what a kubelet would: reports every pod of the namespace running and ready.
-    fn mark_pods_ready(&self) {
+    pub fn mark_pods_ready(&self) {
+        self.mark_pods_ready_where(|_| true);
+    }
+
+    /// Like [`Site::mark_pods_ready`], for the pods whose name passes `wanted`.
+    pub fn mark_pods_ready_where(&self, wanted: impl Fn(&str) -> bool) {
         let pods = self.get_json(&["pods", "-n", self.namespace()]);
         for pod in pods["items"].as_array().unwrap() {
+            if !wanted(pod["metadata"]["name"].as_str().unwrap_or_default()) {
+                continue;
+            }
             let ready = pod["status"]["conditions"].as_array().is_some_and(|c| {
                 c.iter()
                     .any(|c| c["type"] == "Ready" && c["status"] == "True")
@@ -185,7 +221,7 @@ impl Site {
     }
 
     /// Waits until the object is gone (deletion waits for finalizers such as pvc-protection).
-    fn wait_gone(&self, kind: &str, name: &str) {
+    pub fn wait_gone(&self, kind: &str, name: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self
             .kubectl(&["get", kind, name, "-n", self.namespace()])
@@ -198,12 +234,12 @@ impl Site {
     }
 
     /// The site's objects as openlsp renders them.
-    fn rendered(&self) -> Vec<Value> {
+    pub fn rendered(&self) -> Vec<Value> {
         common::documents(&self.openlsp(&["render"]).expect(0).stdout)
     }
 
     /// The ApplySet group-kinds of the rendered objects, as the parent must list them.
-    fn rendered_group_kinds(&self) -> String {
+    pub fn rendered_group_kinds(&self) -> String {
         let mut kinds: Vec<String> = self
             .rendered()
             .iter()
@@ -220,12 +256,12 @@ impl Site {
         kinds.join(",")
     }
 
-    fn state_dir(&self) -> PathBuf {
+    pub fn state_dir(&self) -> PathBuf {
         self.test.state_dir(&self.name)
     }
 
     /// No generated value appeared in anything openlsp printed.
-    fn assert_nothing_leaked(&self) {
+    pub fn assert_nothing_leaked(&self) {
         let seen = self.seen.lock().unwrap().join("\n");
         common::assert_no_secrets(&seen, &self.state_dir(), "diff/apply/delete output");
     }
@@ -262,8 +298,14 @@ fn fresh_apply_creates_everything_as_a_kubectl_applyset() {
         parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"],
         site.rendered_group_kinds()
     );
-    assert!(site.rendered_group_kinds().starts_with("ConfigMap,Namespace,"));
-    assert!(site.rendered_group_kinds().contains(",Role.rbac.authorization.k8s.io,"));
+    assert!(
+        site.rendered_group_kinds()
+            .starts_with("ConfigMap,Namespace,")
+    );
+    assert!(
+        site.rendered_group_kinds()
+            .contains(",Role.rbac.authorization.k8s.io,")
+    );
     assert_eq!(
         parent["metadata"]["annotations"]["applyset.kubernetes.io/tooling"],
         format!("openlsp/{}", env!("CARGO_PKG_VERSION"))

@@ -8,6 +8,7 @@ mod bitcoind;
 mod cli;
 mod cluster;
 mod init;
+mod lifecycle;
 mod profile_errors;
 mod render;
 mod secrets;

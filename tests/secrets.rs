@@ -181,3 +181,252 @@ fn a_half_missing_tls_pair_is_reported_not_regenerated() {
     );
     assert!(!key.exists());
 }
+
+#[test]
+fn export_and_import_round_trip_and_a_wrong_passphrase_writes_nothing() {
+    let test = Test::new().with_example("regtest-playground");
+    let profile = "regtest-playground.yaml";
+    test.run(["render", "-p", profile]).expect(0);
+    test.write("pass", "a long enough passphrase\n");
+    test.write("wrong", "not the right passphrase\n");
+    test.write("short", "short\n");
+    let state = test.state_dir("playground");
+    let export = test
+        .run([
+            "secrets",
+            "export",
+            "-p",
+            profile,
+            "--to",
+            "backup.age",
+            "--passphrase-file",
+            "pass",
+        ])
+        .expect(0);
+    let backup = test.path().join("backup.age");
+    assert_eq!(
+        fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    common::assert_no_secrets(
+        &String::from_utf8_lossy(&fs::read(&backup).unwrap()),
+        &state,
+        "the export",
+    );
+    let again = test
+        .run([
+            "secrets",
+            "export",
+            "-p",
+            profile,
+            "--to",
+            "backup.age",
+            "--passphrase-file",
+            "pass",
+        ])
+        .expect(2);
+    assert!(
+        again.stderr.contains("never overwrites"),
+        "{}",
+        again.stderr
+    );
+    let weak = test
+        .run([
+            "secrets",
+            "export",
+            "-p",
+            profile,
+            "--to",
+            "weak.age",
+            "--passphrase-file",
+            "short",
+        ])
+        .expect(2);
+    assert!(weak.stderr.contains("use at least 12"), "{}", weak.stderr);
+    assert!(!test.path().join("weak.age").exists());
+
+    let wrong = test
+        .run([
+            "secrets",
+            "import",
+            "-p",
+            profile,
+            "--from",
+            "backup.age",
+            "--passphrase-file",
+            "wrong",
+            "--state-dir",
+            "restored",
+        ])
+        .expect(2);
+    assert!(
+        wrong
+            .stderr
+            .contains("wrong passphrase, or the file is not an openlsp export"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(
+        wrong.stderr.contains("nothing was written"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(
+        !test.path().join("restored").exists(),
+        "a wrong passphrase writes nothing"
+    );
+
+    let import = test
+        .run([
+            "secrets",
+            "import",
+            "-p",
+            profile,
+            "--from",
+            "backup.age",
+            "--passphrase-file",
+            "pass",
+            "--state-dir",
+            "restored",
+        ])
+        .expect(0);
+    let restored = test.path().join("restored");
+    for path in [
+        "bitcoin/bitcoind/rpc/lnd/password",
+        "bitcoin/bitcoind/rpc/lnd/salt",
+        "lightning/lnd/tls.cert",
+        "lightning/lnd/tls.key",
+        "lightning/lnd/wallet-password",
+    ] {
+        assert_eq!(
+            fs::read(state.join(path)).unwrap(),
+            fs::read(restored.join(path)).unwrap(),
+            "{path}"
+        );
+        assert_eq!(
+            fs::metadata(restored.join(path))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+    let original = test
+        .run(["render", "--show-secrets", "-p", profile])
+        .expect(0)
+        .stdout;
+    let from_backup = test
+        .run([
+            "render",
+            "--show-secrets",
+            "-p",
+            profile,
+            "--state-dir",
+            "restored",
+        ])
+        .expect(0)
+        .stdout;
+    assert_eq!(
+        original, from_backup,
+        "a restored state dir renders the same bytes"
+    );
+    let twice = test
+        .run([
+            "secrets",
+            "import",
+            "-p",
+            profile,
+            "--from",
+            "backup.age",
+            "--passphrase-file",
+            "pass",
+            "--state-dir",
+            "restored",
+        ])
+        .expect(0);
+    assert!(twice.stderr.contains("already matched"), "{}", twice.stderr);
+
+    let other = Test::new().with_example("pi4-mainnet");
+    fs::copy(&backup, other.path().join("backup.age")).unwrap();
+    fs::copy(test.path().join("pass"), other.path().join("pass")).unwrap();
+    let foreign = other
+        .run([
+            "secrets",
+            "import",
+            "-p",
+            "pi4-mainnet.yaml",
+            "--from",
+            "backup.age",
+            "--passphrase-file",
+            "pass",
+        ])
+        .expect(2);
+    assert!(
+        foreign
+            .stderr
+            .contains("is an export of site \"playground\", not \"home-pi\""),
+        "{}",
+        foreign.stderr
+    );
+    for (what, output) in [
+        ("export", &export),
+        ("import", &import),
+        ("import again", &twice),
+    ] {
+        common::assert_no_secrets(&output.all(), &state, what);
+    }
+}
+
+#[test]
+fn secrets_list_shows_no_values_and_warns_about_expiring_certificates() {
+    let test = Test::new().with_example("pi4-mainnet");
+    test.run(["render", "-p", "pi4-mainnet.yaml"]).expect(0);
+    let state = test.state_dir("home-pi");
+    let list = test
+        .run(["secrets", "list", "--offline", "-p", "pi4-mainnet.yaml"])
+        .expect(0);
+    for row in [
+        "lnd-bitcoind-rpc  rpc credential",
+        "lnd-tls           TLS",
+        "lnd-wallet        wallet password",
+        "lnd-wallet        seed",
+        "lnd-rpc           macaroons",
+    ] {
+        assert!(
+            list.stdout.contains(row),
+            "missing {row:?}:\n{}",
+            list.stdout
+        );
+    }
+    assert!(
+        list.stdout
+            .contains("StatefulSet/bitcoind, StatefulSet/lnd"),
+        "{}",
+        list.stdout
+    );
+    assert!(!list.stderr.contains("expires in"), "{}", list.stderr);
+    common::assert_no_secrets(&list.all(), &state, "secrets list");
+
+    // A certificate that expires in ten days.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["lnd".to_owned()]).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after =
+        time::OffsetDateTime::now_utc() + time::Duration::days(10) + time::Duration::hours(1);
+    fs::write(
+        state.join("lightning/lnd/tls.cert"),
+        params.self_signed(&key).unwrap().pem(),
+    )
+    .unwrap();
+    let list = test
+        .run(["secrets", "list", "--offline", "-p", "pi4-mainnet.yaml"])
+        .expect(0);
+    assert!(
+        list.stderr
+            .contains("certificate lnd-tls expires in 10 days")
+            && list.stderr.contains("openlsp secrets rotate lnd-tls"),
+        "{}",
+        list.stderr
+    );
+}

@@ -7,6 +7,7 @@ pub mod applyset;
 mod connect;
 mod lock;
 mod resources;
+mod secrets;
 mod survey;
 mod wait;
 pub mod write;
@@ -20,7 +21,7 @@ pub use connect::ConnectOptions;
 pub use lock::LockGuard;
 pub use resources::Kind;
 pub use survey::{Desired, Survey};
-pub use wait::Readiness;
+pub use wait::{Readiness, readiness_of};
 
 /// Field manager of every openlsp write.
 pub const FIELD_MANAGER: &str = "openlsp";

@@ -2,10 +2,12 @@
 
 pub mod apply;
 pub mod completions;
+pub mod connect;
 pub mod delete;
 pub mod diff;
 pub mod init;
 pub mod render;
+pub mod secrets;
 pub mod validate;
 
 use anyhow::Context as _;
@@ -26,13 +28,17 @@ pub fn load_profile(ui: &Ui, global: &GlobalArgs) -> anyhow::Result<LoadedProfil
     Ok(loaded)
 }
 
-/// Opens the state dir of the site: `--state-dir`, else the per-site default.
-pub fn open_state(global: &GlobalArgs, site: &str) -> anyhow::Result<StateDir> {
-    let dir = match &global.state_dir {
+/// The state dir of the site: `--state-dir`, else the per-site default.
+pub fn state_dir_path(global: &GlobalArgs, site: &str) -> anyhow::Result<std::path::PathBuf> {
+    Ok(match &global.state_dir {
         Some(dir) => dir.clone(),
         None => plan::state::default_state_dir(site)?,
-    };
-    Ok(StateDir::open(&dir, site)?)
+    })
+}
+
+/// Opens (creating if needed) the state dir of the site.
+pub fn open_state(global: &GlobalArgs, site: &str) -> anyhow::Result<StateDir> {
+    Ok(StateDir::open(&state_dir_path(global, site)?, site)?)
 }
 
 pub fn template_set(global: &GlobalArgs) -> anyhow::Result<TemplateSet> {
@@ -86,6 +92,35 @@ pub fn plan_profile(
         secrets,
         plan,
     })
+}
+
+/// The Lightning node named `name`, or the site's only one; errors list the known names.
+pub fn lightning_node<'a>(
+    site: &'a crate::profile::Site,
+    name: Option<&str>,
+) -> anyhow::Result<&'a crate::profile::LightningNode> {
+    let nodes = &site.spec.lightning;
+    let known = || {
+        nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        Some(name) => nodes.iter().find(|n| n.name == name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no Lightning node named {name:?}\n  hint: known: {}",
+                known()
+            )
+        }),
+        None if nodes.len() == 1 => Ok(&nodes[0]),
+        None => anyhow::bail!(
+            "the site has {} Lightning nodes; name one: {}",
+            nodes.len(),
+            known()
+        ),
+    }
 }
 
 /// Connects to the cluster named by --kubeconfig/--context (or the defaults).

@@ -1,8 +1,9 @@
 //! The plan: every object of a site, rendered from templates with the site's secrets. Pure and
 //! deterministic: the same profile and state dir give byte-identical output. No cluster access.
 
+pub mod backup;
 pub mod catalog;
-mod checksum;
+pub mod checksum;
 pub mod context;
 pub mod kinds;
 pub mod names;

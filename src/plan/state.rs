@@ -445,8 +445,9 @@ impl StateDir {
         Ok(())
     }
 
-    /// Every value file (relative paths, sorted), without history, marker and lock.
-    pub fn files(&self) -> Result<Vec<String>, StateError> {
+    /// Relative paths (sorted) of the files under the state dir, without marker and lock;
+    /// `everything` includes history and the audit log.
+    fn walk(&self, everything: bool) -> Result<Vec<String>, StateError> {
         let mut found = Vec::new();
         let mut stack = vec![self.root.clone()];
         while let Some(dir) = stack.pop() {
@@ -457,7 +458,10 @@ impl StateDir {
                     .expect("under the state dir")
                     .to_string_lossy()
                     .into_owned();
-                if relative == "history" || relative == MARKER || relative == LOCK {
+                let skipped = relative == MARKER
+                    || relative == LOCK
+                    || (!everything && (relative == "history" || relative == "audit.log"));
+                if skipped {
                     continue;
                 }
                 if path.is_dir() {
@@ -469,6 +473,40 @@ impl StateDir {
         }
         found.sort();
         Ok(found)
+    }
+
+    /// Every value file (relative paths, sorted).
+    pub fn files(&self) -> Result<Vec<String>, StateError> {
+        self.walk(false)
+    }
+
+    /// Every file with its contents, history and audit log included, for an export.
+    pub fn all_files(&self) -> Result<Vec<(String, Vec<u8>)>, StateError> {
+        self.walk(true)?
+            .into_iter()
+            .map(|relative| {
+                let path = self.root.join(&relative);
+                check_private(&path, PRIVATE_FILE)?;
+                let value = fs::read(&path).map_err(io_error(&path))?;
+                Ok((relative, value))
+            })
+            .collect()
+    }
+
+    /// Appends a line to `audit.log`: rotations, restores and seed reveals, with who and when.
+    pub fn audit(&self, event: &str) -> Result<(), StateError> {
+        use std::io::Write as _;
+        let path = self.root.join("audit.log");
+        let now = time::OffsetDateTime::now_utc();
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+        let line = format!("{} {user}: {event}\n", history_stamp(now));
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(PRIVATE_FILE)
+            .open(&path)
+            .and_then(|mut file| file.write_all(line.as_bytes()))
+            .map_err(io_error(&path))
     }
 
     /// When a value was last written (generated, rotated or restored).

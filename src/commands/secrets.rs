@@ -1,0 +1,932 @@
+//! `openlsp secrets`: credentials after day one. `list` shows every secret without a value;
+//! `rotate` replaces RPC credentials in two phases without downtime and reissues
+//! certificates; `pull` rebuilds the state dir from the cluster; `export`/`import` make and
+//! restore encrypted offline backups; `seed` reveals an LND seed once, after confirmation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::apply::{Interrupt, Report, WriteOptions};
+use crate::Outcome;
+use crate::cli::{
+    ExportArgs, GlobalArgs, ImportArgs, PullArgs, RotateArgs, SecretsArgs, SecretsCommand,
+    SecretsListArgs, SeedArgs,
+};
+use crate::cluster::{ApplySet, Cluster, Desired, readiness_of};
+use crate::diff::{self, ObjectId};
+use crate::plan::catalog::{self, Entry, SecretKind, Source};
+use crate::plan::state::{self, Secrets, StateChange, StateDir};
+use crate::plan::{self, Plan, backup, checksum, names, rotation, rpcauth};
+use crate::profile::Site;
+use crate::ui::Ui;
+
+pub async fn run(ui: &Ui, global: &GlobalArgs, args: &SecretsArgs) -> anyhow::Result<Outcome> {
+    match &args.command {
+        SecretsCommand::List(args) => list(ui, global, args).await,
+        SecretsCommand::Rotate(args) => rotate(ui, global, args).await,
+        SecretsCommand::Pull(args) => pull(ui, global, args).await,
+        SecretsCommand::Export(args) => export(ui, global, args),
+        SecretsCommand::Import(args) => import(ui, global, args),
+        SecretsCommand::Seed(args) => seed(ui, global, args).await,
+    }
+}
+
+/// `sha256:` and the first 16 hex digits of the hash of `values`, in order.
+fn fingerprint<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut hasher = Sha256::new();
+    for value in values {
+        hasher.update(value);
+    }
+    format!("sha256:{}", &hex::encode(hasher.finalize())[..16])
+}
+
+/// A certificate's fingerprint (over its DER) and its expiry.
+fn certificate(pem_text: &[u8]) -> Option<(String, OffsetDateTime)> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem_text).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    let expiry = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()?;
+    Some((fingerprint([pem.contents.as_slice()]), expiry))
+}
+
+fn date(at: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
+/// Workloads (`Kind/name`) that consume each Secret of the plan, directly or through a
+/// Secret derived from it.
+fn consumers(plan: &Plan) -> BTreeMap<String, BTreeSet<String>> {
+    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for object in &plan.objects {
+        if let Some(pod) = object.manifest.pointer("/spec/template/spec") {
+            for (kind, name) in checksum::consumed_objects(pod) {
+                if kind == "Secret" {
+                    found.entry(name).or_default().insert(object.display_name());
+                }
+            }
+        }
+    }
+    found
+}
+
+fn consumers_of(entry: &Entry, map: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
+    std::iter::once(&entry.secret)
+        .chain(&entry.derived)
+        .filter_map(|secret| map.get(secret))
+        .flatten()
+        .cloned()
+        .collect()
+}
+
+async fn list(ui: &Ui, global: &GlobalArgs, args: &SecretsListArgs) -> anyhow::Result<Outcome> {
+    let profile = super::load_profile(ui, global)?;
+    let site = &profile.site;
+    let dir = super::state_dir_path(global, site.name())?;
+    if !dir.exists() {
+        ui.info(&format!(
+            "no secrets yet: {} does not exist; openlsp render or apply generates them",
+            dir.display()
+        ));
+        return Ok(Outcome::Ok);
+    }
+    let state = StateDir::open(&dir, site.name())?;
+    let entries = catalog::catalog(site);
+    let needed = state::requirements(site);
+    let consumer_map = match state.load(&needed) {
+        Ok(secrets) => consumers(&plan::render_site(
+            site,
+            &secrets,
+            &super::template_set(global)?,
+        )?),
+        Err(_) => BTreeMap::new(),
+    };
+    let cluster = if args.offline {
+        None
+    } else {
+        match super::connect(global).await {
+            Ok(cluster) => Some(cluster),
+            Err(err) => {
+                ui.warn(&format!("seed and macaroons are not shown: {err}"));
+                None
+            }
+        }
+    };
+    let mut rows = Vec::new();
+    let mut warnings = Vec::new();
+    let now = OffsetDateTime::now_utc();
+    for entry in &entries {
+        let users = consumers_of(entry, &consumer_map);
+        let users = if users.is_empty() {
+            match entry.kind {
+                SecretKind::Macaroons => format!(
+                    "wallets, dashboards (published by {}'s sidecar)",
+                    entry.node
+                ),
+                _ => "-".to_owned(),
+            }
+        } else {
+            users.into_iter().collect::<Vec<_>>().join(", ")
+        };
+        let (changed, print, expiry) = if entry.values.is_empty() {
+            cluster_row(cluster.as_ref(), site, entry).await?
+        } else {
+            let mut values = Vec::new();
+            for path in entry.state_paths() {
+                values.push(state.read(&path)?.unwrap_or_default());
+            }
+            let changed = state
+                .modified(&entry.values[0].0)
+                .map_or("-".to_owned(), date);
+            match entry.kind {
+                SecretKind::Tls => match certificate(&values[0]) {
+                    Some((print, expires)) => {
+                        let days = (expires - now).whole_days();
+                        if days < 30 {
+                            warnings.push(format!(
+                                "certificate {} expires in {days} days ({}); renew it: openlsp secrets rotate {}",
+                                entry.secret,
+                                date(expires),
+                                entry.secret
+                            ));
+                        }
+                        (changed, print, format!("{} ({days} days)", date(expires)))
+                    }
+                    None => (changed, "unreadable".to_owned(), "-".to_owned()),
+                },
+                _ => (
+                    changed,
+                    fingerprint(values.iter().map(Vec::as_slice)),
+                    "-".to_owned(),
+                ),
+            }
+        };
+        let mut kind = entry.kind.to_string();
+        if state
+            .read(&state::paths::previous(
+                &entry
+                    .values
+                    .first()
+                    .map(|v| v.0.clone())
+                    .unwrap_or_default(),
+            ))?
+            .is_some()
+        {
+            kind.push_str(" (rotating: run openlsp secrets rotate --finish)");
+        }
+        rows.push(vec![
+            entry.secret.clone(),
+            kind,
+            users,
+            changed,
+            print,
+            expiry,
+        ]);
+    }
+    ui.table(
+        &[
+            "NAME",
+            "KIND",
+            "CONSUMERS",
+            "CHANGED",
+            "FINGERPRINT",
+            "EXPIRES",
+        ],
+        &rows,
+    );
+    for warning in warnings {
+        ui.warn(&warning);
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The row of a secret that only the cluster holds.
+async fn cluster_row(
+    cluster: Option<&Cluster>,
+    site: &Site,
+    entry: &Entry,
+) -> anyhow::Result<(String, String, String)> {
+    let Some(cluster) = cluster else {
+        return Ok((
+            "-".to_owned(),
+            "(in the cluster; not read)".to_owned(),
+            "-".to_owned(),
+        ));
+    };
+    let data = cluster.secret_data(site.namespace(), &entry.secret).await?;
+    let print = match (entry.kind, data) {
+        (SecretKind::Seed, Some(data)) => data.get(names::SEED_KEY).map_or_else(
+            || "(not created yet)".to_owned(),
+            |seed| fingerprint([seed.as_slice()]),
+        ),
+        (SecretKind::Macaroons, Some(data)) => {
+            let macaroons: Vec<&Vec<u8>> = data
+                .iter()
+                .filter(|(key, _)| key.ends_with(".macaroon"))
+                .map(|(_, value)| value)
+                .collect();
+            if macaroons.is_empty() {
+                "(not published yet)".to_owned()
+            } else {
+                format!(
+                    "{} ({} macaroons)",
+                    fingerprint(macaroons.iter().map(|m| m.as_slice())),
+                    macaroons.len()
+                )
+            }
+        }
+        _ => "(not in the cluster)".to_owned(),
+    };
+    Ok(("-".to_owned(), print, "-".to_owned()))
+}
+
+/// The entries `rotate` works on: named, `--all` rotatable ones, or `--finish` pending ones.
+fn selected<'a>(
+    entries: &'a [Entry],
+    args: &RotateArgs,
+    secrets: &Secrets,
+) -> anyhow::Result<Vec<&'a Entry>> {
+    if args.finish {
+        return Ok(entries
+            .iter()
+            .filter(|e| rotation::is_pending(e, secrets))
+            .collect());
+    }
+    if args.all {
+        return Ok(entries.iter().filter(|e| e.is_rotatable()).collect());
+    }
+    let mut chosen: Vec<&Entry> = Vec::new();
+    for name in &args.names {
+        let matching: Vec<&Entry> = entries.iter().filter(|e| &e.secret == name).collect();
+        if matching.is_empty() {
+            let known: BTreeSet<&str> = entries
+                .iter()
+                .filter(|e| e.is_rotatable())
+                .map(|e| e.secret.as_str())
+                .collect();
+            bail!(
+                "no secret named {name:?}\n  hint: rotatable secrets of this site: {}",
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+        match matching.iter().find(|e| e.is_rotatable()) {
+            Some(entry) => chosen.push(entry),
+            None => {
+                rotation::start(matching[0], secrets, &[])?;
+            }
+        }
+    }
+    Ok(chosen)
+}
+
+fn secret_id(site: &Site, name: &str) -> ObjectId {
+    ObjectId {
+        api_version: "v1".to_owned(),
+        kind: "Secret".to_owned(),
+        namespace: Some(site.namespace().to_owned()),
+        name: name.to_owned(),
+    }
+}
+
+/// Planned workloads that consume any of `secrets`.
+fn workloads_consuming<'a>(desired: &'a [Desired], secrets: &BTreeSet<String>) -> Vec<&'a Desired> {
+    desired
+        .iter()
+        .filter(|d| {
+            d.manifest
+                .pointer("/spec/template/spec")
+                .is_some_and(|pod| {
+                    checksum::consumed_objects(pod)
+                        .iter()
+                        .any(|(kind, name)| *kind == "Secret" && secrets.contains(name))
+                })
+        })
+        .collect()
+}
+
+fn render(global: &GlobalArgs, site: &Site, secrets: &Secrets) -> anyhow::Result<Plan> {
+    Ok(plan::render_site(
+        site,
+        secrets,
+        &super::template_set(global)?,
+    )?)
+}
+
+struct Rotation<'a> {
+    ui: &'a Ui,
+    global: &'a GlobalArgs,
+    args: &'a RotateArgs,
+    site: &'a Site,
+    cluster: &'a Cluster,
+    state: &'a StateDir,
+    set: ApplySet,
+    interrupt: Interrupt,
+}
+
+async fn rotate(ui: &Ui, global: &GlobalArgs, args: &RotateArgs) -> anyhow::Result<Outcome> {
+    let profile = super::load_profile(ui, global)?;
+    let cluster = super::connect(global).await?;
+    let planned = super::plan_profile(ui, global, profile)?;
+    let site = &planned.profile.site;
+    let entries = catalog::catalog(site);
+    let targets = selected(&entries, args, &planned.secrets)?;
+    if targets.is_empty() {
+        ui.success(if args.finish {
+            "no rotation waits for --finish"
+        } else {
+            "nothing to rotate"
+        });
+        return Ok(Outcome::Ok);
+    }
+    let namespace_exists = cluster.namespace_exists(site.namespace()).await?;
+    let rotation = Rotation {
+        ui,
+        global,
+        args,
+        site,
+        cluster: &cluster,
+        state: &planned.state,
+        set: ApplySet::new(site.namespace()),
+        interrupt: Interrupt::listen(),
+    };
+    if !namespace_exists {
+        return rotation.state_only(&targets, &planned.secrets);
+    }
+    let lock = cluster.lock(site.namespace()).await?;
+    let result = if args.finish {
+        rotation.finish(&targets, &planned.secrets, true).await
+    } else {
+        rotation.start(&targets, &planned.secrets).await
+    };
+    lock.release().await;
+    result?;
+    Ok(Outcome::Ok)
+}
+
+fn describe(targets: &[&Entry]) -> String {
+    targets
+        .iter()
+        .map(|e| e.secret.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn stamp() -> String {
+    state::history_stamp(OffsetDateTime::now_utc())
+}
+
+impl Rotation<'_> {
+    /// The site is not in the cluster yet: new values simply replace the old ones.
+    fn state_only(&self, targets: &[&Entry], secrets: &Secrets) -> anyhow::Result<Outcome> {
+        let requirements = state::requirements(self.site);
+        let mut changes = Vec::new();
+        for entry in targets {
+            let previous: BTreeSet<String> = entry
+                .state_paths()
+                .iter()
+                .map(|p| state::paths::previous(p))
+                .collect();
+            changes.extend(
+                rotation::start(entry, secrets, &requirements)?
+                    .into_iter()
+                    .filter(|c| !previous.contains(c.path())),
+            );
+        }
+        self.ui.info(&format!(
+            "site {} is not in the cluster: {} simply get new values, which the first apply uses",
+            self.site.name(),
+            describe(targets)
+        ));
+        if self.args.dry_run {
+            return Ok(Outcome::Ok);
+        }
+        if !self.args.yes && !self.ui.confirm("Replace them?", false, "pass --yes")? {
+            bail!("rotation cancelled; nothing was changed");
+        }
+        let paths: Vec<String> = targets.iter().flat_map(|e| e.state_paths()).collect();
+        self.state.commit(&stamp(), &paths, &changes)?;
+        self.state
+            .audit(&format!("rotated {} (not applied yet)", describe(targets)))?;
+        self.ui.success(&format!("rotated {}", describe(targets)));
+        Ok(Outcome::Ok)
+    }
+
+    /// Shows what writing `desired` changes and asks (unless --yes); false on --dry-run.
+    fn show_and_confirm(&self, changes: &diff::ChangeSet, ask: bool) -> anyhow::Result<bool> {
+        super::diff::show_changes(self.ui, changes, false);
+        let conflicts: Vec<_> = changes
+            .conflicts()
+            .map(|(id, c)| (id.to_string(), c.clone()))
+            .collect();
+        if !conflicts.is_empty() {
+            return Err(crate::cluster::ClusterError::Conflicts(conflicts).into());
+        }
+        if self.args.dry_run {
+            self.ui.info("dry run: nothing was changed");
+            return Ok(false);
+        }
+        if ask {
+            let options = WriteOptions {
+                yes: self.args.yes,
+                ..WriteOptions::default()
+            };
+            super::apply::confirm(self.ui, &options, self.site, changes, self.cluster.server())?;
+        }
+        Ok(true)
+    }
+
+    /// Writes the changes group by group, waiting for `waits[i]` after group `i`.
+    async fn execute(
+        &self,
+        desired: &[Desired],
+        survey: &crate::cluster::Survey<'_>,
+        changes: &diff::ChangeSet,
+        groups: &[BTreeSet<ObjectId>],
+        waits: &[Vec<Desired>],
+    ) -> anyhow::Result<Report> {
+        let mut report = Report::default();
+        let parent = super::apply::open_parent(self.cluster, &self.set, survey, desired).await?;
+        for (index, group) in groups.iter().enumerate() {
+            let select = |id: &ObjectId| group.contains(id);
+            super::apply::write_changes(
+                self.ui,
+                self.cluster,
+                desired,
+                survey,
+                changes,
+                &select,
+                false,
+                &self.interrupt,
+                &mut report,
+            )
+            .await?;
+            if let Some(stage) = report.stopped_before {
+                bail!(
+                    "interrupted before stage {}; applied so far: {}\n  hint: run the command again",
+                    stage.number(),
+                    report.describe()
+                );
+            }
+            if let Some(workloads) = waits.get(index).filter(|w| !w.is_empty()) {
+                super::apply::wait_for_workloads(
+                    self.ui,
+                    self.cluster,
+                    workloads,
+                    self.args.timeout,
+                    &self.interrupt,
+                )
+                .await?;
+            }
+        }
+        super::apply::finish_writes(
+            self.cluster,
+            &self.set,
+            desired,
+            survey,
+            changes,
+            &parent,
+            &mut report,
+        )
+        .await?;
+        Ok(report)
+    }
+
+    /// Phase 1 (and, unless --no-wait, phase 2) of the rotation of `targets`.
+    async fn start(&self, targets: &[&Entry], secrets: &Secrets) -> anyhow::Result<()> {
+        let requirements = state::requirements(self.site);
+        let mut changes = Vec::new();
+        for entry in targets {
+            changes.extend(rotation::start(entry, secrets, &requirements)?);
+        }
+        let next = secrets.with_changes(&changes);
+        let desired = super::desired_objects(render(self.global, self.site, &next)?, &self.set);
+
+        // Clients switch to a new password only once bitcoind accepts it: bitcoind's side
+        // first, then the clients' credentials and pods.
+        let rpc: Vec<&Entry> = targets
+            .iter()
+            .copied()
+            .filter(|e| e.kind == SecretKind::RpcCredential)
+            .collect();
+        let credentials: BTreeSet<String> = rpc.iter().map(|e| e.secret.clone()).collect();
+        let derived: BTreeSet<String> = rpc.iter().flat_map(|e| e.derived.clone()).collect();
+        let clients: Vec<Desired> = workloads_consuming(&desired, &credentials)
+            .into_iter()
+            .cloned()
+            .collect();
+        let second: BTreeSet<ObjectId> = credentials
+            .iter()
+            .map(|name| secret_id(self.site, name))
+            .chain(clients.iter().map(|d| d.id.clone()))
+            .collect();
+        let all: BTreeSet<ObjectId> = desired.iter().map(|d| d.id.clone()).collect();
+        let mut groups = vec![all.difference(&second).cloned().collect()];
+        let mut waits: Vec<Vec<Desired>> = Vec::new();
+        if !second.is_empty() {
+            groups.push(second);
+            waits.push(
+                workloads_consuming(&desired, &derived)
+                    .into_iter()
+                    .cloned()
+                    .collect(),
+            );
+        }
+        if !self.args.no_wait {
+            let every: BTreeSet<String> = targets.iter().map(|e| e.secret.clone()).collect();
+            waits.push(
+                workloads_consuming(&desired, &every)
+                    .into_iter()
+                    .cloned()
+                    .collect(),
+            );
+        }
+
+        let survey = self.cluster.survey(&self.set, &desired, false).await?;
+        let preview = diff::compute(&survey.observations);
+        if !rpc.is_empty() {
+            self.ui.info("phase 1: bitcoind accepts the old and the new password, then the clients switch to the new one; phase 2 then drops the old one");
+        }
+        if !self.show_and_confirm(&preview, true)? {
+            return Ok(());
+        }
+        let paths: Vec<String> = targets.iter().flat_map(|e| e.state_paths()).collect();
+        self.state.commit(&stamp(), &paths, &changes)?;
+        self.state
+            .audit(&format!("rotation started: {}", describe(targets)))?;
+        let report = self
+            .execute(&desired, &survey, &preview, &groups, &waits)
+            .await?;
+        self.ui
+            .success(&format!("rotation applied: {}", report.describe()));
+        for entry in targets.iter().filter(|e| e.kind == SecretKind::Tls) {
+            self.ui.warn(&format!(
+                "{}'s certificate changed; clients that pinned the old one need the new one: wallets connected with `openlsp connect {}` (connect again), and anything reading Secret {} (the sidecar republishes tls.cert as LND restarts)",
+                entry.node,
+                entry.node,
+                names::macaroons_secret(&entry.node)
+            ));
+        }
+        if rpc.is_empty() {
+            return Ok(());
+        }
+        if self.args.no_wait {
+            self.ui.info(&format!(
+                "stopped after phase 1: bitcoind accepts both passwords. Once {} run with the new one, finish with: openlsp secrets rotate --finish",
+                clients.iter().map(|c| c.id.to_string()).collect::<Vec<_>>().join(", ")
+            ));
+            return Ok(());
+        }
+        self.finish(&rpc, &next, false).await
+    }
+
+    /// Phase 2: once every client runs with the new password, drop the old rpcauth lines.
+    async fn finish(&self, targets: &[&Entry], secrets: &Secrets, ask: bool) -> anyhow::Result<()> {
+        let current = super::desired_objects(render(self.global, self.site, secrets)?, &self.set);
+        let credentials: BTreeSet<String> = targets.iter().map(|e| e.secret.clone()).collect();
+        let pointer = "/spec/template/metadata/annotations/openlsp.io~1config-checksum";
+        for client in workloads_consuming(&current, &credentials) {
+            let live = self.cluster.live(&client.id).await?;
+            let running = live.as_ref().and_then(|l| l.pointer(pointer));
+            let ready = live.as_ref().map(readiness_of);
+            let rolled = running == client.manifest.pointer(pointer)
+                && ready.as_ref().is_some_and(|r| r.is_ready());
+            if !rolled {
+                let detail = match (&ready, running == client.manifest.pointer(pointer)) {
+                    (None, _) => "not found".to_owned(),
+                    (Some(_), false) => "its pod template has the old password".to_owned(),
+                    (Some(state), true) => state.message().to_owned(),
+                };
+                bail!(
+                    "{} still runs the old pod template ({detail}); bitcoind keeps accepting the old password until it has rolled\n  hint: wait for the rollout (kubectl -n {} rollout status {}), then run openlsp secrets rotate --finish again",
+                    client.id,
+                    self.site.namespace(),
+                    client.id.to_string().to_lowercase()
+                );
+            }
+        }
+        let changes: Vec<StateChange> = targets.iter().flat_map(|e| rotation::finish(e)).collect();
+        let next = secrets.with_changes(&changes);
+        let desired = super::desired_objects(render(self.global, self.site, &next)?, &self.set);
+        let derived: BTreeSet<String> = targets.iter().flat_map(|e| e.derived.clone()).collect();
+        let waits = if self.args.no_wait {
+            Vec::new()
+        } else {
+            vec![
+                workloads_consuming(&desired, &derived)
+                    .into_iter()
+                    .cloned()
+                    .collect(),
+            ]
+        };
+        let survey = self.cluster.survey(&self.set, &desired, false).await?;
+        let preview = diff::compute(&survey.observations);
+        if !self.show_and_confirm(&preview, ask)? {
+            return Ok(());
+        }
+        let previous: Vec<String> = targets
+            .iter()
+            .flat_map(|e| {
+                e.state_paths()
+                    .into_iter()
+                    .map(|p| state::paths::previous(&p))
+            })
+            .collect();
+        self.state.commit(&stamp(), &previous, &changes)?;
+        self.state
+            .audit(&format!("rotation finished: {}", describe(targets)))?;
+        let all: BTreeSet<ObjectId> = desired.iter().map(|d| d.id.clone()).collect();
+        let report = self
+            .execute(&desired, &survey, &preview, &[all], &waits)
+            .await?;
+        self.ui.success(&format!(
+            "phase 2 applied, bitcoind no longer accepts the old password: {}",
+            report.describe()
+        ));
+        Ok(())
+    }
+}
+
+/// Reads `path`'s passphrase file, or asks.
+fn passphrase(ui: &Ui, file: Option<&Path>, confirm: bool) -> anyhow::Result<String> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the passphrase from {}", path.display()))?;
+            Ok(text.lines().next().unwrap_or_default().to_owned())
+        }
+        None => Ok(ui.passphrase(
+            "Passphrase for the backup",
+            confirm,
+            "pass --passphrase-file FILE",
+        )?),
+    }
+}
+
+fn export(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<Outcome> {
+    let profile = super::load_profile(ui, global)?;
+    let site = &profile.site;
+    let dir = super::state_dir_path(global, site.name())?;
+    if !dir.exists() {
+        bail!("nothing to export: {} does not exist", dir.display());
+    }
+    let state = StateDir::open(&dir, site.name())?;
+    if args.to.exists() {
+        bail!(
+            "{} exists; choose a new file (an export never overwrites)",
+            args.to.display()
+        );
+    }
+    let files = state.all_files()?;
+    let count = files.len();
+    let archive = backup::Archive::new(site.name(), files);
+    let secret = passphrase(ui, args.passphrase_file.as_deref(), true)?;
+    let cipher = backup::encrypt(&archive, &secret)?;
+    crate::fsutil::create_atomic(&args.to, &cipher, crate::fsutil::PRIVATE_FILE)
+        .with_context(|| format!("writing {}", args.to.display()))?;
+    state.audit(&format!("exported to {}", args.to.display()))?;
+    ui.success(&format!(
+        "exported {count} files of site {} to {} (encrypted, 0600)",
+        site.name(),
+        args.to.display()
+    ));
+    Ok(Outcome::Ok)
+}
+
+/// Writes `values` into the state dir; values that differ from existing ones need `force`
+/// and go to history first.
+fn restore(
+    ui: &Ui,
+    state: &StateDir,
+    values: Vec<(String, Vec<u8>)>,
+    force: bool,
+    what: &str,
+) -> anyhow::Result<()> {
+    let mut writes = Vec::new();
+    let mut replaced = Vec::new();
+    let mut same = 0;
+    for (path, value) in values {
+        match state.read(&path)? {
+            Some(existing) if existing == value => same += 1,
+            Some(_) => {
+                replaced.push(path.clone());
+                writes.push(StateChange::Write { path, value });
+            }
+            None => writes.push(StateChange::Write { path, value }),
+        }
+    }
+    if !replaced.is_empty() && !force {
+        bail!(
+            "{what} would replace {} value(s) that differ: {}\n  hint: pass --force to replace them; the current values are kept in {}/history/",
+            replaced.len(),
+            replaced.join(", "),
+            state.root().display()
+        );
+    }
+    state.commit(
+        &state::history_stamp(OffsetDateTime::now_utc()),
+        &replaced,
+        &writes,
+    )?;
+    state.audit(&format!(
+        "{what}: {} written, {} replaced, {same} unchanged",
+        writes.len(),
+        replaced.len()
+    ))?;
+    ui.success(&format!(
+        "{what}: {} value(s) written ({} replaced), {same} already matched, in {}",
+        writes.len(),
+        replaced.len(),
+        state.root().display()
+    ));
+    Ok(())
+}
+
+fn import(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Outcome> {
+    let profile = super::load_profile(ui, global)?;
+    let site = &profile.site;
+    let cipher =
+        std::fs::read(&args.from).with_context(|| format!("reading {}", args.from.display()))?;
+    let secret = passphrase(ui, args.passphrase_file.as_deref(), false)?;
+    let archive = backup::decrypt(&cipher, &secret)
+        .with_context(|| format!("{}: nothing was written", args.from.display()))?;
+    if archive.site != site.name() {
+        bail!(
+            "{} is an export of site {:?}, not {:?}; nothing was written\n  hint: use the profile of that site (-p), or another export",
+            args.from.display(),
+            archive.site,
+            site.name()
+        );
+    }
+    let files = archive.files()?;
+    let state = super::open_state(global, site.name())?;
+    restore(ui, &state, files, args.force, "import")?;
+    Ok(Outcome::Ok)
+}
+
+/// The salt of `user`'s rpcauth line that matches `password`.
+fn matching_salt(rpcauth_conf: &str, user: &str, password: &str) -> Option<String> {
+    rpcauth_conf.lines().find_map(|line| {
+        let rest = line
+            .strip_prefix("rpcauth=")?
+            .strip_prefix(user)?
+            .strip_prefix(':')?;
+        let (salt, hmac) = rest.split_once('$')?;
+        (rpcauth::password_hmac(salt, password) == hmac).then(|| salt.to_owned())
+    })
+}
+
+async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<Outcome> {
+    let profile = super::load_profile(ui, global)?;
+    let site = &profile.site;
+    let cluster = super::connect(global).await?;
+    if !cluster.namespace_exists(site.namespace()).await? {
+        bail!(
+            "site {} is not in the cluster (namespace {} does not exist); nothing to pull",
+            site.name(),
+            site.namespace()
+        );
+    }
+    let mut secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+    let mut values: Vec<(String, Vec<u8>)> = Vec::new();
+    for entry in catalog::catalog(site) {
+        for (path, source) in &entry.values {
+            let secret_name = match source {
+                Source::Key { secret, .. } | Source::RpcauthSalt { secret, .. } => secret,
+            };
+            if !secrets.contains_key(secret_name) {
+                let data = cluster.secret_data(site.namespace(), secret_name).await?.with_context(|| {
+                    format!("Secret {}/{secret_name} is not in the cluster; was the site applied with this profile?", site.namespace())
+                })?;
+                secrets.insert(secret_name.clone(), data);
+            }
+            let data = &secrets[secret_name];
+            let value = match source {
+                Source::Key { key, .. } => data
+                    .get(*key)
+                    .cloned()
+                    .with_context(|| format!("Secret {secret_name} has no key {key}"))?,
+                Source::RpcauthSalt { user, password, .. } => {
+                    let password = values
+                        .iter()
+                        .find(|(p, _)| p == password)
+                        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                        .context("the password comes before its salt; this is a bug in openlsp")?;
+                    let conf = String::from_utf8_lossy(
+                        data.get("rpcauth.conf")
+                            .map(Vec::as_slice)
+                            .unwrap_or_default(),
+                    )
+                    .into_owned();
+                    matching_salt(&conf, user, &password)
+                        .with_context(|| {
+                            format!(
+                                "no rpcauth line of {user} in {secret_name} matches its password"
+                            )
+                        })?
+                        .into_bytes()
+                }
+            };
+            values.push((path.clone(), value));
+        }
+    }
+    let state = super::open_state(global, site.name())?;
+    restore(ui, &state, values, args.force, "pull")?;
+    Ok(Outcome::Ok)
+}
+
+async fn seed(ui: &Ui, global: &GlobalArgs, args: &SeedArgs) -> anyhow::Result<Outcome> {
+    let profile = super::load_profile(ui, global)?;
+    let site = &profile.site;
+    let node = super::lightning_node(site, args.node.as_deref())?;
+    let cluster = super::connect(global).await?;
+    let wallet = names::wallet_secret(&node.name);
+    let data = cluster
+        .secret_data(site.namespace(), &wallet)
+        .await?
+        .unwrap_or_default();
+    let Some(words) = data.get(names::SEED_KEY) else {
+        bail!(
+            "{} has no seed yet: lndinit creates it when the LND pod first starts\n  hint: kubectl -n {} get pods",
+            node.name,
+            site.namespace()
+        );
+    };
+    if !args.reveal {
+        ui.stdout(&format!(
+            "The seed of {} is in Secret {}/{wallet} (key seed, {}).\nPrint it with: openlsp secrets seed {} --reveal\n",
+            node.name,
+            site.namespace(),
+            fingerprint([words.as_slice()]),
+            node.name
+        ));
+        return Ok(Outcome::Ok);
+    }
+    let confirmed = match &args.confirm_node {
+        Some(name) => name == &node.name,
+        None => ui.confirm_typed(
+            &format!("This prints the seed of {}: whoever sees it owns the funds. Nobody watching, no screen sharing?", node.name),
+            &node.name,
+            "pass --confirm-node <node>",
+        )?,
+    };
+    if !confirmed {
+        bail!("the node name was not confirmed; the seed was not shown");
+    }
+    let text = String::from_utf8_lossy(words).into_owned();
+    let mut out = format!(
+        "Seed of {} (write the words down on paper, in order):\n\n",
+        node.name
+    );
+    for (index, word) in text.split_whitespace().enumerate() {
+        out.push_str(&format!("{:>3}. {word:<10}", index + 1));
+        if (index + 1) % 4 == 0 {
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    ui.stdout(&out);
+    let now = state::history_stamp(OffsetDateTime::now_utc());
+    cluster
+        .annotate_secret(
+            site.namespace(),
+            &wallet,
+            "openlsp.io/seed-revealed-at",
+            &now,
+        )
+        .await?;
+    if let Ok(state) = super::open_state(global, site.name()) {
+        state.audit(&format!("seed of {} revealed", node.name))?;
+    }
+    ui.info(
+        "the reveal was recorded (annotation openlsp.io/seed-revealed-at on the wallet Secret)",
+    );
+    Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_salt_of_the_matching_line_is_found() {
+        let conf = "# comment\nrpcauth=lnd:cb77f0957de88ff388cf817ddbc7273b$19e36f227e69de2990476013bc4d73e1541043410685353f81374a01c4943f09\nrpcauth=lnd:00$ff\n";
+        assert_eq!(
+            matching_salt(conf, "lnd", "correct horse battery staple").as_deref(),
+            Some("cb77f0957de88ff388cf817ddbc7273b")
+        );
+        assert_eq!(matching_salt(conf, "lnd", "wrong"), None);
+        assert_eq!(
+            matching_salt(conf, "other", "correct horse battery staple"),
+            None
+        );
+    }
+}

@@ -1,0 +1,697 @@
+//! Secrets after day one, against the real API server: RPC credentials rotate in two phases
+//! (checked with a real bitcoind), certificates are reissued, `pull` rebuilds a lost state dir,
+//! the LND pod creates its wallet with lndinit under least-privilege RBAC, `connect` and
+//! `secrets seed` show what they must and nothing else does.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::bitcoind::Knots;
+use crate::cluster::Site;
+use crate::common::{self, documents, find, secret_value};
+
+/// Runs `work` while a "kubelet" marks the pods whose names pass `wanted` ready.
+fn with_kubelet<T>(
+    site: &Site,
+    wanted: impl Fn(&str) -> bool + Sync,
+    work: impl FnOnce() -> T,
+) -> T {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                site.mark_pods_ready_where(&wanted);
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        let result = work();
+        done.store(true, Ordering::SeqCst);
+        result
+    })
+}
+
+/// A live Secret's decoded value.
+fn live_secret(site: &Site, name: &str, key: &str) -> Vec<u8> {
+    let secret = site.get_json(&["secret", name, "-n", site.namespace()]);
+    let encoded = secret["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} has no {key}"));
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap()
+}
+
+fn rpcauth_lines(site: &Site) -> Vec<String> {
+    String::from_utf8(live_secret(site, "bitcoind-rpcauth", "rpcauth.conf"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("rpcauth=lnd:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn verifies(line: &str, password: &str) -> bool {
+    let (salt, hmac) = line
+        .trim_start_matches("rpcauth=lnd:")
+        .split_once('$')
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(salt.as_bytes()).unwrap();
+    mac.update(password.as_bytes());
+    hex::encode(mac.finalize().into_bytes()) == hmac
+}
+
+fn checksum(site: &Site, statefulset: &str) -> String {
+    site.get_json(&["statefulset", statefulset, "-n", site.namespace()])["spec"]["template"]["metadata"]
+        ["annotations"]["openlsp.io/config-checksum"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Waits until a StatefulSet runs its current template everywhere and is ready.
+fn wait_rolled(site: &Site, statefulset: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let sts = site.get_json(&["statefulset", statefulset, "-n", site.namespace()]);
+        let status = &sts["status"];
+        let done = status["observedGeneration"].as_i64() >= sts["metadata"]["generation"].as_i64()
+            && status["updatedReplicas"] == 1
+            && status["readyReplicas"] == 1;
+        if done {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{statefulset} did not roll: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn state_text(site: &Site, path: &str) -> String {
+    fs::read_to_string(site.state_dir().join(path)).unwrap()
+}
+
+/// Which of the passwords a real bitcoind, started from the current render, accepts.
+fn accepted(site: &Site, passwords: &[&str], phase: &str) -> Option<Vec<bool>> {
+    let docs = documents(&site.render_revealed());
+    let current = secret_value(&docs, "lnd-bitcoind-rpc", "password");
+    let dir = site.test.path().join(format!("knots-{phase}"));
+    let (knots, _) = Knots::start(&dir, &docs, "lnd", &current)?;
+    let result = passwords
+        .iter()
+        .map(|p| knots.status("lnd", p) == 200)
+        .collect();
+    assert_eq!(knots.status("lnd", "not-the-password"), 401);
+    let log = knots.stop("lnd", &current);
+    common::assert_no_secrets(&log, &site.state_dir(), "bitcoind's log");
+    Some(result)
+}
+
+#[test]
+fn an_rpc_credential_rotates_in_two_phases_and_lnd_is_never_locked_out() {
+    let Some(site) = Site::new("rotation", "pi4-mainnet", "rotate") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let old = state_text(&site, "bitcoin/bitcoind/rpc/lnd/password");
+    let before = (checksum(&site, "bitcoind"), checksum(&site, "lnd"));
+
+    // Phase 1; only bitcoind becomes ready, so LND has not rolled yet.
+    let phase1 = with_kubelet(
+        &site,
+        |pod| pod.starts_with("bitcoind"),
+        || {
+            site.openlsp(&[
+                "secrets",
+                "rotate",
+                "lnd-bitcoind-rpc",
+                "--yes",
+                "--no-wait",
+                "--timeout",
+                "60s",
+            ])
+        },
+    )
+    .expect(0);
+    assert!(
+        phase1.stderr.contains("stopped after phase 1"),
+        "{}",
+        phase1.stderr
+    );
+    let new = state_text(&site, "bitcoin/bitcoind/rpc/lnd/password");
+    assert_ne!(old, new);
+    assert_eq!(
+        String::from_utf8(live_secret(&site, "lnd-bitcoind-rpc", "password")).unwrap(),
+        new,
+        "LND's Secret holds the new password"
+    );
+    let lines = rpcauth_lines(&site);
+    assert_eq!(
+        lines.len(),
+        2,
+        "both rpcauth lines during phase 1: {lines:?}"
+    );
+    assert!(lines.iter().any(|l| verifies(l, &old)) && lines.iter().any(|l| verifies(l, &new)));
+    assert_ne!(checksum(&site, "bitcoind"), before.0, "bitcoind must roll");
+    assert_ne!(checksum(&site, "lnd"), before.1, "LND must roll");
+    let history: Vec<_> = fs::read_dir(site.state_dir().join("history"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let kept = history[0].join("bitcoin/bitcoind/rpc/lnd/password");
+    assert_eq!(
+        fs::read_to_string(&kept).unwrap(),
+        old,
+        "history keeps the old password"
+    );
+    assert_eq!(
+        fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    if let Some(result) = accepted(&site, &[&old, &new], "phase1") {
+        assert_eq!(
+            result,
+            [true, true],
+            "during phase 1 bitcoind accepts the old and the new password"
+        );
+    }
+
+    let refused = site
+        .openlsp(&["secrets", "rotate", "--finish", "--yes"])
+        .expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains("StatefulSet/lnd still runs the old pod template"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        rpcauth_lines(&site).len(),
+        2,
+        "a refused --finish changes nothing"
+    );
+
+    let finished = with_kubelet(
+        &site,
+        |_| true,
+        || {
+            wait_rolled(&site, "lnd");
+            site.openlsp(&["secrets", "rotate", "--finish", "--yes", "--timeout", "60s"])
+        },
+    )
+    .expect(0);
+    assert!(
+        finished.stderr.contains("phase 2 applied"),
+        "{}",
+        finished.stderr
+    );
+    let lines = rpcauth_lines(&site);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(verifies(&lines[0], &new));
+    if let Some(result) = accepted(&site, &[&old, &new], "phase2") {
+        assert_eq!(
+            result,
+            [false, true],
+            "after --finish only the new password works"
+        );
+    }
+    assert!(state_text(&site, "audit.log").contains("rotation finished: lnd-bitcoind-rpc"));
+    site.openlsp(&["diff"]).expect(0);
+    site.assert_nothing_leaked();
+}
+
+#[test]
+fn a_full_rotation_waits_for_each_side_and_ends_with_one_line() {
+    let Some(site) = Site::new("rotation in one run", "pi4-mainnet", "rotate-all") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let output = with_kubelet(
+        &site,
+        |_| true,
+        || site.openlsp(&["secrets", "rotate", "--all", "--yes", "--timeout", "60s"]),
+    )
+    .expect(0);
+    assert!(
+        output.stderr.contains("phase 2 applied"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(rpcauth_lines(&site).len(), 1);
+    assert!(verifies(
+        &rpcauth_lines(&site)[0],
+        &state_text(&site, "bitcoin/bitcoind/rpc/lnd/password")
+    ));
+    site.openlsp(&["diff"]).expect(0);
+    site.assert_nothing_leaked();
+}
+
+fn sans(pem: &str) -> Vec<String> {
+    use x509_parser::prelude::*;
+    let (_, pem) = parse_x509_pem(pem.as_bytes()).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    cert.subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect()
+}
+
+#[test]
+fn a_certificate_is_reissued_with_the_same_names_and_a_new_key() {
+    let Some(site) = Site::new("tls rotation", "pi4-mainnet", "tls") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let (old_cert, old_key) = (
+        state_text(&site, "lightning/lnd/tls.cert"),
+        state_text(&site, "lightning/lnd/tls.key"),
+    );
+    let before = checksum(&site, "lnd");
+    let output = with_kubelet(
+        &site,
+        |_| true,
+        || site.openlsp(&["secrets", "rotate", "lnd-tls", "--yes", "--timeout", "60s"]),
+    )
+    .expect(0);
+    assert!(
+        output
+            .stderr
+            .contains("clients that pinned the old one need the new one"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("openlsp connect lnd"),
+        "{}",
+        output.stderr
+    );
+    let (cert, key) = (
+        state_text(&site, "lightning/lnd/tls.cert"),
+        state_text(&site, "lightning/lnd/tls.key"),
+    );
+    assert_ne!(cert, old_cert);
+    assert_ne!(key, old_key, "a new key");
+    assert_eq!(sans(&cert), sans(&old_cert), "the same names");
+    assert_eq!(
+        String::from_utf8(live_secret(&site, "lnd-tls", "tls.crt")).unwrap(),
+        cert
+    );
+    assert_ne!(checksum(&site, "lnd"), before, "LND rolls");
+    site.openlsp(&["diff"]).expect(0);
+    site.assert_nothing_leaked();
+}
+
+#[test]
+fn rotate_dry_run_and_refusals_change_nothing() {
+    let Some(site) = Site::new("rotate dry run", "pi4-mainnet", "dryrun") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let versions = site.settle();
+    let state_before = state_text(&site, "bitcoin/bitcoind/rpc/lnd/password");
+    let output = site
+        .openlsp(&["secrets", "rotate", "--all", "--dry-run"])
+        .expect(0);
+    assert!(
+        output.stdout.contains("~ change Secret/lnd-bitcoind-rpc"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("password: '*** (after)'"),
+        "masked: {}",
+        output.stdout
+    );
+    assert!(output.stderr.contains("dry run: nothing was changed"));
+    let refused = site.openlsp(&["secrets", "rotate", "lnd-tls"]).expect(2);
+    assert!(refused.stderr.contains("pass --yes"), "{}", refused.stderr);
+    let refused = site
+        .openlsp(&["secrets", "rotate", "lnd-wallet", "--yes"])
+        .expect(2);
+    assert!(
+        refused.stderr.contains("lnd-wallet cannot be rotated"),
+        "{}",
+        refused.stderr
+    );
+    let refused = site
+        .openlsp(&["secrets", "rotate", "nope", "--yes"])
+        .expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains("rotatable secrets of this site: lnd-bitcoind-rpc, lnd-tls"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        site.resource_versions(),
+        versions,
+        "the cluster is unchanged"
+    );
+    assert_eq!(
+        state_text(&site, "bitcoin/bitcoind/rpc/lnd/password"),
+        state_before
+    );
+    assert!(!site.state_dir().join("history").exists());
+    site.assert_nothing_leaked();
+}
+
+#[test]
+fn pull_rebuilds_a_lost_state_dir_byte_for_byte() {
+    let Some(site) = Site::new("pull", "lsp-two-nodes", "pull") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let rendered = site.render_revealed();
+    fs::remove_dir_all(site.state_dir()).unwrap();
+    let output = site.openlsp(&["secrets", "pull"]).expect(0);
+    assert!(
+        output
+            .stderr
+            .contains("pull: 10 value(s) written (0 replaced), 0 already matched"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(
+        site.render_revealed(),
+        rendered,
+        "render after pull is what the cluster has"
+    );
+    site.openlsp(&["diff"]).expect(0);
+    assert!(
+        site.openlsp(&["secrets", "pull"])
+            .expect(0)
+            .stderr
+            .contains("10 already matched")
+    );
+
+    let wallet = site
+        .state_dir()
+        .join("lightning/lnd-routing/wallet-password");
+    fs::write(&wallet, "changed-by-hand").unwrap();
+    let refused = site.openlsp(&["secrets", "pull"]).expect(2);
+    assert!(
+        refused.stderr.contains(
+            "would replace 1 value(s) that differ: lightning/lnd-routing/wallet-password"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(fs::read_to_string(&wallet).unwrap(), "changed-by-hand");
+    site.openlsp(&["secrets", "pull", "--force"]).expect(0);
+    assert_ne!(fs::read_to_string(&wallet).unwrap(), "changed-by-hand");
+    let history = fs::read_dir(site.state_dir().join("history"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        fs::read_to_string(history.join("lightning/lnd-routing/wallet-password")).unwrap(),
+        "changed-by-hand"
+    );
+    site.assert_nothing_leaked();
+}
+
+fn container<'a>(pod: &'a Value, list: &str, name: &str) -> &'a Value {
+    pod[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {list} {name}"))
+}
+
+#[test]
+fn lnd_creates_its_wallet_with_lndinit_under_least_privilege() {
+    let Some(site) = Site::new("lndinit", "pi4-mainnet", "lndinit") else {
+        return;
+    };
+    let docs = site.rendered();
+    let pod = &find(&docs, "StatefulSet", "lnd")["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "lnd-lndinit");
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    let init: Vec<&str> = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(init, ["seed", "wallet"]);
+    let seed = container(pod, "initContainers", "seed")["command"][2]
+        .as_str()
+        .unwrap();
+    assert!(
+        seed.contains("lndinit gen-seed | lndinit -v store-secret --target=k8s")
+            && seed.contains("--k8s.secret-name=lnd-wallet --k8s.secret-key-name=seed"),
+        "{seed}"
+    );
+    let wallet: Vec<&str> = container(pod, "initContainers", "wallet")["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for arg in [
+        "init-wallet",
+        "--secret-source=k8s",
+        "--k8s.secret-name=lnd-wallet",
+        "--k8s.seed-key-name=seed",
+        "--k8s.wallet-password-key-name=password",
+        "--network=mainnet",
+        "--init-file.output-wallet-dir=/data/data/chain/bitcoin/mainnet",
+        "--init-file.validate-password",
+    ] {
+        assert!(wallet.contains(&arg), "init-wallet lacks {arg}: {wallet:?}");
+    }
+    let publish = container(pod, "containers", "publish")["command"][2]
+        .as_str()
+        .unwrap();
+    assert!(
+        publish.contains("--k8s.secret-name=\"lnd-rpc\"") && publish.contains("\"admin.macaroon\""),
+        "{publish}"
+    );
+    let lnd = container(pod, "containers", "lnd");
+    assert!(
+        !lnd["volumeMounts"].to_string().contains("serviceaccount"),
+        "LND itself gets no API token"
+    );
+    let conf = find(&docs, "ConfigMap", "lnd-config")["data"]["lnd.conf"]
+        .as_str()
+        .unwrap();
+    assert!(
+        !conf.contains("wallet-unlock-allow-create"),
+        "lndinit creates the wallet; LND must not wait for one"
+    );
+
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let account = format!("system:serviceaccount:{}:lnd-lndinit", site.namespace());
+    let can = |verb: &str, resource: &str| {
+        site.kubectl(&[
+            "auth",
+            "can-i",
+            verb,
+            resource,
+            "-n",
+            site.namespace(),
+            "--as",
+            &account,
+        ])
+        .stdout
+        .trim()
+            == "yes"
+    };
+    for allowed in ["get", "update", "patch"] {
+        assert!(can(allowed, "secret/lnd-wallet"), "{allowed} lnd-wallet");
+        assert!(can(allowed, "secret/lnd-rpc"), "{allowed} lnd-rpc");
+    }
+    for (verb, resource) in [
+        ("create", "secrets"),
+        ("list", "secrets"),
+        ("watch", "secrets"),
+        ("delete", "secret/lnd-wallet"),
+        ("get", "secret/bitcoind-rpcauth"),
+        ("get", "secret/lnd-tls"),
+        ("get", "configmaps"),
+        ("get", "pods"),
+    ] {
+        assert!(!can(verb, resource), "must not {verb} {resource}");
+    }
+}
+
+#[test]
+fn signet_creates_the_wallet_through_lnds_unlocker() {
+    let Some(site) = Site::new("signet wallet", "regtest-playground", "signet") else {
+        return;
+    };
+    site.edit(|mut value| {
+        value["spec"]["network"] = Value::String("signet".into());
+        value
+    });
+    let docs = site.rendered();
+    let pod = &find(&docs, "StatefulSet", "lnd")["spec"]["template"]["spec"];
+    let init: Vec<&str> = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(init, ["seed"], "lndinit's file mode does not know signet");
+    assert!(
+        container(pod, "containers", "publish")["command"][2]
+            .as_str()
+            .unwrap()
+            .contains("--init-type=rpc")
+    );
+    let conf = find(&docs, "ConfigMap", "lnd-config")["data"]["lnd.conf"]
+        .as_str()
+        .unwrap();
+    assert!(conf.contains("wallet-unlock-allow-create=true"));
+}
+
+#[test]
+fn connect_prints_the_published_certificate_and_macaroon_after_confirmation() {
+    let Some(site) = Site::new("connect", "pi4-mainnet", "connect") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    // Publish tls.cert and a macaroon the way the node's sidecar does.
+    let cert = state_text(&site, "lightning/lnd/tls.cert");
+    let macaroon: Vec<u8> = (0u8..=255).collect();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let patch = serde_json::json!({ "data": { "tls.cert": b64.encode(&cert), "admin.macaroon": b64.encode(&macaroon) } });
+    site.kubectl(&[
+        "patch",
+        "secret",
+        "lnd-rpc",
+        "-n",
+        site.namespace(),
+        "--type=merge",
+        "-p",
+        &patch.to_string(),
+        "--field-manager",
+        "lndinit",
+    ])
+    .expect(0);
+
+    let refused = site
+        .openlsp(&["connect", "lnd", "--host", "node.example.com"])
+        .expect(2);
+    assert!(
+        !refused.stdout.contains("lndconnect://"),
+        "no URI without confirmation"
+    );
+    assert!(refused.stderr.contains("pass --yes"), "{}", refused.stderr);
+
+    let output = site
+        .openlsp(&["connect", "lnd", "--host", "node.example.com", "--yes"])
+        .expect(0);
+    let uri = output
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("lndconnect://"))
+        .unwrap();
+    assert!(
+        uri.starts_with("lndconnect://node.example.com:10009?cert="),
+        "{uri}"
+    );
+    assert!(output.stdout.contains('█'), "a QR code is printed");
+    let query = uri.split_once('?').unwrap().1;
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap()
+    };
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert.as_bytes()).unwrap();
+    assert_eq!(
+        url.decode(param("cert")).unwrap(),
+        pem.contents,
+        "the certificate's DER"
+    );
+    assert_eq!(url.decode(param("macaroon")).unwrap(), macaroon);
+    let rest = site
+        .openlsp(&["connect", "lnd", "--host", "fd00::1", "--rest", "--yes"])
+        .expect(0);
+    assert!(rest.stdout.contains("lndconnect://[fd00::1]:8080?cert="));
+    site.openlsp(&["diff"]).expect(0);
+}
+
+#[test]
+fn the_seed_is_shown_once_after_typed_confirmation_and_recorded() {
+    let Some(site) = Site::new("seed", "pi4-mainnet", "seed") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let missing = site.openlsp(&["secrets", "seed"]).expect(2);
+    assert!(
+        missing.stderr.contains("lnd has no seed yet"),
+        "{}",
+        missing.stderr
+    );
+    // Store a seed the way lndinit's gen-seed | store-secret does.
+    let words = "abandon ability able about above absent absorb abstract absurd abuse access accident account accuse achieve acid acoustic acquire across act action actor actress actual";
+    let patch = serde_json::json!({ "data": { "seed": base64::engine::general_purpose::STANDARD.encode(words) } });
+    site.kubectl(&[
+        "patch",
+        "secret",
+        "lnd-wallet",
+        "-n",
+        site.namespace(),
+        "--type=merge",
+        "-p",
+        &patch.to_string(),
+        "--field-manager",
+        "lndinit",
+    ])
+    .expect(0);
+
+    let status = site.openlsp(&["secrets", "seed"]).expect(0);
+    assert!(status.stdout.contains("Secret") && status.stdout.contains("--reveal"));
+    let list = site.openlsp(&["secrets", "list"]).expect(0);
+    assert!(
+        list.stdout.contains("seed") && list.stdout.contains("sha256:"),
+        "{}",
+        list.stdout
+    );
+    let unconfirmed = site.openlsp(&["secrets", "seed", "--reveal"]).expect(2);
+    let wrong = site
+        .openlsp(&["secrets", "seed", "--reveal", "--confirm-node", "other"])
+        .expect(2);
+    let diff = site.openlsp(&["diff"]).expect(0);
+    for output in [&status, &list, &unconfirmed, &wrong, &diff] {
+        assert!(!output.all().contains("abandon ability"), "the seed leaked");
+    }
+    let revealed = site
+        .openlsp(&["secrets", "seed", "--reveal", "--confirm-node", "lnd"])
+        .expect(0);
+    assert!(
+        revealed.stdout.contains("  1. abandon") && revealed.stdout.contains(" 24. actual"),
+        "{}",
+        revealed.stdout
+    );
+    let secret = site.get_json(&["secret", "lnd-wallet", "-n", site.namespace()]);
+    assert!(secret["metadata"]["annotations"]["openlsp.io/seed-revealed-at"].is_string());
+    assert!(state_text(&site, "audit.log").contains("seed of lnd revealed"));
+    site.openlsp(&["diff"]).expect(0);
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    assert_eq!(
+        String::from_utf8(live_secret(&site, "lnd-wallet", "seed")).unwrap(),
+        words,
+        "apply keeps lndinit's seed"
+    );
+}
