@@ -11,4 +11,5 @@ mod init;
 mod profile_errors;
 mod render;
 mod secrets;
+mod stack;
 mod tls;
