@@ -23,7 +23,8 @@ struct Site {
     seen: std::sync::Mutex<Vec<String>>,
 }
 
-const NAMESPACED: &str = "configmaps,secrets,services,statefulsets.apps,persistentvolumeclaims";
+const NAMESPACED: &str =
+    "configmaps,secrets,services,statefulsets.apps,deployments.apps,persistentvolumeclaims";
 
 impl Site {
     /// A copy of an example profile as site `e2e-<suffix>` in namespace `e2e-<suffix>`.
@@ -218,7 +219,7 @@ fn fresh_apply_creates_everything_as_a_kubectl_applyset() {
     assert!(
         output
             .stdout
-            .contains("Plan: 15 to create, 0 to change, 0 to prune, 0 kept (data), 0 unchanged"),
+            .contains("Plan: 21 to create, 0 to change, 0 to prune, 0 kept (data), 0 unchanged"),
         "{}",
         output.stdout
     );
@@ -239,7 +240,7 @@ fn fresh_apply_creates_everything_as_a_kubectl_applyset() {
     );
     assert_eq!(
         parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"],
-        "ConfigMap,Namespace,PersistentVolume,PersistentVolumeClaim,Secret,Service,StatefulSet.apps"
+        "ConfigMap,Deployment.apps,Namespace,PersistentVolume,PersistentVolumeClaim,Secret,Service,StatefulSet.apps"
     );
     assert_eq!(
         parent["metadata"]["annotations"]["applyset.kubernetes.io/tooling"],
@@ -284,8 +285,8 @@ fn a_second_apply_writes_nothing() {
     let before = site.settle();
     assert_eq!(
         before.len(),
-        16,
-        "15 objects and the ApplySet parent: {before:?}"
+        22,
+        "21 objects and the ApplySet parent: {before:?}"
     );
     let output = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     assert!(output.stderr.contains("no changes"), "{}", output.stderr);
@@ -318,7 +319,7 @@ fn an_image_change_shows_as_the_only_difference_and_rolls_out() {
     let diff = site.openlsp(&["diff"]).expect(1);
     assert!(
         diff.stdout
-            .contains("Plan: 0 to create, 1 to change, 0 to prune, 0 kept (data), 14 unchanged"),
+            .contains("Plan: 0 to create, 1 to change, 0 to prune, 0 kept (data), 20 unchanged"),
         "{}",
         diff.stdout
     );
@@ -399,6 +400,7 @@ fn a_removed_lightning_node_is_pruned_but_its_data_is_kept() {
         "= keep (data) Secret/lnd-customers-tls".to_owned(),
         "= keep (data) Secret/lnd-customers-wallet".to_owned(),
         "= keep (data) Secret/lnd-customers-bitcoind-rpc".to_owned(),
+        "= keep (data) Secret/lnd-customers-p2p-onion".to_owned(),
     ] {
         assert!(
             output.stdout.contains(line.as_str()),
@@ -430,7 +432,7 @@ fn a_removed_lightning_node_is_pruned_but_its_data_is_kept() {
         "the other node must stay"
     );
     let diff = site.openlsp(&["diff"]).expect(0);
-    assert!(diff.stdout.contains("5 kept (data)"), "{}", diff.stdout);
+    assert!(diff.stdout.contains("6 kept (data)"), "{}", diff.stdout);
 
     // Data goes only with --prune-data and the site name confirmed.
     let refused = site
@@ -474,7 +476,7 @@ fn a_removed_lightning_node_is_pruned_but_its_data_is_kept() {
     let parent = site.get_json(&["secret", "openlsp-applyset", "-n", site.namespace()]);
     assert_eq!(
         parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"],
-        "ConfigMap,Namespace,PersistentVolume,PersistentVolumeClaim,Secret,Service,StatefulSet.apps"
+        "ConfigMap,Deployment.apps,Namespace,PersistentVolume,PersistentVolumeClaim,Secret,Service,StatefulSet.apps"
     );
     site.assert_nothing_leaked();
 }
@@ -677,7 +679,7 @@ fn apply_waits_for_ready_workloads_and_times_out_naming_them() {
     });
     let output = output.expect(0);
     assert!(
-        output.stderr.contains("all 2 workloads are ready"),
+        output.stderr.contains("all 3 workloads are ready"),
         "{}",
         output.stderr
     );
@@ -693,7 +695,7 @@ fn apply_waits_for_ready_workloads_and_times_out_naming_them() {
     assert!(
         output
             .stderr
-            .contains("timed out after 5s waiting for: StatefulSet/bitcoind"),
+            .contains("timed out after 5s waiting for: Deployment/tor"),
         "{}",
         output.stderr
     );
@@ -730,7 +732,7 @@ fn delete_keeps_data_and_purge_removes_it() {
     assert!(
         output
             .stdout
-            .contains("Plan: 0 to create, 0 to change, 7 to prune, 8 kept (data), 0 unchanged"),
+            .contains("Plan: 0 to create, 0 to change, 11 to prune, 10 kept (data), 0 unchanged"),
         "{}",
         output.stdout
     );
@@ -809,7 +811,11 @@ fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("stopped waiting (interrupted); everything was applied; not ready yet: StatefulSet/bitcoind"), "{stderr}");
+    assert!(
+        stderr.contains("stopped waiting (interrupted); everything was applied; not ready yet: ")
+            && stderr.contains("StatefulSet/bitcoind ("),
+        "{stderr}"
+    );
     site.openlsp(&["diff"]).expect(0);
     assert!(
         site.kubectl(&["get", "lease", "openlsp-lock", "-n", site.namespace()])
@@ -817,3 +823,5 @@ fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
             != 0
     );
 }
+
+mod stack;
