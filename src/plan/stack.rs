@@ -477,6 +477,16 @@ fn dashboard_uid(site: &Site, kind: &str) -> String {
     format!("openlsp-{}-{kind}", &digest[..12])
 }
 
+/// The Prometheus job of each node's `<node>-<suffix>` Service (the job label is the Service).
+fn scrape_jobs<'a>(nodes: impl Iterator<Item = &'a String>, suffix: &str) -> Vec<ScrapeJob> {
+    nodes
+        .map(|node| ScrapeJob {
+            node: node.clone(),
+            job: format!("{node}-{suffix}"),
+        })
+        .collect()
+}
+
 pub fn monitoring_context(site: &Site) -> MonitoringContext {
     let monitoring = &site.spec.monitoring;
     let mut monitor_labels = Labels::new();
@@ -523,33 +533,10 @@ pub fn monitoring_context(site: &Site) -> MonitoringContext {
         lndmon,
         monitor_labels,
         rules_name: "openlsp-alerts",
-        exporters: site
-            .spec
-            .bitcoin
-            .iter()
-            .map(|n| ScrapeJob {
-                node: n.name.clone(),
-                job: format!("{}-exporter", n.name),
-            })
-            .collect(),
-        lnd_jobs: site
-            .spec
-            .lightning
-            .iter()
-            .map(|n| ScrapeJob {
-                node: n.name.clone(),
-                job: format!("{}-metrics", n.name),
-            })
-            .collect(),
+        exporters: scrape_jobs(site.spec.bitcoin.iter().map(|n| &n.name), "exporter"),
+        lnd_jobs: scrape_jobs(site.spec.lightning.iter().map(|n| &n.name), "metrics"),
         lndmon_jobs: if lndmon {
-            site.spec
-                .lightning
-                .iter()
-                .map(|n| ScrapeJob {
-                    node: n.name.clone(),
-                    job: format!("{}-lndmon", n.name),
-                })
-                .collect()
+            scrape_jobs(site.spec.lightning.iter().map(|n| &n.name), "lndmon")
         } else {
             Vec::new()
         },

@@ -17,27 +17,22 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
     if site.spec.tor.enabled() {
         pods.push((site.spec.host.node_name.as_str(), site.spec.tor.resources));
     }
-    if site.spec.monitoring.enabled {
-        for node in &site.spec.bitcoin {
-            pods.push((
-                site.machine_of_disk(&node.disk),
-                Resources {
-                    memory: EXPORTER_MEMORY,
-                    cpu: EXPORTER_CPU,
-                },
-            ));
-        }
-        if site.spec.monitoring.lndmon {
-            for node in &site.spec.lightning {
-                pods.push((
-                    site.machine_of_disk(&node.disk),
-                    Resources {
-                        memory: LNDMON_MEMORY,
-                        cpu: LNDMON_CPU,
-                    },
-                ));
-            }
-        }
+    let monitoring = &site.spec.monitoring;
+    let exporters = site
+        .spec
+        .bitcoin
+        .iter()
+        .map(|node| (&node.disk, EXPORTER_MEMORY, EXPORTER_CPU));
+    let lndmons = site
+        .spec
+        .lightning
+        .iter()
+        .map(|node| (&node.disk, LNDMON_MEMORY, LNDMON_CPU));
+    let beside_nodes = exporters
+        .filter(|_| monitoring.enabled)
+        .chain(lndmons.filter(|_| monitoring.enabled && monitoring.lndmon));
+    for (disk, memory, cpu) in beside_nodes {
+        pods.push((site.machine_of_disk(disk), Resources { memory, cpu }));
     }
     pods
 }
