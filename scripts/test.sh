@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, the one command the README and CI run:
 #   1. install what the tests need (scripts/test-deps.sh: bitcoind, tor, promtool, shellcheck),
-#   2. start a real Kubernetes control plane on loopback (scripts/test-cluster.sh),
+#   2. start two real Kubernetes control planes on loopback (scripts/test-cluster.sh): one the
+#      tests install addon CRDs into, and a bare one that never gets them (missing-addon errors),
 #   3. run rustfmt, clippy, shellcheck and every test with nothing allowed to skip,
-#   4. tear the control plane down, whatever happened.
+#   4. tear the control planes down, whatever happened.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -24,13 +25,22 @@ cargo clippy --locked --all-targets -- -D warnings
 shellcheck install.sh scripts/*.sh .ci/run
 
 cluster_dir=$(mktemp -u "${TMPDIR:-/tmp}/openlsp-test-cluster.XXXXXX")
-cleanup() { scripts/test-cluster.sh down "$cluster_dir" || true; }
+bare_dir=$(mktemp -u "${TMPDIR:-/tmp}/openlsp-test-cluster-bare.XXXXXX")
+cleanup() {
+  scripts/test-cluster.sh down "$cluster_dir" || true
+  scripts/test-cluster.sh down "$bare_dir" || true
+}
 trap cleanup EXIT
 
 log "starting the test control plane in $cluster_dir"
 kubeconfig=$(scripts/test-cluster.sh up "$cluster_dir" | tail -n 1)
 [ -s "$kubeconfig" ] || { log "error: the control plane did not start"; exit 1; }
 export OPENLSP_TEST_KUBECONFIG=$kubeconfig
+# CRDs are cluster-wide: the missing-addon tests need a control plane no test installs them in.
+log "starting the bare control plane (no addon CRDs) in $bare_dir"
+bare_kubeconfig=$(scripts/test-cluster.sh up "$bare_dir" | tail -n 1)
+[ -s "$bare_kubeconfig" ] || { log "error: the bare control plane did not start"; exit 1; }
+export OPENLSP_TEST_KUBECONFIG_BARE=$bare_kubeconfig
 # Every test that needs a real daemon or the API server must run, not skip.
 export OPENLSP_TEST_REQUIRE_ALL=1
 export CI=${CI:-true}

@@ -15,5 +15,29 @@ pub const LND_UID: i64 = 1000;
 /// the seed and wallet, and publishes the macaroons.
 pub const LNDINIT: &str = "lightninglabs/lndinit:v0.1.37-beta-lnd-v0.21.3-beta";
 
+/// Tor from btcpayserver/dockerfile-deps (`Tor/0.4.9.13`: a static tor on
+/// debian:bookworm-slim, published as one manifest for amd64, arm64/v8 and arm/v7). Its
+/// entrypoint needs root (gosu), so openlsp runs `tor -f /etc/tor/torrc` itself.
+pub const TOR: &str = "btcpayserver/tor:0.4.9.13";
+/// openlsp runs Tor as this uid and gid: the image's `tor` user (Debian's `useradd -r`, the
+/// first system uid). Any uid works: openlsp's init container creates the 0700 directories
+/// Tor insists on, owned by whatever uid the pod runs as.
+pub const TOR_UID: i64 = 999;
+
+/// jvstein/bitcoin-prometheus-exporter (python:alpine; its release Makefile builds with
+/// buildx for linux/amd64, linux/arm64, arm/v6, arm/v7 and more). Needs no root and no disk.
+pub const BITCOIN_EXPORTER: &str = "jvstein/bitcoin-prometheus-exporter:v0.7.0";
+/// lndmon from Lightning Labs (its release workflow pushes linux/amd64 and linux/arm64).
+pub const LNDMON: &str = "lightninglabs/lndmon:v0.2.7";
+/// The exporters run as `nobody`: they only talk to RPC and serve /metrics.
+pub const NOBODY_UID: i64 = 65534;
+
 /// Every pinned image by component name, for docs and tests.
-pub const ALL: &[(&str, &str)] = &[("bitcoind", BITCOIND), ("lnd", LND), ("lndinit", LNDINIT)];
+pub const ALL: &[(&str, &str)] = &[
+    ("bitcoind", BITCOIND),
+    ("lnd", LND),
+    ("lndinit", LNDINIT),
+    ("tor", TOR),
+    ("bitcoin-exporter", BITCOIN_EXPORTER),
+    ("lndmon", LNDMON),
+];

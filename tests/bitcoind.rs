@@ -1,36 +1,20 @@
 //! A real bitcoind (Bitcoin Knots) started the way the rendered pod starts it: the same
 //! bitcoin.conf, rpcauth file and arguments, with only the datadir, ports and bind/allow
-//! addresses changed. LND's rendered credentials must authenticate; a wrong password must not.
+//! addresses (and the Tor proxy's host) changed. LND's rendered credentials must authenticate;
+//! a wrong password must not. The exporter's user may make its read-only calls and nothing
+//! else.
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::common::{self, Test, documents, find, secret_value};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills bitcoind if the test fails before stopping it.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::{self, Daemon, Test, documents, find, free_port, secret_value};
 
 /// One JSON-RPC call with HTTP basic auth; returns the status code and body.
 fn rpc(port: u16, user: &str, password: &str, method: &str) -> std::io::Result<(u16, String)> {
@@ -58,13 +42,21 @@ fn rpc(port: u16, user: &str, password: &str, method: &str) -> std::io::Result<(
     Ok((status, body))
 }
 
-/// The pod's bitcoin.conf with only ports and bind/allow addresses changed.
+/// The pod's bitcoin.conf with only ports and bind/allow addresses changed, and the Tor
+/// proxy (a cluster Service name) pointed at a closed local port: bitcoind resolves it at
+/// start but connects only when it makes an outbound connection, which the test forbids.
 fn localize(conf: &str, rpcauth_dir: &Path, rpc_port: u16, p2p_port: u16) -> String {
     let mut allow_written = false;
     let mut out = Vec::new();
     for line in conf.lines() {
         let (key, value) = line.split_once('=').unwrap_or((line, ""));
         let replaced = match key {
+            "onion" | "proxy" => Some(format!("{key}=127.0.0.1:{}", free_port())),
+            "bind" if value.ends_with("=onion") => {
+                Some(format!("bind=127.0.0.1:{}=onion", free_port()))
+            }
+            "bind" if value.starts_with("[::]") => Some(format!("bind=[::1]:{p2p_port}")),
+            "bind" => Some(format!("bind=127.0.0.1:{p2p_port}")),
             "includeconf" => Some(format!(
                 "includeconf={}",
                 value.replace("/etc/bitcoin/rpcauth", rpcauth_dir.to_str().unwrap())
@@ -193,7 +185,9 @@ impl Knots {
     }
 }
 
-fn check_profile(profile: &str, chain: &str) {
+/// Starts bitcoind with `profile`'s rendered config, checks the Lightning node's credentials,
+/// runs `more` while it is up (with the RPC port and the rendered documents), and stops it.
+fn check_profile(profile: &str, chain: &str, more: impl FnOnce(u16, &[Value])) {
     let test = Test::new().with_example(profile);
     let output = test
         .run(["render", "--show-secrets", "-p", &format!("{profile}.yaml")])
@@ -219,6 +213,7 @@ fn check_profile(profile: &str, chain: &str) {
         401,
         "an unknown user must be rejected"
     );
+    more(knots.rpc_port, &docs);
     let text = knots.stop(&user, &password);
     assert!(
         text.contains("init message: Done loading"),
@@ -248,10 +243,51 @@ fn site_of(profile: &str) -> String {
 
 #[test]
 fn regtest_bitcoind_accepts_the_rendered_config_and_credentials() {
-    check_profile("regtest-playground", "regtest");
+    check_profile("regtest-playground", "regtest", |_, _| {});
 }
 
 #[test]
 fn mainnet_bitcoind_accepts_the_rendered_config_and_credentials() {
-    check_profile("pi4-mainnet", "main");
+    check_profile("pi4-mainnet", "main", |_, _| {});
+}
+
+/// full-stack: Tor (hybrid, with IPv6 binds), and the exporter's user restricted to the
+/// read-only calls the exporter makes, while LND's user keeps every call.
+#[test]
+fn bitcoind_takes_the_tor_settings_and_whitelists_the_exporter() {
+    check_profile("full-stack", "main", |port, docs| {
+        let conf = find(docs, "ConfigMap", "bitcoind-config")["data"]["bitcoin.conf"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for key in ["onion=", "listenonion=0", "bind=[::]:8333", "=onion"] {
+            assert!(conf.contains(key), "bitcoin.conf lacks {key}:\n{conf}");
+        }
+        let user = secret_value(docs, "bitcoind-exporter-rpc", "username");
+        let password = secret_value(docs, "bitcoind-exporter-rpc", "password");
+        assert_eq!(user, "openlsp_exporter");
+        for method in [
+            "getblockchaininfo",
+            "getnetworkinfo",
+            "getmempoolinfo",
+            "getchaintips",
+            "getnettotals",
+            "getnetworkhashps",
+            "listbanned",
+            "uptime",
+        ] {
+            let (status, body) = rpc(port, &user, &password, method).unwrap();
+            assert_eq!(status, 200, "the exporter may call {method}: {body}");
+        }
+        for method in ["getpeerinfo", "getrawmempool", "stop"] {
+            let (status, _) = rpc(port, &user, &password, method).unwrap();
+            assert_eq!(status, 403, "the exporter must not call {method}");
+        }
+        let (status, _) = rpc(port, &user, "wrong", "uptime").unwrap();
+        assert_eq!(status, 401);
+        let lnd_user = secret_value(docs, "lnd-bitcoind-rpc", "username");
+        let lnd_password = secret_value(docs, "lnd-bitcoind-rpc", "password");
+        let (status, _) = rpc(port, &lnd_user, &lnd_password, "getpeerinfo").unwrap();
+        assert_eq!(status, 200, "LND keeps every call (rpcwhitelistdefault=0)");
+    });
 }

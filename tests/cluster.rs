@@ -23,7 +23,7 @@ pub struct Site {
     seen: std::sync::Mutex<Vec<String>>,
 }
 
-const NAMESPACED: &str = "configmaps,secrets,services,statefulsets.apps,persistentvolumeclaims,serviceaccounts,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io";
+const NAMESPACED: &str = "configmaps,secrets,services,statefulsets.apps,deployments.apps,persistentvolumeclaims,serviceaccounts,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io";
 
 impl Site {
     /// A copy of an example profile as site `e2e-<suffix>` in namespace `e2e-<suffix>`.
@@ -298,10 +298,7 @@ fn fresh_apply_creates_everything_as_a_kubectl_applyset() {
         parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"],
         site.rendered_group_kinds()
     );
-    assert!(
-        site.rendered_group_kinds()
-            .starts_with("ConfigMap,Namespace,")
-    );
+    assert!(site.rendered_group_kinds().contains("StatefulSet.apps"));
     assert!(
         site.rendered_group_kinds()
             .contains(",Role.rbac.authorization.k8s.io,")
@@ -466,6 +463,7 @@ fn a_removed_lightning_node_is_pruned_but_its_data_is_kept() {
         "= keep (data) Secret/lnd-customers-rpc".to_owned(),
         "- prune ServiceAccount/lnd-customers-lndinit".to_owned(),
         "- prune Role/lnd-customers-lndinit".to_owned(),
+        "= keep (data) Secret/lnd-customers-p2p-onion".to_owned(),
     ] {
         assert!(
             output.stdout.contains(line.as_str()),
@@ -496,8 +494,18 @@ fn a_removed_lightning_node_is_pruned_but_its_data_is_kept() {
         !gone("statefulset", "lnd-routing"),
         "the other node must stay"
     );
+    let kept = output
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("= keep (data)"))
+        .count();
+    assert!(kept >= 6, "{}", output.stdout);
     let diff = site.openlsp(&["diff"]).expect(0);
-    assert!(diff.stdout.contains("6 kept (data)"), "{}", diff.stdout);
+    assert!(
+        diff.stdout.contains(&format!("{kept} kept (data)")),
+        "{}",
+        diff.stdout
+    );
 
     // Data goes only with --prune-data and the site name confirmed.
     let refused = site
@@ -744,7 +752,7 @@ fn apply_waits_for_ready_workloads_and_times_out_naming_them() {
     });
     let output = output.expect(0);
     assert!(
-        output.stderr.contains("all 2 workloads are ready"),
+        output.stderr.contains("all 3 workloads are ready"),
         "{}",
         output.stderr
     );
@@ -760,7 +768,7 @@ fn apply_waits_for_ready_workloads_and_times_out_naming_them() {
     assert!(
         output
             .stderr
-            .contains("timed out after 5s waiting for: StatefulSet/bitcoind"),
+            .contains("timed out after 5s waiting for: Deployment/tor"),
         "{}",
         output.stderr
     );
@@ -884,7 +892,11 @@ fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("stopped waiting (interrupted); everything was applied; not ready yet: StatefulSet/bitcoind"), "{stderr}");
+    assert!(
+        stderr.contains("stopped waiting (interrupted); everything was applied; not ready yet: ")
+            && stderr.contains("StatefulSet/bitcoind ("),
+        "{stderr}"
+    );
     site.openlsp(&["diff"]).expect(0);
     assert!(
         site.kubectl(&["get", "lease", "openlsp-lock", "-n", site.namespace()])
@@ -892,3 +904,5 @@ fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
             != 0
     );
 }
+
+mod stack;

@@ -2,8 +2,9 @@
 
 use std::ffi::OsStr;
 use std::fs;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -174,6 +175,25 @@ pub fn required_program(var: &str, test: &str) -> Option<PathBuf> {
     }
 }
 
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills a daemon (bitcoind, tor) if the test fails before stopping it.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Parses a multi-document YAML stream.
 pub fn documents(yaml: &str) -> Vec<Value> {
     serde_yaml::Deserializer::from_str(yaml)
@@ -219,7 +239,13 @@ pub fn secret_needles(state_dir: &Path) -> Vec<String> {
             if name == "openlsp-state" || name == ".lock" {
                 continue;
             }
-            let text = fs::read_to_string(&path).unwrap();
+            let bytes = fs::read(&path).unwrap();
+            let Ok(text) = String::from_utf8(bytes.clone()) else {
+                // Binary keys (Tor's hs_ed25519_secret_key) can only leak encoded.
+                needles.push(base64::engine::general_purpose::STANDARD.encode(&bytes));
+                needles.push(hex::encode(&bytes[bytes.len().saturating_sub(64)..]));
+                continue;
+            };
             needles.push(text.trim().to_owned());
             needles.push(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()));
             needles.extend(

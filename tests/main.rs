@@ -12,4 +12,5 @@ mod lifecycle;
 mod profile_errors;
 mod render;
 mod secrets;
+mod stack;
 mod tls;

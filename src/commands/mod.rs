@@ -86,6 +86,9 @@ pub fn plan_profile(
     let secrets = state.load(&needed)?;
     let templates = template_set(global)?;
     let plan = plan::render_site(site, &secrets, &templates)?;
+    for warning in &plan.warnings {
+        ui.warn(warning);
+    }
     Ok(Planned {
         profile,
         state,

@@ -163,6 +163,12 @@ async fn list(ui: &Ui, global: &GlobalArgs, args: &SecretsListArgs) -> anyhow::R
                     }
                     None => (changed, "unreadable".to_owned(), "-".to_owned()),
                 },
+                // An onion key's address is public and says more than a hash.
+                SecretKind::OnionKey => {
+                    let address = plan::onion::OnionKey::from_secret_file(&values[0])
+                        .map_or_else(|_| "unreadable".to_owned(), |key| key.address());
+                    (changed, address, "-".to_owned())
+                }
                 _ => (
                     changed,
                     fingerprint(values.iter().map(Vec::as_slice)),

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::names;
-use super::state::paths;
+use super::state::{self, EXPORTER_RPC_USER, paths};
 use crate::profile::Site;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,6 +17,7 @@ pub enum SecretKind {
     WalletPassword,
     Seed,
     Macaroons,
+    OnionKey,
 }
 
 impl fmt::Display for SecretKind {
@@ -27,6 +28,7 @@ impl fmt::Display for SecretKind {
             SecretKind::WalletPassword => "wallet password",
             SecretKind::Seed => "seed",
             SecretKind::Macaroons => "macaroons",
+            SecretKind::OnionKey => "onion key",
         })
     }
 }
@@ -71,35 +73,73 @@ impl Entry {
     }
 }
 
+/// An RPC client's credential: password from its Secret, salt from bitcoind's rpcauth line.
+fn rpc_credential(secret: String, node: &str, bitcoin: &str, user: &str) -> Entry {
+    let password = paths::rpc_password(bitcoin, user);
+    Entry {
+        secret: secret.clone(),
+        kind: SecretKind::RpcCredential,
+        node: node.to_owned(),
+        values: vec![
+            (
+                password.clone(),
+                Source::Key {
+                    secret,
+                    key: "password",
+                },
+            ),
+            (
+                paths::rpc_salt(bitcoin, user),
+                Source::RpcauthSalt {
+                    secret: names::rpcauth_secret(bitcoin),
+                    user: user.to_owned(),
+                    password,
+                },
+            ),
+        ],
+        derived: vec![names::rpcauth_secret(bitcoin)],
+    }
+}
+
 /// Every secret of `site`, in a stable order.
 pub fn catalog(site: &Site) -> Vec<Entry> {
     let mut entries = Vec::new();
-    for node in &site.spec.lightning {
-        let credentials = names::rpc_credentials_secret(&node.name, &node.bitcoin);
-        let password = paths::rpc_password(&node.bitcoin, &node.name);
+    if site.spec.monitoring.enabled {
+        for node in &site.spec.bitcoin {
+            entries.push(rpc_credential(
+                names::exporter_credentials_secret(&node.name),
+                &node.name,
+                &node.name,
+                EXPORTER_RPC_USER,
+            ));
+        }
+    }
+    for service in state::onion_services(site) {
+        let secret = names::onion_secret(&service);
+        let node = service
+            .rsplit_once('-')
+            .map_or(service.as_str(), |(node, _)| node);
         entries.push(Entry {
-            secret: credentials.clone(),
-            kind: SecretKind::RpcCredential,
-            node: node.name.clone(),
-            values: vec![
-                (
-                    password.clone(),
-                    Source::Key {
-                        secret: credentials,
-                        key: "password",
-                    },
-                ),
-                (
-                    paths::rpc_salt(&node.bitcoin, &node.name),
-                    Source::RpcauthSalt {
-                        secret: names::rpcauth_secret(&node.bitcoin),
-                        user: node.name.clone(),
-                        password,
-                    },
-                ),
-            ],
-            derived: vec![names::rpcauth_secret(&node.bitcoin)],
+            secret: secret.clone(),
+            kind: SecretKind::OnionKey,
+            node: node.to_owned(),
+            values: vec![(
+                paths::onion_key(&service),
+                Source::Key {
+                    secret,
+                    key: names::ONION_KEY,
+                },
+            )],
+            derived: Vec::new(),
         });
+    }
+    for node in &site.spec.lightning {
+        entries.push(rpc_credential(
+            names::rpc_credentials_secret(&node.name, &node.bitcoin),
+            &node.name,
+            &node.bitcoin,
+            &node.name,
+        ));
         let tls = names::tls_secret(&node.name);
         entries.push(Entry {
             secret: tls.clone(),

@@ -10,7 +10,7 @@ use crate::images;
 use crate::profile::{BitcoinNode, LightningNode, Resources, Site};
 
 use super::state::{self, Secrets, StateError};
-use super::{PlanError, names, rpcauth};
+use super::{PlanError, names, rpcauth, stack};
 
 pub const ZMQ_RAWBLOCK_PORT: u16 = 28332;
 pub const ZMQ_RAWTX_PORT: u16 = 28333;
@@ -36,6 +36,14 @@ pub struct SiteContext {
     pub labels: Labels,
     #[serde(rename = "dataAnnotation")]
     pub data_annotation: BTreeMap<&'static str, &'static str>,
+    /// The namespace's Pod Security level: `restricted`, or `privileged` when inbound P2P
+    /// uses host ports (baseline forbids them too); `warn` and `audit` stay `restricted`.
+    #[serde(rename = "podSecurity")]
+    pub pod_security: &'static str,
+    pub tor: stack::TorContext,
+    pub networking: stack::NetworkingContext,
+    pub monitoring: stack::MonitoringContext,
+    pub ingress: stack::IngressContext,
 }
 
 #[derive(Serialize)]
@@ -109,6 +117,8 @@ pub struct BitcoinContext {
     clients: Vec<RpcClientContext>,
     /// base64 of rpcauth.conf: one salted `rpcauth=` line per client.
     rpcauth_conf_b64: String,
+    /// Tor, inbound P2P, the exporter and the Ingress of this node.
+    stack: stack::BitcoinStack,
 }
 
 #[derive(Serialize)]
@@ -193,19 +203,21 @@ pub struct LightningContext {
     node: LightningNodeContext,
     backend: BackendContext,
     secrets: LightningSecrets,
+    /// Tor, inbound P2P, metrics, lndmon and the Ingresses of this node.
+    stack: stack::LightningStack,
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(super) fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn secret<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a [u8], PlanError> {
+pub(super) fn secret<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a [u8], PlanError> {
     secrets
         .get(path)
         .ok_or_else(|| PlanError::State(StateError::Missing { path: path.into() }))
 }
 
-fn secret_text<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a str, PlanError> {
+pub(super) fn secret_text<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a str, PlanError> {
     std::str::from_utf8(secret(secrets, path)?).map_err(|_| {
         PlanError::State(StateError::Damaged {
             path: path.into(),
@@ -226,6 +238,15 @@ pub fn site_context(site: &Site) -> SiteContext {
         chain: site.spec.network.bitcoind_chain(),
         labels,
         data_annotation: BTreeMap::from([(DATA_ANNOTATION, "true")]),
+        pod_security: if site.spec.networking.inbound == crate::profile::Inbound::HostPort {
+            "privileged"
+        } else {
+            "restricted"
+        },
+        tor: stack::tor_context(site),
+        networking: stack::networking_context(site),
+        monitoring: stack::monitoring_context(site),
+        ingress: stack::ingress_context(site),
     }
 }
 
@@ -277,6 +298,37 @@ fn wallet_init(site: &Site) -> WalletInitContext {
     }
 }
 
+/// `user`'s rpcauth line for bitcoind `bitcoin`; during a rotation also the previous one, so
+/// bitcoind accepts both passwords until the client has rolled.
+pub(super) fn rpcauth_lines(
+    secrets: &Secrets,
+    bitcoin: &str,
+    user: &str,
+) -> Result<String, PlanError> {
+    let password = state::paths::rpc_password(bitcoin, user);
+    let salt = state::paths::rpc_salt(bitcoin, user);
+    let mut lines = rpcauth::rpcauth_line(
+        user,
+        secret_text(secrets, &salt)?,
+        secret_text(secrets, &password)?,
+    );
+    lines.push('\n');
+    let (previous_password, previous_salt) = (
+        state::paths::previous(&password),
+        state::paths::previous(&salt),
+    );
+    if secrets.get(&previous_password).is_some() {
+        lines.push_str("# previous credential, until `openlsp secrets rotate --finish`\n");
+        lines.push_str(&rpcauth::rpcauth_line(
+            user,
+            secret_text(secrets, &previous_salt)?,
+            secret_text(secrets, &previous_password)?,
+        ));
+        lines.push('\n');
+    }
+    Ok(lines)
+}
+
 /// The in-cluster DNS name of a Service, independent of the cluster domain.
 pub fn service_host(site: &Site, service: &str) -> String {
     format!("{service}.{}.svc", site.namespace())
@@ -291,32 +343,13 @@ pub fn bitcoin_context(
     let mut clients = Vec::new();
     let mut conf = String::from("# RPC users of this bitcoind, one salted rpcauth line each.\n");
     for client in site.clients_of(&node.name) {
-        let password = secret_text(
-            secrets,
-            &state::paths::rpc_password(&node.name, &client.name),
-        )?;
-        let salt = secret_text(secrets, &state::paths::rpc_salt(&node.name, &client.name))?;
-        conf.push_str(&rpcauth::rpcauth_line(&client.name, salt, password));
-        conf.push('\n');
-        // During a rotation bitcoind accepts the previous password too, until the client rolled.
-        let previous_password =
-            state::paths::previous(&state::paths::rpc_password(&node.name, &client.name));
-        let previous_salt =
-            state::paths::previous(&state::paths::rpc_salt(&node.name, &client.name));
-        if secrets.get(&previous_password).is_some() {
-            conf.push_str("# previous credential, until `openlsp secrets rotate --finish`\n");
-            conf.push_str(&rpcauth::rpcauth_line(
-                &client.name,
-                secret_text(secrets, &previous_salt)?,
-                secret_text(secrets, &previous_password)?,
-            ));
-            conf.push('\n');
-        }
+        conf.push_str(&rpcauth_lines(secrets, &node.name, &client.name)?);
         clients.push(RpcClientContext {
             name: client.name.clone(),
             user: client.name.clone(),
         });
     }
+    conf.push_str(&stack::exporter_rpcauth(site, node, secrets)?);
     let network = site.spec.network;
     Ok(BitcoinContext {
         site: site_context(site),
@@ -348,6 +381,7 @@ pub fn bitcoin_context(
         },
         clients,
         rpcauth_conf_b64: b64(conf.as_bytes()),
+        stack: stack::bitcoin_stack(site, node, secrets)?,
     })
 }
 
@@ -420,5 +454,6 @@ pub fn lightning_context(
                 &state::paths::rpc_password(&backend.name, &node.name),
             )?),
         },
+        stack: stack::lightning_stack(site, node, secrets)?,
     })
 }

@@ -7,9 +7,11 @@ pub mod checksum;
 pub mod context;
 pub mod kinds;
 pub mod names;
+pub mod onion;
 pub mod output;
 pub mod rotation;
 pub mod rpcauth;
+pub mod stack;
 pub mod state;
 pub mod templates;
 pub mod tls;
@@ -128,6 +130,9 @@ pub fn is_data(manifest: &Value) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub objects: Vec<PlannedObject>,
+    /// What the operator should know before applying: public exposures, addon objects
+    /// openlsp does not own. Commands print them; they never stop the plan.
+    pub warnings: Vec<String>,
 }
 
 /// Renders every template for `site` with `secrets` and checks each object against its type.
@@ -190,7 +195,10 @@ pub fn render_site(
     objects.sort_by(|a, b| {
         (a.stage, &a.kind, &a.namespace, &a.name).cmp(&(b.stage, &b.kind, &b.namespace, &b.name))
     });
-    Ok(Plan { objects })
+    Ok(Plan {
+        objects,
+        warnings: stack::plan_warnings(site),
+    })
 }
 
 /// Splits one template's output into documents and checks each; empty documents are skipped.

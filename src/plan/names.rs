@@ -31,6 +31,19 @@ pub fn macaroons_secret(lightning: &str) -> String {
     format!("{lightning}-rpc")
 }
 
+/// A bitcoind exporter's username and password for that bitcoind's RPC.
+pub fn exporter_credentials_secret(bitcoin: &str) -> String {
+    format!("{bitcoin}-exporter-rpc")
+}
+
+/// The key of an onion service (`<node>-p2p`, `<lnd>-rpc`).
+pub fn onion_secret(service: &str) -> String {
+    format!("{service}-onion")
+}
+
+/// Key of an onion service's secret key in its Secret (Tor's own file name).
+pub const ONION_KEY: &str = "hs_ed25519_secret_key";
+
 /// ServiceAccount (and Role, RoleBinding) of an LND pod's lndinit containers.
 pub fn lnd_service_account(lightning: &str) -> String {
     format!("{lightning}-lndinit")

@@ -4,6 +4,7 @@
 //! client runs with the new one. Certificates are reissued with the same names and a new key.
 
 use super::catalog::{Entry, SecretKind};
+use super::onion::OnionKey;
 use super::state::{self, Requirement, Secrets, StateChange, paths};
 use super::{rpcauth, tls};
 
@@ -72,19 +73,27 @@ pub fn start(
         }
         SecretKind::Tls => {
             let cert = &entry.values[0].0;
-            let (common_name, alt_names) = requirements
+            let (common_name, alt_names, onion_names) = requirements
                 .iter()
                 .find_map(|r| match r {
                     Requirement::Tls {
                         cert: c,
                         common_name,
                         alt_names,
+                        onion_names,
                         ..
-                    } if c == cert => Some((common_name, alt_names)),
+                    } if c == cert => Some((common_name, alt_names, onion_names)),
                     _ => None,
                 })
                 .ok_or_else(|| RotationError::Missing(cert.clone()))?;
-            let pair = tls::generate(common_name, alt_names)
+            // The same names as before, onion addresses of the node's API included.
+            let mut names = alt_names.clone();
+            for path in onion_names {
+                let key = OnionKey::from_secret_file(value(secrets, path)?)
+                    .map_err(|err| RotationError::Generate(err.to_string()))?;
+                names.push(key.address());
+            }
+            let pair = tls::generate(common_name, &names)
                 .map_err(|err| RotationError::Generate(err.to_string()))?;
             Ok(vec![
                 StateChange::Write {
@@ -108,6 +117,10 @@ pub fn start(
         SecretKind::Macaroons => Err(RotationError::NotRotatable(
             entry.secret.clone(),
             "LND issues them; bake or revoke macaroons with lncli",
+        )),
+        SecretKind::OnionKey => Err(RotationError::NotRotatable(
+            entry.secret.clone(),
+            "the onion address is derived from the key: a new key is an address peers and wallets do not know",
         )),
     }
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::fsutil::{self, PRIVATE_DIR, PRIVATE_FILE};
 use crate::profile::Site;
 
+use super::onion::OnionKey;
 use super::{rpcauth, tls};
 
 const MARKER: &str = "openlsp-state";
@@ -71,7 +72,12 @@ pub enum Requirement {
         key: String,
         common_name: String,
         alt_names: Vec<String>,
+        /// Onion keys (state paths, generated earlier in the same list) whose addresses are
+        /// added to the certificate's names when it is generated: LND's API onion service.
+        onion_names: Vec<String>,
     },
+    /// A Tor v3 onion service key, stored as Tor's own `hs_ed25519_secret_key` file.
+    OnionKey { path: String },
 }
 
 /// Relative state paths, shared by the plan (reading) and the store (writing).
@@ -97,6 +103,10 @@ pub mod paths {
             Some((dir, file)) => format!("{dir}/previous/{file}"),
             None => format!("previous/{path}"),
         }
+    }
+    /// The key of onion service `service` (`<node>-p2p`, `<lnd>-rpc`).
+    pub fn onion_key(service: &str) -> String {
+        format!("tor/{service}/hs_ed25519_secret_key")
     }
 }
 
@@ -137,6 +147,31 @@ pub fn history_stamp(at: time::OffsetDateTime) -> String {
     )
 }
 
+/// The RPC user of a bitcoind's Prometheus exporter. Not a DNS label, so no Lightning node
+/// (whose RPC user is its name) can ever have it.
+pub const EXPORTER_RPC_USER: &str = "openlsp_exporter";
+
+/// The onion services of a site, by name: each Bitcoin and Lightning node's P2P port, and the
+/// REST/gRPC APIs of Lightning nodes that ask for one. Empty when Tor is off.
+pub fn onion_services(site: &Site) -> Vec<String> {
+    if !site.spec.tor.enabled() {
+        return Vec::new();
+    }
+    let mut services: Vec<String> = site
+        .spec
+        .bitcoin
+        .iter()
+        .map(|node| format!("{}-p2p", node.name))
+        .collect();
+    for node in &site.spec.lightning {
+        services.push(format!("{}-p2p", node.name));
+        if !node.onion.is_empty() {
+            services.push(format!("{}-rpc", node.name));
+        }
+    }
+    services
+}
+
 /// The DNS names LND's certificate carries: localhost, then every name of its Service.
 pub fn lnd_dns_names(service: &str, namespace: &str, extra: &[String]) -> Vec<String> {
     let mut names = vec![
@@ -155,7 +190,23 @@ pub const LND_LOOPBACK_IPS: [&str; 2] = ["127.0.0.1", "::1"];
 
 /// Everything `site` needs, in a stable order.
 pub fn requirements(site: &Site) -> Vec<Requirement> {
-    let mut needed = Vec::new();
+    // Onion keys first: a TLS certificate may name an onion address.
+    let mut needed: Vec<Requirement> = onion_services(site)
+        .iter()
+        .map(|service| Requirement::OnionKey {
+            path: paths::onion_key(service),
+        })
+        .collect();
+    if site.spec.monitoring.enabled {
+        for node in &site.spec.bitcoin {
+            needed.push(Requirement::Password {
+                path: paths::rpc_password(&node.name, EXPORTER_RPC_USER),
+            });
+            needed.push(Requirement::Salt {
+                path: paths::rpc_salt(&node.name, EXPORTER_RPC_USER),
+            });
+        }
+    }
     for node in &site.spec.lightning {
         needed.push(Requirement::Password {
             path: paths::rpc_password(&node.bitcoin, &node.name),
@@ -176,6 +227,11 @@ pub fn requirements(site: &Site) -> Vec<Requirement> {
                 &lnd_dns_names(&node.name, site.namespace(), &node.tls_extra_domains),
                 &ips,
             ),
+            onion_names: if site.spec.tor.enabled() && !node.onion.is_empty() {
+                vec![paths::onion_key(&format!("{}-rpc", node.name))]
+            } else {
+                Vec::new()
+            },
         });
         needed.push(Requirement::Password {
             path: paths::wallet_password(&node.name),
@@ -343,10 +399,15 @@ impl StateDir {
                     key,
                     common_name,
                     alt_names,
+                    onion_names,
                 } => match (self.exists(cert), self.exists(key)) {
                     (true, true) => {}
                     (false, false) => {
-                        let pair = tls::generate(common_name, alt_names)
+                        let mut alt_names = alt_names.clone();
+                        for path in onion_names {
+                            alt_names.push(self.read_onion_key(path)?.address());
+                        }
+                        let pair = tls::generate(common_name, &alt_names)
                             .map_err(|err| StateError::Generate(err.to_string()))?;
                         self.create(key, pair.key_pem.as_bytes())?;
                         self.create(cert, pair.cert_pem.as_bytes())?;
@@ -361,6 +422,11 @@ impl StateDir {
                         });
                     }
                 },
+                Requirement::OnionKey { path } if !self.exists(path) => {
+                    let key = OnionKey::generate().map_err(random_failed)?;
+                    self.create(path, &key.secret_file())?;
+                    generated.push(path.clone());
+                }
                 _ => {}
             }
         }
@@ -384,19 +450,37 @@ impl StateDir {
         Ok(Some(value))
     }
 
+    /// Reads and checks an onion key from the state dir.
+    fn read_onion_key(&self, relative: &str) -> Result<OnionKey, StateError> {
+        let path = self.root.join(relative);
+        let bytes = fs::read(&path).map_err(io_error(&path))?;
+        OnionKey::from_secret_file(&bytes).map_err(|err| StateError::Damaged {
+            path,
+            reason: err.to_string(),
+        })
+    }
+
     /// Reads every value `needed` lists, and the previous value of any credential that is
     /// being rotated.
     pub fn load(&self, needed: &[Requirement]) -> Result<Secrets, StateError> {
         let mut secrets = Secrets::default();
         for requirement in needed {
             let files: Vec<&String> = match requirement {
-                Requirement::Password { path } | Requirement::Salt { path } => vec![path],
+                Requirement::Password { path }
+                | Requirement::Salt { path }
+                | Requirement::OnionKey { path } => vec![path],
                 Requirement::Tls { cert, key, .. } => vec![cert, key],
             };
             for relative in files {
                 let value = self.read(relative)?.ok_or_else(|| StateError::Missing {
                     path: self.root.join(relative),
                 })?;
+                if matches!(requirement, Requirement::OnionKey { .. }) {
+                    OnionKey::from_secret_file(&value).map_err(|err| StateError::Damaged {
+                        path: self.root.join(relative),
+                        reason: err.to_string(),
+                    })?;
+                }
                 secrets.insert(relative.clone(), value);
                 let previous = paths::previous(relative);
                 if let Some(value) = self.read(&previous)? {
@@ -607,6 +691,52 @@ mod tests {
             .unwrap();
         assert_eq!(state.load(&needed).unwrap().get("rpc/previous/pw"), None);
         assert!(kept.exists(), "history is never deleted");
+    }
+
+    #[test]
+    fn onion_keys_are_generated_once_and_named_in_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&dir.path().join("state"), "home").unwrap();
+        let key_path = paths::onion_key("lnd-rpc");
+        let needed = vec![
+            Requirement::OnionKey {
+                path: key_path.clone(),
+            },
+            Requirement::Tls {
+                cert: "lnd/tls.cert".to_owned(),
+                key: "lnd/tls.key".to_owned(),
+                common_name: "lnd".to_owned(),
+                alt_names: vec!["localhost".to_owned()],
+                onion_names: vec![key_path.clone()],
+            },
+        ];
+        state.ensure(&needed).unwrap();
+        let secrets = state.load(&needed).unwrap();
+        let key = OnionKey::from_secret_file(secrets.get(&key_path).unwrap()).unwrap();
+        assert!(state.ensure(&needed).unwrap().is_empty());
+        assert_eq!(
+            state.load(&needed).unwrap(),
+            secrets,
+            "nothing is regenerated"
+        );
+        let cert = String::from_utf8(secrets.get("lnd/tls.cert").unwrap().to_vec()).unwrap();
+        let der = x509_parser::pem::parse_x509_pem(cert.as_bytes()).unwrap().1;
+        let parsed = der.parse_x509().unwrap();
+        let names = format!(
+            "{:?}",
+            parsed.subject_alternative_name().unwrap().unwrap().value
+        );
+        assert!(names.contains(&key.address()), "{names}");
+        assert_eq!(
+            fsutil::mode_of(&state.root().join(&key_path)).unwrap(),
+            0o600
+        );
+        // A damaged key is reported, not silently replaced.
+        fs::write(state.root().join(&key_path), b"short").unwrap();
+        assert!(matches!(
+            state.load(&needed),
+            Err(StateError::Damaged { .. })
+        ));
     }
 
     #[test]

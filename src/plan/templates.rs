@@ -21,10 +21,13 @@ pub enum Scope {
     EachLightning,
 }
 
-const SERVICES: [(&str, Scope); 3] = [
+const SERVICES: [(&str, Scope); 6] = [
     ("site", Scope::Site),
     ("bitcoind", Scope::EachBitcoin),
     ("lnd", Scope::EachLightning),
+    ("tor", Scope::Site),
+    ("monitoring", Scope::Site),
+    ("ingress", Scope::Site),
 ];
 
 #[derive(Debug, Clone)]

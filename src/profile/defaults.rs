@@ -1,9 +1,14 @@
 //! Fills in every default so that later stages never guess: namespace, memory sizing from the
 //! host, images, aliases. The rules are documented in docs/profile.md.
 
-use super::input::{BitcoinInput, LightningInput, ResourcesInput, SiteInput};
+use std::collections::BTreeMap;
+
+use super::input::{BitcoinInput, LightningInput, ResourcesInput, SiteInput, SpecInput};
 use super::quantity::{Bytes, Millicores};
-use super::site::{BitcoinNode, Disk, Host, LightningNode, Metadata, Resources, Site, SiteSpec};
+use super::site::{
+    Acme, BitcoinIngress, BitcoinNode, Disk, Host, Inbound, Ingress, LightningNode, LndApi,
+    Metadata, Monitoring, Networking, Resources, Site, SiteSpec, Tor, TorMode,
+};
 use crate::images;
 
 /// bitcoind's own defaults, used when the host is small.
@@ -16,6 +21,8 @@ pub const BITCOIND_BASE_MIB: u64 = 640;
 pub const LND_MEMORY: Bytes = Bytes::gib(1);
 /// The memory limit of the lndinit sidecar beside every LND.
 pub const LND_SIDECAR_MEMORY: Bytes = Bytes::mib(64);
+/// Its CPU request.
+pub const LND_SIDECAR_CPU: Millicores = Millicores(10);
 pub const BITCOIND_CPU: Millicores = Millicores(500);
 pub const LND_CPU: Millicores = Millicores(250);
 /// LND's own default node colour.
@@ -23,6 +30,20 @@ pub const DEFAULT_COLOR: &str = "#3399ff";
 /// Private ranges: pod networks of microk8s (10.1.0.0/16), k3s, kubeadm and IPv6 ULAs.
 pub const DEFAULT_RPC_ALLOW_IP: [&str; 4] =
     ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
+
+/// The Tor daemon: a client with a handful of onion services.
+pub const TOR_MEMORY: Bytes = Bytes::mib(256);
+pub const TOR_CPU: Millicores = Millicores(100);
+/// The bitcoind exporter: python decoding the latest block (`getblock <hash> 2`).
+pub const EXPORTER_MEMORY: Bytes = Bytes::mib(192);
+pub const EXPORTER_CPU: Millicores = Millicores(50);
+pub const LNDMON_MEMORY: Bytes = Bytes::mib(128);
+pub const LNDMON_CPU: Millicores = Millicores(50);
+/// microk8s' observability addon: Helm release `kube-prom-stack` in namespace `observability`.
+pub const MONITORING_RELEASE: &str = "kube-prom-stack";
+pub const MONITORING_NAMESPACE: &str = "observability";
+/// The ingress class of microk8s' nginx ingress addon.
+pub const INGRESS_CLASS: &str = "public";
 
 /// Memory kept for the OS, microk8s and its addons: a quarter of the host, at least 1.5 GiB.
 pub fn default_reserved_memory(host_memory: Bytes) -> Bytes {
@@ -89,6 +110,14 @@ pub fn resolve(input: &SiteInput) -> Site {
             disks,
             bitcoin: Vec::new(),
             lightning: Vec::new(),
+            tor: resolve_tor(spec),
+            networking: Networking {
+                ipv6: false,
+                inbound: Inbound::None,
+                external_ips: Vec::new(),
+            },
+            monitoring: resolve_monitoring(spec),
+            ingress: resolve_ingress(spec),
         },
     };
     let bitcoin = spec
@@ -98,7 +127,92 @@ pub fn resolve(input: &SiteInput) -> Site {
         .collect();
     site.spec.bitcoin = bitcoin;
     site.spec.lightning = spec.lightning.iter().map(resolve_lightning).collect();
+    site.spec.networking = resolve_networking(&site, spec);
     site
+}
+
+fn resolve_tor(spec: &SpecInput) -> Tor {
+    let input = spec.tor.clone().unwrap_or_default();
+    let resources = input.resources.unwrap_or_default();
+    Tor {
+        mode: input.mode.unwrap_or(TorMode::Hybrid),
+        image: input.image.unwrap_or_else(|| images::TOR.to_owned()),
+        resources: Resources {
+            memory: resources.memory.unwrap_or(TOR_MEMORY),
+            cpu: resources.cpu.unwrap_or(TOR_CPU),
+        },
+    }
+}
+
+/// `hostPort` when it can work: clearnet allowed, and at most one Bitcoin and one Lightning
+/// node per machine (two nodes of a kind would claim the same port). Otherwise `none`.
+pub fn default_inbound(site: &Site) -> Inbound {
+    if site.spec.tor.mode == TorMode::TorOnly {
+        return Inbound::None;
+    }
+    let mut per_machine: BTreeMap<(&str, bool), usize> = BTreeMap::new();
+    let nodes = site
+        .spec
+        .bitcoin
+        .iter()
+        .map(|n| (n.disk.as_str(), true))
+        .chain(site.spec.lightning.iter().map(|n| (n.disk.as_str(), false)));
+    for (disk, is_bitcoin) in nodes {
+        *per_machine
+            .entry((site.machine_of_disk(disk), is_bitcoin))
+            .or_default() += 1;
+    }
+    if per_machine.values().all(|count| *count <= 1) {
+        Inbound::HostPort
+    } else {
+        Inbound::None
+    }
+}
+
+fn resolve_networking(site: &Site, spec: &SpecInput) -> Networking {
+    let input = spec.networking.clone().unwrap_or_default();
+    Networking {
+        ipv6: input.ipv6.unwrap_or(false),
+        inbound: input.inbound.unwrap_or_else(|| default_inbound(site)),
+        external_ips: input.external_ips.unwrap_or_default(),
+    }
+}
+
+/// Off without the section; on (with the addon's names) when the section is written.
+fn resolve_monitoring(spec: &SpecInput) -> Monitoring {
+    let input = spec.monitoring.clone();
+    let present = input.is_some();
+    let input = input.unwrap_or_default();
+    Monitoring {
+        enabled: input.enabled.unwrap_or(present),
+        release: input
+            .release
+            .unwrap_or_else(|| MONITORING_RELEASE.to_owned()),
+        namespace: input
+            .namespace
+            .unwrap_or_else(|| MONITORING_NAMESPACE.to_owned()),
+        lndmon: input.lndmon.unwrap_or(true),
+        exporter_image: input
+            .exporter_image
+            .unwrap_or_else(|| images::BITCOIN_EXPORTER.to_owned()),
+        lndmon_image: input
+            .lndmon_image
+            .unwrap_or_else(|| images::LNDMON.to_owned()),
+    }
+}
+
+/// Off without the section; on when it is written.
+fn resolve_ingress(spec: &SpecInput) -> Ingress {
+    let input = spec.ingress.clone();
+    let present = input.is_some();
+    let input = input.unwrap_or_default();
+    Ingress {
+        enabled: input.enabled.unwrap_or(present),
+        class_name: input.class_name.unwrap_or_else(|| INGRESS_CLASS.to_owned()),
+        email: input.email,
+        acme: input.acme.unwrap_or(Acme::Production),
+        grafana: input.grafana,
+    }
 }
 
 fn resolve_bitcoin(site: &Site, all: &[BitcoinInput], node: &BitcoinInput) -> BitcoinNode {
@@ -135,6 +249,9 @@ fn resolve_bitcoin(site: &Site, all: &[BitcoinInput], node: &BitcoinInput) -> Bi
                 .map(|range| (*range).to_owned())
                 .collect()
         }),
+        ingress: BitcoinIngress {
+            rpc: node.ingress.clone().unwrap_or_default().rpc,
+        },
     }
 }
 
@@ -157,6 +274,19 @@ fn resolve_lightning(node: &LightningInput) -> LightningNode {
         },
         tls_extra_domains: node.tls_extra_domains.clone(),
         tls_extra_ips: node.tls_extra_ips.clone(),
+        onion: {
+            let mut apis = node.onion.clone();
+            apis.sort();
+            apis.dedup();
+            apis
+        },
+        ingress: {
+            let input = node.ingress.clone().unwrap_or_default();
+            [(LndApi::Rest, input.rest), (LndApi::Grpc, input.grpc)]
+                .into_iter()
+                .filter_map(|(api, host)| host.map(|host| (api, host)))
+                .collect()
+        },
     }
 }
 

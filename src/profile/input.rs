@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::quantity::{Bytes, Millicores};
-use super::site::{Arch, Network};
+use super::site::{Acme, Arch, Inbound, LndApi, Network, TorMode};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -34,6 +34,61 @@ pub struct SpecInput {
     pub bitcoin: Vec<BitcoinInput>,
     #[serde(default)]
     pub lightning: Vec<LightningInput>,
+    pub tor: Option<TorInput>,
+    pub networking: Option<NetworkingInput>,
+    pub monitoring: Option<MonitoringInput>,
+    pub ingress: Option<IngressInput>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TorInput {
+    pub mode: Option<TorMode>,
+    pub image: Option<String>,
+    pub resources: Option<ResourcesInput>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetworkingInput {
+    pub ipv6: Option<bool>,
+    pub inbound: Option<Inbound>,
+    #[serde(rename = "externalIPs")]
+    pub external_ips: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MonitoringInput {
+    pub enabled: Option<bool>,
+    pub release: Option<String>,
+    pub namespace: Option<String>,
+    pub lndmon: Option<bool>,
+    pub exporter_image: Option<String>,
+    pub lndmon_image: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IngressInput {
+    pub enabled: Option<bool>,
+    pub class_name: Option<String>,
+    pub email: Option<String>,
+    pub acme: Option<Acme>,
+    pub grafana: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BitcoinIngressInput {
+    pub rpc: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LightningIngressInput {
+    pub rest: Option<String>,
+    pub grpc: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +130,7 @@ pub struct BitcoinInput {
     pub image: Option<String>,
     pub resources: Option<ResourcesInput>,
     pub rpc_allow_ip: Option<Vec<String>>,
+    pub ingress: Option<BitcoinIngressInput>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,4 +147,7 @@ pub struct LightningInput {
     pub tls_extra_domains: Vec<String>,
     #[serde(default)]
     pub tls_extra_ips: Vec<String>,
+    #[serde(default)]
+    pub onion: Vec<LndApi>,
+    pub ingress: Option<LightningIngressInput>,
 }

@@ -7,17 +7,23 @@ mod input;
 pub mod quantity;
 mod site;
 mod source_map;
+mod stack;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use defaults::{bitcoind_memory, default_dbcache_mib, default_reserved_memory};
+pub use defaults::{
+    DEFAULT_RPC_ALLOW_IP, EXPORTER_CPU, EXPORTER_MEMORY, LNDMON_CPU, LNDMON_MEMORY,
+    bitcoind_memory, default_dbcache_mib, default_inbound, default_reserved_memory,
+};
 pub use diagnostic::{Diagnostic, ProfileError, Severity};
 pub use site::{
-    API_VERSION, Arch, BitcoinNode, Disk, Host, KIND, LightningNode, Metadata, Network, Resources,
-    Site, SiteSpec,
+    API_VERSION, Acme, Arch, BitcoinIngress, BitcoinNode, Disk, Host, Inbound, Ingress, KIND,
+    LightningNode, LndApi, Metadata, Monitoring, Network, Networking, Resources, Site, SiteSpec,
+    Tor, TorMode,
 };
 pub use source_map::{Location, SourceMap};
+pub use stack::{extra_pods, public_exposures};
 pub use validate::{
     MIN_PRUNE_MIB, is_dns_label, is_dns_subdomain, is_normal_absolute_path, mainnet_chain_size,
 };

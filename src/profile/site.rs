@@ -76,6 +76,90 @@ impl Network {
     pub fn is_mainnet(self) -> bool {
         self == Network::Mainnet
     }
+
+    /// bitcoind's default port for inbound Tor connections (`-bind=...=onion`), from
+    /// chainparamsbase.cpp's `OnionServiceTargetPort`.
+    pub fn onion_target_port(self) -> u16 {
+        match self {
+            Network::Mainnet => 8334,
+            Network::Testnet => 18334,
+            Network::Testnet4 => 48334,
+            Network::Signet => 38334,
+            Network::Regtest => 18445,
+        }
+    }
+}
+
+/// How the site uses Tor (`spec.tor.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TorMode {
+    /// No Tor at all.
+    Off,
+    /// Clearnet and onion: onion peers through Tor, clearnet peers directly.
+    Hybrid,
+    /// Every outbound connection through Tor; inbound only through onion services.
+    TorOnly,
+}
+
+impl TorMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TorMode::Off => "off",
+            TorMode::Hybrid => "hybrid",
+            TorMode::TorOnly => "tor-only",
+        }
+    }
+}
+
+/// How inbound P2P connections (8333, 9735) reach the nodes (`spec.networking.inbound`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Inbound {
+    /// A `hostPort` on the node's machine: the default for one Pi.
+    HostPort,
+    /// A `LoadBalancer` Service per node (MetalLB, a cloud).
+    LoadBalancer,
+    /// A ClusterIP Service per node for the microk8s nginx ingress TCP routes.
+    Ingress,
+    /// No clearnet inbound.
+    None,
+}
+
+impl Inbound {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Inbound::HostPort => "hostPort",
+            Inbound::LoadBalancer => "loadBalancer",
+            Inbound::Ingress => "ingress",
+            Inbound::None => "none",
+        }
+    }
+}
+
+/// LND's HTTP APIs, which can be given an onion service or an Ingress by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LndApi {
+    Rest,
+    Grpc,
+}
+
+impl LndApi {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LndApi::Rest => "rest",
+            LndApi::Grpc => "grpc",
+        }
+    }
+}
+
+/// Which Let's Encrypt server the Ingresses' certificates come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Acme {
+    Production,
+    Staging,
 }
 
 /// CPU architecture of the host; images must be published for it.
@@ -119,6 +203,66 @@ pub struct SiteSpec {
     pub disks: BTreeMap<String, Disk>,
     pub bitcoin: Vec<BitcoinNode>,
     pub lightning: Vec<LightningNode>,
+    pub tor: Tor,
+    pub networking: Networking,
+    pub monitoring: Monitoring,
+    pub ingress: Ingress,
+}
+
+/// `spec.tor`: one Tor daemon for the site, with openlsp's onion services.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tor {
+    pub mode: TorMode,
+    pub image: String,
+    pub resources: Resources,
+}
+
+impl Tor {
+    pub fn enabled(&self) -> bool {
+        self.mode != TorMode::Off
+    }
+}
+
+/// `spec.networking`: IP families and how inbound P2P reaches the nodes. (`spec.network` is
+/// the chain.)
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Networking {
+    pub ipv6: bool,
+    pub inbound: Inbound,
+    /// Public addresses the nodes advertise to peers.
+    #[serde(rename = "externalIPs")]
+    pub external_ips: Vec<String>,
+}
+
+/// `spec.monitoring`: exporters, ServiceMonitors, alerts and dashboards for the Prometheus
+/// operator and Grafana of microk8s' observability addon (kube-prometheus-stack).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Monitoring {
+    pub enabled: bool,
+    /// The `release` label Prometheus selects ServiceMonitors, PodMonitors and rules by.
+    pub release: String,
+    /// Where Grafana (and its dashboard sidecar) runs.
+    pub namespace: String,
+    pub lndmon: bool,
+    pub exporter_image: String,
+    pub lndmon_image: String,
+}
+
+/// `spec.ingress`: cert-manager ClusterIssuers and the Ingresses the profile names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ingress {
+    pub enabled: bool,
+    pub class_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub acme: Acme,
+    /// Public hostname of Grafana, if it gets an Ingress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grafana: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -170,6 +314,16 @@ pub struct BitcoinNode {
     pub resources: Resources,
     /// Source ranges allowed to reach RPC (the pod network).
     pub rpc_allow_ip: Vec<String>,
+    /// Public hostnames of APIs, only those the profile names.
+    pub ingress: BitcoinIngress,
+}
+
+/// bitcoind's HTTP API that can be given an Ingress by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BitcoinIngress {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpc: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -185,6 +339,10 @@ pub struct LightningNode {
     pub resources: Resources,
     pub tls_extra_domains: Vec<String>,
     pub tls_extra_ips: Vec<String>,
+    /// APIs reachable through the node's private onion service (for remote wallets).
+    pub onion: Vec<LndApi>,
+    /// Public hostnames of APIs, only those the profile names.
+    pub ingress: BTreeMap<LndApi, String>,
 }
 
 impl Site {
@@ -199,7 +357,13 @@ impl Site {
     /// Namespaces the site's namespaced objects may live in: its own first, then those of
     /// addons it puts objects into.
     pub fn managed_namespaces(&self) -> Vec<&str> {
-        vec![self.namespace()]
+        let mut namespaces = vec![self.namespace()];
+        let dashboards = self.spec.monitoring.enabled
+            || (self.spec.ingress.enabled && self.spec.ingress.grafana.is_some());
+        if dashboards && self.spec.monitoring.namespace != self.namespace() {
+            namespaces.push(self.spec.monitoring.namespace.as_str());
+        }
+        namespaces
     }
 
     pub fn bitcoin_node(&self, name: &str) -> Option<&BitcoinNode> {

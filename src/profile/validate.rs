@@ -76,11 +76,16 @@ impl<'a> Checker<'a> {
         });
     }
 
-    fn error(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
+    pub(super) fn error(
+        &mut self,
+        path: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         self.push(Severity::Error, path, message.into(), Some(hint.into()));
     }
 
-    fn warn(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
+    pub(super) fn warn(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
         self.push(Severity::Warning, path, message.into(), Some(hint.into()));
     }
 
@@ -92,6 +97,7 @@ impl<'a> Checker<'a> {
         self.check_bitcoin(site);
         self.check_lightning(site);
         self.check_disk_sharing(site);
+        self.check_stack(site);
         self.check_capacity(site);
     }
 
@@ -349,7 +355,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn check_image(&mut self, path: &str, image: &str) {
+    pub(super) fn check_image(&mut self, path: &str, image: &str) {
         let valid = !image.is_empty()
             && !image.chars().any(char::is_whitespace)
             && !image.ends_with(':')
@@ -481,13 +487,6 @@ impl<'a> Checker<'a> {
                     .map(|(i, n)| (format!("spec.lightning[{i}]"), &n.disk, n.resources)),
             )
             .collect::<Vec<_>>();
-        let lightning_count = |machine: &str| {
-            site.spec
-                .lightning
-                .iter()
-                .filter(|n| site.machine_of_disk(&n.disk) == machine)
-                .count() as u64
-        };
         for (base, disk, resources) in &nodes {
             if resources.memory > budget {
                 self.error(
@@ -504,15 +503,18 @@ impl<'a> Checker<'a> {
             entry.0 = Bytes(entry.0.0 + resources.memory.0);
             entry.1 += resources.cpu.0;
         }
+        // Tor, the exporters, lndmon and the lndinit sidecars run beside the nodes and count too.
+        for (machine, resources) in super::stack::extra_pods(site) {
+            let entry = per_machine.entry(machine).or_insert((Bytes(0), 0));
+            entry.0 = Bytes(entry.0.0 + resources.memory.0);
+            entry.1 += resources.cpu.0;
+        }
         for (machine, (memory, cpu)) in per_machine {
-            // Each LND pod also runs the lndinit sidecar.
-            let memory =
-                Bytes(memory.0 + lightning_count(machine) * super::defaults::LND_SIDECAR_MEMORY.0);
             if memory > budget {
                 self.error(
                     "spec.host.memory",
                     format!(
-                        "the nodes on {machine} need {memory} of memory together, but the host has {budget} for pods ({} minus {} reserved)",
+                        "the pods on {machine} need {memory} of memory together, but the host has {budget} for pods ({} minus {} reserved)",
                         host.memory, host.reserved_memory
                     ),
                     "lower dbcache or resources.memory, move nodes to another machine, or reduce reservedMemory",
@@ -522,7 +524,7 @@ impl<'a> Checker<'a> {
                 self.error(
                     "spec.host.cpus",
                     format!(
-                        "the nodes on {machine} request {} CPUs together, but the host has {}",
+                        "the pods on {machine} request {} CPUs together, but the host has {}",
                         super::quantity::Millicores(cpu),
                         host.cpus
                     ),
@@ -575,7 +577,7 @@ fn is_hex_color(color: &str) -> bool {
     color.len() == 7 && color.starts_with('#') && color[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn is_ip_or_cidr(text: &str) -> bool {
+pub(super) fn is_ip_or_cidr(text: &str) -> bool {
     match text.split_once('/') {
         None => text.parse::<IpAddr>().is_ok(),
         Some((ip, bits)) => match (ip.parse::<IpAddr>(), bits.parse::<u8>()) {

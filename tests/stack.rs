@@ -1,0 +1,737 @@
+//! The stack around the nodes without a cluster: the real `tor` checks the rendered torrc and
+//! serves openlsp's onion keys under the addresses openlsp computed; the real `promtool` checks
+//! every alert; dashboards parse; and the rendered objects follow the profile's Tor mode,
+//! inbound choice, IPv6, monitoring and ingress sections.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::common::{self, Daemon, Test, documents, find, free_port};
+
+/// Renders `profile` (an example, optionally edited) with secrets shown.
+fn render(test: &Test, profile: &str) -> (Vec<Value>, String) {
+    let output = test
+        .run(["render", "--show-secrets", "-p", profile])
+        .expect(0);
+    (documents(&output.stdout), output.stderr)
+}
+
+/// A copy of an example profile with `spec` entries appended.
+fn appended(example: &str, spec_entries: &str) -> Test {
+    let test = Test::new();
+    let text =
+        fs::read_to_string(common::repo_root().join(format!("profiles/{example}.yaml"))).unwrap();
+    test.write(
+        "openlsp.yaml",
+        &format!("{}\n{spec_entries}\n", text.trim_end()),
+    );
+    test
+}
+
+/// A copy of an example profile with `from` replaced by `to`.
+fn edited(example: &str, from: &str, to: &str) -> Test {
+    let test = Test::new();
+    let text =
+        fs::read_to_string(common::repo_root().join(format!("profiles/{example}.yaml"))).unwrap();
+    assert!(text.contains(from), "{example} has no {from:?}");
+    test.write("openlsp.yaml", &text.replacen(from, to, 1));
+    test
+}
+
+fn config(docs: &[Value], name: &str, key: &str) -> String {
+    find(docs, "ConfigMap", name)["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("ConfigMap {name} has no {key}"))
+        .to_owned()
+}
+
+fn decoded(document: &Value, key: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(document["data"][key].as_str().unwrap())
+        .unwrap()
+}
+
+/// Lines of `conf` that start with `key=`, without the key.
+fn values<'a>(conf: &'a str, key: &str) -> Vec<&'a str> {
+    conf.lines()
+        .filter_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .collect()
+}
+
+/// The rendered torrc made runnable here: paths under `root`, cluster Service names (which
+/// Tor resolves when it starts) replaced by loopback, a free SOCKS port, no network.
+fn local_torrc(torrc: &str, root: &Path) -> String {
+    let mut out = String::new();
+    for line in torrc.lines() {
+        let line = line.replace("/var/lib/tor/", &format!("{}/", root.display()));
+        let line = match line.split_once(' ') {
+            Some(("SocksPort", _)) => format!("SocksPort 127.0.0.1:{}", free_port()),
+            Some(("HiddenServicePort", rest)) => {
+                let (virtual_port, target) = rest.split_once(' ').unwrap();
+                let port = target.rsplit_once(':').unwrap().1;
+                assert!(
+                    target.contains(".svc:"),
+                    "targets are cluster Services: {line}"
+                );
+                format!("HiddenServicePort {virtual_port} 127.0.0.1:{port}")
+            }
+            _ => line,
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str("DisableNetwork 1\n");
+    out
+}
+
+/// Writes each onion Secret's key where the init container would copy it: a 0700 directory
+/// per onion service holding a 0600 key.
+fn install_keys(docs: &[Value], root: &Path) -> Vec<String> {
+    let mut services = Vec::new();
+    for secret in docs.iter().filter(|d| d["kind"] == "Secret") {
+        let name = secret["metadata"]["name"].as_str().unwrap();
+        let Some(service) = name.strip_suffix("-onion") else {
+            continue;
+        };
+        let dir = root.join("hs").join(service);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        for file in ["hs_ed25519_secret_key", "hs_ed25519_public_key"] {
+            fs::write(dir.join(file), decoded(secret, file)).unwrap();
+            fs::set_permissions(dir.join(file), fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        services.push(service.to_owned());
+    }
+    fs::create_dir_all(root.join("data")).unwrap();
+    fs::set_permissions(root.join("data"), fs::Permissions::from_mode(0o700)).unwrap();
+    services.sort();
+    services
+}
+
+#[test]
+fn tor_accepts_every_rendered_torrc() {
+    let Some(tor) = common::required_program("OPENLSP_TEST_TOR", "tor --verify-config") else {
+        return;
+    };
+    let mut checked = 0;
+    for name in common::example_profiles() {
+        let test = Test::new().with_example(&name);
+        let (docs, _) = render(&test, &format!("{name}.yaml"));
+        let Some(config) = docs
+            .iter()
+            .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "tor-config")
+        else {
+            continue;
+        };
+        let root = test.path().join("tor");
+        install_keys(&docs, &root);
+        let torrc = local_torrc(config["data"]["torrc"].as_str().unwrap(), &root);
+        test.write("tor/torrc", &torrc);
+        let output = Command::new(&tor)
+            .args(["--verify-config", "-f"])
+            .arg(root.join("torrc"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("Configuration was valid"),
+            "{name}: tor rejects the torrc:\n{stdout}\n{torrc}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} profiles run Tor");
+}
+
+/// The issue's check of the key format and the address: Tor, given openlsp's key, writes the
+/// `hostname` openlsp computed and wrote into bitcoind's and LND's configuration.
+#[test]
+fn tor_serves_openlsps_keys_under_openlsps_addresses() {
+    let Some(tor) = common::required_program("OPENLSP_TEST_TOR", "tor onion addresses") else {
+        return;
+    };
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    let root = test.path().join("tor");
+    let services = install_keys(&docs, &root);
+    assert_eq!(services, ["bitcoind-p2p", "lnd-p2p", "lnd-rpc"]);
+    let torrc = local_torrc(&config(&docs, "tor-config", "torrc"), &root);
+    test.write("tor/torrc", &torrc);
+    let log = fs::File::create(root.join("tor.log")).unwrap();
+    let _tor = Daemon(
+        Command::new(&tor)
+            .arg("-f")
+            .arg(root.join("torrc"))
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let hostname =
+        |service: &str| fs::read_to_string(root.join("hs").join(service).join("hostname"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while services.iter().any(|s| hostname(s).is_err()) {
+        assert!(
+            Instant::now() < deadline,
+            "tor wrote no hostname files:\n{}",
+            fs::read_to_string(root.join("tor.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let bitcoin_conf = config(&docs, "bitcoind-config", "bitcoin.conf");
+    let lnd_conf = config(&docs, "lnd-config", "lnd.conf");
+    let bitcoind_onion = values(&bitcoin_conf, "externalip")
+        .into_iter()
+        .find(|v| v.ends_with(".onion"))
+        .expect("bitcoind advertises its onion address");
+    let lnd_onion = values(&lnd_conf, "externalip")
+        .into_iter()
+        .find_map(|v| v.strip_suffix(":9735").filter(|h| h.ends_with(".onion")))
+        .expect("LND advertises its onion address");
+    let api_onion = values(&lnd_conf, "tlsextradomain")
+        .into_iter()
+        .find(|v| v.ends_with(".onion"))
+        .expect("LND's API onion address is one of its TLS names");
+    for (service, expected) in [
+        ("bitcoind-p2p", bitcoind_onion),
+        ("lnd-p2p", lnd_onion),
+        ("lnd-rpc", api_onion),
+    ] {
+        assert_eq!(hostname(service).unwrap().trim(), expected, "{service}");
+        assert_eq!(expected.len(), 56 + ".onion".len());
+    }
+    // The API onion service forwards REST and gRPC; the P2P ones only their port.
+    let torrc = config(&docs, "tor-config", "torrc");
+    assert!(torrc.contains("HiddenServicePort 8080 lnd.full-stack.svc:8080"));
+    assert!(torrc.contains("HiddenServicePort 10009 lnd.full-stack.svc:10009"));
+    assert!(torrc.contains("HiddenServicePort 8333 bitcoind-onion.full-stack.svc:8334"));
+    assert!(!torrc.contains("ControlPort"), "no control port is needed");
+}
+
+/// LND's certificate names its API onion address, so lncli and wallets over Tor can verify it.
+#[test]
+fn lnds_certificate_names_its_api_onion_address() {
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    let lnd_conf = config(&docs, "lnd-config", "lnd.conf");
+    let api_onion = values(&lnd_conf, "tlsextradomain")
+        .into_iter()
+        .find(|v| v.ends_with(".onion"))
+        .unwrap()
+        .to_owned();
+    let pem = decoded(find(&docs, "Secret", "lnd-tls"), "tls.crt");
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    let names: Vec<String> = cert
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .map(|name| name.to_string())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains(&api_onion)),
+        "{api_onion} is not in {names:?}"
+    );
+}
+
+#[test]
+fn promtool_accepts_every_rule_group() {
+    let Some(promtool) = common::required_program("OPENLSP_TEST_PROMTOOL", "promtool check rules")
+    else {
+        return;
+    };
+    let mut checked = 0;
+    for name in common::example_profiles() {
+        let test = Test::new().with_example(&name);
+        let (docs, _) = render(&test, &format!("{name}.yaml"));
+        for rule in docs.iter().filter(|d| d["kind"] == "PrometheusRule") {
+            let groups = serde_json::json!({ "groups": rule["spec"]["groups"] });
+            let path = test.write("rules.yaml", &serde_yaml::to_string(&groups).unwrap());
+            let output = Command::new(&promtool)
+                .args(["check", "rules"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(output.status.success(), "{name}: promtool rejects:\n{all}");
+            assert!(all.contains("SUCCESS"), "{all}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "no profile renders alerts");
+}
+
+/// The alerts the issue names, each limited to the site.
+#[test]
+fn the_alerts_cover_sync_disks_exporters_and_scrapes() {
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
+    assert_eq!(rule["metadata"]["labels"]["release"], "kube-prom-stack");
+    let rules: Vec<&Value> = rule["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .collect();
+    let expr = |alert: &str| -> Vec<String> {
+        rules
+            .iter()
+            .filter(|r| r["alert"] == alert)
+            .map(|r| r["expr"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        expr("BitcoindNotSynced")[0]
+            .starts_with("bitcoin_verification_progress{namespace=\"full-stack\"}")
+    );
+    assert!(
+        expr("LndNotSyncedToChain")[0].starts_with("lnd_chain_synced{namespace=\"full-stack\"}")
+    );
+    assert!(expr("LightningDiskAlmostFull")[0].contains("mountpoint=\"/srv/lightning\""));
+    assert!(expr("LightningDiskAlmostFull")[0].ends_with("> 0.8"));
+    assert!(expr("ExporterDown")[0].contains("bitcoind-exporter|lnd-lndmon"));
+    let no_scrape = expr("NoScrape");
+    assert_eq!(no_scrape.len(), 3, "one per scrape job: {no_scrape:?}");
+    assert!(no_scrape.iter().all(
+        |e| e.starts_with("absent_over_time(up{namespace=\"full-stack\"") && e.ends_with("[10m])")
+    ));
+}
+
+#[test]
+fn every_dashboard_is_json_and_shows_what_the_issue_lists() {
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    let dashboards: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .collect();
+    assert_eq!(dashboards.len(), 2);
+    let mut exprs = String::new();
+    for config in dashboards {
+        assert_eq!(config["metadata"]["namespace"], "observability");
+        for (key, text) in config["data"].as_object().unwrap() {
+            let dashboard: Value = serde_json::from_str(text.as_str().unwrap())
+                .unwrap_or_else(|err| panic!("{key} is not JSON: {err}"));
+            assert!(dashboard["uid"].as_str().unwrap().len() <= 40);
+            let variables = &dashboard["templating"]["list"];
+            assert_eq!(variables[1]["query"], "full-stack");
+            assert_eq!(variables[2]["query"], "/srv/blockchain|/srv/lightning");
+            for panel in dashboard["panels"].as_array().unwrap() {
+                for target in panel["targets"].as_array().unwrap() {
+                    exprs.push_str(target["expr"].as_str().unwrap());
+                    exprs.push('\n');
+                }
+            }
+        }
+    }
+    for metric in [
+        "bitcoin_blocks",                   // chain sync
+        "bitcoin_verification_progress",    // chain sync
+        "lnd_chain_block_height",           // LND's view of the chain
+        "bitcoin_peers",                    // peers
+        "lnd_peer_count",                   // peers
+        "bitcoin_mempool_size",             // mempool
+        "lnd_channels_active_total",        // channels
+        "lnd_channels_inactive_total",      // channels
+        "lnd_channels_pending_total",       // channels
+        "lnd_wallet_balance_confirmed_sat", // balances
+        "lnd_channels_open_balance_sat",    // balances
+        "node_filesystem_avail_bytes",      // disk free
+    ] {
+        assert!(exprs.contains(metric), "no panel shows {metric}");
+    }
+}
+
+/// Each dashboard and alert reads metrics some rendered exporter produces: every job the
+/// rules watch has a ServiceMonitor with the release label.
+#[test]
+fn every_scrape_job_has_a_service_monitor_for_the_release() {
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    for job in ["bitcoind-exporter", "lnd-metrics", "lnd-lndmon"] {
+        let monitor = find(&docs, "ServiceMonitor", job);
+        assert_eq!(monitor["metadata"]["labels"]["release"], "kube-prom-stack");
+        let service = find(&docs, "Service", job);
+        let selector = monitor["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .unwrap();
+        for (key, value) in selector {
+            assert_eq!(&service["metadata"]["labels"][key], value, "{job}: {key}");
+        }
+        let port = &monitor["spec"]["endpoints"][0]["port"];
+        assert!(
+            service["spec"]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| &p["name"] == port)
+        );
+    }
+    // The node's own Service must not be picked up by the metrics ServiceMonitor.
+    let lnd = find(&docs, "Service", "lnd");
+    assert!(lnd["metadata"]["labels"]["openlsp.io/metrics"].is_null());
+    let lnd_conf = config(&docs, "lnd-config", "lnd.conf");
+    assert!(lnd_conf.contains("prometheus.enable=true\nprometheus.listen=0.0.0.0:8989\n"));
+}
+
+/// Every pod openlsp renders is hardened, probed, labelled and limited, and the full stack
+/// still fits the 8 GiB Pi.
+#[test]
+fn every_pod_of_the_full_stack_is_hardened_and_fits_the_pi() {
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    let mut memory_mib = 0;
+    let mut workloads = 0;
+    for workload in docs
+        .iter()
+        .filter(|d| d["kind"] == "Deployment" || d["kind"] == "StatefulSet")
+    {
+        workloads += 1;
+        let name = workload["metadata"]["name"].as_str().unwrap();
+        let pod = &workload["spec"]["template"];
+        assert_eq!(
+            pod["metadata"]["labels"]["app.kubernetes.io/part-of"],
+            "openlsp"
+        );
+        assert!(pod["metadata"]["labels"]["app.kubernetes.io/component"].is_string());
+        assert_eq!(
+            pod["metadata"]["annotations"]["openlsp.io/config-checksum"]
+                .as_str()
+                .unwrap()
+                .len(),
+            64
+        );
+        let spec = &pod["spec"];
+        assert_eq!(spec["securityContext"]["runAsNonRoot"], true, "{name}");
+        assert_eq!(
+            spec["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        assert_eq!(spec["automountServiceAccountToken"], false, "{name}");
+        let containers = spec["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(spec["initContainers"].as_array().into_iter().flatten());
+        for container in containers {
+            let security = &container["securityContext"];
+            assert_eq!(security["readOnlyRootFilesystem"], true, "{name}");
+            assert_eq!(security["allowPrivilegeEscalation"], false, "{name}");
+            assert_eq!(security["capabilities"]["drop"][0], "ALL", "{name}");
+            let resources = &container["resources"];
+            assert_eq!(
+                resources["limits"]["memory"],
+                resources["requests"]["memory"]
+            );
+        }
+        let main = &spec["containers"][0];
+        assert!(
+            main["livenessProbe"].is_object(),
+            "{name} lacks a liveness probe"
+        );
+        assert!(
+            main["readinessProbe"].is_object(),
+            "{name} lacks a readiness probe"
+        );
+        let memory = main["resources"]["limits"]["memory"].as_str().unwrap();
+        memory_mib += match memory.strip_suffix("Gi") {
+            Some(gib) => gib.parse::<u64>().unwrap() * 1024,
+            None => memory.strip_suffix("Mi").unwrap().parse::<u64>().unwrap(),
+        };
+    }
+    assert_eq!(workloads, 5, "bitcoind, LND, Tor, the exporter and lndmon");
+    assert!(
+        memory_mib <= 6 * 1024,
+        "the full stack needs {memory_mib} MiB; a Pi has 6 GiB for pods"
+    );
+}
+
+#[test]
+fn hybrid_tor_only_and_off_configure_the_nodes_differently() {
+    // Hybrid (the default): onion peers through Tor, clearnet direct.
+    let test = Test::new().with_example("pi4-mainnet");
+    let (docs, _) = render(&test, "pi4-mainnet.yaml");
+    let bitcoin = config(&docs, "bitcoind-config", "bitcoin.conf");
+    let lnd = config(&docs, "lnd-config", "lnd.conf");
+    assert_eq!(values(&bitcoin, "onion"), ["tor.openlsp.svc:9050"]);
+    assert!(values(&bitcoin, "proxy").is_empty());
+    assert_eq!(
+        values(&bitcoin, "bind")[..2],
+        ["0.0.0.0:8333", "0.0.0.0:8334=onion"]
+    );
+    assert!(lnd.contains("tor.active=true\ntor.socks=tor.openlsp.svc:9050\ntor.skip-proxy-for-clearnet-targets=true\n"));
+    assert!(!lnd.contains("tor.streamisolation"));
+    assert!(
+        values(&lnd, "tor.v3").is_empty(),
+        "openlsp's Tor daemon serves the onion service"
+    );
+
+    // Tor-only: everything through Tor, no clearnet listener or port.
+    let test = appended("pi4-mainnet", "  tor: { mode: tor-only }");
+    let (docs, _) = render(&test, "openlsp.yaml");
+    let bitcoin = config(&docs, "bitcoind-config", "bitcoin.conf");
+    let lnd = config(&docs, "lnd-config", "lnd.conf");
+    assert_eq!(values(&bitcoin, "proxy"), ["tor.openlsp.svc:9050"]);
+    assert_eq!(values(&bitcoin, "bind"), ["0.0.0.0:8334=onion"]);
+    assert!(lnd.contains("tor.streamisolation=true"));
+    assert!(!lnd.contains("skip-proxy"));
+    let externals = values(&lnd, "externalip");
+    assert!(
+        externals.len() == 1 && externals[0].ends_with(".onion:9735"),
+        "{externals:?}"
+    );
+    let namespace = find(&docs, "Namespace", "openlsp");
+    assert_eq!(
+        namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    for name in ["bitcoind", "lnd"] {
+        let ports =
+            &find(&docs, "StatefulSet", name)["spec"]["template"]["spec"]["containers"][0]["ports"];
+        assert!(
+            ports
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["hostPort"].is_null()),
+            "{name}"
+        );
+    }
+
+    // Off: no Tor objects, no Tor settings.
+    let test = appended("pi4-mainnet", "  tor: { mode: \"off\" }");
+    let (docs, stderr) = render(&test, "openlsp.yaml");
+    assert!(
+        !stderr.contains("tor/"),
+        "no onion key is generated: {stderr}"
+    );
+    assert!(
+        docs.iter()
+            .all(|d| !d["metadata"]["name"].as_str().unwrap().contains("onion"))
+    );
+    assert!(docs.iter().all(|d| d["metadata"]["name"] != "tor"));
+    let bitcoin = config(&docs, "bitcoind-config", "bitcoin.conf");
+    assert!(values(&bitcoin, "bind").is_empty() && !bitcoin.contains("onion"));
+    assert!(!config(&docs, "lnd-config", "lnd.conf").contains("[tor]"));
+}
+
+#[test]
+fn inbound_p2p_follows_the_choice_and_ipv6_makes_services_dual_stack() {
+    // hostPort (the Pi's default): host ports on the P2P container ports, and the namespace
+    // admits them (baseline and restricted both forbid host ports).
+    let test = Test::new().with_example("pi4-mainnet");
+    let (docs, _) = render(&test, "pi4-mainnet.yaml");
+    for (name, port) in [("bitcoind", 8333), ("lnd", 9735)] {
+        let ports =
+            &find(&docs, "StatefulSet", name)["spec"]["template"]["spec"]["containers"][0]["ports"];
+        let p2p = ports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "p2p")
+            .unwrap();
+        assert_eq!(p2p["hostPort"], port, "{name}");
+    }
+    let labels = &find(&docs, "Namespace", "openlsp")["metadata"]["labels"];
+    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "privileged");
+    assert_eq!(labels["pod-security.kubernetes.io/warn"], "restricted");
+    assert_eq!(labels["pod-security.kubernetes.io/audit"], "restricted");
+
+    // Two LND on one machine cannot share a host port: the LSP defaults to no inbound.
+    let test = Test::new().with_example("lsp-two-nodes");
+    let (docs, _) = render(&test, "lsp-two-nodes.yaml");
+    assert!(
+        docs.iter()
+            .all(|d| !d["metadata"]["name"].as_str().unwrap().ends_with("-p2p"))
+    );
+
+    // loadBalancer with IPv6: a dual-stack LoadBalancer per node, listening on [::].
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    for (name, port) in [("bitcoind-p2p", 8333), ("lnd-p2p", 9735)] {
+        let spec = &find(&docs, "Service", name)["spec"];
+        assert_eq!(spec["type"], "LoadBalancer");
+        assert_eq!(spec["ipFamilyPolicy"], "PreferDualStack");
+        assert_eq!(spec["externalTrafficPolicy"], "Local");
+        assert_eq!(spec["ports"][0]["port"], port);
+    }
+    assert!(config(&docs, "lnd-config", "lnd.conf").contains("\nlisten=[::]:9735\n"));
+    let bitcoin = config(&docs, "bitcoind-config", "bitcoin.conf");
+    assert!(values(&bitcoin, "bind").contains(&"[::]:8333"));
+
+    // ingress: a ClusterIP per node, and the TCP routes openlsp cannot own, as a warning.
+    let test = edited("full-stack", "inbound: loadBalancer", "inbound: ingress");
+    let (docs, stderr) = render(&test, "openlsp.yaml");
+    assert_eq!(
+        find(&docs, "Service", "lnd-p2p")["spec"]["type"],
+        "ClusterIP"
+    );
+    assert!(
+        stderr.contains("\"9735\": \"full-stack/lnd-p2p:9735\"")
+            && stderr.contains("\"8333\": \"full-stack/bitcoind-p2p:8333\"")
+            && stderr.contains("nginx-ingress-tcp-microk8s-conf"),
+        "{stderr}"
+    );
+
+    // Public addresses are advertised with the P2P port (IPv6 in brackets for LND).
+    let test = edited(
+        "full-stack",
+        "inbound: loadBalancer",
+        "inbound: loadBalancer\n    externalIPs: [81.2.69.160, \"2a02:c207::1\"]",
+    );
+    let (docs, _) = render(&test, "openlsp.yaml");
+    let lnd = config(&docs, "lnd-config", "lnd.conf");
+    let externals = values(&lnd, "externalip");
+    assert_eq!(externals[1..], ["81.2.69.160:9735", "[2a02:c207::1]:9735"]);
+    let bitcoin = config(&docs, "bitcoind-config", "bitcoin.conf");
+    assert_eq!(
+        values(&bitcoin, "externalip")[1..],
+        ["81.2.69.160", "2a02:c207::1"]
+    );
+}
+
+#[test]
+fn public_exposure_is_named_and_warned_about_and_private_by_default() {
+    let test = Test::new().with_example("full-stack");
+    let (docs, stderr) = render(&test, "full-stack.yaml");
+    assert!(
+        stderr.contains("warning: spec.lightning[0].ingress.rest: LND lnd's REST API at https://lnd.example.com is exposed publicly"),
+        "{stderr}"
+    );
+    let ingress = find(&docs, "Ingress", "lnd-rest");
+    assert_eq!(ingress["spec"]["ingressClassName"], "public");
+    assert_eq!(
+        ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
+        "openlsp-full-letsencrypt-staging"
+    );
+    assert_eq!(
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"],
+        "HTTPS"
+    );
+    assert_eq!(ingress["spec"]["tls"][0]["hosts"][0], "lnd.example.com");
+    let ingresses: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Ingress")
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ingresses,
+        ["lnd-rest", "openlsp-full-grafana"],
+        "gRPC and RPC stay private"
+    );
+    let grafana = find(&docs, "Ingress", "openlsp-full-grafana");
+    assert_eq!(grafana["metadata"]["namespace"], "observability");
+    assert_eq!(
+        grafana["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+        "kube-prom-stack-grafana"
+    );
+    for (name, server) in [
+        (
+            "openlsp-full-letsencrypt-production",
+            "https://acme-v02.api.letsencrypt.org/directory",
+        ),
+        (
+            "openlsp-full-letsencrypt-staging",
+            "https://acme-staging-v02.api.letsencrypt.org/directory",
+        ),
+    ] {
+        let acme = &find(&docs, "ClusterIssuer", name)["spec"]["acme"];
+        assert_eq!(acme["server"], server);
+        assert_eq!(acme["email"], "operator@example.com");
+        assert_eq!(acme["solvers"][0]["http01"]["ingress"]["class"], "public");
+    }
+
+    // Without an ingress section nothing is public, and nothing warns.
+    for name in ["pi4-mainnet", "lsp-two-nodes", "regtest-playground"] {
+        let test = Test::new().with_example(name);
+        let (docs, stderr) = render(&test, &format!("{name}.yaml"));
+        assert!(!stderr.contains("exposed publicly"), "{name}: {stderr}");
+        assert!(
+            docs.iter()
+                .all(|d| d["kind"] != "Ingress" && d["kind"] != "ClusterIssuer")
+        );
+    }
+}
+
+/// With every section off, the stack adds nothing beyond the namespace's audit labels.
+#[test]
+fn every_section_off_renders_only_the_nodes() {
+    let test = Test::new().with_example("regtest-playground");
+    let (docs, stderr) = render(&test, "regtest-playground.yaml");
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    for absent in [
+        "Deployment",
+        "Ingress",
+        "ClusterIssuer",
+        "ServiceMonitor",
+        "PrometheusRule",
+    ] {
+        assert!(!kinds.contains(&absent), "{absent} rendered: {kinds:?}");
+    }
+    assert!(!stderr.contains("warning: spec."), "{stderr}");
+    assert!(!config(&docs, "lnd-config", "lnd.conf").contains("[tor]"));
+    assert!(!config(&docs, "bitcoind-config", "bitcoin.conf").contains("externalip"));
+}
+
+/// Onion keys and the exporter's password are secrets: generated once into the state dir,
+/// private, and never printed.
+#[test]
+fn onion_keys_and_exporter_credentials_stay_in_the_state_dir() {
+    let test = Test::new().with_example("full-stack");
+    let first = test.run(["render", "-p", "full-stack.yaml"]).expect(0);
+    let state = test.state_dir("full");
+    for service in ["bitcoind-p2p", "lnd-p2p", "lnd-rpc"] {
+        let key = state.join(format!("tor/{service}/hs_ed25519_secret_key"));
+        let bytes = fs::read(&key).unwrap();
+        assert_eq!(bytes.len(), 96);
+        assert!(bytes.starts_with(b"== ed25519v1-secret: type0 ==\0\0\0"));
+        assert_eq!(
+            fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::metadata(key.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+    }
+    assert!(
+        state
+            .join("bitcoin/bitcoind/rpc/openlsp_exporter/password")
+            .exists()
+    );
+    let second = test.run(["render", "-p", "full-stack.yaml"]).expect(0);
+    assert_eq!(first.stdout, second.stdout, "keys are generated once");
+    assert!(!second.stderr.contains("generated"));
+    common::assert_no_secrets(&first.all(), &state, "render");
+    // The masked render hides the keys; --show-secrets is needed to see them.
+    let docs = documents(&first.stdout);
+    assert_eq!(
+        find(&docs, "Secret", "lnd-rpc-onion")["data"]["hs_ed25519_secret_key"],
+        "***"
+    );
+    assert_eq!(
+        find(&docs, "Secret", "bitcoind-p2p-onion")["metadata"]["annotations"]["openlsp.io/data"],
+        "true"
+    );
+    assert_eq!(
+        find(&docs, "Secret", "bitcoind-exporter-rpc")["metadata"]["annotations"]["openlsp.io/data"],
+        "true"
+    );
+}
