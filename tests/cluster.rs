@@ -167,6 +167,26 @@ impl Site {
         }
     }
 
+    /// Runs `work` while a "kubelet" marks the pods whose names pass `wanted` ready.
+    pub fn with_kubelet<T>(
+        &self,
+        wanted: impl Fn(&str) -> bool + Sync,
+        work: impl FnOnce() -> T,
+    ) -> T {
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(Ordering::SeqCst) {
+                    self.mark_pods_ready_where(&wanted);
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            });
+            let result = work();
+            done.store(true, Ordering::SeqCst);
+            result
+        })
+    }
+
     /// Does what a kubelet would: reports every pod of the namespace running and ready.
     pub fn mark_pods_ready(&self) {
         self.mark_pods_ready_where(|_| true);

@@ -295,3 +295,10 @@ where
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+/// Standard base64, decoded (for Secret data read with kubectl).
+pub fn base64_decode(encoded: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap()
+}

@@ -5,7 +5,6 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -16,26 +15,6 @@ use sha2::Sha256;
 use crate::bitcoind::Knots;
 use crate::cluster::Site;
 use crate::common::{self, documents, find, secret_value};
-
-/// Runs `work` while a "kubelet" marks the pods whose names pass `wanted` ready.
-fn with_kubelet<T>(
-    site: &Site,
-    wanted: impl Fn(&str) -> bool + Sync,
-    work: impl FnOnce() -> T,
-) -> T {
-    let done = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !done.load(Ordering::SeqCst) {
-                site.mark_pods_ready_where(&wanted);
-                std::thread::sleep(Duration::from_millis(300));
-            }
-        });
-        let result = work();
-        done.store(true, Ordering::SeqCst);
-        result
-    })
-}
 
 /// A live Secret's decoded value.
 fn live_secret(site: &Site, name: &str, key: &str) -> Vec<u8> {
@@ -125,22 +104,22 @@ fn an_rpc_credential_rotates_in_two_phases_and_lnd_is_never_locked_out() {
     let before = (checksum(&site, "bitcoind"), checksum(&site, "lnd"));
 
     // Phase 1; only bitcoind becomes ready, so LND has not rolled yet.
-    let phase1 = with_kubelet(
-        &site,
-        |pod| pod.starts_with("bitcoind"),
-        || {
-            site.openlsp(&[
-                "secrets",
-                "rotate",
-                "lnd-bitcoind-rpc",
-                "--yes",
-                "--no-wait",
-                "--timeout",
-                "60s",
-            ])
-        },
-    )
-    .expect(0);
+    let phase1 = site
+        .with_kubelet(
+            |pod| pod.starts_with("bitcoind"),
+            || {
+                site.openlsp(&[
+                    "secrets",
+                    "rotate",
+                    "lnd-bitcoind-rpc",
+                    "--yes",
+                    "--no-wait",
+                    "--timeout",
+                    "60s",
+                ])
+            },
+        )
+        .expect(0);
     assert!(
         phase1.stderr.contains("stopped after phase 1"),
         "{}",
@@ -200,15 +179,15 @@ fn an_rpc_credential_rotates_in_two_phases_and_lnd_is_never_locked_out() {
         "a refused --finish changes nothing"
     );
 
-    let finished = with_kubelet(
-        &site,
-        |_| true,
-        || {
-            wait_rolled(&site, "lnd");
-            site.openlsp(&["secrets", "rotate", "--finish", "--yes", "--timeout", "60s"])
-        },
-    )
-    .expect(0);
+    let finished = site
+        .with_kubelet(
+            |_| true,
+            || {
+                wait_rolled(&site, "lnd");
+                site.openlsp(&["secrets", "rotate", "--finish", "--yes", "--timeout", "60s"])
+            },
+        )
+        .expect(0);
     assert!(
         finished.stderr.contains("phase 2 applied"),
         "{}",
@@ -235,12 +214,12 @@ fn a_full_rotation_waits_for_each_side_and_ends_with_one_line() {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
-    let output = with_kubelet(
-        &site,
-        |_| true,
-        || site.openlsp(&["secrets", "rotate", "--all", "--yes", "--timeout", "60s"]),
-    )
-    .expect(0);
+    let output = site
+        .with_kubelet(
+            |_| true,
+            || site.openlsp(&["secrets", "rotate", "--all", "--yes", "--timeout", "60s"]),
+        )
+        .expect(0);
     assert!(
         output.stderr.contains("phase 2 applied"),
         "{}",
@@ -280,12 +259,12 @@ fn a_certificate_is_reissued_with_the_same_names_and_a_new_key() {
         state_text(&site, "lightning/lnd/tls.key"),
     );
     let before = checksum(&site, "lnd");
-    let output = with_kubelet(
-        &site,
-        |_| true,
-        || site.openlsp(&["secrets", "rotate", "lnd-tls", "--yes", "--timeout", "60s"]),
-    )
-    .expect(0);
+    let output = site
+        .with_kubelet(
+            |_| true,
+            || site.openlsp(&["secrets", "rotate", "lnd-tls", "--yes", "--timeout", "60s"]),
+        )
+        .expect(0);
     assert!(
         output
             .stderr

@@ -188,6 +188,47 @@ mod tests {
     }
 
     #[test]
+    fn a_reissued_certificate_keeps_its_names_and_onion_address() {
+        let onion = OnionKey::generate().unwrap();
+        let mut secrets = Secrets::default();
+        secrets.insert("tor/lnd-rpc/hs_ed25519_secret_key", onion.secret_file());
+        let requirements = vec![Requirement::Tls {
+            cert: "lightning/lnd/tls.cert".into(),
+            key: "lightning/lnd/tls.key".into(),
+            common_name: "lnd".into(),
+            alt_names: vec!["localhost".into(), "lnd.ns.svc".into()],
+            onion_names: vec!["tor/lnd-rpc/hs_ed25519_secret_key".into()],
+        }];
+        let source = Source::Key {
+            secret: "lnd-tls".into(),
+            key: "tls.crt",
+        };
+        let entry = Entry {
+            secret: "lnd-tls".into(),
+            kind: SecretKind::Tls,
+            node: "lnd".into(),
+            values: vec![
+                ("lightning/lnd/tls.cert".into(), source.clone()),
+                ("lightning/lnd/tls.key".into(), source),
+            ],
+            derived: vec![],
+        };
+        let changes = start(&entry, &secrets, &requirements).unwrap();
+        let next = secrets.with_changes(&changes);
+        let pem = next.get("lightning/lnd/tls.cert").unwrap();
+        let (_, pem) = x509_parser::pem::parse_x509_pem(pem).unwrap();
+        let cert = pem.parse_x509().unwrap();
+        let names = format!(
+            "{:?}",
+            cert.subject_alternative_name().unwrap().unwrap().value
+        );
+        for name in ["localhost", "lnd.ns.svc", onion.address().as_str()] {
+            assert!(names.contains(name), "{name} missing from {names}");
+        }
+        assert!(next.get("lightning/lnd/tls.key").is_some());
+    }
+
+    #[test]
     fn a_wallet_password_is_not_rotatable() {
         let entry = Entry {
             kind: SecretKind::WalletPassword,

@@ -270,3 +270,82 @@ fn a_cluster_without_the_crds_is_told_which_addon_to_enable() {
         );
     }
 }
+
+/// The exporter is an RPC client like LND: its credential rotates in the same two phases.
+#[test]
+fn the_exporters_credential_rotates_in_two_phases() {
+    let Some(site) = Site::new("exporter rotation", "full-stack", "exporter-rotate") else {
+        return;
+    };
+    let Some(crds) = crd_dir("exporter rotation") else {
+        return;
+    };
+    install_crds(&site.kubeconfig, &crds);
+    ensure_namespace(&site.kubeconfig, "observability");
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let exporter_lines = || {
+        let secret = site.get_json(&["secret", "bitcoind-rpcauth", "-n", site.namespace()]);
+        let conf = String::from_utf8(common::base64_decode(
+            secret["data"]["rpcauth.conf"].as_str().unwrap(),
+        ))
+        .unwrap();
+        conf.lines()
+            .filter(|l| l.starts_with("rpcauth=openlsp_exporter:"))
+            .count()
+    };
+    assert_eq!(exporter_lines(), 1);
+    let phase1 = site
+        .with_kubelet(
+            |pod| pod.starts_with("bitcoind-"),
+            || {
+                site.openlsp(&[
+                    "secrets",
+                    "rotate",
+                    "bitcoind-exporter-rpc",
+                    "--yes",
+                    "--no-wait",
+                    "--timeout",
+                    "60s",
+                ])
+            },
+        )
+        .expect(0);
+    assert!(
+        phase1.stderr.contains("Deployment/bitcoind-exporter"),
+        "{}",
+        phase1.stderr
+    );
+    assert_eq!(
+        exporter_lines(),
+        2,
+        "bitcoind accepts the old and the new exporter password"
+    );
+    let finished = site
+        .with_kubelet(
+            |_| true,
+            || {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while site
+                    .openlsp(&["secrets", "rotate", "--finish", "--dry-run"])
+                    .code
+                    != 0
+                {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the exporter never rolled"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+                site.openlsp(&["secrets", "rotate", "--finish", "--yes", "--timeout", "60s"])
+            },
+        )
+        .expect(0);
+    assert!(
+        finished.stderr.contains("phase 2 applied"),
+        "{}",
+        finished.stderr
+    );
+    assert_eq!(exporter_lines(), 1);
+    site.openlsp(&["diff"]).expect(0);
+    site.assert_nothing_leaked();
+}
