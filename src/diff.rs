@@ -259,8 +259,17 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
     }
 }
 
+/// How much of each object a change set keeps for display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Whole new objects and objects to prune too (`diff` prints them).
+    Everything,
+    /// Only the two sides of changed objects (`apply` lists creates and prunes by name).
+    ChangesOnly,
+}
+
 /// Classifies each observation. Data objects the plan dropped are kept, not pruned.
-pub fn compute(observations: &[(ObjectId, Observation<'_>)]) -> ChangeSet {
+pub fn compute(observations: &[(ObjectId, Observation<'_>)], detail: Detail) -> ChangeSet {
     let mut changes = Vec::new();
     for (id, observation) in observations {
         let is_secret = id.kind == "Secret";
@@ -279,12 +288,13 @@ pub fn compute(observations: &[(ObjectId, Observation<'_>)]) -> ChangeSet {
             (None, None) => continue,
             (None, Some(live)) => {
                 let action = if data { Action::Keep } else { Action::Prune };
-                (action, Some(strip(live)), None)
+                let before = (detail == Detail::Everything).then(|| strip(live));
+                (action, before, None)
             }
             (Some(planned), None) => (
                 Action::Create,
                 None,
-                Some(strip(dry_run.as_ref().unwrap_or(*planned))),
+                (detail == Detail::Everything).then(|| strip(dry_run.as_ref().unwrap_or(*planned))),
             ),
             (Some(_), Some(live)) => match dry_run {
                 None if conflicts.is_empty() => (Action::Unchanged, None, None),
@@ -414,47 +424,50 @@ mod tests {
     fn classification_and_summary() {
         let cm = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "a" }, "data": { "k": "1" } });
         let cm2 = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "a" }, "data": { "k": "2" } });
-        let set = compute(&[
-            (
-                id("ConfigMap", "new"),
-                Observation {
-                    planned: Some(&cm),
-                    ..Default::default()
-                },
-            ),
-            (
-                id("ConfigMap", "same"),
-                Observation {
-                    planned: Some(&cm),
-                    unchanged: true,
-                    ..Default::default()
-                },
-            ),
-            (
-                id("ConfigMap", "edit"),
-                Observation {
-                    planned: Some(&cm2),
-                    live: Some(cm.clone()),
-                    dry_run: Some(cm2.clone()),
-                    ..Default::default()
-                },
-            ),
-            (
-                id("ConfigMap", "old"),
-                Observation {
-                    live: Some(cm.clone()),
-                    ..Default::default()
-                },
-            ),
-            (
-                id("PersistentVolumeClaim", "data"),
-                Observation {
-                    live: Some(cm.clone()),
-                    data: true,
-                    ..Default::default()
-                },
-            ),
-        ]);
+        let set = compute(
+            &[
+                (
+                    id("ConfigMap", "new"),
+                    Observation {
+                        planned: Some(&cm),
+                        ..Default::default()
+                    },
+                ),
+                (
+                    id("ConfigMap", "same"),
+                    Observation {
+                        planned: Some(&cm),
+                        unchanged: true,
+                        ..Default::default()
+                    },
+                ),
+                (
+                    id("ConfigMap", "edit"),
+                    Observation {
+                        planned: Some(&cm2),
+                        live: Some(cm.clone()),
+                        dry_run: Some(cm2.clone()),
+                        ..Default::default()
+                    },
+                ),
+                (
+                    id("ConfigMap", "old"),
+                    Observation {
+                        live: Some(cm.clone()),
+                        ..Default::default()
+                    },
+                ),
+                (
+                    id("PersistentVolumeClaim", "data"),
+                    Observation {
+                        live: Some(cm.clone()),
+                        data: true,
+                        ..Default::default()
+                    },
+                ),
+            ],
+            Detail::Everything,
+        );
         assert_eq!(
             set.summary().to_string(),
             "Plan: 1 to create, 1 to change, 1 to prune, 1 kept (data), 1 unchanged"
@@ -470,14 +483,17 @@ mod tests {
 
     #[test]
     fn kept_data_alone_is_not_a_difference() {
-        let set = compute(&[(
-            id("PersistentVolumeClaim", "data"),
-            Observation {
-                live: Some(json!({})),
-                data: true,
-                ..Default::default()
-            },
-        )]);
+        let set = compute(
+            &[(
+                id("PersistentVolumeClaim", "data"),
+                Observation {
+                    live: Some(json!({})),
+                    data: true,
+                    ..Default::default()
+                },
+            )],
+            Detail::ChangesOnly,
+        );
         assert!(!set.has_differences());
     }
 }

@@ -171,37 +171,49 @@ impl Cluster {
                 to_list.push((kind, namespace));
             }
         }
-        let lists: Vec<Vec<Value>> = stream::iter(
+        // Each list is sifted as it arrives: objects that are neither planned nor members are
+        // dropped, managedFields (never compared) are removed, and objects provably unchanged
+        // are only counted, so a big site does not hold a second copy of itself.
+        let by_id: HashMap<&ObjectId, &Desired> = desired.iter().map(|d| (&d.id, d)).collect();
+        let mut live: HashMap<ObjectId, Value> = HashMap::new();
+        let mut unchanged: BTreeSet<&ObjectId> = BTreeSet::new();
+        let mut lists = stream::iter(
             to_list
                 .into_iter()
                 .map(|(kind, namespace)| self.list_kind(kind, namespace)),
         )
-        .buffer_unordered(CONCURRENCY)
-        .try_collect()
-        .await?;
+        .buffer_unordered(CONCURRENCY);
+        while let Some(list) = lists.try_next().await? {
+            for mut object in list {
+                let Some(id) = ObjectId::of(&object) else {
+                    continue;
+                };
+                let planned = by_id.get(&id).copied();
+                if planned.is_none() && !set.is_member(&object) {
+                    continue;
+                }
+                if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                    metadata.remove("managedFields");
+                    if let Some(uid) = metadata.get("uid").and_then(Value::as_str) {
+                        survey.uids.insert(id.clone(), uid.to_owned());
+                    }
+                }
+                match planned {
+                    Some(planned) if provably_unchanged(&planned.manifest, &object) => {
+                        unchanged.insert(&planned.id);
+                    }
+                    _ => {
+                        live.insert(id, object);
+                    }
+                }
+            }
+        }
+        drop(lists);
         tracing::debug!(
             "listed {} kinds after {:?}",
             survey.kinds.len(),
             started.elapsed()
         );
-        let mut live: HashMap<ObjectId, Value> = HashMap::new();
-        for object in lists.into_iter().flatten() {
-            if let Some(id) = ObjectId::of(&object) {
-                if let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) {
-                    survey.uids.insert(id.clone(), uid.to_owned());
-                }
-                live.insert(id, object);
-            }
-        }
-
-        let unchanged: BTreeSet<&ObjectId> = desired
-            .iter()
-            .filter(|object| {
-                live.get(&object.id)
-                    .is_some_and(|current| provably_unchanged(&object.manifest, current))
-            })
-            .map(|object| &object.id)
-            .collect();
         let to_dry_run: Vec<&Desired> = desired
             .iter()
             .filter(|object| !unchanged.contains(&object.id))
@@ -254,14 +266,12 @@ impl Cluster {
             let (dry_run, conflicts) = dry_runs
                 .remove(&object.id)
                 .map_or((None, Vec::new()), |(v, c)| (Some(v), c));
-            // Live copies of unchanged objects are not needed any more.
-            let current = live.remove(&object.id);
             let is_unchanged = unchanged.contains(&object.id);
             survey.observations.push((
                 object.id.clone(),
                 Observation {
                     planned: Some(&object.manifest),
-                    live: if is_unchanged { None } else { current },
+                    live: live.remove(&object.id),
                     dry_run,
                     unchanged: is_unchanged,
                     conflicts,

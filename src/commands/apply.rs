@@ -203,7 +203,10 @@ async fn apply_under_lock(
     interrupt: &Interrupt,
 ) -> anyhow::Result<Report> {
     let survey = cluster.survey(set, desired, false).await?;
-    let changes = with_data_pruned(diff::compute(&survey.observations), args.prune_data);
+    let changes = with_data_pruned(
+        diff::compute(&survey.observations, diff::Detail::ChangesOnly),
+        args.prune_data,
+    );
     super::diff::show_changes(ui, &changes, false);
     let conflicts: Vec<(String, diff::Conflict)> = changes
         .conflicts()
@@ -248,8 +251,12 @@ async fn apply_under_lock(
             report.created.push(object.id.clone());
         }
         *lock = Some(cluster.lock(site.namespace()).await?);
+        drop(survey);
         let again = cluster.survey(set, desired, false).await?;
-        let now = with_data_pruned(diff::compute(&again.observations), args.prune_data);
+        let now = with_data_pruned(
+            diff::compute(&again.observations, diff::Detail::ChangesOnly),
+            args.prune_data,
+        );
         if !same_plan(&changes, &now) {
             bail!(
                 "the cluster changed while the plan was shown; nothing else was changed\n  hint: run openlsp apply again"

@@ -73,7 +73,7 @@ async fn delete_under_lock(
     set: &ApplySet,
 ) -> anyhow::Result<()> {
     let survey = cluster.survey(set, &[], false).await?;
-    let mut changes = diff::compute(&survey.observations);
+    let mut changes = diff::compute(&survey.observations, diff::Detail::ChangesOnly);
     if args.purge {
         for change in &mut changes.changes {
             change.action = Action::Prune;

@@ -59,7 +59,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DiffArgs) -> anyhow::Resul
         started.elapsed(),
         survey.dry_runs
     );
-    let changes = diff::compute(&survey.observations);
+    let changes = diff::compute(&survey.observations, diff::Detail::Everything);
     match args.output {
         OutputFormat::Json => {
             let plan = JsonPlan {

@@ -557,7 +557,7 @@ impl Rotation<'_> {
         }
 
         let survey = self.cluster.survey(&self.set, &desired, false).await?;
-        let preview = diff::compute(&survey.observations);
+        let preview = diff::compute(&survey.observations, diff::Detail::ChangesOnly);
         if !rpc.is_empty() {
             self.ui.info("phase 1: bitcoind accepts the old and the new password, then the clients switch to the new one; phase 2 then drops the old one");
         }
@@ -634,7 +634,7 @@ impl Rotation<'_> {
             ]
         };
         let survey = self.cluster.survey(&self.set, &desired, false).await?;
-        let preview = diff::compute(&survey.observations);
+        let preview = diff::compute(&survey.observations, diff::Detail::ChangesOnly);
         if !self.show_and_confirm(&preview, ask)? {
             return Ok(());
         }

@@ -112,7 +112,6 @@ pub struct RpcClientContext {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BitcoinContext {
-    site: SiteContext,
     node: BitcoinNodeContext,
     clients: Vec<RpcClientContext>,
     /// base64 of rpcauth.conf: one salted `rpcauth=` line per client.
@@ -199,7 +198,6 @@ pub struct LightningSecrets {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LightningContext {
-    site: SiteContext,
     node: LightningNodeContext,
     backend: BackendContext,
     secrets: LightningSecrets,
@@ -226,11 +224,17 @@ pub(super) fn secret_text<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a st
     })
 }
 
-pub fn site_context(site: &Site) -> SiteContext {
+/// Labels every object of the site carries.
+fn site_labels(site: &Site) -> Labels {
     let mut labels = Labels::new();
     labels.insert("app.kubernetes.io/managed-by", "openlsp".to_owned());
     labels.insert("app.kubernetes.io/part-of", "openlsp".to_owned());
     labels.insert(SITE_LABEL, site.name().to_owned());
+    labels
+}
+
+pub fn site_context(site: &Site) -> SiteContext {
+    let labels = site_labels(site);
     SiteContext {
         name: site.name().to_owned(),
         namespace: site.namespace().to_owned(),
@@ -250,12 +254,17 @@ pub fn site_context(site: &Site) -> SiteContext {
     }
 }
 
-/// Standard labels of one node's objects and the subset its selectors use.
-fn node_labels(site: &Site, software: &str, instance: &str, component: &str) -> (Labels, Labels) {
+/// Standard labels of one component's objects and the subset its selectors use.
+pub(super) fn node_labels(
+    site: &Site,
+    software: &str,
+    instance: &str,
+    component: &str,
+) -> (Labels, Labels) {
     let mut selector = Labels::new();
     selector.insert("app.kubernetes.io/name", software.to_owned());
     selector.insert("app.kubernetes.io/instance", instance.to_owned());
-    let mut labels = site_context(site).labels;
+    let mut labels = site_labels(site);
     labels.extend(selector.clone());
     labels.insert("app.kubernetes.io/component", component.to_owned());
     (labels, selector)
@@ -352,7 +361,6 @@ pub fn bitcoin_context(
     conf.push_str(&stack::exporter_rpcauth(site, node, secrets)?);
     let network = site.spec.network;
     Ok(BitcoinContext {
-        site: site_context(site),
         node: BitcoinNodeContext {
             name: node.name.clone(),
             image: node.image.clone(),
@@ -402,7 +410,6 @@ pub fn lightning_context(
         state::lnd_dns_names(&node.name, site.namespace(), &node.tls_extra_domains);
     tls_domains.retain(|name| name != "localhost");
     Ok(LightningContext {
-        site: site_context(site),
         node: LightningNodeContext {
             name: node.name.clone(),
             image: node.image.clone(),

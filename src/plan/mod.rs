@@ -126,6 +126,10 @@ pub fn is_data(manifest: &Value) -> bool {
         )) == Some("true")
 }
 
+fn json_of(value: &impl Serialize) -> Value {
+    serde_json::to_value(value).expect("contexts serialize to JSON")
+}
+
 /// Every object of a site, sorted by apply stage, kind and name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -142,51 +146,62 @@ pub fn render_site(
     templates: &TemplateSet,
 ) -> Result<Plan, PlanError> {
     let env = templates.environment()?;
+    // Every context is built once and shared by all templates of its scope.
+    let site_value = serde_json::to_value(context::site_context(site))
+        .map_err(|err| PlanError::Bug(err.to_string()))?;
+    let with_site = |node: Value| -> minijinja::Value {
+        let mut map = match node {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        map.insert("site".to_owned(), site_value.clone());
+        minijinja::Value::from_serialize(Value::Object(map))
+    };
+    let site_contexts = vec![with_site(Value::Object(serde_json::Map::new()))];
+    let bitcoin_contexts = site
+        .spec
+        .bitcoin
+        .iter()
+        .map(|node| context::bitcoin_context(site, node, secrets).map(|c| with_site(json_of(&c))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let lightning_contexts = site
+        .spec
+        .lightning
+        .iter()
+        .map(|node| context::lightning_context(site, node, secrets).map(|c| with_site(json_of(&c))))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut objects: Vec<PlannedObject> = Vec::new();
+    // (kind, namespace, name) → the template that rendered it.
+    let mut rendered_by: std::collections::HashMap<(String, Option<String>, String), String> =
+        std::collections::HashMap::new();
     for (name, scope) in templates.documents() {
         let template = env
             .get_template(name)
             .map_err(|err| PlanError::template(&err, templates))?;
         let contexts = match scope {
-            Scope::Site => vec![minijinja::Value::from_serialize(serde_json::json!({
-                "site": context::site_context(site)
-            }))],
-            Scope::EachBitcoin => site
-                .spec
-                .bitcoin
-                .iter()
-                .map(|node| {
-                    context::bitcoin_context(site, node, secrets)
-                        .map(|c| minijinja::Value::from_serialize(&c))
-                })
-                .collect::<Result<_, _>>()?,
-            Scope::EachLightning => site
-                .spec
-                .lightning
-                .iter()
-                .map(|node| {
-                    context::lightning_context(site, node, secrets)
-                        .map(|c| minijinja::Value::from_serialize(&c))
-                })
-                .collect::<Result<_, _>>()?,
+            Scope::Site => &site_contexts,
+            Scope::EachBitcoin => &bitcoin_contexts,
+            Scope::EachLightning => &lightning_contexts,
         };
         for ctx in contexts {
             let text = template
-                .render(ctx)
+                .render(ctx.clone())
                 .map_err(|err| PlanError::template(&err, templates))?;
             for object in parse_documents(name, &text, site)? {
-                if let Some(other) = objects.iter().find(|o| {
-                    o.kind == object.kind
-                        && o.name == object.name
-                        && o.namespace == object.namespace
-                }) {
+                let key = (
+                    object.kind.clone(),
+                    object.namespace.clone(),
+                    object.name.clone(),
+                );
+                if let Some(other) = rendered_by.get(&key) {
                     return Err(PlanError::Duplicate {
                         template: object.template,
-                        other: other.template.clone(),
+                        other: other.clone(),
                         kind: object.kind,
                         name: object.name,
                     });
                 }
+                rendered_by.insert(key, object.template.clone());
                 objects.push(object);
             }
         }

@@ -323,16 +323,7 @@ fn quantity(resources: Resources) -> (String, String) {
 }
 
 fn labels(site: &Site, name: &str, instance: &str, component: &str) -> (Labels, Labels) {
-    let mut selector = Labels::new();
-    selector.insert("app.kubernetes.io/name", name.to_owned());
-    selector.insert("app.kubernetes.io/instance", instance.to_owned());
-    let mut all = Labels::new();
-    all.insert("app.kubernetes.io/managed-by", "openlsp".to_owned());
-    all.insert("app.kubernetes.io/part-of", "openlsp".to_owned());
-    all.insert(SITE_LABEL, site.name().to_owned());
-    all.extend(selector.clone());
-    all.insert("app.kubernetes.io/component", component.to_owned());
-    (all, selector)
+    super::context::node_labels(site, name, instance, component)
 }
 
 /// The Tor daemon's own name: one per site.
