@@ -53,3 +53,129 @@ fn install_sh_dry_run_prints_its_steps_and_changes_nothing() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// The real install path, with a stand-in `cargo` first on PATH: it checks that it was called as
+/// `cargo install --locked --force --path . --root PREFIX` from the checkout and places the
+/// openlsp binary this test run built, so everything install.sh does after the compile runs for
+/// real (the compile itself is cargo's).
+#[test]
+fn install_sh_installs_the_binary_and_completions_and_is_harmless_to_rerun() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = Test::new();
+    let prefix = test.path().join("prefix");
+    let calls = test.path().join("cargo-calls");
+    let fake_bin = test.path().join("fake-bin");
+    std::fs::create_dir_all(&fake_bin).unwrap();
+    let cargo = fake_bin.join("cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\nset -eu\necho \"$PWD|$*\" >> '{calls}'\n\
+             [ \"$1 $2 $3 $4 $5 $6\" = 'install --locked --force --path . --root' ] || exit 9\n\
+             mkdir -p \"$7/bin\" && cp '{binary}' \"$7/bin/openlsp\"\n",
+            calls = calls.display(),
+            binary = env!("CARGO_BIN_EXE_openlsp"),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", fake_bin.display(), std::env::var("PATH").unwrap());
+    let install = || {
+        std::process::Command::new(crate::common::repo_root().join("install.sh"))
+            .args(["--prefix", prefix.to_str().unwrap()])
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+
+    let first = install();
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let installed = prefix.join("bin/openlsp");
+    assert!(stdout.contains(&format!(
+        "installed openlsp {} to {}",
+        env!("CARGO_PKG_VERSION"),
+        installed.display()
+    )));
+    assert!(stdout.contains(&format!("{}/bin is not on your PATH", prefix.display())));
+    let completions = prefix.join("share/bash-completion/completions/openlsp");
+    let script = std::fs::read_to_string(&completions).unwrap();
+    assert!(script.contains("complete") && script.contains("openlsp"));
+    let recorded = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(
+        recorded.trim(),
+        format!(
+            "{}|install --locked --force --path . --root {}",
+            crate::common::repo_root().canonicalize().unwrap().display(),
+            prefix.display()
+        )
+    );
+
+    let second = install();
+    assert!(second.status.success());
+    assert_eq!(std::fs::read_to_string(&completions).unwrap(), script);
+    let mut files: Vec<_> = walk(&prefix);
+    files.sort();
+    assert_eq!(
+        files,
+        ["bin/openlsp", "share/bash-completion/completions/openlsp"],
+        "a second run leaves exactly the same files"
+    );
+}
+
+fn walk(root: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(root).unwrap();
+                found.push(relative.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn quiet_drops_success_notes_but_keeps_warnings_results_and_errors() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let loud = test.run(["validate", "-p", "pi4-mainnet.yaml"]).expect(0);
+    assert!(
+        loud.stderr.contains("site home-pi is valid"),
+        "{}",
+        loud.stderr
+    );
+    let quiet = test
+        .run(["-q", "validate", "-p", "pi4-mainnet.yaml"])
+        .expect(0);
+    assert_eq!(quiet.stderr, "", "--quiet prints no success line");
+    let rendered = test
+        .run(["--quiet", "render", "-p", "pi4-mainnet.yaml"])
+        .expect(0);
+    assert!(
+        rendered.stdout.contains("kind: StatefulSet"),
+        "results still go to stdout"
+    );
+
+    let pruned = std::fs::read_to_string(test.path().join("pi4-mainnet.yaml"))
+        .unwrap()
+        .replace("txindex: true", "prune: 550");
+    test.write("pruned.yaml", &pruned);
+    let warned = test.run(["-q", "validate", "-p", "pruned.yaml"]).expect(0);
+    assert!(warned.stderr.contains("warning:"), "{}", warned.stderr);
+
+    test.write(
+        "broken.yaml",
+        "apiVersion: openlsp.io/v1alpha1\nkind: Site\n",
+    );
+    let error = test.run(["-q", "validate", "-p", "broken.yaml"]).expect(2);
+    assert!(error.stderr.contains("broken.yaml:"), "{}", error.stderr);
+}

@@ -601,3 +601,39 @@ fn validate_shows_the_effective_profile() {
         "validate must not touch the state dir"
     );
 }
+
+/// A disk's `nodeName` puts its node on another machine: the PV is pinned there, and memory is
+/// counted per machine, so nodes that do not fit one machine together fit two.
+#[test]
+fn a_disk_on_another_machine_pins_its_volume_and_counts_memory_there() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let original = fs::read_to_string(test.path().join("pi4-mainnet.yaml")).unwrap();
+    let big_cache = original.replace(
+        "      txindex: true",
+        "      txindex: true\n      dbcache: 4200",
+    );
+    test.write("one-machine.yaml", &big_cache);
+    let crowded = test.run(["validate", "-p", "one-machine.yaml"]).expect(2);
+    assert!(
+        crowded.stderr.contains("of memory together"),
+        "{}",
+        crowded.stderr
+    );
+
+    let two_machines = big_cache.replace(
+        "lightning: { path: /srv/lightning, size: 20Gi }",
+        "lightning: { path: /srv/lightning, size: 20Gi, nodeName: pi5 }",
+    );
+    assert_ne!(two_machines, big_cache);
+    test.write("two-machines.yaml", &two_machines);
+    test.run(["validate", "-p", "two-machines.yaml"]).expect(0);
+    let output = test.run(["render", "-p", "two-machines.yaml"]).expect(0);
+    let docs = documents(&output.stdout);
+    let machine_of = |pv: &str| {
+        find(&docs, "PersistentVolume", pv)["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+            [0]["matchExpressions"][0]["values"]
+            .clone()
+    };
+    assert_eq!(machine_of("openlsp-lnd"), serde_json::json!(["pi5"]));
+    assert_eq!(machine_of("openlsp-bitcoind"), serde_json::json!(["pi4"]));
+}

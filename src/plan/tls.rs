@@ -9,7 +9,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-/// 14 months, LND's own default (`tlscertduration=10080h`).
+/// 420 days, LND's own default (`tlscertduration=10080h`).
 pub const VALIDITY: Duration = Duration::hours(10080);
 
 /// A certificate and its private key, both PEM.
