@@ -1,8 +1,11 @@
 //! The stack around the nodes without a cluster: the real `tor` checks the rendered torrc and
-//! serves openlsp's onion keys under the addresses openlsp computed; the real `promtool` checks
-//! every alert; dashboards parse; and the rendered objects follow the profile's Tor mode,
-//! inbound choice, IPv6, monitoring and ingress sections.
+//! serves openlsp's onion keys, laid out by the pod's own copy-keys.sh, under the addresses
+//! openlsp computed; the real bitcoind takes the tor-only settings and holds the exporter's user
+//! to its read-only calls; the real `promtool` checks every alert; dashboards parse; and the
+//! rendered objects follow the profile's Tor mode, inbound choice, IPv6, monitoring and ingress
+//! sections.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -64,12 +67,13 @@ fn values<'a>(conf: &'a str, key: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// The rendered torrc made runnable here: paths under `root`, cluster Service names (which
-/// Tor resolves when it starts) replaced by loopback, a free SOCKS port, no network.
-fn local_torrc(torrc: &str, root: &Path) -> String {
+/// The rendered torrc made runnable here: the pod's state emptyDir (/var/lib/tor) at `state`,
+/// cluster Service names (which Tor resolves when it starts) replaced by loopback, a free SOCKS
+/// port, no network.
+fn local_torrc(torrc: &str, state: &Path) -> String {
     let mut out = String::new();
     for line in torrc.lines() {
-        let line = line.replace("/var/lib/tor/", &format!("{}/", root.display()));
+        let line = line.replace("/var/lib/tor/", &format!("{}/", state.display()));
         let line = match line.split_once(' ') {
             Some(("SocksPort", _)) => format!("SocksPort 127.0.0.1:{}", free_port()),
             Some(("HiddenServicePort", rest)) => {
@@ -90,27 +94,63 @@ fn local_torrc(torrc: &str, root: &Path) -> String {
     out
 }
 
-/// Writes each onion Secret's key where the init container would copy it: a 0700 directory
-/// per onion service holding a 0600 key.
-fn install_keys(docs: &[Value], root: &Path) -> Vec<String> {
+/// The mode bits of `path`.
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Does what the Tor pod does before Tor starts: lays out the onion key Secrets the way its
+/// projected volume does (the volume's own items and mode), then runs the rendered copy-keys.sh
+/// the way its init container does, with the key and state directories pointed under `root`
+/// (`keys/`, `state/`). Returns the onion services the volume holds.
+fn run_copy_keys(docs: &[Value], root: &Path) -> Vec<String> {
+    let pod = &find(docs, "Deployment", "tor")["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "keys")
+        .unwrap();
+    let file_mode = u32::try_from(volume["projected"]["defaultMode"].as_u64().unwrap()).unwrap();
+    let keys = root.join("keys");
     let mut services = Vec::new();
-    for secret in docs.iter().filter(|d| d["kind"] == "Secret") {
-        let name = secret["metadata"]["name"].as_str().unwrap();
-        let Some(service) = name.strip_suffix("-onion") else {
-            continue;
-        };
-        let dir = root.join("hs").join(service);
-        fs::create_dir_all(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
-        for file in ["hs_ed25519_secret_key", "hs_ed25519_public_key"] {
-            fs::write(dir.join(file), decoded(secret, file)).unwrap();
-            fs::set_permissions(dir.join(file), fs::Permissions::from_mode(0o600)).unwrap();
+    for source in volume["projected"]["sources"].as_array().unwrap() {
+        let secret = find(docs, "Secret", source["secret"]["name"].as_str().unwrap());
+        for item in source["secret"]["items"].as_array().unwrap() {
+            let relative = item["path"].as_str().unwrap();
+            let path = keys.join(relative);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, decoded(secret, item["key"].as_str().unwrap())).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(file_mode)).unwrap();
+            services.push(relative.split('/').next().unwrap().to_owned());
         }
-        services.push(service.to_owned());
     }
-    fs::create_dir_all(root.join("data")).unwrap();
-    fs::set_permissions(root.join("data"), fs::Permissions::from_mode(0o700)).unwrap();
     services.sort();
+    services.dedup();
+    let init = &pod["initContainers"][0];
+    assert_eq!(init["command"][0], "sh", "the init container runs a script");
+    let script_name = Path::new(init["command"][1].as_str().unwrap())
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let script = root.join(script_name);
+    fs::create_dir_all(root).unwrap();
+    fs::write(&script, config(docs, "tor-config", script_name)).unwrap();
+    // Twice: a restarted pod runs its init container again on the same emptyDir.
+    for _ in 0..2 {
+        let output = Command::new("sh")
+            .arg(&script)
+            .env("OPENLSP_ONION_KEYS", &keys)
+            .env("OPENLSP_TOR_STATE", root.join("state"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "copy-keys.sh failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     services
 }
 
@@ -130,8 +170,11 @@ fn tor_accepts_every_rendered_torrc() {
             continue;
         };
         let root = test.path().join("tor");
-        install_keys(&docs, &root);
-        let torrc = local_torrc(config["data"]["torrc"].as_str().unwrap(), &root);
+        run_copy_keys(&docs, &root);
+        let torrc = local_torrc(
+            config["data"]["torrc"].as_str().unwrap(),
+            &root.join("state"),
+        );
         test.write("tor/torrc", &torrc);
         let output = Command::new(&tor)
             .args(["--verify-config", "-f"])
@@ -148,7 +191,8 @@ fn tor_accepts_every_rendered_torrc() {
     assert!(checked >= 2, "only {checked} profiles run Tor");
 }
 
-/// The check of the key format and the address: Tor, given openlsp's key, writes the
+/// The check of the key format and the address, through the pod's own key copying:
+/// copy-keys.sh lays the Secrets out as Tor demands, and Tor, given openlsp's keys, writes the
 /// `hostname` openlsp computed and wrote into bitcoind's and LND's configuration.
 #[test]
 fn tor_serves_openlsps_keys_under_openlsps_addresses() {
@@ -158,9 +202,20 @@ fn tor_serves_openlsps_keys_under_openlsps_addresses() {
     let test = Test::new().with_example("full-stack");
     let (docs, _) = render(&test, "full-stack.yaml");
     let root = test.path().join("tor");
-    let services = install_keys(&docs, &root);
+    let services = run_copy_keys(&docs, &root);
     assert_eq!(services, ["bitcoind-p2p", "lnd-p2p", "lnd-rpc"]);
-    let torrc = local_torrc(&config(&docs, "tor-config", "torrc"), &root);
+    let state = root.join("state");
+    // Tor refuses a DataDirectory or HiddenServiceDir that others can read, and a key file
+    // should be the owner's alone.
+    assert_eq!(mode(&state.join("data")), 0o700);
+    for service in &services {
+        let dir = state.join("hs").join(service);
+        assert_eq!(mode(&dir), 0o700, "{service}");
+        for file in ["hs_ed25519_secret_key", "hs_ed25519_public_key"] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{service}/{file}");
+        }
+    }
+    let torrc = local_torrc(&config(&docs, "tor-config", "torrc"), &state);
     test.write("tor/torrc", &torrc);
     let log = fs::File::create(root.join("tor.log")).unwrap();
     let _tor = Daemon(
@@ -173,7 +228,7 @@ fn tor_serves_openlsps_keys_under_openlsps_addresses() {
             .unwrap(),
     );
     let hostname =
-        |service: &str| fs::read_to_string(root.join("hs").join(service).join("hostname"));
+        |service: &str| fs::read_to_string(state.join("hs").join(service).join("hostname"));
     let deadline = Instant::now() + Duration::from_secs(60);
     while services.iter().any(|s| hostname(s).is_err()) {
         assert!(

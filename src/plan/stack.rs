@@ -21,10 +21,14 @@ use super::onion::OnionKey;
 use super::state::{self, EXPORTER_RPC_USER, Secrets};
 
 pub const TOR_SOCKS_PORT: u16 = 9050;
-/// Where the Tor pod keeps each onion service's HiddenServiceDir (an emptyDir).
-pub const TOR_HS_ROOT: &str = "/var/lib/tor/hs";
-/// Tor's DataDirectory, on the same emptyDir.
-pub const TOR_DATA_DIR: &str = "/var/lib/tor/data";
+/// The Tor pod's memory-backed emptyDir: Tor's DataDirectory and every HiddenServiceDir.
+pub const TOR_STATE_DIR: &str = "/var/lib/tor";
+/// Tor's DataDirectory, under TOR_STATE_DIR.
+const TOR_DATA_SUBDIR: &str = "data";
+/// The HiddenServiceDirs' parent, under TOR_STATE_DIR.
+const TOR_HS_SUBDIR: &str = "hs";
+/// Where the Tor pod mounts the onion key Secrets, one directory per onion service.
+pub const TOR_KEYS_DIR: &str = "/etc/tor/keys";
 pub const EXPORTER_PORT: u16 = 9332;
 /// LND's `prometheus.listen` port (sample-lnd.conf: `prometheus.listen=0.0.0.0:8989`).
 pub const LND_METRICS_PORT: u16 = 8989;
@@ -65,7 +69,10 @@ pub struct PortTarget {
 pub struct OnionServiceContext {
     name: String,
     secret: String,
+    /// The HiddenServiceDir in the pod, for the torrc.
     dir: String,
+    /// The same directory relative to the state dir, for copy-keys.sh.
+    subdir: String,
     ports: Vec<PortTarget>,
 }
 
@@ -88,8 +95,13 @@ pub struct TorContext {
     socks: String,
     /// Source ranges allowed to use the SOCKS port (`SocksPolicy accept`).
     socks_allow: Vec<String>,
-    hs_root: &'static str,
-    data_dir: &'static str,
+    /// The emptyDir holding Tor's DataDirectory and HiddenServiceDirs.
+    state_dir: &'static str,
+    /// The DataDirectory: absolute for the torrc, relative to `state_dir` for copy-keys.sh.
+    data_dir: String,
+    data_subdir: &'static str,
+    /// Where the onion key Secrets are mounted.
+    keys_dir: &'static str,
     node_name: String,
     services: Vec<OnionServiceContext>,
     labels: Labels,
@@ -334,7 +346,8 @@ fn onion_service_contexts(site: &Site) -> Vec<OnionServiceContext> {
     let mut services = Vec::new();
     let service = |name: String, ports: Vec<PortTarget>| OnionServiceContext {
         secret: format!("{name}-onion"),
-        dir: format!("{TOR_HS_ROOT}/{name}"),
+        dir: format!("{TOR_STATE_DIR}/{TOR_HS_SUBDIR}/{name}"),
+        subdir: format!("{TOR_HS_SUBDIR}/{name}"),
         name,
         ports,
     };
@@ -417,8 +430,10 @@ pub fn tor_context(site: &Site) -> TorContext {
             .iter()
             .map(|range| tor_policy_range(range))
             .collect(),
-        hs_root: TOR_HS_ROOT,
-        data_dir: TOR_DATA_DIR,
+        state_dir: TOR_STATE_DIR,
+        data_dir: format!("{TOR_STATE_DIR}/{TOR_DATA_SUBDIR}"),
+        data_subdir: TOR_DATA_SUBDIR,
+        keys_dir: TOR_KEYS_DIR,
         node_name: site.spec.host.node_name.clone(),
         services: if tor.enabled() {
             onion_service_contexts(site)
