@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::common::{self, Daemon, Test, documents, find, free_port};
+use crate::bitcoind::{Knots, assert_started_cleanly};
+use crate::common::{self, Daemon, Test, documents, find, free_port, secret_value};
 
 /// Renders `profile` (an example, optionally edited) with secrets shown.
 fn render(test: &Test, profile: &str) -> (Vec<Value>, String) {
@@ -295,6 +296,143 @@ fn lnds_certificate_names_its_api_onion_address() {
         names.iter().any(|n| n.contains(&api_onion)),
         "{api_onion} is not in {names:?}"
     );
+}
+
+/// The calls jvstein/bitcoin-prometheus-exporter's bitcoind-monitor.py makes, with arguments it
+/// passes, written out from its versions (older ones call getblock; newer ones getblockstats,
+/// getchaintxstats and getrpcinfo instead) rather than taken from openlsp, so a whitelist that
+/// drifts from the exporter fails here. `$best` stands for the best block's hash.
+const EXPORTER_CALLS: &[(&str, &str)] = &[
+    ("uptime", "[]"),
+    ("getmemoryinfo", r#"["stats"]"#),
+    ("getblockchaininfo", "[]"),
+    ("getnetworkinfo", "[]"),
+    ("getchaintips", "[]"),
+    ("getmempoolinfo", "[]"),
+    ("getnettotals", "[]"),
+    ("getrpcinfo", "[]"),
+    ("getchaintxstats", "[]"),
+    (
+        "getblockstats",
+        r#"["$best", ["total_size", "total_weight", "totalfee", "txs", "height", "ins", "outs", "total_out"]]"#,
+    ),
+    ("getblock", r#"["$best", 2]"#),
+    ("listbanned", "[]"),
+    ("estimatesmartfee", "[2]"),
+    ("estimatesmartfee", "[20]"),
+    ("getnetworkhashps", "[-1]"),
+    ("getnetworkhashps", "[120]"),
+];
+
+/// Calls that stop or reconfigure the node, touch a wallet or keys, or change its peers or chain.
+const STATE_CHANGING_CALLS: &[&str] = &[
+    "stop",
+    "sendtoaddress",
+    "dumpprivkey",
+    "importprivkey",
+    "createwallet",
+    "sendrawtransaction",
+    "submitblock",
+    "generatetoaddress",
+    "invalidateblock",
+    "pruneblockchain",
+    "setban",
+    "addnode",
+    "disconnectnode",
+    "setnetworkactive",
+    "savemempool",
+    "logging",
+];
+
+/// The exporter's user on a real bitcoind: every call the exporter makes succeeds, every call
+/// that changes something is refused (403), and LND's user keeps every call.
+#[test]
+fn the_exporters_user_may_make_the_exporters_calls_and_nothing_else() {
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    let rpcauth = secret_value(&docs, "bitcoind-rpcauth", "rpcauth.conf");
+    let whitelist: BTreeSet<&str> = values(&rpcauth, "rpcwhitelist")
+        .into_iter()
+        .filter_map(|v| v.strip_prefix("openlsp_exporter:"))
+        .flat_map(|methods| methods.split(','))
+        .collect();
+    let calls: BTreeSet<&str> = EXPORTER_CALLS.iter().map(|(method, _)| *method).collect();
+    assert_eq!(
+        whitelist, calls,
+        "the whitelist is exactly the exporter's calls"
+    );
+    assert_eq!(values(&rpcauth, "rpcwhitelistdefault"), ["0"]);
+
+    let lnd_user = secret_value(&docs, "lnd-bitcoind-rpc", "username");
+    let lnd_password = secret_value(&docs, "lnd-bitcoind-rpc", "password");
+    let Some((knots, info)) = Knots::start(
+        &test.path().join("bitcoind"),
+        &docs,
+        &lnd_user,
+        &lnd_password,
+    ) else {
+        return;
+    };
+    let best = info["result"]["bestblockhash"].as_str().unwrap();
+    let user = secret_value(&docs, "bitcoind-exporter-rpc", "username");
+    let password = secret_value(&docs, "bitcoind-exporter-rpc", "password");
+    for (method, params) in EXPORTER_CALLS {
+        let params = params.replace("$best", best);
+        let (status, body) = knots.call(&user, &password, method, &params);
+        assert_eq!(
+            status, 200,
+            "the exporter's {method} {params} fails: {body}"
+        );
+        let reply: Value = serde_json::from_str(&body).unwrap();
+        assert!(reply["error"].is_null(), "{method}: {body}");
+    }
+    for method in STATE_CHANGING_CALLS {
+        let (status, _) = knots.call(&user, &password, method, "[]");
+        assert_eq!(status, 403, "the exporter's user may call {method}");
+    }
+    assert_eq!(knots.status(&user, "wrong"), 401);
+    let (status, _) = knots.call(&lnd_user, &lnd_password, "getpeerinfo", "[]");
+    assert_eq!(status, 200, "LND keeps every call (rpcwhitelistdefault=0)");
+    let log = knots.stop(&lnd_user, &lnd_password);
+    assert_started_cleanly(&log);
+}
+
+/// Tor-only mode on a real bitcoind: it starts with `proxy=` and takes every rendered key, and
+/// every clearnet network goes through the (here local, closed) Tor SOCKS port.
+#[test]
+fn bitcoind_starts_with_the_tor_only_settings() {
+    let test = appended("pi4-mainnet", "  tor: { mode: tor-only }");
+    let (docs, _) = render(&test, "openlsp.yaml");
+    let conf = config(&docs, "bitcoind-config", "bitcoin.conf");
+    assert_eq!(values(&conf, "proxy"), ["tor.openlsp.svc:9050"]);
+    assert!(values(&conf, "onion").is_empty());
+    let user = secret_value(&docs, "lnd-bitcoind-rpc", "username");
+    let password = secret_value(&docs, "lnd-bitcoind-rpc", "password");
+    let Some((knots, info)) = Knots::start(&test.path().join("bitcoind"), &docs, &user, &password)
+    else {
+        return;
+    };
+    assert_eq!(info["result"]["chain"], "main");
+    let (status, body) = knots.call(&user, &password, "getnetworkinfo", "[]");
+    assert_eq!(status, 200, "{body}");
+    let reply: Value = serde_json::from_str(&body).unwrap();
+    let proxies: Vec<(&str, &str)> = reply["result"]["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap(), n["proxy"].as_str().unwrap()))
+        .filter(|(name, _)| ["ipv4", "ipv6", "onion"].contains(name))
+        .collect();
+    assert_eq!(proxies.len(), 3, "{body}");
+    assert!(
+        proxies
+            .iter()
+            .all(|(_, proxy)| proxy.starts_with("127.0.0.1:") && *proxy == proxies[0].1),
+        "every network goes through the one SOCKS proxy: {proxies:?}"
+    );
+    let log = knots.stop(&user, &password);
+    assert_started_cleanly(&log);
+    common::assert_no_secrets(&log, &test.state_dir("home-pi"), "bitcoind's log");
 }
 
 #[test]

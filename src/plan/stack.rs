@@ -34,21 +34,30 @@ pub const EXPORTER_PORT: u16 = 9332;
 pub const LND_METRICS_PORT: u16 = 8989;
 /// lndmon's default `prometheus.listenaddr` port.
 pub const LNDMON_PORT: u16 = 9092;
-/// The read-only RPCs jvstein/bitcoin-prometheus-exporter calls (bitcoind-monitor.py's
-/// `refresh_metrics`); the exporter's user may call nothing else.
-pub const EXPORTER_RPCS: [&str; 11] = [
-    "estimatesmartfee",
-    "getblock",
-    "getblockchaininfo",
-    "getchaintips",
-    "getmemoryinfo",
-    "getmempoolinfo",
-    "getnettotals",
-    "getnetworkhashps",
-    "getnetworkinfo",
-    "listbanned",
-    "uptime",
+/// The RPCs jvstein/bitcoin-prometheus-exporter calls (bitcoind-monitor.py's `refresh_metrics`):
+/// the union over its versions, since the pinned image's script cannot be read here and bitcoind
+/// answers a call outside the whitelist with 403, after which the exporter sets no gauge at all.
+/// Every one only reads; the exporter's user may call nothing else.
+pub const EXPORTER_RPCS: [&str; 14] = [
+    "estimatesmartfee",  // bitcoin_est_smart_fee_<blocks>
+    "getblock",          // the latest block's size, weight and transactions (older versions)
+    "getblockchaininfo", // height, difficulty, size on disk, verification progress, best block
+    "getblockstats",     // the latest block's size, weight, transactions and fees (newer versions)
+    "getchaintips",      // bitcoin_num_chaintips
+    "getchaintxstats",   // bitcoin_txcount (newer versions)
+    "getmemoryinfo",     // bitcoin_meminfo_*
+    "getmempoolinfo",    // bitcoin_mempool_*
+    "getnettotals",      // bitcoin_total_bytes_recv and _sent
+    "getnetworkhashps",  // bitcoin_hashps*
+    "getnetworkinfo",    // peers, server and protocol version, warnings
+    "getrpcinfo",        // bitcoin_rpc_active (newer versions)
+    "listbanned",        // bitcoin_ban_created and bitcoin_banned_until
+    "uptime",            // bitcoin_uptime
 ];
+/// The exporter refreshes its metrics when `/metrics` is fetched, at most once in this many
+/// seconds (its `RATE_LIMIT`): just under the 60 s scrape interval, so a scrape sees data at most
+/// a minute old and the readiness probe (every 30 s) does not double bitcoind's RPC load.
+pub const EXPORTER_RATE_LIMIT_SECONDS: u32 = 55;
 /// Let's Encrypt's ACME v2 directories.
 pub const LETSENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
 pub const LETSENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
@@ -246,6 +255,8 @@ pub struct ExporterContext {
     name: String,
     secret: String,
     port: u16,
+    /// `RATE_LIMIT`: the least number of seconds between two refreshes.
+    rate_limit: String,
     image: String,
     uid: i64,
     memory: String,
@@ -710,6 +721,7 @@ pub fn bitcoin_stack(
             name: format!("{}-exporter", node.name),
             secret: names::exporter_credentials_secret(&node.name),
             port: EXPORTER_PORT,
+            rate_limit: EXPORTER_RATE_LIMIT_SECONDS.to_string(),
             image: site.spec.monitoring.exporter_image.clone(),
             uid: images::NOBODY_UID,
             memory: crate::profile::EXPORTER_MEMORY.to_string(),
