@@ -466,11 +466,91 @@ fn promtool_accepts_every_rule_group() {
     assert!(checked >= 1, "no profile renders alerts");
 }
 
-/// The alerts the issue names, each limited to the site.
+/// `promtool test rules` on the rendered disk alert with node-exporter and kube-state-metrics
+/// series as kube-prometheus-stack labels them: a full disk at the Lightning disk's mount point
+/// on another machine stays silent; the Lightning disk's own machine fires.
+#[test]
+fn the_disk_alert_fires_only_for_the_lightning_disks_own_machine() {
+    let Some(promtool) = common::required_program("OPENLSP_TEST_PROMTOOL", "promtool test rules")
+    else {
+        return;
+    };
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
+    let groups = serde_json::json!({ "groups": rule["spec"]["groups"] });
+    test.write("rules.yaml", &serde_yaml::to_string(&groups).unwrap());
+    // One node-exporter pod per machine; `pi4` holds the Lightning disk (/srv/lightning).
+    let series = |pod: &str, node: &str, free: u32| {
+        let target = format!(
+            r#"mountpoint="/srv/lightning", namespace="observability", pod="{pod}", instance="{node}:9100""#
+        );
+        format!(
+            r#"
+      - series: 'node_filesystem_avail_bytes{{{target}}}'
+        values: '{free}x40'
+      - series: 'node_filesystem_size_bytes{{{target}}}'
+        values: '100x40'
+      - series: 'kube_pod_info{{namespace="observability", pod="{pod}", node="{node}"}}'
+        values: '1x40'"#
+        )
+    };
+    let fired = r#"
+          - exp_labels:
+              severity: critical
+              disk: lightning
+              mountpoint: /srv/lightning
+              namespace: observability
+              pod: node-exporter-a
+              instance: pi4:9100
+              node: pi4
+            exp_annotations:
+              summary: The Lightning disk lightning (/srv/lightning on pi4) is more than 80% full
+              description: LND stops writing channel state when its disk is full, which can close channels or lose funds. Free space or grow the disk."#;
+    let case = |pi4_free: u32, other_free: u32, expected: &str| {
+        format!(
+            r#"
+  - interval: 1m
+    input_series:{}{}
+    alert_rule_test:
+      - eval_time: 30m
+        alertname: LightningDiskAlmostFull
+        exp_alerts:{expected}"#,
+            series("node-exporter-a", "pi4", pi4_free),
+            series("node-exporter-b", "other", other_free),
+        )
+    };
+    let tests = format!(
+        "rule_files: [rules.yaml]\nevaluation_interval: 1m\ntests:{}{}{}\n",
+        // Another machine's disk at the same path is full: nothing fires.
+        case(50, 5, " []"),
+        // The Lightning disk itself is 90 % full: it fires, naming its machine.
+        case(10, 50, fired),
+        // 80 % is the threshold, not yet over it.
+        case(20, 50, " []"),
+    );
+    let path = test.write("rules-test.yaml", &tests);
+    let output = Command::new(&promtool)
+        .args(["test", "rules"])
+        .arg(&path)
+        .current_dir(test.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "promtool test rules fails:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The alerts the issue names, each limited to the site, and the disk alert to the disk's own
+/// machine.
 #[test]
 fn the_alerts_cover_sync_disks_exporters_and_scrapes() {
     let test = Test::new().with_example("full-stack");
-    let (docs, _) = render(&test, "full-stack.yaml");
+    let (docs, stderr) = render(&test, "full-stack.yaml");
+    assert!(!stderr.contains("spec.monitoring.lndmon"), "{stderr}");
     let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
     assert_eq!(rule["metadata"]["labels"]["release"], "kube-prom-stack");
     let rules: Vec<&Value> = rule["spec"]["groups"]
@@ -493,14 +573,40 @@ fn the_alerts_cover_sync_disks_exporters_and_scrapes() {
     assert!(
         expr("LndNotSyncedToChain")[0].starts_with("lnd_chain_synced{namespace=\"full-stack\"}")
     );
-    assert!(expr("LightningDiskAlmostFull")[0].contains("mountpoint=\"/srv/lightning\""));
-    assert!(expr("LightningDiskAlmostFull")[0].ends_with("> 0.8"));
+    // node-exporter's series name no machine; its pod does, through kube-state-metrics.
+    assert_eq!(
+        expr("LightningDiskAlmostFull"),
+        [
+            "(1 - node_filesystem_avail_bytes{mountpoint=\"/srv/lightning\"} / node_filesystem_size_bytes{mountpoint=\"/srv/lightning\"}) * on (namespace, pod) group_left (node) max by (namespace, pod, node) (kube_pod_info{node=\"pi4\"}) > 0.8"
+        ]
+    );
     assert!(expr("ExporterDown")[0].contains("bitcoind-exporter|lnd-lndmon"));
     let no_scrape = expr("NoScrape");
     assert_eq!(no_scrape.len(), 3, "one per scrape job: {no_scrape:?}");
     assert!(no_scrape.iter().all(
         |e| e.starts_with("absent_over_time(up{namespace=\"full-stack\"") && e.ends_with("[10m])")
     ));
+}
+
+/// Without lndmon nothing reports LND's chain sync, so the alert cannot exist: the plan says so.
+#[test]
+fn monitoring_without_lndmon_warns_that_lnd_sync_is_unwatched() {
+    let test = edited("full-stack", "lndmon: true", "lndmon: false");
+    let (docs, stderr) = render(&test, "openlsp.yaml");
+    assert!(
+        stderr.contains("warning: spec.monitoring.lndmon: off, so no alert fires when LND falls behind the chain"),
+        "{stderr}"
+    );
+    let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
+    let alerts: Vec<&str> = rule["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .map(|r| r["alert"].as_str().unwrap())
+        .collect();
+    assert!(!alerts.contains(&"LndNotSyncedToChain"), "{alerts:?}");
+    assert!(alerts.contains(&"LightningDiskAlmostFull"), "{alerts:?}");
 }
 
 #[test]
@@ -522,6 +628,8 @@ fn every_dashboard_is_json_and_shows_what_the_issue_lists() {
             let variables = &dashboard["templating"]["list"];
             assert_eq!(variables[1]["query"], "full-stack");
             assert_eq!(variables[2]["query"], "/srv/blockchain|/srv/lightning");
+            assert_eq!(variables[3]["name"], "machines");
+            assert_eq!(variables[3]["query"], "pi4");
             for panel in dashboard["panels"].as_array().unwrap() {
                 for target in panel["targets"].as_array().unwrap() {
                     exprs.push_str(target["expr"].as_str().unwrap());
@@ -546,6 +654,10 @@ fn every_dashboard_is_json_and_shows_what_the_issue_lists() {
     ] {
         assert!(exprs.contains(metric), "no panel shows {metric}");
     }
+    // Disk free only on the site's machines: the same mount point elsewhere is not the site's.
+    assert!(exprs.contains(
+        "group_left (node) max by (namespace, pod, node) (kube_pod_info{node=~\"$machines\"})"
+    ));
 }
 
 /// Each dashboard and alert reads metrics some rendered exporter produces: every job the

@@ -135,6 +135,9 @@ pub struct NetworkingContext {
 pub struct DiskWatch {
     name: String,
     mountpoint: String,
+    /// The Kubernetes node the disk is attached to: node-exporter reports every machine's
+    /// mount points, so the same path elsewhere must not count.
+    machine: String,
 }
 
 #[derive(Serialize)]
@@ -169,6 +172,8 @@ pub struct MonitoringContext {
     lightning_disks: Vec<DiskWatch>,
     /// Regex of every disk's mount point, for the dashboards.
     disk_regex: String,
+    /// Regex of the machines the disks are attached to, for the dashboards.
+    machine_regex: String,
     bitcoind_dashboard: DashboardContext,
     lnd_dashboard: DashboardContext,
 }
@@ -477,6 +482,26 @@ fn mountpoint(site: &Site, disk: &str) -> String {
     }
 }
 
+fn disk_watch(site: &Site, disk: &str) -> DiskWatch {
+    DiskWatch {
+        name: disk.to_owned(),
+        mountpoint: mountpoint(site, disk),
+        machine: site.machine_of_disk(disk).to_owned(),
+    }
+}
+
+/// `a|b|c` of the distinct values, each escaped, for a Prometheus `=~` matcher.
+fn alternation<'a>(values: impl Iterator<Item = &'a str>) -> String {
+    let mut values: Vec<&str> = values.collect();
+    values.sort_unstable();
+    values.dedup();
+    values
+        .into_iter()
+        .map(regex_escape)
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
 fn regex_escape(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
@@ -515,28 +540,16 @@ pub fn monitoring_context(site: &Site) -> MonitoringContext {
         .spec
         .disks
         .keys()
-        .map(|name| DiskWatch {
-            name: name.clone(),
-            mountpoint: mountpoint(site, name),
-        })
+        .map(|name| disk_watch(site, name))
         .collect();
     let mut lightning_disks: Vec<DiskWatch> = Vec::new();
     for node in &site.spec.lightning {
         if !lightning_disks.iter().any(|d| d.name == node.disk) {
-            lightning_disks.push(DiskWatch {
-                name: node.disk.clone(),
-                mountpoint: mountpoint(site, &node.disk),
-            });
+            lightning_disks.push(disk_watch(site, &node.disk));
         }
     }
-    let mut mountpoints: Vec<String> = disks.iter().map(|d| d.mountpoint.clone()).collect();
-    mountpoints.sort();
-    mountpoints.dedup();
-    let disk_regex = mountpoints
-        .iter()
-        .map(|m| regex_escape(m))
-        .collect::<Vec<_>>()
-        .join("|");
+    let disk_regex = alternation(disks.iter().map(|d| d.mountpoint.as_str()));
+    let machine_regex = alternation(disks.iter().map(|d| d.machine.as_str()));
     let dashboard = |kind: &str| DashboardContext {
         name: format!("openlsp-{}-{kind}-dashboard", site.name()),
         uid: dashboard_uid(site, kind),
@@ -560,6 +573,7 @@ pub fn monitoring_context(site: &Site) -> MonitoringContext {
         disks,
         lightning_disks,
         disk_regex,
+        machine_regex,
         bitcoind_dashboard: dashboard("bitcoind"),
         lnd_dashboard: dashboard("lnd"),
     }
@@ -852,6 +866,13 @@ pub fn plan_warnings(site: &Site) -> Vec<String> {
             format!("{path}: {what} is exposed publicly; anyone can reach it (it still needs a macaroon or RPC password)")
         })
         .collect();
+    let monitoring = &site.spec.monitoring;
+    if monitoring.enabled && !monitoring.lndmon && !site.spec.lightning.is_empty() {
+        warnings.push(
+            "spec.monitoring.lndmon: off, so no alert fires when LND falls behind the chain (LndNotSyncedToChain reads lndmon's lnd_chain_synced; LND's own metrics are gRPC statistics only) and the LND dashboard shows no chain, channel, balance or peer data; set lndmon: true (mainnet, testnet and regtest) or watch LND's sync yourself"
+                .to_owned(),
+        );
+    }
     if site.spec.networking.inbound == Inbound::Ingress {
         let mut routes: Vec<String> = site
             .spec
