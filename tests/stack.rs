@@ -395,6 +395,11 @@ fn the_exporters_user_may_make_the_exporters_calls_and_nothing_else() {
     assert_eq!(status, 200, "LND keeps every call (rpcwhitelistdefault=0)");
     let log = knots.stop(&lnd_user, &lnd_password);
     assert_started_cleanly(&log);
+    // What the docs tell an operator to look for when a new exporter calls something new.
+    assert!(
+        log.contains("RPC User openlsp_exporter not allowed to call method stop"),
+        "{log}"
+    );
 }
 
 /// Tor-only mode on a real bitcoind: it starts with `proxy=` and takes every rendered key, and
