@@ -362,6 +362,28 @@ fn the_exporters_user_may_make_the_exporters_calls_and_nothing_else() {
         "the whitelist is exactly the exporter's calls"
     );
     assert_eq!(values(&rpcauth, "rpcwhitelistdefault"), ["0"]);
+    // The exporter refreshes on a scrape, at most once per RATE_LIMIT (it reads no
+    // REFRESH_SECONDS): under the scrape interval, or every other scrape would be stale.
+    let exporter = find(&docs, "Deployment", "bitcoind-exporter");
+    let env = &exporter["spec"]["template"]["spec"]["containers"][0]["env"];
+    let env_value = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(env_value("REFRESH_SECONDS"), None);
+    let rate_limit: u32 = env_value("RATE_LIMIT").unwrap().parse().unwrap();
+    let monitor = find(&docs, "ServiceMonitor", "bitcoind-exporter");
+    let interval = monitor["spec"]["endpoints"][0]["interval"]
+        .as_str()
+        .unwrap();
+    let interval: u32 = interval.strip_suffix('s').unwrap().parse().unwrap();
+    assert!(
+        rate_limit < interval,
+        "RATE_LIMIT {rate_limit} s, scrapes every {interval} s"
+    );
 
     let lnd_user = secret_value(&docs, "lnd-bitcoind-rpc", "username");
     let lnd_password = secret_value(&docs, "lnd-bitcoind-rpc", "password");
