@@ -1,8 +1,8 @@
 //! A real bitcoind (Bitcoin Knots) started the way the rendered pod starts it: the same
 //! bitcoin.conf, rpcauth file and arguments, with only the datadir, ports and bind/allow
 //! addresses (and the Tor proxy's host) changed. LND's rendered credentials must authenticate;
-//! a wrong password must not. The exporter's user may make its read-only calls and nothing
-//! else.
+//! a wrong password must not. Knots is shared with stack.rs, which checks the exporter's
+//! whitelist and tor-only mode.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -16,10 +16,22 @@ use serde_json::Value;
 
 use crate::common::{self, Daemon, Test, documents, find, free_port, secret_value};
 
-/// One JSON-RPC call with HTTP basic auth; returns the status code and body.
+/// One JSON-RPC call without parameters; returns the status code and body.
 fn rpc(port: u16, user: &str, password: &str, method: &str) -> std::io::Result<(u16, String)> {
+    request(port, user, password, method, "[]")
+}
+
+/// One JSON-RPC call with HTTP basic auth and `params` (a JSON array); returns the status code
+/// and body.
+fn request(
+    port: u16,
+    user: &str,
+    password: &str,
+    method: &str,
+    params: &str,
+) -> std::io::Result<(u16, String)> {
     let body =
-        format!(r#"{{"jsonrpc":"1.0","id":"openlsp-test","method":"{method}","params":[]}}"#);
+        format!(r#"{{"jsonrpc":"1.0","id":"openlsp-test","method":"{method}","params":{params}}}"#);
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -165,6 +177,11 @@ impl Knots {
         ))
     }
 
+    /// One RPC call with these credentials and `params` (a JSON array): status and body.
+    pub fn call(&self, user: &str, password: &str, method: &str, params: &str) -> (u16, String) {
+        request(self.rpc_port, user, password, method, params).unwrap()
+    }
+
     /// The HTTP status of an RPC call with these credentials.
     pub fn status(&self, user: &str, password: &str) -> u16 {
         rpc(self.rpc_port, user, password, "getblockchaininfo")
@@ -215,19 +232,24 @@ fn check_profile(profile: &str, chain: &str, more: impl FnOnce(u16, &[Value])) {
     );
     more(knots.rpc_port, &docs);
     let text = knots.stop(&user, &password);
-    assert!(
-        text.contains("init message: Done loading"),
-        "bitcoind did not finish starting:\n{text}"
-    );
-    assert!(
-        !text.contains("Ignoring unknown configuration value"),
-        "bitcoind rejects a rendered key:\n{text}"
-    );
-    assert!(
-        !text.contains("only applied on"),
-        "a network-only option sits outside its section:\n{text}"
-    );
+    assert_started_cleanly(&text);
     common::assert_no_secrets(&text, &test.state_dir(&site_of(profile)), "bitcoind's log");
+}
+
+/// bitcoind's log shows a finished start that took every rendered key where it stands.
+pub fn assert_started_cleanly(log: &str) {
+    assert!(
+        log.contains("init message: Done loading"),
+        "bitcoind did not finish starting:\n{log}"
+    );
+    assert!(
+        !log.contains("Ignoring unknown configuration value"),
+        "bitcoind rejects a rendered key:\n{log}"
+    );
+    assert!(
+        !log.contains("only applied on"),
+        "a network-only option sits outside its section:\n{log}"
+    );
 }
 
 fn site_of(profile: &str) -> String {
@@ -251,11 +273,11 @@ fn mainnet_bitcoind_accepts_the_rendered_config_and_credentials() {
     check_profile("pi4-mainnet", "main", |_, _| {});
 }
 
-/// full-stack: Tor (hybrid, with IPv6 binds), and the exporter's user restricted to the
-/// read-only calls the exporter makes, while LND's user keeps every call.
+/// full-stack: Tor in hybrid mode, with IPv6 binds. The exporter's whitelist and tor-only mode
+/// are checked with the rest of the stack (stack.rs).
 #[test]
-fn bitcoind_takes_the_tor_settings_and_whitelists_the_exporter() {
-    check_profile("full-stack", "main", |port, docs| {
+fn bitcoind_takes_the_hybrid_tor_settings() {
+    check_profile("full-stack", "main", |_, docs| {
         let conf = find(docs, "ConfigMap", "bitcoind-config")["data"]["bitcoin.conf"]
             .as_str()
             .unwrap()
@@ -263,31 +285,5 @@ fn bitcoind_takes_the_tor_settings_and_whitelists_the_exporter() {
         for key in ["onion=", "listenonion=0", "bind=[::]:8333", "=onion"] {
             assert!(conf.contains(key), "bitcoin.conf lacks {key}:\n{conf}");
         }
-        let user = secret_value(docs, "bitcoind-exporter-rpc", "username");
-        let password = secret_value(docs, "bitcoind-exporter-rpc", "password");
-        assert_eq!(user, "openlsp_exporter");
-        for method in [
-            "getblockchaininfo",
-            "getnetworkinfo",
-            "getmempoolinfo",
-            "getchaintips",
-            "getnettotals",
-            "getnetworkhashps",
-            "listbanned",
-            "uptime",
-        ] {
-            let (status, body) = rpc(port, &user, &password, method).unwrap();
-            assert_eq!(status, 200, "the exporter may call {method}: {body}");
-        }
-        for method in ["getpeerinfo", "getrawmempool", "stop"] {
-            let (status, _) = rpc(port, &user, &password, method).unwrap();
-            assert_eq!(status, 403, "the exporter must not call {method}");
-        }
-        let (status, _) = rpc(port, &user, "wrong", "uptime").unwrap();
-        assert_eq!(status, 401);
-        let lnd_user = secret_value(docs, "lnd-bitcoind-rpc", "username");
-        let lnd_password = secret_value(docs, "lnd-bitcoind-rpc", "password");
-        let (status, _) = rpc(port, &lnd_user, &lnd_password, "getpeerinfo").unwrap();
-        assert_eq!(status, 200, "LND keeps every call (rpcwhitelistdefault=0)");
     });
 }

@@ -1,8 +1,11 @@
 //! The stack around the nodes without a cluster: the real `tor` checks the rendered torrc and
-//! serves openlsp's onion keys under the addresses openlsp computed; the real `promtool` checks
-//! every alert; dashboards parse; and the rendered objects follow the profile's Tor mode,
-//! inbound choice, IPv6, monitoring and ingress sections.
+//! serves openlsp's onion keys, laid out by the pod's own copy-keys.sh, under the addresses
+//! openlsp computed; the real bitcoind takes the tor-only settings and holds the exporter's user
+//! to its read-only calls; the real `promtool` checks every alert; dashboards parse; and the
+//! rendered objects follow the profile's Tor mode, inbound choice, IPv6, monitoring and ingress
+//! sections.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -12,7 +15,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::common::{self, Daemon, Test, documents, find, free_port};
+use crate::bitcoind::{Knots, assert_started_cleanly};
+use crate::common::{self, Daemon, Test, documents, find, free_port, secret_value};
 
 /// Renders `profile` (an example, optionally edited) with secrets shown.
 fn render(test: &Test, profile: &str) -> (Vec<Value>, String) {
@@ -64,12 +68,13 @@ fn values<'a>(conf: &'a str, key: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// The rendered torrc made runnable here: paths under `root`, cluster Service names (which
-/// Tor resolves when it starts) replaced by loopback, a free SOCKS port, no network.
-fn local_torrc(torrc: &str, root: &Path) -> String {
+/// The rendered torrc made runnable here: the pod's state emptyDir (/var/lib/tor) at `state`,
+/// cluster Service names (which Tor resolves when it starts) replaced by loopback, a free SOCKS
+/// port, no network.
+fn local_torrc(torrc: &str, state: &Path) -> String {
     let mut out = String::new();
     for line in torrc.lines() {
-        let line = line.replace("/var/lib/tor/", &format!("{}/", root.display()));
+        let line = line.replace("/var/lib/tor/", &format!("{}/", state.display()));
         let line = match line.split_once(' ') {
             Some(("SocksPort", _)) => format!("SocksPort 127.0.0.1:{}", free_port()),
             Some(("HiddenServicePort", rest)) => {
@@ -90,27 +95,63 @@ fn local_torrc(torrc: &str, root: &Path) -> String {
     out
 }
 
-/// Writes each onion Secret's key where the init container would copy it: a 0700 directory
-/// per onion service holding a 0600 key.
-fn install_keys(docs: &[Value], root: &Path) -> Vec<String> {
+/// The mode bits of `path`.
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Does what the Tor pod does before Tor starts: lays out the onion key Secrets the way its
+/// projected volume does (the volume's own items and mode), then runs the rendered copy-keys.sh
+/// the way its init container does, with the key and state directories pointed under `root`
+/// (`keys/`, `state/`). Returns the onion services the volume holds.
+fn run_copy_keys(docs: &[Value], root: &Path) -> Vec<String> {
+    let pod = &find(docs, "Deployment", "tor")["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "keys")
+        .unwrap();
+    let file_mode = u32::try_from(volume["projected"]["defaultMode"].as_u64().unwrap()).unwrap();
+    let keys = root.join("keys");
     let mut services = Vec::new();
-    for secret in docs.iter().filter(|d| d["kind"] == "Secret") {
-        let name = secret["metadata"]["name"].as_str().unwrap();
-        let Some(service) = name.strip_suffix("-onion") else {
-            continue;
-        };
-        let dir = root.join("hs").join(service);
-        fs::create_dir_all(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
-        for file in ["hs_ed25519_secret_key", "hs_ed25519_public_key"] {
-            fs::write(dir.join(file), decoded(secret, file)).unwrap();
-            fs::set_permissions(dir.join(file), fs::Permissions::from_mode(0o600)).unwrap();
+    for source in volume["projected"]["sources"].as_array().unwrap() {
+        let secret = find(docs, "Secret", source["secret"]["name"].as_str().unwrap());
+        for item in source["secret"]["items"].as_array().unwrap() {
+            let relative = item["path"].as_str().unwrap();
+            let path = keys.join(relative);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, decoded(secret, item["key"].as_str().unwrap())).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(file_mode)).unwrap();
+            services.push(relative.split('/').next().unwrap().to_owned());
         }
-        services.push(service.to_owned());
     }
-    fs::create_dir_all(root.join("data")).unwrap();
-    fs::set_permissions(root.join("data"), fs::Permissions::from_mode(0o700)).unwrap();
     services.sort();
+    services.dedup();
+    let init = &pod["initContainers"][0];
+    assert_eq!(init["command"][0], "sh", "the init container runs a script");
+    let script_name = Path::new(init["command"][1].as_str().unwrap())
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let script = root.join(script_name);
+    fs::create_dir_all(root).unwrap();
+    fs::write(&script, config(docs, "tor-config", script_name)).unwrap();
+    // Twice: a restarted pod runs its init container again on the same emptyDir.
+    for _ in 0..2 {
+        let output = Command::new("sh")
+            .arg(&script)
+            .env("OPENLSP_ONION_KEYS", &keys)
+            .env("OPENLSP_TOR_STATE", root.join("state"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "copy-keys.sh failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     services
 }
 
@@ -130,8 +171,11 @@ fn tor_accepts_every_rendered_torrc() {
             continue;
         };
         let root = test.path().join("tor");
-        install_keys(&docs, &root);
-        let torrc = local_torrc(config["data"]["torrc"].as_str().unwrap(), &root);
+        run_copy_keys(&docs, &root);
+        let torrc = local_torrc(
+            config["data"]["torrc"].as_str().unwrap(),
+            &root.join("state"),
+        );
         test.write("tor/torrc", &torrc);
         let output = Command::new(&tor)
             .args(["--verify-config", "-f"])
@@ -148,7 +192,8 @@ fn tor_accepts_every_rendered_torrc() {
     assert!(checked >= 2, "only {checked} profiles run Tor");
 }
 
-/// The issue's check of the key format and the address: Tor, given openlsp's key, writes the
+/// The issue's check of the key format and the address, through the pod's own key copying:
+/// copy-keys.sh lays the Secrets out as Tor demands, and Tor, given openlsp's keys, writes the
 /// `hostname` openlsp computed and wrote into bitcoind's and LND's configuration.
 #[test]
 fn tor_serves_openlsps_keys_under_openlsps_addresses() {
@@ -158,9 +203,20 @@ fn tor_serves_openlsps_keys_under_openlsps_addresses() {
     let test = Test::new().with_example("full-stack");
     let (docs, _) = render(&test, "full-stack.yaml");
     let root = test.path().join("tor");
-    let services = install_keys(&docs, &root);
+    let services = run_copy_keys(&docs, &root);
     assert_eq!(services, ["bitcoind-p2p", "lnd-p2p", "lnd-rpc"]);
-    let torrc = local_torrc(&config(&docs, "tor-config", "torrc"), &root);
+    let state = root.join("state");
+    // Tor refuses a DataDirectory or HiddenServiceDir that others can read, and a key file
+    // should be the owner's alone.
+    assert_eq!(mode(&state.join("data")), 0o700);
+    for service in &services {
+        let dir = state.join("hs").join(service);
+        assert_eq!(mode(&dir), 0o700, "{service}");
+        for file in ["hs_ed25519_secret_key", "hs_ed25519_public_key"] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{service}/{file}");
+        }
+    }
+    let torrc = local_torrc(&config(&docs, "tor-config", "torrc"), &state);
     test.write("tor/torrc", &torrc);
     let log = fs::File::create(root.join("tor.log")).unwrap();
     let _tor = Daemon(
@@ -173,7 +229,7 @@ fn tor_serves_openlsps_keys_under_openlsps_addresses() {
             .unwrap(),
     );
     let hostname =
-        |service: &str| fs::read_to_string(root.join("hs").join(service).join("hostname"));
+        |service: &str| fs::read_to_string(state.join("hs").join(service).join("hostname"));
     let deadline = Instant::now() + Duration::from_secs(60);
     while services.iter().any(|s| hostname(s).is_err()) {
         assert!(
@@ -242,6 +298,170 @@ fn lnds_certificate_names_its_api_onion_address() {
     );
 }
 
+/// The calls jvstein/bitcoin-prometheus-exporter's bitcoind-monitor.py makes, with arguments it
+/// passes, written out from its versions (older ones call getblock; newer ones getblockstats,
+/// getchaintxstats and getrpcinfo instead) rather than taken from openlsp, so a whitelist that
+/// drifts from the exporter fails here. `$best` stands for the best block's hash.
+const EXPORTER_CALLS: &[(&str, &str)] = &[
+    ("uptime", "[]"),
+    ("getmemoryinfo", r#"["stats"]"#),
+    ("getblockchaininfo", "[]"),
+    ("getnetworkinfo", "[]"),
+    ("getchaintips", "[]"),
+    ("getmempoolinfo", "[]"),
+    ("getnettotals", "[]"),
+    ("getrpcinfo", "[]"),
+    ("getchaintxstats", "[]"),
+    (
+        "getblockstats",
+        r#"["$best", ["total_size", "total_weight", "totalfee", "txs", "height", "ins", "outs", "total_out"]]"#,
+    ),
+    ("getblock", r#"["$best", 2]"#),
+    ("listbanned", "[]"),
+    ("estimatesmartfee", "[2]"),
+    ("estimatesmartfee", "[20]"),
+    ("getnetworkhashps", "[-1]"),
+    ("getnetworkhashps", "[120]"),
+];
+
+/// Calls that stop or reconfigure the node, touch a wallet or keys, or change its peers or chain.
+const STATE_CHANGING_CALLS: &[&str] = &[
+    "stop",
+    "sendtoaddress",
+    "dumpprivkey",
+    "importprivkey",
+    "createwallet",
+    "sendrawtransaction",
+    "submitblock",
+    "generatetoaddress",
+    "invalidateblock",
+    "pruneblockchain",
+    "setban",
+    "addnode",
+    "disconnectnode",
+    "setnetworkactive",
+    "savemempool",
+    "logging",
+];
+
+/// The exporter's user on a real bitcoind: every call the exporter makes succeeds, every call
+/// that changes something is refused (403), and LND's user keeps every call.
+#[test]
+fn the_exporters_user_may_make_the_exporters_calls_and_nothing_else() {
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    let rpcauth = secret_value(&docs, "bitcoind-rpcauth", "rpcauth.conf");
+    let whitelist: BTreeSet<&str> = values(&rpcauth, "rpcwhitelist")
+        .into_iter()
+        .filter_map(|v| v.strip_prefix("openlsp_exporter:"))
+        .flat_map(|methods| methods.split(','))
+        .collect();
+    let calls: BTreeSet<&str> = EXPORTER_CALLS.iter().map(|(method, _)| *method).collect();
+    assert_eq!(
+        whitelist, calls,
+        "the whitelist is exactly the exporter's calls"
+    );
+    assert_eq!(values(&rpcauth, "rpcwhitelistdefault"), ["0"]);
+    // The exporter refreshes on a scrape, at most once per RATE_LIMIT (it reads no
+    // REFRESH_SECONDS): under the scrape interval, or every other scrape would be stale.
+    let exporter = find(&docs, "Deployment", "bitcoind-exporter");
+    let env = &exporter["spec"]["template"]["spec"]["containers"][0]["env"];
+    let env_value = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(env_value("REFRESH_SECONDS"), None);
+    let rate_limit: u32 = env_value("RATE_LIMIT").unwrap().parse().unwrap();
+    let monitor = find(&docs, "ServiceMonitor", "bitcoind-exporter");
+    let interval = monitor["spec"]["endpoints"][0]["interval"]
+        .as_str()
+        .unwrap();
+    let interval: u32 = interval.strip_suffix('s').unwrap().parse().unwrap();
+    assert!(
+        rate_limit < interval,
+        "RATE_LIMIT {rate_limit} s, scrapes every {interval} s"
+    );
+
+    let lnd_user = secret_value(&docs, "lnd-bitcoind-rpc", "username");
+    let lnd_password = secret_value(&docs, "lnd-bitcoind-rpc", "password");
+    let Some((knots, info)) = Knots::start(
+        &test.path().join("bitcoind"),
+        &docs,
+        &lnd_user,
+        &lnd_password,
+    ) else {
+        return;
+    };
+    let best = info["result"]["bestblockhash"].as_str().unwrap();
+    let user = secret_value(&docs, "bitcoind-exporter-rpc", "username");
+    let password = secret_value(&docs, "bitcoind-exporter-rpc", "password");
+    for (method, params) in EXPORTER_CALLS {
+        let params = params.replace("$best", best);
+        let (status, body) = knots.call(&user, &password, method, &params);
+        assert_eq!(
+            status, 200,
+            "the exporter's {method} {params} fails: {body}"
+        );
+        let reply: Value = serde_json::from_str(&body).unwrap();
+        assert!(reply["error"].is_null(), "{method}: {body}");
+    }
+    for method in STATE_CHANGING_CALLS {
+        let (status, _) = knots.call(&user, &password, method, "[]");
+        assert_eq!(status, 403, "the exporter's user may call {method}");
+    }
+    assert_eq!(knots.status(&user, "wrong"), 401);
+    let (status, _) = knots.call(&lnd_user, &lnd_password, "getpeerinfo", "[]");
+    assert_eq!(status, 200, "LND keeps every call (rpcwhitelistdefault=0)");
+    let log = knots.stop(&lnd_user, &lnd_password);
+    assert_started_cleanly(&log);
+    // What the docs tell an operator to look for when a new exporter calls something new.
+    assert!(
+        log.contains("RPC User openlsp_exporter not allowed to call method stop"),
+        "{log}"
+    );
+}
+
+/// Tor-only mode on a real bitcoind: it starts with `proxy=` and takes every rendered key, and
+/// every clearnet network goes through the (here local, closed) Tor SOCKS port.
+#[test]
+fn bitcoind_starts_with_the_tor_only_settings() {
+    let test = appended("pi4-mainnet", "  tor: { mode: tor-only }");
+    let (docs, _) = render(&test, "openlsp.yaml");
+    let conf = config(&docs, "bitcoind-config", "bitcoin.conf");
+    assert_eq!(values(&conf, "proxy"), ["tor.openlsp.svc:9050"]);
+    assert!(values(&conf, "onion").is_empty());
+    let user = secret_value(&docs, "lnd-bitcoind-rpc", "username");
+    let password = secret_value(&docs, "lnd-bitcoind-rpc", "password");
+    let Some((knots, info)) = Knots::start(&test.path().join("bitcoind"), &docs, &user, &password)
+    else {
+        return;
+    };
+    assert_eq!(info["result"]["chain"], "main");
+    let (status, body) = knots.call(&user, &password, "getnetworkinfo", "[]");
+    assert_eq!(status, 200, "{body}");
+    let reply: Value = serde_json::from_str(&body).unwrap();
+    let proxies: Vec<(&str, &str)> = reply["result"]["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap(), n["proxy"].as_str().unwrap()))
+        .filter(|(name, _)| ["ipv4", "ipv6", "onion"].contains(name))
+        .collect();
+    assert_eq!(proxies.len(), 3, "{body}");
+    assert!(
+        proxies
+            .iter()
+            .all(|(_, proxy)| proxy.starts_with("127.0.0.1:") && *proxy == proxies[0].1),
+        "every network goes through the one SOCKS proxy: {proxies:?}"
+    );
+    let log = knots.stop(&user, &password);
+    assert_started_cleanly(&log);
+    common::assert_no_secrets(&log, &test.state_dir("home-pi"), "bitcoind's log");
+}
+
 #[test]
 fn promtool_accepts_every_rule_group() {
     let Some(promtool) = common::required_program("OPENLSP_TEST_PROMTOOL", "promtool check rules")
@@ -273,11 +493,91 @@ fn promtool_accepts_every_rule_group() {
     assert!(checked >= 1, "no profile renders alerts");
 }
 
-/// The alerts the issue names, each limited to the site.
+/// `promtool test rules` on the rendered disk alert with node-exporter and kube-state-metrics
+/// series as kube-prometheus-stack labels them: a full disk at the Lightning disk's mount point
+/// on another machine stays silent; the Lightning disk's own machine fires.
+#[test]
+fn the_disk_alert_fires_only_for_the_lightning_disks_own_machine() {
+    let Some(promtool) = common::required_program("OPENLSP_TEST_PROMTOOL", "promtool test rules")
+    else {
+        return;
+    };
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
+    let groups = serde_json::json!({ "groups": rule["spec"]["groups"] });
+    test.write("rules.yaml", &serde_yaml::to_string(&groups).unwrap());
+    // One node-exporter pod per machine; `pi4` holds the Lightning disk (/srv/lightning).
+    let series = |pod: &str, node: &str, free: u32| {
+        let target = format!(
+            r#"mountpoint="/srv/lightning", namespace="observability", pod="{pod}", instance="{node}:9100""#
+        );
+        format!(
+            r#"
+      - series: 'node_filesystem_avail_bytes{{{target}}}'
+        values: '{free}x40'
+      - series: 'node_filesystem_size_bytes{{{target}}}'
+        values: '100x40'
+      - series: 'kube_pod_info{{namespace="observability", pod="{pod}", node="{node}"}}'
+        values: '1x40'"#
+        )
+    };
+    let fired = r#"
+          - exp_labels:
+              severity: critical
+              disk: lightning
+              mountpoint: /srv/lightning
+              namespace: observability
+              pod: node-exporter-a
+              instance: pi4:9100
+              node: pi4
+            exp_annotations:
+              summary: The Lightning disk lightning (/srv/lightning on pi4) is more than 80% full
+              description: LND stops writing channel state when its disk is full, which can close channels or lose funds. Free space or grow the disk."#;
+    let case = |pi4_free: u32, other_free: u32, expected: &str| {
+        format!(
+            r#"
+  - interval: 1m
+    input_series:{}{}
+    alert_rule_test:
+      - eval_time: 30m
+        alertname: LightningDiskAlmostFull
+        exp_alerts:{expected}"#,
+            series("node-exporter-a", "pi4", pi4_free),
+            series("node-exporter-b", "other", other_free),
+        )
+    };
+    let tests = format!(
+        "rule_files: [rules.yaml]\nevaluation_interval: 1m\ntests:{}{}{}\n",
+        // Another machine's disk at the same path is full: nothing fires.
+        case(50, 5, " []"),
+        // The Lightning disk itself is 90 % full: it fires, naming its machine.
+        case(10, 50, fired),
+        // 80 % is the threshold, not yet over it.
+        case(20, 50, " []"),
+    );
+    let path = test.write("rules-test.yaml", &tests);
+    let output = Command::new(&promtool)
+        .args(["test", "rules"])
+        .arg(&path)
+        .current_dir(test.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "promtool test rules fails:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The alerts the issue names, each limited to the site, and the disk alert to the disk's own
+/// machine.
 #[test]
 fn the_alerts_cover_sync_disks_exporters_and_scrapes() {
     let test = Test::new().with_example("full-stack");
-    let (docs, _) = render(&test, "full-stack.yaml");
+    let (docs, stderr) = render(&test, "full-stack.yaml");
+    assert!(!stderr.contains("spec.monitoring.lndmon"), "{stderr}");
     let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
     assert_eq!(rule["metadata"]["labels"]["release"], "kube-prom-stack");
     let rules: Vec<&Value> = rule["spec"]["groups"]
@@ -300,14 +600,40 @@ fn the_alerts_cover_sync_disks_exporters_and_scrapes() {
     assert!(
         expr("LndNotSyncedToChain")[0].starts_with("lnd_chain_synced{namespace=\"full-stack\"}")
     );
-    assert!(expr("LightningDiskAlmostFull")[0].contains("mountpoint=\"/srv/lightning\""));
-    assert!(expr("LightningDiskAlmostFull")[0].ends_with("> 0.8"));
+    // node-exporter's series name no machine; its pod does, through kube-state-metrics.
+    assert_eq!(
+        expr("LightningDiskAlmostFull"),
+        [
+            "(1 - node_filesystem_avail_bytes{mountpoint=\"/srv/lightning\"} / node_filesystem_size_bytes{mountpoint=\"/srv/lightning\"}) * on (namespace, pod) group_left (node) max by (namespace, pod, node) (kube_pod_info{node=\"pi4\"}) > 0.8"
+        ]
+    );
     assert!(expr("ExporterDown")[0].contains("bitcoind-exporter|lnd-lndmon"));
     let no_scrape = expr("NoScrape");
     assert_eq!(no_scrape.len(), 3, "one per scrape job: {no_scrape:?}");
     assert!(no_scrape.iter().all(
         |e| e.starts_with("absent_over_time(up{namespace=\"full-stack\"") && e.ends_with("[10m])")
     ));
+}
+
+/// Without lndmon nothing reports LND's chain sync, so the alert cannot exist: the plan says so.
+#[test]
+fn monitoring_without_lndmon_warns_that_lnd_sync_is_unwatched() {
+    let test = edited("full-stack", "lndmon: true", "lndmon: false");
+    let (docs, stderr) = render(&test, "openlsp.yaml");
+    assert!(
+        stderr.contains("warning: spec.monitoring.lndmon: off, so no alert fires when LND falls behind the chain"),
+        "{stderr}"
+    );
+    let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
+    let alerts: Vec<&str> = rule["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .map(|r| r["alert"].as_str().unwrap())
+        .collect();
+    assert!(!alerts.contains(&"LndNotSyncedToChain"), "{alerts:?}");
+    assert!(alerts.contains(&"LightningDiskAlmostFull"), "{alerts:?}");
 }
 
 #[test]
@@ -329,6 +655,8 @@ fn every_dashboard_is_json_and_shows_what_the_issue_lists() {
             let variables = &dashboard["templating"]["list"];
             assert_eq!(variables[1]["query"], "full-stack");
             assert_eq!(variables[2]["query"], "/srv/blockchain|/srv/lightning");
+            assert_eq!(variables[3]["name"], "machines");
+            assert_eq!(variables[3]["query"], "pi4");
             for panel in dashboard["panels"].as_array().unwrap() {
                 for target in panel["targets"].as_array().unwrap() {
                     exprs.push_str(target["expr"].as_str().unwrap());
@@ -353,6 +681,10 @@ fn every_dashboard_is_json_and_shows_what_the_issue_lists() {
     ] {
         assert!(exprs.contains(metric), "no panel shows {metric}");
     }
+    // Disk free only on the site's machines: the same mount point elsewhere is not the site's.
+    assert!(exprs.contains(
+        "group_left (node) max by (namespace, pod, node) (kube_pod_info{node=~\"$machines\"})"
+    ));
 }
 
 /// Each dashboard and alert reads metrics some rendered exporter produces: every job the

@@ -21,30 +21,43 @@ use super::onion::OnionKey;
 use super::state::{self, EXPORTER_RPC_USER, Secrets};
 
 pub const TOR_SOCKS_PORT: u16 = 9050;
-/// Where the Tor pod keeps each onion service's HiddenServiceDir (an emptyDir).
-pub const TOR_HS_ROOT: &str = "/var/lib/tor/hs";
-/// Tor's DataDirectory, on the same emptyDir.
-pub const TOR_DATA_DIR: &str = "/var/lib/tor/data";
+/// The Tor pod's memory-backed emptyDir: Tor's DataDirectory and every HiddenServiceDir.
+pub const TOR_STATE_DIR: &str = "/var/lib/tor";
+/// Tor's DataDirectory, under TOR_STATE_DIR.
+const TOR_DATA_SUBDIR: &str = "data";
+/// The HiddenServiceDirs' parent, under TOR_STATE_DIR.
+const TOR_HS_SUBDIR: &str = "hs";
+/// Where the Tor pod mounts the onion key Secrets, one directory per onion service.
+pub const TOR_KEYS_DIR: &str = "/etc/tor/keys";
 pub const EXPORTER_PORT: u16 = 9332;
 /// LND's `prometheus.listen` port (sample-lnd.conf: `prometheus.listen=0.0.0.0:8989`).
 pub const LND_METRICS_PORT: u16 = 8989;
 /// lndmon's default `prometheus.listenaddr` port.
 pub const LNDMON_PORT: u16 = 9092;
-/// The read-only RPCs jvstein/bitcoin-prometheus-exporter calls (bitcoind-monitor.py's
-/// `refresh_metrics`); the exporter's user may call nothing else.
-pub const EXPORTER_RPCS: [&str; 11] = [
-    "estimatesmartfee",
-    "getblock",
-    "getblockchaininfo",
-    "getchaintips",
-    "getmemoryinfo",
-    "getmempoolinfo",
-    "getnettotals",
-    "getnetworkhashps",
-    "getnetworkinfo",
-    "listbanned",
-    "uptime",
+/// The RPCs jvstein/bitcoin-prometheus-exporter calls (bitcoind-monitor.py's `refresh_metrics`):
+/// the union over its versions, since the pinned image's script cannot be read here and bitcoind
+/// answers a call outside the whitelist with 403, after which the exporter sets no gauge at all.
+/// Every one only reads; the exporter's user may call nothing else.
+pub const EXPORTER_RPCS: [&str; 14] = [
+    "estimatesmartfee",  // bitcoin_est_smart_fee_<blocks>
+    "getblock",          // the latest block's size, weight and transactions (older versions)
+    "getblockchaininfo", // height, difficulty, size on disk, verification progress, best block
+    "getblockstats",     // the latest block's size, weight, transactions and fees (newer versions)
+    "getchaintips",      // bitcoin_num_chaintips
+    "getchaintxstats",   // bitcoin_txcount (newer versions)
+    "getmemoryinfo",     // bitcoin_meminfo_*
+    "getmempoolinfo",    // bitcoin_mempool_*
+    "getnettotals",      // bitcoin_total_bytes_recv and _sent
+    "getnetworkhashps",  // bitcoin_hashps*
+    "getnetworkinfo",    // peers, server and protocol version, warnings
+    "getrpcinfo",        // bitcoin_rpc_active (newer versions)
+    "listbanned",        // bitcoin_ban_created and bitcoin_banned_until
+    "uptime",            // bitcoin_uptime
 ];
+/// The exporter refreshes its metrics when `/metrics` is fetched, at most once in this many
+/// seconds (its `RATE_LIMIT`): just under the 60 s scrape interval, so a scrape sees data at most
+/// a minute old and the readiness probe (every 30 s) does not double bitcoind's RPC load.
+pub const EXPORTER_RATE_LIMIT_SECONDS: u32 = 55;
 /// Let's Encrypt's ACME v2 directories.
 pub const LETSENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
 pub const LETSENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
@@ -65,7 +78,10 @@ pub struct PortTarget {
 pub struct OnionServiceContext {
     name: String,
     secret: String,
+    /// The HiddenServiceDir in the pod, for the torrc.
     dir: String,
+    /// The same directory relative to the state dir, for copy-keys.sh.
+    subdir: String,
     ports: Vec<PortTarget>,
 }
 
@@ -88,8 +104,13 @@ pub struct TorContext {
     socks: String,
     /// Source ranges allowed to use the SOCKS port (`SocksPolicy accept`).
     socks_allow: Vec<String>,
-    hs_root: &'static str,
-    data_dir: &'static str,
+    /// The emptyDir holding Tor's DataDirectory and HiddenServiceDirs.
+    state_dir: &'static str,
+    /// The DataDirectory: absolute for the torrc, relative to `state_dir` for copy-keys.sh.
+    data_dir: String,
+    data_subdir: &'static str,
+    /// Where the onion key Secrets are mounted.
+    keys_dir: &'static str,
     node_name: String,
     services: Vec<OnionServiceContext>,
     labels: Labels,
@@ -114,6 +135,9 @@ pub struct NetworkingContext {
 pub struct DiskWatch {
     name: String,
     mountpoint: String,
+    /// The Kubernetes node the disk is attached to: node-exporter reports every machine's
+    /// mount points, so the same path elsewhere must not count.
+    machine: String,
 }
 
 #[derive(Serialize)]
@@ -148,6 +172,8 @@ pub struct MonitoringContext {
     lightning_disks: Vec<DiskWatch>,
     /// Regex of every disk's mount point, for the dashboards.
     disk_regex: String,
+    /// Regex of the machines the disks are attached to, for the dashboards.
+    machine_regex: String,
     bitcoind_dashboard: DashboardContext,
     lnd_dashboard: DashboardContext,
 }
@@ -234,6 +260,8 @@ pub struct ExporterContext {
     name: String,
     secret: String,
     port: u16,
+    /// `RATE_LIMIT`: the least number of seconds between two refreshes.
+    rate_limit: String,
     image: String,
     uid: i64,
     memory: String,
@@ -334,7 +362,8 @@ fn onion_service_contexts(site: &Site) -> Vec<OnionServiceContext> {
     let mut services = Vec::new();
     let service = |name: String, ports: Vec<PortTarget>| OnionServiceContext {
         secret: format!("{name}-onion"),
-        dir: format!("{TOR_HS_ROOT}/{name}"),
+        dir: format!("{TOR_STATE_DIR}/{TOR_HS_SUBDIR}/{name}"),
+        subdir: format!("{TOR_HS_SUBDIR}/{name}"),
         name,
         ports,
     };
@@ -417,8 +446,10 @@ pub fn tor_context(site: &Site) -> TorContext {
             .iter()
             .map(|range| tor_policy_range(range))
             .collect(),
-        hs_root: TOR_HS_ROOT,
-        data_dir: TOR_DATA_DIR,
+        state_dir: TOR_STATE_DIR,
+        data_dir: format!("{TOR_STATE_DIR}/{TOR_DATA_SUBDIR}"),
+        data_subdir: TOR_DATA_SUBDIR,
+        keys_dir: TOR_KEYS_DIR,
         node_name: site.spec.host.node_name.clone(),
         services: if tor.enabled() {
             onion_service_contexts(site)
@@ -449,6 +480,26 @@ fn mountpoint(site: &Site, disk: &str) -> String {
         Some(d) if !d.allow_root_filesystem => d.path.clone(),
         _ => "/".to_owned(),
     }
+}
+
+fn disk_watch(site: &Site, disk: &str) -> DiskWatch {
+    DiskWatch {
+        name: disk.to_owned(),
+        mountpoint: mountpoint(site, disk),
+        machine: site.machine_of_disk(disk).to_owned(),
+    }
+}
+
+/// `a|b|c` of the distinct values, each escaped, for a Prometheus `=~` matcher.
+fn alternation<'a>(values: impl Iterator<Item = &'a str>) -> String {
+    let mut values: Vec<&str> = values.collect();
+    values.sort_unstable();
+    values.dedup();
+    values
+        .into_iter()
+        .map(regex_escape)
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 fn regex_escape(text: &str) -> String {
@@ -489,28 +540,16 @@ pub fn monitoring_context(site: &Site) -> MonitoringContext {
         .spec
         .disks
         .keys()
-        .map(|name| DiskWatch {
-            name: name.clone(),
-            mountpoint: mountpoint(site, name),
-        })
+        .map(|name| disk_watch(site, name))
         .collect();
     let mut lightning_disks: Vec<DiskWatch> = Vec::new();
     for node in &site.spec.lightning {
         if !lightning_disks.iter().any(|d| d.name == node.disk) {
-            lightning_disks.push(DiskWatch {
-                name: node.disk.clone(),
-                mountpoint: mountpoint(site, &node.disk),
-            });
+            lightning_disks.push(disk_watch(site, &node.disk));
         }
     }
-    let mut mountpoints: Vec<String> = disks.iter().map(|d| d.mountpoint.clone()).collect();
-    mountpoints.sort();
-    mountpoints.dedup();
-    let disk_regex = mountpoints
-        .iter()
-        .map(|m| regex_escape(m))
-        .collect::<Vec<_>>()
-        .join("|");
+    let disk_regex = alternation(disks.iter().map(|d| d.mountpoint.as_str()));
+    let machine_regex = alternation(disks.iter().map(|d| d.machine.as_str()));
     let dashboard = |kind: &str| DashboardContext {
         name: format!("openlsp-{}-{kind}-dashboard", site.name()),
         uid: dashboard_uid(site, kind),
@@ -534,6 +573,7 @@ pub fn monitoring_context(site: &Site) -> MonitoringContext {
         disks,
         lightning_disks,
         disk_regex,
+        machine_regex,
         bitcoind_dashboard: dashboard("bitcoind"),
         lnd_dashboard: dashboard("lnd"),
     }
@@ -695,6 +735,7 @@ pub fn bitcoin_stack(
             name: format!("{}-exporter", node.name),
             secret: names::exporter_credentials_secret(&node.name),
             port: EXPORTER_PORT,
+            rate_limit: EXPORTER_RATE_LIMIT_SECONDS.to_string(),
             image: site.spec.monitoring.exporter_image.clone(),
             uid: images::NOBODY_UID,
             memory: crate::profile::EXPORTER_MEMORY.to_string(),
@@ -825,6 +866,13 @@ pub fn plan_warnings(site: &Site) -> Vec<String> {
             format!("{path}: {what} is exposed publicly; anyone can reach it (it still needs a macaroon or RPC password)")
         })
         .collect();
+    let monitoring = &site.spec.monitoring;
+    if monitoring.enabled && !monitoring.lndmon && !site.spec.lightning.is_empty() {
+        warnings.push(
+            "spec.monitoring.lndmon: off, so no alert fires when LND falls behind the chain (LndNotSyncedToChain reads lndmon's lnd_chain_synced; LND's own metrics are gRPC statistics only) and the LND dashboard shows no chain, channel, balance or peer data; set lndmon: true (mainnet, testnet and regtest) or watch LND's sync yourself"
+                .to_owned(),
+        );
+    }
     if site.spec.networking.inbound == Inbound::Ingress {
         let mut routes: Vec<String> = site
             .spec
