@@ -1162,8 +1162,8 @@ fn without_a_profile_a_missing_fstab_entry_fails_as_with_one() {
     assert!(output.stdout.contains("✓ fstab /srv/blockchain"));
 }
 
-/// The commands of docs/init.md's "Try it on the fixtures" block, run exactly as written
-/// (from the repository root), but with the binary this test run built.
+/// The commands of docs/init.md's fixture commands block (under "Testing and `--host-root`"),
+/// run exactly as written (from the repository root), but with the binary this test run built.
 #[test]
 fn the_documented_fixture_commands_exit_as_documented() {
     let docs = fs::read_to_string(common::repo_root().join("docs/init.md")).unwrap();
