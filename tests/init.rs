@@ -156,6 +156,27 @@ fn a_ready_pi_passes_with_and_without_its_profile() {
         "{}",
         output.stdout
     );
+    // The API is asked through the operator's kubeconfig, whose credentials stay unprinted.
+    assert!(
+        output
+            .stdout
+            .contains("context microk8s, server https://192.168.1.10:16443"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("✓ API server         answers /readyz through /home/ubuntu/.kube/config")
+    );
+    let kubeconfig_text = fs::read_to_string(host.join("home/ubuntu/.kube/config")).unwrap();
+    for secret in ["client-key-data", "client-certificate-data"] {
+        let value = kubeconfig_text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{secret}: ")))
+            .unwrap();
+        assert!(!output.all().contains(value), "{secret} was printed");
+    }
     assert!(
         output
             .stdout
@@ -191,7 +212,7 @@ fn a_ready_pi_passes_with_and_without_its_profile() {
 
 #[test]
 fn each_broken_fixture_fails_exactly_its_own_checks() {
-    let cases: [(&str, &[&str], &str); 5] = [
+    let cases: [(&str, &[&str], &str); 6] = [
         (
             "cgroups-second-line",
             &["cgroups"],
@@ -221,6 +242,11 @@ fn each_broken_fixture_fails_exactly_its_own_checks() {
             "lightning-on-chain-disk",
             &["isolation lnd"],
             "on the same filesystem as the chain of bitcoind (/srv/blockchain)",
+        ),
+        (
+            "kubeconfig-empty",
+            &["kubeconfig", "API server"],
+            "/home/ubuntu/.kube/config has no current-context and no contexts",
         ),
     ];
     for (name, failing, says) in cases {
@@ -351,6 +377,14 @@ fn fix_edits_a_fresh_pi_with_backups_and_a_second_run_changes_nothing() {
             first.stdout
         );
     }
+    // The edits' own steps, derived from what was edited: one reboot covers both.
+    assert!(
+        first
+            .stderr
+            .contains("for these edits to take effect:\n  sudo reboot   (the kernel reads cmdline.txt only at boot; it loads the new modules too)"),
+        "{}",
+        first.stderr
+    );
     let calls = fs::read_to_string(&log).unwrap();
     let allowed = ["uname -m", "id -un", "id -nG", "snap list microk8s"];
     for call in calls.lines() {
@@ -378,6 +412,10 @@ fn fix_edits_a_fresh_pi_with_backups_and_a_second_run_changes_nothing() {
         second.stderr
     );
     assert!(!second.stdout.contains("---"), "a second run shows no edit");
+    assert!(
+        !second.stderr.contains("to take effect"),
+        "nothing was edited"
+    );
 }
 
 #[test]
@@ -410,6 +448,25 @@ const WIZARD_FLAGS: [&str; 12] = [
     "My Node",
     "--non-interactive",
 ];
+
+/// Non-interactive regtest answers with the blockchain at /srv/blockchain and Lightning at
+/// `lightning`.
+fn regtest_flags(lightning: &str) -> Vec<String> {
+    [
+        "--non-interactive",
+        "--site",
+        "home-pi",
+        "--network",
+        "regtest",
+        "--disk",
+        "blockchain=/srv/blockchain",
+        "--disk",
+        &format!("lightning={lightning}"),
+        "--no-txindex",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
 
 fn init_args(host: &Path, extra: &[&str]) -> Vec<String> {
     ["init", "--host-root", host.to_str().unwrap()]
@@ -621,18 +678,8 @@ fn the_profile_is_written_even_when_the_machine_is_not_ready() {
 fn one_disk_for_both_needs_the_explicit_opt_in() {
     let host = fixture("ready-pi");
     let test = on_host(&host);
-    let shared = [
-        "--non-interactive",
-        "--site",
-        "home-pi",
-        "--network",
-        "regtest",
-        "--disk",
-        "blockchain=/srv/blockchain",
-        "--disk",
-        "lightning=/srv/blockchain",
-        "--no-txindex",
-    ];
+    let shared = regtest_flags("/srv/blockchain");
+    let shared: Vec<&str> = shared.iter().map(String::as_str).collect();
     let output = test.run(init_args(&host, &shared)).expect(2);
     assert!(
         output.stderr.contains("pass --allow-bitcoin-and-lightning"),
@@ -713,16 +760,13 @@ fn answer(session: &mut rexpect::session::PtySession, prompt: &str, keys: &[&str
     }
 }
 
-/// The wizard end to end in a pseudo-terminal: keystrokes in, profile out.
-#[test]
-fn the_wizard_in_a_terminal_writes_the_answers() {
-    const DOWN: &str = "\x1b[B";
-    const ENTER: &str = "\r";
-    let host = fixture("ready-pi");
-    let test = Test::new();
+/// `openlsp init` on `host` in a pseudo-terminal, in `test`'s directory, once the preflight
+/// report (which comes before the questions) is shown.
+fn spawn_wizard(host: &Path, test: &Test, flags: &[&str]) -> rexpect::session::PtySession {
     let mut command = std::process::Command::new(common::BIN);
     command
         .args(["init", "--host-root", host.to_str().unwrap()])
+        .args(flags)
         .current_dir(test.path())
         .env_clear()
         .env("PATH", host.join("bin"))
@@ -733,8 +777,30 @@ fn the_wizard_in_a_terminal_writes_the_answers() {
         .timeout_ms(Some(20_000))
         .strip_ansi_escape_codes(true);
     let mut session = rexpect::session::spawn_with_options(command, options).unwrap();
-    // The preflight report comes first, then the questions.
     answer(&mut session, "summary:", &[]);
+    session
+}
+
+/// Waits for the profile to be written and the wizard to exit 0.
+fn finish_wizard(session: &mut rexpect::session::PtySession) {
+    answer(session, "wrote openlsp.yaml", &[]);
+    answer(session, "openlsp apply", &[]);
+    session.exp_eof().unwrap();
+    let status = session.process().wait().unwrap();
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+}
+
+/// The wizard end to end in a pseudo-terminal: keystrokes in, profile out.
+#[test]
+fn the_wizard_in_a_terminal_writes_the_answers() {
+    const DOWN: &str = "\x1b[B";
+    const ENTER: &str = "\r";
+    let host = fixture("ready-pi");
+    let test = Test::new();
+    let mut session = spawn_wizard(&host, &test, &[]);
     answer(&mut session, "Site name", &["Bad Name", ENTER]);
     answer(&mut session, "not a valid DNS-1123 label", &[]);
     answer(&mut session, "Site name", &["garage", ENTER]);
@@ -752,14 +818,7 @@ fn the_wizard_in_a_terminal_writes_the_answers() {
     answer(&mut session, "Prune target in MiB", &["1000", ENTER]);
     answer(&mut session, "LND alias", &["Garage Node", ENTER]);
     answer(&mut session, "LND color", &["#ff9900", ENTER]);
-    answer(&mut session, "wrote openlsp.yaml", &[]);
-    answer(&mut session, "openlsp apply", &[]);
-    session.exp_eof().unwrap();
-    let status = session.process().wait().unwrap();
-    assert!(
-        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
-        "{status:?}"
-    );
+    finish_wizard(&mut session);
 
     let profile = profile_json(&test.path().join("openlsp.yaml"));
     let spec = &profile["spec"];
@@ -822,4 +881,437 @@ fn the_modes_exclude_each_other_and_help_names_every_flag() {
             .stderr
             .contains("--host-root no-such-dir: not a directory")
     );
+}
+
+/// The profile file as written, without parsing: its comments are part of what is written.
+fn profile_text(test: &Test, path: &str) -> String {
+    fs::read_to_string(test.path().join(path)).unwrap()
+}
+
+#[test]
+fn the_written_profile_carries_its_short_comments() {
+    let host = fixture("ready-pi");
+    let test = on_host(&host);
+    test.run(init_args(&host, &WIZARD_FLAGS)).expect(0);
+    let text = profile_text(&test, "openlsp.yaml");
+    for comment in [
+        "# Site profile written by `openlsp init`.",
+        "  # Every object of the site lives in this namespace.",
+        "  # This machine as `openlsp init` found it",
+        "  # Mounted disks; each node keeps its data in <path>/<node name>.",
+        "    # Lightning state on its own disk: a full chain disk can never stop LND writing it.",
+        "      txindex: true # full chain with txindex: needs about 920Gi",
+        "      bitcoin: bitcoind # its Bitcoin backend, by name",
+        "      alias: \"My Node\" # public name in the Lightning network graph",
+    ] {
+        assert!(text.contains(comment), "no {comment:?} in:\n{text}");
+    }
+    insta::with_settings!({ prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("init_profile_home-pi", text);
+    });
+}
+
+/// Older Raspberry Pi images keep the kernel command line in /boot/cmdline.txt.
+#[test]
+fn an_older_image_with_boot_cmdline_txt_is_checked_and_fixed_there() {
+    let original = fixture("bullseye-pi");
+    let output = check(&original, None).expect(2);
+    let cgroups = lines_with(&output.stdout, '✗')
+        .into_iter()
+        .find(|(title, _, _)| title == "cgroups")
+        .unwrap_or_else(|| panic!("no ✗ cgroups:\n{}", output.stdout));
+    assert!(
+        cgroups
+            .1
+            .starts_with("/boot/cmdline.txt: the first line lacks"),
+        "{cgroups:?}"
+    );
+    assert!(
+        cgroups.2[0].contains("to the end of the first line of /boot/cmdline.txt"),
+        "{cgroups:?}"
+    );
+    assert!(
+        !output.stdout.contains("/boot/firmware"),
+        "{}",
+        output.stdout
+    );
+    // Raspberry Pi OS is Debian: the Ubuntu-only module hint is left out.
+    assert!(!output.stdout.contains("raspi modules"));
+
+    let test = Test::new();
+    let host = test.path().join("bullseye-pi");
+    copy_tree(&original, &host);
+    let test = test.env("PATH", host.join("bin")).env("HOME", HOME);
+    let cmdline = host.join("boot/cmdline.txt");
+    let before = fs::read_to_string(&cmdline).unwrap();
+    let first = fix(&test, &host, true).expect(0);
+    assert!(
+        first.stdout.contains("--- /boot/cmdline.txt"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(
+        fs::read_to_string(&cmdline).unwrap(),
+        format!(
+            "{} cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n",
+            before.trim_end()
+        )
+    );
+    assert_eq!(
+        fs::read_to_string(host.join("boot/cmdline.txt.openlsp.bak")).unwrap(),
+        before
+    );
+    assert!(
+        !host.join("boot/firmware").exists(),
+        "nothing new under /boot"
+    );
+    assert!(first.stderr.contains("/boot/cmdline.txt: cgroup flags"));
+    assert!(
+        first.stderr.contains("take effect:\n  sudo reboot"),
+        "{}",
+        first.stderr
+    );
+    let edited = tree_bytes(&host);
+    let second = fix(&test, &host, true).expect(0);
+    assert_eq!(tree_bytes(&host), edited, "the second run changed a file");
+    assert!(
+        second
+            .stderr
+            .contains("/boot/cmdline.txt: cgroup flags (cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1) at the end of the first line: already done"),
+        "{}",
+        second.stderr
+    );
+}
+
+#[test]
+fn fix_of_etc_modules_alone_says_to_load_the_module_not_to_reboot() {
+    let test = Test::new();
+    let host = test.path().join("ready-pi");
+    copy_tree(&fixture("ready-pi"), &host);
+    let modules = host.join("etc/modules");
+    let without: String = fs::read_to_string(&modules)
+        .unwrap()
+        .lines()
+        .filter(|line| line.trim() != "ip_conntrack")
+        .map(|line| format!("{line}\n"))
+        .collect();
+    fs::write(&modules, &without).unwrap();
+    let test = test.env("PATH", host.join("bin")).env("HOME", HOME);
+    let output = fix(&test, &host, true).expect(0);
+    assert_eq!(
+        fs::read_to_string(&modules).unwrap(),
+        format!("{without}ip_conntrack\n")
+    );
+    let steps = output
+        .stderr
+        .split_once("for these edits to take effect:\n")
+        .map(|(_, rest)| {
+            rest.lines()
+                .take_while(|l| l.starts_with("  "))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_else(|| panic!("no steps:\n{}", output.stderr));
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert!(
+        steps[0].starts_with("  sudo modprobe ip_conntrack"),
+        "{steps:?}"
+    );
+    assert!(!output.stderr.contains("sudo reboot"), "{}", output.stderr);
+}
+
+#[test]
+fn the_api_is_asked_through_the_operators_kubeconfig() {
+    let test = Test::new();
+    let host = test.path().join("ready-pi");
+    copy_tree(&fixture("ready-pi"), &host);
+    let log = test.path().join("calls.log");
+    let test = test
+        .env("PATH", host.join("bin"))
+        .env("HOME", HOME)
+        .env("OPENLSP_FAKE_LOG", &log);
+    let args = ["init", "--check", "--host-root", host.to_str().unwrap()];
+    test.run(args).expect(0);
+    let kubeconfig = host.join("home/ubuntu/.kube/config");
+    let probe = format!(
+        "microk8s kubectl --kubeconfig {} get --raw /readyz",
+        kubeconfig.display()
+    );
+    let calls = fs::read_to_string(&log).unwrap();
+    assert!(calls.lines().any(|c| c == probe), "{calls}");
+
+    // A kubeconfig that points at another server: it parses, but the API does not answer.
+    let text = fs::read_to_string(&kubeconfig).unwrap();
+    fs::write(
+        &kubeconfig,
+        text.replace("https://192.168.1.10:16443", "https://10.0.0.99:16443"),
+    )
+    .unwrap();
+    let output = test.run(args).expect(2);
+    assert_eq!(
+        failed_titles(&output.stdout),
+        ["API server"],
+        "{}",
+        output.stdout
+    );
+    let failures = lines_with(&output.stdout, '✗');
+    let (_, found, fixes) = &failures[0];
+    assert!(
+        found.contains("The connection to the server 10.0.0.99:16443 was refused"),
+        "{found}"
+    );
+    assert!(
+        fixes
+            .iter()
+            .any(|f| f.contains("/home/ubuntu/.kube/config is stale")),
+        "{fixes:?}"
+    );
+
+    // No current context: the file is refused before the API is asked.
+    fs::write(&kubeconfig, text.replace("current-context: microk8s\n", "")).unwrap();
+    fs::write(&log, "").unwrap();
+    let output = test.run(args).expect(2);
+    assert_eq!(
+        failed_titles(&output.stdout),
+        ["kubeconfig", "API server"],
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("/home/ubuntu/.kube/config has no current-context (contexts: microk8s)")
+    );
+    assert!(output.stdout.contains("config use-context <name>"));
+    let calls = fs::read_to_string(&log).unwrap();
+    assert!(!calls.contains("kubectl"), "{calls}");
+}
+
+#[test]
+fn without_a_profile_a_bind_mount_of_the_chain_disk_is_not_a_lightning_disk() {
+    let host = fixture("lightning-on-chain-disk");
+    let output = check(&host, None).expect(2);
+    assert_eq!(
+        failed_titles(&output.stdout),
+        ["disks"],
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains(
+            "only one data disk (/srv/blockchain): Lightning state needs its own partition; not a disk of its own: /srv/lightning is /dev/sda1 again, the filesystem of /srv/blockchain"
+        ),
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains("disk /srv/lightning"));
+
+    // From flags: refused without the opt-in, and with it the Lightning disk carries it.
+    let test = on_host(&host);
+    let flags = regtest_flags("/srv/lightning");
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let output = test.run(init_args(&host, &flags)).expect(2);
+    assert!(
+        output.stderr.contains(
+            "--disk lightning=/srv/lightning is on the filesystem of --disk blockchain=/srv/blockchain"
+        ),
+        "{}",
+        output.stderr
+    );
+    assert!(!test.path().join("openlsp.yaml").exists());
+    let mut opted = flags.to_vec();
+    opted.push("--allow-bitcoin-and-lightning");
+    let output = test.run(init_args(&host, &opted)).expect(0);
+    let profile = profile_json(&test.path().join("openlsp.yaml"));
+    let disks = &profile["spec"]["disks"];
+    assert_eq!(disks["lightning"]["path"], "/srv/lightning");
+    assert_eq!(disks["lightning"]["allowBitcoinAndLightning"], true);
+    assert_eq!(
+        disks["lightning"]["size"], "1832Gi",
+        "the bind mount's size"
+    );
+    assert!(disks["blockchain"]["allowBitcoinAndLightning"].is_null());
+    let warnings = lines_with(&output.stdout, '⚠');
+    assert!(
+        warnings.iter().any(|(t, found, _)| t == "isolation lnd"
+            && found.contains("allowBitcoinAndLightning: true")),
+        "{}",
+        output.stdout
+    );
+    validate_and_render(&test, "openlsp.yaml");
+}
+
+#[test]
+fn without_a_profile_a_missing_fstab_entry_fails_as_with_one() {
+    let host = fixture("missing-fstab");
+    let output = check(&host, None).expect(2);
+    assert_eq!(
+        failed_titles(&output.stdout),
+        ["fstab /srv/lightning"],
+        "{}",
+        output.stdout
+    );
+    let failures = lines_with(&output.stdout, '✗');
+    assert!(
+        failures[0]
+            .1
+            .contains("/srv/lightning is not in /etc/fstab")
+    );
+    assert!(
+        failures[0].2[0].contains("sudo blkid -s UUID -o value /dev/sda2) /srv/lightning ext4")
+    );
+    assert!(output.stdout.contains("✓ fstab /srv/blockchain"));
+}
+
+/// The commands of docs/init.md's fixture commands block (under "Testing and `--host-root`"),
+/// run exactly as written (from the repository root), but with the binary this test run built.
+#[test]
+fn the_documented_fixture_commands_exit_as_documented() {
+    let docs = fs::read_to_string(common::repo_root().join("docs/init.md")).unwrap();
+    let block = docs
+        .split_once("<!-- fixture commands -->\n```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .expect("docs/init.md has the fixture commands block");
+    let commands: Vec<(String, i32)> = block
+        .replace("\\\n", " ")
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+        .map(|line| {
+            let (command, comment) = line.split_once("# exits ").expect("# exits N");
+            (command.trim().to_owned(), comment.trim().parse().unwrap())
+        })
+        .collect();
+    let hosts: Vec<&str> = commands
+        .iter()
+        .filter_map(|(c, _)| c.split("--host-root ").nth(1))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            "tests/fixtures/hosts/fresh-pi",
+            "tests/fixtures/hosts/ready-pi"
+        ]
+    );
+    for (command, code) in &commands {
+        assert!(
+            command.contains("target/debug/openlsp init --check"),
+            "{command}"
+        );
+        let command = command.replace("target/debug/openlsp", common::BIN);
+        let output = std::process::Command::new("sh")
+            .args(["-c", &command])
+            .current_dir(common::repo_root())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(*code),
+            "{command}\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The fixture's programs answered, not this machine's.
+        assert!(stdout.contains("arm64 (aarch64)"), "{stdout}");
+    }
+}
+
+/// A mainnet run in a terminal: the offered disks show their free space and the chain choices
+/// say what they need and whether it fits the chosen disk.
+#[test]
+fn the_wizard_offers_disks_with_free_space_and_says_what_fits() {
+    const DOWN: &str = "\x1b[B";
+    const ENTER: &str = "\r";
+    let host = fixture("ready-pi");
+    let test = Test::new();
+    let mut session = spawn_wizard(&host, &test, &[]);
+    answer(&mut session, "Site name", &[ENTER]);
+    answer(&mut session, "Bitcoin network", &[ENTER]);
+    answer(&mut session, "Kubernetes node name", &[ENTER]);
+    answer(&mut session, "Disk for the blockchain", &[]);
+    answer(
+        &mut session,
+        "/srv/blockchain (ext4, 1.8Ti, 1.7Ti free)",
+        &[],
+    );
+    answer(
+        &mut session,
+        "/srv/lightning (ext4, 29.4Gi, 28.9Gi free)",
+        &[],
+    );
+    // Another path, not mounted yet: 900Gi holds the full chain, not with txindex.
+    answer(
+        &mut session,
+        "another path (not mounted yet)",
+        &[DOWN, DOWN, ENTER],
+    );
+    answer(&mut session, "Mount point", &["/srv/chain", ENTER]);
+    answer(
+        &mut session,
+        "Size of the disk at /srv/chain",
+        &["900Gi", ENTER],
+    );
+    answer(&mut session, "Disk for Lightning state", &[ENTER]);
+    answer(
+        &mut session,
+        "full chain with txindex: needs about 920Gi; does NOT fit on /srv/chain (900Gi)",
+        &[],
+    );
+    answer(
+        &mut session,
+        "full chain without txindex: needs about 850Gi; fits on /srv/chain (900Gi)",
+        &[],
+    );
+    // The default is the first choice that fits: the full chain without txindex.
+    answer(&mut session, "pruned: keep only recent blocks", &[ENTER]);
+    answer(&mut session, "LND alias", &[ENTER]);
+    answer(&mut session, "LND color", &[ENTER]);
+    finish_wizard(&mut session);
+    let profile = profile_json(&test.path().join("openlsp.yaml"));
+    let spec = &profile["spec"];
+    assert_eq!(spec["network"], "mainnet");
+    assert_eq!(spec["disks"]["blockchain"]["path"], "/srv/chain");
+    assert_eq!(spec["disks"]["blockchain"]["size"], "900Gi");
+    assert_eq!(spec["disks"]["lightning"]["path"], "/srv/lightning");
+    assert_eq!(spec["bitcoin"][0]["txindex"], false);
+    assert!(spec["bitcoin"][0]["prune"].is_null());
+}
+
+/// Lightning typed as a path on the chain's filesystem (a bind mount): asked to agree first.
+#[test]
+fn the_wizard_asks_before_putting_lightning_on_the_chain_filesystem() {
+    const DOWN: &str = "\x1b[B";
+    const ENTER: &str = "\r";
+    let host = fixture("lightning-on-chain-disk");
+    let test = Test::new();
+    let flags = [
+        "--site",
+        "garage",
+        "--network",
+        "regtest",
+        "--node",
+        "pi4",
+        "--disk",
+        "blockchain=/srv/blockchain",
+        "--no-txindex",
+        "--alias",
+        "garage",
+        "--lnd-color",
+        "#3399ff",
+    ];
+    let mut session = spawn_wizard(&host, &test, &flags);
+    // Only the chain's disk is offered: the bind mount is no disk of its own.
+    answer(&mut session, "Disk for Lightning state", &[DOWN, ENTER]);
+    answer(&mut session, "Mount point", &["/srv/lightning", ENTER]);
+    answer(
+        &mut session,
+        "/srv/lightning is on the blockchain's filesystem",
+        &[],
+    );
+    answer(&mut session, "Share it anyway?", &["y"]);
+    finish_wizard(&mut session);
+    let profile = profile_json(&test.path().join("openlsp.yaml"));
+    let lightning = &profile["spec"]["disks"]["lightning"];
+    assert_eq!(lightning["path"], "/srv/lightning");
+    assert_eq!(lightning["allowBitcoinAndLightning"], true);
+    validate_and_render(&test, "openlsp.yaml");
 }

@@ -13,7 +13,7 @@ use crate::fsutil;
 use crate::host::fix::{self, FileFix};
 use crate::host::proposal::{
     Answers, ChainMode, DEFAULT_COLOR, DiskAnswer, DiskCandidate, Field, disk_size,
-    placeholder_answers, propose_disks,
+    on_chain_filesystem, placeholder_answers, propose_disks,
 };
 use crate::host::{self, HostEnv, HostRoot, Machine, Report, Runner, SystemRunner};
 use crate::profile::quantity::Bytes;
@@ -148,6 +148,10 @@ fn fix(ui: &Ui, global: &GlobalArgs, args: &InitArgs, host: &Host<'_>) -> anyhow
             };
             ui.success(&format!("{}: {}{backup}", edit.path, edit.summary));
         }
+        ui.info(&format!(
+            "for these edits to take effect:\n  {}",
+            fix::operator_steps(&edits).join("\n  ")
+        ));
     }
     let after = host::preflight(&inspect(host, site)?, site).problems();
     if after.checks.is_empty() {
@@ -307,7 +311,7 @@ fn wizard(
         .flatten()
         .map(|d| d.path.clone())
         .collect();
-    machine.measure(host.runner, flagged.iter().map(String::as_str));
+    machine.measure(&host.root, host.runner, flagged.iter().map(String::as_str));
     let interactive = !args.non_interactive && ui.is_interactive();
     let answers = if interactive {
         ui.info("checking this machine first; the profile is written even if something fails");
@@ -446,13 +450,21 @@ fn from_flags(machine: &Machine, given: &Given, non_interactive: bool) -> anyhow
             missing.join("\n  ")
         );
     }
-    if answers.blockchain.path == answers.lightning.path && !given.share_disk {
+    let (chain, lightning) = (&answers.blockchain.path, &answers.lightning.path);
+    let shared = on_chain_filesystem(&machine.mounts, chain, lightning);
+    if shared && !given.share_disk {
+        let what = if chain == lightning {
+            format!("--disk blockchain and --disk lightning are both {chain}")
+        } else {
+            format!(
+                "--disk lightning={lightning} is on the filesystem of --disk blockchain={chain}"
+            )
+        };
         bail!(
-            "--disk blockchain and --disk lightning are both {}: a full chain disk can close channels; give Lightning its own disk, or pass --allow-bitcoin-and-lightning to accept the risk",
-            answers.blockchain.path
+            "{what}: a full chain disk can close channels; give Lightning its own disk, or pass --allow-bitcoin-and-lightning to accept the risk"
         );
     }
-    answers.share_disk = answers.blockchain.path == answers.lightning.path;
+    answers.share_disk = shared;
     answers.alias = given.alias.clone().unwrap_or_else(|| answers.site.clone());
     answers.color = given
         .color
@@ -547,9 +559,9 @@ fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
         Some(disk) => disk,
         None => ask_disk(
             ui,
+            machine,
             "Disk for the blockchain",
-            &candidates,
-            proposal.blockchain,
+            proposal.blockchain.map(|c| c.mount.target.as_str()),
             &a,
             Field::BlockchainPath,
             given.blockchain.as_ref(),
@@ -560,21 +572,24 @@ fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
             Some(disk) => disk,
             None => ask_disk(
                 ui,
+                machine,
                 "Disk for Lightning state (channel state: keep it apart from the chain)",
-                &candidates,
-                proposal.lightning,
+                proposal.lightning.map(|c| c.mount.target.as_str()),
                 &a,
                 Field::LightningPath,
                 given.lightning.as_ref(),
             )?,
         };
-        if lightning.path != a.blockchain.path {
+        if !on_chain_filesystem(&machine.mounts, &a.blockchain.path, &lightning.path) {
             a.lightning = lightning;
             break;
         }
         let share = given.share_disk
             || ui.confirm(
-                "Lightning on the blockchain disk: if the chain fills it, LND cannot write channel state and channels can close. Share it anyway?",
+                &format!(
+                    "{} is on the blockchain's filesystem: if the chain fills it, LND cannot write channel state and channels can close. Share it anyway?",
+                    lightning.path
+                ),
                 false,
                 "pass --allow-bitcoin-and-lightning",
             )?;
@@ -585,7 +600,7 @@ fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
         }
         if given.lightning.is_some() {
             bail!(
-                "--disk lightning is the blockchain disk; give Lightning its own disk, or pass --allow-bitcoin-and-lightning"
+                "--disk lightning is on the blockchain's filesystem; give Lightning its own disk, or pass --allow-bitcoin-and-lightning"
             );
         }
     }
@@ -611,22 +626,24 @@ fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
     Ok(a)
 }
 
+/// One disk: a mounted data disk (`proposed`, a mount point, first) or another path.
 fn ask_disk(
     ui: &Ui,
+    machine: &Machine,
     prompt: &str,
-    candidates: &[DiskCandidate],
-    proposed: Option<&DiskCandidate>,
+    proposed: Option<&str>,
     answers: &Answers,
     field: Field,
     flag: Option<&DiskFlag>,
 ) -> anyhow::Result<DiskAnswer> {
+    let candidates = DiskCandidate::all(machine);
     let path = match flag {
         Some(flag) => flag.path.clone(),
         None => {
             let mut items: Vec<String> = candidates.iter().map(DiskCandidate::label).collect();
             items.push("another path (not mounted yet)".to_owned());
             let default = proposed
-                .and_then(|p| candidates.iter().position(|c| c == p))
+                .and_then(|p| candidates.iter().position(|c| c.mount.target == p))
                 .unwrap_or(0);
             let choice = ui.select(prompt, &items, default, ASK_INSTEAD)?;
             match candidates.get(choice) {
@@ -647,11 +664,13 @@ fn ask_disk(
             }
         }
     };
+    // A typed path may be mounted too (a bind mount is not offered as a disk of its own).
     let machine_size = candidates
         .iter()
         .find(|c| c.mount.target == path)
         .and_then(|c| c.space)
-        .map(|space| disk_size(space.size));
+        .map(|space| disk_size(space.size))
+        .or_else(|| mounted_size(machine, &path));
     let size = match machine_size {
         Some(size) => size,
         None => {

@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use super::cmdline::{CGROUP_FLAGS, CgroupFlags, booted_with_flags};
-use super::inspect::{FSTAB, MODULES, Machine, Microk8s, RASPI_MODULES_EXTRA, Space};
+use super::inspect::{ApiProbe, FSTAB, MODULES, Machine, Microk8s, RASPI_MODULES_EXTRA, Space};
+use super::kubeconfig::Unusable;
 use super::microk8s::{self, REQUIRED_ADDONS};
 use super::mounts::Mount;
 use super::proposal::{DiskCandidate, propose_disks};
@@ -423,20 +424,21 @@ fn access(machine: &Machine) -> Vec<Check> {
         ),
     });
     checks.push(kubeconfig(machine));
-    checks.push(match &machine.microk8s {
-        Microk8s::Installed { api: Ok(()), .. } => Check::pass("API server", "answers /readyz"),
-        Microk8s::Installed { api: Err(why), .. } => Check::fail(
-            "API server",
-            format!("does not answer: {why}"),
-            vec!["sudo microk8s start && microk8s status --wait-ready".to_owned()],
-        ),
-        _ => Check::fail(
-            "API server",
-            "none: microk8s is not installed",
-            vec!["after installing microk8s: microk8s status --wait-ready".to_owned()],
-        ),
-    });
+    checks.push(api_server(machine));
     checks
+}
+
+/// Writes a fresh kubeconfig from microk8s, private from the start.
+fn write_kubeconfig(path: &str) -> String {
+    format!(
+        "mkdir -p {dir} && (umask 077 && microk8s config > {path})",
+        dir = path.rsplit_once('/').map_or(".", |(dir, _)| dir)
+    )
+}
+
+/// Replaces a kubeconfig that cannot be used, keeping the old one.
+fn replace_kubeconfig(path: &str) -> String {
+    format!("mv {path} {path}.old && (umask 077 && microk8s config > {path})")
 }
 
 fn kubeconfig(machine: &Machine) -> Check {
@@ -448,23 +450,74 @@ fn kubeconfig(machine: &Machine) -> Check {
             vec!["run openlsp from a login shell, or set KUBECONFIG".to_owned()],
         );
     };
-    match machine.kubeconfig_mode {
-        None => Check::fail(
+    let (Some(mode), Some(target)) = (machine.kubeconfig_mode, &machine.kubeconfig_target) else {
+        return Check::fail(
             title,
             format!("{path} does not exist"),
-            vec![format!(
-                "mkdir -p {dir} && (umask 077 && microk8s config > {path})",
-                dir = path.rsplit_once('/').map_or(".", |(dir, _)| dir)
-            )],
-        ),
-        Some(mode) if mode & 0o077 != 0 => Check::warn(
+            vec![write_kubeconfig(path)],
+        );
+    };
+    let target = match target {
+        Ok(target) => target,
+        Err(unusable) => {
+            let fix = match unusable {
+                Unusable::Unreadable(_) => {
+                    format!("it was probably written with sudo: sudo chown $USER {path}")
+                }
+                Unusable::NoCurrentContext { contexts } if !contexts.is_empty() => format!(
+                    "pick the microk8s context: microk8s kubectl --kubeconfig {path} config use-context <name>; or {}",
+                    replace_kubeconfig(path)
+                ),
+                _ => replace_kubeconfig(path),
+            };
+            return Check::fail(title, format!("{path} {unusable}"), vec![fix]);
+        }
+    };
+    let points = format!("context {}, server {}", target.context, target.server);
+    if mode & 0o077 != 0 {
+        return Check::warn(
             title,
             format!(
-                "{path} is readable by other users (mode {mode:04o}); it holds cluster-admin credentials"
+                "{path} ({points}) is readable by other users (mode {mode:04o}); it holds cluster-admin credentials"
             ),
             vec![format!("chmod 600 {path}")],
+        );
+    }
+    Check::pass(title, format!("{path}: {points}, private"))
+}
+
+fn api_server(machine: &Machine) -> Check {
+    let title = "API server";
+    if !matches!(machine.microk8s, Microk8s::Installed { .. }) {
+        return Check::fail(
+            title,
+            "none: microk8s is not installed",
+            vec!["after installing microk8s: microk8s status --wait-ready".to_owned()],
+        );
+    }
+    let start = "sudo microk8s start && microk8s status --wait-ready".to_owned();
+    let path = machine.kubeconfig.as_deref().unwrap_or("~/.kube/config");
+    match &machine.api {
+        ApiProbe::Answered => Check::pass(title, format!("answers /readyz through {path}")),
+        ApiProbe::Failed(why) => Check::fail(
+            title,
+            format!("does not answer through {path}: {why}"),
+            vec![
+                start,
+                format!(
+                    "if `microk8s kubectl get --raw /readyz` answers but this does not, {path} is stale: {}",
+                    replace_kubeconfig(path)
+                ),
+            ],
         ),
-        Some(_) => Check::pass(title, format!("{path} exists, private")),
+        ApiProbe::NotAsked(why) => {
+            let fix = if machine.microk8s.running() {
+                "make the kubeconfig usable first (see the kubeconfig check)".to_owned()
+            } else {
+                start
+            };
+            Check::fail(title, format!("not asked: {why}"), vec![fix])
+        }
     }
 }
 
@@ -781,28 +834,25 @@ fn proposed_disks(machine: &Machine) -> Vec<Check> {
     let candidates = DiskCandidate::all(machine);
     let mut checks = Vec::new();
     for candidate in &candidates {
-        let title = format!("disk {}", candidate.mount.target);
-        let found = describe(
-            &candidate.mount,
-            machine.spaces.get(&candidate.mount.target),
-        );
-        let fstab = fstab_check(
+        let mount = &candidate.mount;
+        checks.push(Check::pass(
+            format!("disk {}", mount.target),
+            describe(mount, machine.spaces.get(&mount.target)),
+        ));
+        checks.push(fstab_check(
             machine,
-            title.clone(),
-            &candidate.mount.target,
-            Some(&candidate.mount),
-        );
-        checks.push(match fstab.status {
-            Status::Pass => Check::pass(title, format!("{found}, in {FSTAB}")),
-            _ => Check::warn(title, format!("{found}; {}", fstab.found), fstab.fix),
-        });
+            format!("fstab {}", mount.target),
+            &mount.target,
+            Some(mount),
+        ));
     }
+    let shared = shared_mounts(machine, &candidates);
     let proposal = propose_disks(&candidates);
     let title = "disks";
     checks.push(match (&proposal.blockchain, &proposal.lightning) {
         (None, _) => Check::fail(
             title,
-            "no data disk is mounted, only the system's own filesystems",
+            format!("no data disk is mounted, only the system's own filesystems{shared}"),
             vec![
                 "mount the blockchain disk at /srv/blockchain and a separate partition for Lightning at /srv/lightning, both in /etc/fstab".to_owned(),
                 "`lsblk -f` lists the partitions; openlsp never partitions or formats a disk".to_owned(),
@@ -810,13 +860,13 @@ fn proposed_disks(machine: &Machine) -> Vec<Check> {
         ),
         (Some(chain), None) => Check::fail(
             title,
-            format!("only one data disk ({}): Lightning state needs its own partition", chain.mount.target),
+            format!("only one data disk ({}): Lightning state needs its own partition{shared}", chain.mount.target),
             vec!["create a small partition (20Gi is plenty) for Lightning, mount it at /srv/lightning and add it to /etc/fstab".to_owned()],
         ),
         (Some(chain), Some(lightning)) => {
             let full = mainnet_chain_size(false);
             let found = format!(
-                "`openlsp init` proposes blockchain={}, lightning={}",
+                "`openlsp init` proposes blockchain={}, lightning={}, apart from each other and from the root filesystem{shared}",
                 chain.mount.target, lightning.mount.target
             );
             match chain.space {
@@ -832,12 +882,44 @@ fn proposed_disks(machine: &Machine) -> Vec<Check> {
     checks
 }
 
+/// The data mounts that are no disk of their own (bind mounts of a proposed disk or of the
+/// root filesystem), as `; not a disk of its own: …` for the disks check, or nothing.
+fn shared_mounts(machine: &Machine, candidates: &[DiskCandidate]) -> String {
+    let root = machine.mounts.root();
+    let shared: Vec<String> = machine
+        .mounts
+        .data_mounts()
+        .into_iter()
+        .filter(|mount| !candidates.iter().any(|c| &c.mount == *mount))
+        .filter_map(|mount| {
+            if root.is_some_and(|root| root.same_filesystem(mount)) {
+                return Some(format!("{} is on the root filesystem", mount.target));
+            }
+            candidates
+                .iter()
+                .find(|c| c.mount.same_filesystem(mount))
+                .map(|c| {
+                    format!(
+                        "{} is {} again, the filesystem of {}",
+                        mount.target, mount.source, c.mount.target
+                    )
+                })
+        })
+        .collect();
+    if shared.is_empty() {
+        String::new()
+    } else {
+        format!("; not a disk of its own: {}", shared.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
 
     use super::super::inspect::User;
+    use super::super::kubeconfig::Target;
     use super::super::microk8s::Status as Microk8sStatus;
     use super::super::mounts::MountTable;
     use super::*;
@@ -870,7 +952,6 @@ mod tests {
                     running: true,
                     enabled: REQUIRED_ADDONS.iter().map(|a| (*a).to_owned()).collect(),
                 }),
-                api: Ok(()),
             },
             user: Ok(User {
                 name: "op".to_owned(),
@@ -878,6 +959,11 @@ mod tests {
             }),
             kubeconfig: Some("/home/op/.kube/config".to_owned()),
             kubeconfig_mode: Some(0o600),
+            kubeconfig_target: Some(Ok(Target {
+                context: "microk8s".to_owned(),
+                server: "https://127.0.0.1:16443".to_owned(),
+            })),
+            api: ApiProbe::Answered,
             spaces: BTreeMap::from([
                 ("/srv/blockchain".to_owned(), space(1000)),
                 ("/srv/lightning".to_owned(), space(50)),
@@ -901,13 +987,16 @@ mod tests {
 
     const DISKS: &str = "{ blockchain: { path: /srv/blockchain, size: 950Gi }, lightning: { path: /srv/lightning, size: 20Gi } }";
 
-    fn status_of(report: &Report, title: &str) -> Status {
+    fn check_titled<'a>(report: &'a Report, title: &str) -> &'a Check {
         report
             .checks
             .iter()
             .find(|c| c.title == title)
             .unwrap_or_else(|| panic!("no check {title}: {report:#?}"))
-            .status
+    }
+
+    fn status_of(report: &Report, title: &str) -> Status {
+        check_titled(report, title).status
     }
 
     #[test]
@@ -952,8 +1041,8 @@ mod tests {
                 running: false,
                 enabled: Default::default(),
             }),
-            api: Err("microk8s is not running".to_owned()),
         };
+        m.api = ApiProbe::NotAsked("microk8s is not running".to_owned());
         m.user = Ok(User {
             name: "root".to_owned(),
             groups: vec!["root".to_owned()],
@@ -989,11 +1078,7 @@ mod tests {
         let m = machine();
         let too_big = "{ blockchain: { path: /srv/blockchain, size: 2Ti }, lightning: { path: /srv/lightning, size: 20Gi } }";
         let report = preflight(&m, Some(&site(too_big, "txindex: true")));
-        let disk = report
-            .checks
-            .iter()
-            .find(|c| c.title == "disk blockchain")
-            .unwrap();
+        let disk = check_titled(&report, "disk blockchain");
         assert_eq!(disk.status, Status::Fail);
         assert!(
             disk.fix[0].contains("spec.disks.blockchain.size: 1000Gi"),
@@ -1023,11 +1108,7 @@ mod tests {
         let mut m = machine();
         m.dirs.insert("/srv/lightning/lnd".to_owned(), false);
         let report = preflight(&m, Some(&site(DISKS, "txindex: true")));
-        let dir = report
-            .checks
-            .iter()
-            .find(|c| c.title == "data dir lnd")
-            .unwrap();
+        let dir = check_titled(&report, "data dir lnd");
         assert_eq!(dir.status, Status::Warn);
         assert_eq!(
             dir.fix,
@@ -1040,10 +1121,97 @@ mod tests {
         let mut m = machine();
         m.mounts = MountTable::parse("/dev/sda2 / ext4 rw 0 0\n/dev/sda3 /data ext4 rw 0 0\n");
         let report = preflight(&m, None);
-        let disks = report.checks.iter().find(|c| c.title == "disks").unwrap();
+        let disks = check_titled(&report, "disks");
         assert_eq!(disks.status, Status::Fail);
         assert!(disks.found.contains("only one data disk (/data)"));
-        // /data is not in this machine's fstab.
-        assert_eq!(status_of(&report, "disk /data"), Status::Warn);
+        // /data is mounted, but not in this machine's fstab: ✗, as with a profile.
+        assert_eq!(status_of(&report, "disk /data"), Status::Pass);
+        assert_eq!(status_of(&report, "fstab /data"), Status::Fail);
+    }
+
+    #[test]
+    fn without_a_profile_a_bind_mount_of_the_chain_or_root_is_no_lightning_disk() {
+        let mut m = machine();
+        m.mounts = MountTable::parse(
+            "/dev/nvme0n1p2 / ext4 rw 0 0\n/dev/sda1 /srv/blockchain ext4 rw 0 0\n/dev/sda1 /srv/lightning ext4 rw 0 0\n/dev/nvme0n1p2 /srv/lnd ext4 rw 0 0\n",
+        );
+        let report = preflight(&m, None);
+        let disks = check_titled(&report, "disks");
+        assert_eq!(disks.status, Status::Fail, "{disks:?}");
+        assert!(
+            disks.found.contains(
+                "only one data disk (/srv/blockchain): Lightning state needs its own partition; not a disk of its own: /srv/lightning is /dev/sda1 again, the filesystem of /srv/blockchain, /srv/lnd is on the root filesystem"
+            ),
+            "{disks:?}"
+        );
+        assert!(
+            report
+                .checks
+                .iter()
+                .all(|c| c.title != "disk /srv/lightning")
+        );
+    }
+
+    #[test]
+    fn fstab_entries_match_with_or_without_a_trailing_slash() {
+        let mut m = machine();
+        m.fstab = Some(MountTable::parse(
+            "UUID=1 /srv/blockchain/ ext4 defaults 0 2\nUUID=2 /srv/lightning xfs defaults 0 2\n",
+        ));
+        let report = preflight(&m, Some(&site(DISKS, "txindex: true")));
+        assert_eq!(status_of(&report, "fstab blockchain"), Status::Pass);
+        let report = preflight(&m, None);
+        assert_eq!(status_of(&report, "fstab /srv/blockchain"), Status::Pass);
+    }
+
+    #[test]
+    fn the_api_is_judged_through_the_operators_kubeconfig() {
+        let mut m = machine();
+        m.kubeconfig_target = Some(Err(Unusable::NoCurrentContext {
+            contexts: Vec::new(),
+        }));
+        m.api = ApiProbe::NotAsked("there is no usable kubeconfig to ask with".to_owned());
+        let report = preflight(&m, None);
+        let kubeconfig = check_titled(&report, "kubeconfig");
+        assert_eq!(kubeconfig.status, Status::Fail);
+        assert_eq!(
+            kubeconfig.found,
+            "/home/op/.kube/config has no current-context and no contexts"
+        );
+        assert_eq!(
+            kubeconfig.fix,
+            [
+                "mv /home/op/.kube/config /home/op/.kube/config.old && (umask 077 && microk8s config > /home/op/.kube/config)"
+            ]
+        );
+        let api = check_titled(&report, "API server");
+        assert_eq!(api.status, Status::Fail);
+        assert!(api.fix[0].contains("see the kubeconfig check"), "{api:?}");
+
+        m.kubeconfig_target = Some(Err(Unusable::NoCurrentContext {
+            contexts: vec!["prod".to_owned(), "microk8s".to_owned()],
+        }));
+        let report = preflight(&m, None);
+        let kubeconfig = check_titled(&report, "kubeconfig");
+        assert!(
+            kubeconfig.fix[0].contains("config use-context <name>"),
+            "{kubeconfig:?}"
+        );
+
+        let mut stale = machine();
+        stale.api =
+            ApiProbe::Failed("The connection to the server 10.0.0.9:16443 was refused".to_owned());
+        let report = preflight(&stale, None);
+        assert_eq!(status_of(&report, "kubeconfig"), Status::Pass);
+        let api = check_titled(&report, "API server");
+        assert_eq!(api.status, Status::Fail);
+        assert!(
+            api.found
+                .contains("through /home/op/.kube/config: The connection")
+        );
+        assert!(
+            api.fix[1].contains("/home/op/.kube/config is stale"),
+            "{api:?}"
+        );
     }
 }

@@ -28,8 +28,45 @@ pub struct Edit {
     pub after: String,
     /// What the edit does, for the operator.
     pub summary: String,
-    /// Whether it takes effect only after a reboot.
-    pub needs_reboot: bool,
+    /// What the operator does before the edit takes effect.
+    pub takes_effect: TakesEffect,
+}
+
+/// What makes an edit take effect; openlsp only says it, never does it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakesEffect {
+    /// The firmware reads cmdline.txt only at boot.
+    Reboot,
+    /// `/etc/modules` is read at boot; the module can also be loaded now.
+    LoadModule(&'static str),
+}
+
+/// The operator's steps after `made` edits, derived from what each needs: one reboot covers
+/// everything, else each module is loaded by hand (or at the next boot).
+pub fn operator_steps<'a>(made: impl IntoIterator<Item = &'a Edit>) -> Vec<String> {
+    let needs: Vec<TakesEffect> = made.into_iter().map(|edit| edit.takes_effect).collect();
+    if needs.contains(&TakesEffect::Reboot) {
+        let also = if needs
+            .iter()
+            .any(|n| matches!(n, TakesEffect::LoadModule(_)))
+        {
+            "; it loads the new modules too"
+        } else {
+            ""
+        };
+        return vec![format!(
+            "sudo reboot   (the kernel reads cmdline.txt only at boot{also})"
+        )];
+    }
+    needs
+        .iter()
+        .filter_map(|need| match need {
+            TakesEffect::LoadModule(module) => Some(format!(
+                "sudo modprobe {module}   (loads it now; /etc/modules loads it at every boot, so a reboot does too)"
+            )),
+            TakesEffect::Reboot => None,
+        })
+        .collect()
 }
 
 /// A file edit `--fix` knows about: needed, or already in place.
@@ -58,7 +95,7 @@ pub fn plan(machine: &Machine) -> Vec<FileFix> {
                 before: Some(text.clone()),
                 after: with_cgroup_flags(text),
                 summary,
-                needs_reboot: true,
+                takes_effect: TakesEffect::Reboot,
             })
         });
     }
@@ -81,7 +118,7 @@ pub fn plan(machine: &Machine) -> Vec<FileFix> {
                 before,
                 after,
                 summary,
-                needs_reboot: true,
+                takes_effect: TakesEffect::LoadModule(CONNTRACK_MODULE),
             })
         }
     });
@@ -198,6 +235,31 @@ mod tests {
         let again = plan(&machine(&root));
         assert!(needed(again.clone()).is_empty(), "{again:?}");
         assert_eq!(again.len(), 2);
+    }
+
+    #[test]
+    fn the_operator_steps_follow_from_the_edits_made() {
+        let (_dir, root) = fresh_host();
+        let edits = needed(plan(&machine(&root)));
+        let [cmdline, modules] = [&edits[0], &edits[1]];
+        assert_eq!(cmdline.takes_effect, TakesEffect::Reboot);
+        assert_eq!(
+            modules.takes_effect,
+            TakesEffect::LoadModule(CONNTRACK_MODULE)
+        );
+        let both = operator_steps([cmdline, modules]);
+        assert_eq!(both.len(), 1, "one reboot covers both: {both:?}");
+        assert!(both[0].starts_with("sudo reboot"));
+        assert!(both[0].contains("loads the new modules too"));
+        let reboot = operator_steps([cmdline]);
+        assert!(reboot[0].starts_with("sudo reboot") && !reboot[0].contains("modules"));
+        let module = operator_steps([modules]);
+        assert_eq!(module.len(), 1);
+        assert!(
+            module[0].starts_with("sudo modprobe ip_conntrack"),
+            "{module:?}"
+        );
+        assert!(operator_steps([]).is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::HostError;
 use super::cmdline::CMDLINE_PATHS;
+use super::kubeconfig::{self, Target, Unusable};
 use super::microk8s::{self, Status};
 use super::mounts::MountTable;
 use super::root::HostRoot;
@@ -50,9 +51,25 @@ pub enum Microk8s {
         version: Option<String>,
         /// `microk8s status`, or why it could not be read.
         status: Result<Status, String>,
-        /// Whether the API server answers `/readyz`, or why not.
-        api: Result<(), String>,
     },
+}
+
+impl Microk8s {
+    /// Whether microk8s says it is running.
+    pub fn running(&self) -> bool {
+        matches!(self, Microk8s::Installed { status: Ok(status), .. } if status.running)
+    }
+}
+
+/// Whether the API server answered `/readyz` through the operator's kubeconfig.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiProbe {
+    /// It answered `ok`.
+    Answered,
+    /// It was asked and did not answer `ok`: what kubectl said.
+    Failed(String),
+    /// Not asked, and why (microk8s is not running, the kubeconfig is not usable).
+    NotAsked(String),
 }
 
 /// Who runs openlsp.
@@ -96,6 +113,10 @@ pub struct Machine {
     /// The kubeconfig's host path (None when `$HOME` is unset) and its mode if it exists.
     pub kubeconfig: Option<String>,
     pub kubeconfig_mode: Option<u32>,
+    /// Where its current context points, or why it cannot; None when it does not exist.
+    pub kubeconfig_target: Option<Result<Target, Unusable>>,
+    /// `/readyz` asked through that kubeconfig, as `openlsp apply` will reach the cluster.
+    pub api: ApiProbe,
     /// `df` of the filesystem at each mount point asked about.
     pub spaces: BTreeMap<String, Result<Space, String>>,
     /// Whether each directory asked about exists.
@@ -130,6 +151,24 @@ impl Machine {
         }
         let kubeconfig = kubeconfig_path(env);
         let kubeconfig_mode = kubeconfig.as_deref().and_then(|path| root.mode(path));
+        let kubeconfig_target = kubeconfig
+            .as_deref()
+            .filter(|_| kubeconfig_mode.is_some())
+            .map(|path| match root.read(path) {
+                Ok(text) => kubeconfig::target(&text.unwrap_or_default()),
+                Err(HostError::Read { source, .. }) => {
+                    Err(Unusable::Unreadable(source.to_string()))
+                }
+                Err(err) => Err(Unusable::Unreadable(err.to_string())),
+            });
+        let microk8s = inspect_microk8s(runner);
+        let api = probe_api(
+            runner,
+            root,
+            &microk8s,
+            kubeconfig.as_deref(),
+            kubeconfig_target.as_ref(),
+        );
         Ok(Machine {
             uname: run_text(runner, "uname", &["-m"]),
             mem_total: root.read(MEMINFO)?.as_deref().and_then(mem_total),
@@ -145,23 +184,35 @@ impl Machine {
                 .map(|status| dpkg_installed(&status, RASPI_MODULES_EXTRA)),
             mounts: MountTable::parse(&root.read(MOUNTS)?.unwrap_or_default()),
             fstab: root.read(FSTAB)?.as_deref().map(MountTable::parse),
-            microk8s: inspect_microk8s(runner),
+            microk8s,
             user: user(runner),
             kubeconfig,
             kubeconfig_mode,
+            kubeconfig_target,
+            api,
             spaces: BTreeMap::new(),
             dirs: BTreeMap::new(),
         })
     }
 
-    /// Runs `df` for the filesystem holding each path (once per filesystem).
-    pub fn measure<'a>(&mut self, runner: &dyn Runner, paths: impl IntoIterator<Item = &'a str>) {
+    /// Runs `df` on the mount point holding each path (once per mount point), under the root
+    /// like every other host read.
+    pub fn measure<'a>(
+        &mut self,
+        root: &HostRoot,
+        runner: &dyn Runner,
+        paths: impl IntoIterator<Item = &'a str>,
+    ) {
         for path in paths {
             let Some(target) = self.mounts.containing(path).map(|m| m.target.clone()) else {
                 continue;
             };
             if let std::collections::btree_map::Entry::Vacant(entry) = self.spaces.entry(target) {
-                let space = df(runner, entry.key());
+                let space = df(
+                    runner,
+                    &root.path(entry.key()).to_string_lossy(),
+                    entry.key(),
+                );
                 entry.insert(space);
             }
         }
@@ -305,21 +356,37 @@ fn inspect_microk8s(runner: &dyn Runner) -> Microk8s {
         }
         Err(err) => Err(err.to_string()),
     };
-    let api = match &status {
-        Ok(status) if status.running => {
-            match runner.run("microk8s", &["kubectl", "get", "--raw", "/readyz"]) {
-                Ok(output) if output.success && output.stdout.trim() == "ok" => Ok(()),
-                Ok(output) => Err(output.first_error_line()),
-                Err(err) => Err(err.to_string()),
-            }
+    Microk8s::Installed { version, status }
+}
+
+/// Asks `/readyz` with the operator's kubeconfig (`--kubeconfig` makes microk8s's kubectl
+/// use it instead of its own admin credentials), when microk8s runs and the file is usable.
+fn probe_api(
+    runner: &dyn Runner,
+    root: &HostRoot,
+    microk8s: &Microk8s,
+    kubeconfig: Option<&str>,
+    target: Option<&Result<Target, Unusable>>,
+) -> ApiProbe {
+    match microk8s {
+        Microk8s::Installed {
+            status: Err(why), ..
+        } => return ApiProbe::NotAsked(why.clone()),
+        Microk8s::Installed { .. } if !microk8s.running() => {
+            return ApiProbe::NotAsked("microk8s is not running".to_owned());
         }
-        Ok(_) => Err("microk8s is not running".to_owned()),
-        Err(why) => Err(why.clone()),
+        Microk8s::Installed { .. } => {}
+        _ => return ApiProbe::NotAsked("microk8s is not installed".to_owned()),
+    }
+    let (Some(path), Some(Ok(_))) = (kubeconfig, target) else {
+        return ApiProbe::NotAsked("there is no usable kubeconfig to ask with".to_owned());
     };
-    Microk8s::Installed {
-        version,
-        status,
-        api,
+    let file = root.path(path).to_string_lossy().into_owned();
+    let args = ["kubectl", "--kubeconfig", &file, "get", "--raw", "/readyz"];
+    match runner.run("microk8s", &args) {
+        Ok(output) if output.success && output.stdout.trim() == "ok" => ApiProbe::Answered,
+        Ok(output) => ApiProbe::Failed(output.first_error_line()),
+        Err(err) => ApiProbe::Failed(err.to_string()),
     }
 }
 
@@ -332,11 +399,12 @@ fn user(runner: &dyn Runner) -> Result<User, String> {
     })
 }
 
-fn df(runner: &dyn Runner, target: &str) -> Result<Space, String> {
+/// `df` of `file` (the mount point under the root); messages name the host's `target`.
+fn df(runner: &dyn Runner, file: &str, target: &str) -> Result<Space, String> {
     let text = run_text(
         runner,
         "df",
-        &["--block-size=1", "--output=size,avail", "--", target],
+        &["--block-size=1", "--output=size,avail", "--", file],
     )?;
     let numbers: Vec<u64> = text
         .lines()
@@ -399,17 +467,17 @@ mod tests {
             "microk8s status --format yaml",
             "microk8s:\n  running: False\n",
         );
-        let Microk8s::Installed {
-            version,
-            status,
-            api,
-        } = inspect_microk8s(&stopped)
-        else {
+        let microk8s = inspect_microk8s(&stopped);
+        let root = HostRoot::new("/nonexistent");
+        assert_eq!(
+            probe_api(&stopped, &root, &microk8s, None, None),
+            ApiProbe::NotAsked("microk8s is not running".to_owned())
+        );
+        let Microk8s::Installed { version, status } = microk8s else {
             panic!("installed");
         };
         assert_eq!(version.as_deref(), Some("v1.28.15"));
         assert!(!status.unwrap().running);
-        assert_eq!(api, Err("microk8s is not running".to_owned()));
         let denied = FakeRunner::default().ok("snap list microk8s", list).fails(
             "microk8s status --format yaml",
             "Insufficient permissions to access MicroK8s.\n",
@@ -424,6 +492,76 @@ mod tests {
         let absent =
             FakeRunner::default().fails("snap list microk8s", "error: no matching snaps installed");
         assert_eq!(inspect_microk8s(&absent), Microk8s::NotInstalled);
+    }
+
+    #[test]
+    fn df_and_the_api_probe_are_given_paths_under_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = HostRoot::new(dir.path());
+        let write = |path: &str, text: &str| {
+            let file = root.path(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        };
+        write(
+            MOUNTS,
+            "/dev/sda2 / ext4 rw 0 0\n/dev/sda1 /srv/chain ext4 rw 0 0\n",
+        );
+        write(
+            "/home/op/.kube/config",
+            "clusters: [{ name: c, cluster: { server: \"https://127.0.0.1:16443\" } }]\ncontexts: [{ name: m, context: { cluster: c, user: u } }]\nusers: [{ name: u, user: { token: t } }]\ncurrent-context: m\n",
+        );
+        let under = |path: &str| root.path(path).display().to_string();
+        let list = "Name Version\nmicrok8s v1.28.15\n";
+        let runner = FakeRunner::default()
+            .ok("snap list microk8s", list)
+            .ok(
+                "microk8s status --format yaml",
+                "microk8s:\n  running: True\n",
+            )
+            .ok(
+                &format!(
+                    "microk8s kubectl --kubeconfig {} get --raw /readyz",
+                    under("/home/op/.kube/config")
+                ),
+                "ok\n",
+            )
+            .ok(
+                &format!(
+                    "df --block-size=1 --output=size,avail -- {}",
+                    under("/srv/chain")
+                ),
+                "1B-blocks Avail\n100 50\n",
+            );
+        let env = HostEnv {
+            home: Some("/home/op".to_owned()),
+            kubeconfig: None,
+        };
+        let mut machine = Machine::inspect(&root, &runner, &env).unwrap();
+        assert_eq!(machine.api, ApiProbe::Answered);
+        assert_eq!(
+            machine.kubeconfig_target,
+            Some(Ok(Target {
+                context: "m".to_owned(),
+                server: "https://127.0.0.1:16443".to_owned()
+            }))
+        );
+        machine.measure(&root, &runner, ["/srv/chain/bitcoind"]);
+        assert_eq!(
+            machine.space_of("/srv/chain/lnd"),
+            Some(&Ok(Space {
+                size: Bytes(100),
+                free: Bytes(50)
+            }))
+        );
+        // Without a usable kubeconfig the API is not asked at all.
+        write("/home/op/.kube/config", "clusters: []\n");
+        let machine = Machine::inspect(&root, &runner, &env).unwrap();
+        assert!(
+            matches!(machine.api, ApiProbe::NotAsked(_)),
+            "{:?}",
+            machine.api
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod checks;
 pub mod cmdline;
 pub mod fix;
 pub mod inspect;
+pub mod kubeconfig;
 pub mod microk8s;
 pub mod mounts;
 pub mod proposal;
@@ -57,7 +58,7 @@ pub fn inspect_for(
     match site {
         Some(site) => {
             let paths: Vec<String> = site.spec.disks.values().map(|d| d.path.clone()).collect();
-            machine.measure(runner, paths.iter().map(String::as_str));
+            machine.measure(root, runner, paths.iter().map(String::as_str));
             let dirs: Vec<String> = site
                 .spec
                 .disks
@@ -68,13 +69,14 @@ pub fn inspect_for(
             machine.look_for_dirs(root, dirs.iter().map(String::as_str));
         }
         None => {
+            // Every data mount, bind mounts included: the wizard may be given any of them.
             let targets: Vec<String> = machine
                 .mounts
-                .data_disks()
+                .data_mounts()
                 .iter()
                 .map(|m| m.target.clone())
                 .collect();
-            machine.measure(runner, targets.iter().map(String::as_str));
+            machine.measure(root, runner, targets.iter().map(String::as_str));
         }
     }
     Ok(machine)

@@ -66,36 +66,66 @@ impl MountTable {
         MountTable { mounts }
     }
 
-    /// The mount whose mount point is exactly `path` (the last one wins, as in the kernel).
+    /// The mount whose mount point is `path` (the last one wins, as in the kernel);
+    /// `/srv/x/` and `/srv/x` are the same mount point.
     pub fn at(&self, path: &str) -> Option<&Mount> {
-        self.mounts.iter().rev().find(|m| m.target == path)
-    }
-
-    /// The mount that holds `path`: the longest mount point that contains it.
-    pub fn containing(&self, path: &str) -> Option<&Mount> {
+        let path = mount_point(path);
         self.mounts
             .iter()
             .rev()
+            .find(|m| mount_point(&m.target) == path)
+    }
+
+    /// The mount that holds `path`: the longest mount point that contains it; of several
+    /// mounts on one point the last wins, as in [`MountTable::at`].
+    pub fn containing(&self, path: &str) -> Option<&Mount> {
+        // `max_by_key` keeps the last of equal keys, so file order decides ties.
+        self.mounts
+            .iter()
             .filter(|m| Path::new(path).starts_with(&m.target))
             .max_by_key(|m| Path::new(&m.target).components().count())
     }
 
-    /// Mounted filesystems that could be a data disk, in file order.
+    /// The root filesystem's mount.
+    pub fn root(&self) -> Option<&Mount> {
+        self.at("/")
+    }
+
+    /// Every mount of a data filesystem outside the system's own places, in file order; a
+    /// filesystem mounted at several places (bind mounts) is listed at each of them.
+    pub fn data_mounts(&self) -> Vec<&Mount> {
+        self.mounts
+            .iter()
+            .filter(|mount| {
+                let system = mount.target == "/"
+                    || SYSTEM_PREFIXES
+                        .iter()
+                        .any(|prefix| Path::new(&mount.target).starts_with(prefix));
+                DATA_FILESYSTEMS.contains(&mount.fstype.as_str()) && !system
+            })
+            .collect()
+    }
+
+    /// The filesystems that could be a data disk, each once, at its first mount point, in file
+    /// order. A bind mount of one of them or of the root filesystem is not another disk.
     pub fn data_disks(&self) -> Vec<&Mount> {
+        let root = self.root();
         let mut disks: Vec<&Mount> = Vec::new();
-        for mount in &self.mounts {
-            let system = mount.target == "/"
-                || SYSTEM_PREFIXES
-                    .iter()
-                    .any(|prefix| Path::new(&mount.target).starts_with(prefix));
-            if DATA_FILESYSTEMS.contains(&mount.fstype.as_str())
-                && !system
-                && !disks.iter().any(|d| d.target == mount.target)
-            {
+        for mount in self.data_mounts() {
+            let on_root = root.is_some_and(|root| root.same_filesystem(mount));
+            if !on_root && !disks.iter().any(|d| d.same_filesystem(mount)) {
                 disks.push(mount);
             }
         }
         disks
+    }
+}
+
+/// A mount point without trailing slashes (`/` stays `/`).
+fn mount_point(path: &str) -> &str {
+    match path.trim_end_matches('/') {
+        "" if path.starts_with('/') => "/",
+        trimmed => trimmed,
     }
 }
 
@@ -162,10 +192,49 @@ tmpfs /run tmpfs rw 0 0
             .iter()
             .map(|m| m.target.as_str())
             .collect();
-        assert_eq!(targets, ["/srv/blockchain", "/srv/my disk", "/srv/bound"]);
+        assert_eq!(targets, ["/srv/blockchain", "/srv/my disk"]);
         let bound = table.at("/srv/bound").unwrap();
         assert!(bound.same_filesystem(table.at("/srv/blockchain").unwrap()));
         assert!(!bound.same_filesystem(table.at("/").unwrap()));
+        assert_eq!(
+            table.data_mounts().len(),
+            3,
+            "the bind mount is still a mount"
+        );
+    }
+
+    #[test]
+    fn a_bind_mount_of_the_root_filesystem_is_not_a_data_disk() {
+        let table = MountTable::parse(
+            "/dev/root / ext4 rw 0 0\n/dev/root /srv/lightning ext4 rw 0 0\n/dev/sda1 /srv/chain xfs rw 0 0\n",
+        );
+        let targets: Vec<&str> = table
+            .data_disks()
+            .iter()
+            .map(|m| m.target.as_str())
+            .collect();
+        assert_eq!(targets, ["/srv/chain"]);
+    }
+
+    #[test]
+    fn the_last_mount_on_a_point_wins_for_at_and_containing_alike() {
+        let table = MountTable::parse(
+            "/dev/sda2 / ext4 rw 0 0\n/dev/sda1 /srv/x ext4 rw 0 0\n/dev/sdb1 /srv/x xfs rw 0 0\n",
+        );
+        assert_eq!(table.at("/srv/x").unwrap().source, "/dev/sdb1");
+        assert_eq!(table.containing("/srv/x").unwrap().source, "/dev/sdb1");
+        assert_eq!(table.containing("/srv/x/lnd").unwrap().source, "/dev/sdb1");
+    }
+
+    #[test]
+    fn a_trailing_slash_names_the_same_mount_point() {
+        let fstab =
+            MountTable::parse("UUID=1 /srv/x/ ext4 defaults 0 2\nLABEL=w / ext4 defaults 0 1\n");
+        assert_eq!(fstab.at("/srv/x").unwrap().source, "UUID=1");
+        assert_eq!(fstab.at("/srv/x/").unwrap().source, "UUID=1");
+        assert_eq!(fstab.at("/").unwrap().source, "LABEL=w");
+        assert!(fstab.at("/srv").is_none());
+        assert_eq!(mount_point("//"), "/");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::checks::human;
 use super::inspect::{Machine, Space};
-use super::mounts::Mount;
+use super::mounts::{Mount, MountTable};
 use crate::profile::quantity::Bytes;
 use crate::profile::{self, Arch, MIN_PRUNE_MIB, Network, ProfileError, mainnet_chain_size};
 
@@ -79,6 +79,23 @@ pub fn propose_disks(candidates: &[DiskCandidate]) -> DiskProposal<'_> {
     }
 }
 
+/// Whether Lightning state at `lightning` would share the blockchain's filesystem: the same
+/// path, or a path on the filesystem mounted for the chain (a bind mount or a directory of
+/// it). A chain path that is not mounted yet (it is on the root filesystem) shares nothing.
+pub fn on_chain_filesystem(mounts: &MountTable, blockchain: &str, lightning: &str) -> bool {
+    if blockchain == lightning {
+        return true;
+    }
+    let (Some(chain), Some(state)) = (mounts.containing(blockchain), mounts.containing(lightning))
+    else {
+        return false;
+    };
+    let chain_on_root = mounts
+        .root()
+        .is_some_and(|root| root.same_filesystem(chain));
+    !chain_on_root && chain.same_filesystem(state)
+}
+
 /// How much of the chain bitcoind keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChainMode {
@@ -147,7 +164,8 @@ pub struct Answers {
     pub cpus: u32,
     pub blockchain: DiskAnswer,
     pub lightning: DiskAnswer,
-    /// The operator accepted Bitcoin and Lightning on one disk (same path for both).
+    /// The operator accepted Lightning state on the blockchain's filesystem: one disk when
+    /// the paths are the same, else the Lightning disk opts in.
     pub share_disk: bool,
     pub chain: ChainMode,
     pub alias: String,
@@ -208,7 +226,8 @@ impl Answers {
         ));
         line("  # Mounted disks; each node keeps its data in <path>/<node name>.");
         line("  disks:");
-        let (chain_disk, lightning_disk) = if self.share_disk {
+        let one_disk = self.share_disk && self.blockchain.path == self.lightning.path;
+        let (chain_disk, lightning_disk) = if one_disk {
             line(
                 "    # One disk for both, as asked: if the chain fills it, LND cannot write channel state.",
             );
@@ -224,14 +243,25 @@ impl Answers {
                 scalar(&self.blockchain.path),
                 self.blockchain.size
             ));
-            line(
-                "    # Lightning state on its own disk: a full chain disk can never stop LND writing it.",
-            );
-            line(&format!(
-                "    lightning: {{ path: {}, size: {} }}",
-                scalar(&self.lightning.path),
-                self.lightning.size
-            ));
+            if self.share_disk {
+                line(
+                    "    # On the chain's filesystem, as asked: if the chain fills it, LND cannot write channel state.",
+                );
+                line(&format!(
+                    "    lightning: {{ path: {}, size: {}, allowBitcoinAndLightning: true }}",
+                    scalar(&self.lightning.path),
+                    self.lightning.size
+                ));
+            } else {
+                line(
+                    "    # Lightning state on its own disk: a full chain disk can never stop LND writing it.",
+                );
+                line(&format!(
+                    "    lightning: {{ path: {}, size: {} }}",
+                    scalar(&self.lightning.path),
+                    self.lightning.size
+                ));
+            }
             ("blockchain", "lightning")
         };
         line("  bitcoin:");
@@ -451,6 +481,53 @@ mod tests {
                 .contains("550")
         );
         assert_eq!(answers.problem_at(Answers::field(Field::NodeName)), None);
+    }
+
+    #[test]
+    fn a_shared_filesystem_at_another_path_opts_the_lightning_disk_in() {
+        let answers = Answers {
+            share_disk: true,
+            lightning: DiskAnswer {
+                path: "/srv/lightning".to_owned(),
+                size: Bytes::gib(1863),
+            },
+            ..pi()
+        };
+        let yaml = answers.to_yaml();
+        assert!(
+            yaml.contains("# On the chain's filesystem, as asked"),
+            "{yaml}"
+        );
+        let site = answers.validate(Path::new("p.yaml")).unwrap().site;
+        assert_eq!(site.spec.disks.len(), 2);
+        assert!(site.spec.disks["lightning"].allow_bitcoin_and_lightning);
+        assert!(!site.spec.disks["blockchain"].allow_bitcoin_and_lightning);
+    }
+
+    #[test]
+    fn lightning_shares_the_chain_filesystem_by_device_not_by_name() {
+        let mounts = MountTable::parse(
+            "/dev/mmcblk0p2 / ext4 rw 0 0\n/dev/sda1 /srv/blockchain ext4 rw 0 0\n/dev/sda1 /srv/lightning ext4 rw 0 0\n/dev/sda2 /srv/lnd ext4 rw 0 0\n",
+        );
+        assert!(on_chain_filesystem(
+            &mounts,
+            "/srv/blockchain",
+            "/srv/blockchain"
+        ));
+        assert!(on_chain_filesystem(
+            &mounts,
+            "/srv/blockchain",
+            "/srv/lightning"
+        ));
+        assert!(on_chain_filesystem(
+            &mounts,
+            "/srv/blockchain",
+            "/srv/blockchain/lnd"
+        ));
+        assert!(!on_chain_filesystem(&mounts, "/srv/blockchain", "/srv/lnd"));
+        // Neither is mounted yet: both are on the root filesystem for now, which proves nothing.
+        assert!(!on_chain_filesystem(&mounts, "/srv/chain", "/srv/ln"));
+        assert!(!on_chain_filesystem(&mounts, "/srv/blockchain", "/srv/new"));
     }
 
     #[test]
