@@ -1197,7 +1197,15 @@ fn the_documented_fixture_commands_exit_as_documented() {
             command.contains("target/debug/openlsp init --check"),
             "{command}"
         );
-        let command = command.replace("target/debug/openlsp", common::BIN);
+        let scratch = tempfile::tempdir().unwrap();
+        let log = scratch.path().join("programs.log");
+        let command = command
+            .replace("target/debug/openlsp", common::BIN)
+            .replacen(
+                "env -i ",
+                &format!("env -i OPENLSP_FAKE_LOG={} ", log.display()),
+                1,
+            );
         let output = std::process::Command::new("sh")
             .args(["-c", &command])
             .current_dir(common::repo_root())
@@ -1212,6 +1220,24 @@ fn the_documented_fixture_commands_exit_as_documented() {
         );
         // The fixture's programs answered, not this machine's.
         assert!(stdout.contains("arm64 (aarch64)"), "{stdout}");
+        // A relative --host-root still hands programs absolute paths under it.
+        let ran = fs::read_to_string(&log).unwrap_or_default();
+        let paths: Vec<&str> = ran
+            .lines()
+            .filter(|line| line.starts_with("df ") || line.contains("--kubeconfig"))
+            .flat_map(|line| line.split(' '))
+            .filter(|word| word.contains("fixtures/hosts"))
+            .collect();
+        if command.contains("ready-pi") {
+            assert!(
+                ran.lines().any(|line| line.starts_with("df ")),
+                "df was not run:\n{ran}"
+            );
+        }
+        assert!(
+            paths.iter().all(|path| path.starts_with('/')),
+            "relative paths given to programs:\n{ran}"
+        );
     }
 }
 

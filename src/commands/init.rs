@@ -38,9 +38,12 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<Outc
             args.host_root.display()
         );
     }
+    // Programs such as `df` and microk8s's kubectl run elsewhere: give them absolute paths.
+    let host_root = std::path::absolute(&args.host_root)
+        .with_context(|| format!("--host-root {}", args.host_root.display()))?;
     let runner = SystemRunner::default();
     let host = Host {
-        root: HostRoot::new(&args.host_root),
+        root: HostRoot::new(host_root),
         runner: &runner,
         env: HostEnv::from_env(),
     };
