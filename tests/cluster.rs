@@ -50,6 +50,12 @@ impl Site {
         Some(site)
     }
 
+    /// Sets an environment variable for every run of openlsp in this site.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.test = self.test.env(key, value);
+        self
+    }
+
     pub fn edit(&self, change: impl FnOnce(Value) -> Value) {
         let path = self.test.path().join(&self.profile);
         let value: Value = serde_yaml::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
@@ -925,4 +931,5 @@ fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
     );
 }
 
+mod connection;
 mod stack;

@@ -38,7 +38,7 @@ pub struct Cluster {
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error(
-        "no kubeconfig found (KUBECONFIG, ~/.kube/config) and not running inside a cluster\n  hint: on microk8s run: microk8s config > ~/.kube/config; or pass --kubeconfig FILE"
+        "no kubeconfig found (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not running inside a cluster; on microk8s run: microk8s config > ~/.kube/config, or pass --kubeconfig FILE"
     )]
     NoConfig,
     #[error(
@@ -49,6 +49,14 @@ pub enum ClusterError {
         "cannot reach the cluster at {server}: {reason}; is microk8s running? try: microk8s status"
     )]
     Unreachable { server: String, reason: String },
+    #[error(
+        "TLS with the cluster at {server} failed: {reason}\n  hint: the kubeconfig's certificate-authority does not match the server; on microk8s run: microk8s config > ~/.kube/config"
+    )]
+    Tls { server: String, reason: String },
+    #[error(
+        "cannot get credentials for the cluster at {server}: {reason}\n  hint: check the user entry of the kubeconfig (token file, exec plugin)"
+    )]
+    Credentials { server: String, reason: String },
     #[error(
         "the cluster at {server} rejected our credentials (401 Unauthorized)\n  hint: the kubeconfig's token or certificate is wrong or expired; on microk8s run: microk8s config > ~/.kube/config"
     )]
