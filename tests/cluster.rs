@@ -933,3 +933,4 @@ fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
 
 mod connection;
 mod stack;
+mod terminal;
