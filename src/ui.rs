@@ -294,6 +294,9 @@ impl Ui {
             Action::Unchanged => return,
         };
         let mut line = format!("{} {verb} {}", style.apply_to(symbol), change.id);
+        if let Some(note) = change.note {
+            line.push_str(&format!(" ({note})"));
+        }
         for conflict in &change.conflicts {
             line.push_str(&format!(
                 "\n    ! {} is owned by {:?}",

@@ -50,6 +50,34 @@ impl Site {
         Some(site)
     }
 
+    /// Starts `apply --yes` with `extra` arguments, waits until `ready` holds and one more
+    /// poll of openlsp's has passed, then sends SIGINT as Ctrl-C does.
+    pub fn interrupt_apply(&self, extra: &[&str], ready: impl Fn() -> bool) -> Output {
+        let mut args = vec!["apply", "--yes", "--timeout", "120s"];
+        args.extend_from_slice(extra);
+        args.extend(["-p", &self.profile, "--kubeconfig"]);
+        args.push(self.kubeconfig.to_str().unwrap());
+        let child = self.test.spawn(&args);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready() {
+            assert!(Instant::now() < deadline, "apply never got there");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let output = Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        self.seen.lock().unwrap().push(output.all());
+        output
+    }
+
     /// Sets an environment variable for every run of openlsp in this site.
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
         self.test = self.test.env(key, value);
@@ -261,25 +289,28 @@ impl Site {
 
     /// The site's objects as openlsp renders them.
     pub fn rendered(&self) -> Vec<Value> {
-        common::documents(&self.openlsp(&["render"]).expect(0).stdout)
+        self.rendered_with(&[])
+    }
+
+    /// The site's objects as `render` with `extra` arguments (e.g. `--templates DIR`) renders them.
+    pub fn rendered_with(&self, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["render"];
+        args.extend_from_slice(extra);
+        common::documents(&self.openlsp(&args).expect(0).stdout)
     }
 
     /// The ApplySet group-kinds of the rendered objects, as the parent must list them.
     pub fn rendered_group_kinds(&self) -> String {
-        let mut kinds: Vec<String> = self
-            .rendered()
-            .iter()
-            .map(|o| {
-                let kind = o["kind"].as_str().unwrap();
-                match o["apiVersion"].as_str().unwrap().rsplit_once('/') {
-                    Some((group, _)) => format!("{kind}.{group}"),
-                    None => kind.to_owned(),
-                }
-            })
-            .collect();
-        kinds.sort();
-        kinds.dedup();
-        kinds.join(",")
+        group_kinds(&self.rendered())
+    }
+
+    /// The ApplySet parent's annotation `key`.
+    pub fn parent_annotation(&self, key: &str) -> String {
+        let parent = self.get_json(&["secret", "openlsp-applyset", "-n", self.namespace()]);
+        parent["metadata"]["annotations"][key]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -292,6 +323,25 @@ impl Site {
         common::assert_no_secrets(&seen, &self.state_dir(), "diff/apply/delete output");
     }
 }
+
+/// The ApplySet spelling (`Kind.group`, sorted, comma-separated) of the objects' kinds.
+pub fn group_kinds(objects: &[Value]) -> String {
+    let mut kinds: Vec<String> = objects
+        .iter()
+        .map(|o| {
+            let kind = o["kind"].as_str().unwrap();
+            match o["apiVersion"].as_str().unwrap().rsplit_once('/') {
+                Some((group, _)) => format!("{kind}.{group}"),
+                None => kind.to_owned(),
+            }
+        })
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds.join(",")
+}
+
+pub const GROUP_KINDS: &str = "applyset.kubernetes.io/contains-group-kinds";
 
 #[test]
 fn fresh_apply_creates_everything_as_a_kubectl_applyset() {
@@ -887,37 +937,13 @@ fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
     let Some(site) = Site::new("interrupt", "pi4-mainnet", "interrupt") else {
         return;
     };
-    let mut args = vec![
-        "apply",
-        "--yes",
-        "--timeout",
-        "120s",
-        "-p",
-        &site.profile,
-        "--kubeconfig",
-    ];
-    args.push(site.kubeconfig.to_str().unwrap());
-    let child = site.test.spawn(&args);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while site
-        .kubectl(&["get", "statefulset", "lnd", "-n", site.namespace()])
-        .code
-        != 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "apply never created the workloads"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let output = site.interrupt_apply(&[], || {
+        site.kubectl(&["get", "statefulset", "lnd", "-n", site.namespace()])
+            .code
+            == 0
+    });
+    let stderr = &output.stderr;
+    assert_eq!(output.code, 2, "{stderr}");
     assert!(
         stderr.contains("stopped waiting (interrupted); everything was applied; not ready yet: ")
             && stderr.contains("StatefulSet/bitcoind ("),
@@ -932,5 +958,6 @@ fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
 }
 
 mod connection;
+mod crds;
 mod stack;
 mod terminal;

@@ -357,6 +357,35 @@ mod tests {
     }
 
     #[test]
+    fn union_lists_old_and_new_kinds_and_namespaces() {
+        let set = |kinds: &[&str], namespaces: &[&str]| Membership {
+            group_kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            additional_namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+        };
+        let old = set(&["ConfigMap", "Deployment.apps"], &["observability"]);
+        let new = set(&["ConfigMap", "StatefulSet.apps"], &[]);
+        let union = old.union(&new);
+        assert_eq!(
+            union,
+            set(
+                &["ConfigMap", "Deployment.apps", "StatefulSet.apps"],
+                &["observability"]
+            )
+        );
+        assert_eq!(union, new.union(&old), "order does not matter");
+        assert_eq!(new.union(&new), new);
+        let manifest = ApplySet::new("site").parent_manifest(&union);
+        assert_eq!(
+            manifest["metadata"]["annotations"][GROUP_KINDS_ANNOTATION],
+            "ConfigMap,Deployment.apps,StatefulSet.apps"
+        );
+        assert_eq!(
+            manifest["metadata"]["annotations"][NAMESPACES_ANNOTATION],
+            "observability"
+        );
+    }
+
+    #[test]
     fn group_kinds_use_the_applyset_spelling() {
         let id = |api_version: &str, kind: &str| ObjectId {
             api_version: api_version.into(),

@@ -12,8 +12,6 @@ mod survey;
 mod wait;
 pub mod write;
 
-use std::time::Duration;
-
 use crate::diff::Conflict;
 
 pub use applyset::ApplySet;
@@ -99,8 +97,8 @@ pub enum ClusterError {
         "namespace {namespace} does not exist, but {object} belongs there\n  hint: enable the addon that owns it (microk8s enable observability for the observability namespace), or change the profile's namespace for it"
     )]
     MissingNamespace { namespace: String, object: String },
-    #[error("timed out after {0:?} waiting for the cluster")]
-    Timeout(Duration),
+    #[error("no API was resolved for {0}; this is a bug in openlsp")]
+    Unresolved(String),
 }
 
 fn render_conflicts(conflicts: &[(String, Conflict)]) -> String {
