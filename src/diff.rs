@@ -426,6 +426,24 @@ mod tests {
     }
 
     #[test]
+    fn string_data_and_kubectls_last_applied_record_are_masked() {
+        let record = r#"{"apiVersion":"v1","data":{"password":"c2VjcmV0"},"kind":"Secret"}"#;
+        let mut before = json!({ "metadata": { "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": record } },
+            "data": { "password": "c2VjcmV0" } });
+        let mut after = json!({ "metadata": { "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": record } },
+            "stringData": { "token": "plain-text-token" } });
+        mask_secrets(Some(&mut before), Some(&mut after));
+        let annotation = "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration";
+        assert_eq!(before.pointer(annotation).unwrap(), "***");
+        assert_eq!(after.pointer(annotation).unwrap(), "***");
+        assert_eq!(after["stringData"]["token"], "*** (after)");
+        let text = format!("{before}{after}");
+        assert!(!text.contains("c2VjcmV0") && !text.contains("plain-text-token"));
+    }
+
+    #[test]
     fn an_object_awaiting_its_crd_is_a_create_that_says_why_it_was_not_dry_run() {
         let issuer = json!({ "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
                              "metadata": { "name": "x", "namespace": "ns" }, "spec": {} });
