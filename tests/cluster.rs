@@ -612,6 +612,55 @@ fn string_data_and_kubectls_last_applied_record_are_masked() {
     site.assert_never_shown(&[planned_token, kubectl_token]);
 }
 
+/// The ApplySet parent's name belongs to another tool (or to a Secret that is no parent at
+/// all): diff, apply and delete refuse, name it, and write nothing.
+#[test]
+fn an_applyset_parent_of_another_tool_is_refused() {
+    let Some(site) = Site::new("foreign parent", "pi4-mainnet", "foreign") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let parent = ["secret", "openlsp-applyset", "-n", site.namespace()];
+    let annotate = |value: &str| {
+        let mut args = vec!["annotate", "--overwrite"];
+        args.extend_from_slice(&parent);
+        args.push(value);
+        site.kubectl(&args).expect(0);
+    };
+    annotate("applyset.kubernetes.io/tooling=kubectl/v1.20.2");
+    let before = site.settle();
+    let refusal = format!(
+        "error: Secret {}/openlsp-applyset is the ApplySet parent of \"kubectl/v1.20.2\", not openlsp",
+        site.namespace()
+    );
+    for command in [
+        &["diff"][..],
+        &["apply", "--yes", "--no-wait"][..],
+        &["delete", "--yes"][..],
+    ] {
+        let output = site.openlsp(command).expect(2);
+        assert!(
+            output.stderr.starts_with(&refusal),
+            "{command:?}: {}",
+            output.stderr
+        );
+    }
+    // Neither a member nor the parent was written (only the lock Lease, which is neither).
+    assert_eq!(site.resource_versions(), before, "a refused run wrote");
+
+    // A Secret of that name without any ApplySet annotation is not ours either.
+    annotate("applyset.kubernetes.io/tooling-");
+    let output = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(2);
+    assert!(
+        output
+            .stderr
+            .contains("/openlsp-applyset is not an ApplySet parent openlsp made (it has no applyset.kubernetes.io/tooling annotation)"),
+        "{}",
+        output.stderr
+    );
+    site.assert_nothing_leaked();
+}
+
 #[test]
 fn a_removed_lightning_node_is_pruned_but_its_data_is_kept() {
     let Some(site) = Site::new("prune", "lsp-two-nodes", "prune") else {

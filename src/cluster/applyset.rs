@@ -235,7 +235,19 @@ impl Cluster {
             return Err(ClusterError::ForeignParent {
                 namespace: set.namespace.clone(),
                 name: PARENT_NAME.to_owned(),
-                tooling: tooling.unwrap_or_else(|| "no ApplySet tooling annotation".to_owned()),
+                owner: match tooling {
+                    Some(tooling) if !tooling.starts_with(TOOLING_PREFIX) => {
+                        format!("is the ApplySet parent of {tooling:?}, not openlsp")
+                    }
+                    Some(_) => format!(
+                        "is an openlsp ApplySet parent, but of another set (label {ID_LABEL} is {:?}, not {:?})",
+                        id.unwrap_or_default(),
+                        set.id
+                    ),
+                    None => format!(
+                        "is not an ApplySet parent openlsp made (it has no {TOOLING_ANNOTATION} annotation)"
+                    ),
+                },
             });
         }
         let membership = Membership {

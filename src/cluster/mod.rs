@@ -80,12 +80,13 @@ pub enum ClusterError {
         expires_in: i64,
     },
     #[error(
-        "Secret {namespace}/{name} is the ApplySet parent of {tooling:?}, not openlsp\n  hint: use another namespace for this site, or remove that tool's ApplySet first"
+        "Secret {namespace}/{name} {owner}\n  hint: use another namespace for this site, or remove that Secret (and the ApplySet it stands for) first"
     )]
     ForeignParent {
         namespace: String,
         name: String,
-        tooling: String,
+        /// Whose it is instead, as the rest of the sentence.
+        owner: String,
     },
     #[error("the cluster has no API for {kind} ({api_version})\n  hint: {hint}")]
     MissingKind {
