@@ -51,7 +51,16 @@ impl ObjectId {
             .rsplit_once('/')
             .map_or("", |(group, _)| group)
     }
+
+    /// A CustomResourceDefinition: deleting one deletes every object of its kind, in every
+    /// namespace, so openlsp never deletes them (as Helm never does).
+    pub fn is_crd(&self) -> bool {
+        self.kind == "CustomResourceDefinition" && self.group() == "apiextensions.k8s.io"
+    }
 }
+
+/// Why a planned object was not dry-run: the cluster does not serve its kind yet.
+pub const AWAITS_CRD_NOTE: &str = "not dry-run: the cluster serves this kind only once the plan's CustomResourceDefinition is applied";
 
 impl fmt::Display for ObjectId {
     /// `Kind/name`, as kubectl prints it.
@@ -86,6 +95,9 @@ pub struct Change {
     pub data: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<Conflict>,
+    /// What the operator should know about this change (e.g. why it was not dry-run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
     #[serde(skip)]
     pub before: Option<Value>,
     #[serde(skip)]
@@ -106,6 +118,9 @@ pub struct Observation<'a> {
     pub conflicts: Vec<Conflict>,
     /// Objects holding data are never pruned.
     pub data: bool,
+    /// Its kind is defined by a CustomResourceDefinition of the plan that the cluster does not
+    /// serve yet, so the server could not dry-run it.
+    pub awaits_crd: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -280,6 +295,7 @@ pub fn compute(observations: &[(ObjectId, Observation<'_>)], detail: Detail) -> 
             unchanged,
             conflicts,
             data,
+            awaits_crd,
         } = observation;
         let data = *data;
         let conflicts = conflicts.clone();
@@ -317,6 +333,7 @@ pub fn compute(observations: &[(ObjectId, Observation<'_>)], detail: Detail) -> 
             action,
             data,
             conflicts,
+            note: awaits_crd.then_some(AWAITS_CRD_NOTE),
             before,
             after,
         });
@@ -406,6 +423,46 @@ mod tests {
         for value in ["c2FtZQ==", "b2xk", "bmV3", "eA==", "eQ=="] {
             assert!(!text.contains(value));
         }
+    }
+
+    #[test]
+    fn string_data_and_kubectls_last_applied_record_are_masked() {
+        let record = r#"{"apiVersion":"v1","data":{"password":"c2VjcmV0"},"kind":"Secret"}"#;
+        let mut before = json!({ "metadata": { "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": record } },
+            "data": { "password": "c2VjcmV0" } });
+        let mut after = json!({ "metadata": { "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": record } },
+            "stringData": { "token": "plain-text-token" } });
+        mask_secrets(Some(&mut before), Some(&mut after));
+        let annotation = "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration";
+        assert_eq!(before.pointer(annotation).unwrap(), "***");
+        assert_eq!(after.pointer(annotation).unwrap(), "***");
+        assert_eq!(after["stringData"]["token"], "*** (after)");
+        let text = format!("{before}{after}");
+        assert!(!text.contains("c2VjcmV0") && !text.contains("plain-text-token"));
+    }
+
+    #[test]
+    fn an_object_awaiting_its_crd_is_a_create_that_says_why_it_was_not_dry_run() {
+        let issuer = json!({ "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
+                             "metadata": { "name": "x", "namespace": "ns" }, "spec": {} });
+        let set = compute(
+            &[(
+                ObjectId::of(&issuer).unwrap(),
+                Observation {
+                    planned: Some(&issuer),
+                    awaits_crd: true,
+                    ..Default::default()
+                },
+            )],
+            Detail::Everything,
+        );
+        assert_eq!(set.changes[0].action, Action::Create);
+        assert_eq!(set.changes[0].note, Some(AWAITS_CRD_NOTE));
+        assert!(unified(&set.changes[0]).contains("+kind: Issuer"));
+        let json = serde_json::to_value(&set).unwrap();
+        assert_eq!(json["changes"][0]["note"], AWAITS_CRD_NOTE);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! All terminal output: results on stdout, messages on stderr, colour and TTY detection.
-//! Honours --quiet, --color and NO_COLOR. Core modules never print; they return values here.
+//! Honours --quiet, --color and NO_COLOR, deciding colour for stdout and stderr apart. Core
+//! modules never print; they return values here.
 
 use std::io::{IsTerminal, Write};
 
@@ -10,31 +11,42 @@ use crate::profile::{Diagnostic, ProfileError};
 
 pub struct Ui {
     quiet: bool,
-    color: bool,
+    /// Colour on stderr (messages, prompts, progress); stdout decides its own.
+    stderr_color: bool,
     stdin_tty: bool,
     stderr_tty: bool,
+}
+
+/// Whether one stream gets colour: `--color always|never` decide; `auto` colours a terminal
+/// unless NO_COLOR is set to something (https://no-color.org).
+pub fn stream_color(choice: ColorChoice, is_terminal: bool, no_color: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_terminal && !no_color,
+    }
+}
+
+/// Styles for text written to stderr (coloured by stderr's own setting).
+fn err_style() -> Style {
+    Style::new().for_stderr()
 }
 
 impl Ui {
     pub fn new(global: &GlobalArgs) -> Self {
         let stderr_tty = std::io::stderr().is_terminal();
-        let color = match global.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => stderr_tty && std::env::var_os("NO_COLOR").is_none(),
-        };
-        console::set_colors_enabled(color);
-        console::set_colors_enabled_stderr(color);
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let stdout_color = stream_color(global.color, std::io::stdout().is_terminal(), no_color);
+        let stderr_color = stream_color(global.color, stderr_tty, no_color);
+        // `openlsp diff > plan.txt` from a terminal: plain stdout, coloured messages.
+        console::set_colors_enabled(stdout_color);
+        console::set_colors_enabled_stderr(stderr_color);
         Ui {
             quiet: global.quiet,
-            color,
+            stderr_color,
             stdin_tty: std::io::stdin().is_terminal(),
             stderr_tty,
         }
-    }
-
-    pub fn color(&self) -> bool {
-        self.color
     }
 
     pub fn is_quiet(&self) -> bool {
@@ -64,14 +76,14 @@ impl Ui {
     /// A success line on stderr; silent with --quiet.
     pub fn success(&self, message: &str) {
         if !self.quiet {
-            eprintln!("{} {message}", Style::new().green().apply_to("✓"));
+            eprintln!("{} {message}", err_style().green().apply_to("✓"));
         }
     }
 
     pub fn warn(&self, message: &str) {
         eprintln!(
             "{} {message}",
-            Style::new().yellow().bold().apply_to("warning:")
+            err_style().yellow().bold().apply_to("warning:")
         );
     }
 
@@ -80,7 +92,7 @@ impl Ui {
     }
 
     fn error_line(&self, message: &str) {
-        eprintln!("{} {message}", Style::new().red().bold().apply_to("error:"));
+        eprintln!("{} {message}", err_style().red().bold().apply_to("error:"));
     }
 
     /// Prints an error with its causes; profile errors print one line per problem.
@@ -123,7 +135,7 @@ pub enum PromptError {
 /// Questions on the terminal (stderr). Each refuses without a TTY and says which flag answers it.
 impl Ui {
     fn theme(&self) -> Box<dyn dialoguer::theme::Theme> {
-        if self.color {
+        if self.stderr_color {
             Box::new(dialoguer::theme::ColorfulTheme::default())
         } else {
             Box::new(dialoguer::theme::SimpleTheme)
@@ -282,6 +294,9 @@ impl Ui {
             Action::Unchanged => return,
         };
         let mut line = format!("{} {verb} {}", style.apply_to(symbol), change.id);
+        if let Some(note) = change.note {
+            line.push_str(&format!(" ({note})"));
+        }
         for conflict in &change.conflicts {
             line.push_str(&format!(
                 "\n    ! {} is owned by {:?}",
@@ -343,7 +358,7 @@ impl WaitDisplay {
         self.last[index] = text.clone();
         match &self.bars {
             Some((_, bars)) if ready => bars[index]
-                .finish_with_message(format!("{} {text}", Style::new().green().apply_to("✓"))),
+                .finish_with_message(format!("{} {text}", err_style().green().apply_to("✓"))),
             Some((_, bars)) => bars[index].set_message(text),
             None if !self.quiet => eprintln!("{}: {text}", self.names[index]),
             None => {}
@@ -433,5 +448,20 @@ impl Ui {
             text.push('\n');
         }
         self.stdout(&text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_stream_decides_its_own_colour() {
+        // A diff redirected to a file from a terminal: stdout plain, stderr coloured.
+        assert!(!stream_color(ColorChoice::Auto, false, false));
+        assert!(stream_color(ColorChoice::Auto, true, false));
+        assert!(!stream_color(ColorChoice::Auto, true, true), "NO_COLOR");
+        assert!(stream_color(ColorChoice::Always, false, true));
+        assert!(!stream_color(ColorChoice::Never, true, false));
     }
 }

@@ -50,6 +50,40 @@ impl Site {
         Some(site)
     }
 
+    /// Starts `apply --yes` with `extra` arguments, waits until `ready` holds and one more
+    /// poll of openlsp's has passed, then sends SIGINT as Ctrl-C does.
+    pub fn interrupt_apply(&self, extra: &[&str], ready: impl Fn() -> bool) -> Output {
+        let mut args = vec!["apply", "--yes", "--timeout", "120s"];
+        args.extend_from_slice(extra);
+        args.extend(["-p", &self.profile, "--kubeconfig"]);
+        args.push(self.kubeconfig.to_str().unwrap());
+        let child = self.test.spawn(&args);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready() {
+            assert!(Instant::now() < deadline, "apply never got there");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let output = Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        self.seen.lock().unwrap().push(output.all());
+        output
+    }
+
+    /// Sets an environment variable for every run of openlsp in this site.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.test = self.test.env(key, value);
+        self
+    }
+
     pub fn edit(&self, change: impl FnOnce(Value) -> Value) {
         let path = self.test.path().join(&self.profile);
         let value: Value = serde_yaml::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
@@ -255,25 +289,28 @@ impl Site {
 
     /// The site's objects as openlsp renders them.
     pub fn rendered(&self) -> Vec<Value> {
-        common::documents(&self.openlsp(&["render"]).expect(0).stdout)
+        self.rendered_with(&[])
+    }
+
+    /// The site's objects as `render` with `extra` arguments (e.g. `--templates DIR`) renders them.
+    pub fn rendered_with(&self, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["render"];
+        args.extend_from_slice(extra);
+        common::documents(&self.openlsp(&args).expect(0).stdout)
     }
 
     /// The ApplySet group-kinds of the rendered objects, as the parent must list them.
     pub fn rendered_group_kinds(&self) -> String {
-        let mut kinds: Vec<String> = self
-            .rendered()
-            .iter()
-            .map(|o| {
-                let kind = o["kind"].as_str().unwrap();
-                match o["apiVersion"].as_str().unwrap().rsplit_once('/') {
-                    Some((group, _)) => format!("{kind}.{group}"),
-                    None => kind.to_owned(),
-                }
-            })
-            .collect();
-        kinds.sort();
-        kinds.dedup();
-        kinds.join(",")
+        group_kinds(&self.rendered())
+    }
+
+    /// The ApplySet parent's annotation `key`.
+    pub fn parent_annotation(&self, key: &str) -> String {
+        let parent = self.get_json(&["secret", "openlsp-applyset", "-n", self.namespace()]);
+        parent["metadata"]["annotations"][key]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -281,11 +318,45 @@ impl Site {
     }
 
     /// No generated value appeared in anything openlsp printed.
+    /// `values` (secrets that are no longer in the state dir, or never were) appear in no
+    /// output, neither in clear nor base64-encoded.
+    pub fn assert_never_shown(&self, values: &[&str]) {
+        let seen = self.seen.lock().unwrap().join("\n");
+        for value in values {
+            assert!(value.len() >= 8, "too short to search for: {value:?}");
+            let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+            assert!(
+                !seen.contains(value) && !seen.contains(&encoded),
+                "a secret value (length {}) was shown",
+                value.len()
+            );
+        }
+    }
+
     pub fn assert_nothing_leaked(&self) {
         let seen = self.seen.lock().unwrap().join("\n");
         common::assert_no_secrets(&seen, &self.state_dir(), "diff/apply/delete output");
     }
 }
+
+/// The ApplySet spelling (`Kind.group`, sorted, comma-separated) of the objects' kinds.
+pub fn group_kinds(objects: &[Value]) -> String {
+    let mut kinds: Vec<String> = objects
+        .iter()
+        .map(|o| {
+            let kind = o["kind"].as_str().unwrap();
+            match o["apiVersion"].as_str().unwrap().rsplit_once('/') {
+                Some((group, _)) => format!("{kind}.{group}"),
+                None => kind.to_owned(),
+            }
+        })
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds.join(",")
+}
+
+pub const GROUP_KINDS: &str = "applyset.kubernetes.io/contains-group-kinds";
 
 #[test]
 fn fresh_apply_creates_everything_as_a_kubectl_applyset() {
@@ -436,24 +507,157 @@ fn secret_values_never_reach_the_terminal() {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
-    // Simulate a changed credential in the state dir (as a rotation would).
+    // Changed credentials in the state dir (as a rotation would): the wallet password, and
+    // LND's RPC password for bitcoind, which also changes bitcoind's rpcauth line.
     let wallet = site.state_dir().join("lightning/lnd/wallet-password");
+    let rpc = site.state_dir().join("bitcoin/bitcoind/rpc/lnd/password");
+    let old = [
+        fs::read_to_string(&wallet).unwrap(),
+        fs::read_to_string(&rpc).unwrap(),
+    ];
     fs::write(&wallet, "a-new-wallet-password-for-the-test").unwrap();
+    fs::write(&rpc, "a-new-rpc-password-for-the-test").unwrap();
     let diff = site.openlsp(&["diff"]).expect(1);
-    assert!(
-        diff.stdout.contains("-  password: '*** (before)'"),
-        "{}",
-        diff.stdout
-    );
-    assert!(
-        diff.stdout.contains("+  password: '*** (after)'"),
-        "{}",
-        diff.stdout
-    );
-    assert!(diff.stdout.contains("  rpcauth.conf: '***'") || !diff.stdout.contains("rpcauth.conf"));
+    for line in [
+        "~ change Secret/lnd-wallet",
+        "-  password: '*** (before)'",
+        "+  password: '*** (after)'",
+        "~ change Secret/lnd-bitcoind-rpc",
+        "   username: '***'",
+        "~ change Secret/bitcoind-rpcauth",
+        "-  rpcauth.conf: '*** (before)'",
+        "+  rpcauth.conf: '*** (after)'",
+    ] {
+        assert!(
+            diff.stdout.contains(line),
+            "no {line:?} in:\n{}",
+            diff.stdout
+        );
+    }
     site.openlsp(&["diff", "-o", "json"]).expect(1);
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     site.openlsp(&["delete", "--yes"]).expect(0);
+    site.assert_nothing_leaked();
+    site.assert_never_shown(&old.iter().map(|v| v.trim()).collect::<Vec<_>>());
+}
+
+/// `stringData` in a planned Secret (a `--templates` addition may render one), and kubectl's
+/// `last-applied-configuration` annotation, which holds a client-side-applied Secret's values
+/// in clear, are masked like `data`.
+#[test]
+fn string_data_and_kubectls_last_applied_record_are_masked() {
+    let Some(site) = Site::new("masking stringData", "pi4-mainnet", "stringdata") else {
+        return;
+    };
+    let planned_token = "planned-string-data-token-4711";
+    let kubectl_token = "kubectl-client-side-token-0815";
+    let secret = |token: &str, namespace: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: e2e-extra\n  namespace: {namespace}\nstringData:\n  token: {token}\n"
+        )
+    };
+    site.test.write(
+        "templates/site/zz-extra.yaml.j2",
+        &secret(planned_token, "{{ site.namespace }}"),
+    );
+    let templates = site.test.path().join("templates");
+    let templates = ["--templates", templates.to_str().unwrap()];
+    let run = |command: &[&str]| site.openlsp(&[command, &templates[..]].concat());
+
+    // A new site: nothing can be dry-run in a namespace that does not exist yet, so the diff
+    // shows the Secret as planned, stringData and all.
+    let diff = run(&["diff"]).expect(1);
+    assert!(
+        diff.stdout
+            .contains("+stringData:\n+  token: '*** (after)'\n"),
+        "{}",
+        diff.stdout
+    );
+
+    // Someone created it first with client-side `kubectl apply`.
+    site.kubectl(&["create", "namespace", site.namespace()])
+        .expect(0);
+    let file = site
+        .test
+        .write("extra.yaml", &secret(kubectl_token, site.namespace()));
+    site.kubectl(&["apply", "-f", file.to_str().unwrap()])
+        .expect(0);
+    let live = site.get_json(&["secret", "e2e-extra", "-n", site.namespace()]);
+    let record =
+        live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .as_str()
+            .unwrap();
+    assert!(
+        record.contains(kubectl_token),
+        "the record holds the value in clear"
+    );
+
+    let diff = run(&["diff"]).expect(1);
+    for line in [
+        "~ change Secret/e2e-extra",
+        "    kubectl.kubernetes.io/last-applied-configuration: '***'",
+        "-  token: '*** (before)'",
+        "+  token: '*** (after)'",
+    ] {
+        assert!(
+            diff.stdout.contains(line),
+            "no {line:?} in:\n{}",
+            diff.stdout
+        );
+    }
+    run(&["diff", "-o", "json"]).expect(1);
+    run(&["apply", "--yes", "--no-wait", "--force-conflicts"]).expect(0);
+    run(&["delete", "--yes"]).expect(0);
+    site.assert_nothing_leaked();
+    site.assert_never_shown(&[planned_token, kubectl_token]);
+}
+
+/// The ApplySet parent's name belongs to another tool (or to a Secret that is no parent at
+/// all): diff, apply and delete refuse, name it, and write nothing.
+#[test]
+fn an_applyset_parent_of_another_tool_is_refused() {
+    let Some(site) = Site::new("foreign parent", "pi4-mainnet", "foreign") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let parent = ["secret", "openlsp-applyset", "-n", site.namespace()];
+    let annotate = |value: &str| {
+        let mut args = vec!["annotate", "--overwrite"];
+        args.extend_from_slice(&parent);
+        args.push(value);
+        site.kubectl(&args).expect(0);
+    };
+    annotate("applyset.kubernetes.io/tooling=kubectl/v1.20.2");
+    let before = site.settle();
+    let refusal = format!(
+        "error: Secret {}/openlsp-applyset is the ApplySet parent of \"kubectl/v1.20.2\", not openlsp",
+        site.namespace()
+    );
+    for command in [
+        &["diff"][..],
+        &["apply", "--yes", "--no-wait"][..],
+        &["delete", "--yes"][..],
+    ] {
+        let output = site.openlsp(command).expect(2);
+        assert!(
+            output.stderr.starts_with(&refusal),
+            "{command:?}: {}",
+            output.stderr
+        );
+    }
+    // Neither a member nor the parent was written (only the lock Lease, which is neither).
+    assert_eq!(site.resource_versions(), before, "a refused run wrote");
+
+    // A Secret of that name without any ApplySet annotation is not ours either.
+    annotate("applyset.kubernetes.io/tooling-");
+    let output = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(2);
+    assert!(
+        output
+            .stderr
+            .contains("/openlsp-applyset is not an ApplySet parent openlsp made (it has no applyset.kubernetes.io/tooling annotation)"),
+        "{}",
+        output.stderr
+    );
     site.assert_nothing_leaked();
 }
 
@@ -881,37 +1085,13 @@ fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
     let Some(site) = Site::new("interrupt", "pi4-mainnet", "interrupt") else {
         return;
     };
-    let mut args = vec![
-        "apply",
-        "--yes",
-        "--timeout",
-        "120s",
-        "-p",
-        &site.profile,
-        "--kubeconfig",
-    ];
-    args.push(site.kubeconfig.to_str().unwrap());
-    let child = site.test.spawn(&args);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while site
-        .kubectl(&["get", "statefulset", "lnd", "-n", site.namespace()])
-        .code
-        != 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "apply never created the workloads"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let output = site.interrupt_apply(&[], || {
+        site.kubectl(&["get", "statefulset", "lnd", "-n", site.namespace()])
+            .code
+            == 0
+    });
+    let stderr = &output.stderr;
+    assert_eq!(output.code, 2, "{stderr}");
     assert!(
         stderr.contains("stopped waiting (interrupted); everything was applied; not ready yet: ")
             && stderr.contains("StatefulSet/bitcoind ("),
@@ -925,4 +1105,7 @@ fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
     );
 }
 
+mod connection;
+mod crds;
 mod stack;
+mod terminal;

@@ -235,7 +235,19 @@ impl Cluster {
             return Err(ClusterError::ForeignParent {
                 namespace: set.namespace.clone(),
                 name: PARENT_NAME.to_owned(),
-                tooling: tooling.unwrap_or_else(|| "no ApplySet tooling annotation".to_owned()),
+                owner: match tooling {
+                    Some(tooling) if !tooling.starts_with(TOOLING_PREFIX) => {
+                        format!("is the ApplySet parent of {tooling:?}, not openlsp")
+                    }
+                    Some(_) => format!(
+                        "is an openlsp ApplySet parent, but of another set (label {ID_LABEL} is {:?}, not {:?})",
+                        id.unwrap_or_default(),
+                        set.id
+                    ),
+                    None => format!(
+                        "is not an ApplySet parent openlsp made (it has no {TOOLING_ANNOTATION} annotation)"
+                    ),
+                },
             });
         }
         let membership = Membership {
@@ -353,6 +365,35 @@ mod tests {
             without["metadata"]["annotations"]
                 .get(NAMESPACES_ANNOTATION)
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn union_lists_old_and_new_kinds_and_namespaces() {
+        let set = |kinds: &[&str], namespaces: &[&str]| Membership {
+            group_kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            additional_namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+        };
+        let old = set(&["ConfigMap", "Deployment.apps"], &["observability"]);
+        let new = set(&["ConfigMap", "StatefulSet.apps"], &[]);
+        let union = old.union(&new);
+        assert_eq!(
+            union,
+            set(
+                &["ConfigMap", "Deployment.apps", "StatefulSet.apps"],
+                &["observability"]
+            )
+        );
+        assert_eq!(union, new.union(&old), "order does not matter");
+        assert_eq!(new.union(&new), new);
+        let manifest = ApplySet::new("site").parent_manifest(&union);
+        assert_eq!(
+            manifest["metadata"]["annotations"][GROUP_KINDS_ANNOTATION],
+            "ConfigMap,Deployment.apps,StatefulSet.apps"
+        );
+        assert_eq!(
+            manifest["metadata"]["annotations"][NAMESPACES_ANNOTATION],
+            "observability"
         );
     }
 

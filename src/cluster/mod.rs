@@ -12,8 +12,6 @@ mod survey;
 mod wait;
 pub mod write;
 
-use std::time::Duration;
-
 use crate::diff::Conflict;
 
 pub use applyset::ApplySet;
@@ -38,7 +36,7 @@ pub struct Cluster {
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error(
-        "no kubeconfig found (KUBECONFIG, ~/.kube/config) and not running inside a cluster\n  hint: on microk8s run: microk8s config > ~/.kube/config; or pass --kubeconfig FILE"
+        "no kubeconfig found (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not running inside a cluster; on microk8s run: microk8s config > ~/.kube/config, or pass --kubeconfig FILE"
     )]
     NoConfig,
     #[error(
@@ -49,6 +47,14 @@ pub enum ClusterError {
         "cannot reach the cluster at {server}: {reason}; is microk8s running? try: microk8s status"
     )]
     Unreachable { server: String, reason: String },
+    #[error(
+        "TLS with the cluster at {server} failed: {reason}\n  hint: the kubeconfig's certificate-authority does not match the server; on microk8s run: microk8s config > ~/.kube/config"
+    )]
+    Tls { server: String, reason: String },
+    #[error(
+        "cannot get credentials for the cluster at {server}: {reason}\n  hint: check the user entry of the kubeconfig (token file, exec plugin)"
+    )]
+    Credentials { server: String, reason: String },
     #[error(
         "the cluster at {server} rejected our credentials (401 Unauthorized)\n  hint: the kubeconfig's token or certificate is wrong or expired; on microk8s run: microk8s config > ~/.kube/config"
     )]
@@ -74,12 +80,13 @@ pub enum ClusterError {
         expires_in: i64,
     },
     #[error(
-        "Secret {namespace}/{name} is the ApplySet parent of {tooling:?}, not openlsp\n  hint: use another namespace for this site, or remove that tool's ApplySet first"
+        "Secret {namespace}/{name} {owner}\n  hint: use another namespace for this site, or remove that Secret (and the ApplySet it stands for) first"
     )]
     ForeignParent {
         namespace: String,
         name: String,
-        tooling: String,
+        /// Whose it is instead, as the rest of the sentence.
+        owner: String,
     },
     #[error("the cluster has no API for {kind} ({api_version})\n  hint: {hint}")]
     MissingKind {
@@ -91,8 +98,8 @@ pub enum ClusterError {
         "namespace {namespace} does not exist, but {object} belongs there\n  hint: enable the addon that owns it (microk8s enable observability for the observability namespace), or change the profile's namespace for it"
     )]
     MissingNamespace { namespace: String, object: String },
-    #[error("timed out after {0:?} waiting for the cluster")]
-    Timeout(Duration),
+    #[error("no API was resolved for {0}; this is a bug in openlsp")]
+    Unresolved(String),
 }
 
 fn render_conflicts(conflicts: &[(String, Conflict)]) -> String {

@@ -139,15 +139,21 @@ impl KindCache {
 impl super::Cluster {
     /// The kind of a manifest; an error names the addon to install when the cluster lacks it.
     pub async fn kind(&self, api_version: &str, kind: &str) -> Result<Kind, ClusterError> {
+        self.served_kind(api_version, kind)
+            .await?
+            .ok_or_else(|| missing_kind(api_version, kind))
+    }
+
+    /// The kind of a manifest, or None while the cluster does not serve it.
+    pub async fn served_kind(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Option<Kind>, ClusterError> {
         self.kinds
             .resolve(api_version, kind)
             .await
-            .map_err(|err| self.api_error(format!("discover {api_version}"), err))?
-            .ok_or_else(|| ClusterError::MissingKind {
-                api_version: api_version.to_owned(),
-                kind: kind.to_owned(),
-                hint: missing_kind_hint(api_version),
-            })
+            .map_err(|err| self.api_error(format!("discover {api_version}"), err))
     }
 
     pub async fn kind_of_group_kind(&self, group_kind: &str) -> Result<Option<Kind>, ClusterError> {
@@ -159,6 +165,14 @@ impl super::Cluster {
 
     pub fn refresh_discovery(&self) {
         self.kinds.refresh();
+    }
+}
+
+pub fn missing_kind(api_version: &str, kind: &str) -> ClusterError {
+    ClusterError::MissingKind {
+        api_version: api_version.to_owned(),
+        kind: kind.to_owned(),
+        hint: missing_kind_hint(api_version),
     }
 }
 

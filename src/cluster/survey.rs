@@ -10,6 +10,7 @@ use kube::api::ListParams;
 use serde_json::Value;
 
 use super::applyset::{ApplySet, Membership, ParentState};
+use super::resources::missing_kind;
 use super::write::{Applied, with_type};
 use super::{CONCURRENCY, Cluster, ClusterError, Kind};
 use crate::diff::{self, APPLIED_HASH_ANNOTATION, Conflict, ObjectId, Observation};
@@ -34,13 +35,28 @@ pub struct Survey<'a> {
     pub uids: HashMap<ObjectId, String>,
     /// Resolved kinds by (apiVersion, kind).
     pub kinds: HashMap<(String, String), Kind>,
+    /// Kinds, by (apiVersion, kind), that the cluster does not serve yet but a
+    /// CustomResourceDefinition of the plan defines: resolved once stage 2 has applied it.
+    pub pending: BTreeSet<(String, String)>,
     /// Objects that were dry-run (the rest were provably unchanged).
     pub dry_runs: usize,
 }
 
 impl Survey<'_> {
     pub fn kind_of(&self, id: &ObjectId) -> Option<&Kind> {
-        self.kinds.get(&(id.api_version.clone(), id.kind.clone()))
+        self.kinds.get(&key_of(id))
+    }
+
+    /// The resolved kind of `id`; an unresolved one is a bug (every planned kind is resolved
+    /// or pending, and pending ones are resolved by [`Cluster::serve_pending_kinds`]).
+    pub fn resolved(&self, id: &ObjectId) -> Result<&Kind, ClusterError> {
+        self.kind_of(id)
+            .ok_or_else(|| ClusterError::Unresolved(id.to_string()))
+    }
+
+    /// Whether `id`'s kind waits for a CustomResourceDefinition of the plan.
+    pub fn is_pending(&self, id: &ObjectId) -> bool {
+        self.pending.contains(&key_of(id))
     }
 
     /// What the ApplySet parent must list once `desired` is applied and `pruned` deleted:
@@ -58,6 +74,25 @@ impl Survey<'_> {
             .map(|(id, _)| id);
         Membership::of(namespace, desired.iter().map(|d| &d.id).chain(staying))
     }
+}
+
+fn key_of(id: &ObjectId) -> (String, String) {
+    (id.api_version.clone(), id.kind.clone())
+}
+
+/// Whether a CustomResourceDefinition among `desired` serves `kind` at `api_version`.
+pub fn defined_by_plan(desired: &[Desired], api_version: &str, kind: &str) -> bool {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    desired.iter().filter(|d| d.id.is_crd()).any(|crd| {
+        let spec = &crd.manifest["spec"];
+        spec["group"] == group
+            && spec["names"]["kind"] == kind
+            && spec["versions"].as_array().is_some_and(|versions| {
+                versions
+                    .iter()
+                    .any(|v| v["name"] == version && v["served"] != false)
+            })
+    })
 }
 
 fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
@@ -126,9 +161,19 @@ impl Cluster {
             started.elapsed()
         );
         for object in desired {
-            let key = (object.id.api_version.clone(), object.id.kind.clone());
-            if let std::collections::hash_map::Entry::Vacant(entry) = survey.kinds.entry(key) {
-                entry.insert(self.kind(&object.id.api_version, &object.id.kind).await?);
+            let key = key_of(&object.id);
+            if survey.kinds.contains_key(&key) || survey.pending.contains(&key) {
+                continue;
+            }
+            let (api_version, kind) = (&object.id.api_version, &object.id.kind);
+            match self.served_kind(api_version, kind).await? {
+                Some(found) => {
+                    survey.kinds.insert(key, found);
+                }
+                None if defined_by_plan(desired, api_version, kind) => {
+                    survey.pending.insert(key);
+                }
+                None => return Err(missing_kind(api_version, kind)),
             }
         }
         // Every namespace the set spans: its own, those the plan uses, those the parent lists.
@@ -214,43 +259,43 @@ impl Cluster {
             survey.kinds.len(),
             started.elapsed()
         );
-        let to_dry_run: Vec<&Desired> = desired
-            .iter()
-            .filter(|object| !unchanged.contains(&object.id))
-            .filter(|object| {
-                let kind = survey.kind_of(&object.id).expect("resolved above");
-                let creatable = !kind.namespaced
-                    || object
-                        .id
-                        .namespace
-                        .as_deref()
-                        .is_some_and(|ns| namespaces.iter().any(|n| n == ns));
-                live.contains_key(&object.id) || (creatable && preview_creates)
-            })
-            .collect();
+        // Objects of pending kinds cannot be dry-run: the server does not serve them yet.
+        let mut to_dry_run: Vec<(&Desired, Kind)> = Vec::new();
+        for object in desired {
+            if unchanged.contains(&object.id) || survey.is_pending(&object.id) {
+                continue;
+            }
+            let kind = survey.resolved(&object.id)?;
+            let creatable = !kind.namespaced
+                || object
+                    .id
+                    .namespace
+                    .as_deref()
+                    .is_some_and(|ns| namespaces.iter().any(|n| n == ns));
+            if live.contains_key(&object.id) || (creatable && preview_creates) {
+                to_dry_run.push((object, kind.clone()));
+            }
+        }
         survey.dry_runs = to_dry_run.len();
         let results: Vec<(ObjectId, Value, Vec<Conflict>)> =
-            stream::iter(to_dry_run.into_iter().map(|object| {
-                let kind = survey.kind_of(&object.id).expect("resolved above").clone();
-                async move {
-                    match self
-                        .apply_object(&kind, &object.manifest, true, false)
+            stream::iter(to_dry_run.into_iter().map(|(object, kind)| async move {
+                match self
+                    .apply_object(&kind, &object.manifest, true, false)
+                    .await?
+                {
+                    Applied::Object(result) => Ok((object.id.clone(), result, Vec::new())),
+                    Applied::Conflicts(conflicts) => match self
+                        .apply_object(&kind, &object.manifest, true, true)
                         .await?
                     {
-                        Applied::Object(result) => Ok((object.id.clone(), result, Vec::new())),
-                        Applied::Conflicts(conflicts) => match self
-                            .apply_object(&kind, &object.manifest, true, true)
-                            .await?
-                        {
-                            Applied::Object(result) => Ok((object.id.clone(), result, conflicts)),
-                            Applied::Conflicts(_) => Err(ClusterError::Conflicts(
-                                conflicts
-                                    .into_iter()
-                                    .map(|c| (object.id.to_string(), c))
-                                    .collect(),
-                            )),
-                        },
-                    }
+                        Applied::Object(result) => Ok((object.id.clone(), result, conflicts)),
+                        Applied::Conflicts(_) => Err(ClusterError::Conflicts(
+                            conflicts
+                                .into_iter()
+                                .map(|c| (object.id.to_string(), c))
+                                .collect(),
+                        )),
+                    },
                 }
             }))
             .buffer_unordered(CONCURRENCY)
@@ -276,6 +321,7 @@ impl Cluster {
                     unchanged: is_unchanged,
                     conflicts,
                     data: object.data,
+                    awaits_crd: survey.pending.contains(&key_of(&object.id)),
                 },
             ));
         }
@@ -286,7 +332,7 @@ impl Cluster {
         drop(planned_ids);
         members.sort_by(|a, b| a.0.cmp(&b.0));
         for (id, object) in members {
-            let data = plan::is_data(&object);
+            let data = plan::is_data(&object) || id.is_crd();
             survey.observations.push((
                 id,
                 Observation {
@@ -297,5 +343,46 @@ impl Cluster {
             ));
         }
         Ok(survey)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn desired(manifest: Value) -> Desired {
+        Desired {
+            id: ObjectId::of(&manifest).unwrap(),
+            manifest,
+            stage: Stage::Crds,
+            data: false,
+        }
+    }
+
+    #[test]
+    fn a_kind_is_pending_only_if_a_planned_crd_serves_that_version() {
+        let crd = desired(json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": { "name": "issuers.cert-manager.io" },
+            "spec": { "group": "cert-manager.io", "scope": "Namespaced",
+                      "names": { "kind": "Issuer", "plural": "issuers" },
+                      "versions": [ { "name": "v1", "served": true, "storage": true },
+                                    { "name": "v0", "served": false, "storage": false } ] }
+        }));
+        let plan = [crd];
+        assert!(defined_by_plan(&plan, "cert-manager.io/v1", "Issuer"));
+        assert!(
+            !defined_by_plan(&plan, "cert-manager.io/v0", "Issuer"),
+            "not served"
+        );
+        assert!(!defined_by_plan(&plan, "cert-manager.io/v2", "Issuer"));
+        assert!(!defined_by_plan(
+            &plan,
+            "cert-manager.io/v1",
+            "ClusterIssuer"
+        ));
+        assert!(!defined_by_plan(&plan, "example.com/v1", "Issuer"));
+        assert!(!defined_by_plan(&[], "cert-manager.io/v1", "Issuer"));
     }
 }

@@ -1,4 +1,5 @@
-//! Whether a workload has rolled out and is ready, by the rules kubectl rollout status uses.
+//! Whether a workload has rolled out and is ready, by the rules kubectl rollout status uses,
+//! and whether a CustomResourceDefinition is established (its kind can be served).
 
 use serde_json::Value;
 
@@ -51,13 +52,7 @@ fn stateful_set(object: &Value) -> Readiness {
 fn deployment(object: &Value) -> Readiness {
     let observed =
         number(object, "/status/observedGeneration") >= number(object, "/metadata/generation");
-    let available = object
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|c| c["type"] == "Available");
-    match available {
+    match condition(object, "Available") {
         Some(condition) if observed && condition["status"] == "True" => {
             Readiness::Ready("available".to_owned())
         }
@@ -71,11 +66,35 @@ fn deployment(object: &Value) -> Readiness {
     }
 }
 
-/// Readiness of a workload object as the server reports it.
+fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
+    object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == kind)
+}
+
+/// CustomResourceDefinition: condition Established; a refused name says why it never will be.
+fn custom_resource_definition(object: &Value) -> Readiness {
+    if condition(object, "Established").is_some_and(|c| c["status"] == "True") {
+        return Readiness::Ready("established".to_owned());
+    }
+    match condition(object, "NamesAccepted") {
+        Some(names) if names["status"] == "False" => Readiness::Waiting(format!(
+            "names not accepted: {}",
+            names["message"].as_str().unwrap_or("no reason given")
+        )),
+        _ => Readiness::Waiting("not established yet".to_owned()),
+    }
+}
+
+/// Readiness of a workload or CustomResourceDefinition as the server reports it.
 pub fn readiness_of(object: &Value) -> Readiness {
     match object["kind"].as_str() {
         Some("StatefulSet") => stateful_set(object),
         Some("Deployment") => deployment(object),
+        Some("CustomResourceDefinition") => custom_resource_definition(object),
         _ => Readiness::Ready("not a workload".to_owned()),
     }
 }
@@ -112,6 +131,24 @@ mod tests {
         assert!(readiness_of(&sts).is_ready());
         sts["metadata"]["generation"] = json!(3);
         assert!(!readiness_of(&sts).is_ready());
+    }
+
+    #[test]
+    fn a_crd_is_ready_once_established_and_says_why_not() {
+        let mut crd = json!({ "kind": "CustomResourceDefinition", "status": { "conditions": [
+            { "type": "NamesAccepted", "status": "False", "message": "\"Thing\" is already in use" },
+            { "type": "Established", "status": "False" } ] } });
+        assert_eq!(
+            readiness_of(&crd),
+            Readiness::Waiting("names not accepted: \"Thing\" is already in use".into())
+        );
+        crd["status"] = json!({});
+        assert_eq!(
+            readiness_of(&crd),
+            Readiness::Waiting("not established yet".into())
+        );
+        crd["status"] = json!({ "conditions": [ { "type": "Established", "status": "True" } ] });
+        assert!(readiness_of(&crd).is_ready());
     }
 
     #[test]

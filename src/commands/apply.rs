@@ -2,12 +2,12 @@
 //! server-side apply (only objects that change), prune what the profile dropped (never data
 //! unless asked), keep the ApplySet parent current, and wait for workloads with progress.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use futures::{StreamExt, TryStreamExt, stream};
 use tokio::sync::Notify;
 
@@ -94,11 +94,12 @@ impl Report {
     }
 }
 
-/// Prune data too when asked: kept objects become prunes.
+/// Prune data too when asked: kept objects become prunes, except CustomResourceDefinitions,
+/// which openlsp never deletes.
 fn with_data_pruned(mut changes: ChangeSet, prune_data: bool) -> ChangeSet {
     if prune_data {
         for change in &mut changes.changes {
-            if change.action == Action::Keep {
+            if change.action == Action::Keep && !change.id.is_crd() {
                 change.action = Action::Prune;
             }
         }
@@ -246,7 +247,7 @@ async fn apply_under_lock(
             .filter(|d| d.stage == Stage::Namespaces)
             .collect();
         for object in namespaces {
-            let kind = survey.kind_of(&object.id).expect("resolved in the survey");
+            let kind = survey.resolved(&object.id)?;
             apply_one(cluster, kind, object, args.force_conflicts).await?;
             report.created.push(object.id.clone());
         }
@@ -272,7 +273,10 @@ async fn apply_under_lock(
         &survey,
         &changes,
         &|_| true,
-        args.force_conflicts,
+        &WriteLimits {
+            force_conflicts: args.force_conflicts,
+            timeout: args.timeout,
+        },
         interrupt,
         &mut report,
     )
@@ -338,16 +342,41 @@ pub async fn open_parent(
     })
 }
 
-fn action_of(changes: &ChangeSet, id: &ObjectId) -> Action {
-    changes
-        .changes
-        .iter()
-        .find(|c| &c.id == id)
-        .map_or(Action::Unchanged, |c| c.action)
+/// How far writes may go: take over conflicting fields, and how long to wait for stage 2's
+/// CustomResourceDefinitions.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteLimits {
+    pub force_conflicts: bool,
+    pub timeout: Duration,
+}
+
+/// The objects to write, grouped by stage in apply order: the creates and changes that
+/// `selected` picks and that `report` does not list as written already.
+pub fn stage_batches<'d>(
+    desired: &'d [Desired],
+    changes: &ChangeSet,
+    selected: &dyn Fn(&ObjectId) -> bool,
+    report: &Report,
+) -> Vec<(Stage, Vec<&'d Desired>)> {
+    let actions: HashMap<&ObjectId, Action> =
+        changes.changes.iter().map(|c| (&c.id, c.action)).collect();
+    let mut batches: BTreeMap<Stage, Vec<&Desired>> = BTreeMap::new();
+    for object in desired {
+        let writes = matches!(
+            actions.get(&object.id),
+            Some(Action::Create | Action::Change)
+        );
+        let written = report.created.contains(&object.id) || report.changed.contains(&object.id);
+        if writes && !written && selected(&object.id) {
+            batches.entry(object.stage).or_default().push(object);
+        }
+    }
+    batches.into_iter().collect()
 }
 
 /// Creates and changes the `selected` objects that differ, stage by stage, concurrently within
-/// a stage. Stops at a stage boundary when interrupted.
+/// a stage. After stage 2 it waits for the new CustomResourceDefinitions and for the cluster to
+/// serve their kinds. Stops at a stage boundary when interrupted.
 #[allow(clippy::too_many_arguments)]
 pub async fn write_changes(
     ui: &Ui,
@@ -356,24 +385,11 @@ pub async fn write_changes(
     survey: &Survey<'_>,
     changes: &ChangeSet,
     selected: &dyn Fn(&ObjectId) -> bool,
-    force_conflicts: bool,
+    limits: &WriteLimits,
     interrupt: &Interrupt,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let stages: BTreeSet<Stage> = desired.iter().map(|d| d.stage).collect();
-    for stage in stages {
-        let batch: Vec<&Desired> = desired
-            .iter()
-            .filter(|d| {
-                d.stage == stage
-                    && selected(&d.id)
-                    && matches!(action_of(changes, &d.id), Action::Create | Action::Change)
-            })
-            .filter(|d| !report.created.contains(&d.id) && !report.changed.contains(&d.id))
-            .collect();
-        if batch.is_empty() {
-            continue;
-        }
+    for (stage, batch) in stage_batches(desired, changes, selected, report) {
         if interrupt.is_set() {
             report.stopped_before = Some(stage);
             return Ok(());
@@ -384,23 +400,106 @@ pub async fn write_changes(
             batch.len()
         ));
         stream::iter(batch.iter().map(|object| async move {
-            let kind = survey.kind_of(&object.id).expect("resolved in the survey");
-            apply_one(cluster, kind, object, force_conflicts).await
+            let kind = match survey.kind_of(&object.id) {
+                Some(kind) => kind.clone(),
+                // Served since stage 2 (see settle_crds); discovery has it cached.
+                None if survey.is_pending(&object.id) => {
+                    cluster
+                        .kind(&object.id.api_version, &object.id.kind)
+                        .await?
+                }
+                None => return Err(ClusterError::Unresolved(object.id.to_string()).into()),
+            };
+            apply_one(cluster, &kind, object, limits.force_conflicts).await
         }))
         .buffer_unordered(CONCURRENCY)
         .try_collect::<Vec<()>>()
         .await?;
-        for object in batch {
+        for object in &batch {
             match action_of(changes, &object.id) {
                 Action::Create => report.created.push(object.id.clone()),
                 _ => report.changed.push(object.id.clone()),
             }
         }
         if stage == Stage::Crds {
-            cluster.refresh_discovery();
+            settle_crds(
+                ui,
+                cluster,
+                survey,
+                &batch,
+                limits.timeout,
+                interrupt,
+                report,
+            )
+            .await?;
         }
     }
     Ok(())
+}
+
+fn action_of(changes: &ChangeSet, id: &ObjectId) -> Action {
+    changes
+        .changes
+        .iter()
+        .find(|c| &c.id == id)
+        .map_or(Action::Unchanged, |c| c.action)
+}
+
+/// After stage 2: waits until every CustomResourceDefinition it wrote is Established, then
+/// until discovery serves every kind the plan was waiting for. Returns early when interrupted
+/// (the caller stops before the next stage).
+async fn settle_crds(
+    ui: &Ui,
+    cluster: &Cluster,
+    survey: &Survey<'_>,
+    written: &[&Desired],
+    timeout: Duration,
+    interrupt: &Interrupt,
+    report: &Report,
+) -> anyhow::Result<()> {
+    let mut crds = Vec::new();
+    for object in written.iter().filter(|d| d.id.is_crd()) {
+        crds.push((object.id.clone(), survey.resolved(&object.id)?.clone()));
+    }
+    if !crds.is_empty() {
+        ui.info(&format!(
+            "waiting for {} CustomResourceDefinition(s) to be established",
+            crds.len()
+        ));
+        match wait_until_ready(ui, cluster, &crds, timeout, interrupt).await? {
+            Waited::Ready => {}
+            Waited::Interrupted(_) => return Ok(()),
+            Waited::TimedOut(waiting) => bail!(
+                "timed out after {timeout:?} waiting for {} to be established; applied so far: {}\n  hint: kubectl describe crd shows why (a name another CustomResourceDefinition uses is a common cause)",
+                waiting.join(", "),
+                report.describe()
+            ),
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        cluster.refresh_discovery();
+        let mut missing = Vec::new();
+        for (api_version, kind) in &survey.pending {
+            if cluster.served_kind(api_version, kind).await?.is_none() {
+                missing.push(format!("{kind} ({api_version})"));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "timed out after {timeout:?} waiting for the cluster to serve {}; applied so far: {}\n  hint: check the versions the plan's CustomResourceDefinitions serve",
+                missing.join(", "),
+                report.describe()
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = interrupt.wait() => return Ok(()),
+        }
+    }
 }
 
 /// Prunes what the plan dropped (never data unless it was turned into a prune) and sets the
@@ -416,9 +515,7 @@ pub async fn finish_writes(
 ) -> anyhow::Result<()> {
     let prunes: Vec<&diff::Change> = changes.with_action(Action::Prune).collect();
     stream::iter(prunes.iter().map(|change| async move {
-        let kind = survey
-            .kind_of(&change.id)
-            .with_context(|| format!("no API for {}; this is a bug in openlsp", change.id))?;
+        let kind = survey.resolved(&change.id)?;
         cluster
             .delete_object(
                 kind,
@@ -444,6 +541,59 @@ pub async fn finish_writes(
     Ok(())
 }
 
+/// How a wait ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Waited {
+    Ready,
+    /// Each object not ready, with its state.
+    TimedOut(Vec<String>),
+    Interrupted(Vec<String>),
+}
+
+/// Polls `objects` every second, showing each one's state, until all are ready, `timeout`
+/// passes, or Ctrl-C.
+pub async fn wait_until_ready(
+    ui: &Ui,
+    cluster: &Cluster,
+    objects: &[(ObjectId, crate::cluster::Kind)],
+    timeout: Duration,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Waited> {
+    let names: Vec<String> = objects.iter().map(|(id, _)| id.to_string()).collect();
+    let mut display = ui.wait_display(&names);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let states = futures::future::try_join_all(
+            objects.iter().map(|(id, kind)| cluster.readiness(kind, id)),
+        )
+        .await?;
+        for (index, state) in states.iter().enumerate() {
+            display.update(index, state.is_ready(), state.message());
+        }
+        let waiting: Vec<String> = states
+            .iter()
+            .zip(&names)
+            .filter(|(state, _)| !state.is_ready())
+            .map(|(state, name)| format!("{name} ({})", state.message()))
+            .collect();
+        if waiting.is_empty() {
+            display.finish();
+            return Ok(Waited::Ready);
+        }
+        if Instant::now() >= deadline {
+            display.finish();
+            return Ok(Waited::TimedOut(waiting));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = interrupt.wait() => {
+                display.finish();
+                return Ok(Waited::Interrupted(waiting));
+            }
+        }
+    }
+}
+
 /// Waits until every planned workload is ready, showing each one's state.
 pub async fn wait_for_workloads(
     ui: &Ui,
@@ -467,44 +617,131 @@ pub async fn wait_for_workloads(
     if workloads.is_empty() {
         return Ok(());
     }
-    let names: Vec<String> = workloads.iter().map(|(id, _)| id.to_string()).collect();
-    let mut display = ui.wait_display(&names);
-    let deadline = Instant::now() + timeout;
-    loop {
-        let states = futures::future::try_join_all(
-            workloads
+    match wait_until_ready(ui, cluster, &workloads, timeout, interrupt).await? {
+        Waited::Ready => {
+            ui.success(&format!("all {} workloads are ready", workloads.len()));
+            Ok(())
+        }
+        Waited::TimedOut(waiting) => bail!(
+            "timed out after {timeout:?} waiting for: {}\n  hint: everything was applied; look at the pods with kubectl get pods -n {}",
+            waiting.join(", "),
+            workloads[0].0.namespace.as_deref().unwrap_or("default")
+        ),
+        Waited::Interrupted(waiting) => bail!(
+            "stopped waiting (interrupted); everything was applied; not ready yet: {}",
+            waiting.join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::Change;
+
+    fn object(kind: &str, name: &str, stage: Stage) -> Desired {
+        let api_version = match kind {
+            "StatefulSet" => "apps/v1",
+            "CustomResourceDefinition" => "apiextensions.k8s.io/v1",
+            "Issuer" => "cert-manager.io/v1",
+            _ => "v1",
+        };
+        let manifest = serde_json::json!({ "apiVersion": api_version, "kind": kind,
+                                           "metadata": { "name": name, "namespace": "ns" } });
+        Desired {
+            id: ObjectId::of(&manifest).unwrap(),
+            manifest,
+            stage,
+            data: false,
+        }
+    }
+
+    fn change(id: &ObjectId, action: Action) -> Change {
+        Change {
+            id: id.clone(),
+            action,
+            data: false,
+            conflicts: Vec::new(),
+            note: None,
+            before: None,
+            after: None,
+        }
+    }
+
+    #[test]
+    fn batches_follow_the_stage_order_whatever_the_plan_order() {
+        // Deliberately out of order: a custom resource first, the namespace last.
+        let desired = [
+            object("Issuer", "issuer", Stage::CustomResources),
+            object("StatefulSet", "lnd", Stage::Workloads),
+            object("Service", "lnd", Stage::Services),
+            object("PersistentVolumeClaim", "data", Stage::Storage),
+            object("ConfigMap", "config", Stage::Config),
+            object("ServiceAccount", "sa", Stage::Rbac),
+            object("CustomResourceDefinition", "issuers", Stage::Crds),
+            object("Namespace", "ns", Stage::Namespaces),
+            object("Secret", "same", Stage::Config),
+        ];
+        let changes = ChangeSet {
+            changes: desired
                 .iter()
-                .map(|(id, kind)| cluster.readiness(kind, id)),
-        )
-        .await?;
-        for (index, state) in states.iter().enumerate() {
-            display.update(index, state.is_ready(), state.message());
-        }
-        let waiting: Vec<String> = states
+                .map(|d| {
+                    let action = if d.id.name == "same" {
+                        Action::Unchanged
+                    } else {
+                        Action::Create
+                    };
+                    change(&d.id, action)
+                })
+                .collect(),
+        };
+        let batches = stage_batches(&desired, &changes, &|_| true, &Report::default());
+        let order: Vec<(u8, Vec<&str>)> = batches
             .iter()
-            .zip(&names)
-            .filter(|(state, _)| !state.is_ready())
-            .map(|(state, name)| format!("{name} ({})", state.message()))
+            .map(|(stage, objects)| {
+                (
+                    stage.number(),
+                    objects.iter().map(|d| d.id.kind.as_str()).collect(),
+                )
+            })
             .collect();
-        if waiting.is_empty() {
-            display.finish();
-            ui.success(&format!("all {} workloads are ready", names.len()));
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            display.finish();
-            bail!(
-                "timed out after {timeout:?} waiting for: {}\n  hint: everything was applied; look at the pods with kubectl get pods -n {}",
-                waiting.join(", "),
-                workloads[0].0.namespace.as_deref().unwrap_or("default")
-            );
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = interrupt.wait() => {
-                display.finish();
-                bail!("stopped waiting (interrupted); everything was applied; not ready yet: {}", waiting.join(", "));
-            }
-        }
+        assert_eq!(
+            order,
+            [
+                (1, vec!["Namespace"]),
+                (2, vec!["CustomResourceDefinition"]),
+                (3, vec!["ServiceAccount"]),
+                (4, vec!["ConfigMap"]),
+                (5, vec!["PersistentVolumeClaim"]),
+                (6, vec!["Service"]),
+                (7, vec!["StatefulSet"]),
+                (8, vec!["Issuer"]),
+            ]
+        );
+
+        // Written already (the namespace of a new site) or not selected: left out.
+        let report = Report {
+            created: vec![desired[7].id.clone()],
+            ..Report::default()
+        };
+        let only_config = |id: &ObjectId| id.kind != "StatefulSet";
+        let batches = stage_batches(&desired, &changes, &only_config, &report);
+        assert_eq!(batches.first().unwrap().0, Stage::Crds);
+        assert!(batches.iter().all(|(stage, _)| *stage != Stage::Workloads));
+    }
+
+    #[test]
+    fn prune_data_never_turns_a_crd_into_a_prune() {
+        let crd = object("CustomResourceDefinition", "issuers", Stage::Crds);
+        let claim = object("PersistentVolumeClaim", "data", Stage::Storage);
+        let changes = ChangeSet {
+            changes: vec![
+                change(&crd.id, Action::Keep),
+                change(&claim.id, Action::Keep),
+            ],
+        };
+        let pruned = with_data_pruned(changes, true);
+        assert_eq!(pruned.changes[0].action, Action::Keep);
+        assert_eq!(pruned.changes[1].action, Action::Prune);
     }
 }

@@ -75,7 +75,8 @@ async fn delete_under_lock(
     let survey = cluster.survey(set, &[], false).await?;
     let mut changes = diff::compute(&survey.observations, diff::Detail::ChangesOnly);
     if args.purge {
-        for change in &mut changes.changes {
+        // CustomResourceDefinitions stay: deleting one deletes every object of its kind.
+        for change in changes.changes.iter_mut().filter(|c| !c.id.is_crd()) {
             change.action = Action::Prune;
         }
     }
@@ -117,8 +118,18 @@ async fn delete_under_lock(
 
 fn kept_note(changes: &ChangeSet, purge: bool) -> String {
     if purge {
-        "files on the disks are kept (reclaim policy Retain); remove them by hand if you mean to"
-            .to_owned()
+        let crds: Vec<String> = changes
+            .with_action(Action::Keep)
+            .map(|c| c.id.name.clone())
+            .collect();
+        let mut note = "files on the disks are kept (reclaim policy Retain); remove them by hand if you mean to".to_owned();
+        if !crds.is_empty() {
+            note.push_str(&format!(
+                "; CustomResourceDefinitions are kept (deleting one deletes every object of its kind): kubectl delete crd {}",
+                crds.join(" ")
+            ));
+        }
+        note
     } else {
         format!(
             "{} data object(s) kept; openlsp delete --purge removes them",
@@ -133,17 +144,14 @@ async fn delete_batch(
     batch: &[&Change],
 ) -> anyhow::Result<()> {
     stream::iter(batch.iter().map(|change| async move {
-        let Some(kind) = survey.kind_of(&change.id) else {
-            bail!("no API for {}; this is a bug in openlsp", change.id);
-        };
+        let kind = survey.resolved(&change.id)?;
         cluster
             .delete_object(
                 kind,
                 &change.id,
                 survey.uids.get(&change.id).map(String::as_str),
             )
-            .await?;
-        Ok(())
+            .await
     }))
     .buffer_unordered(CONCURRENCY)
     .try_collect::<Vec<()>>()

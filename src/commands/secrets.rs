@@ -470,7 +470,10 @@ impl Rotation<'_> {
                 survey,
                 changes,
                 &select,
-                false,
+                &super::apply::WriteLimits {
+                    force_conflicts: false,
+                    timeout: self.args.timeout,
+                },
                 &self.interrupt,
                 &mut report,
             )

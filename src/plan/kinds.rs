@@ -288,6 +288,43 @@ mod tests {
     }
 
     #[test]
+    fn stages_follow_the_documented_apply_order() {
+        let stage = |api_version: &str, kind: &str| lookup(api_version, kind).unwrap().stage;
+        let table = [
+            (stage("v1", "Namespace"), 1),
+            (
+                stage("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+                2,
+            ),
+            (stage("v1", "ServiceAccount"), 3),
+            (stage("rbac.authorization.k8s.io/v1", "Role"), 3),
+            (stage("rbac.authorization.k8s.io/v1", "RoleBinding"), 3),
+            (stage("v1", "ConfigMap"), 4),
+            (stage("v1", "Secret"), 4),
+            (stage("v1", "PersistentVolume"), 5),
+            (stage("v1", "PersistentVolumeClaim"), 5),
+            (stage("v1", "Service"), 6),
+            (stage("apps/v1", "StatefulSet"), 7),
+            (stage("apps/v1", "Deployment"), 7),
+            (stage("networking.k8s.io/v1", "Ingress"), 8),
+            (stage("monitoring.coreos.com/v1", "ServiceMonitor"), 8),
+            (stage("cert-manager.io/v1", "Issuer"), 8),
+        ];
+        for (stage, number) in table {
+            assert_eq!(stage.number(), number, "{stage:?}");
+        }
+        assert!(Stage::Namespaces < Stage::Crds && Stage::Crds < Stage::Rbac);
+        assert!(Stage::Workloads < Stage::CustomResources);
+        // Every custom resource waits for stage 2, where CRDs are applied.
+        assert!(
+            all()
+                .iter()
+                .filter(|k| k.custom)
+                .all(|k| k.stage > Stage::Crds)
+        );
+    }
+
+    #[test]
     fn kinds_know_their_scope_and_group() {
         assert!(!lookup("v1", "PersistentVolume").unwrap().namespaced);
         assert!(lookup("v1", "Secret").unwrap().namespaced);

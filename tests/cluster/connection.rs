@@ -1,0 +1,129 @@
+//! Where openlsp finds the cluster, as kubectl does: `--kubeconfig`, then `$KUBECONFIG`, then
+//! `~/.kube/config`; and the one-line errors when there is none, or TLS fails.
+
+use std::fs;
+
+use super::Site;
+use crate::common::Test;
+
+/// The test kubeconfig with the API server's port replaced by a closed one.
+fn unreachable_copy(site: &Site) -> String {
+    let kubeconfig = fs::read_to_string(&site.kubeconfig).unwrap();
+    let prefix = "https://127.0.0.1:";
+    let start = kubeconfig.find(prefix).unwrap() + prefix.len();
+    let end = start
+        + kubeconfig[start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("{}{closed}{}", &kubeconfig[..start], &kubeconfig[end..])
+}
+
+#[test]
+fn the_kubeconfig_comes_from_the_flag_then_kubeconfig_then_home() {
+    let Some(site) = Site::new("kubeconfig sources", "pi4-mainnet", "sources") else {
+        return;
+    };
+    let good = site.kubeconfig.to_str().unwrap().to_owned();
+    let down = site.test.write("down.kubeconfig", &unreachable_copy(&site));
+    let profile = site.profile.clone();
+    let diff = |site: &Site, extra: &[&str]| {
+        site.test
+            .run([&["diff", "-p", profile.as_str()][..], extra].concat())
+    };
+    let unreachable = |output: &crate::common::Output| {
+        output
+            .stderr
+            .contains("cannot reach the cluster at https://127.0.0.1:")
+    };
+
+    // ~/.kube/config (HOME is the test dir), when nothing else is given.
+    let home_config = site
+        .test
+        .write(".kube/config", &fs::read_to_string(&good).unwrap());
+    diff(&site, &[]).expect(1);
+    // $KUBECONFIG wins over ~/.kube/config, and --kubeconfig over both.
+    fs::write(&home_config, unreachable_copy(&site)).unwrap();
+    assert!(unreachable(&diff(&site, &[]).expect(2)));
+    let site = site.env("KUBECONFIG", &good);
+    diff(&site, &[]).expect(1);
+    let site = site.env("KUBECONFIG", &down);
+    assert!(unreachable(&diff(&site, &[]).expect(2)));
+    diff(&site, &["--kubeconfig", &good]).expect(1);
+
+    // A KUBECONFIG naming a missing file says which.
+    let missing = site.test.path().join("missing.kubeconfig");
+    let site = site.env("KUBECONFIG", missing);
+    let output = diff(&site, &[]).expect(2);
+    assert!(
+        output.stderr.contains("cannot use the kubeconfig")
+            && output.stderr.contains("missing.kubeconfig"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn no_kubeconfig_is_one_line_with_the_next_step() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let output = test.run(["diff", "-p", "pi4-mainnet.yaml"]).expect(2);
+    assert_eq!(
+        output.stderr,
+        "error: no kubeconfig found (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not running inside a cluster; on microk8s run: microk8s config > ~/.kube/config, or pass --kubeconfig FILE\n"
+    );
+    assert!(
+        !test.state_dir("home-pi").exists(),
+        "no state may be generated before the cluster answers"
+    );
+    test.run(["apply", "--yes", "-p", "pi4-mainnet.yaml"])
+        .expect(2);
+    test.run(["delete", "--yes", "-p", "pi4-mainnet.yaml"])
+        .expect(2);
+}
+
+/// A server whose certificate the kubeconfig's CA did not sign: a TLS problem, not a server
+/// that is down.
+#[test]
+fn a_certificate_mismatch_is_not_called_unreachable() {
+    let Some(site) = Site::new("TLS mismatch", "pi4-mainnet", "tls") else {
+        return;
+    };
+    // Some certificate authority that did not sign the API server's certificate: LND's own.
+    site.openlsp(&["render"]).expect(0);
+    let other_ca = fs::read(site.state_dir().join("lightning/lnd/tls.cert")).unwrap();
+    let kubeconfig = fs::read_to_string(&site.kubeconfig).unwrap().replace(
+        "insecure-skip-tls-verify: true",
+        &format!(
+            "certificate-authority-data: {}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, other_ca)
+        ),
+    );
+    let path = site.test.write("other-ca.kubeconfig", &kubeconfig);
+    let output = site
+        .test
+        .run([
+            "diff",
+            "-p",
+            &site.profile,
+            "--kubeconfig",
+            path.to_str().unwrap(),
+        ])
+        .expect(2);
+    assert!(
+        output
+            .stderr
+            .starts_with("error: TLS with the cluster at https://127.0.0.1:")
+            && output.stderr.contains("certificate"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        !output.stderr.contains("is microk8s running"),
+        "{}",
+        output.stderr
+    );
+}
