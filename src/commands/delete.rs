@@ -117,25 +117,26 @@ async fn delete_under_lock(
 }
 
 fn kept_note(changes: &ChangeSet, purge: bool) -> String {
-    if purge {
-        let crds: Vec<String> = changes
-            .with_action(Action::Keep)
-            .map(|c| c.id.name.clone())
-            .collect();
-        let mut note = "files on the disks are kept (reclaim policy Retain); remove them by hand if you mean to".to_owned();
-        if !crds.is_empty() {
-            note.push_str(&format!(
-                "; CustomResourceDefinitions are kept (deleting one deletes every object of its kind): kubectl delete crd {}",
-                crds.join(" ")
-            ));
-        }
-        note
+    let (crds, data): (Vec<&Change>, Vec<&Change>) = changes
+        .with_action(Action::Keep)
+        .partition(|c| c.id.is_crd());
+    let mut note = if purge {
+        "files on the disks are kept (reclaim policy Retain); remove them by hand if you mean to"
+            .to_owned()
     } else {
         format!(
             "{} data object(s) kept; openlsp delete --purge removes them",
-            changes.summary().kept
+            data.len()
         )
+    };
+    if !crds.is_empty() {
+        let names: Vec<&str> = crds.iter().map(|c| c.id.name.as_str()).collect();
+        note.push_str(&format!(
+            "; CustomResourceDefinitions are kept even by --purge (deleting one deletes every object of its kind): kubectl delete crd {}",
+            names.join(" ")
+        ));
     }
+    note
 }
 
 async fn delete_batch(

@@ -230,6 +230,15 @@ spec:
         &site.name,
     ])
     .expect(0);
+    // A plain delete keeps data for --purge, and says the CRD outlives even that.
+    let deleted = site.openlsp(&["delete", "--yes"]).expect(0);
+    assert!(
+        deleted.stderr.contains(&format!(
+            "CustomResourceDefinitions are kept even by --purge (deleting one deletes every object of its kind): kubectl delete crd {crd_name}"
+        )),
+        "{}",
+        deleted.stderr
+    );
     let purged = site
         .openlsp(&["delete", "--purge", "--confirm-site", &site.name])
         .expect(0);
