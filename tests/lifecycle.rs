@@ -447,7 +447,7 @@ fn lnd_creates_its_wallet_with_lndinit_under_least_privilege() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(init, ["seed", "wallet"]);
+    assert_eq!(init, ["seed", "wallet", "config"]);
     let seed = container(pod, "initContainers", "seed")["command"][2]
         .as_str()
         .unwrap();
@@ -546,7 +546,11 @@ fn signet_creates_the_wallet_through_lnds_unlocker() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(init, ["seed"], "lndinit's file mode does not know signet");
+    assert_eq!(
+        init,
+        ["seed", "config"],
+        "lndinit's file mode does not know signet"
+    );
     assert!(
         container(pod, "containers", "publish")["command"][2]
             .as_str()

@@ -733,3 +733,132 @@ fn the_memory_check_counts_the_wallet_step_of_a_small_lnd() {
     assert_eq!(needed("128Mi"), needed("576Mi"));
     assert_ne!(needed("576Mi"), needed("1Gi"));
 }
+
+/// A process's arguments are in /proc/<pid>/cmdline and `ps` for every local user of the node,
+/// so no container of any example profile gets a secret there: not literally, and not through
+/// a `$(VAR)` that Kubernetes expands from a Secret. LND reads its RPC password from a composed
+/// lnd.conf in memory, and its pod has no environment from a Secret at all.
+#[test]
+fn no_process_argument_carries_a_secret() {
+    for profile in common::example_profiles() {
+        let test = Test::new().with_example(&profile);
+        let output = test
+            .run(["render", "--show-secrets", "-p", &format!("{profile}.yaml")])
+            .expect(0);
+        let docs = documents(&output.stdout);
+        let state_dir = test.path().join("state/openlsp");
+        let mut checked = 0;
+        for doc in &docs {
+            let Some(pod) = doc.pointer("/spec/template/spec") else {
+                continue;
+            };
+            let containers = ["initContainers", "containers"]
+                .iter()
+                .flat_map(|field| pod[field].as_array().cloned().unwrap_or_default());
+            for container in containers {
+                let what = format!(
+                    "{profile}: {}/{} container {}",
+                    doc["kind"].as_str().unwrap(),
+                    doc["metadata"]["name"].as_str().unwrap(),
+                    container["name"]
+                );
+                let from_secrets: Vec<String> = container["env"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|e| e.pointer("/valueFrom/secretKeyRef").is_some())
+                    .map(|e| format!("$({})", e["name"].as_str().unwrap()))
+                    .collect();
+                let arguments = format!("{} {}", container["command"], container["args"]);
+                for reference in &from_secrets {
+                    assert!(
+                        !arguments.contains(reference),
+                        "{what} expands the Secret value {reference} into its arguments"
+                    );
+                }
+                let literal_env: String = container["env"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| e["value"].to_string())
+                    .collect();
+                common::assert_no_secrets(&arguments, &state_dir, &format!("{what}'s arguments"));
+                common::assert_no_secrets(&literal_env, &state_dir, &format!("{what}'s env"));
+                if doc["metadata"]["name"].as_str().unwrap().starts_with("lnd")
+                    && doc["kind"] == "StatefulSet"
+                {
+                    assert!(
+                        from_secrets.is_empty(),
+                        "{what} takes {from_secrets:?} from a Secret"
+                    );
+                    if container["name"] == "lnd" {
+                        assert!(!arguments.contains("rpcpass"), "{what}: {arguments}");
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 5, "{profile}: only {checked} containers checked");
+    }
+}
+
+/// The `config` init container composes LND's lnd.conf: run its script as written (only the
+/// mount paths moved into a temp dir) and check the file LND reads.
+#[test]
+fn lnd_reads_its_rpc_password_from_a_private_composed_config() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let output = test
+        .run(["render", "--show-secrets", "-p", "pi4-mainnet.yaml"])
+        .expect(0);
+    let docs = documents(&output.stdout);
+    let composed = crate::bitcoind::compose_lnd_conf(test.path(), &docs, "lnd");
+    let text = fs::read_to_string(&composed).unwrap();
+    let mode = fs::metadata(&composed).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the composed lnd.conf must be private");
+    let password = common::secret_value(&docs, "lnd-bitcoind-rpc", "password");
+    let passes: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("bitcoind.rpcpass="))
+        .collect();
+    assert_eq!(
+        passes,
+        [password.as_str()],
+        "exactly one rpcpass, the Secret's"
+    );
+    let section_before = text
+        .lines()
+        .take_while(|l| !l.starts_with("bitcoind.rpcpass="))
+        .filter(|l| l.starts_with('['))
+        .last();
+    assert_eq!(section_before, Some("[Bitcoind]"));
+    let configmap = find(&docs, "ConfigMap", "lnd-config")["data"]["lnd.conf"]
+        .as_str()
+        .unwrap();
+    assert!(
+        text.starts_with(configmap),
+        "the ConfigMap's lnd.conf comes first, unchanged"
+    );
+    let sts = find(&docs, "StatefulSet", "lnd");
+    let pod = &sts["spec"]["template"]["spec"];
+    let lnd = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "lnd")
+        .unwrap();
+    assert!(
+        lnd["args"]
+            .as_array()
+            .unwrap()
+            .contains(&"--configfile=/run/lnd/lnd.conf".into())
+    );
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "lnd-conf")
+        .unwrap();
+    assert_eq!(volume["emptyDir"]["medium"], "Memory");
+}
