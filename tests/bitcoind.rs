@@ -279,8 +279,8 @@ pub fn compose_lnd_conf(dir: &Path, docs: &[Value], lnd: &str) -> PathBuf {
 /// `key`'s last value in an lnd.conf (go-flags keeps the last one of a single-valued option).
 fn lnd_conf_value(conf: &str, key: &str) -> String {
     conf.lines()
-        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
         .unwrap_or_else(|| panic!("lnd.conf has no {key}"))
         .to_owned()
 }
