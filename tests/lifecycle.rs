@@ -234,6 +234,120 @@ fn a_full_rotation_waits_for_each_side_and_ends_with_one_line() {
     site.assert_nothing_leaked();
 }
 
+/// A phase 1 that times out waiting for bitcoind leaves the new password recorded, bitcoind
+/// with both lines and LND on the old password. `--finish` must not wait for a rollout that
+/// never comes: it points at the resume, and `rotate NAME` resumes and completes.
+#[test]
+fn an_interrupted_phase_one_is_resumed_and_lnd_never_holds_a_rejected_password() {
+    let Some(site) = Site::new("rotation resume", "pi4-mainnet", "resume") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let old = state_text(&site, "bitcoin/bitcoind/rpc/lnd/password");
+    let lnd_before = checksum(&site, "lnd");
+
+    // The kubelet never readies bitcoind: the wait after bitcoind's side times out.
+    let timed_out = site
+        .with_kubelet(
+            |pod| !pod.starts_with("bitcoind"),
+            || {
+                site.openlsp(&[
+                    "secrets",
+                    "rotate",
+                    "lnd-bitcoind-rpc",
+                    "--yes",
+                    "--timeout",
+                    "3s",
+                ])
+            },
+        )
+        .expect(2);
+    assert!(
+        timed_out
+            .stderr
+            .contains("resume with: openlsp secrets rotate lnd-bitcoind-rpc"),
+        "{}",
+        timed_out.stderr
+    );
+    assert!(!timed_out.stderr.contains("everything was applied"));
+    let new = state_text(&site, "bitcoin/bitcoind/rpc/lnd/password");
+    assert_ne!(new, old, "phase 1 is recorded");
+    let lines = rpcauth_lines(&site);
+    assert_eq!(lines.len(), 2, "bitcoind got both lines: {lines:?}");
+    let lnd_password =
+        String::from_utf8(live_secret(&site, "lnd-bitcoind-rpc", "password")).unwrap();
+    assert_eq!(
+        lnd_password, old,
+        "LND keeps the old password until bitcoind is ready"
+    );
+    assert!(lines.iter().any(|l| verifies(l, &lnd_password)));
+    assert_eq!(checksum(&site, "lnd"), lnd_before, "LND was not rolled");
+
+    let refused = site
+        .openlsp(&["secrets", "rotate", "--finish", "--yes"])
+        .expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains("resume phase 1: openlsp secrets rotate lnd-bitcoind-rpc"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        rpcauth_lines(&site).len(),
+        2,
+        "a refused --finish changes nothing"
+    );
+
+    let resumed = site
+        .with_kubelet(
+            |_| true,
+            || {
+                site.openlsp(&[
+                    "secrets",
+                    "rotate",
+                    "lnd-bitcoind-rpc",
+                    "--yes",
+                    "--timeout",
+                    "60s",
+                ])
+            },
+        )
+        .expect(0);
+    assert!(
+        resumed
+            .stderr
+            .contains("resuming phase 1 of lnd-bitcoind-rpc"),
+        "{}",
+        resumed.stderr
+    );
+    assert!(
+        resumed.stderr.contains("phase 2 applied"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(
+        state_text(&site, "bitcoin/bitcoind/rpc/lnd/password"),
+        new,
+        "the resume keeps the recorded password"
+    );
+    assert_eq!(
+        String::from_utf8(live_secret(&site, "lnd-bitcoind-rpc", "password")).unwrap(),
+        new
+    );
+    let lines = rpcauth_lines(&site);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(verifies(&lines[0], &new));
+    assert_ne!(checksum(&site, "lnd"), lnd_before, "LND rolled");
+    let audit = state_text(&site, "audit.log");
+    assert!(
+        audit.contains("rotation resumed: lnd-bitcoind-rpc"),
+        "{audit}"
+    );
+    site.openlsp(&["diff"]).expect(0);
+    site.assert_nothing_leaked();
+}
+
 fn sans(pem: &str) -> Vec<String> {
     use x509_parser::prelude::*;
     let (_, pem) = parse_x509_pem(pem.as_bytes()).unwrap();

@@ -458,6 +458,7 @@ impl Rotation<'_> {
         changes: &diff::ChangeSet,
         groups: &[BTreeSet<ObjectId>],
         waits: &[Vec<Desired>],
+        resume: &str,
     ) -> anyhow::Result<Report> {
         let mut report = Report::default();
         let parent = super::apply::open_parent(self.cluster, &self.set, survey, desired).await?;
@@ -477,20 +478,26 @@ impl Rotation<'_> {
             .await?;
             if let Some(stage) = report.stopped_before {
                 bail!(
-                    "interrupted before stage {}; applied so far: {}\n  hint: run the command again",
+                    "interrupted before stage {}; applied so far: {}\n  hint: {resume}",
                     stage.number(),
                     report.describe()
                 );
             }
             if let Some(workloads) = waits.get(index).filter(|w| !w.is_empty()) {
-                super::apply::wait_for_workloads(
+                let waited = super::apply::wait_for_workloads(
                     self.ui,
                     self.cluster,
                     workloads,
                     self.args.timeout,
                     &self.interrupt,
                 )
-                .await?;
+                .await;
+                if let Err(err) = waited {
+                    // apply's own hint ("everything was applied") is not true mid-rotation.
+                    let text = err.to_string();
+                    let reason = text.lines().next().unwrap_or_default();
+                    bail!("{reason}\n  hint: {resume}");
+                }
             }
         }
         super::apply::finish_writes(
@@ -506,12 +513,25 @@ impl Rotation<'_> {
         Ok(report)
     }
 
-    /// Phase 1 (and, unless --no-wait, phase 2) of the rotation of `targets`.
+    /// Phase 1 (and, unless --no-wait, phase 2) of the rotation of `targets`. An RPC credential
+    /// whose phase 1 was recorded but not completed (a timeout, Ctrl-C) is resumed: its values
+    /// stay, and the same writes run again in the same order.
     async fn start(&self, targets: &[&Entry], secrets: &Secrets) -> anyhow::Result<()> {
         let requirements = state::requirements(self.site);
         let mut changes = Vec::new();
+        let mut resumed = Vec::new();
         for entry in targets {
+            if rotation::is_pending(entry, secrets) {
+                resumed.push(*entry);
+                continue;
+            }
             changes.extend(rotation::start(entry, secrets, &requirements)?);
+        }
+        if !resumed.is_empty() {
+            self.ui.info(&format!(
+                "resuming phase 1 of {}: bitcoind with the old and the new password first, then the clients",
+                describe(&resumed)
+            ));
         }
         let next = secrets.with_changes(&changes);
         let desired = super::desired_objects(render(self.global, self.site, &next)?, &self.set);
@@ -564,12 +584,31 @@ impl Rotation<'_> {
         if !self.show_and_confirm(&preview, true)? {
             return Ok(());
         }
-        let paths: Vec<String> = targets.iter().flat_map(|e| e.state_paths()).collect();
-        self.state.commit(&stamp(), &paths, &changes)?;
-        self.state
-            .audit(&format!("rotation started: {}", describe(targets)))?;
+        let started: Vec<&Entry> = targets
+            .iter()
+            .copied()
+            .filter(|e| !resumed.contains(e))
+            .collect();
+        if !started.is_empty() {
+            let paths: Vec<String> = started.iter().flat_map(|e| e.state_paths()).collect();
+            self.state.commit(&stamp(), &paths, &changes)?;
+            self.state
+                .audit(&format!("rotation started: {}", describe(&started)))?;
+        }
+        if !resumed.is_empty() {
+            self.state
+                .audit(&format!("rotation resumed: {}", describe(&resumed)))?;
+        }
+        let resume = if rpc.is_empty() {
+            "the new values are recorded in the state dir; openlsp apply writes the rest".to_owned()
+        } else {
+            format!(
+                "phase 1 is recorded and bitcoind is written before LND, so LND is not locked out; resume with: openlsp secrets rotate {}",
+                describe(&rpc).replace(", ", " ")
+            )
+        };
         let report = self
-            .execute(&desired, &survey, &preview, &groups, &waits)
+            .execute(&desired, &survey, &preview, &groups, &waits, &resume)
             .await?;
         self.ui
             .success(&format!("rotation applied: {}", report.describe()));
@@ -606,11 +645,25 @@ impl Rotation<'_> {
             let rolled = running == client.manifest.pointer(pointer)
                 && ready.as_ref().is_some_and(|r| r.is_ready());
             if !rolled {
-                let detail = match (&ready, running == client.manifest.pointer(pointer)) {
-                    (None, _) => "not found".to_owned(),
-                    (Some(_), false) => "its pod template has the old password".to_owned(),
-                    (Some(state), true) => state.message().to_owned(),
-                };
+                let applied = running == client.manifest.pointer(pointer);
+                if ready.is_none() || !applied {
+                    // Phase 1 stopped before the client got the new password (a timeout
+                    // waiting for bitcoind, Ctrl-C): waiting will not help, resuming does.
+                    bail!(
+                        "{} still runs the old pod template ({}): phase 1 did not reach it; bitcoind keeps accepting the old password\n  hint: resume phase 1: openlsp secrets rotate {}",
+                        client.id,
+                        if ready.is_none() {
+                            "not found"
+                        } else {
+                            "its pod template has the old password"
+                        },
+                        describe(targets).replace(", ", " ")
+                    );
+                }
+                let detail = ready
+                    .as_ref()
+                    .map(|r| r.message().to_owned())
+                    .unwrap_or_default();
                 bail!(
                     "{} still runs the old pod template ({detail}); bitcoind keeps accepting the old password until it has rolled\n  hint: wait for the rollout (kubectl -n {} rollout status {}), then run openlsp secrets rotate --finish again",
                     client.id,
@@ -650,8 +703,9 @@ impl Rotation<'_> {
         self.state
             .audit(&format!("rotation finished: {}", describe(targets)))?;
         let all: BTreeSet<ObjectId> = desired.iter().map(|d| d.id.clone()).collect();
+        let resume = "the old password is already gone from the state dir; openlsp apply removes its rpcauth line from bitcoind";
         let report = self
-            .execute(&desired, &survey, &preview, &[all], &waits)
+            .execute(&desired, &survey, &preview, &[all], &waits, resume)
             .await?;
         self.ui.success(&format!(
             "phase 2 applied, bitcoind no longer accepts the old password: {}",
