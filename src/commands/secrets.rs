@@ -762,11 +762,12 @@ fn export(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<Out
 }
 
 /// Writes `values` into the state dir; values that differ from existing ones need `force`
-/// and go to history first.
+/// and go to history first. `logs` (an export's audit log) are merged, never compared.
 fn restore(
     ui: &Ui,
     state: &StateDir,
     values: Vec<(String, Vec<u8>)>,
+    logs: &[(String, Vec<u8>)],
     force: bool,
     what: &str,
 ) -> anyhow::Result<()> {
@@ -796,6 +797,14 @@ fn restore(
         &replaced,
         &writes,
     )?;
+    // Before this restore's own line, so that line comes last even within the same second.
+    for (_, lines) in logs {
+        let added = state.merge_audit(lines)?;
+        ui.info(&format!(
+            "audit log: {added} line(s) from the export added to {}",
+            state::AUDIT_LOG
+        ));
+    }
     state.audit(&format!(
         "{what}: {} written, {} replaced, {same} unchanged",
         writes.len(),
@@ -826,9 +835,12 @@ fn import(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Out
             site.name()
         );
     }
-    let files = archive.files()?;
+    let (audit, files): (Vec<_>, Vec<_>) = archive
+        .files()?
+        .into_iter()
+        .partition(|(path, _)| path == state::AUDIT_LOG);
     let state = super::open_state(global, site.name())?;
-    restore(ui, &state, files, args.force, "import")?;
+    restore(ui, &state, files, &audit, args.force, "import")?;
     Ok(Outcome::Ok)
 }
 
@@ -899,7 +911,7 @@ async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<O
         }
     }
     let state = super::open_state(global, site.name())?;
-    restore(ui, &state, values, args.force, "pull")?;
+    restore(ui, &state, values, &[], args.force, "pull")?;
     Ok(Outcome::Ok)
 }
 

@@ -17,6 +17,8 @@ use super::{rpcauth, tls};
 
 const MARKER: &str = "openlsp-state";
 const LOCK: &str = ".lock";
+/// The log of rotations, restores and reveals: appended to, never compared or replaced.
+pub const AUDIT_LOG: &str = "audit.log";
 const FORMAT: &str = "1";
 
 #[derive(Debug, thiserror::Error)]
@@ -544,7 +546,7 @@ impl StateDir {
                     .into_owned();
                 let skipped = relative == MARKER
                     || relative == LOCK
-                    || (!everything && (relative == "history" || relative == "audit.log"));
+                    || (!everything && (relative == "history" || relative == AUDIT_LOG));
                 if skipped {
                     continue;
                 }
@@ -580,7 +582,7 @@ impl StateDir {
     /// Appends a line to `audit.log`: rotations, restores and seed reveals, with who and when.
     pub fn audit(&self, event: &str) -> Result<(), StateError> {
         use std::io::Write as _;
-        let path = self.root.join("audit.log");
+        let path = self.root.join(AUDIT_LOG);
         let now = time::OffsetDateTime::now_utc();
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
         let line = format!("{} {user}: {event}\n", history_stamp(now));
@@ -591,6 +593,40 @@ impl StateDir {
             .open(&path)
             .and_then(|mut file| file.write_all(line.as_bytes()))
             .map_err(io_error(&path))
+    }
+
+    /// Adds the lines of another copy of the audit log (from an export) that this one lacks,
+    /// keeping the log in time order; returns how many were added. A line that occurs twice
+    /// in `other` and once here is added once.
+    pub fn merge_audit(&self, other: &[u8]) -> Result<usize, StateError> {
+        let _lock = self.lock()?;
+        let path = self.root.join(AUDIT_LOG);
+        let local = match fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(err) => return Err(io_error(&path)(err)),
+        };
+        let mut unmatched: Vec<&str> = local.lines().collect();
+        let other = String::from_utf8_lossy(other);
+        let mut added = Vec::new();
+        for line in other.lines().filter(|l| !l.is_empty()) {
+            match unmatched.iter().position(|l| *l == line) {
+                Some(index) => {
+                    unmatched.swap_remove(index);
+                }
+                None => added.push(line),
+            }
+        }
+        if added.is_empty() {
+            return Ok(0);
+        }
+        let mut merged: Vec<&str> = local.lines().chain(added.iter().copied()).collect();
+        // Lines start with a sortable UTC stamp; the sort is stable for equal stamps.
+        merged.sort_by_key(|line| line.split(' ').next().unwrap_or_default().to_owned());
+        let mut text = merged.join("\n");
+        text.push('\n');
+        fsutil::write_atomic(&path, text.as_bytes(), PRIVATE_FILE).map_err(io_error(&path))?;
+        Ok(added.len())
     }
 
     /// When a value was last written (generated, rotated or restored).
@@ -611,6 +647,28 @@ mod tests {
         Requirement::Password {
             path: path.to_owned(),
         }
+    }
+
+    #[test]
+    fn audit_logs_merge_by_time_and_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&dir.path().join("s"), "home").unwrap();
+        let ours = "2026-01-02T00-00-00Z me: b\n2026-01-04T00-00-00Z me: d\n";
+        fs::write(state.root().join(AUDIT_LOG), ours).unwrap();
+        let theirs =
+            b"2026-01-01T00-00-00Z me: a\n2026-01-02T00-00-00Z me: b\n2026-01-03T00-00-00Z me: c\n";
+        assert_eq!(state.merge_audit(theirs).unwrap(), 2);
+        let merged = fs::read_to_string(state.root().join(AUDIT_LOG)).unwrap();
+        assert_eq!(
+            merged,
+            "2026-01-01T00-00-00Z me: a\n2026-01-02T00-00-00Z me: b\n2026-01-03T00-00-00Z me: c\n2026-01-04T00-00-00Z me: d\n"
+        );
+        assert_eq!(
+            state.merge_audit(theirs).unwrap(),
+            0,
+            "a second merge adds nothing"
+        );
+        assert_eq!(state.merge_audit(merged.as_bytes()).unwrap(), 0);
     }
 
     #[test]
