@@ -163,6 +163,29 @@ fn an_rpc_credential_rotates_in_two_phases_and_lnd_is_never_locked_out() {
         );
     }
 
+    // A state dir pulled now would know only the new password and drop the old line.
+    let pulled = site
+        .openlsp(&["secrets", "pull", "--state-dir", "pulled"])
+        .expect(2);
+    assert!(
+        pulled.stderr.contains(
+            "lnd-bitcoind-rpc is being rotated: bitcoind has 2 rpcauth lines for lnd (phase 1)"
+        ) && pulled.stderr.contains("openlsp secrets rotate --finish"),
+        "{}",
+        pulled.stderr
+    );
+    assert!(
+        !site.test.path().join("pulled").exists(),
+        "a refused pull writes nothing"
+    );
+    let refused_over = site.openlsp(&["secrets", "pull", "--force"]).expect(2);
+    assert!(refused_over.stderr.contains("is being rotated"));
+    assert_eq!(
+        state_text(&site, "bitcoin/bitcoind/rpc/lnd/password"),
+        new,
+        "the state dir of the rotation is untouched"
+    );
+
     let refused = site
         .openlsp(&["secrets", "rotate", "--finish", "--yes"])
         .expect(2);

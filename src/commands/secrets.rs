@@ -844,18 +844,6 @@ fn import(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Out
     Ok(Outcome::Ok)
 }
 
-/// The salt of `user`'s rpcauth line that matches `password`.
-fn matching_salt(rpcauth_conf: &str, user: &str, password: &str) -> Option<String> {
-    rpcauth_conf.lines().find_map(|line| {
-        let rest = line
-            .strip_prefix("rpcauth=")?
-            .strip_prefix(user)?
-            .strip_prefix(':')?;
-        let (salt, hmac) = rest.split_once('$')?;
-        (rpcauth::password_hmac(salt, password) == hmac).then(|| salt.to_owned())
-    })
-}
-
 async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<Outcome> {
     let profile = super::load_profile(ui, global)?;
     let site = &profile.site;
@@ -898,7 +886,16 @@ async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<O
                             .unwrap_or_default(),
                     )
                     .into_owned();
-                    matching_salt(&conf, user, &password)
+                    // Phase 1 of a rotation: the old line's password is only in the state dir
+                    // that started it, and a pulled state would drop that line.
+                    let lines = rpcauth::lines_of(&conf, user).len();
+                    if lines > 1 {
+                        bail!(
+                            "{} is being rotated: bitcoind has {lines} rpcauth lines for {user} (phase 1), and the old password is not in the cluster; nothing was written\n  hint: finish the rotation first with the state dir that started it (openlsp secrets rotate --finish), then pull",
+                            entry.secret
+                        );
+                    }
+                    rpcauth::matching_salt(&conf, user, &password)
                         .with_context(|| {
                             format!(
                                 "no rpcauth line of {user} in {secret_name} matches its password"
@@ -982,23 +979,4 @@ async fn seed(ui: &Ui, global: &GlobalArgs, args: &SeedArgs) -> anyhow::Result<O
         "the reveal was recorded (annotation openlsp.io/seed-revealed-at on the wallet Secret)",
     );
     Ok(Outcome::Ok)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_salt_of_the_matching_line_is_found() {
-        let conf = "# comment\nrpcauth=lnd:cb77f0957de88ff388cf817ddbc7273b$19e36f227e69de2990476013bc4d73e1541043410685353f81374a01c4943f09\nrpcauth=lnd:00$ff\n";
-        assert_eq!(
-            matching_salt(conf, "lnd", "correct horse battery staple").as_deref(),
-            Some("cb77f0957de88ff388cf817ddbc7273b")
-        );
-        assert_eq!(matching_salt(conf, "lnd", "wrong"), None);
-        assert_eq!(
-            matching_salt(conf, "other", "correct horse battery staple"),
-            None
-        );
-    }
 }
