@@ -664,6 +664,7 @@ fn lnd_creates_its_wallet_with_lndinit_under_least_privilege() {
     ] {
         assert!(!can(verb, resource), "must not {verb} {resource}");
     }
+    site.assert_nothing_leaked();
 }
 
 #[test]
@@ -698,6 +699,29 @@ fn signet_creates_the_wallet_through_lnds_unlocker() {
         .as_str()
         .unwrap();
     assert!(conf.contains("wallet-unlock-allow-create=true"));
+}
+
+/// Like `Site::assert_nothing_leaked`, for output that shows the files under `public` on
+/// purpose (connect prints the certificate): every other generated value must not appear.
+fn assert_no_secrets_but(site: &Site, outputs: &[&common::Output], public: &[&str]) {
+    let copy = site.test.path().join("leak-check-state");
+    let mut stack = vec![site.state_dir()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path.strip_prefix(site.state_dir()).unwrap();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !public.iter().any(|p| relative.ends_with(p)) {
+                let target = copy.join(relative);
+                fs::create_dir_all(target.parent().unwrap()).unwrap();
+                fs::copy(&path, target).unwrap();
+            }
+        }
+    }
+    let text: Vec<String> = outputs.iter().map(|o| o.all()).collect();
+    common::assert_no_secrets(&text.join("\n"), &copy, "connect and secrets list");
+    fs::remove_dir_all(copy).unwrap();
 }
 
 #[test]
@@ -766,7 +790,20 @@ fn connect_prints_the_published_certificate_and_macaroon_after_confirmation() {
         .openlsp(&["connect", "lnd", "--host", "fd00::1", "--rest", "--yes"])
         .expect(0);
     assert!(rest.stdout.contains("lndconnect://[fd00::1]:8080?cert="));
-    site.openlsp(&["diff"]).expect(0);
+    let diff = site.openlsp(&["diff"]).expect(0);
+    // secrets list reads the published macaroons from the cluster: a fingerprint, no value.
+    let list = site.openlsp(&["secrets", "list"]).expect(0);
+    assert!(list.stdout.contains("(1 macaroons)"), "{}", list.stdout);
+    for encoded in [b64.encode(&macaroon), url.encode(&macaroon)] {
+        for output in [&refused, &diff, &list] {
+            assert!(!output.all().contains(&encoded), "the macaroon leaked");
+        }
+    }
+    assert_no_secrets_but(
+        &site,
+        &[&refused, &output, &rest, &diff, &list],
+        &["tls.cert"],
+    );
 }
 
 #[test]
@@ -832,4 +869,6 @@ fn the_seed_is_shown_once_after_typed_confirmation_and_recorded() {
         words,
         "apply keeps lndinit's seed"
     );
+    // Every generated value, across seed, list (cluster mode), diff and apply.
+    site.assert_nothing_leaked();
 }
