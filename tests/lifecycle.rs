@@ -758,9 +758,21 @@ fn connect_prints_the_published_certificate_and_macaroon_after_confirmation() {
     );
     assert!(refused.stderr.contains("pass --yes"), "{}", refused.stderr);
 
+    assert!(
+        refused.stderr.contains("Stop any screen sharing"),
+        "{}",
+        refused.stderr
+    );
     let output = site
         .openlsp(&["connect", "lnd", "--host", "node.example.com", "--yes"])
         .expect(0);
+    assert!(
+        output.stderr.contains(
+            "warning: This shows lnd's admin macaroon: whoever sees the QR code or URI controls the node and its funds. Stop any screen sharing"
+        ),
+        "--yes skips the question, not the warning: {}",
+        output.stderr
+    );
     let uri = output
         .stdout
         .lines()

@@ -20,7 +20,7 @@ use crate::cluster::{ApplySet, Cluster, Desired, readiness_of};
 use crate::diff::{self, ObjectId};
 use crate::plan::catalog::{self, Entry, SecretKind, Source};
 use crate::plan::state::{self, Secrets, StateChange, StateDir};
-use crate::plan::{self, Plan, backup, checksum, names, rotation, rpcauth};
+use crate::plan::{self, Plan, backup, checksum, names, rotation, rpcauth, tls};
 use crate::profile::Site;
 use crate::ui::Ui;
 
@@ -46,10 +46,8 @@ fn fingerprint<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> String {
 
 /// A certificate's fingerprint (over its DER) and its expiry.
 fn certificate(pem_text: &[u8]) -> Option<(String, OffsetDateTime)> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem_text).ok()?;
-    let cert = pem.parse_x509().ok()?;
-    let expiry = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()?;
-    Some((fingerprint([pem.contents.as_slice()]), expiry))
+    let cert = tls::read_certificate(pem_text).ok()?;
+    Some((fingerprint([cert.der.as_slice()]), cert.not_after))
 }
 
 fn date(at: OffsetDateTime) -> String {
