@@ -498,7 +498,34 @@ fn pull_rebuilds_a_lost_state_dir_byte_for_byte() {
         "two LND nodes have at least 10 values, found {values}"
     );
     fs::remove_dir_all(site.state_dir()).unwrap();
+    // Pulled values are dated when the cluster wrote them, not when pull ran.
+    std::thread::sleep(Duration::from_secs(2));
     let output = site.openlsp(&["secrets", "pull"]).expect(0);
+    let written = site.get_json(&[
+        "secret",
+        "lnd-routing-bitcoind-rpc",
+        "-n",
+        site.namespace(),
+        "--show-managed-fields",
+    ])["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["time"].as_str())
+        .map(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .unwrap()
+                .unix_timestamp()
+        })
+        .max()
+        .unwrap();
+    let recorded = fs::read_to_string(site.state_dir().join("changed")).unwrap();
+    assert!(
+        recorded.contains(&format!(
+            "{written} bitcoin/bitcoind/rpc/lnd-routing/password\n"
+        )),
+        "pull records the Secret's write time {written}:\n{recorded}"
+    );
     let restored = format!("pull: {values} value(s) written (0 replaced), 0 already matched");
     assert!(output.stderr.contains(&restored), "{}", output.stderr);
     assert_eq!(
@@ -548,7 +575,7 @@ fn count_values(dir: &std::path::Path) -> usize {
     for entry in fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if ["openlsp-state", ".lock", "history", "audit.log"].contains(&name.as_str()) {
+        if ["openlsp-state", ".lock", "history", "audit.log", "changed"].contains(&name.as_str()) {
             continue;
         }
         count += if path.is_dir() {
@@ -854,6 +881,23 @@ fn the_seed_is_shown_once_after_typed_confirmation_and_recorded() {
         list.stdout.contains("seed") && list.stdout.contains("sha256:"),
         "{}",
         list.stdout
+    );
+    // The seed's date is when lndinit wrote it: the Secret's last write.
+    let seed_row = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("lnd-wallet") && l.contains(" seed "))
+        .unwrap();
+    let today = time::OffsetDateTime::now_utc();
+    let day = format!(
+        "{:04}-{:02}-{:02} ",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    );
+    assert!(
+        seed_row.contains(&day) && seed_row.contains(" UTC"),
+        "{seed_row}"
     );
     let unconfirmed = site.openlsp(&["secrets", "seed", "--reveal"]).expect(2);
     let wrong = site

@@ -458,6 +458,98 @@ fn an_import_merges_the_audit_log_instead_of_comparing_it() {
     common::assert_no_secrets(&fresh.all(), &state, "import");
 }
 
+/// CHANGED in `secrets list` is when a value was generated or rotated. An import rewrites the
+/// files, but the dates come along in the export.
+#[test]
+fn an_import_keeps_when_each_value_was_changed() {
+    let test = Test::new().with_example("regtest-playground");
+    let profile = "regtest-playground.yaml";
+    test.run(["render", "-p", profile]).expect(0);
+    test.write("pass", "a long enough passphrase\n");
+    let state = test.state_dir("playground");
+    // A state dir whose RPC password was rotated on 2 January 2025, 03:04 UTC.
+    let changed = fs::read_to_string(state.join("changed")).unwrap();
+    assert!(
+        changed.contains(" bitcoin/bitcoind/rpc/lnd/password\n"),
+        "{changed}"
+    );
+    let backdated: String = changed
+        .lines()
+        .map(|line| {
+            let (_, path) = line.split_once(' ').unwrap();
+            let at = if path == "bitcoin/bitcoind/rpc/lnd/password" {
+                1_735_787_040
+            } else {
+                1_735_700_000
+            };
+            format!("{at} {path}\n")
+        })
+        .collect();
+    fs::write(state.join("changed"), backdated).unwrap();
+    let row = |list: &common::Output, name: &str| {
+        list.stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {}", list.stdout))
+            .to_owned()
+    };
+    let list = |dir: &str| {
+        test.run([
+            "secrets",
+            "list",
+            "--offline",
+            "-p",
+            profile,
+            "--state-dir",
+            dir,
+        ])
+        .expect(0)
+    };
+    let original = list(state.to_str().unwrap());
+    assert!(
+        row(&original, "lnd-bitcoind-rpc").contains("2025-01-02 03:04 UTC"),
+        "{}",
+        original.stdout
+    );
+    test.run([
+        "secrets",
+        "export",
+        "-p",
+        profile,
+        "--to",
+        "backup.age",
+        "--passphrase-file",
+        "pass",
+    ])
+    .expect(0);
+    test.run([
+        "secrets",
+        "import",
+        "-p",
+        profile,
+        "--from",
+        "backup.age",
+        "--passphrase-file",
+        "pass",
+        "--state-dir",
+        "restored",
+    ])
+    .expect(0);
+    let restored = list("restored");
+    for name in ["lnd-bitcoind-rpc", "lnd-tls", "lnd-wallet"] {
+        assert_eq!(
+            row(&restored, name),
+            row(&original, name),
+            "the restored row of {name} is the original one"
+        );
+    }
+    assert!(
+        row(&restored, "lnd-tls").contains("2025-01-01 "),
+        "{}",
+        restored.stdout
+    );
+}
+
 #[test]
 fn secrets_list_shows_no_values_and_warns_about_expiring_certificates() {
     let test = Test::new().with_example("pi4-mainnet");

@@ -227,6 +227,10 @@ async fn cluster_row(
         ));
     };
     let data = cluster.secret_data(site.namespace(), &entry.secret).await?;
+    let changed = cluster
+        .secret_changed_at(site.namespace(), &entry.secret)
+        .await?
+        .map_or("-".to_owned(), date);
     let print = match (entry.kind, data) {
         (SecretKind::Seed, Some(data)) => data.get(names::SEED_KEY).map_or_else(
             || "(not created yet)".to_owned(),
@@ -250,7 +254,7 @@ async fn cluster_row(
         }
         _ => "(not in the cluster)".to_owned(),
     };
-    Ok(("-".to_owned(), print, "-".to_owned()))
+    Ok((changed, print, "-".to_owned()))
 }
 
 /// The entries `rotate` works on: named, `--all` rotatable ones, or `--finish` pending ones.
@@ -766,6 +770,7 @@ fn restore(
     state: &StateDir,
     values: Vec<(String, Vec<u8>)>,
     logs: &[(String, Vec<u8>)],
+    dates: &BTreeMap<String, OffsetDateTime>,
     force: bool,
     what: &str,
 ) -> anyhow::Result<()> {
@@ -795,6 +800,12 @@ fn restore(
         &replaced,
         &writes,
     )?;
+    // A restored value keeps the date it was generated or rotated, not today's.
+    let restored: Vec<(String, OffsetDateTime)> = writes
+        .iter()
+        .filter_map(|w| Some((w.path().to_owned(), *dates.get(w.path())?)))
+        .collect();
+    state.restore_dates(&restored)?;
     // Before this restore's own line, so that line comes last even within the same second.
     for (_, lines) in logs {
         let added = state.merge_audit(lines)?;
@@ -833,12 +844,16 @@ fn import(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Out
             site.name()
         );
     }
-    let (audit, files): (Vec<_>, Vec<_>) = archive
+    let (mut meta, files): (Vec<_>, Vec<_>) = archive
         .files()?
         .into_iter()
-        .partition(|(path, _)| path == state::AUDIT_LOG);
+        .partition(|(path, _)| path == state::AUDIT_LOG || path == state::CHANGED);
+    let dates = match meta.iter().position(|(path, _)| path == state::CHANGED) {
+        Some(index) => state::parse_dates(&String::from_utf8_lossy(&meta.remove(index).1)),
+        None => BTreeMap::new(),
+    };
     let state = super::open_state(global, site.name())?;
-    restore(ui, &state, files, &audit, args.force, "import")?;
+    restore(ui, &state, files, &meta, &dates, args.force, "import")?;
     Ok(Outcome::Ok)
 }
 
@@ -855,6 +870,9 @@ async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<O
     }
     let mut secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
     let mut values: Vec<(String, Vec<u8>)> = Vec::new();
+    // A pulled value is dated when the cluster last wrote its Secret.
+    let mut written_at: BTreeMap<String, OffsetDateTime> = BTreeMap::new();
+    let mut dates: BTreeMap<String, OffsetDateTime> = BTreeMap::new();
     for entry in catalog::catalog(site) {
         for (path, source) in &entry.values {
             let secret_name = match source {
@@ -865,6 +883,15 @@ async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<O
                     format!("Secret {}/{secret_name} is not in the cluster; was the site applied with this profile?", site.namespace())
                 })?;
                 secrets.insert(secret_name.clone(), data);
+                if let Some(at) = cluster
+                    .secret_changed_at(site.namespace(), secret_name)
+                    .await?
+                {
+                    written_at.insert(secret_name.clone(), at);
+                }
+            }
+            if let Some(at) = written_at.get(secret_name) {
+                dates.insert(path.clone(), *at);
             }
             let data = &secrets[secret_name];
             let value = match source {
@@ -906,7 +933,7 @@ async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<O
         }
     }
     let state = super::open_state(global, site.name())?;
-    restore(ui, &state, values, &[], args.force, "pull")?;
+    restore(ui, &state, values, &[], &dates, args.force, "pull")?;
     Ok(Outcome::Ok)
 }
 
