@@ -1,8 +1,8 @@
 //! A real bitcoind (Bitcoin Knots) started the way the rendered pod starts it: the same
 //! bitcoin.conf, rpcauth file and arguments, with only the datadir, ports and bind/allow
-//! addresses (and the Tor proxy's host) changed. LND's rendered credentials must authenticate;
-//! a wrong password must not. Knots is shared with stack.rs, which checks the exporter's
-//! whitelist and tor-only mode.
+//! addresses (and the Tor proxy's host) changed. LND's credentials, read from the lnd.conf its
+//! pod composes (the init container's own script), must authenticate; a wrong password must
+//! not. Knots is shared with stack.rs, which checks the exporter's whitelist and tor-only mode.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -210,8 +210,11 @@ fn check_profile(profile: &str, chain: &str, more: impl FnOnce(u16, &[Value])) {
         .run(["render", "--show-secrets", "-p", &format!("{profile}.yaml")])
         .expect(0);
     let docs = documents(&output.stdout);
-    let user = secret_value(&docs, "lnd-bitcoind-rpc", "username");
-    let password = secret_value(&docs, "lnd-bitcoind-rpc", "password");
+    // The credentials LND uses: from the lnd.conf its pod composes, as LND would read them.
+    let conf = fs::read_to_string(compose_lnd_conf(test.path(), &docs, "lnd")).unwrap();
+    let user = lnd_conf_value(&conf, "bitcoind.rpcuser");
+    let password = lnd_conf_value(&conf, "bitcoind.rpcpass");
+    assert_eq!(user, secret_value(&docs, "lnd-bitcoind-rpc", "username"));
     let Some((knots, info)) = Knots::start(&test.path().join("bitcoind"), &docs, &user, &password)
     else {
         return;
@@ -250,6 +253,57 @@ pub fn assert_started_cleanly(log: &str) {
         !log.contains("only applied on"),
         "a network-only option sits outside its section:\n{log}"
     );
+}
+
+/// Runs the `config` init container's script of LND `lnd` as rendered, with its mount paths
+/// moved under `dir`, and returns the lnd.conf it composed.
+pub fn compose_lnd_conf(dir: &Path, docs: &[Value], lnd: &str) -> PathBuf {
+    let pod = &find(docs, "StatefulSet", lnd)["spec"]["template"]["spec"];
+    let init = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "config")
+        .expect("LND's pod composes its config in an init container");
+    assert_eq!(init["command"][0], "sh");
+    let root = dir.join(format!("{lnd}-pod"));
+    for (mount, contents) in [
+        (
+            "etc/lnd/config/lnd.conf",
+            find(docs, "ConfigMap", &format!("{lnd}-config"))["data"]["lnd.conf"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ),
+        (
+            "etc/lnd/rpc/password",
+            secret_value(docs, &format!("{lnd}-bitcoind-rpc"), "password"),
+        ),
+    ] {
+        let path = root.join(mount);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, contents).unwrap();
+    }
+    fs::create_dir_all(root.join("run/lnd")).unwrap();
+    let mut script = init["command"][2].as_str().unwrap().to_owned();
+    for mount in ["/etc/lnd/config/", "/etc/lnd/rpc/", "/run/lnd/"] {
+        script = script.replace(mount, &format!("{}{mount}", root.display()));
+    }
+    let status = std::process::Command::new("sh")
+        .args(["-ec", &script])
+        .status()
+        .unwrap();
+    assert!(status.success(), "the config script failed");
+    root.join("run/lnd/lnd.conf")
+}
+
+/// `key`'s last value in an lnd.conf (go-flags keeps the last one of a single-valued option).
+fn lnd_conf_value(conf: &str, key: &str) -> String {
+    conf.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("lnd.conf has no {key}"))
+        .to_owned()
 }
 
 fn site_of(profile: &str) -> String {

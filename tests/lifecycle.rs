@@ -163,6 +163,29 @@ fn an_rpc_credential_rotates_in_two_phases_and_lnd_is_never_locked_out() {
         );
     }
 
+    // A state dir pulled now would know only the new password and drop the old line.
+    let pulled = site
+        .openlsp(&["secrets", "pull", "--state-dir", "pulled"])
+        .expect(2);
+    assert!(
+        pulled.stderr.contains(
+            "lnd-bitcoind-rpc is being rotated: bitcoind has 2 rpcauth lines for lnd (phase 1)"
+        ) && pulled.stderr.contains("openlsp secrets rotate --finish"),
+        "{}",
+        pulled.stderr
+    );
+    assert!(
+        !site.test.path().join("pulled").exists(),
+        "a refused pull writes nothing"
+    );
+    let refused_over = site.openlsp(&["secrets", "pull", "--force"]).expect(2);
+    assert!(refused_over.stderr.contains("is being rotated"));
+    assert_eq!(
+        state_text(&site, "bitcoin/bitcoind/rpc/lnd/password"),
+        new,
+        "the state dir of the rotation is untouched"
+    );
+
     let refused = site
         .openlsp(&["secrets", "rotate", "--finish", "--yes"])
         .expect(2);
@@ -230,6 +253,120 @@ fn a_full_rotation_waits_for_each_side_and_ends_with_one_line() {
         &rpcauth_lines(&site)[0],
         &state_text(&site, "bitcoin/bitcoind/rpc/lnd/password")
     ));
+    site.openlsp(&["diff"]).expect(0);
+    site.assert_nothing_leaked();
+}
+
+/// A phase 1 that times out waiting for bitcoind leaves the new password recorded, bitcoind
+/// with both lines and LND on the old password. `--finish` must not wait for a rollout that
+/// never comes: it points at the resume, and `rotate NAME` resumes and completes.
+#[test]
+fn an_interrupted_phase_one_is_resumed_and_lnd_never_holds_a_rejected_password() {
+    let Some(site) = Site::new("rotation resume", "pi4-mainnet", "resume") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let old = state_text(&site, "bitcoin/bitcoind/rpc/lnd/password");
+    let lnd_before = checksum(&site, "lnd");
+
+    // The kubelet never readies bitcoind: the wait after bitcoind's side times out.
+    let timed_out = site
+        .with_kubelet(
+            |pod| !pod.starts_with("bitcoind"),
+            || {
+                site.openlsp(&[
+                    "secrets",
+                    "rotate",
+                    "lnd-bitcoind-rpc",
+                    "--yes",
+                    "--timeout",
+                    "3s",
+                ])
+            },
+        )
+        .expect(2);
+    assert!(
+        timed_out
+            .stderr
+            .contains("resume with: openlsp secrets rotate lnd-bitcoind-rpc"),
+        "{}",
+        timed_out.stderr
+    );
+    assert!(!timed_out.stderr.contains("everything was applied"));
+    let new = state_text(&site, "bitcoin/bitcoind/rpc/lnd/password");
+    assert_ne!(new, old, "phase 1 is recorded");
+    let lines = rpcauth_lines(&site);
+    assert_eq!(lines.len(), 2, "bitcoind got both lines: {lines:?}");
+    let lnd_password =
+        String::from_utf8(live_secret(&site, "lnd-bitcoind-rpc", "password")).unwrap();
+    assert_eq!(
+        lnd_password, old,
+        "LND keeps the old password until bitcoind is ready"
+    );
+    assert!(lines.iter().any(|l| verifies(l, &lnd_password)));
+    assert_eq!(checksum(&site, "lnd"), lnd_before, "LND was not rolled");
+
+    let refused = site
+        .openlsp(&["secrets", "rotate", "--finish", "--yes"])
+        .expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains("resume phase 1: openlsp secrets rotate lnd-bitcoind-rpc"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        rpcauth_lines(&site).len(),
+        2,
+        "a refused --finish changes nothing"
+    );
+
+    let resumed = site
+        .with_kubelet(
+            |_| true,
+            || {
+                site.openlsp(&[
+                    "secrets",
+                    "rotate",
+                    "lnd-bitcoind-rpc",
+                    "--yes",
+                    "--timeout",
+                    "60s",
+                ])
+            },
+        )
+        .expect(0);
+    assert!(
+        resumed
+            .stderr
+            .contains("resuming phase 1 of lnd-bitcoind-rpc"),
+        "{}",
+        resumed.stderr
+    );
+    assert!(
+        resumed.stderr.contains("phase 2 applied"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(
+        state_text(&site, "bitcoin/bitcoind/rpc/lnd/password"),
+        new,
+        "the resume keeps the recorded password"
+    );
+    assert_eq!(
+        String::from_utf8(live_secret(&site, "lnd-bitcoind-rpc", "password")).unwrap(),
+        new
+    );
+    let lines = rpcauth_lines(&site);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(verifies(&lines[0], &new));
+    assert_ne!(checksum(&site, "lnd"), lnd_before, "LND rolled");
+    let audit = state_text(&site, "audit.log");
+    assert!(
+        audit.contains("rotation resumed: lnd-bitcoind-rpc"),
+        "{audit}"
+    );
     site.openlsp(&["diff"]).expect(0);
     site.assert_nothing_leaked();
 }
@@ -361,7 +498,34 @@ fn pull_rebuilds_a_lost_state_dir_byte_for_byte() {
         "two LND nodes have at least 10 values, found {values}"
     );
     fs::remove_dir_all(site.state_dir()).unwrap();
+    // Pulled values are dated when the cluster wrote them, not when pull ran.
+    std::thread::sleep(Duration::from_secs(2));
     let output = site.openlsp(&["secrets", "pull"]).expect(0);
+    let written = site.get_json(&[
+        "secret",
+        "lnd-routing-bitcoind-rpc",
+        "-n",
+        site.namespace(),
+        "--show-managed-fields",
+    ])["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["time"].as_str())
+        .map(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .unwrap()
+                .unix_timestamp()
+        })
+        .max()
+        .unwrap();
+    let recorded = fs::read_to_string(site.state_dir().join("changed")).unwrap();
+    assert!(
+        recorded.contains(&format!(
+            "{written} bitcoin/bitcoind/rpc/lnd-routing/password\n"
+        )),
+        "pull records the Secret's write time {written}:\n{recorded}"
+    );
     let restored = format!("pull: {values} value(s) written (0 replaced), 0 already matched");
     assert!(output.stderr.contains(&restored), "{}", output.stderr);
     assert_eq!(
@@ -411,7 +575,7 @@ fn count_values(dir: &std::path::Path) -> usize {
     for entry in fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if ["openlsp-state", ".lock", "history", "audit.log"].contains(&name.as_str()) {
+        if ["openlsp-state", ".lock", "history", "audit.log", "changed"].contains(&name.as_str()) {
             continue;
         }
         count += if path.is_dir() {
@@ -447,7 +611,7 @@ fn lnd_creates_its_wallet_with_lndinit_under_least_privilege() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(init, ["seed", "wallet"]);
+    assert_eq!(init, ["seed", "wallet", "config"]);
     let seed = container(pod, "initContainers", "seed")["command"][2]
         .as_str()
         .unwrap();
@@ -527,6 +691,7 @@ fn lnd_creates_its_wallet_with_lndinit_under_least_privilege() {
     ] {
         assert!(!can(verb, resource), "must not {verb} {resource}");
     }
+    site.assert_nothing_leaked();
 }
 
 #[test]
@@ -546,7 +711,11 @@ fn signet_creates_the_wallet_through_lnds_unlocker() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(init, ["seed"], "lndinit's file mode does not know signet");
+    assert_eq!(
+        init,
+        ["seed", "config"],
+        "lndinit's file mode does not know signet"
+    );
     assert!(
         container(pod, "containers", "publish")["command"][2]
             .as_str()
@@ -557,6 +726,29 @@ fn signet_creates_the_wallet_through_lnds_unlocker() {
         .as_str()
         .unwrap();
     assert!(conf.contains("wallet-unlock-allow-create=true"));
+}
+
+/// Like `Site::assert_nothing_leaked`, for output that shows the files under `public` on
+/// purpose (connect prints the certificate): every other generated value must not appear.
+fn assert_no_secrets_but(site: &Site, outputs: &[&common::Output], public: &[&str]) {
+    let copy = site.test.path().join("leak-check-state");
+    let mut stack = vec![site.state_dir()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path.strip_prefix(site.state_dir()).unwrap();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !public.iter().any(|p| relative.ends_with(p)) {
+                let target = copy.join(relative);
+                fs::create_dir_all(target.parent().unwrap()).unwrap();
+                fs::copy(&path, target).unwrap();
+            }
+        }
+    }
+    let text: Vec<String> = outputs.iter().map(|o| o.all()).collect();
+    common::assert_no_secrets(&text.join("\n"), &copy, "connect and secrets list");
+    fs::remove_dir_all(copy).unwrap();
 }
 
 #[test]
@@ -593,9 +785,21 @@ fn connect_prints_the_published_certificate_and_macaroon_after_confirmation() {
     );
     assert!(refused.stderr.contains("pass --yes"), "{}", refused.stderr);
 
+    assert!(
+        refused.stderr.contains("Stop any screen sharing"),
+        "{}",
+        refused.stderr
+    );
     let output = site
         .openlsp(&["connect", "lnd", "--host", "node.example.com", "--yes"])
         .expect(0);
+    assert!(
+        output.stderr.contains(
+            "warning: This shows lnd's admin macaroon: whoever sees the QR code or URI controls the node and its funds. Stop any screen sharing"
+        ),
+        "--yes skips the question, not the warning: {}",
+        output.stderr
+    );
     let uri = output
         .stdout
         .lines()
@@ -625,7 +829,20 @@ fn connect_prints_the_published_certificate_and_macaroon_after_confirmation() {
         .openlsp(&["connect", "lnd", "--host", "fd00::1", "--rest", "--yes"])
         .expect(0);
     assert!(rest.stdout.contains("lndconnect://[fd00::1]:8080?cert="));
-    site.openlsp(&["diff"]).expect(0);
+    let diff = site.openlsp(&["diff"]).expect(0);
+    // secrets list reads the published macaroons from the cluster: a fingerprint, no value.
+    let list = site.openlsp(&["secrets", "list"]).expect(0);
+    assert!(list.stdout.contains("(1 macaroons)"), "{}", list.stdout);
+    for encoded in [b64.encode(&macaroon), url.encode(&macaroon)] {
+        for output in [&refused, &diff, &list] {
+            assert!(!output.all().contains(&encoded), "the macaroon leaked");
+        }
+    }
+    assert_no_secrets_but(
+        &site,
+        &[&refused, &output, &rest, &diff, &list],
+        &["tls.cert"],
+    );
 }
 
 #[test]
@@ -665,6 +882,23 @@ fn the_seed_is_shown_once_after_typed_confirmation_and_recorded() {
         "{}",
         list.stdout
     );
+    // The seed's date is when lndinit wrote it: the Secret's last write.
+    let seed_row = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("lnd-wallet") && l.contains(" seed "))
+        .unwrap();
+    let today = time::OffsetDateTime::now_utc();
+    let day = format!(
+        "{:04}-{:02}-{:02} ",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    );
+    assert!(
+        seed_row.contains(&day) && seed_row.contains(" UTC"),
+        "{seed_row}"
+    );
     let unconfirmed = site.openlsp(&["secrets", "seed", "--reveal"]).expect(2);
     let wrong = site
         .openlsp(&["secrets", "seed", "--reveal", "--confirm-node", "other"])
@@ -691,4 +925,6 @@ fn the_seed_is_shown_once_after_typed_confirmation_and_recorded() {
         words,
         "apply keeps lndinit's seed"
     );
+    // Every generated value, across seed, list (cluster mode), diff and apply.
+    site.assert_nothing_leaked();
 }

@@ -637,3 +637,228 @@ fn a_disk_on_another_machine_pins_its_volume_and_counts_memory_there() {
     assert_eq!(machine_of("openlsp-lnd"), serde_json::json!(["pi5"]));
     assert_eq!(machine_of("openlsp-bitcoind"), serde_json::json!(["pi4"]));
 }
+
+/// A quantity such as `640Mi` or `1Gi`, in bytes.
+fn quantity_bytes(quantity: &str) -> u64 {
+    let (number, unit) = quantity.split_at(quantity.find(|c: char| c.is_alphabetic()).unwrap());
+    let scale = match unit {
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        other => panic!("unexpected unit {other} in {quantity}"),
+    };
+    number.parse::<u64>().unwrap() * scale
+}
+
+/// lndinit's `wallet` step creates (or opens) a btcwallet wallet, whose scrypt (N=2^18, r=8,
+/// p=1) takes a 128*N*r byte buffer per key, two keys back to back when creating. With the
+/// other lndinit steps' 64 MiB it would be OOM-killed and LND would never start.
+#[test]
+fn the_wallet_init_container_has_the_memory_scrypt_needs() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let output = test.run(["render", "-p", "pi4-mainnet.yaml"]).expect(0);
+    let docs = documents(&output.stdout);
+    let pod = &find(&docs, "StatefulSet", "lnd")["spec"]["template"]["spec"];
+    let scrypt_buffer: u64 = 128 * (1 << 18) * 8;
+    let memory_of = |container: &Value| {
+        let resources = &container["resources"];
+        assert_eq!(
+            resources["limits"]["memory"],
+            resources["requests"]["memory"]
+        );
+        quantity_bytes(resources["limits"]["memory"].as_str().unwrap())
+    };
+    let wallet = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "wallet")
+        .expect("file mode has a wallet init container");
+    let wallet_memory = memory_of(wallet);
+    assert!(
+        wallet_memory >= 2 * scrypt_buffer,
+        "the wallet step has {wallet_memory} bytes; creating a wallet takes two scrypt buffers of {scrypt_buffer}"
+    );
+    let go_limit = wallet["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "GOMEMLIMIT")
+        .expect("the wallet step sets GOMEMLIMIT")["value"]
+        .as_str()
+        .unwrap();
+    let go_limit = go_limit
+        .strip_suffix("MiB")
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        << 20;
+    assert!(go_limit >= 2 * scrypt_buffer && go_limit < wallet_memory);
+    let seed = &pod["initContainers"][0];
+    assert_eq!(seed["name"], "seed");
+    assert!(
+        memory_of(seed) < wallet_memory,
+        "only the wallet step needs more"
+    );
+}
+
+/// Init containers run before LND, one at a time, so an LND pod needs the larger of its wallet
+/// step and LND plus its sidecar: a small LND does not make the pod smaller than the wallet step.
+#[test]
+fn the_memory_check_counts_the_wallet_step_of_a_small_lnd() {
+    let test = Test::new().with_example("regtest-playground");
+    let original = fs::read_to_string(test.path().join("regtest-playground.yaml")).unwrap();
+    let needed = |lnd_memory: &str| {
+        let profile = original.replace("memory: 4Gi", "memory: 2Gi").replace(
+            "resources: { memory: 512Mi }",
+            &format!("resources: {{ memory: {lnd_memory} }}"),
+        );
+        test.write("small.yaml", &profile);
+        let output = test.run(["validate", "-p", "small.yaml"]).expect(2);
+        let message = output
+            .stderr
+            .lines()
+            .find(|l| l.contains("of memory together"))
+            .unwrap_or_else(|| panic!("{}", output.stderr))
+            .to_owned();
+        message
+            .split(" need ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    // 128Mi + the 64Mi sidecar is less than the wallet step; 576Mi + 64Mi equals it.
+    assert_eq!(needed("128Mi"), needed("576Mi"));
+    assert_ne!(needed("576Mi"), needed("1Gi"));
+}
+
+/// A process's arguments are in /proc/<pid>/cmdline and `ps` for every local user of the node,
+/// so no container of any example profile gets a secret there: not literally, and not through
+/// a `$(VAR)` that Kubernetes expands from a Secret. LND reads its RPC password from a composed
+/// lnd.conf in memory, and its pod has no environment from a Secret at all.
+#[test]
+fn no_process_argument_carries_a_secret() {
+    for profile in common::example_profiles() {
+        let test = Test::new().with_example(&profile);
+        let output = test
+            .run(["render", "--show-secrets", "-p", &format!("{profile}.yaml")])
+            .expect(0);
+        let docs = documents(&output.stdout);
+        let state_dir = test.path().join("state/openlsp");
+        let mut checked = 0;
+        for doc in &docs {
+            let Some(pod) = doc.pointer("/spec/template/spec") else {
+                continue;
+            };
+            let containers = ["initContainers", "containers"]
+                .iter()
+                .flat_map(|field| pod[field].as_array().cloned().unwrap_or_default());
+            for container in containers {
+                let what = format!(
+                    "{profile}: {}/{} container {}",
+                    doc["kind"].as_str().unwrap(),
+                    doc["metadata"]["name"].as_str().unwrap(),
+                    container["name"]
+                );
+                let from_secrets: Vec<String> = container["env"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|e| e.pointer("/valueFrom/secretKeyRef").is_some())
+                    .map(|e| format!("$({})", e["name"].as_str().unwrap()))
+                    .collect();
+                let arguments = format!("{} {}", container["command"], container["args"]);
+                for reference in &from_secrets {
+                    assert!(
+                        !arguments.contains(reference),
+                        "{what} expands the Secret value {reference} into its arguments"
+                    );
+                }
+                let literal_env: String = container["env"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| e["value"].to_string())
+                    .collect();
+                common::assert_no_secrets(&arguments, &state_dir, &format!("{what}'s arguments"));
+                common::assert_no_secrets(&literal_env, &state_dir, &format!("{what}'s env"));
+                if doc["metadata"]["name"].as_str().unwrap().starts_with("lnd")
+                    && doc["kind"] == "StatefulSet"
+                {
+                    assert!(
+                        from_secrets.is_empty(),
+                        "{what} takes {from_secrets:?} from a Secret"
+                    );
+                    if container["name"] == "lnd" {
+                        assert!(!arguments.contains("rpcpass"), "{what}: {arguments}");
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 5, "{profile}: only {checked} containers checked");
+    }
+}
+
+/// The `config` init container composes LND's lnd.conf: run its script as written (only the
+/// mount paths moved into a temp dir) and check the file LND reads.
+#[test]
+fn lnd_reads_its_rpc_password_from_a_private_composed_config() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let output = test
+        .run(["render", "--show-secrets", "-p", "pi4-mainnet.yaml"])
+        .expect(0);
+    let docs = documents(&output.stdout);
+    let composed = crate::bitcoind::compose_lnd_conf(test.path(), &docs, "lnd");
+    let text = fs::read_to_string(&composed).unwrap();
+    let mode = fs::metadata(&composed).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the composed lnd.conf must be private");
+    let password = common::secret_value(&docs, "lnd-bitcoind-rpc", "password");
+    let passes: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("bitcoind.rpcpass="))
+        .collect();
+    assert_eq!(
+        passes,
+        [password.as_str()],
+        "exactly one rpcpass, the Secret's"
+    );
+    let section_before = text
+        .lines()
+        .take_while(|l| !l.starts_with("bitcoind.rpcpass="))
+        .filter(|l| l.starts_with('['))
+        .last();
+    assert_eq!(section_before, Some("[Bitcoind]"));
+    let configmap = find(&docs, "ConfigMap", "lnd-config")["data"]["lnd.conf"]
+        .as_str()
+        .unwrap();
+    assert!(
+        text.starts_with(configmap),
+        "the ConfigMap's lnd.conf comes first, unchanged"
+    );
+    let sts = find(&docs, "StatefulSet", "lnd");
+    let pod = &sts["spec"]["template"]["spec"];
+    let lnd = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "lnd")
+        .unwrap();
+    assert!(
+        lnd["args"]
+            .as_array()
+            .unwrap()
+            .contains(&"--configfile=/run/lnd/lnd.conf".into())
+    );
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "lnd-conf")
+        .unwrap();
+    assert_eq!(volume["emptyDir"]["medium"], "Memory");
+}

@@ -364,6 +364,192 @@ fn export_and_import_round_trip_and_a_wrong_passphrase_writes_nothing() {
     }
 }
 
+/// audit.log is a log: exports carry it, and an import adds the lines it lacks instead of
+/// comparing it like a value. Importing onto the dir the export came from, or twice, works.
+#[test]
+fn an_import_merges_the_audit_log_instead_of_comparing_it() {
+    let test = Test::new().with_example("regtest-playground");
+    let profile = "regtest-playground.yaml";
+    test.run(["render", "-p", profile]).expect(0);
+    test.write("pass", "a long enough passphrase\n");
+    let state = test.state_dir("playground");
+    let export = |to: &str| {
+        test.run([
+            "secrets",
+            "export",
+            "-p",
+            profile,
+            "--to",
+            to,
+            "--passphrase-file",
+            "pass",
+        ])
+        .expect(0)
+    };
+    let import = |from: &str| {
+        test.run([
+            "secrets",
+            "import",
+            "-p",
+            profile,
+            "--from",
+            from,
+            "--passphrase-file",
+            "pass",
+        ])
+    };
+    export("first.age");
+    import("first.age").expect(0);
+    let audited = fs::read_to_string(state.join("audit.log")).unwrap();
+    assert_eq!(audited.lines().count(), 2, "{audited}");
+    // This export holds both lines; exporting appends a third one here.
+    export("second.age");
+    let onto_itself = import("second.age").expect(0);
+    assert!(
+        onto_itself
+            .stderr
+            .contains("0 line(s) from the export added"),
+        "{}",
+        onto_itself.stderr
+    );
+    let log = fs::read_to_string(state.join("audit.log")).unwrap();
+    for line in audited.lines() {
+        assert_eq!(log.matches(line).count(), 1, "{line} once in:\n{log}");
+    }
+    assert!(log.contains("exported to second.age"));
+    let twice = import("second.age").expect(0);
+    assert!(twice.stderr.contains("already matched"), "{}", twice.stderr);
+    let log = fs::read_to_string(state.join("audit.log")).unwrap();
+    let stamps: Vec<&str> = log.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    let mut sorted = stamps.clone();
+    sorted.sort();
+    assert_eq!(stamps, sorted, "the log stays in time order");
+
+    // Into an empty dir, the export's lines arrive before the import's own.
+    let fresh = test
+        .run([
+            "secrets",
+            "import",
+            "-p",
+            profile,
+            "--from",
+            "second.age",
+            "--passphrase-file",
+            "pass",
+            "--state-dir",
+            "fresh",
+        ])
+        .expect(0);
+    assert!(
+        fresh.stderr.contains("2 line(s) from the export added"),
+        "{}",
+        fresh.stderr
+    );
+    let fresh_log = fs::read_to_string(test.path().join("fresh/audit.log")).unwrap();
+    assert!(fresh_log.starts_with(&audited), "{fresh_log}");
+    assert_eq!(
+        fs::metadata(test.path().join("fresh/audit.log"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    common::assert_no_secrets(&fresh.all(), &state, "import");
+}
+
+/// CHANGED in `secrets list` is when a value was generated or rotated. An import rewrites the
+/// files, but the dates come along in the export.
+#[test]
+fn an_import_keeps_when_each_value_was_changed() {
+    let test = Test::new().with_example("regtest-playground");
+    let profile = "regtest-playground.yaml";
+    test.run(["render", "-p", profile]).expect(0);
+    test.write("pass", "a long enough passphrase\n");
+    let state = test.state_dir("playground");
+    // A state dir whose RPC password was rotated on 2 January 2025, 03:04 UTC.
+    let changed = fs::read_to_string(state.join("changed")).unwrap();
+    assert!(
+        changed.contains(" bitcoin/bitcoind/rpc/lnd/password\n"),
+        "{changed}"
+    );
+    let backdated: String = changed
+        .lines()
+        .map(|line| {
+            let (_, path) = line.split_once(' ').unwrap();
+            let at = if path == "bitcoin/bitcoind/rpc/lnd/password" {
+                1_735_787_040
+            } else {
+                1_735_700_000
+            };
+            format!("{at} {path}\n")
+        })
+        .collect();
+    fs::write(state.join("changed"), backdated).unwrap();
+    let row = |list: &common::Output, name: &str| {
+        list.stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {}", list.stdout))
+            .to_owned()
+    };
+    let list = |dir: &str| {
+        test.run([
+            "secrets",
+            "list",
+            "--offline",
+            "-p",
+            profile,
+            "--state-dir",
+            dir,
+        ])
+        .expect(0)
+    };
+    let original = list(state.to_str().unwrap());
+    assert!(
+        row(&original, "lnd-bitcoind-rpc").contains("2025-01-02 03:04 UTC"),
+        "{}",
+        original.stdout
+    );
+    test.run([
+        "secrets",
+        "export",
+        "-p",
+        profile,
+        "--to",
+        "backup.age",
+        "--passphrase-file",
+        "pass",
+    ])
+    .expect(0);
+    test.run([
+        "secrets",
+        "import",
+        "-p",
+        profile,
+        "--from",
+        "backup.age",
+        "--passphrase-file",
+        "pass",
+        "--state-dir",
+        "restored",
+    ])
+    .expect(0);
+    let restored = list("restored");
+    for name in ["lnd-bitcoind-rpc", "lnd-tls", "lnd-wallet"] {
+        assert_eq!(
+            row(&restored, name),
+            row(&original, name),
+            "the restored row of {name} is the original one"
+        );
+    }
+    assert!(
+        row(&restored, "lnd-tls").contains("2025-01-01 "),
+        "{}",
+        restored.stdout
+    );
+}
+
 #[test]
 fn secrets_list_shows_no_values_and_warns_about_expiring_certificates() {
     let test = Test::new().with_example("pi4-mainnet");

@@ -46,6 +46,35 @@ impl Cluster {
         Ok(Some(data))
     }
 
+    /// When a Secret was last written: the latest time in its managedFields, else its
+    /// creationTimestamp. None if it does not exist or carries neither.
+    pub async fn secret_changed_at(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<time::OffsetDateTime>, ClusterError> {
+        let Some(secret) = self
+            .get_object(&self.secret_kind().await?, namespace, name)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let parse = |value: &Value| {
+            value.as_str().and_then(|text| {
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+        };
+        let metadata = &secret["metadata"];
+        let written = metadata["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| parse(&entry["time"]))
+            .max();
+        Ok(written.or_else(|| parse(&metadata["creationTimestamp"])))
+    }
+
     /// An object as the server has it, or None.
     pub async fn get_object(
         &self,

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use crate::Outcome;
 use crate::cli::{ConnectArgs, GlobalArgs};
 use crate::plan::context::{LND_GRPC_PORT, LND_REST_PORT, service_host};
-use crate::plan::names;
+use crate::plan::{names, tls};
 use crate::ui::Ui;
 
 /// `lndconnect://host:port?cert=<base64url DER>&macaroon=<base64url>`, without padding.
@@ -18,8 +18,7 @@ pub fn lndconnect_uri(
     cert_pem: &[u8],
     macaroon: &[u8],
 ) -> anyhow::Result<String> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem)
-        .map_err(|err| anyhow::anyhow!("tls.cert is not a PEM certificate: {err}"))?;
+    let cert = tls::read_certificate(cert_pem).context("the published tls.cert")?;
     let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let host = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
@@ -28,7 +27,7 @@ pub fn lndconnect_uri(
     };
     Ok(format!(
         "lndconnect://{host}:{port}?cert={}&macaroon={}",
-        url.encode(&pem.contents),
+        url.encode(&cert.der),
         url.encode(macaroon)
     ))
 }
@@ -79,15 +78,15 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ConnectArgs) -> anyhow::Re
             site.namespace()
         );
     };
-    if !args.yes {
-        let confirmed = ui.confirm_typed(
-            &format!(
-                "This shows {}'s admin macaroon: whoever sees the QR code or URI controls the node and its funds. Stop any screen sharing",
-                node.name
-            ),
-            &node.name,
-            "pass --yes",
-        )?;
+    let warning = format!(
+        "This shows {}'s admin macaroon: whoever sees the QR code or URI controls the node and its funds. Stop any screen sharing",
+        node.name
+    );
+    if args.yes {
+        // --yes skips the question, not the warning.
+        ui.warn(&warning);
+    } else {
+        let confirmed = ui.confirm_typed(&warning, &node.name, "pass --yes")?;
         if !confirmed {
             bail!("the node name was not confirmed; nothing was shown");
         }

@@ -20,7 +20,7 @@ use crate::cluster::{ApplySet, Cluster, Desired, readiness_of};
 use crate::diff::{self, ObjectId};
 use crate::plan::catalog::{self, Entry, SecretKind, Source};
 use crate::plan::state::{self, Secrets, StateChange, StateDir};
-use crate::plan::{self, Plan, backup, checksum, names, rotation, rpcauth};
+use crate::plan::{self, Plan, backup, checksum, names, rotation, rpcauth, tls};
 use crate::profile::Site;
 use crate::ui::Ui;
 
@@ -46,10 +46,8 @@ fn fingerprint<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> String {
 
 /// A certificate's fingerprint (over its DER) and its expiry.
 fn certificate(pem_text: &[u8]) -> Option<(String, OffsetDateTime)> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem_text).ok()?;
-    let cert = pem.parse_x509().ok()?;
-    let expiry = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()?;
-    Some((fingerprint([pem.contents.as_slice()]), expiry))
+    let cert = tls::read_certificate(pem_text).ok()?;
+    Some((fingerprint([cert.der.as_slice()]), cert.not_after))
 }
 
 fn date(at: OffsetDateTime) -> String {
@@ -229,6 +227,10 @@ async fn cluster_row(
         ));
     };
     let data = cluster.secret_data(site.namespace(), &entry.secret).await?;
+    let changed = cluster
+        .secret_changed_at(site.namespace(), &entry.secret)
+        .await?
+        .map_or("-".to_owned(), date);
     let print = match (entry.kind, data) {
         (SecretKind::Seed, Some(data)) => data.get(names::SEED_KEY).map_or_else(
             || "(not created yet)".to_owned(),
@@ -252,7 +254,7 @@ async fn cluster_row(
         }
         _ => "(not in the cluster)".to_owned(),
     };
-    Ok(("-".to_owned(), print, "-".to_owned()))
+    Ok((changed, print, "-".to_owned()))
 }
 
 /// The entries `rotate` works on: named, `--all` rotatable ones, or `--finish` pending ones.
@@ -458,6 +460,7 @@ impl Rotation<'_> {
         changes: &diff::ChangeSet,
         groups: &[BTreeSet<ObjectId>],
         waits: &[Vec<Desired>],
+        resume: &str,
     ) -> anyhow::Result<Report> {
         let mut report = Report::default();
         let parent = super::apply::open_parent(self.cluster, &self.set, survey, desired).await?;
@@ -480,20 +483,26 @@ impl Rotation<'_> {
             .await?;
             if let Some(stage) = report.stopped_before {
                 bail!(
-                    "interrupted before stage {}; applied so far: {}\n  hint: run the command again",
+                    "interrupted before stage {}; applied so far: {}\n  hint: {resume}",
                     stage.number(),
                     report.describe()
                 );
             }
             if let Some(workloads) = waits.get(index).filter(|w| !w.is_empty()) {
-                super::apply::wait_for_workloads(
+                let waited = super::apply::wait_for_workloads(
                     self.ui,
                     self.cluster,
                     workloads,
                     self.args.timeout,
                     &self.interrupt,
                 )
-                .await?;
+                .await;
+                if let Err(err) = waited {
+                    // apply's own hint ("everything was applied") is not true mid-rotation.
+                    let text = err.to_string();
+                    let reason = text.lines().next().unwrap_or_default();
+                    bail!("{reason}\n  hint: {resume}");
+                }
             }
         }
         super::apply::finish_writes(
@@ -509,12 +518,25 @@ impl Rotation<'_> {
         Ok(report)
     }
 
-    /// Phase 1 (and, unless --no-wait, phase 2) of the rotation of `targets`.
+    /// Phase 1 (and, unless --no-wait, phase 2) of the rotation of `targets`. An RPC credential
+    /// whose phase 1 was recorded but not completed (a timeout, Ctrl-C) is resumed: its values
+    /// stay, and the same writes run again in the same order.
     async fn start(&self, targets: &[&Entry], secrets: &Secrets) -> anyhow::Result<()> {
         let requirements = state::requirements(self.site);
         let mut changes = Vec::new();
+        let mut resumed = Vec::new();
         for entry in targets {
+            if rotation::is_pending(entry, secrets) {
+                resumed.push(*entry);
+                continue;
+            }
             changes.extend(rotation::start(entry, secrets, &requirements)?);
+        }
+        if !resumed.is_empty() {
+            self.ui.info(&format!(
+                "resuming phase 1 of {}: bitcoind with the old and the new password first, then the clients",
+                describe(&resumed)
+            ));
         }
         let next = secrets.with_changes(&changes);
         let desired = super::desired_objects(render(self.global, self.site, &next)?, &self.set);
@@ -567,12 +589,31 @@ impl Rotation<'_> {
         if !self.show_and_confirm(&preview, true)? {
             return Ok(());
         }
-        let paths: Vec<String> = targets.iter().flat_map(|e| e.state_paths()).collect();
-        self.state.commit(&stamp(), &paths, &changes)?;
-        self.state
-            .audit(&format!("rotation started: {}", describe(targets)))?;
+        let started: Vec<&Entry> = targets
+            .iter()
+            .copied()
+            .filter(|e| !resumed.contains(e))
+            .collect();
+        if !started.is_empty() {
+            let paths: Vec<String> = started.iter().flat_map(|e| e.state_paths()).collect();
+            self.state.commit(&stamp(), &paths, &changes)?;
+            self.state
+                .audit(&format!("rotation started: {}", describe(&started)))?;
+        }
+        if !resumed.is_empty() {
+            self.state
+                .audit(&format!("rotation resumed: {}", describe(&resumed)))?;
+        }
+        let resume = if rpc.is_empty() {
+            "the new values are recorded in the state dir; openlsp apply writes the rest".to_owned()
+        } else {
+            format!(
+                "phase 1 is recorded and bitcoind is written before LND, so LND is not locked out; resume with: openlsp secrets rotate {}",
+                describe(&rpc).replace(", ", " ")
+            )
+        };
         let report = self
-            .execute(&desired, &survey, &preview, &groups, &waits)
+            .execute(&desired, &survey, &preview, &groups, &waits, &resume)
             .await?;
         self.ui
             .success(&format!("rotation applied: {}", report.describe()));
@@ -609,11 +650,25 @@ impl Rotation<'_> {
             let rolled = running == client.manifest.pointer(pointer)
                 && ready.as_ref().is_some_and(|r| r.is_ready());
             if !rolled {
-                let detail = match (&ready, running == client.manifest.pointer(pointer)) {
-                    (None, _) => "not found".to_owned(),
-                    (Some(_), false) => "its pod template has the old password".to_owned(),
-                    (Some(state), true) => state.message().to_owned(),
-                };
+                let applied = running == client.manifest.pointer(pointer);
+                if ready.is_none() || !applied {
+                    // Phase 1 stopped before the client got the new password (a timeout
+                    // waiting for bitcoind, Ctrl-C): waiting will not help, resuming does.
+                    bail!(
+                        "{} still runs the old pod template ({}): phase 1 did not reach it; bitcoind keeps accepting the old password\n  hint: resume phase 1: openlsp secrets rotate {}",
+                        client.id,
+                        if ready.is_none() {
+                            "not found"
+                        } else {
+                            "its pod template has the old password"
+                        },
+                        describe(targets).replace(", ", " ")
+                    );
+                }
+                let detail = ready
+                    .as_ref()
+                    .map(|r| r.message().to_owned())
+                    .unwrap_or_default();
                 bail!(
                     "{} still runs the old pod template ({detail}); bitcoind keeps accepting the old password until it has rolled\n  hint: wait for the rollout (kubectl -n {} rollout status {}), then run openlsp secrets rotate --finish again",
                     client.id,
@@ -653,8 +708,9 @@ impl Rotation<'_> {
         self.state
             .audit(&format!("rotation finished: {}", describe(targets)))?;
         let all: BTreeSet<ObjectId> = desired.iter().map(|d| d.id.clone()).collect();
+        let resume = "the old password is already gone from the state dir; openlsp apply removes its rpcauth line from bitcoind";
         let report = self
-            .execute(&desired, &survey, &preview, &[all], &waits)
+            .execute(&desired, &survey, &preview, &[all], &waits, resume)
             .await?;
         self.ui.success(&format!(
             "phase 2 applied, bitcoind no longer accepts the old password: {}",
@@ -711,11 +767,13 @@ fn export(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<Out
 }
 
 /// Writes `values` into the state dir; values that differ from existing ones need `force`
-/// and go to history first.
+/// and go to history first. `logs` (an export's audit log) are merged, never compared.
 fn restore(
     ui: &Ui,
     state: &StateDir,
     values: Vec<(String, Vec<u8>)>,
+    logs: &[(String, Vec<u8>)],
+    dates: &BTreeMap<String, OffsetDateTime>,
     force: bool,
     what: &str,
 ) -> anyhow::Result<()> {
@@ -745,6 +803,20 @@ fn restore(
         &replaced,
         &writes,
     )?;
+    // A restored value keeps the date it was generated or rotated, not today's.
+    let restored: Vec<(String, OffsetDateTime)> = writes
+        .iter()
+        .filter_map(|w| Some((w.path().to_owned(), *dates.get(w.path())?)))
+        .collect();
+    state.restore_dates(&restored)?;
+    // Before this restore's own line, so that line comes last even within the same second.
+    for (_, lines) in logs {
+        let added = state.merge_audit(lines)?;
+        ui.info(&format!(
+            "audit log: {added} line(s) from the export added to {}",
+            state::AUDIT_LOG
+        ));
+    }
     state.audit(&format!(
         "{what}: {} written, {} replaced, {same} unchanged",
         writes.len(),
@@ -775,22 +847,17 @@ fn import(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Out
             site.name()
         );
     }
-    let files = archive.files()?;
+    let (mut meta, files): (Vec<_>, Vec<_>) = archive
+        .files()?
+        .into_iter()
+        .partition(|(path, _)| path == state::AUDIT_LOG || path == state::CHANGED);
+    let dates = match meta.iter().position(|(path, _)| path == state::CHANGED) {
+        Some(index) => state::parse_dates(&String::from_utf8_lossy(&meta.remove(index).1)),
+        None => BTreeMap::new(),
+    };
     let state = super::open_state(global, site.name())?;
-    restore(ui, &state, files, args.force, "import")?;
+    restore(ui, &state, files, &meta, &dates, args.force, "import")?;
     Ok(Outcome::Ok)
-}
-
-/// The salt of `user`'s rpcauth line that matches `password`.
-fn matching_salt(rpcauth_conf: &str, user: &str, password: &str) -> Option<String> {
-    rpcauth_conf.lines().find_map(|line| {
-        let rest = line
-            .strip_prefix("rpcauth=")?
-            .strip_prefix(user)?
-            .strip_prefix(':')?;
-        let (salt, hmac) = rest.split_once('$')?;
-        (rpcauth::password_hmac(salt, password) == hmac).then(|| salt.to_owned())
-    })
 }
 
 async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<Outcome> {
@@ -806,6 +873,9 @@ async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<O
     }
     let mut secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
     let mut values: Vec<(String, Vec<u8>)> = Vec::new();
+    // A pulled value is dated when the cluster last wrote its Secret.
+    let mut written_at: BTreeMap<String, OffsetDateTime> = BTreeMap::new();
+    let mut dates: BTreeMap<String, OffsetDateTime> = BTreeMap::new();
     for entry in catalog::catalog(site) {
         for (path, source) in &entry.values {
             let secret_name = match source {
@@ -816,6 +886,15 @@ async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<O
                     format!("Secret {}/{secret_name} is not in the cluster; was the site applied with this profile?", site.namespace())
                 })?;
                 secrets.insert(secret_name.clone(), data);
+                if let Some(at) = cluster
+                    .secret_changed_at(site.namespace(), secret_name)
+                    .await?
+                {
+                    written_at.insert(secret_name.clone(), at);
+                }
+            }
+            if let Some(at) = written_at.get(secret_name) {
+                dates.insert(path.clone(), *at);
             }
             let data = &secrets[secret_name];
             let value = match source {
@@ -835,7 +914,16 @@ async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<O
                             .unwrap_or_default(),
                     )
                     .into_owned();
-                    matching_salt(&conf, user, &password)
+                    // Phase 1 of a rotation: the old line's password is only in the state dir
+                    // that started it, and a pulled state would drop that line.
+                    let lines = rpcauth::lines_of(&conf, user).len();
+                    if lines > 1 {
+                        bail!(
+                            "{} is being rotated: bitcoind has {lines} rpcauth lines for {user} (phase 1), and the old password is not in the cluster; nothing was written\n  hint: finish the rotation first with the state dir that started it (openlsp secrets rotate --finish), then pull",
+                            entry.secret
+                        );
+                    }
+                    rpcauth::matching_salt(&conf, user, &password)
                         .with_context(|| {
                             format!(
                                 "no rpcauth line of {user} in {secret_name} matches its password"
@@ -848,7 +936,7 @@ async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<O
         }
     }
     let state = super::open_state(global, site.name())?;
-    restore(ui, &state, values, args.force, "pull")?;
+    restore(ui, &state, values, &[], &dates, args.force, "pull")?;
     Ok(Outcome::Ok)
 }
 
@@ -919,23 +1007,4 @@ async fn seed(ui: &Ui, global: &GlobalArgs, args: &SeedArgs) -> anyhow::Result<O
         "the reveal was recorded (annotation openlsp.io/seed-revealed-at on the wallet Secret)",
     );
     Ok(Outcome::Ok)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_salt_of_the_matching_line_is_found() {
-        let conf = "# comment\nrpcauth=lnd:cb77f0957de88ff388cf817ddbc7273b$19e36f227e69de2990476013bc4d73e1541043410685353f81374a01c4943f09\nrpcauth=lnd:00$ff\n";
-        assert_eq!(
-            matching_salt(conf, "lnd", "correct horse battery staple").as_deref(),
-            Some("cb77f0957de88ff388cf817ddbc7273b")
-        );
-        assert_eq!(matching_salt(conf, "lnd", "wrong"), None);
-        assert_eq!(
-            matching_salt(conf, "other", "correct horse battery staple"),
-            None
-        );
-    }
 }

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use crate::images;
-use crate::profile::{BitcoinNode, LightningNode, Resources, Site};
+use crate::profile::{BitcoinNode, LND_WALLET_INIT_MEMORY, LightningNode, Resources, Site};
 
 use super::state::{self, Secrets, StateError};
 use super::{PlanError, names, rpcauth, stack};
@@ -152,6 +152,10 @@ pub struct WalletInitContext {
     /// LND's wallet directory for the network.
     dir: String,
     lndinit_image: &'static str,
+    /// Memory of the `wallet` init container: scrypt needs far more than the other lndinit steps.
+    memory: String,
+    /// GOMEMLIMIT for it, a tenth below the limit so Go collects before the kernel kills.
+    go_mem_limit: String,
 }
 
 #[derive(Serialize)]
@@ -304,6 +308,8 @@ fn wallet_init(site: &Site) -> WalletInitContext {
         network: lndinit_network,
         dir: format!("/data/data/chain/bitcoin/{}", network.as_str()),
         lndinit_image: images::LNDINIT,
+        memory: LND_WALLET_INIT_MEMORY.to_string(),
+        go_mem_limit: format!("{}MiB", LND_WALLET_INIT_MEMORY.0 / 1024 / 1024 * 9 / 10),
     }
 }
 

@@ -35,9 +35,46 @@ pub fn rpcauth_line(user: &str, salt_hex: &str, password: &str) -> String {
     )
 }
 
+/// `user`'s rpcauth lines in an rpcauth file, as (salt, hmac): one normally, two while a
+/// rotation is in phase 1.
+pub fn lines_of<'a>(rpcauth_conf: &'a str, user: &str) -> Vec<(&'a str, &'a str)> {
+    rpcauth_conf
+        .lines()
+        .filter_map(|line| {
+            line.strip_prefix("rpcauth=")?
+                .strip_prefix(user)?
+                .strip_prefix(':')?
+                .split_once('$')
+        })
+        .collect()
+}
+
+/// The salt of `user`'s rpcauth line that matches `password`.
+pub fn matching_salt(rpcauth_conf: &str, user: &str, password: &str) -> Option<String> {
+    lines_of(rpcauth_conf, user)
+        .into_iter()
+        .find(|(salt, hmac)| password_hmac(salt, password) == *hmac)
+        .map(|(salt, _)| salt.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_salt_of_the_matching_line_is_found() {
+        let conf = "# comment\nrpcauth=lnd:cb77f0957de88ff388cf817ddbc7273b$19e36f227e69de2990476013bc4d73e1541043410685353f81374a01c4943f09\nrpcauth=lnd:00$ff\nrpcauth=lndx:00$ff\n";
+        assert_eq!(
+            matching_salt(conf, "lnd", "correct horse battery staple").as_deref(),
+            Some("cb77f0957de88ff388cf817ddbc7273b")
+        );
+        assert_eq!(matching_salt(conf, "lnd", "wrong"), None);
+        assert_eq!(
+            matching_salt(conf, "other", "correct horse battery staple"),
+            None
+        );
+        assert_eq!(lines_of(conf, "lnd").len(), 2, "lndx is another user");
+    }
 
     #[test]
     fn matches_bitcoin_cores_test_vector() {

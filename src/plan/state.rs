@@ -17,6 +17,11 @@ use super::{rpcauth, tls};
 
 const MARKER: &str = "openlsp-state";
 const LOCK: &str = ".lock";
+/// The log of rotations, restores and reveals: appended to, never compared or replaced.
+pub const AUDIT_LOG: &str = "audit.log";
+/// When each value was generated, rotated or restored (`<unix seconds> <path>` per line), so
+/// the date survives `pull` and `import`, which rewrite the files.
+pub const CHANGED: &str = "changed";
 const FORMAT: &str = "1";
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +137,17 @@ impl StateChange {
             StateChange::Write { path, .. } | StateChange::Remove { path } => path,
         }
     }
+}
+
+/// The dates of a [`CHANGED`] file (from this state dir or an export); bad lines are skipped.
+pub fn parse_dates(text: &str) -> BTreeMap<String, time::OffsetDateTime> {
+    text.lines()
+        .filter_map(|line| {
+            let (seconds, relative) = line.split_once(' ')?;
+            let at = time::OffsetDateTime::from_unix_timestamp(seconds.parse().ok()?).ok()?;
+            Some((relative.to_owned(), at))
+        })
+        .collect()
 }
 
 /// `2026-11-21T20-30-05Z`: a history directory name that sorts by time and needs no quoting.
@@ -430,7 +446,56 @@ impl StateDir {
                 _ => {}
             }
         }
+        let now = time::OffsetDateTime::now_utc();
+        let dates: Vec<(String, time::OffsetDateTime)> =
+            generated.iter().map(|p| (p.clone(), now)).collect();
+        self.write_dates(&dates, &[])?;
         Ok(generated)
+    }
+
+    /// The recorded dates, by path.
+    fn dates(&self) -> Result<BTreeMap<String, time::OffsetDateTime>, StateError> {
+        let path = self.root.join(CHANGED);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(err) => return Err(io_error(&path)(err)),
+        };
+        Ok(parse_dates(&text))
+    }
+
+    /// Sets the dates of `set` and forgets those of `forget`; the caller holds the lock.
+    fn write_dates(
+        &self,
+        set: &[(String, time::OffsetDateTime)],
+        forget: &[String],
+    ) -> Result<(), StateError> {
+        if set.is_empty() && forget.is_empty() {
+            return Ok(());
+        }
+        let mut dates = self.dates()?;
+        for (relative, at) in set {
+            dates.insert(relative.clone(), *at);
+        }
+        for relative in forget {
+            dates.remove(relative);
+        }
+        let text: String = dates
+            .iter()
+            .map(|(relative, at)| format!("{} {relative}\n", at.unix_timestamp()))
+            .collect();
+        let path = self.root.join(CHANGED);
+        fsutil::write_atomic(&path, text.as_bytes(), PRIVATE_FILE).map_err(io_error(&path))
+    }
+
+    /// Records when values restored from elsewhere (an export, the cluster) were really
+    /// changed, instead of the time of the restore.
+    pub fn restore_dates(
+        &self,
+        dates: &[(String, time::OffsetDateTime)],
+    ) -> Result<(), StateError> {
+        let _lock = self.lock()?;
+        self.write_dates(dates, &[])
     }
 
     /// Reads one value if it exists, checking the file is private and not empty.
@@ -526,7 +591,15 @@ impl StateDir {
                 },
             }
         }
-        Ok(())
+        let now = time::OffsetDateTime::now_utc();
+        let (mut written, mut removed) = (Vec::new(), Vec::new());
+        for change in changes {
+            match change {
+                StateChange::Write { path, .. } => written.push((path.clone(), now)),
+                StateChange::Remove { path } => removed.push(path.clone()),
+            }
+        }
+        self.write_dates(&written, &removed)
     }
 
     /// Relative paths (sorted) of the files under the state dir, without marker and lock;
@@ -544,7 +617,8 @@ impl StateDir {
                     .into_owned();
                 let skipped = relative == MARKER
                     || relative == LOCK
-                    || (!everything && (relative == "history" || relative == "audit.log"));
+                    || (!everything
+                        && (relative == "history" || relative == AUDIT_LOG || relative == CHANGED));
                 if skipped {
                     continue;
                 }
@@ -580,7 +654,7 @@ impl StateDir {
     /// Appends a line to `audit.log`: rotations, restores and seed reveals, with who and when.
     pub fn audit(&self, event: &str) -> Result<(), StateError> {
         use std::io::Write as _;
-        let path = self.root.join("audit.log");
+        let path = self.root.join(AUDIT_LOG);
         let now = time::OffsetDateTime::now_utc();
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
         let line = format!("{} {user}: {event}\n", history_stamp(now));
@@ -593,8 +667,46 @@ impl StateDir {
             .map_err(io_error(&path))
     }
 
-    /// When a value was last written (generated, rotated or restored).
+    /// Adds the lines of another copy of the audit log (from an export) that this one lacks,
+    /// keeping the log in time order; returns how many were added. A line that occurs twice
+    /// in `other` and once here is added once.
+    pub fn merge_audit(&self, other: &[u8]) -> Result<usize, StateError> {
+        let _lock = self.lock()?;
+        let path = self.root.join(AUDIT_LOG);
+        let local = match fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(err) => return Err(io_error(&path)(err)),
+        };
+        let mut unmatched: Vec<&str> = local.lines().collect();
+        let other = String::from_utf8_lossy(other);
+        let mut added = Vec::new();
+        for line in other.lines().filter(|l| !l.is_empty()) {
+            match unmatched.iter().position(|l| *l == line) {
+                Some(index) => {
+                    unmatched.swap_remove(index);
+                }
+                None => added.push(line),
+            }
+        }
+        if added.is_empty() {
+            return Ok(0);
+        }
+        let mut merged: Vec<&str> = local.lines().chain(added.iter().copied()).collect();
+        // Lines start with a sortable UTC stamp; the sort is stable for equal stamps.
+        merged.sort_by_key(|line| line.split(' ').next().unwrap_or_default().to_owned());
+        let mut text = merged.join("\n");
+        text.push('\n');
+        fsutil::write_atomic(&path, text.as_bytes(), PRIVATE_FILE).map_err(io_error(&path))?;
+        Ok(added.len())
+    }
+
+    /// When a value was last changed (generated or rotated; a restore keeps the date it had),
+    /// from the record, else the file's time (a state dir from before the record).
     pub fn modified(&self, relative: &str) -> Option<time::OffsetDateTime> {
+        if let Some(at) = self.dates().ok()?.get(relative) {
+            return Some(*at);
+        }
         let modified = fs::metadata(self.root.join(relative))
             .ok()?
             .modified()
@@ -611,6 +723,71 @@ mod tests {
         Requirement::Password {
             path: path.to_owned(),
         }
+    }
+
+    #[test]
+    fn dates_are_recorded_on_generation_and_rotation_and_can_be_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&dir.path().join("s"), "home").unwrap();
+        let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+        state.ensure(&[password("rpc/pw")]).unwrap();
+        let generated = state.modified("rpc/pw").unwrap();
+        assert!(generated >= before);
+        let long_ago = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        state
+            .restore_dates(&[("rpc/pw".to_owned(), long_ago)])
+            .unwrap();
+        // The file is rewritten, as pull and import do; the recorded date stays.
+        fs::write(state.root().join("rpc/pw"), "x").unwrap();
+        assert_eq!(state.modified("rpc/pw"), Some(long_ago));
+        assert!(!state.files().unwrap().contains(&CHANGED.to_owned()));
+        let change = StateChange::Write {
+            path: "rpc/pw".to_owned(),
+            value: b"new".to_vec(),
+        };
+        state
+            .commit("2026-01-01T00-00-00Z", &[], &[change])
+            .unwrap();
+        assert!(
+            state.modified("rpc/pw").unwrap() >= before,
+            "a rotation is a change"
+        );
+        state
+            .commit(
+                "2026-01-01T00-00-01Z",
+                &[],
+                &[StateChange::Remove {
+                    path: "rpc/pw".to_owned(),
+                }],
+            )
+            .unwrap();
+        assert!(
+            !fs::read_to_string(state.root().join(CHANGED))
+                .unwrap()
+                .contains("rpc/pw")
+        );
+    }
+
+    #[test]
+    fn audit_logs_merge_by_time_and_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&dir.path().join("s"), "home").unwrap();
+        let ours = "2026-01-02T00-00-00Z me: b\n2026-01-04T00-00-00Z me: d\n";
+        fs::write(state.root().join(AUDIT_LOG), ours).unwrap();
+        let theirs =
+            b"2026-01-01T00-00-00Z me: a\n2026-01-02T00-00-00Z me: b\n2026-01-03T00-00-00Z me: c\n";
+        assert_eq!(state.merge_audit(theirs).unwrap(), 2);
+        let merged = fs::read_to_string(state.root().join(AUDIT_LOG)).unwrap();
+        assert_eq!(
+            merged,
+            "2026-01-01T00-00-00Z me: a\n2026-01-02T00-00-00Z me: b\n2026-01-03T00-00-00Z me: c\n2026-01-04T00-00-00Z me: d\n"
+        );
+        assert_eq!(
+            state.merge_audit(theirs).unwrap(),
+            0,
+            "a second merge adds nothing"
+        );
+        assert_eq!(state.merge_audit(merged.as_bytes()).unwrap(), 0);
     }
 
     #[test]

@@ -37,6 +37,36 @@ pub fn subject_alt_names(dns_names: &[String], ips: &[String]) -> Vec<String> {
     names
 }
 
+/// What openlsp reads back from a PEM certificate: its DER (for fingerprints and lndconnect
+/// URIs) and when it expires.
+pub struct CertificateInfo {
+    pub der: Vec<u8>,
+    pub not_after: OffsetDateTime,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateError {
+    #[error("not a PEM certificate: {0}")]
+    Pem(String),
+    #[error("not an X.509 certificate: {0}")]
+    X509(String),
+}
+
+/// Parses the first certificate of `pem_text`.
+pub fn read_certificate(pem_text: &[u8]) -> Result<CertificateInfo, CertificateError> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem_text)
+        .map_err(|err| CertificateError::Pem(err.to_string()))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|err| CertificateError::X509(err.to_string()))?;
+    let not_after = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp())
+        .map_err(|err| CertificateError::X509(err.to_string()))?;
+    Ok(CertificateInfo {
+        der: pem.contents.clone(),
+        not_after,
+    })
+}
+
 /// Issues a new self-signed certificate for `common_name` valid from a day ago (clock skew)
 /// for [`VALIDITY`].
 pub fn generate(common_name: &str, alt_names: &[String]) -> Result<TlsPair, TlsError> {
@@ -74,4 +104,26 @@ pub fn generate(common_name: &str, alt_names: &[String]) -> Result<TlsPair, TlsE
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_certificate_reads_back_with_its_expiry() {
+        let pair = generate("lnd", &["lnd".to_owned()]).unwrap();
+        let cert = read_certificate(pair.cert_pem.as_bytes()).unwrap();
+        assert_eq!(cert.der.first(), Some(&0x30), "DER starts with a SEQUENCE");
+        let expected = OffsetDateTime::now_utc() - Duration::days(1) + VALIDITY;
+        assert!((cert.not_after - expected).abs() < Duration::minutes(1));
+        assert!(matches!(
+            read_certificate(pair.key_pem.as_bytes()),
+            Err(CertificateError::X509(_))
+        ));
+        assert!(matches!(
+            read_certificate(b"not pem"),
+            Err(CertificateError::Pem(_))
+        ));
+    }
 }

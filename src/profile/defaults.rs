@@ -21,6 +21,12 @@ pub const BITCOIND_BASE_MIB: u64 = 640;
 pub const LND_MEMORY: Bytes = Bytes::gib(1);
 /// The memory limit of the lndinit sidecar beside every LND.
 pub const LND_SIDECAR_MEMORY: Bytes = Bytes::mib(64);
+/// The memory of lndinit's `wallet` init container (file mode). btcwallet derives each wallet
+/// key with scrypt N=2^18, r=8, p=1 (waddrmgr's DefaultScryptOptions), one 128*N*r = 256 MiB
+/// buffer at a time. Creating a wallet derives two keys back to back, and Go's collector may not
+/// free the first buffer before the second is taken, so 512 MiB, plus 128 MiB for the Go
+/// runtime, bbolt and the aezeed seed (scrypt, 32 MiB).
+pub const LND_WALLET_INIT_MEMORY: Bytes = Bytes::mib(640);
 /// Its CPU request.
 pub const LND_SIDECAR_CPU: Millicores = Millicores(10);
 pub const BITCOIND_CPU: Millicores = Millicores(500);

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::defaults::{EXPORTER_CPU, EXPORTER_MEMORY, LNDMON_CPU, LNDMON_MEMORY};
+use super::quantity::Bytes;
 use super::site::{Inbound, Network, Resources, Site, TorMode};
 use super::validate::{Checker, is_dns_label, is_dns_subdomain};
 
@@ -28,11 +29,18 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
         .lightning
         .iter()
         .map(|node| (&node.disk, LNDMON_MEMORY, LNDMON_CPU));
-    // Every LND pod also runs the lndinit sidecar that publishes its macaroons.
+    // Every LND pod also runs the lndinit sidecar that publishes its macaroons. Its init
+    // containers run one at a time before LND, so the pod needs max(wallet init, LND + sidecar):
+    // beyond LND itself, the larger of the sidecar and what the wallet init needs above LND.
     let sidecars = site.spec.lightning.iter().map(|node| {
+        let above_lnd = Bytes(
+            super::defaults::LND_WALLET_INIT_MEMORY
+                .0
+                .saturating_sub(node.resources.memory.0),
+        );
         (
             &node.disk,
-            super::defaults::LND_SIDECAR_MEMORY,
+            above_lnd.max(super::defaults::LND_SIDECAR_MEMORY),
             super::defaults::LND_SIDECAR_CPU,
         )
     });
