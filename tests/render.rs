@@ -9,7 +9,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use serde_json::Value;
 
@@ -59,6 +59,7 @@ fn deserialize_typed(document: &Value) {
         "RoleBinding" => serde_json::from_value::<RoleBinding>(value).map(drop),
         "Deployment" => serde_json::from_value::<Deployment>(value).map(drop),
         "Ingress" => serde_json::from_value::<Ingress>(value).map(drop),
+        "NetworkPolicy" => serde_json::from_value::<NetworkPolicy>(value).map(drop),
         // Custom resources: the API server checks them against their CRDs (tests/stack.rs
         // applies every one to a server with the real CRDs installed).
         "ServiceMonitor" | "PrometheusRule" | "ClusterIssuer" => {

@@ -228,8 +228,12 @@ pub(super) fn secret_text<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a st
     })
 }
 
+/// `app.kubernetes.io/component` of bitcoind's and LND's pods.
+pub const BITCOIN_COMPONENT: &str = "bitcoin-node";
+pub const LIGHTNING_COMPONENT: &str = "lightning-node";
+
 /// Labels every object of the site carries.
-fn site_labels(site: &Site) -> Labels {
+pub(super) fn site_labels(site: &Site) -> Labels {
     let mut labels = Labels::new();
     labels.insert("app.kubernetes.io/managed-by", "openlsp".to_owned());
     labels.insert("app.kubernetes.io/part-of", "openlsp".to_owned());
@@ -354,7 +358,7 @@ pub fn bitcoin_context(
     node: &BitcoinNode,
     secrets: &Secrets,
 ) -> Result<BitcoinContext, PlanError> {
-    let (labels, selector) = node_labels(site, "bitcoind", &node.name, "bitcoin-node");
+    let (labels, selector) = node_labels(site, "bitcoind", &node.name, BITCOIN_COMPONENT);
     let mut clients = Vec::new();
     let mut conf = String::from("# RPC users of this bitcoind, one salted rpcauth line each.\n");
     for client in site.clients_of(&node.name) {
@@ -410,7 +414,7 @@ pub fn lightning_context(
             node.name, node.bitcoin
         ))
     })?;
-    let (labels, selector) = node_labels(site, "lnd", &node.name, "lightning-node");
+    let (labels, selector) = node_labels(site, "lnd", &node.name, LIGHTNING_COMPONENT);
     let backend_host = service_host(site, &backend.name);
     let mut tls_domains =
         state::lnd_dns_names(&node.name, site.namespace(), &node.tls_extra_domains);

@@ -14,7 +14,8 @@ use crate::profile::{Acme, BitcoinNode, Inbound, LightningNode, LndApi, Resource
 
 use super::PlanError;
 use super::context::{
-    LND_GRPC_PORT, LND_P2P_PORT, LND_REST_PORT, SITE_LABEL, b64, secret, service_host,
+    BITCOIN_COMPONENT, LIGHTNING_COMPONENT, LND_GRPC_PORT, LND_P2P_PORT, LND_REST_PORT, SITE_LABEL,
+    b64, secret, service_host,
 };
 use super::names;
 use super::onion::OnionKey;
@@ -104,6 +105,9 @@ pub struct TorContext {
     socks: String,
     /// Source ranges allowed to use the SOCKS port (`SocksPolicy accept`).
     socks_allow: Vec<String>,
+    /// The NetworkPolicy's pods allowed to use the SOCKS port: this site's bitcoind and LND.
+    socks_client_labels: Labels,
+    socks_client_components: [&'static str; 2],
     /// The emptyDir holding Tor's DataDirectory and HiddenServiceDirs.
     state_dir: &'static str,
     /// The DataDirectory: absolute for the torrc, relative to `state_dir` for copy-keys.sh.
@@ -446,6 +450,8 @@ pub fn tor_context(site: &Site) -> TorContext {
             .iter()
             .map(|range| tor_policy_range(range))
             .collect(),
+        socks_client_labels: super::context::site_labels(site),
+        socks_client_components: [BITCOIN_COMPONENT, LIGHTNING_COMPONENT],
         state_dir: TOR_STATE_DIR,
         data_dir: format!("{TOR_STATE_DIR}/{TOR_DATA_SUBDIR}"),
         data_subdir: TOR_DATA_SUBDIR,
