@@ -797,7 +797,7 @@ fn selects(selector: &Value, labels: &Value) -> bool {
     let labels_match = wanted.iter().all(|(key, value)| &labels[key] == value);
     let expressions_match = selector["matchExpressions"]
         .as_array()
-        .map_or(true, |expressions| {
+        .is_none_or(|expressions| {
             expressions.iter().all(|expression| {
                 assert_eq!(expression["operator"], "In", "{expression}");
                 let values = expression["values"].as_array().unwrap();
