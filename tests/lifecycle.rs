@@ -426,6 +426,23 @@ fn a_certificate_is_reissued_with_the_same_names_and_a_new_key() {
         cert
     );
     assert_ne!(checksum(&site, "lnd"), before, "LND rolls");
+    let history: Vec<_> = fs::read_dir(site.state_dir().join("history"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(history.len(), 1, "{history:?}");
+    for (file, old) in [("tls.cert", &old_cert), ("tls.key", &old_key)] {
+        let kept = history[0].join("lightning/lnd").join(file);
+        assert_eq!(
+            &fs::read_to_string(&kept).unwrap(),
+            old,
+            "history keeps the old {file}"
+        );
+        assert_eq!(
+            fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
     site.openlsp(&["diff"]).expect(0);
     site.assert_nothing_leaked();
 }

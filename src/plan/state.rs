@@ -556,6 +556,19 @@ impl StateDir {
         Ok(secrets)
     }
 
+    /// `history/<stamp>`, or `history/<stamp>.2`, `.3`... when a commit in the same second
+    /// already used it: names sort in time order and no commit overwrites another's copies.
+    fn unused_history_dir(&self, stamp: &str) -> PathBuf {
+        let history = self.root.join("history");
+        (1u32..)
+            .map(|n| match n {
+                1 => history.join(stamp),
+                n => history.join(format!("{stamp}.{n}")),
+            })
+            .find(|dir| !dir.exists())
+            .expect("some suffix is unused")
+    }
+
     /// Copies the current values of `paths` into `history/<stamp>/`, then makes `changes`,
     /// all under the state lock. Nothing is ever deleted from history.
     pub fn commit(
@@ -565,13 +578,14 @@ impl StateDir {
         changes: &[StateChange],
     ) -> Result<(), StateError> {
         let _lock = self.lock()?;
+        let mut history = None;
         for relative in paths {
             if let Some(value) = self.read(relative)? {
-                let target = self.root.join("history").join(stamp).join(relative);
+                let dir = history.get_or_insert_with(|| self.unused_history_dir(stamp));
+                let target = dir.join(relative);
                 if let Some(parent) = target.parent() {
                     fsutil::create_dir_all(parent, PRIVATE_DIR).map_err(io_error(parent))?;
                 }
-                // A second rotation within the same second keeps the first copy.
                 fsutil::create_atomic(&target, &value, PRIVATE_FILE).map_err(io_error(&target))?;
             }
         }
@@ -868,6 +882,43 @@ mod tests {
             .unwrap();
         assert_eq!(state.load(&needed).unwrap().get("rpc/previous/pw"), None);
         assert!(kept.exists(), "history is never deleted");
+
+        // Two more rotations within one second: each old value keeps its own copy.
+        for value in [&b"newer"[..], b"newest"] {
+            state
+                .commit(
+                    "2026-01-03T00-00-00Z",
+                    &["rpc/pw".to_owned()],
+                    &[StateChange::Write {
+                        path: "rpc/pw".into(),
+                        value: value.to_vec(),
+                    }],
+                )
+                .unwrap();
+        }
+        let history = dir.path().join("s/history");
+        assert_eq!(
+            fs::read(history.join("2026-01-03T00-00-00Z/rpc/pw")).unwrap(),
+            b"new"
+        );
+        assert_eq!(
+            fs::read(history.join("2026-01-03T00-00-00Z.2/rpc/pw")).unwrap(),
+            b"newer"
+        );
+        let mut stamps: Vec<String> = fs::read_dir(&history)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        stamps.sort();
+        assert_eq!(
+            stamps,
+            [
+                "2026-01-01T00-00-00Z",
+                "2026-01-03T00-00-00Z",
+                "2026-01-03T00-00-00Z.2"
+            ],
+            "a commit that copies nothing makes no history dir; names sort in time order"
+        );
     }
 
     #[test]
