@@ -603,6 +603,53 @@ fn validate_shows_the_effective_profile() {
     );
 }
 
+/// A 4 GiB Pi gets caches sized for it, so the example stack (bitcoind, LND, Tor) fits beside
+/// the OS; an operator's own values still win.
+#[test]
+fn a_4_gib_pi_gets_caches_that_fit_it() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let original = fs::read_to_string(test.path().join("pi4-mainnet.yaml")).unwrap();
+    let small = original.replace("memory: 8Gi", "memory: 4Gi");
+    assert_ne!(small, original);
+    test.write("small.yaml", &small);
+    let effective = test
+        .run(["validate", "--show-effective", "-p", "small.yaml"])
+        .expect(0);
+    let site: Value = serde_yaml::from_str(&effective.stdout).unwrap();
+    let bitcoind = &site["spec"]["bitcoin"][0];
+    assert_eq!(bitcoind["dbcache"], 384, "{}", effective.stdout);
+    assert_eq!(bitcoind["maxmempool"], 128);
+    assert_eq!(bitcoind["resources"]["memory"], "1152Mi");
+    let output = test.run(["render", "-p", "small.yaml"]).expect(0);
+    let conf =
+        find(&documents(&output.stdout), "ConfigMap", "bitcoind-config")["data"]["bitcoin.conf"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert!(conf.contains("\ndbcache=384\n"), "{conf}");
+    assert!(conf.contains("\nmaxmempool=128\n"), "{conf}");
+
+    // The 8 GiB Pi keeps bitcoind's default mempool.
+    let effective = test
+        .run(["validate", "--show-effective", "-p", "pi4-mainnet.yaml"])
+        .expect(0);
+    let site: Value = serde_yaml::from_str(&effective.stdout).unwrap();
+    assert_eq!(site["spec"]["bitcoin"][0]["dbcache"], 1024);
+    assert_eq!(site["spec"]["bitcoin"][0]["maxmempool"], 300);
+
+    let chosen = small.replace(
+        "      txindex: true",
+        "      txindex: true\n      maxmempool: 300",
+    );
+    test.write("chosen.yaml", &chosen);
+    let crowded = test.run(["validate", "-p", "chosen.yaml"]).expect(2);
+    assert!(
+        crowded.stderr.contains("of memory together"),
+        "{}",
+        crowded.stderr
+    );
+}
+
 /// A disk's `nodeName` puts its node on another machine: the PV is pinned there, and memory is
 /// counted per machine, so nodes that do not fit one machine together fit two.
 #[test]

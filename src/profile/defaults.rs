@@ -11,10 +11,15 @@ use super::site::{
 };
 use crate::images;
 
-/// bitcoind's own defaults, used when the host is small.
-pub const DEFAULT_DBCACHE_MIB: u64 = 450;
+/// bitcoind's own default mempool limit, kept on hosts of 8 GiB and more.
 pub const DEFAULT_MAXMEMPOOL_MIB: u64 = 300;
-/// Largest dbcache openlsp picks by itself; more only helps the initial sync marginally.
+/// Below 8 GiB (a 4 GiB Pi) every MiB counts: a smaller mempool and a smaller share for dbcache.
+pub const SMALL_HOST_MEMORY: Bytes = Bytes::gib(8);
+/// Still room for many blocks' worth of transactions; fee estimation works from blocks.
+pub const SMALL_HOST_MAXMEMPOOL_MIB: u64 = 128;
+/// Smallest and largest dbcache openlsp picks by itself; more only helps the initial sync
+/// marginally, less makes it crawl.
+pub const MIN_AUTO_DBCACHE_MIB: u64 = 256;
 pub const MAX_AUTO_DBCACHE_MIB: u64 = 4096;
 /// bitcoind's memory beyond dbcache and mempool: block index, peers, RPC, txindex.
 pub const BITCOIND_BASE_MIB: u64 = 640;
@@ -56,11 +61,27 @@ pub fn default_reserved_memory(host_memory: Bytes) -> Bytes {
     Bytes((host_memory.0 / 4).max(Bytes::mib(1536).0))
 }
 
-/// dbcache from the host's memory: an eighth of it, shared by the Bitcoin nodes on that
-/// machine, between bitcoind's default (450 MiB) and 4 GiB. An 8 GiB Pi gets 1 GiB.
+/// dbcache from the host's memory: an eighth of it (three thirty-seconds below 8 GiB), shared
+/// by the Bitcoin nodes on that machine, between 256 MiB and 4 GiB. An 8 GiB Pi gets 1 GiB, a
+/// 4 GiB one 384 MiB, so that bitcoind, LND and Tor fit beside the OS.
 pub fn default_dbcache_mib(host_memory: Bytes, bitcoin_nodes_on_machine: usize) -> u64 {
-    let share = host_memory.as_mib() / 8 / bitcoin_nodes_on_machine.max(1) as u64;
-    share.clamp(DEFAULT_DBCACHE_MIB, MAX_AUTO_DBCACHE_MIB)
+    let host = host_memory.as_mib();
+    let share = if host_memory.0 < SMALL_HOST_MEMORY.0 {
+        host * 3 / 32
+    } else {
+        host / 8
+    };
+    (share / bitcoin_nodes_on_machine.max(1) as u64)
+        .clamp(MIN_AUTO_DBCACHE_MIB, MAX_AUTO_DBCACHE_MIB)
+}
+
+/// maxmempool from the host's memory: bitcoind's default, or 128 MiB below 8 GiB.
+pub fn default_maxmempool_mib(host_memory: Bytes) -> u64 {
+    if host_memory.0 < SMALL_HOST_MEMORY.0 {
+        SMALL_HOST_MAXMEMPOOL_MIB
+    } else {
+        DEFAULT_MAXMEMPOOL_MIB
+    }
 }
 
 /// Pod memory for bitcoind: caches plus base, rounded up to 128 MiB.
@@ -230,7 +251,9 @@ fn resolve_bitcoin(site: &Site, all: &[BitcoinInput], node: &BitcoinInput) -> Bi
     let dbcache = node
         .dbcache
         .unwrap_or_else(|| default_dbcache_mib(site.spec.host.memory, on_machine));
-    let maxmempool = node.maxmempool.unwrap_or(DEFAULT_MAXMEMPOOL_MIB);
+    let maxmempool = node
+        .maxmempool
+        .unwrap_or_else(|| default_maxmempool_mib(site.spec.host.memory));
     let resources = node.resources.clone().unwrap_or_default();
     BitcoinNode {
         name: node.name.clone(),
@@ -311,8 +334,23 @@ mod tests {
     }
 
     #[test]
-    fn small_hosts_keep_bitcoind_defaults_and_big_ones_are_capped() {
-        assert_eq!(default_dbcache_mib(Bytes::gib(2), 1), DEFAULT_DBCACHE_MIB);
+    fn a_4_gib_pi_gets_smaller_caches_that_leave_room_for_lnd_and_tor() {
+        let host = Bytes::gib(4);
+        assert_eq!(default_dbcache_mib(host, 1), 384);
+        assert_eq!(default_maxmempool_mib(host), SMALL_HOST_MAXMEMPOOL_MIB);
+        let bitcoind = bitcoind_memory(384, SMALL_HOST_MAXMEMPOOL_MIB);
+        assert_eq!(bitcoind, Bytes::mib(1152));
+        let lnd = LND_MEMORY.0 + LND_SIDECAR_MEMORY.0;
+        assert!(bitcoind.0 + lnd + TOR_MEMORY.0 <= host.0 - default_reserved_memory(host).0);
+        assert_eq!(
+            default_maxmempool_mib(Bytes::gib(8)),
+            DEFAULT_MAXMEMPOOL_MIB
+        );
+    }
+
+    #[test]
+    fn small_hosts_get_the_smallest_dbcache_and_big_ones_are_capped() {
+        assert_eq!(default_dbcache_mib(Bytes::gib(2), 1), MIN_AUTO_DBCACHE_MIB);
         assert_eq!(
             default_dbcache_mib(Bytes::gib(128), 1),
             MAX_AUTO_DBCACHE_MIB
