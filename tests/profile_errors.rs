@@ -86,6 +86,15 @@ const CASES: &[Case] = &[
         hint: "prune: 550",
     },
     Case {
+        name: "prune beyond the disk",
+        from: "      txindex: true",
+        to: "      prune: 18446744073709551615",
+        at: "15:14",
+        path: "spec.bitcoin[0].prune",
+        message: "prune target 18446744073709551615 MiB is more than disk \"blockchain\" holds (1Ti, 1048576 MiB)",
+        hint: "the value is in MiB",
+    },
+    Case {
         name: "missing disk",
         from: "      disk: blockchain",
         to: "      disk: chain",

@@ -7,7 +7,10 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use crate::images;
-use crate::profile::{BitcoinNode, LND_WALLET_INIT_MEMORY, LightningNode, Resources, Site};
+use crate::profile::{
+    BitcoinNode, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LightningNode,
+    Resources, Site,
+};
 
 use super::state::{self, Secrets, StateError};
 use super::{PlanError, names, rpcauth, stack};
@@ -156,6 +159,9 @@ pub struct WalletInitContext {
     memory: String,
     /// GOMEMLIMIT for it, a tenth below the limit so Go collects before the kernel kills.
     go_mem_limit: String,
+    /// Memory and CPU request of the other lndinit containers, as the memory check counts them.
+    sidecar_memory: String,
+    sidecar_cpu: String,
 }
 
 #[derive(Serialize)]
@@ -314,6 +320,8 @@ fn wallet_init(site: &Site) -> WalletInitContext {
         lndinit_image: images::LNDINIT,
         memory: LND_WALLET_INIT_MEMORY.to_string(),
         go_mem_limit: format!("{}MiB", LND_WALLET_INIT_MEMORY.0 / 1024 / 1024 * 9 / 10),
+        sidecar_memory: LND_SIDECAR_MEMORY.to_string(),
+        sidecar_cpu: LND_SIDECAR_CPU.to_string(),
     }
 }
 

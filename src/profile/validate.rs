@@ -312,6 +312,19 @@ impl<'a> Checker<'a> {
                         format!("prune target {prune} MiB is below bitcoind's minimum of {MIN_PRUNE_MIB} MiB"),
                         format!("use `prune: {MIN_PRUNE_MIB}` or more (the value is in MiB)"),
                     );
+                } else if let Some(disk) = site.spec.disks.get(&node.disk)
+                    && prune > disk.size.as_mib()
+                {
+                    self.error(
+                        &format!("{base}.prune"),
+                        format!(
+                            "prune target {prune} MiB is more than disk {:?} holds ({}, {} MiB): bitcoind would fill it before pruning",
+                            node.disk,
+                            disk.size,
+                            disk.size.as_mib()
+                        ),
+                        "the value is in MiB: keep it well below the disk's size, beside the chain state (`prune: 550` keeps only recent blocks)",
+                    );
                 }
             }
             if !(4..=65536).contains(&node.dbcache) {
