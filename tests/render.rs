@@ -163,7 +163,6 @@ fn pods_are_hardened_probed_labelled_and_fit_the_pi() {
     let test = Test::new().with_example("pi4-mainnet");
     let output = test.run(["render", "-p", "pi4-mainnet.yaml"]).expect(0);
     let docs = documents(&output.stdout);
-    let mut memory_mib = 0;
     for name in ["bitcoind", "lnd"] {
         let sts = find(&docs, "StatefulSet", name);
         let pod = &sts["spec"]["template"];
