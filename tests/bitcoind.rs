@@ -233,10 +233,47 @@ fn check_profile(profile: &str, chain: &str, more: impl FnOnce(u16, &[Value])) {
         401,
         "an unknown user must be rejected"
     );
+    run_readiness_probe(&docs, &test.path().join("bitcoind/data"), knots.rpc_port);
     more(knots.rpc_port, &docs);
     let text = knots.stop(&user, &password);
     assert_started_cleanly(&text);
     common::assert_no_secrets(&text, &test.state_dir(&site_of(profile)), "bitcoind's log");
+}
+
+/// Runs bitcoind's rendered readiness probe (bitcoin-cli with the cookie in the datadir) as the
+/// kubelet would, with only the datadir and RPC port moved, and checks it answers a height.
+fn run_readiness_probe(docs: &[Value], data_dir: &Path, rpc_port: u16) {
+    let Some(cli) = common::required_program("OPENLSP_TEST_BITCOIN_CLI", "bitcoind's probe") else {
+        return;
+    };
+    let container =
+        &find(docs, "StatefulSet", "bitcoind")["spec"]["template"]["spec"]["containers"][0];
+    let command: Vec<String> = container["readinessProbe"]["exec"]["command"]
+        .as_array()
+        .expect("bitcoind's readiness probe runs a command")
+        .iter()
+        .map(|arg| arg.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(command[0], "bitcoin-cli");
+    let args: Vec<String> = command[1..]
+        .iter()
+        .map(|arg| match arg.split_once('=') {
+            Some(("-datadir", "/data")) => format!("-datadir={}", data_dir.display()),
+            Some(("-rpcport", _)) => format!("-rpcport={rpc_port}"),
+            _ => arg.clone(),
+        })
+        .collect();
+    let output = Command::new(&cli).args(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the readiness probe fails: {args:?}\n{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.trim().parse::<u64>().is_ok(),
+        "not a height: {stdout}"
+    );
 }
 
 /// bitcoind's log shows a finished start that took every rendered key where it stands.
