@@ -434,6 +434,77 @@ fn fix_without_yes_and_without_a_terminal_refuses_and_changes_nothing() {
     assert_eq!(tree_bytes(&host), before);
 }
 
+/// In a terminal, `--fix` shows the edits, then asks: no (the default) changes nothing and exits
+/// 2, as a declined `apply` does; "y" makes them, with backups.
+#[test]
+fn fix_in_a_terminal_asks_first_and_a_no_changes_nothing() {
+    let test = Test::new();
+    let host = test.path().join("fresh-pi");
+    copy_tree(&fixture("fresh-pi"), &host);
+    let before = tree_bytes(&host);
+    let cmdline = host.join("boot/firmware/cmdline.txt");
+    let modules = host.join("etc/modules");
+    let cmdline_backup = host.join("boot/firmware/cmdline.txt.openlsp.bak");
+    let modules_backup = host.join("etc/modules.openlsp.bak");
+    let question = "Make these 2 edits (each file's original is kept as <file>.openlsp.bak)?";
+
+    // "n", or Enter: no is the default.
+    for key in ["n", "\r"] {
+        let mut session = spawn_init(&host, &test, &["--fix"]);
+        // The edits are shown before the question.
+        answer(&mut session, "--- /boot/firmware/cmdline.txt", &[]);
+        answer(&mut session, "+ip_conntrack", &[]);
+        answer(&mut session, question, &[key]);
+        answer(
+            &mut session,
+            "nothing was changed: the edits were declined",
+            &[],
+        );
+        assert_eq!(exit_code(&mut session), 2, "answered {key:?}");
+        assert_eq!(
+            tree_bytes(&host),
+            before,
+            "answering {key:?} changed a file"
+        );
+        assert!(!cmdline_backup.exists() && !modules_backup.exists());
+    }
+
+    let mut session = spawn_init(&host, &test, &["--fix"]);
+    answer(&mut session, question, &["y"]);
+    answer(
+        &mut session,
+        "original saved as /boot/firmware/cmdline.txt.openlsp.bak",
+        &[],
+    );
+    answer(
+        &mut session,
+        "original saved as /etc/modules.openlsp.bak",
+        &[],
+    );
+    answer(&mut session, "for these edits to take effect", &[]);
+    assert_eq!(exit_code(&mut session), 0);
+    let original = |path: &Path| String::from_utf8(before[path].clone()).unwrap();
+    assert_eq!(
+        fs::read_to_string(&cmdline).unwrap(),
+        format!(
+            "{} cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n",
+            original(&cmdline).trim_end()
+        )
+    );
+    assert_eq!(
+        fs::read_to_string(&modules).unwrap(),
+        format!("{}ip_conntrack\n", original(&modules))
+    );
+    assert_eq!(
+        fs::read_to_string(&cmdline_backup).unwrap(),
+        original(&cmdline)
+    );
+    assert_eq!(
+        fs::read_to_string(&modules_backup).unwrap(),
+        original(&modules)
+    );
+}
+
 const WIZARD_FLAGS: [&str; 12] = [
     "--site",
     "home-pi",
@@ -760,9 +831,9 @@ fn answer(session: &mut rexpect::session::PtySession, prompt: &str, keys: &[&str
     }
 }
 
-/// `openlsp init` on `host` in a pseudo-terminal, in `test`'s directory, once the preflight
-/// report (which comes before the questions) is shown.
-fn spawn_wizard(host: &Path, test: &Test, flags: &[&str]) -> rexpect::session::PtySession {
+/// `openlsp init --host-root host` and `flags` in a pseudo-terminal, in `test`'s directory, with
+/// the programs of `host` and nothing else from this shell.
+fn spawn_init(host: &Path, test: &Test, flags: &[&str]) -> rexpect::session::PtySession {
     let mut command = std::process::Command::new(common::BIN);
     command
         .args(["init", "--host-root", host.to_str().unwrap()])
@@ -776,21 +847,31 @@ fn spawn_wizard(host: &Path, test: &Test, flags: &[&str]) -> rexpect::session::P
     let options = rexpect::reader::Options::new()
         .timeout_ms(Some(20_000))
         .strip_ansi_escape_codes(true);
-    let mut session = rexpect::session::spawn_with_options(command, options).unwrap();
+    rexpect::session::spawn_with_options(command, options).unwrap()
+}
+
+/// `openlsp init` in a pseudo-terminal, once the preflight report (which comes before the
+/// questions) is shown.
+fn spawn_wizard(host: &Path, test: &Test, flags: &[&str]) -> rexpect::session::PtySession {
+    let mut session = spawn_init(host, test, flags);
     answer(&mut session, "summary:", &[]);
     session
+}
+
+/// Waits for the program to end and returns its exit code.
+fn exit_code(session: &mut rexpect::session::PtySession) -> i32 {
+    session.exp_eof().unwrap();
+    match session.process().wait().unwrap() {
+        rexpect::process::WaitStatus::Exited(_, code) => code,
+        status => panic!("did not exit: {status:?}"),
+    }
 }
 
 /// Waits for the profile to be written and the wizard to exit 0.
 fn finish_wizard(session: &mut rexpect::session::PtySession) {
     answer(session, "wrote openlsp.yaml", &[]);
     answer(session, "openlsp apply", &[]);
-    session.exp_eof().unwrap();
-    let status = session.process().wait().unwrap();
-    assert!(
-        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
-        "{status:?}"
-    );
+    assert_eq!(exit_code(session), 0);
 }
 
 /// The wizard end to end in a pseudo-terminal: keystrokes in, profile out.
