@@ -726,14 +726,81 @@ fn the_profile_is_written_even_when_the_machine_is_not_ready() {
             .stderr
             .contains("openlsp init --check -p site/lab.yaml")
     );
-    let failures = failed_titles(&output.stdout);
-    for title in ["cgroups", "microk8s", "disk blockchain", "disk lightning"] {
-        assert!(
-            failures.iter().any(|t| t == title),
-            "{title} not listed:\n{}",
-            output.stdout
-        );
-    }
+    // Every ✗ with its fix, exactly: the operator prepares the machine from these lines.
+    let mount = |path: &str| {
+        vec![
+            "find the partition with `lsblk -f` (never format a disk that holds data)".to_owned(),
+            format!(
+                "sudo mkdir -p {path} && sudo mount /dev/<partition> {path}, and add it to /etc/fstab"
+            ),
+        ]
+    };
+    let fstab = |path: &str| {
+        vec![format!(
+            "mount the disk first, then add `UUID=<uuid> {path} <fstype> defaults,nofail 0 2` to /etc/fstab"
+        )]
+    };
+    let expected: Vec<(&str, Vec<String>)> = vec![
+        (
+            "cgroups",
+            vec!["append ` cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1` to the end of the first line of /boot/firmware/cmdline.txt (`sudo openlsp init --fix` does this), then `sudo reboot`".to_owned()],
+        ),
+        (
+            "kernel module",
+            vec!["add the line `ip_conntrack` to /etc/modules (`sudo openlsp init --fix` does this)".to_owned()],
+        ),
+        (
+            "microk8s",
+            vec!["sudo snap install microk8s --classic --channel=1.28/stable".to_owned()],
+        ),
+        (
+            "addons",
+            vec!["after installing: microk8s enable dns ingress observability cert-manager hostpath-storage".to_owned()],
+        ),
+        (
+            "microk8s group",
+            vec![
+                "sudo usermod -a -G microk8s $USER".to_owned(),
+                "then log out and back in (or run `newgrp microk8s`)".to_owned(),
+            ],
+        ),
+        (
+            "kubeconfig",
+            vec!["mkdir -p /home/ubuntu/.kube && (umask 077 && microk8s config > /home/ubuntu/.kube/config)".to_owned()],
+        ),
+        (
+            "API server",
+            vec!["after installing microk8s: microk8s status --wait-ready".to_owned()],
+        ),
+        ("disk blockchain", mount("/srv/blockchain")),
+        ("fstab blockchain", fstab("/srv/blockchain")),
+        ("disk lightning", mount("/srv/lightning")),
+        ("fstab lightning", fstab("/srv/lightning")),
+        (
+            "isolation lnd",
+            vec![
+                "give Lightning its own partition (20Gi is plenty), mount it at /srv/lightning and add it to /etc/fstab".to_owned(),
+                "or accept the risk: `spec.disks.lightning.allowRootFilesystem: true`".to_owned(),
+                "or accept the risk: `spec.disks.lightning.allowBitcoinAndLightning: true`".to_owned(),
+            ],
+        ),
+    ];
+    let failures = lines_with(&output.stdout, '✗');
+    let printed: Vec<(&str, Vec<String>)> = failures
+        .iter()
+        .map(|(title, _, fixes)| (title.as_str(), fixes.clone()))
+        .collect();
+    assert_eq!(printed, expected, "{}", output.stdout);
+    assert!(
+        output
+            .stdout
+            .contains("summary: 2 ✓  4 ⚠  12 ✗ (✓ not shown)")
+    );
+    let (_, found, _) = &failures[9];
+    assert_eq!(
+        found,
+        "/srv/lightning is not a mount point; it is a directory on the filesystem mounted at /"
+    );
     assert!(
         lines_with(&output.stdout, '✓').is_empty(),
         "only problems are listed after writing"
