@@ -434,6 +434,77 @@ fn fix_without_yes_and_without_a_terminal_refuses_and_changes_nothing() {
     assert_eq!(tree_bytes(&host), before);
 }
 
+/// In a terminal, `--fix` shows the edits, then asks: no (the default) changes nothing and exits
+/// 2, as a declined `apply` does; "y" makes them, with backups.
+#[test]
+fn fix_in_a_terminal_asks_first_and_a_no_changes_nothing() {
+    let test = Test::new();
+    let host = test.path().join("fresh-pi");
+    copy_tree(&fixture("fresh-pi"), &host);
+    let before = tree_bytes(&host);
+    let cmdline = host.join("boot/firmware/cmdline.txt");
+    let modules = host.join("etc/modules");
+    let cmdline_backup = host.join("boot/firmware/cmdline.txt.openlsp.bak");
+    let modules_backup = host.join("etc/modules.openlsp.bak");
+    let question = "Make these 2 edits (each file's original is kept as <file>.openlsp.bak)?";
+
+    // "n", or Enter: no is the default.
+    for key in ["n", "\r"] {
+        let mut session = spawn_init(&host, &test, &["--fix"]);
+        // The edits are shown before the question.
+        answer(&mut session, "--- /boot/firmware/cmdline.txt", &[]);
+        answer(&mut session, "+ip_conntrack", &[]);
+        answer(&mut session, question, &[key]);
+        answer(
+            &mut session,
+            "nothing was changed: the edits were declined",
+            &[],
+        );
+        assert_eq!(exit_code(&mut session), 2, "answered {key:?}");
+        assert_eq!(
+            tree_bytes(&host),
+            before,
+            "answering {key:?} changed a file"
+        );
+        assert!(!cmdline_backup.exists() && !modules_backup.exists());
+    }
+
+    let mut session = spawn_init(&host, &test, &["--fix"]);
+    answer(&mut session, question, &["y"]);
+    answer(
+        &mut session,
+        "original saved as /boot/firmware/cmdline.txt.openlsp.bak",
+        &[],
+    );
+    answer(
+        &mut session,
+        "original saved as /etc/modules.openlsp.bak",
+        &[],
+    );
+    answer(&mut session, "for these edits to take effect", &[]);
+    assert_eq!(exit_code(&mut session), 0);
+    let original = |path: &Path| String::from_utf8(before[path].clone()).unwrap();
+    assert_eq!(
+        fs::read_to_string(&cmdline).unwrap(),
+        format!(
+            "{} cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1\n",
+            original(&cmdline).trim_end()
+        )
+    );
+    assert_eq!(
+        fs::read_to_string(&modules).unwrap(),
+        format!("{}ip_conntrack\n", original(&modules))
+    );
+    assert_eq!(
+        fs::read_to_string(&cmdline_backup).unwrap(),
+        original(&cmdline)
+    );
+    assert_eq!(
+        fs::read_to_string(&modules_backup).unwrap(),
+        original(&modules)
+    );
+}
+
 const WIZARD_FLAGS: [&str; 12] = [
     "--site",
     "home-pi",
@@ -655,14 +726,81 @@ fn the_profile_is_written_even_when_the_machine_is_not_ready() {
             .stderr
             .contains("openlsp init --check -p site/lab.yaml")
     );
-    let failures = failed_titles(&output.stdout);
-    for title in ["cgroups", "microk8s", "disk blockchain", "disk lightning"] {
-        assert!(
-            failures.iter().any(|t| t == title),
-            "{title} not listed:\n{}",
-            output.stdout
-        );
-    }
+    // Every ✗ with its fix, exactly: the operator prepares the machine from these lines.
+    let mount = |path: &str| {
+        vec![
+            "find the partition with `lsblk -f` (never format a disk that holds data)".to_owned(),
+            format!(
+                "sudo mkdir -p {path} && sudo mount /dev/<partition> {path}, and add it to /etc/fstab"
+            ),
+        ]
+    };
+    let fstab = |path: &str| {
+        vec![format!(
+            "mount the disk first, then add `UUID=<uuid> {path} <fstype> defaults,nofail 0 2` to /etc/fstab"
+        )]
+    };
+    let expected: Vec<(&str, Vec<String>)> = vec![
+        (
+            "cgroups",
+            vec!["append ` cgroup_enable=cpuset cgroup_enable=memory cgroup_memory=1` to the end of the first line of /boot/firmware/cmdline.txt (`sudo openlsp init --fix` does this), then `sudo reboot`".to_owned()],
+        ),
+        (
+            "kernel module",
+            vec!["add the line `ip_conntrack` to /etc/modules (`sudo openlsp init --fix` does this)".to_owned()],
+        ),
+        (
+            "microk8s",
+            vec!["sudo snap install microk8s --classic --channel=1.28/stable".to_owned()],
+        ),
+        (
+            "addons",
+            vec!["after installing: microk8s enable dns ingress observability cert-manager hostpath-storage".to_owned()],
+        ),
+        (
+            "microk8s group",
+            vec![
+                "sudo usermod -a -G microk8s $USER".to_owned(),
+                "then log out and back in (or run `newgrp microk8s`)".to_owned(),
+            ],
+        ),
+        (
+            "kubeconfig",
+            vec!["mkdir -p /home/ubuntu/.kube && (umask 077 && microk8s config > /home/ubuntu/.kube/config)".to_owned()],
+        ),
+        (
+            "API server",
+            vec!["after installing microk8s: microk8s status --wait-ready".to_owned()],
+        ),
+        ("disk blockchain", mount("/srv/blockchain")),
+        ("fstab blockchain", fstab("/srv/blockchain")),
+        ("disk lightning", mount("/srv/lightning")),
+        ("fstab lightning", fstab("/srv/lightning")),
+        (
+            "isolation lnd",
+            vec![
+                "give Lightning its own partition (20Gi is plenty), mount it at /srv/lightning and add it to /etc/fstab".to_owned(),
+                "or accept the risk: `spec.disks.lightning.allowRootFilesystem: true`".to_owned(),
+                "or accept the risk: `spec.disks.lightning.allowBitcoinAndLightning: true`".to_owned(),
+            ],
+        ),
+    ];
+    let failures = lines_with(&output.stdout, '✗');
+    let printed: Vec<(&str, Vec<String>)> = failures
+        .iter()
+        .map(|(title, _, fixes)| (title.as_str(), fixes.clone()))
+        .collect();
+    assert_eq!(printed, expected, "{}", output.stdout);
+    assert!(
+        output
+            .stdout
+            .contains("summary: 2 ✓  4 ⚠  12 ✗ (✓ not shown)")
+    );
+    let (_, found, _) = &failures[9];
+    assert_eq!(
+        found,
+        "/srv/lightning is not a mount point; it is a directory on the filesystem mounted at /"
+    );
     assert!(
         lines_with(&output.stdout, '✓').is_empty(),
         "only problems are listed after writing"
@@ -760,9 +898,9 @@ fn answer(session: &mut rexpect::session::PtySession, prompt: &str, keys: &[&str
     }
 }
 
-/// `openlsp init` on `host` in a pseudo-terminal, in `test`'s directory, once the preflight
-/// report (which comes before the questions) is shown.
-fn spawn_wizard(host: &Path, test: &Test, flags: &[&str]) -> rexpect::session::PtySession {
+/// `openlsp init --host-root host` and `flags` in a pseudo-terminal, in `test`'s directory, with
+/// the programs of `host` and nothing else from this shell.
+fn spawn_init(host: &Path, test: &Test, flags: &[&str]) -> rexpect::session::PtySession {
     let mut command = std::process::Command::new(common::BIN);
     command
         .args(["init", "--host-root", host.to_str().unwrap()])
@@ -776,21 +914,31 @@ fn spawn_wizard(host: &Path, test: &Test, flags: &[&str]) -> rexpect::session::P
     let options = rexpect::reader::Options::new()
         .timeout_ms(Some(20_000))
         .strip_ansi_escape_codes(true);
-    let mut session = rexpect::session::spawn_with_options(command, options).unwrap();
+    rexpect::session::spawn_with_options(command, options).unwrap()
+}
+
+/// `openlsp init` in a pseudo-terminal, once the preflight report (which comes before the
+/// questions) is shown.
+fn spawn_wizard(host: &Path, test: &Test, flags: &[&str]) -> rexpect::session::PtySession {
+    let mut session = spawn_init(host, test, flags);
     answer(&mut session, "summary:", &[]);
     session
+}
+
+/// Waits for the program to end and returns its exit code.
+fn exit_code(session: &mut rexpect::session::PtySession) -> i32 {
+    session.exp_eof().unwrap();
+    match session.process().wait().unwrap() {
+        rexpect::process::WaitStatus::Exited(_, code) => code,
+        status => panic!("did not exit: {status:?}"),
+    }
 }
 
 /// Waits for the profile to be written and the wizard to exit 0.
 fn finish_wizard(session: &mut rexpect::session::PtySession) {
     answer(session, "wrote openlsp.yaml", &[]);
     answer(session, "openlsp apply", &[]);
-    session.exp_eof().unwrap();
-    let status = session.process().wait().unwrap();
-    assert!(
-        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
-        "{status:?}"
-    );
+    assert_eq!(exit_code(session), 0);
 }
 
 /// The wizard end to end in a pseudo-terminal: keystrokes in, profile out.

@@ -613,15 +613,14 @@ fn disk_mount(machine: &Machine, name: &str, disk: &Disk) -> Check {
     let (found, mounted) = match machine.mounts.at(path) {
         Some(mount) => (format!("{path}: {}", describe(mount, space)), true),
         None => {
-            let on = machine
-                .mounts
-                .containing(path)
-                .map(|m| format!(" mounted at {}", m.target))
-                .unwrap_or_default();
-            (
-                format!("{path} is not a mount point; it is a directory on the filesystem of{on}"),
-                false,
-            )
+            let found = match machine.mounts.containing(path) {
+                Some(mount) => format!(
+                    "{path} is not a mount point; it is a directory on the filesystem mounted at {}",
+                    mount.target
+                ),
+                None => format!("{path} is not a mount point"),
+            };
+            (found, false)
         }
     };
     if !mounted && !disk.allow_root_filesystem {
