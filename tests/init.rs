@@ -568,6 +568,36 @@ fn validate_and_render(test: &Test, profile: &str) -> Vec<Value> {
     documents(&output.stdout)
 }
 
+/// A 4 GB Pi: the profile is written with caches that fit it, validates, and the memory
+/// check only warns that txindex wants 8 GiB.
+#[test]
+fn a_4_gb_pi_gets_a_profile_that_fits_it() {
+    let host = fixture("small-pi");
+    let test = on_host(&host);
+    let output = test.run(init_args(&host, &WIZARD_FLAGS)).expect(0);
+    assert!(
+        output.stderr.contains("wrote openlsp.yaml"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output
+            .stdout
+            .contains("bitcoind with txindex plus LND wants 8Gi"),
+        "{}",
+        output.stdout
+    );
+    let profile = profile_json(&test.path().join("openlsp.yaml"));
+    assert_eq!(profile["spec"]["host"]["memory"], "4Gi");
+    validate_and_render(&test, "openlsp.yaml");
+    let effective = test
+        .run(["validate", "--show-effective", "-p", "openlsp.yaml"])
+        .expect(0);
+    let site: Value = serde_yaml::from_str(&effective.stdout).unwrap();
+    assert_eq!(site["spec"]["bitcoin"][0]["dbcache"], 384);
+    assert_eq!(site["spec"]["bitcoin"][0]["maxmempool"], 128);
+}
+
 #[test]
 fn non_interactive_mode_writes_a_profile_that_validates_and_renders() {
     let host = fixture("ready-pi");
