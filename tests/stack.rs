@@ -685,7 +685,66 @@ fn every_dashboard_is_json_and_shows_what_the_issue_lists() {
     assert!(exprs.contains(
         "group_left (node) max by (namespace, pod, node) (kube_pod_info{node=~\"$machines\"})"
     ));
+    // Every bitcoind metric is one the pinned exporter sets, and none is plotted twice under
+    // two names: its `bitcoin_latest_block_height` is the best block's height, the same value
+    // as `bitcoin_blocks`, so "height vs headers" drawn with both would be a fake comparison.
+    let used: BTreeSet<&str> = exprs
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("bitcoin_"))
+        .collect();
+    for metric in &used {
+        assert!(
+            EXPORTER_METRICS.contains(metric),
+            "{metric} is not a metric of jvstein/bitcoin-prometheus-exporter"
+        );
+    }
+    assert!(!used.contains("bitcoin_latest_block_height"));
 }
+
+/// The gauges jvstein/bitcoin-prometheus-exporter's `bitcoind-monitor.py` defines (the pinned
+/// v0.7.0 and later; the per-parameter `bitcoin_hashps_*` and `bitcoin_est_smart_fee_*` gauges
+/// are left out, as no panel uses them). It has no header count.
+const EXPORTER_METRICS: &[&str] = &[
+    "bitcoin_blocks",
+    "bitcoin_difficulty",
+    "bitcoin_peers",
+    "bitcoin_conn_in",
+    "bitcoin_conn_out",
+    "bitcoin_warnings",
+    "bitcoin_uptime",
+    "bitcoin_meminfo_used",
+    "bitcoin_meminfo_free",
+    "bitcoin_meminfo_total",
+    "bitcoin_meminfo_locked",
+    "bitcoin_meminfo_chunks_used",
+    "bitcoin_meminfo_chunks_free",
+    "bitcoin_mempool_bytes",
+    "bitcoin_mempool_size",
+    "bitcoin_mempool_usage",
+    "bitcoin_mempool_minfee",
+    "bitcoin_mempool_unbroadcast",
+    "bitcoin_latest_block_height",
+    "bitcoin_latest_block_weight",
+    "bitcoin_latest_block_size",
+    "bitcoin_latest_block_txs",
+    "bitcoin_latest_block_inputs",
+    "bitcoin_latest_block_outputs",
+    "bitcoin_latest_block_value",
+    "bitcoin_latest_block_fee",
+    "bitcoin_txcount",
+    "bitcoin_num_chaintips",
+    "bitcoin_total_bytes_recv",
+    "bitcoin_total_bytes_sent",
+    "bitcoin_ban_created",
+    "bitcoin_banned_until",
+    "bitcoin_server_version",
+    "bitcoin_protocol_version",
+    "bitcoin_size_on_disk",
+    "bitcoin_verification_progress",
+    "bitcoin_rpc_active",
+    "bitcoin_exporter_errors",
+    "bitcoin_exporter_process_time",
+];
 
 /// Each dashboard and alert reads metrics some rendered exporter produces: every job the
 /// rules watch has a ServiceMonitor with the release label.
