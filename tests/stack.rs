@@ -746,6 +746,66 @@ const EXPORTER_METRICS: &[&str] = &[
     "bitcoin_exporter_process_time",
 ];
 
+/// Non-default monitoring and ingress settings reach every object that depends on them: the
+/// release label Prometheus selects by, Grafana's namespace and Service, the ingress class the
+/// Ingresses and the ACME solver use, and the Let's Encrypt server the certificates come from.
+#[test]
+fn monitoring_and_ingress_settings_reach_every_object() {
+    let test = edited(
+        "full-stack",
+        "  monitoring:\n    release: kube-prom-stack\n    namespace: observability\n    lndmon: true\n  ingress:\n    email: operator@example.com\n    acme: staging\n",
+        "  monitoring:\n    release: myprom\n    namespace: monit\n    lndmon: true\n  ingress:\n    email: operator@example.com\n    acme: production\n    className: nginx\n",
+    );
+    let (docs, _) = render(&test, "openlsp.yaml");
+    let selected: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ServiceMonitor" || d["kind"] == "PrometheusRule")
+        .collect();
+    assert_eq!(selected.len(), 4, "three ServiceMonitors and the rules");
+    for object in selected {
+        assert_eq!(
+            object["metadata"]["labels"]["release"], "myprom",
+            "{object}"
+        );
+    }
+    let dashboards: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .collect();
+    assert_eq!(dashboards.len(), 2);
+    for config in dashboards {
+        assert_eq!(config["metadata"]["namespace"], "monit");
+    }
+    for doc in &docs {
+        assert_ne!(doc["metadata"]["namespace"], "observability", "{doc}");
+    }
+
+    let production = "openlsp-full-letsencrypt-production";
+    let grafana = find(&docs, "Ingress", "openlsp-full-grafana");
+    assert_eq!(grafana["metadata"]["namespace"], "monit");
+    let backend = &grafana["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"];
+    assert_eq!(backend["name"], "myprom-grafana");
+    assert_eq!(backend["port"]["number"], 80);
+    for ingress in [grafana, find(&docs, "Ingress", "lnd-rest")] {
+        assert_eq!(ingress["spec"]["ingressClassName"], "nginx", "{ingress}");
+        assert_eq!(
+            ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"], production,
+            "{ingress}"
+        );
+    }
+    let issuer = find(&docs, "ClusterIssuer", production);
+    assert_eq!(
+        issuer["spec"]["acme"]["server"],
+        "https://acme-v02.api.letsencrypt.org/directory"
+    );
+    for issuer in docs.iter().filter(|d| d["kind"] == "ClusterIssuer") {
+        assert_eq!(
+            issuer["spec"]["acme"]["solvers"][0]["http01"]["ingress"]["class"], "nginx",
+            "{issuer}"
+        );
+    }
+}
+
 /// Each dashboard and alert reads metrics some rendered exporter produces: every job the
 /// rules watch has a ServiceMonitor with the release label.
 #[test]
