@@ -130,6 +130,11 @@ fn the_full_stack_applies_diffs_clean_and_prunes_monitoring_but_keeps_its_data()
         "{}",
         diff.stdout
     );
+    assert!(
+        diff.stderr.contains("is exposed publicly"),
+        "diff warns about the public REST Ingress too: {}",
+        diff.stderr
+    );
 
     for (kind, name) in [
         ("servicemonitor", "bitcoind-exporter"),
