@@ -69,8 +69,9 @@ fn values<'a>(conf: &'a str, key: &str) -> Vec<&'a str> {
 }
 
 /// The rendered torrc made runnable here: the pod's state emptyDir (/var/lib/tor) at `state`,
-/// cluster Service names (which Tor resolves when it starts) replaced by loopback, a free SOCKS
-/// port, no network.
+/// cluster Service names replaced by the host name `localhost` (Tor resolves HiddenServicePort
+/// targets when it starts, so the name form the pod uses is still parsed and resolved), a free
+/// SOCKS port, no network.
 fn local_torrc(torrc: &str, state: &Path) -> String {
     let mut out = String::new();
     for line in torrc.lines() {
@@ -84,7 +85,7 @@ fn local_torrc(torrc: &str, state: &Path) -> String {
                     target.contains(".svc:"),
                     "targets are cluster Services: {line}"
                 );
-                format!("HiddenServicePort {virtual_port} 127.0.0.1:{port}")
+                format!("HiddenServicePort {virtual_port} localhost:{port}")
             }
             _ => line,
         };
@@ -454,7 +455,10 @@ fn bitcoind_starts_with_the_tor_only_settings() {
     assert!(
         proxies
             .iter()
-            .all(|(_, proxy)| proxy.starts_with("127.0.0.1:") && *proxy == proxies[0].1),
+            .all(
+                |(_, proxy)| (proxy.starts_with("127.0.0.1:") || proxy.starts_with("[::1]:"))
+                    && *proxy == proxies[0].1
+            ),
         "every network goes through the one SOCKS proxy: {proxies:?}"
     );
     let log = knots.stop(&user, &password);
