@@ -1205,6 +1205,32 @@ fn public_exposure_is_named_and_warned_about_and_private_by_default() {
     }
 }
 
+/// A tor-only site may publish Grafana (it is the addon's and has its own login, unlike a
+/// node API, which tor-only refuses), but is warned that it ties the machine to the site.
+#[test]
+fn a_tor_only_site_publishing_grafana_is_warned() {
+    let sections = |mode: &str| {
+        format!(
+            "  tor: {{ mode: {mode} }}\n  monitoring: {{ release: myprom }}\n  ingress: {{ email: operator@example.com, grafana: grafana.example.com }}"
+        )
+    };
+    let warning = "spec.ingress.grafana: Grafana at https://grafana.example.com is public on clearnet, but spec.tor.mode is tor-only";
+    let test = appended("pi4-mainnet", &sections("tor-only"));
+    let (docs, stderr) = render(&test, "openlsp.yaml");
+    assert!(stderr.contains(warning), "{stderr}");
+    assert!(
+        stderr.contains("port-forward -n observability svc/myprom-grafana 3000:80"),
+        "{stderr}"
+    );
+    find(&docs, "Ingress", "openlsp-home-pi-grafana");
+    let validate = test.run(["validate", "-p", "openlsp.yaml"]).expect(0);
+    assert!(validate.stderr.contains(warning), "{}", validate.stderr);
+
+    let test = appended("pi4-mainnet", &sections("hybrid"));
+    let (_, stderr) = render(&test, "openlsp.yaml");
+    assert!(!stderr.contains("spec.ingress.grafana"), "{stderr}");
+}
+
 /// With every section off, the stack adds nothing beyond the namespace's audit labels.
 #[test]
 fn every_section_off_renders_only_the_nodes() {
