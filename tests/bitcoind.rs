@@ -55,15 +55,22 @@ fn request(
 }
 
 /// The pod's bitcoin.conf with only ports and bind/allow addresses changed, and the Tor
-/// proxy (a cluster Service name) pointed at a closed local port: bitcoind resolves it at
-/// start but connects only when it makes an outbound connection, which the test forbids.
+/// proxy (a cluster Service name) pointed at a closed local port by the host name `localhost`,
+/// so bitcoind still parses and resolves a name there as in the pod (`bind=` takes only IPs):
+/// it connects only when it makes an outbound connection, which the test forbids.
 fn localize(conf: &str, rpcauth_dir: &Path, rpc_port: u16, p2p_port: u16) -> String {
     let mut allow_written = false;
     let mut out = Vec::new();
     for line in conf.lines() {
         let (key, value) = line.split_once('=').unwrap_or((line, ""));
         let replaced = match key {
-            "onion" | "proxy" => Some(format!("{key}=127.0.0.1:{}", free_port())),
+            "onion" | "proxy" => {
+                assert!(
+                    value.contains(".svc:"),
+                    "the pod's proxy is a Service: {line}"
+                );
+                Some(format!("{key}=localhost:{}", free_port()))
+            }
             "bind" if value.ends_with("=onion") => {
                 Some(format!("bind=127.0.0.1:{}=onion", free_port()))
             }

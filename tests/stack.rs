@@ -69,8 +69,9 @@ fn values<'a>(conf: &'a str, key: &str) -> Vec<&'a str> {
 }
 
 /// The rendered torrc made runnable here: the pod's state emptyDir (/var/lib/tor) at `state`,
-/// cluster Service names (which Tor resolves when it starts) replaced by loopback, a free SOCKS
-/// port, no network.
+/// cluster Service names replaced by the host name `localhost` (Tor resolves HiddenServicePort
+/// targets when it starts, so the name form the pod uses is still parsed and resolved), a free
+/// SOCKS port, no network.
 fn local_torrc(torrc: &str, state: &Path) -> String {
     let mut out = String::new();
     for line in torrc.lines() {
@@ -84,7 +85,7 @@ fn local_torrc(torrc: &str, state: &Path) -> String {
                     target.contains(".svc:"),
                     "targets are cluster Services: {line}"
                 );
-                format!("HiddenServicePort {virtual_port} 127.0.0.1:{port}")
+                format!("HiddenServicePort {virtual_port} localhost:{port}")
             }
             _ => line,
         };
@@ -454,7 +455,10 @@ fn bitcoind_starts_with_the_tor_only_settings() {
     assert!(
         proxies
             .iter()
-            .all(|(_, proxy)| proxy.starts_with("127.0.0.1:") && *proxy == proxies[0].1),
+            .all(
+                |(_, proxy)| (proxy.starts_with("127.0.0.1:") || proxy.starts_with("[::1]:"))
+                    && *proxy == proxies[0].1
+            ),
         "every network goes through the one SOCKS proxy: {proxies:?}"
     );
     let log = knots.stop(&user, &password);
@@ -685,6 +689,125 @@ fn every_dashboard_is_json_and_shows_what_the_issue_lists() {
     assert!(exprs.contains(
         "group_left (node) max by (namespace, pod, node) (kube_pod_info{node=~\"$machines\"})"
     ));
+    // Every bitcoind metric is one the pinned exporter sets, and none is plotted twice under
+    // two names: its `bitcoin_latest_block_height` is the best block's height, the same value
+    // as `bitcoin_blocks`, so "height vs headers" drawn with both would be a fake comparison.
+    let used: BTreeSet<&str> = exprs
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("bitcoin_"))
+        .collect();
+    for metric in &used {
+        assert!(
+            EXPORTER_METRICS.contains(metric),
+            "{metric} is not a metric of jvstein/bitcoin-prometheus-exporter"
+        );
+    }
+    assert!(!used.contains("bitcoin_latest_block_height"));
+}
+
+/// The gauges jvstein/bitcoin-prometheus-exporter's `bitcoind-monitor.py` defines (the pinned
+/// v0.7.0 and later; the per-parameter `bitcoin_hashps_*` and `bitcoin_est_smart_fee_*` gauges
+/// are left out, as no panel uses them). It has no header count.
+const EXPORTER_METRICS: &[&str] = &[
+    "bitcoin_blocks",
+    "bitcoin_difficulty",
+    "bitcoin_peers",
+    "bitcoin_conn_in",
+    "bitcoin_conn_out",
+    "bitcoin_warnings",
+    "bitcoin_uptime",
+    "bitcoin_meminfo_used",
+    "bitcoin_meminfo_free",
+    "bitcoin_meminfo_total",
+    "bitcoin_meminfo_locked",
+    "bitcoin_meminfo_chunks_used",
+    "bitcoin_meminfo_chunks_free",
+    "bitcoin_mempool_bytes",
+    "bitcoin_mempool_size",
+    "bitcoin_mempool_usage",
+    "bitcoin_mempool_minfee",
+    "bitcoin_mempool_unbroadcast",
+    "bitcoin_latest_block_height",
+    "bitcoin_latest_block_weight",
+    "bitcoin_latest_block_size",
+    "bitcoin_latest_block_txs",
+    "bitcoin_latest_block_inputs",
+    "bitcoin_latest_block_outputs",
+    "bitcoin_latest_block_value",
+    "bitcoin_latest_block_fee",
+    "bitcoin_txcount",
+    "bitcoin_num_chaintips",
+    "bitcoin_total_bytes_recv",
+    "bitcoin_total_bytes_sent",
+    "bitcoin_ban_created",
+    "bitcoin_banned_until",
+    "bitcoin_server_version",
+    "bitcoin_protocol_version",
+    "bitcoin_size_on_disk",
+    "bitcoin_verification_progress",
+    "bitcoin_rpc_active",
+    "bitcoin_exporter_errors",
+    "bitcoin_exporter_process_time",
+];
+
+/// Non-default monitoring and ingress settings reach every object that depends on them: the
+/// release label Prometheus selects by, Grafana's namespace and Service, the ingress class the
+/// Ingresses and the ACME solver use, and the Let's Encrypt server the certificates come from.
+#[test]
+fn monitoring_and_ingress_settings_reach_every_object() {
+    let test = edited(
+        "full-stack",
+        "  monitoring:\n    release: kube-prom-stack\n    namespace: observability\n    lndmon: true\n  ingress:\n    email: operator@example.com\n    acme: staging\n",
+        "  monitoring:\n    release: myprom\n    namespace: monit\n    lndmon: true\n  ingress:\n    email: operator@example.com\n    acme: production\n    className: nginx\n",
+    );
+    let (docs, _) = render(&test, "openlsp.yaml");
+    let selected: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ServiceMonitor" || d["kind"] == "PrometheusRule")
+        .collect();
+    assert_eq!(selected.len(), 4, "three ServiceMonitors and the rules");
+    for object in selected {
+        assert_eq!(
+            object["metadata"]["labels"]["release"], "myprom",
+            "{object}"
+        );
+    }
+    let dashboards: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .collect();
+    assert_eq!(dashboards.len(), 2);
+    for config in dashboards {
+        assert_eq!(config["metadata"]["namespace"], "monit");
+    }
+    for doc in &docs {
+        assert_ne!(doc["metadata"]["namespace"], "observability", "{doc}");
+    }
+
+    let production = "openlsp-full-letsencrypt-production";
+    let grafana = find(&docs, "Ingress", "openlsp-full-grafana");
+    assert_eq!(grafana["metadata"]["namespace"], "monit");
+    let backend = &grafana["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"];
+    assert_eq!(backend["name"], "myprom-grafana");
+    assert_eq!(backend["port"]["number"], 80);
+    for ingress in [grafana, find(&docs, "Ingress", "lnd-rest")] {
+        assert_eq!(ingress["spec"]["ingressClassName"], "nginx", "{ingress}");
+        assert_eq!(
+            ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"], production,
+            "{ingress}"
+        );
+    }
+    let issuer = find(&docs, "ClusterIssuer", production);
+    assert_eq!(
+        issuer["spec"]["acme"]["server"],
+        "https://acme-v02.api.letsencrypt.org/directory"
+    );
+    for issuer in docs.iter().filter(|d| d["kind"] == "ClusterIssuer") {
+        assert_eq!(
+            issuer["spec"]["acme"]["solvers"][0]["http01"]["ingress"]["class"], "nginx",
+            "{issuer}"
+        );
+    }
 }
 
 /// Each dashboard and alert reads metrics some rendered exporter produces: every job the
@@ -1080,6 +1203,32 @@ fn public_exposure_is_named_and_warned_about_and_private_by_default() {
                 .all(|d| d["kind"] != "Ingress" && d["kind"] != "ClusterIssuer")
         );
     }
+}
+
+/// A tor-only site may publish Grafana (it is the addon's and has its own login, unlike a
+/// node API, which tor-only refuses), but is warned that it ties the machine to the site.
+#[test]
+fn a_tor_only_site_publishing_grafana_is_warned() {
+    let sections = |mode: &str| {
+        format!(
+            "  tor: {{ mode: {mode} }}\n  monitoring: {{ release: myprom }}\n  ingress: {{ email: operator@example.com, grafana: grafana.example.com }}"
+        )
+    };
+    let warning = "spec.ingress.grafana: Grafana at https://grafana.example.com is public on clearnet, but spec.tor.mode is tor-only";
+    let test = appended("pi4-mainnet", &sections("tor-only"));
+    let (docs, stderr) = render(&test, "openlsp.yaml");
+    assert!(stderr.contains(warning), "{stderr}");
+    assert!(
+        stderr.contains("port-forward -n observability svc/myprom-grafana 3000:80"),
+        "{stderr}"
+    );
+    find(&docs, "Ingress", "openlsp-home-pi-grafana");
+    let validate = test.run(["validate", "-p", "openlsp.yaml"]).expect(0);
+    assert!(validate.stderr.contains(warning), "{}", validate.stderr);
+
+    let test = appended("pi4-mainnet", &sections("hybrid"));
+    let (_, stderr) = render(&test, "openlsp.yaml");
+    assert!(!stderr.contains("spec.ingress.grafana"), "{stderr}");
 }
 
 /// With every section off, the stack adds nothing beyond the namespace's audit labels.

@@ -338,6 +338,20 @@ impl Checker<'_> {
         if !ingress.enabled {
             return;
         }
+        // Not refused like a node API: Grafana is the addon's, keeps its own login and serves
+        // no node. But it puts the site's dashboards at a clearnet name of this machine.
+        if let (true, Some(host)) = (tor_only, &ingress.grafana) {
+            self.warn(
+                "spec.ingress.grafana",
+                format!(
+                    "Grafana at https://{host} is public on clearnet, but spec.tor.mode is tor-only: its dashboards (height, peers, channels, balances) tie this machine's address to the site's onion nodes"
+                ),
+                format!(
+                    "remove it and reach Grafana with `microk8s kubectl port-forward -n {} svc/{}-grafana 3000:80`, or keep it if that link is acceptable",
+                    site.spec.monitoring.namespace, site.spec.monitoring.release
+                ),
+            );
+        }
         if !is_dns_subdomain(&ingress.class_name) {
             self.error(
                 "spec.ingress.className",

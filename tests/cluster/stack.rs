@@ -85,6 +85,27 @@ fn exists(site: &Site, kind: &str, name: &str, namespace: &str) -> bool {
     site.kubectl(&["get", kind, name, "-n", namespace]).code == 0
 }
 
+/// A command that stopped before writing left neither the site's namespace nor its volumes.
+fn assert_nothing_written(site: &Site) {
+    assert!(
+        site.kubectl(&["get", "namespace", site.namespace()]).code != 0,
+        "nothing may be written: namespace {}",
+        site.namespace()
+    );
+    let volumes = site.get_json(&["persistentvolumes"]);
+    assert!(
+        volumes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|pv| !pv["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with(&site.name)),
+        "nothing may be written: PersistentVolumes"
+    );
+}
+
 #[test]
 fn the_full_stack_applies_diffs_clean_and_prunes_monitoring_but_keeps_its_data() {
     let Some(site) = Site::new("full stack e2e", "full-stack", "full") else {
@@ -108,6 +129,11 @@ fn the_full_stack_applies_diffs_clean_and_prunes_monitoring_but_keeps_its_data()
         diff.stdout.contains("0 to create, 0 to change, 0 to prune"),
         "{}",
         diff.stdout
+    );
+    assert!(
+        diff.stderr.contains("is exposed publicly"),
+        "diff warns about the public REST Ingress too: {}",
+        diff.stderr
     );
 
     for (kind, name) in [
@@ -252,23 +278,51 @@ fn a_cluster_without_the_crds_is_told_which_addon_to_enable() {
                 output.stderr
             );
         }
+        assert_nothing_written(&site);
+    }
+}
+
+/// Grafana's namespace belongs to the observability addon, so openlsp never creates it: with
+/// the CRDs installed but `monitoring.namespace` naming a namespace that does not exist, `diff`
+/// and `apply` stop before writing and say to enable the addon or change the namespace.
+#[test]
+fn a_missing_monitoring_namespace_is_named_with_the_addon_to_enable() {
+    let Some(site) = Site::new(
+        "missing monitoring namespace",
+        "full-stack",
+        "no-grafana-ns",
+    ) else {
+        return;
+    };
+    let Some(crds) = crd_dir("missing monitoring namespace") else {
+        return;
+    };
+    install_crds(&site.kubeconfig, &crds);
+    let absent = format!("{}-absent", site.name);
+    assert!(site.kubectl(&["get", "namespace", &absent]).code != 0);
+    site.edit(|mut value| {
+        value["spec"]["monitoring"]["namespace"] = absent.clone().into();
+        value
+    });
+    for command in [&["diff"][..], &["apply", "--yes"][..]] {
+        let output = site.openlsp(command).expect(2);
         assert!(
-            site.kubectl(&["get", "namespace", site.namespace()]).code != 0,
-            "nothing may be written"
-        );
-        let volumes = site.get_json(&["persistentvolumes"]);
-        assert!(
-            volumes["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|pv| !pv["metadata"]["name"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with(&site.name)),
-            "nothing may be written"
+            output
+                .stderr
+                .contains(&format!("namespace {absent} does not exist"))
+                && output.stderr.contains("microk8s enable observability"),
+            "{command:?}: {}",
+            output.stderr
         );
     }
+    assert_nothing_written(&site);
+    assert!(site.kubectl(&["get", "namespace", &absent]).code != 0);
+    let issuer = format!("openlsp-{}-letsencrypt-staging", site.name);
+    assert!(
+        site.kubectl(&["get", "clusterissuer", &issuer]).code != 0,
+        "nothing may be written: ClusterIssuer {issuer}"
+    );
+    site.assert_nothing_leaked();
 }
 
 /// The exporter is an RPC client like LND: its credential rotates in the same two phases.
