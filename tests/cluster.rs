@@ -502,11 +502,52 @@ fn an_image_change_shows_as_the_only_difference_and_rolls_out() {
         serde_json::from_str(&site.openlsp(&["diff", "-o", "json"]).expect(1).stdout).unwrap();
     assert_eq!(json["summary"]["change"], 1);
     assert_eq!(json["differences"], true);
-    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let old_revision =
+        site.get_json(&["statefulset", "lnd", "-n", site.namespace()])["status"]["currentRevision"]
+            .clone();
+    assert!(old_revision.is_string(), "{old_revision}");
+
+    // The StatefulSet controller replaces lnd-0 only once the old pod is ready, so the
+    // "kubelet" reports every pod ready, the old ones and the new lnd-0 alike.
+    let output = site.with_kubelet(
+        |_| true,
+        || site.openlsp(&["apply", "--yes", "--timeout", "120s"]),
+    );
+    let output = output.expect(0);
+    // apply saw lnd not yet rolled out, waited, then saw it ready.
+    let lnd: Vec<&str> = output
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("StatefulSet/lnd: "))
+        .collect();
+    assert!(
+        lnd.first().is_some_and(|l| !l.starts_with("ready"))
+            && lnd.last() == Some(&"ready (1/1 ready, 1/1 updated)")
+            && output.stderr.ends_with("all 3 workloads are ready\n"),
+        "apply did not report waiting for the rollout: {}",
+        output.stderr
+    );
     let sts = site.get_json(&["statefulset", "lnd", "-n", site.namespace()]);
+    let new_image = "lightninglabs/lnd:v0.21.2-beta";
     assert_eq!(
         sts["spec"]["template"]["spec"]["containers"][0]["image"],
-        "lightninglabs/lnd:v0.21.2-beta"
+        new_image
+    );
+    let status = &sts["status"];
+    assert!(
+        status["observedGeneration"] == sts["metadata"]["generation"]
+            && status["updatedReplicas"] == 1
+            && status["readyReplicas"] == 1
+            && status["updateRevision"].is_string()
+            && status["currentRevision"] == status["updateRevision"]
+            && status["currentRevision"] != old_revision,
+        "the rollout did not complete (was at revision {old_revision}): {status}"
+    );
+    let pod = site.get_json(&["pod", "lnd-0", "-n", site.namespace()]);
+    assert_eq!(pod["spec"]["containers"][0]["image"], new_image);
+    assert_eq!(
+        pod["metadata"]["labels"]["controller-revision-hash"],
+        status["updateRevision"]
     );
     site.openlsp(&["diff"]).expect(0);
 }
