@@ -23,7 +23,7 @@ pub struct Site {
     seen: std::sync::Mutex<Vec<String>>,
 }
 
-const NAMESPACED: &str = "configmaps,secrets,services,statefulsets.apps,deployments.apps,persistentvolumeclaims,serviceaccounts,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io";
+const NAMESPACED: &str = "configmaps,secrets,services,statefulsets.apps,deployments.apps,persistentvolumeclaims,serviceaccounts,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io,networkpolicies.networking.k8s.io";
 
 impl Site {
     /// A copy of an example profile as site `e2e-<suffix>` in namespace `e2e-<suffix>`.
