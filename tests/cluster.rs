@@ -53,17 +53,27 @@ impl Site {
     /// Starts `apply --yes` with `extra` arguments, waits until `ready` holds and one more
     /// poll of openlsp's has passed, then sends SIGINT as Ctrl-C does.
     pub fn interrupt_apply(&self, extra: &[&str], ready: impl Fn() -> bool) -> Output {
-        let mut args = vec!["apply", "--yes", "--timeout", "120s"];
-        args.extend_from_slice(extra);
-        args.extend(["-p", &self.profile, "--kubeconfig"]);
-        args.push(self.kubeconfig.to_str().unwrap());
-        let child = self.test.spawn(&args);
+        let child = self.spawn_apply(extra);
         let deadline = Instant::now() + Duration::from_secs(60);
         while !ready() {
             assert!(Instant::now() < deadline, "apply never got there");
             std::thread::sleep(Duration::from_millis(200));
         }
         std::thread::sleep(Duration::from_millis(1500));
+        self.interrupt(child)
+    }
+
+    /// Starts `apply --yes --timeout 120s` with `extra` arguments in the background.
+    pub fn spawn_apply(&self, extra: &[&str]) -> std::process::Child {
+        let mut args = vec!["apply", "--yes", "--timeout", "120s"];
+        args.extend_from_slice(extra);
+        args.extend(["-p", &self.profile, "--kubeconfig"]);
+        args.push(self.kubeconfig.to_str().unwrap());
+        self.test.spawn(&args)
+    }
+
+    /// Sends SIGINT to a spawned run, as Ctrl-C does, and collects what it printed.
+    pub fn interrupt(&self, child: std::process::Child) -> Output {
         std::process::Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status()
@@ -492,11 +502,52 @@ fn an_image_change_shows_as_the_only_difference_and_rolls_out() {
         serde_json::from_str(&site.openlsp(&["diff", "-o", "json"]).expect(1).stdout).unwrap();
     assert_eq!(json["summary"]["change"], 1);
     assert_eq!(json["differences"], true);
-    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let old_revision =
+        site.get_json(&["statefulset", "lnd", "-n", site.namespace()])["status"]["currentRevision"]
+            .clone();
+    assert!(old_revision.is_string(), "{old_revision}");
+
+    // The StatefulSet controller replaces lnd-0 only once the old pod is ready, so the
+    // "kubelet" reports every pod ready, the old ones and the new lnd-0 alike.
+    let output = site.with_kubelet(
+        |_| true,
+        || site.openlsp(&["apply", "--yes", "--timeout", "120s"]),
+    );
+    let output = output.expect(0);
+    // apply saw lnd not yet rolled out, waited, then saw it ready.
+    let lnd: Vec<&str> = output
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("StatefulSet/lnd: "))
+        .collect();
+    assert!(
+        lnd.first().is_some_and(|l| !l.starts_with("ready"))
+            && lnd.last() == Some(&"ready (1/1 ready, 1/1 updated)")
+            && output.stderr.ends_with("all 3 workloads are ready\n"),
+        "apply did not report waiting for the rollout: {}",
+        output.stderr
+    );
     let sts = site.get_json(&["statefulset", "lnd", "-n", site.namespace()]);
+    let new_image = "lightninglabs/lnd:v0.21.2-beta";
     assert_eq!(
         sts["spec"]["template"]["spec"]["containers"][0]["image"],
-        "lightninglabs/lnd:v0.21.2-beta"
+        new_image
+    );
+    let status = &sts["status"];
+    assert!(
+        status["observedGeneration"] == sts["metadata"]["generation"]
+            && status["updatedReplicas"] == 1
+            && status["readyReplicas"] == 1
+            && status["updateRevision"].is_string()
+            && status["currentRevision"] == status["updateRevision"]
+            && status["currentRevision"] != old_revision,
+        "the rollout did not complete (was at revision {old_revision}): {status}"
+    );
+    let pod = site.get_json(&["pod", "lnd-0", "-n", site.namespace()]);
+    assert_eq!(pod["spec"]["containers"][0]["image"], new_image);
+    assert_eq!(
+        pod["metadata"]["labels"]["controller-revision-hash"],
+        status["updateRevision"]
     );
     site.openlsp(&["diff"]).expect(0);
 }
@@ -955,6 +1006,87 @@ fn a_held_lock_refuses_a_second_apply_and_a_stale_one_expires() {
             != 0,
         "the taken-over lock was not released"
     );
+}
+
+/// An apply that holds the lock longer than the lease's 60 seconds (here waiting for a
+/// CustomResourceDefinition that is never established) keeps renewing it: a second apply
+/// started after 60 s is still refused with the holder's name, and renewTime moved on.
+#[test]
+fn a_long_apply_renews_its_lock_past_the_lease_duration() {
+    let Some(site) = Site::new("lock renewal", "pi4-mainnet", "renew") else {
+        return;
+    };
+    let group = format!("{}.openlsp.test", site.name);
+    let _cleanup = crds::Crds {
+        kubeconfig: site.kubeconfig.clone(),
+        names: vec![format!("things.{group}"), format!("widgets.{group}")],
+    };
+    // `things` claims kind Thing first, so `widgets` (also kind Thing) is never established.
+    crds::kubectl_apply(&site, "things.yaml", &crds::crd(&group, "things", "Thing"));
+    crds::wait_established(&site, &format!("things.{group}"));
+    let widgets = crds::templates(&site, "widgets", &crds::crd(&group, "widgets", "Thing"));
+    let first = site.spawn_apply(&["--no-wait", "--templates", &widgets]);
+
+    let lease = || {
+        let lease = site.kubectl(&[
+            "get",
+            "lease",
+            "openlsp-lock",
+            "-n",
+            site.namespace(),
+            "-o",
+            "json",
+        ]);
+        (lease.code == 0).then(|| serde_json::from_str::<Value>(&lease.stdout).unwrap())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let taken = loop {
+        if let Some(taken) = lease() {
+            break taken;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first apply never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let since_taken = Instant::now();
+    let holder = taken["spec"]["holderIdentity"].as_str().unwrap().to_owned();
+    assert!(holder.contains(&format!("pid {} ", first.id())), "{holder}");
+
+    // Without renewal the lease would have lapsed by now.
+    std::thread::sleep(Duration::from_secs(63).saturating_sub(since_taken.elapsed()));
+    let refused = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(2);
+    let expected = format!(
+        "another openlsp run holds the lock of namespace {}: {holder}",
+        site.name
+    );
+    assert!(refused.stderr.contains(&expected), "{}", refused.stderr);
+    let renewed = lease().expect("the lease is still there");
+    assert_eq!(renewed["spec"]["holderIdentity"], holder.as_str());
+    let at = |field: &str| {
+        time::OffsetDateTime::parse(
+            renewed["spec"][field].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let held_for = at("renewTime") - at("acquireTime");
+    assert!(
+        held_for >= time::Duration::seconds(45),
+        "renewed only {held_for} after it was taken: {renewed}"
+    );
+
+    let first = site.interrupt(first);
+    assert_eq!(first.code, 2, "{}", first.stderr);
+    assert!(
+        first.stderr.contains(&format!(
+            "CustomResourceDefinition/widgets.{group}: names not accepted"
+        )),
+        "the first apply was waiting in stage 2 all along: {}",
+        first.stderr
+    );
+    assert!(lease().is_none(), "the lock was not released");
 }
 
 #[test]

@@ -175,21 +175,30 @@ impl Cluster {
 async fn renew(api: Api<DynamicObject>, holder: String) {
     loop {
         tokio::time::sleep(RENEW_EVERY).await;
-        let Ok(Some(mut current)) = api.get_opt(LEASE_NAME).await else {
+        let Ok(Some(current)) = api.get_opt(LEASE_NAME).await else {
             continue;
         };
-        if current.data["spec"]["holderIdentity"].as_str() != Some(holder.as_str()) {
+        let Some(renewal) = renewed(current, &holder, OffsetDateTime::now_utc()) else {
             tracing::warn!("the lock was taken over by another run");
             return;
-        }
-        current.data["spec"]["renewTime"] = Value::String(micro_time(OffsetDateTime::now_utc()));
+        };
         if let Err(err) = api
-            .replace(LEASE_NAME, &PostParams::default(), &current)
+            .replace(LEASE_NAME, &PostParams::default(), &renewal)
             .await
         {
             tracing::warn!("cannot renew the lock: {err}");
         }
     }
+}
+
+/// The lease renewed at `now`, keeping its resourceVersion so a concurrent change fails the
+/// write; `None` when someone else holds it now.
+fn renewed(mut current: DynamicObject, holder: &str, now: OffsetDateTime) -> Option<DynamicObject> {
+    if current.data["spec"]["holderIdentity"].as_str() != Some(holder) {
+        return None;
+    }
+    current.data["spec"]["renewTime"] = Value::String(micro_time(now));
+    Some(current)
 }
 
 impl LockGuard {
@@ -226,6 +235,31 @@ mod tests {
     fn micro_time_has_six_fraction_digits() {
         let at = OffsetDateTime::parse("2026-11-21T20:01:02.5Z", &Rfc3339).unwrap();
         assert_eq!(micro_time(at), "2026-11-21T20:01:02.500000Z");
+    }
+
+    /// Renewing every RENEW_EVERY keeps a lease valid however long its holder runs, and
+    /// renewal never takes a lease back from another holder.
+    #[test]
+    fn renewal_keeps_the_lease_valid_and_only_for_its_holder() {
+        let mut held = lease("ns", "me", 3, Some("41"));
+        held.data["spec"]["renewTime"] = Value::String("2020-01-01T00:00:00.000000Z".into());
+        let acquired = held.data["spec"]["acquireTime"].clone();
+        assert!(expires_in(&held) < 0);
+        let now = OffsetDateTime::now_utc();
+        let renewal = renewed(held.clone(), "me", now).unwrap();
+        assert_eq!(renewal.data["spec"]["renewTime"], micro_time(now).as_str());
+        assert!(expires_in(&renewal) > LEASE_SECONDS - 5);
+        assert_eq!(renewal.data["spec"]["acquireTime"], acquired);
+        assert_eq!(renewal.data["spec"]["holderIdentity"], "me");
+        assert_eq!(renewal.data["spec"]["leaseTransitions"], 3);
+        assert_eq!(renewal.metadata.resource_version.as_deref(), Some("41"));
+        // The next renewal is due before the lease would lapse.
+        let due = now + time::Duration::try_from(RENEW_EVERY).unwrap();
+        let lapses = now + time::Duration::seconds(LEASE_SECONDS);
+        assert!(due + time::Duration::seconds(5) < lapses);
+
+        held.data["spec"]["holderIdentity"] = Value::String("someone else".into());
+        assert!(renewed(held, "me", now).is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Where openlsp finds the cluster, as kubectl does: `--kubeconfig`, then `$KUBECONFIG`, then
-//! `~/.kube/config`; and the one-line errors when there is none, or TLS fails.
+//! `~/.kube/config`, `--context` picking a context; and the one-line errors when there is none,
+//! or TLS fails.
 
 use std::fs;
 
@@ -125,5 +126,68 @@ fn a_certificate_mismatch_is_not_called_unreachable() {
         !output.stderr.contains("is microk8s running"),
         "{}",
         output.stderr
+    );
+}
+
+/// `--context NAME` picks a context other than the kubeconfig's current one, as with kubectl:
+/// here the current context points at a closed port, the named one at the test server.
+#[test]
+fn context_picks_a_context_other_than_the_current_one() {
+    let Some(site) = Site::new("--context", "pi4-mainnet", "context") else {
+        return;
+    };
+    let mut config: serde_yaml::Value =
+        serde_yaml::from_str(&fs::read_to_string(&site.kubeconfig).unwrap()).unwrap();
+    let good = config["current-context"].as_str().unwrap().to_owned();
+    let down: serde_yaml::Value = serde_yaml::from_str(&unreachable_copy(&site)).unwrap();
+    let mut down_cluster = down["clusters"][0].clone();
+    down_cluster["name"] = "down".into();
+    let closed_server = down_cluster["cluster"]["server"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut down_context = config["contexts"][0].clone();
+    down_context["name"] = "down".into();
+    down_context["context"]["cluster"] = "down".into();
+    config["clusters"]
+        .as_sequence_mut()
+        .unwrap()
+        .push(down_cluster);
+    config["contexts"]
+        .as_sequence_mut()
+        .unwrap()
+        .push(down_context);
+    config["current-context"] = "down".into();
+    let path = site.test.write(
+        "two-contexts.kubeconfig",
+        &serde_yaml::to_string(&config).unwrap(),
+    );
+    let kubeconfig = path.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let args = [
+            extra,
+            &["-p", site.profile.as_str(), "--kubeconfig", kubeconfig][..],
+        ]
+        .concat();
+        site.test.run(args)
+    };
+
+    let output = run(&["diff"]).expect(2);
+    assert_eq!(
+        output.stderr,
+        format!(
+            "error: cannot reach the cluster at {closed_server}: connection refused; is microk8s running? try: microk8s status\n"
+        )
+    );
+    let count = site.rendered().len();
+    let output = run(&["diff", "--context", &good]).expect(1);
+    let plan =
+        format!("Plan: {count} to create, 0 to change, 0 to prune, 0 kept (data), 0 unchanged");
+    assert!(output.stdout.contains(&plan), "{}", output.stdout);
+    run(&["apply", "--yes", "--no-wait", "--context", &good]).expect(0);
+    run(&["diff", "--context", &good]).expect(0);
+    assert_eq!(
+        site.get_json(&["namespace", site.namespace()])["metadata"]["name"],
+        site.namespace()
     );
 }

@@ -8,9 +8,9 @@ use super::{GROUP_KINDS, Site, group_kinds};
 use crate::common::{self, kubectl};
 
 /// Deletes cluster-scoped CustomResourceDefinitions a test made, whatever happened.
-struct Crds {
-    kubeconfig: PathBuf,
-    names: Vec<String>,
+pub(super) struct Crds {
+    pub(super) kubeconfig: PathBuf,
+    pub(super) names: Vec<String>,
 }
 
 impl Drop for Crds {
@@ -25,7 +25,7 @@ impl Drop for Crds {
 }
 
 /// A CustomResourceDefinition with an open schema, as YAML.
-fn crd(group: &str, plural: &str, kind: &str) -> String {
+pub(super) fn crd(group: &str, plural: &str, kind: &str) -> String {
     format!(
         "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -49,7 +49,7 @@ spec:
 }
 
 /// A `--templates` dir whose one extra site template renders `documents`.
-fn templates(site: &Site, dir: &str, documents: &str) -> String {
+pub(super) fn templates(site: &Site, dir: &str, documents: &str) -> String {
     site.test
         .write(&format!("{dir}/site/zz-extra.yaml.j2"), documents);
     site.test.path().join(dir).to_str().unwrap().to_owned()
@@ -253,10 +253,24 @@ spec:
     site.assert_nothing_leaked();
 }
 
-fn kubectl_apply(site: &Site, file: &str, yaml: &str) {
+pub(super) fn kubectl_apply(site: &Site, file: &str, yaml: &str) {
     let path = site.test.write(file, yaml);
     site.kubectl(&["apply", "-f", path.to_str().unwrap()])
         .expect(0);
+}
+
+/// Waits until the CustomResourceDefinition `name` is established.
+pub(super) fn wait_established(site: &Site, name: &str) {
+    let crd = format!("crd/{name}");
+    site.kubectl(&[
+        "wait",
+        "--for",
+        "condition=Established",
+        "--timeout",
+        "60s",
+        &crd,
+    ])
+    .expect(0);
 }
 
 /// A CRD whose kind another CRD of its group already claims is never established: the wait
@@ -284,15 +298,7 @@ fn an_unfinished_run_leaves_the_union_and_a_finished_one_the_exact_set() {
     // `things` claims kind Thing and singular thing first; `widgets` asks for the kind,
     // `gadgets` for the singular. Once `things` is gone, both can be established.
     kubectl_apply(&site, "things.yaml", &crd(&group, "things", "Thing"));
-    site.kubectl(&[
-        "wait",
-        "--for",
-        "condition=Established",
-        "--timeout",
-        "60s",
-        &format!("crd/{}", names[0]),
-    ])
-    .expect(0);
+    wait_established(&site, &names[0]);
     // Tor off: the Deployment kind leaves the plan.
     site.edit(|mut value| {
         value["spec"]["tor"] = serde_json::json!({ "mode": "off" });
