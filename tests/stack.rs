@@ -7,6 +7,8 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -299,6 +301,15 @@ fn lnds_certificate_names_its_api_onion_address() {
     );
 }
 
+/// A real bitcoind from `docs` in the test's directory, waited for with LND's (unrestricted) RPC
+/// user: the node, its getblockchaininfo, and that user and password. None without a bitcoind.
+fn start_knots(test: &Test, docs: &[Value]) -> Option<(Knots, Value, String, String)> {
+    let user = secret_value(docs, "lnd-bitcoind-rpc", "username");
+    let password = secret_value(docs, "lnd-bitcoind-rpc", "password");
+    let (knots, info) = Knots::start(&test.path().join("bitcoind"), docs, &user, &password)?;
+    Some((knots, info, user, password))
+}
+
 /// The calls jvstein/bitcoin-prometheus-exporter's bitcoind-monitor.py makes, with arguments it
 /// passes, written out from its versions (older ones call getblock; newer ones getblockstats,
 /// getchaintxstats and getrpcinfo instead) rather than taken from openlsp, so a whitelist that
@@ -386,14 +397,7 @@ fn the_exporters_user_may_make_the_exporters_calls_and_nothing_else() {
         "RATE_LIMIT {rate_limit} s, scrapes every {interval} s"
     );
 
-    let lnd_user = secret_value(&docs, "lnd-bitcoind-rpc", "username");
-    let lnd_password = secret_value(&docs, "lnd-bitcoind-rpc", "password");
-    let Some((knots, info)) = Knots::start(
-        &test.path().join("bitcoind"),
-        &docs,
-        &lnd_user,
-        &lnd_password,
-    ) else {
+    let Some((knots, info, lnd_user, lnd_password)) = start_knots(&test, &docs) else {
         return;
     };
     let best = info["result"]["bestblockhash"].as_str().unwrap();
@@ -425,6 +429,161 @@ fn the_exporters_user_may_make_the_exporters_calls_and_nothing_else() {
     );
 }
 
+/// One HTTP GET on loopback: status and body, or None while nothing listens on `port`.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    Some((status, body.to_owned()))
+}
+
+/// openlsp's `headers` container on a real bitcoind: its script, taken from the rendered
+/// Deployment, runs with the system python3 and the container's rendered environment (only
+/// bitcoind's address and the listening port moved here) and serves bitcoind's own header
+/// count; with a wrong password it answers 503, and no password is in any answer or its log.
+#[test]
+fn the_headers_container_serves_bitcoinds_header_count() {
+    let test = edited(
+        "regtest-playground",
+        "monitoring: { enabled: false }",
+        "monitoring: {}",
+    );
+    let (docs, _) = render(&test, "openlsp.yaml");
+    let pod = &find(&docs, "Deployment", "bitcoind-exporter")["spec"]["template"]["spec"];
+    let container = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "headers")
+        .expect("the exporter's pod has a headers container");
+    assert_eq!(container["image"], pod["containers"][0]["image"]);
+    let command: Vec<&str> = container["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arg| arg.as_str().unwrap())
+        .collect();
+    let [python, "-c", script] = command[..] else {
+        panic!("the headers container runs an inline python script: {command:?}");
+    };
+    assert_eq!(python, "python3");
+    let env: Vec<(String, String)> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|var| {
+            let value = match var["value"].as_str() {
+                Some(value) => value.to_owned(),
+                None => {
+                    let from = &var["valueFrom"]["secretKeyRef"];
+                    secret_value(
+                        &docs,
+                        from["name"].as_str().unwrap(),
+                        from["key"].as_str().unwrap(),
+                    )
+                }
+            };
+            (var["name"].as_str().unwrap().to_owned(), value)
+        })
+        .collect();
+    let rendered = |name: &str| {
+        env.iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_else(|| panic!("the headers container has no {name}"))
+    };
+    let user = secret_value(&docs, "bitcoind-exporter-rpc", "username");
+    let password = secret_value(&docs, "bitcoind-exporter-rpc", "password");
+    assert_eq!(rendered("BITCOIN_RPC_USER"), user);
+    assert_eq!(rendered("BITCOIN_RPC_PASSWORD"), password);
+    assert_eq!(rendered("BITCOIN_RPC_HOST"), "bitcoind.playground.svc");
+    assert_eq!(
+        rendered("HEADERS_PORT"),
+        container["ports"][0]["containerPort"].to_string()
+    );
+    assert_eq!(container["ports"][0]["name"], "headers");
+
+    let Some((knots, _, lnd_user, lnd_password)) = start_knots(&test, &docs) else {
+        return;
+    };
+    // A few blocks, so the count is not the empty chain's 0.
+    let (status, body) = knots.call(
+        &lnd_user,
+        &lnd_password,
+        "generatetodescriptor",
+        r#"[3, "raw(51)"]"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, info) = knots.call(&user, &password, "getblockchaininfo", "[]");
+    let headers = serde_json::from_str::<Value>(&info).unwrap()["result"]["headers"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(headers, 3);
+
+    // The script as the container runs it, answering once it listens: status, body and log.
+    let scrape = |password: &str| {
+        let port = free_port();
+        let log = test.path().join(format!("headers-{port}.log"));
+        let mut command = Command::new("python3");
+        command.args(["-c", script]);
+        for (key, value) in &env {
+            command.env(key, value);
+        }
+        let daemon = Daemon(
+            command
+                .env("BITCOIN_RPC_HOST", "127.0.0.1")
+                .env("BITCOIN_RPC_PORT", knots.rpc_port.to_string())
+                .env("BITCOIN_RPC_PASSWORD", password)
+                .env("HEADERS_PORT", port.to_string())
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (status, body) = loop {
+            if let Some(answer) = http_get(port, "/metrics") {
+                break answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the headers script did not listen: {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        drop(daemon);
+        (status, body, fs::read_to_string(&log).unwrap())
+    };
+
+    let (status, body, log) = scrape(&password);
+    assert_eq!(status, 200, "{body}\n{log}");
+    let samples: Vec<&str> = body.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(samples, [format!("bitcoin_headers {headers}")], "{body}");
+    assert!(body.contains("# TYPE bitcoin_headers gauge\n"), "{body}");
+    common::assert_no_secrets(&body, &test.state_dir("playground"), "the headers metrics");
+    common::assert_no_secrets(&log, &test.state_dir("playground"), "the headers log");
+
+    let wrong = "wrong-password-for-the-headers-test";
+    let (status, body, log) = scrape(wrong);
+    assert_eq!(status, 503, "{body}");
+    assert!(log.contains("getblockchaininfo: HTTP 401"), "{log}");
+    for text in [&body, &log] {
+        assert!(!text.contains(wrong), "the wrong password leaked: {text}");
+        assert!(!text.contains(&password), "the password leaked");
+    }
+    common::assert_no_secrets(&body, &test.state_dir("playground"), "the headers 503");
+    common::assert_no_secrets(&log, &test.state_dir("playground"), "the headers log");
+    let log = knots.stop(&lnd_user, &lnd_password);
+    assert_started_cleanly(&log);
+}
+
 /// Tor-only mode on a real bitcoind: it starts with `proxy=` and takes every rendered key, and
 /// every clearnet network goes through the (here local, closed) Tor SOCKS port.
 #[test]
@@ -434,10 +593,7 @@ fn bitcoind_starts_with_the_tor_only_settings() {
     let conf = config(&docs, "bitcoind-config", "bitcoin.conf");
     assert_eq!(values(&conf, "proxy"), ["tor.openlsp.svc:9050"]);
     assert!(values(&conf, "onion").is_empty());
-    let user = secret_value(&docs, "lnd-bitcoind-rpc", "username");
-    let password = secret_value(&docs, "lnd-bitcoind-rpc", "password");
-    let Some((knots, info)) = Knots::start(&test.path().join("bitcoind"), &docs, &user, &password)
-    else {
+    let Some((knots, info, user, password)) = start_knots(&test, &docs) else {
         return;
     };
     assert_eq!(info["result"]["chain"], "main");
@@ -670,7 +826,8 @@ fn every_dashboard_is_json_and_shows_what_the_issue_lists() {
         }
     }
     for metric in [
-        "bitcoin_blocks",                   // chain sync
+        "bitcoin_blocks",                   // chain sync: height
+        "bitcoin_headers",                  // chain sync: headers
         "bitcoin_verification_progress",    // chain sync
         "lnd_chain_block_height",           // LND's view of the chain
         "bitcoin_peers",                    // peers
@@ -689,17 +846,19 @@ fn every_dashboard_is_json_and_shows_what_the_issue_lists() {
     assert!(exprs.contains(
         "group_left (node) max by (namespace, pod, node) (kube_pod_info{node=~\"$machines\"})"
     ));
-    // Every bitcoind metric is one the pinned exporter sets, and none is plotted twice under
-    // two names: its `bitcoin_latest_block_height` is the best block's height, the same value
-    // as `bitcoin_blocks`, so "height vs headers" drawn with both would be a fake comparison.
+    // Every bitcoind metric is one the pinned exporter or openlsp's headers container sets, and
+    // none is plotted twice under two names: the exporter's `bitcoin_latest_block_height` is the
+    // best block's height, the same value as `bitcoin_blocks`, so "height vs headers" drawn with
+    // both would be a fake comparison.
     let used: BTreeSet<&str> = exprs
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|word| word.starts_with("bitcoin_"))
         .collect();
     for metric in &used {
         assert!(
-            EXPORTER_METRICS.contains(metric),
-            "{metric} is not a metric of jvstein/bitcoin-prometheus-exporter"
+            EXPORTER_METRICS.contains(metric) || HEADERS_METRICS.contains(metric),
+            "{metric} is not a metric of jvstein/bitcoin-prometheus-exporter or of openlsp's \
+             headers container"
         );
     }
     assert!(!used.contains("bitcoin_latest_block_height"));
@@ -749,6 +908,11 @@ const EXPORTER_METRICS: &[&str] = &[
     "bitcoin_exporter_errors",
     "bitcoin_exporter_process_time",
 ];
+
+/// The gauges of openlsp's own `headers` container (templates/bitcoind/headers-exporter.py.j2),
+/// not of the exporter: `the_headers_container_serves_bitcoinds_header_count` checks them
+/// against a real bitcoind.
+const HEADERS_METRICS: &[&str] = &["bitcoin_headers"];
 
 /// Non-default monitoring and ingress settings reach every object that depends on them: the
 /// release label Prometheus selects by, Grafana's namespace and Service, the ingress class the
@@ -826,14 +990,17 @@ fn every_scrape_job_has_a_service_monitor_for_the_release() {
         for (key, value) in selector {
             assert_eq!(&service["metadata"]["labels"][key], value, "{job}: {key}");
         }
-        let port = &monitor["spec"]["endpoints"][0]["port"];
-        assert!(
-            service["spec"]["ports"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|p| &p["name"] == port)
-        );
+        for endpoint in monitor["spec"]["endpoints"].as_array().unwrap() {
+            let port = &endpoint["port"];
+            assert!(
+                service["spec"]["ports"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| &p["name"] == port),
+                "{job}: no Service port {port}"
+            );
+        }
     }
     // The node's own Service must not be picked up by the metrics ServiceMonitor.
     let lnd = find(&docs, "Service", "lnd");
@@ -901,11 +1068,14 @@ fn every_pod_of_the_full_stack_is_hardened_and_fits_the_pi() {
             main["readinessProbe"].is_object(),
             "{name} lacks a readiness probe"
         );
-        let memory = main["resources"]["limits"]["memory"].as_str().unwrap();
-        memory_mib += match memory.strip_suffix("Gi") {
-            Some(gib) => gib.parse::<u64>().unwrap() * 1024,
-            None => memory.strip_suffix("Mi").unwrap().parse::<u64>().unwrap(),
-        };
+        // Every container runs for the pod's life (the init containers run before them).
+        for container in spec["containers"].as_array().unwrap() {
+            let memory = container["resources"]["limits"]["memory"].as_str().unwrap();
+            memory_mib += match memory.strip_suffix("Gi") {
+                Some(gib) => gib.parse::<u64>().unwrap() * 1024,
+                None => memory.strip_suffix("Mi").unwrap().parse::<u64>().unwrap(),
+            };
+        }
     }
     assert_eq!(workloads, 5, "bitcoind, LND, Tor, the exporter and lndmon");
     assert!(

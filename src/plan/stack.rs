@@ -31,6 +31,8 @@ const TOR_HS_SUBDIR: &str = "hs";
 /// Where the Tor pod mounts the onion key Secrets, one directory per onion service.
 pub const TOR_KEYS_DIR: &str = "/etc/tor/keys";
 pub const EXPORTER_PORT: u16 = 9332;
+/// The exporter pod's `headers` container (templates/bitcoind/headers-exporter.py.j2).
+pub const HEADERS_EXPORTER_PORT: u16 = 9333;
 /// LND's `prometheus.listen` port (sample-lnd.conf: `prometheus.listen=0.0.0.0:8989`).
 pub const LND_METRICS_PORT: u16 = 8989;
 /// lndmon's default `prometheus.listenaddr` port.
@@ -38,7 +40,8 @@ pub const LNDMON_PORT: u16 = 9092;
 /// The RPCs jvstein/bitcoin-prometheus-exporter calls (bitcoind-monitor.py's `refresh_metrics`):
 /// the union over its versions, since the pinned image's script cannot be read here and bitcoind
 /// answers a call outside the whitelist with 403, after which the exporter sets no gauge at all.
-/// Every one only reads; the exporter's user may call nothing else.
+/// Every one only reads; the exporter's user may call nothing else. The pod's `headers`
+/// container calls only `getblockchaininfo`, as the same user.
 pub const EXPORTER_RPCS: [&str; 14] = [
     "estimatesmartfee",  // bitcoin_est_smart_fee_<blocks>
     "getblock",          // the latest block's size, weight and transactions (older versions)
@@ -264,12 +267,15 @@ pub struct ExporterContext {
     name: String,
     secret: String,
     port: u16,
+    headers_port: u16,
     /// `RATE_LIMIT`: the least number of seconds between two refreshes.
     rate_limit: String,
     image: String,
     uid: i64,
     memory: String,
     cpu: String,
+    headers_memory: String,
+    headers_cpu: String,
     rpc_host: String,
     user_b64: String,
     password_b64: String,
@@ -741,11 +747,14 @@ pub fn bitcoin_stack(
             name: format!("{}-exporter", node.name),
             secret: names::exporter_credentials_secret(&node.name),
             port: EXPORTER_PORT,
+            headers_port: HEADERS_EXPORTER_PORT,
             rate_limit: EXPORTER_RATE_LIMIT_SECONDS.to_string(),
             image: site.spec.monitoring.exporter_image.clone(),
             uid: images::NOBODY_UID,
             memory: crate::profile::EXPORTER_MEMORY.to_string(),
             cpu: crate::profile::EXPORTER_CPU.to_string(),
+            headers_memory: crate::profile::HEADERS_EXPORTER_MEMORY.to_string(),
+            headers_cpu: crate::profile::HEADERS_EXPORTER_CPU.to_string(),
             rpc_host: service_host(site, &node.name),
             user_b64: b64(EXPORTER_RPC_USER.as_bytes()),
             password_b64: b64(secret(

@@ -48,6 +48,10 @@ pub const TOR_CPU: Millicores = Millicores(100);
 /// The bitcoind exporter: python decoding the latest block (`getblock <hash> 2`).
 pub const EXPORTER_MEMORY: Bytes = Bytes::mib(192);
 pub const EXPORTER_CPU: Millicores = Millicores(50);
+/// The exporter pod's `headers` container: one small python HTTP server, one RPC per scrape
+/// (about 22 MiB resident with CPython 3.11).
+pub const HEADERS_EXPORTER_MEMORY: Bytes = Bytes::mib(48);
+pub const HEADERS_EXPORTER_CPU: Millicores = Millicores(10);
 pub const LNDMON_MEMORY: Bytes = Bytes::mib(128);
 pub const LNDMON_CPU: Millicores = Millicores(50);
 /// microk8s' observability addon: Helm release `kube-prom-stack` in namespace `observability`.

@@ -13,9 +13,10 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use defaults::{
-    DEFAULT_RPC_ALLOW_IP, EXPORTER_CPU, EXPORTER_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY,
-    LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY, bitcoind_memory, default_dbcache_mib,
-    default_inbound, default_reserved_memory,
+    DEFAULT_RPC_ALLOW_IP, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU,
+    HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY,
+    LNDMON_CPU, LNDMON_MEMORY, bitcoind_memory, default_dbcache_mib, default_inbound,
+    default_reserved_memory,
 };
 pub use diagnostic::{Diagnostic, ProfileError, Severity};
 pub use site::{

@@ -6,24 +6,30 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::defaults::{EXPORTER_CPU, EXPORTER_MEMORY, LNDMON_CPU, LNDMON_MEMORY};
+use super::defaults::{
+    EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY, LNDMON_CPU,
+    LNDMON_MEMORY,
+};
 use super::quantity::Bytes;
+use super::quantity::Millicores;
 use super::site::{Inbound, Network, Resources, Site, TorMode};
 use super::validate::{Checker, is_dns_label, is_dns_subdomain};
 
-/// Pods beside the nodes, with the machine they run on: Tor on the host, each exporter beside
-/// its bitcoind, each lndmon beside its LND.
+/// Pods beside the nodes, with the machine they run on: Tor on the host, each exporter pod (the
+/// exporter and its `headers` container) beside its bitcoind, each lndmon beside its LND.
 pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
     let mut pods = Vec::new();
     if site.spec.tor.enabled() {
         pods.push((site.spec.host.node_name.as_str(), site.spec.tor.resources));
     }
     let monitoring = &site.spec.monitoring;
-    let exporters = site
-        .spec
-        .bitcoin
-        .iter()
-        .map(|node| (&node.disk, EXPORTER_MEMORY, EXPORTER_CPU));
+    let exporters = site.spec.bitcoin.iter().map(|node| {
+        (
+            &node.disk,
+            Bytes(EXPORTER_MEMORY.0 + HEADERS_EXPORTER_MEMORY.0),
+            Millicores(EXPORTER_CPU.0 + HEADERS_EXPORTER_CPU.0),
+        )
+    });
     let lndmons = site
         .spec
         .lightning
