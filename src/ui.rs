@@ -264,21 +264,7 @@ impl Ui {
     /// A unified diff, coloured by line.
     pub fn diff(&self, text: &str) {
         let mut out = String::new();
-        for line in text.lines() {
-            let styled = if line.starts_with("+++") || line.starts_with("---") {
-                Style::new().bold().apply_to(line).to_string()
-            } else if line.starts_with('+') {
-                Style::new().green().apply_to(line).to_string()
-            } else if line.starts_with('-') {
-                Style::new().red().apply_to(line).to_string()
-            } else if line.starts_with("@@") {
-                Style::new().cyan().apply_to(line).to_string()
-            } else {
-                line.to_owned()
-            };
-            out.push_str(&styled);
-            out.push('\n');
-        }
+        push_coloured_diff(&mut out, text);
         self.stdout(&out);
     }
 
@@ -434,20 +420,27 @@ impl Ui {
             .header(&edit.path, &after_label)
             .to_string();
         let mut text = format!("{}: {}\n", edit.path, edit.summary);
-        for line in unified.lines() {
-            let styled = if line.starts_with("+++") || line.starts_with("---") {
-                Style::new().bold().apply_to(line).to_string()
-            } else if line.starts_with('+') {
-                Style::new().green().apply_to(line).to_string()
-            } else if line.starts_with('-') {
-                Style::new().red().apply_to(line).to_string()
-            } else {
-                line.to_owned()
-            };
-            text.push_str(&styled);
-            text.push('\n');
-        }
+        push_coloured_diff(&mut text, &unified);
         self.stdout(&text);
+    }
+}
+
+/// Appends a unified diff to `out`, each line coloured by its kind.
+fn push_coloured_diff(out: &mut String, diff: &str) {
+    for line in diff.lines() {
+        let styled = if line.starts_with("+++") || line.starts_with("---") {
+            Style::new().bold().apply_to(line).to_string()
+        } else if line.starts_with('+') {
+            Style::new().green().apply_to(line).to_string()
+        } else if line.starts_with('-') {
+            Style::new().red().apply_to(line).to_string()
+        } else if line.starts_with("@@") {
+            Style::new().cyan().apply_to(line).to_string()
+        } else {
+            line.to_owned()
+        };
+        out.push_str(&styled);
+        out.push('\n');
     }
 }
 

@@ -100,6 +100,17 @@ impl Site {
         fs::write(&path, serde_yaml::to_string(&change(value)).unwrap()).unwrap();
     }
 
+    /// Drops Lightning node `name` from the profile.
+    pub fn remove_lightning_node(&self, name: &str) {
+        self.edit(|mut value| {
+            value["spec"]["lightning"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|n| n["name"] != name);
+            value
+        });
+    }
+
     pub fn openlsp(&self, args: &[&str]) -> Output {
         let mut full: Vec<&str> = args.to_vec();
         full.extend([
@@ -718,13 +729,7 @@ fn a_removed_lightning_node_is_pruned_but_its_data_is_kept() {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
-    site.edit(|mut value| {
-        value["spec"]["lightning"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|n| n["name"] != "lnd-customers");
-        value
-    });
+    site.remove_lightning_node("lnd-customers");
     let output = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     for line in [
         "- prune StatefulSet/lnd-customers".to_owned(),

@@ -141,20 +141,7 @@ fn an_rpc_credential_rotates_in_two_phases_and_lnd_is_never_locked_out() {
     assert!(lines.iter().any(|l| verifies(l, &old)) && lines.iter().any(|l| verifies(l, &new)));
     assert_ne!(checksum(&site, "bitcoind"), before.0, "bitcoind must roll");
     assert_ne!(checksum(&site, "lnd"), before.1, "LND must roll");
-    let history: Vec<_> = fs::read_dir(site.state_dir().join("history"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    let kept = history[0].join("bitcoin/bitcoind/rpc/lnd/password");
-    assert_eq!(
-        fs::read_to_string(&kept).unwrap(),
-        old,
-        "history keeps the old password"
-    );
-    assert_eq!(
-        fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_kept_in_history(&site, "bitcoin/bitcoind/rpc/lnd/password", &old);
     if let Some(result) = accepted(&site, &[&old, &new], "phase1") {
         assert_eq!(
             result,
@@ -426,23 +413,8 @@ fn a_certificate_is_reissued_with_the_same_names_and_a_new_key() {
         cert
     );
     assert_ne!(checksum(&site, "lnd"), before, "LND rolls");
-    let history: Vec<_> = fs::read_dir(site.state_dir().join("history"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(history.len(), 1, "{history:?}");
-    for (file, old) in [("tls.cert", &old_cert), ("tls.key", &old_key)] {
-        let kept = history[0].join("lightning/lnd").join(file);
-        assert_eq!(
-            &fs::read_to_string(&kept).unwrap(),
-            old,
-            "history keeps the old {file}"
-        );
-        assert_eq!(
-            fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-    }
+    assert_kept_in_history(&site, "lightning/lnd/tls.cert", &old_cert);
+    assert_kept_in_history(&site, "lightning/lnd/tls.key", &old_key);
     site.openlsp(&["diff"]).expect(0);
     site.assert_nothing_leaked();
 }
@@ -573,17 +545,31 @@ fn pull_rebuilds_a_lost_state_dir_byte_for_byte() {
     assert_eq!(fs::read_to_string(&wallet).unwrap(), "changed-by-hand");
     site.openlsp(&["secrets", "pull", "--force"]).expect(0);
     assert_ne!(fs::read_to_string(&wallet).unwrap(), "changed-by-hand");
-    let history = fs::read_dir(site.state_dir().join("history"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    assert_eq!(
-        fs::read_to_string(history.join("lightning/lnd-routing/wallet-password")).unwrap(),
-        "changed-by-hand"
+    assert_kept_in_history(
+        &site,
+        "lightning/lnd-routing/wallet-password",
+        "changed-by-hand",
     );
     site.assert_nothing_leaked();
+}
+
+/// The site's one history dir holds `relative` with the text `old`, private (0600).
+fn assert_kept_in_history(site: &Site, relative: &str, old: &str) {
+    let history: Vec<_> = fs::read_dir(site.state_dir().join("history"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(history.len(), 1, "one change, one history dir: {history:?}");
+    let kept = history[0].join(relative);
+    assert_eq!(
+        fs::read_to_string(&kept).unwrap(),
+        old,
+        "history keeps the old {relative}"
+    );
+    assert_eq!(
+        fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 }
 
 /// Value files of a state dir (not the marker, lock, history or audit log).

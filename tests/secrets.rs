@@ -8,7 +8,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::common::{self, Test, documents, secret_value};
+use crate::common::{self, Output, Test, documents, secret_value};
 
 #[test]
 fn the_rendered_rpcauth_line_verifies_against_lnds_password() {
@@ -182,6 +182,44 @@ fn a_half_missing_tls_pair_is_reported_not_regenerated() {
     assert!(!key.exists());
 }
 
+/// `secrets export -p PROFILE --to FILE --passphrase-file PASSPHRASE_FILE`.
+fn export(test: &Test, profile: &str, to: &str, passphrase_file: &str) -> Output {
+    test.run([
+        "secrets",
+        "export",
+        "-p",
+        profile,
+        "--to",
+        to,
+        "--passphrase-file",
+        passphrase_file,
+    ])
+}
+
+/// `secrets import -p PROFILE --from FILE --passphrase-file PASSPHRASE_FILE [--state-dir DIR]`.
+fn import(
+    test: &Test,
+    profile: &str,
+    from: &str,
+    passphrase_file: &str,
+    state_dir: Option<&str>,
+) -> Output {
+    let mut args = vec![
+        "secrets",
+        "import",
+        "-p",
+        profile,
+        "--from",
+        from,
+        "--passphrase-file",
+        passphrase_file,
+    ];
+    if let Some(dir) = state_dir {
+        args.extend(["--state-dir", dir]);
+    }
+    test.run(args)
+}
+
 #[test]
 fn export_and_import_round_trip_and_a_wrong_passphrase_writes_nothing() {
     let test = Test::new().with_example("regtest-playground");
@@ -191,18 +229,7 @@ fn export_and_import_round_trip_and_a_wrong_passphrase_writes_nothing() {
     test.write("wrong", "not the right passphrase\n");
     test.write("short", "short\n");
     let state = test.state_dir("playground");
-    let export = test
-        .run([
-            "secrets",
-            "export",
-            "-p",
-            profile,
-            "--to",
-            "backup.age",
-            "--passphrase-file",
-            "pass",
-        ])
-        .expect(0);
+    let exported = export(&test, profile, "backup.age", "pass").expect(0);
     let backup = test.path().join("backup.age");
     assert_eq!(
         fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
@@ -213,52 +240,17 @@ fn export_and_import_round_trip_and_a_wrong_passphrase_writes_nothing() {
         &state,
         "the export",
     );
-    let again = test
-        .run([
-            "secrets",
-            "export",
-            "-p",
-            profile,
-            "--to",
-            "backup.age",
-            "--passphrase-file",
-            "pass",
-        ])
-        .expect(2);
+    let again = export(&test, profile, "backup.age", "pass").expect(2);
     assert!(
         again.stderr.contains("never overwrites"),
         "{}",
         again.stderr
     );
-    let weak = test
-        .run([
-            "secrets",
-            "export",
-            "-p",
-            profile,
-            "--to",
-            "weak.age",
-            "--passphrase-file",
-            "short",
-        ])
-        .expect(2);
+    let weak = export(&test, profile, "weak.age", "short").expect(2);
     assert!(weak.stderr.contains("use at least 12"), "{}", weak.stderr);
     assert!(!test.path().join("weak.age").exists());
 
-    let wrong = test
-        .run([
-            "secrets",
-            "import",
-            "-p",
-            profile,
-            "--from",
-            "backup.age",
-            "--passphrase-file",
-            "wrong",
-            "--state-dir",
-            "restored",
-        ])
-        .expect(2);
+    let wrong = import(&test, profile, "backup.age", "wrong", Some("restored")).expect(2);
     assert!(
         wrong
             .stderr
@@ -276,19 +268,7 @@ fn export_and_import_round_trip_and_a_wrong_passphrase_writes_nothing() {
         "a wrong passphrase writes nothing"
     );
 
-    let import_args = [
-        "secrets",
-        "import",
-        "-p",
-        profile,
-        "--from",
-        "backup.age",
-        "--passphrase-file",
-        "pass",
-        "--state-dir",
-        "restored",
-    ];
-    let import = test.run(import_args).expect(0);
+    let imported = import(&test, profile, "backup.age", "pass", Some("restored")).expect(0);
     let restored = test.path().join("restored");
     for path in [
         "bitcoin/bitcoind/rpc/lnd/password",
@@ -330,24 +310,13 @@ fn export_and_import_round_trip_and_a_wrong_passphrase_writes_nothing() {
         original, from_backup,
         "a restored state dir renders the same bytes"
     );
-    let twice = test.run(import_args).expect(0);
+    let twice = import(&test, profile, "backup.age", "pass", Some("restored")).expect(0);
     assert!(twice.stderr.contains("already matched"), "{}", twice.stderr);
 
     let other = Test::new().with_example("pi4-mainnet");
     fs::copy(&backup, other.path().join("backup.age")).unwrap();
     fs::copy(test.path().join("pass"), other.path().join("pass")).unwrap();
-    let foreign = other
-        .run([
-            "secrets",
-            "import",
-            "-p",
-            "pi4-mainnet.yaml",
-            "--from",
-            "backup.age",
-            "--passphrase-file",
-            "pass",
-        ])
-        .expect(2);
+    let foreign = import(&other, "pi4-mainnet.yaml", "backup.age", "pass", None).expect(2);
     assert!(
         foreign
             .stderr
@@ -356,8 +325,8 @@ fn export_and_import_round_trip_and_a_wrong_passphrase_writes_nothing() {
         foreign.stderr
     );
     for (what, output) in [
-        ("export", &export),
-        ("import", &import),
+        ("export", &exported),
+        ("import", &imported),
         ("import again", &twice),
     ] {
         common::assert_no_secrets(&output.all(), &state, what);
@@ -373,38 +342,13 @@ fn an_import_merges_the_audit_log_instead_of_comparing_it() {
     test.run(["render", "-p", profile]).expect(0);
     test.write("pass", "a long enough passphrase\n");
     let state = test.state_dir("playground");
-    let export = |to: &str| {
-        test.run([
-            "secrets",
-            "export",
-            "-p",
-            profile,
-            "--to",
-            to,
-            "--passphrase-file",
-            "pass",
-        ])
-        .expect(0)
-    };
-    let import = |from: &str| {
-        test.run([
-            "secrets",
-            "import",
-            "-p",
-            profile,
-            "--from",
-            from,
-            "--passphrase-file",
-            "pass",
-        ])
-    };
-    export("first.age");
-    import("first.age").expect(0);
+    export(&test, profile, "first.age", "pass").expect(0);
+    import(&test, profile, "first.age", "pass", None).expect(0);
     let audited = fs::read_to_string(state.join("audit.log")).unwrap();
     assert_eq!(audited.lines().count(), 2, "{audited}");
     // This export holds both lines; exporting appends a third one here.
-    export("second.age");
-    let onto_itself = import("second.age").expect(0);
+    export(&test, profile, "second.age", "pass").expect(0);
+    let onto_itself = import(&test, profile, "second.age", "pass", None).expect(0);
     assert!(
         onto_itself
             .stderr
@@ -417,7 +361,7 @@ fn an_import_merges_the_audit_log_instead_of_comparing_it() {
         assert_eq!(log.matches(line).count(), 1, "{line} once in:\n{log}");
     }
     assert!(log.contains("exported to second.age"));
-    let twice = import("second.age").expect(0);
+    let twice = import(&test, profile, "second.age", "pass", None).expect(0);
     assert!(twice.stderr.contains("already matched"), "{}", twice.stderr);
     let log = fs::read_to_string(state.join("audit.log")).unwrap();
     let stamps: Vec<&str> = log.lines().map(|l| l.split(' ').next().unwrap()).collect();
@@ -426,20 +370,7 @@ fn an_import_merges_the_audit_log_instead_of_comparing_it() {
     assert_eq!(stamps, sorted, "the log stays in time order");
 
     // Into an empty dir, the export's lines arrive before the import's own.
-    let fresh = test
-        .run([
-            "secrets",
-            "import",
-            "-p",
-            profile,
-            "--from",
-            "second.age",
-            "--passphrase-file",
-            "pass",
-            "--state-dir",
-            "fresh",
-        ])
-        .expect(0);
+    let fresh = import(&test, profile, "second.age", "pass", Some("fresh")).expect(0);
     assert!(
         fresh.stderr.contains("2 line(s) from the export added"),
         "{}",
@@ -511,30 +442,8 @@ fn an_import_keeps_when_each_value_was_changed() {
         "{}",
         original.stdout
     );
-    test.run([
-        "secrets",
-        "export",
-        "-p",
-        profile,
-        "--to",
-        "backup.age",
-        "--passphrase-file",
-        "pass",
-    ])
-    .expect(0);
-    test.run([
-        "secrets",
-        "import",
-        "-p",
-        profile,
-        "--from",
-        "backup.age",
-        "--passphrase-file",
-        "pass",
-        "--state-dir",
-        "restored",
-    ])
-    .expect(0);
+    export(&test, profile, "backup.age", "pass").expect(0);
+    import(&test, profile, "backup.age", "pass", Some("restored")).expect(0);
     let restored = list("restored");
     for name in ["lnd-bitcoind-rpc", "lnd-tls", "lnd-wallet"] {
         assert_eq!(

@@ -798,11 +798,7 @@ fn restore(
             state.root().display()
         );
     }
-    state.commit(
-        &state::history_stamp(OffsetDateTime::now_utc()),
-        &replaced,
-        &writes,
-    )?;
+    state.commit(&stamp(), &replaced, &writes)?;
     // A restored value keeps the date it was generated or rotated, not today's.
     let restored: Vec<(String, OffsetDateTime)> = writes
         .iter()
@@ -991,7 +987,7 @@ async fn seed(ui: &Ui, global: &GlobalArgs, args: &SeedArgs) -> anyhow::Result<O
     }
     out.push('\n');
     ui.stdout(&out);
-    let now = state::history_stamp(OffsetDateTime::now_utc());
+    let now = stamp();
     cluster
         .annotate_secret(
             site.namespace(),

@@ -144,13 +144,7 @@ fn deleting_data_needs_the_site_name_typed() {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
-    site.edit(|mut value| {
-        value["spec"]["lightning"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|n| n["name"] != "lnd-customers");
-        value
-    });
+    site.remove_lightning_node("lnd-customers");
     let prompt = format!("(type {:?} to confirm)", site.name);
 
     // apply --prune-data: a wrong name deletes nothing, not even what is not data.
