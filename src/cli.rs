@@ -229,6 +229,10 @@ pub struct DiffArgs {
     /// Output format: a coloured unified diff, or the plan as JSON for scripts.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+
+    /// Show the plan as `apply --replace-secrets NAME,...` would make it.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub replace_secrets: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -245,7 +249,12 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub prune_data: bool,
 
-    /// The site name, typed in advance, to confirm --prune-data without a terminal.
+    /// Write the state dir's values of these Secrets over the cluster's, where the two differ
+    /// (asks for the site name; `secrets rotate` is the safe way to change a credential).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub replace_secrets: Vec<String>,
+
+    /// The site name, typed in advance, to confirm --prune-data or --replace-secrets without a terminal.
     #[arg(long, value_name = "SITE")]
     pub confirm_site: Option<String>,
 

@@ -27,6 +27,20 @@ fn temp_path(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.{}.tmp", hex::encode(random)))
 }
 
+/// Whether `path` is a temporary file of [`write_atomic`] or [`create_atomic`] (left behind
+/// only when the process was killed mid-write).
+pub fn is_temp_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let Some(middle) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    middle.rsplit_once('.').is_some_and(|(stem, random)| {
+        !stem.is_empty() && random.len() == 12 && random.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
 fn write_temp(target: &Path, contents: &[u8], mode: u32) -> io::Result<PathBuf> {
     let temp = temp_path(target);
     let mut file = OpenOptions::new()
@@ -100,6 +114,22 @@ mod tests {
         assert_eq!(fs::read(&target).unwrap(), b"two");
         assert_eq!(mode_of(&target).unwrap(), 0o600);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn temp_files_are_recognised_by_their_name_only() {
+        assert!(is_temp_file(&temp_path(Path::new(
+            "/s/hs_ed25519_secret_key"
+        ))));
+        assert!(is_temp_file(Path::new("/s/.password.0123456789ab.tmp")));
+        for name in [
+            ".password.tmp",
+            "password.0123456789ab.tmp",
+            "..0123456789ab.tmp",
+            ".x.0123456789zz.tmp",
+        ] {
+            assert!(!is_temp_file(&Path::new("/s").join(name)), "{name}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use console::Style;
 use crate::cli::{ColorChoice, GlobalArgs};
 use crate::profile::{Diagnostic, ProfileError};
 
+#[derive(Clone)]
 pub struct Ui {
     quiet: bool,
     /// Colour on stderr (messages, prompts, progress); stdout decides its own.

@@ -45,6 +45,12 @@ impl Site {
         site.edit(|mut value| {
             value["metadata"]["name"] = Value::String(site.name.clone());
             value["spec"]["namespace"] = Value::String(site.name.clone());
+            // Sites share the test cluster, and openlsp refuses two volumes on one directory.
+            if let Some(disks) = value["spec"]["disks"].as_object_mut() {
+                for (disk, spec) in disks.iter_mut() {
+                    spec["path"] = Value::String(format!("/srv/{}/{disk}", site.name));
+                }
+            }
             value
         });
         Some(site)
@@ -577,9 +583,19 @@ fn secret_values_never_reach_the_terminal() {
         fs::read_to_string(&wallet).unwrap(),
         fs::read_to_string(&rpc).unwrap(),
     ];
-    fs::write(&wallet, "a-new-wallet-password-for-the-test").unwrap();
-    fs::write(&rpc, "a-new-rpc-password-for-the-test").unwrap();
-    let diff = site.openlsp(&["diff"]).expect(1);
+    // In the form openlsp generates (44 characters of URL-safe base64).
+    fs::write(&wallet, "a-new-wallet-password-for-the-test-00000000=").unwrap();
+    fs::write(&rpc, "a-new-rpc-password-for-the-test-00000000000=").unwrap();
+    // A value changed by hand is refused: only --replace-secrets writes it over the cluster's.
+    let refused = site.openlsp(&["diff"]).expect(2);
+    for secret in [
+        "lnd-wallet (wallet password of lnd)",
+        "lnd-bitcoind-rpc (rpc credential of lnd)",
+    ] {
+        assert!(refused.stderr.contains(secret), "{}", refused.stderr);
+    }
+    let replace = ["--replace-secrets", "lnd-wallet,lnd-bitcoind-rpc"];
+    let diff = site.openlsp(&[&["diff"][..], &replace].concat()).expect(1);
     for line in [
         "~ change Secret/lnd-wallet",
         "-  password: '*** (before)'",
@@ -596,8 +612,12 @@ fn secret_values_never_reach_the_terminal() {
             diff.stdout
         );
     }
-    site.openlsp(&["diff", "-o", "json"]).expect(1);
-    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    site.openlsp(&[&["diff", "-o", "json"][..], &replace].concat())
+        .expect(1);
+    let confirm = ["--confirm-site", site.name.as_str()];
+    site.openlsp(&[&["apply", "--yes", "--no-wait"][..], &replace, &confirm].concat())
+        .expect(0);
+    site.openlsp(&["diff"]).expect(0);
     site.openlsp(&["delete", "--yes"]).expect(0);
     site.assert_nothing_leaked();
     site.assert_never_shown(&old.iter().map(|v| v.trim()).collect::<Vec<_>>());

@@ -160,31 +160,38 @@ impl ApplySet {
     }
 
     /// The manifest as openlsp sends it: the member label, and the hash of everything else,
-    /// which lets a later run skip objects that provably did not change.
-    pub fn desired(&self, planned: Value) -> Value {
+    /// which lets a later run skip objects that provably did not change. The plan checked that
+    /// metadata, labels and annotations are maps; anything else is reported, never a panic.
+    pub fn desired(&self, planned: Value) -> Result<Value, ClusterError> {
+        fn map<'a>(
+            parent: &'a mut serde_json::Map<String, Value>,
+            key: &str,
+        ) -> Result<&'a mut serde_json::Map<String, Value>, ClusterError> {
+            parent
+                .entry(key)
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .ok_or_else(|| {
+                    ClusterError::Unresolved(format!("an object whose metadata.{key} is not a map"))
+                })
+        }
         let mut manifest = planned;
-        let metadata = manifest
-            .as_object_mut()
-            .and_then(|m| m.get_mut("metadata"))
-            .and_then(Value::as_object_mut)
-            .expect("planned objects have metadata");
-        let labels = metadata
-            .entry("labels")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("labels is a map");
-        labels.insert(PART_OF_LABEL.to_owned(), Value::String(self.id.clone()));
+        let Some(object) = manifest.as_object_mut() else {
+            return Err(ClusterError::Unresolved(
+                "an object that is not a map".to_owned(),
+            ));
+        };
+        let metadata = map(object, "metadata")?;
+        map(metadata, "labels")?.insert(PART_OF_LABEL.to_owned(), Value::String(self.id.clone()));
         let hash = hex::encode(Sha256::digest(
-            serde_json::to_vec(&canonical(&manifest)).expect("JSON serializes"),
+            serde_json::to_vec(&canonical(&manifest)).unwrap_or_default(),
         ));
-        let metadata = manifest["metadata"].as_object_mut().expect("metadata");
-        let annotations = metadata
-            .entry("annotations")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("annotations is a map");
-        annotations.insert(APPLIED_HASH_ANNOTATION.to_owned(), Value::String(hash));
-        manifest
+        if let Some(object) = manifest.as_object_mut() {
+            let metadata = map(object, "metadata")?;
+            map(metadata, "annotations")?
+                .insert(APPLIED_HASH_ANNOTATION.to_owned(), Value::String(hash));
+        }
+        Ok(manifest)
     }
 
     /// Whether a live object is a member of this set.
@@ -323,14 +330,29 @@ mod tests {
         let set = ApplySet::new("ns");
         let a = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "x", "namespace": "ns" }, "data": { "a": "1", "b": "2" } });
         let b = json!({ "kind": "ConfigMap", "apiVersion": "v1", "data": { "b": "2", "a": "1" }, "metadata": { "namespace": "ns", "name": "x" } });
-        let (da, db) = (set.desired(a), set.desired(b));
+        let (da, db) = (set.desired(a).unwrap(), set.desired(b).unwrap());
         assert_eq!(da, db, "key order must not change the hash");
         assert!(set.is_member(&da));
         let changed = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "x", "namespace": "ns" }, "data": { "a": "1", "b": "3" } });
         assert_ne!(
             da["metadata"]["annotations"][APPLIED_HASH_ANNOTATION],
-            set.desired(changed)["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
+            set.desired(changed).unwrap()["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
         );
+    }
+
+    #[test]
+    fn desired_reports_metadata_that_is_not_a_map_instead_of_panicking() {
+        let set = ApplySet::new("ns");
+        for bad in [
+            json!({ "metadata": { "name": "x", "labels": "app" } }),
+            json!({ "metadata": { "name": "x", "annotations": ["a"] } }),
+            json!({ "metadata": "x" }),
+            json!("x"),
+        ] {
+            assert!(set.desired(bad).is_err());
+        }
+        let empty = set.desired(json!({ "metadata": { "name": "x" } })).unwrap();
+        assert!(set.is_member(&empty));
     }
 
     #[test]

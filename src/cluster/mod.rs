@@ -16,9 +16,9 @@ use crate::diff::Conflict;
 
 pub use applyset::ApplySet;
 pub use connect::ConnectOptions;
-pub use lock::LockGuard;
+pub use lock::{LockGuard, Reconfirmed};
 pub use resources::Kind;
-pub use survey::{Desired, Survey};
+pub use survey::{Desired, HostVolume, Survey};
 pub use wait::{Readiness, readiness_of};
 
 /// Field manager of every openlsp write.
@@ -79,6 +79,8 @@ pub enum ClusterError {
         holder: String,
         expires_in: i64,
     },
+    #[error("the site lock of namespace {namespace} is no longer this run's: {loss}")]
+    LockLost { namespace: String, loss: String },
     #[error(
         "Secret {namespace}/{name} {owner}\n  hint: use another namespace for this site, or remove that Secret (and the ApplySet it stands for) first"
     )]
@@ -98,6 +100,16 @@ pub enum ClusterError {
         "namespace {namespace} does not exist, but {object} belongs there\n  hint: enable the addon that owns it (microk8s enable observability for the observability namespace), or change the profile's namespace for it"
     )]
     MissingNamespace { namespace: String, object: String },
+    #[error(
+        "PersistentVolume {volume} would use {path}, but PersistentVolume {other}{claim} already uses {other_path}: two nodes on one data directory lose funds (a channel database run twice means a penalty close); nothing was changed\n  hint: delete the site that has it first, or move it as docs/operations.md describes (moving a site to another namespace)"
+    )]
+    SharedDataPath {
+        volume: String,
+        path: String,
+        other: String,
+        other_path: String,
+        claim: String,
+    },
     #[error("no API was resolved for {0}; this is a bug in openlsp")]
     Unresolved(String),
 }

@@ -9,13 +9,62 @@ use serde_json::{Value, json};
 
 use super::{Cluster, ClusterError, Kind};
 use crate::diff::ObjectId;
+use crate::plan::credential_check::LiveSecret;
+use crate::plan::state::GENERATION_ANNOTATION;
 
 /// Field manager of annotations openlsp records outside the plan, so `apply` leaves them.
 pub const RECORD_MANAGER: &str = "openlsp-record";
 
+/// A Secret's `data`, decoded.
+fn decode_data(
+    secret: &Value,
+    namespace: &str,
+    name: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, ClusterError> {
+    let mut data = BTreeMap::new();
+    if let Some(map) = secret.get("data").and_then(Value::as_object) {
+        for (key, value) in map {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(value.as_str().unwrap_or_default())
+                .map_err(|err| ClusterError::Api {
+                    action: format!("read Secret {namespace}/{name}"),
+                    code: 0,
+                    message: format!("key {key} is not base64: {err}"),
+                })?;
+            data.insert(key.clone(), decoded);
+        }
+    }
+    Ok(data)
+}
+
 impl Cluster {
     async fn secret_kind(&self) -> Result<Kind, ClusterError> {
         self.kind("v1", "Secret").await
+    }
+
+    /// Every Secret of `namespace` (none if it does not exist), decoded, with its generation.
+    pub async fn live_secrets(
+        &self,
+        namespace: &str,
+    ) -> Result<BTreeMap<String, LiveSecret>, ClusterError> {
+        let kind = self.secret_kind().await?;
+        let mut secrets = BTreeMap::new();
+        for secret in self.list_kind(&kind, namespace).await? {
+            let Some(name) = secret.pointer("/metadata/name").and_then(Value::as_str) else {
+                continue;
+            };
+            let generation = secret
+                .pointer(&format!(
+                    "/metadata/annotations/{}",
+                    GENERATION_ANNOTATION.replace('/', "~1")
+                ))
+                .and_then(Value::as_str)
+                .and_then(|text| text.parse().ok())
+                .unwrap_or(0);
+            let data = decode_data(&secret, namespace, name)?;
+            secrets.insert(name.to_owned(), LiveSecret { data, generation });
+        }
+        Ok(secrets)
     }
 
     /// A Secret's keys and decoded values, or None if it does not exist.
@@ -30,20 +79,7 @@ impl Cluster {
         else {
             return Ok(None);
         };
-        let mut data = BTreeMap::new();
-        if let Some(map) = secret.get("data").and_then(Value::as_object) {
-            for (key, value) in map {
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(value.as_str().unwrap_or_default())
-                    .map_err(|err| ClusterError::Api {
-                        action: format!("read Secret {namespace}/{name}"),
-                        code: 0,
-                        message: format!("key {key} is not base64: {err}"),
-                    })?;
-                data.insert(key.clone(), decoded);
-            }
-        }
-        Ok(Some(data))
+        Ok(Some(decode_data(&secret, namespace, name)?))
     }
 
     /// When a Secret was last written: the latest time in its managedFields, else its

@@ -40,6 +40,50 @@ pub struct Survey<'a> {
     pub pending: BTreeSet<(String, String)>,
     /// Objects that were dry-run (the rest were provably unchanged).
     pub dry_runs: usize,
+    /// Every PersistentVolume of the cluster with a host directory, whoever owns it.
+    pub volumes: Vec<HostVolume>,
+}
+
+/// A PersistentVolume on a host directory (`local` or `hostPath`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostVolume {
+    pub name: String,
+    pub path: String,
+    /// `namespace/name` of the claim bound to it, if any.
+    pub claim: Option<String>,
+}
+
+impl HostVolume {
+    /// The host directory of a PersistentVolume manifest, if it has one.
+    pub fn of(manifest: &Value) -> Option<Self> {
+        let path = manifest
+            .pointer("/spec/local/path")
+            .or_else(|| manifest.pointer("/spec/hostPath/path"))
+            .and_then(Value::as_str)?;
+        let claim = manifest.pointer("/spec/claimRef").map(|claim| {
+            format!(
+                "{}/{}",
+                claim["namespace"].as_str().unwrap_or_default(),
+                claim["name"].as_str().unwrap_or_default()
+            )
+        });
+        Some(HostVolume {
+            name: manifest.pointer("/metadata/name")?.as_str()?.to_owned(),
+            path: path.to_owned(),
+            claim,
+        })
+    }
+
+    /// Whether one directory is, or holds, the other.
+    pub fn overlaps(&self, other: &HostVolume) -> bool {
+        let (a, b) = (
+            self.path.trim_end_matches('/'),
+            other.path.trim_end_matches('/'),
+        );
+        a == b
+            || a.strip_prefix(b).is_some_and(|rest| rest.starts_with('/'))
+            || b.strip_prefix(a).is_some_and(|rest| rest.starts_with('/'))
+    }
 }
 
 impl Survey<'_> {
@@ -57,6 +101,37 @@ impl Survey<'_> {
     /// Whether `id`'s kind waits for a CustomResourceDefinition of the plan.
     pub fn is_pending(&self, id: &ObjectId) -> bool {
         self.pending.contains(&key_of(id))
+    }
+
+    /// Refuses a plan whose volumes would share a host directory with another volume: a
+    /// second site's (a renamed namespace), or each other's. Two nodes on one data directory
+    /// lose funds.
+    pub fn check_volume_paths(&self, desired: &[Desired]) -> Result<(), ClusterError> {
+        let planned: Vec<HostVolume> = desired
+            .iter()
+            .filter(|d| d.id.kind == "PersistentVolume" && d.id.api_version == "v1")
+            .filter_map(|d| HostVolume::of(&d.manifest))
+            .collect();
+        for ours in &planned {
+            let others = planned.iter().chain(&self.volumes);
+            if let Some(other) = others
+                .filter(|other| other.name != ours.name)
+                .find(|other| ours.overlaps(other))
+            {
+                return Err(ClusterError::SharedDataPath {
+                    volume: ours.name.clone(),
+                    path: ours.path.clone(),
+                    other: other.name.clone(),
+                    other_path: other.path.clone(),
+                    claim: other
+                        .claim
+                        .as_ref()
+                        .map(|c| format!(" (bound to claim {c})"))
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// What the ApplySet parent must list once `desired` is applied and `pruned` deleted:
@@ -117,7 +192,11 @@ impl Cluster {
             .map_err(|err| self.api_error(format!("read namespace {namespace}"), err))
     }
 
-    async fn list_kind(&self, kind: &Kind, namespace: &str) -> Result<Vec<Value>, ClusterError> {
+    pub(super) async fn list_kind(
+        &self,
+        kind: &Kind,
+        namespace: &str,
+    ) -> Result<Vec<Value>, ClusterError> {
         let request = self
             .request(kind, Some(namespace))
             .list(&ListParams::default());
@@ -233,6 +312,12 @@ impl Cluster {
                 let Some(id) = ObjectId::of(&object) else {
                     continue;
                 };
+                if id.kind == "PersistentVolume"
+                    && id.api_version == "v1"
+                    && let Some(volume) = HostVolume::of(&object)
+                {
+                    survey.volumes.push(volume);
+                }
                 let planned = by_id.get(&id).copied();
                 if planned.is_none() && !set.is_member(&object) {
                     continue;
@@ -358,6 +443,57 @@ mod tests {
             stage: Stage::Crds,
             data: false,
         }
+    }
+
+    fn volume(name: &str, path: &str) -> Desired {
+        desired(json!({
+            "apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": { "name": name },
+            "spec": { "local": { "path": path } }
+        }))
+    }
+
+    #[test]
+    fn a_data_directory_is_refused_when_another_volume_has_it_or_holds_it() {
+        let live = |name: &str, path: &str| HostVolume {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            claim: Some("rel-c/lnd-data".to_owned()),
+        };
+        let plan = [volume("rel-c3-lnd", "/srv/lightning/lnd")];
+        let survey = |volumes: Vec<HostVolume>| Survey {
+            volumes,
+            ..Survey::default()
+        };
+        // The same volume (a re-apply), a sibling directory and a longer name pass.
+        for ok in [
+            live("rel-c3-lnd", "/srv/lightning/lnd"),
+            live("x", "/srv/lightning/lnd2"),
+            live("y", "/srv/blockchain/bitcoind"),
+        ] {
+            survey(vec![ok]).check_volume_paths(&plan).unwrap();
+        }
+        for clash in [
+            live("rel-c-lnd", "/srv/lightning/lnd"),
+            live("rel-c-lnd", "/srv/lightning/lnd/"),
+            live("whole-disk", "/srv/lightning"),
+            live("inside", "/srv/lightning/lnd/data"),
+        ] {
+            let err = survey(vec![clash.clone()])
+                .check_volume_paths(&plan)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "PersistentVolume rel-c3-lnd would use /srv/lightning/lnd, but PersistentVolume {} (bound to claim rel-c/lnd-data) already uses {}",
+                    clash.name, clash.path
+                )),
+                "{err}"
+            );
+        }
+        // Two volumes of one plan on one directory.
+        let both = [plan[0].clone(), volume("other", "/srv/lightning/lnd")];
+        assert!(Survey::default().check_volume_paths(&both).is_err());
     }
 
     #[test]

@@ -15,9 +15,10 @@ use crate::Outcome;
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::cluster::applyset::{ApplySet, Membership, ParentState};
 use crate::cluster::write::Applied;
-use crate::cluster::{CONCURRENCY, Cluster, ClusterError, Desired, LockGuard, Survey};
+use crate::cluster::{CONCURRENCY, Cluster, ClusterError, Desired, LockGuard, Reconfirmed, Survey};
 use crate::diff::{self, Action, ChangeSet, ObjectId};
 use crate::plan::Stage;
+use crate::plan::credential_check::Finding;
 use crate::profile::Site;
 use crate::ui::Ui;
 
@@ -107,27 +108,40 @@ fn with_data_pruned(mut changes: ChangeSet, prune_data: bool) -> ChangeSet {
     changes
 }
 
-/// Asks before writing: `--yes`, or a question on a terminal; data deletion needs the site
-/// name typed (or `--confirm-site`).
-pub fn confirm(
+/// Asks before writing: `--yes`, or a question on a terminal. Deleting data or replacing live
+/// credentials needs the site name typed (or `--confirm-site`). Questions are asked off the
+/// runtime's thread, so the site's lock keeps being renewed while the operator reads.
+pub async fn confirm(
     ui: &Ui,
     args: &WriteOptions,
     site: &Site,
     changes: &ChangeSet,
+    replacing: &[Finding],
     server: &str,
 ) -> anyhow::Result<()> {
     let prunes_data = changes.with_action(Action::Prune).any(|c| c.data);
+    let mut dangers = Vec::new();
     if prunes_data {
+        dangers.push("--prune-data deletes volumes, claims and credential Secrets".to_owned());
+    }
+    if !replacing.is_empty() {
+        let names: Vec<&str> = replacing.iter().map(|f| f.secret.as_str()).collect();
+        dangers.push(format!(
+            "--replace-secrets writes the state dir's {} over the cluster's",
+            names.join(", ")
+        ));
+    }
+    if !dangers.is_empty() {
         let typed = match &args.confirm_site {
             Some(name) => name == site.name(),
-            None => ui.confirm_typed(
-                &format!(
-                    "--prune-data deletes volumes, claims and credential Secrets of site {}",
-                    site.name()
-                ),
-                site.name(),
-                "pass --confirm-site <site name>",
-            )?,
+            None => {
+                let (ui, site_name) = (ui.clone(), site.name().to_owned());
+                let prompt = format!("{} of site {site_name}", dangers.join("; "));
+                tokio::task::spawn_blocking(move || {
+                    ui.confirm_typed(&prompt, &site_name, "pass --confirm-site <site name>")
+                })
+                .await??
+            }
         };
         if !typed {
             bail!("the site name was not confirmed; nothing was changed");
@@ -136,11 +150,12 @@ pub fn confirm(
     if args.yes {
         return Ok(());
     }
-    if !ui.confirm(
-        &format!("Apply these changes to {server}?"),
-        false,
-        "pass --yes to apply without asking",
-    )? {
+    let (ui, question) = (ui.clone(), format!("Apply these changes to {server}?"));
+    let confirmed = tokio::task::spawn_blocking(move || {
+        ui.confirm(&question, false, "pass --yes to apply without asking")
+    })
+    .await??;
+    if !confirmed {
         bail!("apply cancelled; nothing was changed");
     }
     Ok(())
@@ -160,24 +175,18 @@ fn same_plan(confirmed: &ChangeSet, now: &ChangeSet) -> bool {
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     let profile = super::load_profile(ui, global)?;
     let cluster = super::connect(global).await?;
-    let planned = super::plan_profile(ui, global, profile)?;
-    let site = &planned.profile.site;
-    let set = ApplySet::new(site.namespace());
-    let desired = super::desired_objects(planned.plan, &set);
-    let interrupt = Interrupt::listen();
-
+    let namespace = profile.site.namespace().to_owned();
+    // The lock first: the credentials are checked against the cluster under it.
     let mut lock = None;
-    if cluster.namespace_exists(site.namespace()).await? {
-        lock = Some(cluster.lock(site.namespace()).await?);
+    if cluster.namespace_exists(&namespace).await? {
+        lock = Some(cluster.lock(&namespace).await?);
     }
-    let result = apply_under_lock(
-        ui, args, site, &cluster, &set, &desired, &mut lock, &interrupt,
-    )
-    .await;
+    let interrupt = Interrupt::listen();
+    let result = plan_and_apply(ui, global, args, profile, &cluster, &mut lock, &interrupt).await;
     if let Some(lock) = lock {
         lock.release().await;
     }
-    let report = result?;
+    let (report, desired) = result?;
     if let Some(stage) = report.stopped_before {
         bail!(
             "interrupted: stopped before stage {} ({stage:?}); applied so far: {}\n  hint: run openlsp apply again to finish",
@@ -192,22 +201,53 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Resu
     Ok(Outcome::Ok)
 }
 
+async fn plan_and_apply(
+    ui: &Ui,
+    global: &GlobalArgs,
+    args: &ApplyArgs,
+    profile: crate::profile::LoadedProfile,
+    cluster: &Cluster,
+    lock: &mut Option<LockGuard>,
+    interrupt: &Interrupt,
+) -> anyhow::Result<(Report, Vec<Desired>)> {
+    let mut planned =
+        super::plan_with_cluster(ui, global, profile, cluster, &args.replace_secrets).await?;
+    let set = ApplySet::new(planned.profile.site.namespace());
+    let desired = super::desired_objects(std::mem::take(&mut planned.plan), &set)?;
+    let report =
+        apply_under_lock(ui, args, &planned, cluster, &set, &desired, lock, interrupt).await?;
+    Ok((report, desired))
+}
+
+/// Surveys the cluster for `desired` and the changes `apply` would make.
+async fn survey_changes<'d>(
+    cluster: &Cluster,
+    set: &ApplySet,
+    desired: &'d [Desired],
+    prune_data: bool,
+) -> anyhow::Result<(Survey<'d>, ChangeSet)> {
+    let survey = cluster.survey(set, desired, false).await?;
+    survey.check_volume_paths(desired)?;
+    let changes = with_data_pruned(
+        diff::compute(&survey.observations, diff::Detail::ChangesOnly),
+        prune_data,
+    );
+    Ok((survey, changes))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn apply_under_lock(
     ui: &Ui,
     args: &ApplyArgs,
-    site: &Site,
+    planned: &super::Planned,
     cluster: &Cluster,
     set: &ApplySet,
     desired: &[Desired],
     lock: &mut Option<LockGuard>,
     interrupt: &Interrupt,
 ) -> anyhow::Result<Report> {
-    let survey = cluster.survey(set, desired, false).await?;
-    let changes = with_data_pruned(
-        diff::compute(&survey.observations, diff::Detail::ChangesOnly),
-        args.prune_data,
-    );
+    let site = &planned.profile.site;
+    let (survey, changes) = survey_changes(cluster, set, desired, args.prune_data).await?;
     super::diff::show_changes(ui, &changes, false);
     let conflicts: Vec<(String, diff::Conflict)> = changes
         .conflicts()
@@ -217,7 +257,10 @@ async fn apply_under_lock(
         return Err(ClusterError::Conflicts(conflicts).into());
     }
     if !changes.has_differences() {
-        if survey.namespace_exists {
+        if survey.namespace_exists
+            && let Some(lock) = lock.as_ref()
+        {
+            lock.held()?;
             let membership = survey.membership_after(&set.namespace, desired, &BTreeSet::new());
             cluster
                 .write_parent(set, &survey.parent, &membership)
@@ -229,46 +272,71 @@ async fn apply_under_lock(
             ..Report::default()
         });
     }
+    for finding in &planned.replacing {
+        ui.warn(&format!("--replace-secrets: {finding}"));
+    }
     confirm(
         ui,
         &WriteOptions::from(args),
         site,
         &changes,
+        &planned.replacing,
         cluster.server(),
-    )?;
+    )
+    .await?;
 
     let mut report = Report::default();
-    let (survey, changes) = if lock.is_some() {
-        (survey, changes)
-    } else {
-        // A new site: create its namespace, then take the lock and look again.
-        let namespaces: Vec<&Desired> = desired
-            .iter()
-            .filter(|d| d.stage == Stage::Namespaces)
-            .collect();
-        for object in namespaces {
-            let kind = survey.resolved(&object.id)?;
-            apply_one(cluster, kind, object, args.force_conflicts).await?;
-            report.created.push(object.id.clone());
+    let (survey, changes) = match lock.as_mut() {
+        Some(held) => match held.reconfirm().await? {
+            Reconfirmed::Unchanged => (survey, changes),
+            Reconfirmed::Retaken => {
+                ui.info("the site lock changed hands while the plan was shown: looking again");
+                drop(survey);
+                resurvey(cluster, planned, set, desired, &changes, args.prune_data).await?
+            }
+        },
+        None => {
+            // A new site: create its namespace, then take the lock and look again.
+            let namespaces: Vec<&Desired> = desired
+                .iter()
+                .filter(|d| d.stage == Stage::Namespaces)
+                .collect();
+            for object in namespaces {
+                let kind = survey.resolved(&object.id)?;
+                apply_one(cluster, kind, object, args.force_conflicts).await?;
+                report.created.push(object.id.clone());
+            }
+            *lock = Some(cluster.lock(site.namespace()).await?);
+            drop(survey);
+            resurvey(cluster, planned, set, desired, &changes, args.prune_data).await?
         }
-        *lock = Some(cluster.lock(site.namespace()).await?);
-        drop(survey);
-        let again = cluster.survey(set, desired, false).await?;
-        let now = with_data_pruned(
-            diff::compute(&again.observations, diff::Detail::ChangesOnly),
-            args.prune_data,
-        );
-        if !same_plan(&changes, &now) {
-            bail!(
-                "the cluster changed while the plan was shown; nothing else was changed\n  hint: run openlsp apply again"
-            );
-        }
-        (again, now)
     };
+    let lock = lock
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the site lock is not held; this is a bug in openlsp"))?;
+    if !planned.replace_generations.is_empty() {
+        lock.held()?;
+        planned.state.commit(
+            &crate::plan::state::history_stamp(time::OffsetDateTime::now_utc()),
+            &[],
+            &planned.replace_generations,
+        )?;
+        let names: Vec<&str> = planned
+            .replacing
+            .iter()
+            .map(|f| f.secret.as_str())
+            .collect();
+        planned.state.audit(&format!(
+            "replaced in the cluster with the state dir's values: {}",
+            names.join(", ")
+        ))?;
+    }
+    lock.held()?;
     let parent = open_parent(cluster, set, &survey, desired).await?;
     write_changes(
         ui,
         cluster,
+        lock,
         desired,
         &survey,
         &changes,
@@ -284,6 +352,7 @@ async fn apply_under_lock(
     if report.stopped_before.is_none() {
         finish_writes(
             cluster,
+            lock,
             set,
             desired,
             &survey,
@@ -299,6 +368,26 @@ async fn apply_under_lock(
         report.describe()
     ));
     Ok(report)
+}
+
+/// After the lock was (re)taken: the credentials and the plan again. Anything different from
+/// what the operator confirmed stops the run before it writes.
+async fn resurvey<'d>(
+    cluster: &Cluster,
+    planned: &super::Planned,
+    set: &ApplySet,
+    desired: &'d [Desired],
+    confirmed: &ChangeSet,
+    prune_data: bool,
+) -> anyhow::Result<(Survey<'d>, ChangeSet)> {
+    super::recheck_credentials(cluster, planned).await?;
+    let (again, now) = survey_changes(cluster, set, desired, prune_data).await?;
+    if !same_plan(confirmed, &now) {
+        bail!(
+            "the cluster changed while the plan was shown; nothing else was changed\n  hint: run openlsp apply again"
+        );
+    }
+    Ok((again, now))
 }
 
 async fn apply_one(
@@ -381,6 +470,7 @@ pub fn stage_batches<'d>(
 pub async fn write_changes(
     ui: &Ui,
     cluster: &Cluster,
+    lock: &LockGuard,
     desired: &[Desired],
     survey: &Survey<'_>,
     changes: &ChangeSet,
@@ -394,6 +484,11 @@ pub async fn write_changes(
             report.stopped_before = Some(stage);
             return Ok(());
         }
+        fence(
+            lock,
+            &format!("stage {} ({stage:?})", stage.number()),
+            report,
+        )?;
         ui.info(&format!(
             "stage {} ({stage:?}): applying {} object(s)",
             stage.number(),
@@ -410,11 +505,14 @@ pub async fn write_changes(
                 }
                 None => return Err(ClusterError::Unresolved(object.id.to_string()).into()),
             };
+            // A run paused mid-stage past its lease writes none of the rest.
+            lock.held()?;
             apply_one(cluster, &kind, object, limits.force_conflicts).await
         }))
         .buffer_unordered(CONCURRENCY)
         .try_collect::<Vec<()>>()
-        .await?;
+        .await
+        .map_err(|err| stopped_mid_stage(err, stage, report))?;
         for object in &batch {
             match action_of(changes, &object.id) {
                 Action::Create => report.created.push(object.id.clone()),
@@ -435,6 +533,29 @@ pub async fn write_changes(
         }
     }
     Ok(())
+}
+
+/// Stops before the next step (`before`: "stage 4 (Config)") unless the site lock is still
+/// this run's.
+fn fence(lock: &LockGuard, before: &str, report: &Report) -> anyhow::Result<()> {
+    lock.held().map_err(|lost| {
+        anyhow::anyhow!(
+            "{lost}; stopped before {before} and wrote nothing more; applied so far: {}\n  hint: run openlsp apply again: it looks at the cluster afresh",
+            report.describe()
+        )
+    })
+}
+
+/// A stage that failed part-way because the lock was lost says so, and what came before it.
+fn stopped_mid_stage(err: anyhow::Error, stage: Stage, report: &Report) -> anyhow::Error {
+    match err.downcast_ref::<ClusterError>() {
+        Some(ClusterError::LockLost { .. }) => anyhow::anyhow!(
+            "{err}; stopped in stage {} ({stage:?}), whose other writes may have been made; nothing more was written; applied before it: {}\n  hint: run openlsp apply again: it looks at the cluster afresh",
+            stage.number(),
+            report.describe()
+        ),
+        _ => err,
+    }
 }
 
 fn action_of(changes: &ChangeSet, id: &ObjectId) -> Action {
@@ -504,8 +625,10 @@ async fn settle_crds(
 
 /// Prunes what the plan dropped (never data unless it was turned into a prune) and sets the
 /// parent to the exact set of members that remain.
+#[allow(clippy::too_many_arguments)]
 pub async fn finish_writes(
     cluster: &Cluster,
+    lock: &LockGuard,
     set: &ApplySet,
     desired: &[Desired],
     survey: &Survey<'_>,
@@ -514,7 +637,9 @@ pub async fn finish_writes(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let prunes: Vec<&diff::Change> = changes.with_action(Action::Prune).collect();
+    fence(lock, "the prune", report)?;
     stream::iter(prunes.iter().map(|change| async move {
+        lock.held()?;
         let kind = survey.resolved(&change.id)?;
         cluster
             .delete_object(
@@ -531,6 +656,7 @@ pub async fn finish_writes(
     report.pruned = prunes.iter().map(|c| c.id.clone()).collect();
     report.kept = changes.summary().kept;
     let pruned: BTreeSet<ObjectId> = report.pruned.iter().cloned().collect();
+    lock.held()?;
     cluster
         .write_parent(
             set,

@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use crate::Outcome;
 use crate::cli::{DeleteArgs, GlobalArgs};
-use crate::cluster::{ApplySet, CONCURRENCY, Cluster, Survey};
+use crate::cluster::{ApplySet, CONCURRENCY, Cluster, LockGuard, Reconfirmed, Survey};
 use crate::diff::{self, Action, Change, ChangeSet, ObjectId};
 use crate::plan::{Stage, kinds};
 use crate::profile::Site;
@@ -19,26 +19,33 @@ fn stage_of(id: &ObjectId) -> Stage {
     kinds::lookup(&id.api_version, &id.kind).map_or(Stage::CustomResources, |info| info.stage)
 }
 
-fn confirm(ui: &Ui, args: &DeleteArgs, site: &Site, server: &str) -> anyhow::Result<()> {
+/// Asks off the runtime's thread, so the site's lock keeps being renewed meanwhile.
+async fn confirm(ui: &Ui, args: &DeleteArgs, site: &Site, server: &str) -> anyhow::Result<()> {
+    let (ui, name, server) = (ui.clone(), site.name().to_owned(), server.to_owned());
     let confirmed = if args.purge {
         match &args.confirm_site {
-            Some(name) => name == site.name(),
-            None => ui.confirm_typed(
-                &format!(
-                    "--purge deletes every object of site {} from {server}, including volumes, claims, credential Secrets and the namespace",
-                    site.name()
-                ),
-                site.name(),
-                "pass --confirm-site <site name>",
-            )?,
+            Some(typed) => typed == &name,
+            None => tokio::task::spawn_blocking(move || {
+                ui.confirm_typed(
+                    &format!(
+                        "--purge deletes every object of site {name} from {server}, including volumes, claims, credential Secrets and the namespace"
+                    ),
+                    &name,
+                    "pass --confirm-site <site name>",
+                )
+            })
+            .await??,
         }
     } else {
         args.yes
-            || ui.confirm(
-                &format!("Delete site {} from {server} (data is kept)?", site.name()),
-                false,
-                "pass --yes to delete without asking",
-            )?
+            || tokio::task::spawn_blocking(move || {
+                ui.confirm(
+                    &format!("Delete site {name} from {server} (data is kept)?"),
+                    false,
+                    "pass --yes to delete without asking",
+                )
+            })
+            .await??
     };
     if !confirmed {
         bail!("delete cancelled; nothing was changed");
@@ -58,8 +65,8 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DeleteArgs) -> anyhow::Res
         return Ok(Outcome::Ok);
     }
     let set = ApplySet::new(site.namespace());
-    let lock = cluster.lock(site.namespace()).await?;
-    let result = delete_under_lock(ui, args, site, &cluster, &set).await;
+    let mut lock = cluster.lock(site.namespace()).await?;
+    let result = delete_under_lock(ui, args, site, &cluster, &set, &mut lock).await;
     lock.release().await;
     result?;
     Ok(Outcome::Ok)
@@ -71,6 +78,7 @@ async fn delete_under_lock(
     site: &Site,
     cluster: &Cluster,
     set: &ApplySet,
+    lock: &mut LockGuard,
 ) -> anyhow::Result<()> {
     let survey = cluster.survey(set, &[], false).await?;
     let mut changes = diff::compute(&survey.observations, diff::Detail::ChangesOnly);
@@ -89,7 +97,12 @@ async fn delete_under_lock(
         ui.success("nothing to delete (data objects are kept; --purge deletes them)");
         return Ok(());
     }
-    confirm(ui, args, site, cluster.server())?;
+    confirm(ui, args, site, cluster.server()).await?;
+    if lock.reconfirm().await? == Reconfirmed::Retaken {
+        bail!(
+            "the site lock changed hands while the plan was shown, so it may no longer hold; nothing was deleted\n  hint: run openlsp delete again"
+        );
+    }
 
     // Workloads first, the namespace last: the reverse of the apply order.
     let mut by_stage: BTreeMap<std::cmp::Reverse<Stage>, Vec<&Change>> = BTreeMap::new();
@@ -100,10 +113,12 @@ async fn delete_under_lock(
             .push(change);
     }
     for batch in by_stage.values() {
-        delete_batch(cluster, &survey, batch).await?;
+        lock.held()?;
+        delete_batch(cluster, &survey, batch, lock).await?;
     }
     let deleted: BTreeSet<ObjectId> = doomed.iter().map(|c| c.id.clone()).collect();
     if !args.purge {
+        lock.held()?;
         let kept = survey.membership_after(&set.namespace, &[], &deleted);
         cluster.write_parent(set, &survey.parent, &kept).await?;
     }
@@ -143,8 +158,10 @@ async fn delete_batch(
     cluster: &Cluster,
     survey: &Survey<'_>,
     batch: &[&Change],
+    lock: &LockGuard,
 ) -> anyhow::Result<()> {
     stream::iter(batch.iter().map(|change| async move {
+        lock.held()?;
         let kind = survey.resolved(&change.id)?;
         cluster
             .delete_object(

@@ -49,11 +49,13 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DiffArgs) -> anyhow::Resul
         cluster.server(),
         started.elapsed()
     );
-    let planned = super::plan_profile(ui, global, profile)?;
+    let planned =
+        super::plan_with_cluster(ui, global, profile, &cluster, &args.replace_secrets).await?;
     tracing::debug!("planned after {:?}", started.elapsed());
     let set = ApplySet::new(planned.profile.site.namespace());
-    let desired = super::desired_objects(planned.plan, &set);
+    let desired = super::desired_objects(planned.plan, &set)?;
     let survey = cluster.survey(&set, &desired, true).await?;
+    survey.check_volume_paths(&desired)?;
     tracing::debug!(
         "surveyed after {:?} ({} dry runs)",
         started.elapsed(),

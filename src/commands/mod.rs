@@ -15,6 +15,8 @@ use anyhow::Context as _;
 use crate::cli::GlobalArgs;
 use crate::cluster::{ApplySet, Cluster, ConnectOptions, Desired};
 use crate::diff::ObjectId;
+use crate::plan::credential_check::{self, Finding};
+use crate::plan::state::StateChange;
 use crate::plan::{self, Plan, Secrets, StateDir, TemplateSet};
 use crate::profile::{self, LoadedProfile};
 use crate::ui::Ui;
@@ -48,31 +50,129 @@ pub fn template_set(global: &GlobalArgs) -> anyhow::Result<TemplateSet> {
     })
 }
 
-/// Everything the offline pipeline produces for a site.
+/// Everything the pipeline produces for a site.
 pub struct Planned {
     pub profile: LoadedProfile,
     pub state: StateDir,
     pub secrets: Secrets,
     pub plan: Plan,
+    /// Credentials `--replace-secrets` writes over the cluster's, and the generations to record
+    /// for them once the operator confirms.
+    pub replacing: Vec<Finding>,
+    pub replace_generations: Vec<StateChange>,
 }
 
-/// Profile → state (generating what is missing) → plan.
+/// Offline: profile → state (generating what is missing) → plan. `render` cannot see the
+/// cluster, so it says what it generated; `apply` checks those values against the cluster.
 pub fn build_plan(ui: &Ui, global: &GlobalArgs) -> anyhow::Result<Planned> {
     let profile = load_profile(ui, global)?;
-    plan_profile(ui, global, profile)
+    let site = &profile.site;
+    let state = open_state(global, site.name())?;
+    let needed = plan::state::requirements(site);
+    state.load_present(&needed)?;
+    generate_missing(ui, &state, &needed, true)?;
+    let secrets = state.load(&needed)?;
+    finish_plan(ui, global, profile, state, secrets, Vec::new(), Vec::new())
 }
 
-/// State (generating what is missing) → plan, for a loaded profile.
-pub fn plan_profile(
+/// Online: the state dir is checked against the site's Secrets in the cluster first. A value
+/// is generated only when neither has it; one the cluster has and the state dir lacks, or has
+/// differently, or has from before a rotation, stops the command before anything is written,
+/// unless `replace` names its Secret.
+pub async fn plan_with_cluster(
     ui: &Ui,
     global: &GlobalArgs,
     profile: LoadedProfile,
+    cluster: &Cluster,
+    replace: &[String],
 ) -> anyhow::Result<Planned> {
     let site = &profile.site;
     let state = open_state(global, site.name())?;
     let needed = plan::state::requirements(site);
+    let present = state.load_present(&needed)?;
+    let live = cluster.live_secrets(site.namespace()).await?;
+    let entries = plan::catalog::catalog(site);
+    let unknown: Vec<&String> = replace
+        .iter()
+        .filter(|name| {
+            !entries
+                .iter()
+                .any(|e| &e.secret == *name && !e.values.is_empty())
+        })
+        .collect();
+    if let Some(name) = unknown.first() {
+        let known: std::collections::BTreeSet<&str> = entries
+            .iter()
+            .filter(|e| !e.values.is_empty())
+            .map(|e| e.secret.as_str())
+            .collect();
+        anyhow::bail!(
+            "--replace-secrets: this site has no secret named {name:?} that openlsp keeps\n  hint: known: {}",
+            known.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let (replacing, blocking): (Vec<Finding>, Vec<Finding>) =
+        credential_check::check(&entries, &present, &live)
+            .into_iter()
+            .partition(|finding| replace.contains(&finding.secret));
+    refuse_mismatch(&state, blocking)?;
+    generate_missing(ui, &state, &needed, false)?;
+    let loaded = state.load(&needed)?;
+    // A replacement is one generation past both sides, so neither older copy wins again.
+    let replace_generations: Vec<StateChange> = replacing
+        .iter()
+        .map(|finding| StateChange::Generation {
+            secret: finding.secret.clone(),
+            generation: loaded
+                .generation(&finding.secret)
+                .max(live.get(&finding.secret).map_or(0, |s| s.generation))
+                + 1,
+        })
+        .collect();
+    let secrets = loaded.with_changes(&replace_generations);
+    finish_plan(
+        ui,
+        global,
+        profile,
+        state,
+        secrets,
+        replacing,
+        replace_generations,
+    )
+}
+
+fn refuse_mismatch(state: &StateDir, findings: Vec<Finding>) -> anyhow::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    Err(credential_check::Mismatch {
+        state_dir: state.root().display().to_string(),
+        findings,
+    }
+    .into())
+}
+
+/// The credential check of [`plan_with_cluster`] again, on the cluster as it is now: for a run
+/// that (re)took the site's lock after planning.
+pub async fn recheck_credentials(cluster: &Cluster, planned: &Planned) -> anyhow::Result<()> {
+    let site = &planned.profile.site;
+    let live = cluster.live_secrets(site.namespace()).await?;
+    let findings = credential_check::check(&plan::catalog::catalog(site), &planned.secrets, &live)
+        .into_iter()
+        .filter(|finding| !planned.replacing.iter().any(|r| r.secret == finding.secret))
+        .collect();
+    refuse_mismatch(&planned.state, findings)
+}
+
+/// Generates what `needed` lists and the state dir lacks, and says so.
+fn generate_missing(
+    ui: &Ui,
+    state: &StateDir,
+    needed: &[plan::Requirement],
+    offline: bool,
+) -> anyhow::Result<()> {
     let generated = state
-        .ensure(&needed)
+        .ensure(needed)
         .with_context(|| format!("preparing the state dir {}", state.root().display()))?;
     if !generated.is_empty() {
         ui.info(&format!(
@@ -82,10 +182,24 @@ pub fn plan_profile(
             state.root().display(),
             generated.join(", ")
         ));
+        if offline {
+            ui.info("render cannot see the cluster: if this site already runs, take its values with openlsp secrets pull instead; apply refuses values that differ from the cluster's");
+        }
     }
-    let secrets = state.load(&needed)?;
+    Ok(())
+}
+
+fn finish_plan(
+    ui: &Ui,
+    global: &GlobalArgs,
+    profile: LoadedProfile,
+    state: StateDir,
+    secrets: Secrets,
+    replacing: Vec<Finding>,
+    replace_generations: Vec<StateChange>,
+) -> anyhow::Result<Planned> {
     let templates = template_set(global)?;
-    let plan = plan::render_site(site, &secrets, &templates)?;
+    let plan = plan::render_site(&profile.site, &secrets, &templates)?;
     for warning in &plan.warnings {
         ui.warn(warning);
     }
@@ -94,6 +208,8 @@ pub fn plan_profile(
         state,
         secrets,
         plan,
+        replacing,
+        replace_generations,
     })
 }
 
@@ -136,17 +252,23 @@ pub async fn connect(global: &GlobalArgs) -> anyhow::Result<Cluster> {
 }
 
 /// The plan's objects as openlsp sends them: ApplySet member label and applied hash added.
-pub fn desired_objects(plan: Plan, set: &ApplySet) -> Vec<Desired> {
+pub fn desired_objects(plan: Plan, set: &ApplySet) -> anyhow::Result<Vec<Desired>> {
     plan.objects
         .into_iter()
         .map(|object| {
-            let manifest = set.desired(object.manifest);
-            Desired {
-                id: ObjectId::of(&manifest).expect("planned objects have an id"),
+            let template = object.template.clone();
+            let manifest = set
+                .desired(object.manifest)
+                .with_context(|| format!("template {template}"))?;
+            let id = ObjectId::of(&manifest).with_context(|| {
+                format!("template {template} rendered an object without a name; this is a bug in openlsp")
+            })?;
+            Ok(Desired {
+                id,
                 data: crate::plan::is_data(&manifest),
                 stage: object.stage,
                 manifest,
-            }
+            })
         })
         .collect()
 }

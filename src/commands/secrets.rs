@@ -16,7 +16,7 @@ use crate::cli::{
     ExportArgs, GlobalArgs, ImportArgs, PullArgs, RotateArgs, SecretsArgs, SecretsCommand,
     SecretsListArgs, SeedArgs,
 };
-use crate::cluster::{ApplySet, Cluster, Desired, readiness_of};
+use crate::cluster::{ApplySet, Cluster, Desired, LockGuard, Reconfirmed, readiness_of};
 use crate::diff::{self, ObjectId};
 use crate::plan::catalog::{self, Entry, SecretKind, Source};
 use crate::plan::state::{self, Secrets, StateChange, StateDir};
@@ -338,25 +338,31 @@ struct Rotation<'a> {
     state: &'a StateDir,
     set: ApplySet,
     interrupt: Interrupt,
+    /// The site's lock, when the site is in the cluster.
+    lock: Option<LockGuard>,
 }
 
 async fn rotate(ui: &Ui, global: &GlobalArgs, args: &RotateArgs) -> anyhow::Result<Outcome> {
     let profile = super::load_profile(ui, global)?;
     let cluster = super::connect(global).await?;
-    let planned = super::plan_profile(ui, global, profile)?;
+    let namespace = profile.site.namespace().to_owned();
+    // Under the lock from the start: the state dir is checked against the cluster under it.
+    let lock = if cluster.namespace_exists(&namespace).await? {
+        Some(cluster.lock(&namespace).await?)
+    } else {
+        None
+    };
+    let planned = match super::plan_with_cluster(ui, global, profile, &cluster, &[]).await {
+        Ok(planned) => planned,
+        Err(err) => {
+            if let Some(lock) = lock {
+                lock.release().await;
+            }
+            return Err(err);
+        }
+    };
     let site = &planned.profile.site;
-    let entries = catalog::catalog(site);
-    let targets = selected(&entries, args, &planned.secrets)?;
-    if targets.is_empty() {
-        ui.success(if args.finish {
-            "no rotation waits for --finish"
-        } else {
-            "nothing to rotate"
-        });
-        return Ok(Outcome::Ok);
-    }
-    let namespace_exists = cluster.namespace_exists(site.namespace()).await?;
-    let rotation = Rotation {
+    let mut rotation = Rotation {
         ui,
         global,
         args,
@@ -365,19 +371,13 @@ async fn rotate(ui: &Ui, global: &GlobalArgs, args: &RotateArgs) -> anyhow::Resu
         state: &planned.state,
         set: ApplySet::new(site.namespace()),
         interrupt: Interrupt::listen(),
+        lock,
     };
-    if !namespace_exists {
-        return rotation.state_only(&targets, &planned.secrets);
+    let result = rotation.run(&planned.secrets).await;
+    if let Some(lock) = rotation.lock.take() {
+        lock.release().await;
     }
-    let lock = cluster.lock(site.namespace()).await?;
-    let result = if args.finish {
-        rotation.finish(&targets, &planned.secrets, true).await
-    } else {
-        rotation.start(&targets, &planned.secrets).await
-    };
-    lock.release().await;
-    result?;
-    Ok(Outcome::Ok)
+    result
 }
 
 fn describe(targets: &[&Entry]) -> String {
@@ -393,6 +393,34 @@ fn stamp() -> String {
 }
 
 impl Rotation<'_> {
+    async fn run(&mut self, secrets: &Secrets) -> anyhow::Result<Outcome> {
+        let entries = catalog::catalog(self.site);
+        let targets = selected(&entries, self.args, secrets)?;
+        if targets.is_empty() {
+            self.ui.success(if self.args.finish {
+                "no rotation waits for --finish"
+            } else {
+                "nothing to rotate"
+            });
+            return Ok(Outcome::Ok);
+        }
+        if self.lock.is_none() {
+            return self.state_only(&targets, secrets);
+        }
+        if self.args.finish {
+            self.finish(&targets, secrets, true).await?;
+        } else {
+            self.start(&targets, secrets).await?;
+        }
+        Ok(Outcome::Ok)
+    }
+
+    fn lock(&self) -> anyhow::Result<&LockGuard> {
+        self.lock
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the site lock is not held; this is a bug in openlsp"))
+    }
+
     /// The site is not in the cluster yet: new values simply replace the old ones.
     fn state_only(&self, targets: &[&Entry], secrets: &Secrets) -> anyhow::Result<Outcome> {
         let requirements = state::requirements(self.site);
@@ -406,7 +434,7 @@ impl Rotation<'_> {
             changes.extend(
                 rotation::start(entry, secrets, &requirements)?
                     .into_iter()
-                    .filter(|c| !previous.contains(c.path())),
+                    .filter(|c| c.path().is_none_or(|p| !previous.contains(p))),
             );
         }
         self.ui.info(&format!(
@@ -429,7 +457,11 @@ impl Rotation<'_> {
     }
 
     /// Shows what writing `desired` changes and asks (unless --yes); false on --dry-run.
-    fn show_and_confirm(&self, changes: &diff::ChangeSet, ask: bool) -> anyhow::Result<bool> {
+    async fn show_and_confirm(
+        &mut self,
+        changes: &diff::ChangeSet,
+        ask: bool,
+    ) -> anyhow::Result<bool> {
         super::diff::show_changes(self.ui, changes, false);
         let conflicts: Vec<_> = changes
             .conflicts()
@@ -447,7 +479,23 @@ impl Rotation<'_> {
                 yes: self.args.yes,
                 ..WriteOptions::default()
             };
-            super::apply::confirm(self.ui, &options, self.site, changes, self.cluster.server())?;
+            super::apply::confirm(
+                self.ui,
+                &options,
+                self.site,
+                changes,
+                &[],
+                self.cluster.server(),
+            )
+            .await?;
+            let lock = self.lock.as_mut().ok_or_else(|| {
+                anyhow::anyhow!("the site lock is not held; this is a bug in openlsp")
+            })?;
+            if lock.reconfirm().await? == Reconfirmed::Retaken {
+                bail!(
+                    "the site lock changed hands while the plan was shown, so it may no longer hold; nothing was changed\n  hint: run the same openlsp secrets rotate again"
+                );
+            }
         }
         Ok(true)
     }
@@ -469,6 +517,7 @@ impl Rotation<'_> {
             super::apply::write_changes(
                 self.ui,
                 self.cluster,
+                self.lock()?,
                 desired,
                 survey,
                 changes,
@@ -507,6 +556,7 @@ impl Rotation<'_> {
         }
         super::apply::finish_writes(
             self.cluster,
+            self.lock()?,
             &self.set,
             desired,
             survey,
@@ -521,7 +571,7 @@ impl Rotation<'_> {
     /// Phase 1 (and, unless --no-wait, phase 2) of the rotation of `targets`. An RPC credential
     /// whose phase 1 was recorded but not completed (a timeout, Ctrl-C) is resumed: its values
     /// stay, and the same writes run again in the same order.
-    async fn start(&self, targets: &[&Entry], secrets: &Secrets) -> anyhow::Result<()> {
+    async fn start(&mut self, targets: &[&Entry], secrets: &Secrets) -> anyhow::Result<()> {
         let requirements = state::requirements(self.site);
         let mut changes = Vec::new();
         let mut resumed = Vec::new();
@@ -539,7 +589,7 @@ impl Rotation<'_> {
             ));
         }
         let next = secrets.with_changes(&changes);
-        let desired = super::desired_objects(render(self.global, self.site, &next)?, &self.set);
+        let desired = super::desired_objects(render(self.global, self.site, &next)?, &self.set)?;
 
         // Clients switch to a new password only once bitcoind accepts it: bitcoind's side
         // first, then the clients' credentials and pods.
@@ -586,7 +636,7 @@ impl Rotation<'_> {
         if !rpc.is_empty() {
             self.ui.info("phase 1: bitcoind accepts the old and the new password, then the clients switch to the new one; phase 2 then drops the old one");
         }
-        if !self.show_and_confirm(&preview, true)? {
+        if !self.show_and_confirm(&preview, true).await? {
             return Ok(());
         }
         let started: Vec<&Entry> = targets
@@ -639,8 +689,13 @@ impl Rotation<'_> {
     }
 
     /// Phase 2: once every client runs with the new password, drop the old rpcauth lines.
-    async fn finish(&self, targets: &[&Entry], secrets: &Secrets, ask: bool) -> anyhow::Result<()> {
-        let current = super::desired_objects(render(self.global, self.site, secrets)?, &self.set);
+    async fn finish(
+        &mut self,
+        targets: &[&Entry],
+        secrets: &Secrets,
+        ask: bool,
+    ) -> anyhow::Result<()> {
+        let current = super::desired_objects(render(self.global, self.site, secrets)?, &self.set)?;
         let credentials: BTreeSet<String> = targets.iter().map(|e| e.secret.clone()).collect();
         let pointer = "/spec/template/metadata/annotations/openlsp.io~1config-checksum";
         for client in workloads_consuming(&current, &credentials) {
@@ -677,9 +732,12 @@ impl Rotation<'_> {
                 );
             }
         }
-        let changes: Vec<StateChange> = targets.iter().flat_map(|e| rotation::finish(e)).collect();
+        let changes: Vec<StateChange> = targets
+            .iter()
+            .flat_map(|e| rotation::finish(e, secrets))
+            .collect();
         let next = secrets.with_changes(&changes);
-        let desired = super::desired_objects(render(self.global, self.site, &next)?, &self.set);
+        let desired = super::desired_objects(render(self.global, self.site, &next)?, &self.set)?;
         let derived: BTreeSet<String> = targets.iter().flat_map(|e| e.derived.clone()).collect();
         let waits = if self.args.no_wait {
             Vec::new()
@@ -693,7 +751,7 @@ impl Rotation<'_> {
         };
         let survey = self.cluster.survey(&self.set, &desired, false).await?;
         let preview = diff::compute(&survey.observations, diff::Detail::ChangesOnly);
-        if !self.show_and_confirm(&preview, ask)? {
+        if !self.show_and_confirm(&preview, ask).await? {
             return Ok(());
         }
         let previous: Vec<String> = targets
@@ -766,21 +824,35 @@ fn export(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<Out
     Ok(Outcome::Ok)
 }
 
-/// Writes `values` into the state dir; values that differ from existing ones need `force`
-/// and go to history first. `logs` (an export's audit log) are merged, never compared.
+/// What `pull` or `import` brings into the state dir.
+#[derive(Default)]
+struct Restored {
+    values: Vec<(String, Vec<u8>)>,
+    /// Audit logs of an export: merged, never compared.
+    logs: Vec<(String, Vec<u8>)>,
+    /// When each value was really changed.
+    dates: BTreeMap<String, OffsetDateTime>,
+    /// The generation of each Secret, as its source records it.
+    generations: BTreeMap<String, u64>,
+}
+
+/// Writes restored values into the state dir, after checking each is what openlsp generates;
+/// values that differ from existing ones need `force` and go to history first.
 fn restore(
     ui: &Ui,
     state: &StateDir,
-    values: Vec<(String, Vec<u8>)>,
-    logs: &[(String, Vec<u8>)],
-    dates: &BTreeMap<String, OffsetDateTime>,
+    needed: &[state::Requirement],
+    restored: Restored,
     force: bool,
     what: &str,
 ) -> anyhow::Result<()> {
     let mut writes = Vec::new();
     let mut replaced = Vec::new();
     let mut same = 0;
-    for (path, value) in values {
+    for (path, value) in restored.values {
+        if let Err(reason) = state::check_stored(needed, &path, &value) {
+            bail!("{what}: the value for {path} is damaged: {reason}; nothing was written");
+        }
         match state.read(&path)? {
             Some(existing) if existing == value => same += 1,
             Some(_) => {
@@ -798,15 +870,28 @@ fn restore(
             state.root().display()
         );
     }
-    state.commit(&stamp(), &replaced, &writes)?;
-    // A restored value keeps the date it was generated or rotated, not today's.
-    let restored: Vec<(String, OffsetDateTime)> = writes
+    let known = state.generations()?;
+    let generations = restored
+        .generations
         .iter()
-        .filter_map(|w| Some((w.path().to_owned(), *dates.get(w.path())?)))
+        .filter(|(secret, generation)| known.get(*secret).copied().unwrap_or(0) != **generation)
+        .map(|(secret, generation)| StateChange::Generation {
+            secret: secret.clone(),
+            generation: *generation,
+        });
+    let changes: Vec<StateChange> = writes.iter().cloned().chain(generations).collect();
+    state.commit(&stamp(), &replaced, &changes)?;
+    // A restored value keeps the date it was generated or rotated, not today's.
+    let dated: Vec<(String, OffsetDateTime)> = writes
+        .iter()
+        .filter_map(|w| {
+            let path = w.path()?;
+            Some((path.to_owned(), *restored.dates.get(path)?))
+        })
         .collect();
-    state.restore_dates(&restored)?;
+    state.restore_dates(&dated)?;
     // Before this restore's own line, so that line comes last even within the same second.
-    for (_, lines) in logs {
+    for (_, lines) in &restored.logs {
         let added = state.merge_audit(lines)?;
         ui.info(&format!(
             "audit log: {added} line(s) from the export added to {}",
@@ -843,16 +928,19 @@ fn import(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Out
             site.name()
         );
     }
-    let (mut meta, files): (Vec<_>, Vec<_>) = archive
-        .files()?
-        .into_iter()
-        .partition(|(path, _)| path == state::AUDIT_LOG || path == state::CHANGED);
-    let dates = match meta.iter().position(|(path, _)| path == state::CHANGED) {
-        Some(index) => state::parse_dates(&String::from_utf8_lossy(&meta.remove(index).1)),
-        None => BTreeMap::new(),
-    };
+    let mut restored = Restored::default();
+    for (path, value) in archive.files()? {
+        let text = || String::from_utf8_lossy(&value).into_owned();
+        match path.as_str() {
+            state::AUDIT_LOG => restored.logs.push((path, value)),
+            state::CHANGED => restored.dates = state::parse_dates(&text()),
+            state::GENERATIONS => restored.generations = state::parse_generations(&text()),
+            _ => restored.values.push((path, value)),
+        }
+    }
     let state = super::open_state(global, site.name())?;
-    restore(ui, &state, files, &meta, &dates, args.force, "import")?;
+    let needed = state::requirements(site);
+    restore(ui, &state, &needed, restored, args.force, "import")?;
     Ok(Outcome::Ok)
 }
 
@@ -867,18 +955,23 @@ async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<O
             site.namespace()
         );
     }
+    let live = cluster.live_secrets(site.namespace()).await?;
+    let mut generations = BTreeMap::new();
     let mut secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
     let mut values: Vec<(String, Vec<u8>)> = Vec::new();
     // A pulled value is dated when the cluster last wrote its Secret.
     let mut written_at: BTreeMap<String, OffsetDateTime> = BTreeMap::new();
     let mut dates: BTreeMap<String, OffsetDateTime> = BTreeMap::new();
     for entry in catalog::catalog(site) {
+        if let Some(secret) = live.get(&entry.secret).filter(|_| !entry.values.is_empty()) {
+            generations.insert(entry.secret.clone(), secret.generation);
+        }
         for (path, source) in &entry.values {
             let secret_name = match source {
                 Source::Key { secret, .. } | Source::RpcauthSalt { secret, .. } => secret,
             };
             if !secrets.contains_key(secret_name) {
-                let data = cluster.secret_data(site.namespace(), secret_name).await?.with_context(|| {
+                let data = live.get(secret_name).map(|s| s.data.clone()).with_context(|| {
                     format!("Secret {}/{secret_name} is not in the cluster; was the site applied with this profile?", site.namespace())
                 })?;
                 secrets.insert(secret_name.clone(), data);
@@ -932,7 +1025,20 @@ async fn pull(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<O
         }
     }
     let state = super::open_state(global, site.name())?;
-    restore(ui, &state, values, &[], &dates, args.force, "pull")?;
+    let restored = Restored {
+        values,
+        dates,
+        generations,
+        ..Restored::default()
+    };
+    restore(
+        ui,
+        &state,
+        &state::requirements(site),
+        restored,
+        args.force,
+        "pull",
+    )?;
     Ok(Outcome::Ok)
 }
 

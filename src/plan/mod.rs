@@ -5,6 +5,7 @@ pub mod backup;
 pub mod catalog;
 pub mod checksum;
 pub mod context;
+pub mod credential_check;
 pub mod kinds;
 pub mod names;
 pub mod onion;
@@ -131,7 +132,7 @@ fn json_of(value: &impl Serialize) -> Value {
 }
 
 /// Every object of a site, sorted by apply stage, kind and name.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     pub objects: Vec<PlannedObject>,
     /// What the operator should know before applying: public exposures, addon objects
@@ -207,6 +208,7 @@ pub fn render_site(
         }
     }
     checksum::annotate_workloads(&mut objects);
+    annotate_generations(&mut objects, secrets);
     objects.sort_by(|a, b| {
         (a.stage, &a.kind, &a.namespace, &a.name).cmp(&(b.stage, &b.kind, &b.namespace, &b.name))
     });
@@ -214,6 +216,34 @@ pub fn render_site(
         objects,
         warnings: stack::plan_warnings(site),
     })
+}
+
+/// Marks each Secret whose values were replaced (rotated) with its generation, so the cluster
+/// records it and an older copy of the state dir is recognised. Pods do not roll for it: the
+/// config checksum covers data only.
+fn annotate_generations(objects: &mut [PlannedObject], secrets: &Secrets) {
+    for object in objects.iter_mut().filter(|o| o.kind == "Secret") {
+        let generation = secrets.generation(&object.name);
+        if generation == 0 {
+            continue;
+        }
+        let Some(metadata) = object
+            .manifest
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        let annotations = metadata
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Value::Object(map) = annotations {
+            map.insert(
+                state::GENERATION_ANNOTATION.to_owned(),
+                Value::String(generation.to_string()),
+            );
+        }
+    }
 }
 
 /// Splits one template's output into documents and checks each; empty documents are skipped.
@@ -251,6 +281,35 @@ fn parse_documents(
         }
         if value.is_null() {
             continue;
+        }
+        let mut value = value;
+        // `labels:` with nothing after it is null in YAML: the same as no labels.
+        for field in ["labels", "annotations"] {
+            let Some(metadata) = value.get_mut("metadata").and_then(Value::as_object_mut) else {
+                break;
+            };
+            match metadata.get(field) {
+                Some(Value::Null) => {
+                    metadata.remove(field);
+                }
+                Some(Value::Object(entries)) => {
+                    if let Some((key, _)) = entries.iter().find(|(_, v)| !v.is_string()) {
+                        return Err(invalid(
+                            map.value_location(&format!("metadata.{field}.{key}"))
+                                .map(|l| l.line),
+                            format!("metadata.{field}.{key} must be a string; quote it"),
+                        ));
+                    }
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        map.value_location(&format!("metadata.{field}"))
+                            .map(|l| l.line),
+                        format!("metadata.{field} must be a map of strings"),
+                    ));
+                }
+                None => {}
+            }
         }
         let field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
         let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) else {

@@ -53,6 +53,7 @@ pub fn start(
             };
             let failed = |err: getrandom::Error| RotationError::Generate(err.to_string());
             Ok(vec![
+                next_generation(entry, secrets),
                 StateChange::Write {
                     path: paths::previous(password),
                     value: value(secrets, password)?.to_vec(),
@@ -96,6 +97,7 @@ pub fn start(
             let pair = tls::generate(common_name, &names)
                 .map_err(|err| RotationError::Generate(err.to_string()))?;
             Ok(vec![
+                next_generation(entry, secrets),
                 StateChange::Write {
                     path: state::paths::tls_cert(&entry.node),
                     value: pair.cert_pem.into_bytes(),
@@ -125,14 +127,22 @@ pub fn start(
     }
 }
 
-/// Phase 2: drop the previous credential.
-pub fn finish(entry: &Entry) -> Vec<StateChange> {
-    entry
-        .values
-        .iter()
-        .map(|(path, _)| StateChange::Remove {
+/// The entry's Secret one generation on: every replacement is recorded, so a state dir
+/// copied before it is known to be older than the cluster.
+fn next_generation(entry: &Entry, secrets: &Secrets) -> StateChange {
+    StateChange::Generation {
+        secret: entry.secret.clone(),
+        generation: secrets.generation(&entry.secret) + 1,
+    }
+}
+
+/// Phase 2: drop the previous credential. It is a generation too: a copy of the state dir
+/// from phase 1 would bring the old password back.
+pub fn finish(entry: &Entry, secrets: &Secrets) -> Vec<StateChange> {
+    std::iter::once(next_generation(entry, secrets))
+        .chain(entry.values.iter().map(|(path, _)| StateChange::Remove {
             path: paths::previous(path),
-        })
+        }))
         .collect()
 }
 
@@ -179,8 +189,14 @@ mod tests {
             start(&entry, &next, &[]),
             Err(RotationError::Pending(_))
         ));
-        let done = next.with_changes(&finish(&entry));
+        assert_eq!(next.generation("lnd-bitcoind-rpc"), 1);
+        let done = next.with_changes(&finish(&entry, &next));
         assert!(!is_pending(&entry, &done));
+        assert_eq!(
+            done.generation("lnd-bitcoind-rpc"),
+            2,
+            "phase 2 is recorded too"
+        );
         assert_eq!(
             done.get("bitcoin/b/rpc/lnd/password"),
             next.get("bitcoin/b/rpc/lnd/password")

@@ -22,6 +22,12 @@ pub const AUDIT_LOG: &str = "audit.log";
 /// When each value was generated, rotated or restored (`<unix seconds> <path>` per line), so
 /// the date survives `pull` and `import`, which rewrite the files.
 pub const CHANGED: &str = "changed";
+/// How many times each Kubernetes Secret's values were replaced (`<n> <secret>` per line).
+/// Rendered as the Secret's [`GENERATION_ANNOTATION`], so a state dir copied before a rotation
+/// is known to be older than the cluster.
+pub const GENERATIONS: &str = "generations";
+/// The annotation that carries a Secret's generation in the cluster.
+pub const GENERATION_ANNOTATION: &str = "openlsp.io/generation";
 const FORMAT: &str = "1";
 
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +55,12 @@ pub enum StateError {
         found: String,
         expected: String,
     },
-    #[error("{} is damaged: {reason}\n  hint: restore it from a backup (openlsp secrets import) instead of deleting it", path.display())]
+    #[error("{} is damaged: {reason}; nothing was changed\n  hint: take the value the cluster has with openlsp secrets pull --force, or restore the state dir with openlsp secrets import; do not delete it", path.display())]
     Damaged { path: PathBuf, reason: String },
+    #[error("the state dir {} is not a directory\n  hint: pass a directory with --state-dir, or leave it out for the default of this site", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("the state dir {} has format {found:?}, which this openlsp ({}) does not know; nothing was changed\n  hint: use the openlsp version that wrote it, or a newer one", path.display(), env!("CARGO_PKG_VERSION"))]
+    UnknownFormat { path: PathBuf, found: String },
     #[error("{} is missing; this is a bug in openlsp (secrets are generated before rendering)", path.display())]
     Missing { path: PathBuf },
     #[error("cannot generate a secret: {0}")]
@@ -83,6 +93,84 @@ pub enum Requirement {
     },
     /// A Tor v3 onion service key, stored as Tor's own `hs_ed25519_secret_key` file.
     OnionKey { path: String },
+}
+
+impl Requirement {
+    /// The state files this requirement holds.
+    pub fn files(&self) -> Vec<&str> {
+        match self {
+            Requirement::Password { path }
+            | Requirement::Salt { path }
+            | Requirement::OnionKey { path } => vec![path],
+            Requirement::Tls { cert, key, .. } => vec![cert, key],
+        }
+    }
+}
+
+/// Length of a generated password: 32 bytes in URL-safe base64, with its padding.
+const PASSWORD_LEN: usize = 44;
+/// Length of a generated salt: 16 bytes in hex.
+const SALT_LEN: usize = 32;
+
+/// Why a stored value is not what `requirement` generates, if it is not. A TLS pair is checked
+/// as a pair (`pair` holds the other file's value, when present).
+fn check_value(requirement: &Requirement, relative: &str, value: &[u8]) -> Result<(), String> {
+    match requirement {
+        Requirement::Password { .. } => {
+            let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
+            let (body, padding) = value.split_at(value.len().min(PASSWORD_LEN - 1));
+            if value.len() != PASSWORD_LEN || !body.iter().all(alphabet) || padding != b"=" {
+                return Err(format!(
+                    "it is not a password openlsp generated ({PASSWORD_LEN} characters of URL-safe base64; found {} bytes{})",
+                    value.len(),
+                    if value.ends_with(b"\n") {
+                        " ending in a newline"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        Requirement::Salt { .. } => {
+            let hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+            if value.len() != SALT_LEN || !value.iter().all(hex) {
+                return Err(format!(
+                    "it is not a salt ({SALT_LEN} lowercase hex digits; found {} bytes)",
+                    value.len()
+                ));
+            }
+        }
+        Requirement::OnionKey { .. } => {
+            OnionKey::from_secret_file(value).map_err(|err| err.to_string())?;
+        }
+        Requirement::Tls { cert, .. } => {
+            let what = if relative == cert {
+                "certificate"
+            } else {
+                "private key"
+            };
+            let text = std::str::from_utf8(value).map_err(|_| format!("the {what} is not text"))?;
+            if relative == cert {
+                tls::read_certificate(text.as_bytes()).map_err(|err| err.to_string())?;
+            } else {
+                tls::check_key(text)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a value about to be stored at `path` (or its previous copy during a rotation) as
+/// [`check_value`] would when loading it; paths no requirement names pass.
+pub fn check_stored(needed: &[Requirement], path: &str, value: &[u8]) -> Result<(), String> {
+    for requirement in needed {
+        for file in requirement.files() {
+            if path == file || path == paths::previous(file) {
+                return check_value(requirement, file, value);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Relative state paths, shared by the plan (reading) and the store (writing).
@@ -118,8 +206,18 @@ pub mod paths {
 /// One change to the state dir, computed before anything is written.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StateChange {
-    Write { path: String, value: Vec<u8> },
-    Remove { path: String },
+    Write {
+        path: String,
+        value: Vec<u8>,
+    },
+    Remove {
+        path: String,
+    },
+    /// Kubernetes Secret `secret` now carries values of `generation`.
+    Generation {
+        secret: String,
+        generation: u64,
+    },
 }
 
 impl fmt::Debug for StateChange {
@@ -127,16 +225,31 @@ impl fmt::Debug for StateChange {
         match self {
             StateChange::Write { path, .. } => write!(f, "Write({path})"),
             StateChange::Remove { path } => write!(f, "Remove({path})"),
+            StateChange::Generation { secret, generation } => {
+                write!(f, "Generation({secret} = {generation})")
+            }
         }
     }
 }
 
 impl StateChange {
-    pub fn path(&self) -> &str {
+    /// The state file this change writes or removes; None for a generation.
+    pub fn path(&self) -> Option<&str> {
         match self {
-            StateChange::Write { path, .. } | StateChange::Remove { path } => path,
+            StateChange::Write { path, .. } | StateChange::Remove { path } => Some(path),
+            StateChange::Generation { .. } => None,
         }
     }
+}
+
+/// The generations of a [`GENERATIONS`] file; bad lines are skipped.
+pub fn parse_generations(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter_map(|line| {
+            let (generation, secret) = line.split_once(' ')?;
+            Some((secret.to_owned(), generation.parse().ok()?))
+        })
+        .collect()
 }
 
 /// The dates of a [`CHANGED`] file (from this state dir or an export); bad lines are skipped.
@@ -260,6 +373,8 @@ pub fn requirements(site: &Site) -> Vec<Requirement> {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     values: BTreeMap<String, Vec<u8>>,
+    /// Generation of each Kubernetes Secret whose values were ever replaced (absent: 0).
+    generations: BTreeMap<String, u64>,
 }
 
 impl fmt::Debug for Secrets {
@@ -277,6 +392,16 @@ impl Secrets {
         self.values.get(path).map(Vec::as_slice)
     }
 
+    /// How many times Kubernetes Secret `secret` had its values replaced (0: never).
+    pub fn generation(&self, secret: &str) -> u64 {
+        self.generations.get(secret).copied().unwrap_or(0)
+    }
+
+    /// Every Secret with a generation above 0.
+    pub fn generations(&self) -> &BTreeMap<String, u64> {
+        &self.generations
+    }
+
     /// The same values with `changes` made, for rendering before anything is written.
     pub fn with_changes(&self, changes: &[StateChange]) -> Secrets {
         let mut next = self.clone();
@@ -287,6 +412,9 @@ impl Secrets {
                 }
                 StateChange::Remove { path } => {
                     next.values.remove(path);
+                }
+                StateChange::Generation { secret, generation } => {
+                    next.generations.insert(secret.clone(), *generation);
                 }
             }
         }
@@ -331,6 +459,11 @@ impl StateDir {
     /// Opens (creating it 0700 if needed) the state dir of `site` and checks it is private
     /// and belongs to this site.
     pub fn open(root: &Path, site: &str) -> Result<Self, StateError> {
+        if root.exists() && !root.is_dir() {
+            return Err(StateError::NotADirectory {
+                path: root.to_path_buf(),
+            });
+        }
         fsutil::create_dir_all(root, PRIVATE_DIR).map_err(io_error(root))?;
         check_private(root, PRIVATE_DIR)?;
         let marker = root.join(MARKER);
@@ -342,6 +475,17 @@ impl StateDir {
                     .find_map(|line| line.strip_prefix("site "))
                     .unwrap_or("")
                     .to_owned();
+                let format = found
+                    .lines()
+                    .find_map(|line| line.strip_prefix("format "))
+                    .unwrap_or("")
+                    .to_owned();
+                if format != FORMAT {
+                    return Err(StateError::UnknownFormat {
+                        path: marker,
+                        found: format,
+                    });
+                }
                 if found_site != site {
                     return Err(StateError::OtherSite {
                         dir: root.to_path_buf(),
@@ -356,9 +500,35 @@ impl StateDir {
             }
             Err(err) => return Err(io_error(&marker)(err)),
         }
-        Ok(StateDir {
+        let state = StateDir {
             root: root.to_path_buf(),
-        })
+        };
+        state.remove_leftover_temp_files()?;
+        Ok(state)
+    }
+
+    /// Removes the temporary files of writes that a killed run never finished (they can hold
+    /// a whole key), under the lock so no running write loses its file.
+    fn remove_leftover_temp_files(&self) -> Result<(), StateError> {
+        let _lock = self.lock()?;
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
+                let path = entry.map_err(io_error(&dir))?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if fsutil::is_temp_file(&path) {
+                    match fs::remove_file(&path) {
+                        Ok(()) => {
+                            tracing::info!("removed {}, left by an interrupted run", path.display())
+                        }
+                        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                        Err(err) => return Err(io_error(&path)(err)),
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -525,31 +695,49 @@ impl StateDir {
         })
     }
 
-    /// Reads every value `needed` lists, and the previous value of any credential that is
-    /// being rotated.
-    pub fn load(&self, needed: &[Requirement]) -> Result<Secrets, StateError> {
-        let mut secrets = Secrets::default();
+    /// Reads and checks every value `needed` lists that the state dir has, the previous value
+    /// of any credential that is being rotated, and the generations. A value that is not what
+    /// openlsp generates (a damaged file) is an error; a missing one is left out.
+    pub fn load_present(&self, needed: &[Requirement]) -> Result<Secrets, StateError> {
+        let mut secrets = Secrets {
+            generations: self.generations()?,
+            ..Secrets::default()
+        };
         for requirement in needed {
-            let files: Vec<&String> = match requirement {
-                Requirement::Password { path }
-                | Requirement::Salt { path }
-                | Requirement::OnionKey { path } => vec![path],
-                Requirement::Tls { cert, key, .. } => vec![cert, key],
-            };
-            for relative in files {
-                let value = self.read(relative)?.ok_or_else(|| StateError::Missing {
-                    path: self.root.join(relative),
-                })?;
-                if matches!(requirement, Requirement::OnionKey { .. }) {
-                    OnionKey::from_secret_file(&value).map_err(|err| StateError::Damaged {
-                        path: self.root.join(relative),
-                        reason: err.to_string(),
-                    })?;
+            for relative in requirement.files() {
+                for path in [relative.to_owned(), paths::previous(relative)] {
+                    if let Some(value) = self.read(&path)? {
+                        check_value(requirement, relative, &value).map_err(|reason| {
+                            StateError::Damaged {
+                                path: self.root.join(&path),
+                                reason,
+                            }
+                        })?;
+                        secrets.insert(path, value);
+                    }
                 }
-                secrets.insert(relative.clone(), value);
-                let previous = paths::previous(relative);
-                if let Some(value) = self.read(&previous)? {
-                    secrets.insert(previous, value);
+            }
+            if let Requirement::Tls { cert, key, .. } = requirement
+                && let (Some(cert_pem), Some(key_pem)) = (secrets.get(cert), secrets.get(key))
+            {
+                tls::check_pair(cert_pem, key_pem).map_err(|reason| StateError::Damaged {
+                    path: self.root.join(cert),
+                    reason: format!("{reason} in {key}"),
+                })?;
+            }
+        }
+        Ok(secrets)
+    }
+
+    /// Like [`Self::load_present`], and every value `needed` lists must be there.
+    pub fn load(&self, needed: &[Requirement]) -> Result<Secrets, StateError> {
+        let secrets = self.load_present(needed)?;
+        for requirement in needed {
+            for relative in requirement.files() {
+                if secrets.get(relative).is_none() {
+                    return Err(StateError::Missing {
+                        path: self.root.join(relative),
+                    });
                 }
             }
         }
@@ -589,9 +777,21 @@ impl StateDir {
                 fsutil::create_atomic(&target, &value, PRIVATE_FILE).map_err(io_error(&target))?;
             }
         }
+        let mut generations = self.generations()?;
         for change in changes {
-            let path = self.root.join(change.path());
+            let StateChange::Generation { secret, generation } = change else {
+                continue;
+            };
+            generations.insert(secret.clone(), *generation);
+        }
+        self.write_generations(&generations)?;
+        for change in changes {
+            let Some(relative) = change.path() else {
+                continue;
+            };
+            let path = self.root.join(relative);
             match change {
+                StateChange::Generation { .. } => {}
                 StateChange::Write { value, .. } => {
                     if let Some(parent) = path.parent() {
                         fsutil::create_dir_all(parent, PRIVATE_DIR).map_err(io_error(parent))?;
@@ -611,9 +811,34 @@ impl StateDir {
             match change {
                 StateChange::Write { path, .. } => written.push((path.clone(), now)),
                 StateChange::Remove { path } => removed.push(path.clone()),
+                StateChange::Generation { .. } => {}
             }
         }
         self.write_dates(&written, &removed)
+    }
+
+    /// The recorded generations, by Secret.
+    pub fn generations(&self) -> Result<BTreeMap<String, u64>, StateError> {
+        let path = self.root.join(GENERATIONS);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(parse_generations(&text)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(err) => Err(io_error(&path)(err)),
+        }
+    }
+
+    /// Replaces the generations record; the caller holds the lock.
+    fn write_generations(&self, generations: &BTreeMap<String, u64>) -> Result<(), StateError> {
+        if *generations == self.generations()? {
+            return Ok(());
+        }
+        let text: String = generations
+            .iter()
+            .filter(|(_, generation)| **generation > 0)
+            .map(|(secret, generation)| format!("{generation} {secret}\n"))
+            .collect();
+        let path = self.root.join(GENERATIONS);
+        fsutil::write_atomic(&path, text.as_bytes(), PRIVATE_FILE).map_err(io_error(&path))
     }
 
     /// Relative paths (sorted) of the files under the state dir, without marker and lock;
@@ -632,7 +857,10 @@ impl StateDir {
                 let skipped = relative == MARKER
                     || relative == LOCK
                     || (!everything
-                        && (relative == "history" || relative == AUDIT_LOG || relative == CHANGED));
+                        && (relative == "history"
+                            || relative == AUDIT_LOG
+                            || relative == CHANGED
+                            || relative == GENERATIONS));
                 if skipped {
                     continue;
                 }
@@ -850,6 +1078,8 @@ mod tests {
         let needed = vec![password("rpc/pw")];
         state.ensure(&needed).unwrap();
         let old = state.load(&needed).unwrap().get("rpc/pw").unwrap().to_vec();
+        let fresh = || rpcauth::generate_password().unwrap().into_bytes();
+        let (new, newer, newest) = (fresh(), fresh(), fresh());
         let changes = vec![
             StateChange::Write {
                 path: paths::previous("rpc/pw"),
@@ -857,14 +1087,14 @@ mod tests {
             },
             StateChange::Write {
                 path: "rpc/pw".into(),
-                value: b"new".to_vec(),
+                value: new.clone(),
             },
         ];
         state
             .commit("2026-01-01T00-00-00Z", &["rpc/pw".to_owned()], &changes)
             .unwrap();
         let loaded = state.load(&needed).unwrap();
-        assert_eq!(loaded.get("rpc/pw"), Some(&b"new"[..]));
+        assert_eq!(loaded.get("rpc/pw"), Some(new.as_slice()));
         assert_eq!(loaded.get("rpc/previous/pw"), Some(old.as_slice()));
         let kept = dir.path().join("s/history/2026-01-01T00-00-00Z/rpc/pw");
         assert_eq!(fs::read(&kept).unwrap(), old);
@@ -884,14 +1114,14 @@ mod tests {
         assert!(kept.exists(), "history is never deleted");
 
         // Two more rotations within one second: each old value keeps its own copy.
-        for value in [&b"newer"[..], b"newest"] {
+        for value in [&newer, &newest] {
             state
                 .commit(
                     "2026-01-03T00-00-00Z",
                     &["rpc/pw".to_owned()],
                     &[StateChange::Write {
                         path: "rpc/pw".into(),
-                        value: value.to_vec(),
+                        value: value.clone(),
                     }],
                 )
                 .unwrap();
@@ -899,11 +1129,11 @@ mod tests {
         let history = dir.path().join("s/history");
         assert_eq!(
             fs::read(history.join("2026-01-03T00-00-00Z/rpc/pw")).unwrap(),
-            b"new"
+            new
         );
         assert_eq!(
             fs::read(history.join("2026-01-03T00-00-00Z.2/rpc/pw")).unwrap(),
-            b"newer"
+            newer
         );
         let mut stamps: Vec<String> = fs::read_dir(&history)
             .unwrap()
@@ -965,6 +1195,140 @@ mod tests {
             state.load(&needed),
             Err(StateError::Damaged { .. })
         ));
+    }
+
+    /// Every kind of value is checked for what openlsp generates when loaded; a damaged file is
+    /// named and never regenerated.
+    #[test]
+    fn damaged_values_are_refused_by_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&dir.path().join("s"), "home").unwrap();
+        let needed = vec![
+            password("lightning/lnd/wallet-password"),
+            Requirement::Salt {
+                path: "bitcoin/b/rpc/lnd/salt".to_owned(),
+            },
+            Requirement::OnionKey {
+                path: paths::onion_key("lnd-p2p"),
+            },
+            Requirement::Tls {
+                cert: "lightning/lnd/tls.cert".to_owned(),
+                key: "lightning/lnd/tls.key".to_owned(),
+                common_name: "lnd".to_owned(),
+                alt_names: vec!["lnd".to_owned()],
+                onion_names: Vec::new(),
+            },
+        ];
+        state.ensure(&needed).unwrap();
+        state.load(&needed).unwrap();
+        let other_pair = tls::generate("lnd", &["lnd".to_owned()]).unwrap();
+        let good_key = fs::read_to_string(state.root().join("lightning/lnd/tls.key")).unwrap();
+        let broken_key = good_key.replacen(&good_key[40..56], "AAAAAAAAAAAAAAAA", 1);
+        let pw = fs::read(state.root().join("lightning/lnd/wallet-password")).unwrap();
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("lightning/lnd/tls.cert", b"garbage\n".to_vec(), "PEM"),
+            ("lightning/lnd/tls.key", broken_key.into_bytes(), "key"),
+            (
+                "lightning/lnd/tls.key",
+                other_pair.key_pem.into_bytes(),
+                "not for the key",
+            ),
+            (
+                "lightning/lnd/wallet-password",
+                [pw.clone(), b"\n".to_vec()].concat(),
+                "newline",
+            ),
+            (
+                "lightning/lnd/wallet-password",
+                vec![0xff; 44],
+                "URL-safe base64",
+            ),
+            ("bitcoin/b/rpc/lnd/salt", b"zz".to_vec(), "hex"),
+            ("tor/lnd-p2p/hs_ed25519_secret_key", b"short".to_vec(), "96"),
+        ];
+        for (path, value, reason) in cases {
+            let full = state.root().join(path);
+            let before = fs::read(&full).unwrap();
+            fs::write(&full, &value).unwrap();
+            match state.load(&needed) {
+                Err(StateError::Damaged {
+                    path: named,
+                    reason: why,
+                }) => {
+                    // A pair that does not match is named by its certificate.
+                    let expected = if reason == "not for the key" {
+                        state.root().join("lightning/lnd/tls.cert")
+                    } else {
+                        full.clone()
+                    };
+                    assert_eq!(named, expected, "{path}");
+                    assert!(why.contains(reason), "{path}: {why}");
+                }
+                other => panic!("{path}: expected Damaged, got {other:?}"),
+            }
+            assert!(
+                state.ensure(&needed).unwrap().is_empty(),
+                "{path} is not regenerated"
+            );
+            assert_eq!(fs::read(&full).unwrap(), value);
+            fs::write(&full, before).unwrap();
+        }
+        state.load(&needed).unwrap();
+    }
+
+    #[test]
+    fn unknown_formats_files_and_leftover_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        let state = StateDir::open(&root, "home").unwrap();
+        state.ensure(&[password("p")]).unwrap();
+        // A write killed between its temp file and the rename.
+        let leftover = root.join(".hs_ed25519_secret_key.0123456789ab.tmp");
+        fs::write(&leftover, b"a whole key").unwrap();
+        StateDir::open(&root, "home").unwrap();
+        assert!(!leftover.exists(), "leftover temp files are removed");
+        assert!(root.join("p").exists());
+
+        fs::write(root.join(MARKER), "format 9\nsite home\n").unwrap();
+        assert!(matches!(
+            StateDir::open(&root, "home"),
+            Err(StateError::UnknownFormat { found, .. }) if found == "9"
+        ));
+        let file = dir.path().join("file");
+        fs::write(&file, "").unwrap();
+        let err = StateDir::open(&file, "home").unwrap_err();
+        assert!(matches!(err, StateError::NotADirectory { .. }));
+        assert!(err.to_string().contains("is not a directory"), "{err}");
+    }
+
+    #[test]
+    fn generations_are_recorded_and_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&dir.path().join("s"), "home").unwrap();
+        let needed = vec![password("p")];
+        state.ensure(&needed).unwrap();
+        assert_eq!(state.load(&needed).unwrap().generation("lnd-tls"), 0);
+        let bump = |generation| StateChange::Generation {
+            secret: "lnd-tls".to_owned(),
+            generation,
+        };
+        state
+            .commit("2026-01-01T00-00-00Z", &[], &[bump(2)])
+            .unwrap();
+        assert_eq!(state.load(&needed).unwrap().generation("lnd-tls"), 2);
+        assert_eq!(
+            fs::read_to_string(state.root().join(GENERATIONS)).unwrap(),
+            "2 lnd-tls\n"
+        );
+        assert_eq!(state.files().unwrap(), ["p"], "not a value file");
+        assert!(
+            state
+                .all_files()
+                .unwrap()
+                .iter()
+                .any(|(path, _)| path == GENERATIONS),
+            "exported"
+        );
     }
 
     #[test]

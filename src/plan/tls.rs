@@ -67,6 +67,27 @@ pub fn read_certificate(pem_text: &[u8]) -> Result<CertificateInfo, CertificateE
     })
 }
 
+/// Checks that `cert_pem` is a certificate, `key_pem` a private key, and that the certificate
+/// is for that key; the reason when not.
+pub fn check_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem)
+        .map_err(|err| format!("the certificate is not PEM: {err}"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|err| format!("the certificate is not X.509: {err}"))?;
+    let key_text = std::str::from_utf8(key_pem).map_err(|_| "the key is not text".to_owned())?;
+    let key = check_key(key_text)?;
+    if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+        return Err("the certificate is not for the key".to_owned());
+    }
+    Ok(())
+}
+
+/// Parses a PEM private key, or says why it does not parse.
+pub fn check_key(key_pem: &str) -> Result<KeyPair, String> {
+    KeyPair::from_pem(key_pem).map_err(|err| format!("the private key does not parse: {err}"))
+}
+
 /// Issues a new self-signed certificate for `common_name` valid from a day ago (clock skew)
 /// for [`VALIDITY`].
 pub fn generate(common_name: &str, alt_names: &[String]) -> Result<TlsPair, TlsError> {
@@ -125,5 +146,24 @@ mod tests {
             read_certificate(b"not pem"),
             Err(CertificateError::Pem(_))
         ));
+    }
+
+    #[test]
+    fn a_pair_checks_only_with_its_own_key() {
+        let pair = generate("lnd", &["lnd".to_owned()]).unwrap();
+        let other = generate("lnd", &["lnd".to_owned()]).unwrap();
+        let (cert, key) = (pair.cert_pem.as_bytes(), pair.key_pem.as_bytes());
+        assert_eq!(check_pair(cert, key), Ok(()));
+        let mismatch = check_pair(cert, other.key_pem.as_bytes()).unwrap_err();
+        assert!(mismatch.contains("not for the key"), "{mismatch}");
+        assert!(check_pair(b"garbage", key).unwrap_err().contains("not PEM"));
+        let broken = pair
+            .key_pem
+            .replace(&pair.key_pem[40..60], "AAAAAAAAAAAAAAAAAAAA");
+        assert!(
+            check_pair(cert, broken.as_bytes())
+                .unwrap_err()
+                .contains("key")
+        );
     }
 }
