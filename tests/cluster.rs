@@ -1265,4 +1265,5 @@ fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
 mod connection;
 mod crds;
 mod stack;
+mod state_safety;
 mod terminal;

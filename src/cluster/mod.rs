@@ -100,18 +100,25 @@ pub enum ClusterError {
         "namespace {namespace} does not exist, but {object} belongs there\n  hint: enable the addon that owns it (microk8s enable observability for the observability namespace), or change the profile's namespace for it"
     )]
     MissingNamespace { namespace: String, object: String },
-    #[error(
-        "PersistentVolume {volume} would use {path}, but PersistentVolume {other}{claim} already uses {other_path}: two nodes on one data directory lose funds (a channel database run twice means a penalty close); nothing was changed\n  hint: delete the site that has it first, or move it as docs/operations.md describes (moving a site to another namespace)"
-    )]
-    SharedDataPath {
-        volume: String,
-        path: String,
-        other: String,
-        other_path: String,
-        claim: String,
-    },
+    #[error("{0}")]
+    SharedDataPath(Box<PathClash>),
     #[error("no API was resolved for {0}; this is a bug in openlsp")]
     Unresolved(String),
+}
+
+/// A planned volume on a directory another volume has, holds or lies inside.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "PersistentVolume {volume} would use {path}, but PersistentVolume {other}{claim} already uses {other_path}: two nodes on one data directory lose funds (a channel database run twice means a penalty close); nothing was changed\n  hint: {hint}"
+)]
+pub struct PathClash {
+    pub volume: String,
+    pub path: String,
+    pub other: String,
+    pub other_path: String,
+    /// ` (bound to claim ns/name)`, or empty.
+    pub claim: String,
+    pub hint: String,
 }
 
 fn render_conflicts(conflicts: &[(String, Conflict)]) -> String {

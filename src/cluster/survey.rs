@@ -51,6 +51,8 @@ pub struct HostVolume {
     pub path: String,
     /// `namespace/name` of the claim bound to it, if any.
     pub claim: Option<String>,
+    /// Being deleted (it still holds the directory until it is gone).
+    pub terminating: bool,
 }
 
 impl HostVolume {
@@ -71,6 +73,7 @@ impl HostVolume {
             name: manifest.pointer("/metadata/name")?.as_str()?.to_owned(),
             path: path.to_owned(),
             claim,
+            terminating: manifest.pointer("/metadata/deletionTimestamp").is_some(),
         })
     }
 
@@ -118,7 +121,7 @@ impl Survey<'_> {
                 .filter(|other| other.name != ours.name)
                 .find(|other| ours.overlaps(other))
             {
-                return Err(ClusterError::SharedDataPath {
+                return Err(ClusterError::SharedDataPath(Box::new(super::PathClash {
                     volume: ours.name.clone(),
                     path: ours.path.clone(),
                     other: other.name.clone(),
@@ -128,7 +131,15 @@ impl Survey<'_> {
                         .as_ref()
                         .map(|c| format!(" (bound to claim {c})"))
                         .unwrap_or_default(),
-                });
+                    hint: if other.terminating {
+                        format!(
+                            "{} is being deleted: wait until kubectl get pv {} finds nothing, then run this again",
+                            other.name, other.name
+                        )
+                    } else {
+                        "delete the site that has it first, or move it as docs/operations.md describes (moving a site to another namespace)".to_owned()
+                    },
+                })));
             }
         }
         Ok(())
@@ -459,6 +470,7 @@ mod tests {
             name: name.to_owned(),
             path: path.to_owned(),
             claim: Some("rel-c/lnd-data".to_owned()),
+            terminating: false,
         };
         let plan = [volume("rel-c3-lnd", "/srv/lightning/lnd")];
         let survey = |volumes: Vec<HostVolume>| Survey {
@@ -491,6 +503,15 @@ mod tests {
                 "{err}"
             );
         }
+        let going = HostVolume {
+            terminating: true,
+            ..live("old", "/srv/lightning/lnd")
+        };
+        let err = survey(vec![going]).check_volume_paths(&plan).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("old is being deleted: wait until kubectl get pv old finds nothing")
+        );
         // Two volumes of one plan on one directory.
         let both = [plan[0].clone(), volume("other", "/srv/lightning/lnd")];
         assert!(Survey::default().check_volume_paths(&both).is_err());

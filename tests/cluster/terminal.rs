@@ -1,11 +1,12 @@
 //! `apply` and `delete` in a real pseudo-terminal against the real API server: the yes/no
 //! question after the plan, the site name typed before data is deleted, and colour decided per
-//! stream (a diff redirected to a file stays plain).
+//! stream (a diff redirected to a file stays plain), and a run paused at its question while
+//! another run took the site's lock.
 
 use std::process::Command;
 use std::time::Duration;
 
-use rexpect::process::WaitStatus;
+use rexpect::process::{Signal, WaitStatus};
 use rexpect::session::PtySession;
 
 use super::Site;
@@ -26,12 +27,15 @@ struct Terminal<'a> {
     stdout_to: Option<&'a str>,
     /// Keeps the escape codes, to check colour.
     raw: bool,
+    /// More environment variables.
+    env: &'a [(&'a str, &'a str)],
 }
 
 const PLAIN: Terminal = Terminal {
     no_color: true,
     stdout_to: None,
     raw: false,
+    env: &[],
 };
 
 impl Session {
@@ -59,6 +63,7 @@ impl Session {
         if terminal.no_color {
             command.env("NO_COLOR", "1");
         }
+        command.envs(terminal.env.iter().copied());
         let options = rexpect::reader::Options::new()
             .timeout_ms(Some(60_000))
             .strip_ansi_escape_codes(!terminal.raw);
@@ -85,6 +90,11 @@ impl Session {
             self.pty.flush().unwrap();
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Stops or continues the program, as a laptop's suspend or `kill -STOP` would.
+    fn signal(&mut self, signal: Signal) {
+        self.pty.process_mut().signal(signal).unwrap();
     }
 
     /// Reads to the end; returns the exit code and everything shown.
@@ -241,5 +251,47 @@ fn colour_is_decided_per_stream() {
     assert!(piped.stdout.contains("\x1b[32m+"), "{}", piped.stdout);
     let plain = site.openlsp(&["diff"]).expect(1);
     assert!(!plain.stdout.contains(ESC));
+    site.assert_nothing_leaked();
+}
+
+/// The reproduction: an apply stopped at its question past its (here 4 s) lease while
+/// `delete` took the lock and deleted the site. Answered yes afterwards, it must not apply its
+/// stale plan: it takes the lock again, looks again, and stops, writing nothing.
+#[test]
+fn an_apply_paused_at_its_question_while_the_site_changed_writes_nothing() {
+    let Some(site) = Site::new("paused apply", "pi4-mainnet", "paused") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    site.edit(|mut value| {
+        value["spec"]["lightning"][0]["alias"] = "renamed".into();
+        value
+    });
+    let short_lease = Terminal {
+        env: &[("OPENLSP_LOCK_LEASE_SECONDS", "4")],
+        ..PLAIN
+    };
+    let mut session = Session::start(&site, &["apply", "--no-wait"], short_lease);
+    session.expect("Apply these changes to");
+    session.signal(Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(6));
+    let deleted = site.openlsp(&["delete", "--yes"]).expect(0);
+    assert!(deleted.stderr.contains("deleted "), "{}", deleted.stderr);
+    let after_delete = site.resource_versions();
+    session.signal(Signal::SIGCONT);
+    session.type_keys("y");
+    let (code, shown) = session.finish(&site);
+    assert_eq!(code, 2, "{shown}");
+    for text in [
+        "the site lock changed hands while the plan was shown: looking again",
+        "the cluster changed while the plan was shown; nothing else was changed",
+    ] {
+        assert!(shown.contains(text), "{text:?} not in:\n{shown}");
+    }
+    assert!(
+        !exists(&site, "statefulset", "lnd"),
+        "the stale plan was applied"
+    );
+    assert_eq!(site.resource_versions(), after_delete);
     site.assert_nothing_leaked();
 }
