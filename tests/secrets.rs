@@ -183,6 +183,38 @@ fn a_half_missing_tls_pair_is_reported_not_regenerated() {
 }
 
 /// `secrets export -p PROFILE --to FILE --passphrase-file PASSPHRASE_FILE`.
+/// A run killed while writing a value leaves a temporary file with the whole key in it; the
+/// next run removes it. A state dir path that is a file is named once, with the fix.
+#[test]
+fn leftover_temp_files_go_and_a_file_is_not_a_state_dir() {
+    let test = Test::new().with_example("pi4-mainnet");
+    test.run(["render", "-p", "pi4-mainnet.yaml"]).expect(0);
+    let state = test.state_dir("home-pi");
+    let leftover = state.join("tor/lnd-p2p/.hs_ed25519_secret_key.0a1b2c3d4e5f.tmp");
+    fs::write(&leftover, [7u8; 96]).unwrap();
+    test.run(["render", "-p", "pi4-mainnet.yaml"]).expect(0);
+    assert!(!leftover.exists(), "the leftover was kept");
+    assert!(state.join("tor/lnd-p2p/hs_ed25519_secret_key").exists());
+
+    fs::write(test.path().join("a-file"), "").unwrap();
+    let output = test
+        .run(["render", "-p", "pi4-mainnet.yaml", "--state-dir", "a-file"])
+        .expect(2);
+    assert_eq!(
+        output.stderr.matches("is not a directory").count(),
+        1,
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output
+            .stderr
+            .contains("hint: pass a directory with --state-dir"),
+        "{}",
+        output.stderr
+    );
+}
+
 fn export(test: &Test, profile: &str, to: &str, passphrase_file: &str) -> Output {
     test.run([
         "secrets",
