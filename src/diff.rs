@@ -7,6 +7,9 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::object::APPLIED_HASH_ANNOTATION;
+pub use crate::object::{Conflict, ObjectId};
+
 /// Metadata the server owns; never part of a comparison.
 pub const SERVER_METADATA: [&str; 6] = [
     "managedFields",
@@ -16,58 +19,12 @@ pub const SERVER_METADATA: [&str; 6] = [
     "creationTimestamp",
     "selfLink",
 ];
-/// Hash of what openlsp last applied, used to skip unchanged objects; hidden from diffs.
-pub const APPLIED_HASH_ANNOTATION: &str = "openlsp.io/applied-hash";
 /// kubectl's client-side record of a Secret includes its values; masked like `data`.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 pub const MASK: &str = "***";
 
-/// Identifies one object in the cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectId {
-    pub api_version: String,
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl ObjectId {
-    /// The id of a manifest, from its apiVersion, kind and metadata.
-    pub fn of(manifest: &Value) -> Option<Self> {
-        let text = |pointer: &str| manifest.pointer(pointer).and_then(Value::as_str);
-        Some(ObjectId {
-            api_version: text("/apiVersion")?.to_owned(),
-            kind: text("/kind")?.to_owned(),
-            namespace: text("/metadata/namespace").map(str::to_owned),
-            name: text("/metadata/name")?.to_owned(),
-        })
-    }
-
-    /// The API group, empty for the core group.
-    pub fn group(&self) -> &str {
-        self.api_version
-            .rsplit_once('/')
-            .map_or("", |(group, _)| group)
-    }
-
-    /// A CustomResourceDefinition: deleting one deletes every object of its kind, in every
-    /// namespace, so openlsp never deletes them (as Helm never does).
-    pub fn is_crd(&self) -> bool {
-        self.kind == "CustomResourceDefinition" && self.group() == "apiextensions.k8s.io"
-    }
-}
-
 /// Why a planned object was not dry-run: the cluster does not serve its kind yet.
 pub const AWAITS_CRD_NOTE: &str = "not dry-run: the cluster serves this kind only once the plan's CustomResourceDefinition is applied";
-
-impl fmt::Display for ObjectId {
-    /// `Kind/name`, as kubectl prints it.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.kind, self.name)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -78,13 +35,6 @@ pub enum Action {
     /// In the cluster, no longer planned, but holds data: left alone.
     Keep,
     Unchanged,
-}
-
-/// Another field manager owns a field openlsp wants to set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Conflict {
-    pub manager: String,
-    pub field: String,
 }
 
 /// What happens to one object. `before` and `after` are stripped and masked.

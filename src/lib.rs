@@ -12,6 +12,7 @@ pub mod diff;
 pub mod fsutil;
 pub mod host;
 pub mod images;
+pub mod object;
 pub mod plan;
 pub mod profile;
 pub mod ui;

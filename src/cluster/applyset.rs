@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Cluster, ClusterError, FIELD_MANAGER};
-use crate::diff::{APPLIED_HASH_ANNOTATION, ObjectId};
+use crate::object::{APPLIED_HASH_ANNOTATION, ObjectId};
 
 pub const PARENT_NAME: &str = "openlsp-applyset";
 pub const ID_LABEL: &str = "applyset.kubernetes.io/id";

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::{Cluster, ClusterError, Kind};
 use crate::diff::ObjectId;
+use crate::object::{GENERATION_ANNOTATION, annotation};
 use crate::plan::credential_check::LiveSecret;
-use crate::plan::state::GENERATION_ANNOTATION;
 
 /// Field manager of annotations openlsp records outside the plan, so `apply` leaves them.
 pub const RECORD_MANAGER: &str = "openlsp-record";
@@ -53,12 +53,7 @@ impl Cluster {
             let Some(name) = secret.pointer("/metadata/name").and_then(Value::as_str) else {
                 continue;
             };
-            let generation = secret
-                .pointer(&format!(
-                    "/metadata/annotations/{}",
-                    GENERATION_ANNOTATION.replace('/', "~1")
-                ))
-                .and_then(Value::as_str)
+            let generation = annotation(&secret, GENERATION_ANNOTATION)
                 .and_then(|text| text.parse().ok())
                 .unwrap_or(0);
             let data = decode_data(&secret, namespace, name)?;

@@ -13,7 +13,8 @@ use super::applyset::{ApplySet, Membership, ParentState};
 use super::resources::missing_kind;
 use super::write::{Applied, with_type};
 use super::{CONCURRENCY, Cluster, ClusterError, Kind};
-use crate::diff::{self, APPLIED_HASH_ANNOTATION, Conflict, ObjectId, Observation};
+use crate::diff::{self, Observation};
+use crate::object::{APPLIED_HASH_ANNOTATION, Conflict, ObjectId, annotation};
 use crate::plan::{self, Stage};
 
 /// One object as openlsp would send it.
@@ -179,12 +180,6 @@ pub fn defined_by_plan(desired: &[Desired], api_version: &str, kind: &str) -> bo
                     .any(|v| v["name"] == version && v["served"] != false)
             })
     })
-}
-
-fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
-    object
-        .pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")))
-        .and_then(Value::as_str)
 }
 
 fn provably_unchanged(desired: &Value, live: &Value) -> bool {

@@ -297,12 +297,7 @@ fn selected<'a>(
 }
 
 fn secret_id(site: &Site, name: &str) -> ObjectId {
-    ObjectId {
-        api_version: "v1".to_owned(),
-        kind: "Secret".to_owned(),
-        namespace: Some(site.namespace().to_owned()),
-        name: name.to_owned(),
-    }
+    ObjectId::secret(site.namespace(), name)
 }
 
 /// Planned workloads that consume any of `secrets`.
@@ -697,7 +692,11 @@ impl Rotation<'_> {
     ) -> anyhow::Result<()> {
         let current = super::desired_objects(render(self.global, self.site, secrets)?, &self.set)?;
         let credentials: BTreeSet<String> = targets.iter().map(|e| e.secret.clone()).collect();
-        let pointer = "/spec/template/metadata/annotations/openlsp.io~1config-checksum";
+        let pointer = crate::object::annotation_pointer(
+            "/spec/template/metadata",
+            crate::object::CHECKSUM_ANNOTATION,
+        );
+        let pointer = pointer.as_str();
         for client in workloads_consuming(&current, &credentials) {
             let live = self.cluster.live(&client.id).await?;
             let running = live.as_ref().and_then(|l| l.pointer(pointer));
@@ -1098,15 +1097,16 @@ async fn seed(ui: &Ui, global: &GlobalArgs, args: &SeedArgs) -> anyhow::Result<O
         .annotate_secret(
             site.namespace(),
             &wallet,
-            "openlsp.io/seed-revealed-at",
+            crate::object::SEED_REVEALED_ANNOTATION,
             &now,
         )
         .await?;
     if let Ok(state) = super::open_state(global, site.name()) {
         state.audit(&format!("seed of {} revealed", node.name))?;
     }
-    ui.info(
-        "the reveal was recorded (annotation openlsp.io/seed-revealed-at on the wallet Secret)",
-    );
+    ui.info(&format!(
+        "the reveal was recorded (annotation {} on the wallet Secret)",
+        crate::object::SEED_REVEALED_ANNOTATION
+    ));
     Ok(Outcome::Ok)
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::PlannedObject;
-use super::context::CHECKSUM_ANNOTATION;
+use crate::object::CHECKSUM_ANNOTATION;
 
 const WORKLOADS: [&str; 4] = ["StatefulSet", "Deployment", "DaemonSet", "Job"];
 

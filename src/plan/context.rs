@@ -22,10 +22,6 @@ pub const LND_GRPC_PORT: u16 = 10009;
 pub const LND_REST_PORT: u16 = 8080;
 /// storageClassName of every openlsp volume: no provisioner may claim them.
 pub const STORAGE_CLASS: &str = "openlsp-local";
-/// Annotation on objects that hold data; prune keeps them (see docs/operations.md).
-pub const DATA_ANNOTATION: &str = "openlsp.io/data";
-/// Pod-template annotation that rolls pods when a consumed ConfigMap or Secret changes.
-pub const CHECKSUM_ANNOTATION: &str = "openlsp.io/config-checksum";
 pub const SITE_LABEL: &str = "openlsp.io/site";
 
 type Labels = BTreeMap<&'static str, String>;
@@ -255,7 +251,7 @@ pub fn site_context(site: &Site) -> SiteContext {
         network: site.spec.network.as_str(),
         chain: site.spec.network.bitcoind_chain(),
         labels,
-        data_annotation: BTreeMap::from([(DATA_ANNOTATION, "true")]),
+        data_annotation: BTreeMap::from([(crate::object::DATA_ANNOTATION, "true")]),
         pod_security: if site.spec.networking.inbound == crate::profile::Inbound::HostPort {
             "privileged"
         } else {

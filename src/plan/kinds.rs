@@ -17,25 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// The order `apply` creates objects in; see docs/operations.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Stage {
-    Namespaces = 1,
-    Crds = 2,
-    Rbac = 3,
-    Config = 4,
-    Storage = 5,
-    Services = 6,
-    Workloads = 7,
-    CustomResources = 8,
-}
-
-impl Stage {
-    pub fn number(self) -> u8 {
-        self as u8
-    }
-}
+pub use crate::object::Stage;
 
 pub struct KindInfo {
     pub api_version: &'static str,

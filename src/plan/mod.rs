@@ -110,22 +110,7 @@ impl PlannedObject {
     }
 }
 
-/// Whether an object holds data that prune must keep: kinds that always do (the Namespace,
-/// volumes and claims) and objects annotated `openlsp.io/data: "true"` (credential Secrets).
-pub fn is_data(manifest: &Value) -> bool {
-    let text = |pointer: &str| manifest.pointer(pointer).and_then(Value::as_str);
-    let always = match (text("/apiVersion"), text("/kind")) {
-        (Some(api_version), Some(kind)) => {
-            kinds::lookup(api_version, kind).is_some_and(|info| info.always_data)
-        }
-        _ => false,
-    };
-    always
-        || text(&format!(
-            "/metadata/annotations/{}",
-            context::DATA_ANNOTATION.replace('/', "~1")
-        )) == Some("true")
-}
+pub use crate::object::is_data;
 
 fn json_of(value: &impl Serialize) -> Value {
     serde_json::to_value(value).expect("contexts serialize to JSON")
@@ -239,7 +224,7 @@ fn annotate_generations(objects: &mut [PlannedObject], secrets: &Secrets) {
             .or_insert_with(|| Value::Object(serde_json::Map::new()));
         if let Value::Object(map) = annotations {
             map.insert(
-                state::GENERATION_ANNOTATION.to_owned(),
+                crate::object::GENERATION_ANNOTATION.to_owned(),
                 Value::String(generation.to_string()),
             );
         }

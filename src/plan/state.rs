@@ -23,11 +23,9 @@ pub const AUDIT_LOG: &str = "audit.log";
 /// the date survives `pull` and `import`, which rewrite the files.
 pub const CHANGED: &str = "changed";
 /// How many times each Kubernetes Secret's values were replaced (`<n> <secret>` per line).
-/// Rendered as the Secret's [`GENERATION_ANNOTATION`], so a state dir copied before a rotation
-/// is known to be older than the cluster.
+/// Rendered as the Secret's generation annotation, so a state dir copied before a rotation is
+/// known to be older than the cluster.
 pub const GENERATIONS: &str = "generations";
-/// The annotation that carries a Secret's generation in the cluster.
-pub const GENERATION_ANNOTATION: &str = "openlsp.io/generation";
 const FORMAT: &str = "1";
 
 #[derive(Debug, thiserror::Error)]
