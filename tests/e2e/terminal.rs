@@ -8,8 +8,8 @@ use std::time::Duration;
 use rexpect::process::WaitStatus;
 use rexpect::session::PtySession;
 
-use super::Site;
 use crate::common;
+use crate::common::e2e::Site;
 
 /// What a terminal session showed, and how the program exited.
 struct Session {
@@ -95,7 +95,7 @@ impl Session {
             WaitStatus::Exited(_, code) => code,
             other => panic!("{other:?}"),
         };
-        site.seen.lock().unwrap().push(self.shown.clone());
+        site.saw(&self.shown);
         (code, self.shown)
     }
 }
@@ -108,7 +108,7 @@ fn exists(site: &Site, kind: &str, name: &str) -> bool {
 
 #[test]
 fn apply_shows_the_plan_and_asks_before_writing() {
-    let Some(site) = Site::new("apply in a terminal", "pi4-mainnet", "tty-apply") else {
+    let Some(site) = Site::new("pi4-mainnet", "tty-apply") else {
         return;
     };
     let mut session = Session::start(&site, &["apply", "--no-wait"], PLAIN);
@@ -140,7 +140,7 @@ fn apply_shows_the_plan_and_asks_before_writing() {
 
 #[test]
 fn deleting_data_needs_the_site_name_typed() {
-    let Some(site) = Site::new("typed site name", "lsp-two-nodes", "tty-purge") else {
+    let Some(site) = Site::new("lsp-two-nodes", "tty-purge") else {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
@@ -196,7 +196,7 @@ fn deleting_data_needs_the_site_name_typed() {
 
 #[test]
 fn colour_is_decided_per_stream() {
-    let Some(site) = Site::new("colour per stream", "pi4-mainnet", "colour") else {
+    let Some(site) = Site::new("pi4-mainnet", "colour") else {
         return;
     };
     const ESC: char = '\x1b';

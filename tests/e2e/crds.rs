@@ -2,58 +2,9 @@
 //! of it, the wait for `Established` (with its timeout and Ctrl-C), and the ApplySet parent
 //! listing the union of old and new kinds while a run is unfinished, then the exact set.
 
-use std::path::PathBuf;
-
-use super::{GROUP_KINDS, Site, group_kinds};
-use crate::common::{self, kubectl};
-
-/// Deletes cluster-scoped CustomResourceDefinitions a test made, whatever happened.
-pub(super) struct Crds {
-    pub(super) kubeconfig: PathBuf,
-    pub(super) names: Vec<String>,
-}
-
-impl Drop for Crds {
-    fn drop(&mut self) {
-        for name in &self.names {
-            kubectl(
-                &self.kubeconfig,
-                ["delete", "crd", name, "--ignore-not-found", "--wait=false"],
-            );
-        }
-    }
-}
-
-/// A CustomResourceDefinition with an open schema, as YAML.
-pub(super) fn crd(group: &str, plural: &str, kind: &str) -> String {
-    format!(
-        "apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: {plural}.{group}
-spec:
-  group: {group}
-  scope: Namespaced
-  names: {{ kind: {kind}, listKind: {kind}List, plural: {plural}, singular: {singular} }}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          x-kubernetes-preserve-unknown-fields: true
-",
-        singular = plural.trim_end_matches('s')
-    )
-}
-
-/// A `--templates` dir whose one extra site template renders `documents`.
-pub(super) fn templates(site: &Site, dir: &str, documents: &str) -> String {
-    site.test
-        .write(&format!("{dir}/site/zz-extra.yaml.j2"), documents);
-    site.test.path().join(dir).to_str().unwrap().to_owned()
-}
+use crate::common::e2e::{
+    self, Crds, GROUP_KINDS, Site, crd, group_kinds, kubectl_apply, templates,
+};
 
 fn resource_version(site: &Site, args: &[&str]) -> u64 {
     site.get_json(args)["metadata"]["resourceVersion"]
@@ -90,16 +41,10 @@ fn revisions(site: &Site, kind: &str) -> Vec<u64> {
 /// the custom kinds it knows (Issuer is one no other test uses).
 #[test]
 fn a_plan_with_a_crd_and_a_resource_of_it_applies_in_one_run() {
-    let Some(bare) = common::required_program(
-        "OPENLSP_TEST_KUBECONFIG_BARE",
-        "CRD and resource in one plan",
-    ) else {
+    let Some(bare) = e2e::bare_cluster() else {
         return;
     };
-    let Some(mut site) = Site::new("CRD and resource in one plan", "pi4-mainnet", "crd") else {
-        return;
-    };
-    site.kubeconfig = bare.clone();
+    let site = Site::on(bare.clone(), "pi4-mainnet", "crd");
     let crd_name = "issuers.cert-manager.io";
     let _cleanup = Crds {
         kubeconfig: bare,
@@ -253,26 +198,6 @@ spec:
     site.assert_nothing_leaked();
 }
 
-pub(super) fn kubectl_apply(site: &Site, file: &str, yaml: &str) {
-    let path = site.test.write(file, yaml);
-    site.kubectl(&["apply", "-f", path.to_str().unwrap()])
-        .expect(0);
-}
-
-/// Waits until the CustomResourceDefinition `name` is established.
-pub(super) fn wait_established(site: &Site, name: &str) {
-    let crd = format!("crd/{name}");
-    site.kubectl(&[
-        "wait",
-        "--for",
-        "condition=Established",
-        "--timeout",
-        "60s",
-        &crd,
-    ])
-    .expect(0);
-}
-
 /// A CRD whose kind another CRD of its group already claims is never established: the wait
 /// for it times out naming why, and Ctrl-C stops the run before the next stage. Such an
 /// unfinished run leaves the ApplySet parent listing old and new kinds (it was opened before
@@ -280,7 +205,7 @@ pub(super) fn wait_established(site: &Site, name: &str) {
 /// profile dropped and leaves the exact set.
 #[test]
 fn an_unfinished_run_leaves_the_union_and_a_finished_one_the_exact_set() {
-    let Some(site) = Site::new("unfinished run", "pi4-mainnet", "union") else {
+    let Some(site) = Site::new("pi4-mainnet", "union") else {
         return;
     };
     let group = format!("{}.openlsp.test", site.name);
@@ -298,7 +223,7 @@ fn an_unfinished_run_leaves_the_union_and_a_finished_one_the_exact_set() {
     // `things` claims kind Thing and singular thing first; `widgets` asks for the kind,
     // `gadgets` for the singular. Once `things` is gone, both can be established.
     kubectl_apply(&site, "things.yaml", &crd(&group, "things", "Thing"));
-    wait_established(&site, &names[0]);
+    e2e::wait_established(&site.kubeconfig, &names[0]).unwrap_or_else(|err| panic!("{err}"));
     // Tor off: the Deployment kind leaves the plan.
     site.edit(|mut value| {
         value["spec"]["tor"] = serde_json::json!({ "mode": "off" });
@@ -316,14 +241,14 @@ fn an_unfinished_run_leaves_the_union_and_a_finished_one_the_exact_set() {
             "--yes",
             "--no-wait",
             "--timeout",
-            "3s",
+            "15s",
             "--templates",
             &gadgets,
         ])
         .expect(2);
     assert!(
         timed_out.stderr.contains(&format!(
-            "timed out after 3s waiting for CustomResourceDefinition/{} (names not accepted:",
+            "timed out after 15s waiting for CustomResourceDefinition/{} (names not accepted:",
             names[2]
         )) && timed_out.stderr.contains("applied so far: 1 created"),
         "{}",
@@ -331,9 +256,9 @@ fn an_unfinished_run_leaves_the_union_and_a_finished_one_the_exact_set() {
     );
 
     let widgets = templates(&site, "widgets", &crd(&group, "widgets", "Thing"));
-    let interrupted = site.interrupt_apply(&["--templates", &widgets], || {
-        site.kubectl(&["get", "crd", &names[1]]).code == 0
-    });
+    // Interrupted once the wait for the CRD has seen why it is not established.
+    let waiting = format!("CustomResourceDefinition/{}: names not accepted", names[1]);
+    let interrupted = site.interrupt_apply(&["--templates", &widgets], &waiting);
     assert_eq!(interrupted.code, 2, "{}", interrupted.stderr);
     let stopped = interrupted
         .stderr

@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::bitcoind::Knots;
-use crate::cluster::Site;
+use crate::common::e2e::{self, Site};
 use crate::common::{self, documents, find, secret_value};
 
 /// A live Secret's decoded value.
@@ -56,22 +56,18 @@ fn checksum(site: &Site, statefulset: &str) -> String {
 
 /// Waits until a StatefulSet runs its current template everywhere and is ready.
 fn wait_rolled(site: &Site, statefulset: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    common::wait_for(&format!("{statefulset} to roll"), e2e::PATIENCE, || {
         let sts = site.get_json(&["statefulset", statefulset, "-n", site.namespace()]);
         let status = &sts["status"];
         let done = status["observedGeneration"].as_i64() >= sts["metadata"]["generation"].as_i64()
             && status["updatedReplicas"] == 1
             && status["readyReplicas"] == 1;
         if done {
-            return;
+            Ok(())
+        } else {
+            Err(status.to_string())
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{statefulset} did not roll: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    });
 }
 
 fn state_text(site: &Site, path: &str) -> String {
@@ -96,7 +92,7 @@ fn accepted(site: &Site, passwords: &[&str], phase: &str) -> Option<Vec<bool>> {
 
 #[test]
 fn an_rpc_credential_rotates_in_two_phases_and_lnd_is_never_locked_out() {
-    let Some(site) = Site::new("rotation", "pi4-mainnet", "rotate") else {
+    let Some(site) = Site::new("pi4-mainnet", "rotate") else {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
@@ -220,7 +216,7 @@ fn an_rpc_credential_rotates_in_two_phases_and_lnd_is_never_locked_out() {
 
 #[test]
 fn a_full_rotation_waits_for_each_side_and_ends_with_one_line() {
-    let Some(site) = Site::new("rotation in one run", "pi4-mainnet", "rotate-all") else {
+    let Some(site) = Site::new("pi4-mainnet", "rotate-all") else {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
@@ -249,7 +245,7 @@ fn a_full_rotation_waits_for_each_side_and_ends_with_one_line() {
 /// never comes: it points at the resume, and `rotate NAME` resumes and completes.
 #[test]
 fn an_interrupted_phase_one_is_resumed_and_lnd_never_holds_a_rejected_password() {
-    let Some(site) = Site::new("rotation resume", "pi4-mainnet", "resume") else {
+    let Some(site) = Site::new("pi4-mainnet", "resume") else {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
@@ -374,7 +370,7 @@ fn sans(pem: &str) -> Vec<String> {
 
 #[test]
 fn a_certificate_is_reissued_with_the_same_names_and_a_new_key() {
-    let Some(site) = Site::new("tls rotation", "pi4-mainnet", "tls") else {
+    let Some(site) = Site::new("pi4-mainnet", "tls") else {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
@@ -421,7 +417,7 @@ fn a_certificate_is_reissued_with_the_same_names_and_a_new_key() {
 
 #[test]
 fn rotate_dry_run_and_refusals_change_nothing() {
-    let Some(site) = Site::new("rotate dry run", "pi4-mainnet", "dryrun") else {
+    let Some(site) = Site::new("pi4-mainnet", "dryrun") else {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
@@ -476,7 +472,7 @@ fn rotate_dry_run_and_refusals_change_nothing() {
 
 #[test]
 fn pull_rebuilds_a_lost_state_dir_byte_for_byte() {
-    let Some(site) = Site::new("pull", "lsp-two-nodes", "pull") else {
+    let Some(site) = Site::new("lsp-two-nodes", "pull") else {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
@@ -601,7 +597,7 @@ fn container<'a>(pod: &'a Value, list: &str, name: &str) -> &'a Value {
 
 #[test]
 fn lnd_creates_its_wallet_with_lndinit_under_least_privilege() {
-    let Some(site) = Site::new("lndinit", "pi4-mainnet", "lndinit") else {
+    let Some(site) = Site::new("pi4-mainnet", "lndinit") else {
         return;
     };
     let docs = site.rendered();
@@ -699,7 +695,7 @@ fn lnd_creates_its_wallet_with_lndinit_under_least_privilege() {
 
 #[test]
 fn signet_creates_the_wallet_through_lnds_unlocker() {
-    let Some(site) = Site::new("signet wallet", "regtest-playground", "signet") else {
+    let Some(site) = Site::new("regtest-playground", "signet") else {
         return;
     };
     site.edit(|mut value| {
@@ -756,7 +752,7 @@ fn assert_no_secrets_but(site: &Site, outputs: &[&common::Output], public: &[&st
 
 #[test]
 fn connect_prints_the_published_certificate_and_macaroon_after_confirmation() {
-    let Some(site) = Site::new("connect", "pi4-mainnet", "connect") else {
+    let Some(site) = Site::new("pi4-mainnet", "connect") else {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
@@ -850,7 +846,7 @@ fn connect_prints_the_published_certificate_and_macaroon_after_confirmation() {
 
 #[test]
 fn the_seed_is_shown_once_after_typed_confirmation_and_recorded() {
-    let Some(site) = Site::new("seed", "pi4-mainnet", "seed") else {
+    let Some(site) = Site::new("pi4-mainnet", "seed") else {
         return;
     };
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);

@@ -1,85 +1,11 @@
-//! The stack on a real API server: the real cert-manager and prometheus-operator CRDs are
-//! installed once per test process, then a full-stack site is applied, diffed, and pruned
-//! section by section. A second API server without those CRDs checks that `diff` and `apply`
-//! name the missing addon and write nothing.
+//! The addons on a real API server: the real cert-manager and prometheus-operator CRDs are
+//! installed once per test process (a shared fixture), then a full-stack site is applied,
+//! diffed, and pruned section by section, and the exporter's credential rotates. A second API
+//! server without those CRDs, and a monitoring namespace that does not exist, check that `diff`
+//! and `apply` name the addon to enable and write nothing.
 
-use std::path::{Path, PathBuf};
-use std::sync::Once;
-
-use super::Site;
-use crate::common::{self, kubectl};
-
-/// The addon CRDs: `OPENLSP_TEST_CRDS`, else `../shared/crds` next to the repository. They are
-/// not the project's to install, so when they are missing the test skips with the reason printed,
-/// even under OPENLSP_TEST_REQUIRE_ALL (scripts/test.sh announces the skip up front).
-fn crd_dir(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("OPENLSP_TEST_CRDS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join("../shared/crds"));
-    if dir.join("cert-manager").is_dir() && dir.join("prometheus-operator").is_dir() {
-        return Some(dir);
-    }
-    eprintln!(
-        "{test}: skipped because the cert-manager and prometheus-operator CRDs are not in {} \
-         (set OPENLSP_TEST_CRDS to their directory)",
-        dir.display()
-    );
-    None
-}
-
-static CRDS: Once = Once::new();
-
-/// Installs the CRDs with server-side apply and waits until the API server serves them.
-fn install_crds(kubeconfig: &Path, dir: &Path) {
-    CRDS.call_once(|| {
-        for addon in ["cert-manager", "prometheus-operator"] {
-            let path = dir.join(addon);
-            kubectl(
-                kubeconfig,
-                [
-                    "apply",
-                    "--server-side",
-                    "--force-conflicts",
-                    "-f",
-                    path.to_str().unwrap(),
-                ],
-            )
-            .expect(0);
-        }
-        for crd in [
-            "servicemonitors.monitoring.coreos.com",
-            "podmonitors.monitoring.coreos.com",
-            "prometheusrules.monitoring.coreos.com",
-            "clusterissuers.cert-manager.io",
-            "certificates.cert-manager.io",
-        ] {
-            kubectl(
-                kubeconfig,
-                [
-                    "wait",
-                    "--for",
-                    "condition=Established",
-                    "--timeout",
-                    "60s",
-                    &format!("crd/{crd}"),
-                ],
-            )
-            .expect(0);
-        }
-    });
-}
-
-/// The namespace microk8s' observability addon would have created.
-fn ensure_namespace(kubeconfig: &Path, namespace: &str) {
-    let exists = kubectl(kubeconfig, ["get", "namespace", namespace]).code == 0;
-    if !exists {
-        let created = kubectl(kubeconfig, ["create", "namespace", namespace]);
-        assert!(
-            created.code == 0 || created.stderr.contains("AlreadyExists"),
-            "{created:?}"
-        );
-    }
-}
+use crate::common::e2e::{self, Site};
+use crate::common::{self};
 
 fn exists(site: &Site, kind: &str, name: &str, namespace: &str) -> bool {
     site.kubectl(&["get", kind, name, "-n", namespace]).code == 0
@@ -108,14 +34,13 @@ fn assert_nothing_written(site: &Site) {
 
 #[test]
 fn the_full_stack_applies_diffs_clean_and_prunes_monitoring_but_keeps_its_data() {
-    let Some(site) = Site::new("full stack e2e", "full-stack", "full") else {
+    let Some(site) = Site::new("full-stack", "full") else {
         return;
     };
-    let Some(crds) = crd_dir("full stack e2e") else {
+    let Some(()) = e2e::addon_crds(&site.kubeconfig) else {
         return;
     };
-    install_crds(&site.kubeconfig, &crds);
-    ensure_namespace(&site.kubeconfig, "observability");
+    e2e::ensure_namespace(&site.kubeconfig, "observability");
     let ns = site.namespace().to_owned();
 
     let output = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
@@ -243,8 +168,7 @@ fn the_full_stack_applies_diffs_clean_and_prunes_monitoring_but_keeps_its_data()
 /// CRDs: both commands stop before writing and say which addon to enable.
 #[test]
 fn a_cluster_without_the_crds_is_told_which_addon_to_enable() {
-    let Some(bare) = common::required_program("OPENLSP_TEST_KUBECONFIG_BARE", "missing CRDs")
-    else {
+    let Some(bare) = e2e::bare_cluster() else {
         return;
     };
     for (section, addon) in [
@@ -257,10 +181,7 @@ fn a_cluster_without_the_crds_is_told_which_addon_to_enable() {
             "microk8s enable cert-manager",
         ),
     ] {
-        let Some(mut site) = Site::new("missing CRDs", "pi4-mainnet", "bare") else {
-            return;
-        };
-        site.kubeconfig = bare.clone();
+        let site = Site::on(bare.clone(), "pi4-mainnet", "bare");
         let path = site.test.path().join(&site.profile);
         let profile = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, format!("{profile}{section}")).unwrap();
@@ -287,17 +208,12 @@ fn a_cluster_without_the_crds_is_told_which_addon_to_enable() {
 /// and `apply` stop before writing and say to enable the addon or change the namespace.
 #[test]
 fn a_missing_monitoring_namespace_is_named_with_the_addon_to_enable() {
-    let Some(site) = Site::new(
-        "missing monitoring namespace",
-        "full-stack",
-        "no-grafana-ns",
-    ) else {
+    let Some(site) = Site::new("full-stack", "no-grafana-ns") else {
         return;
     };
-    let Some(crds) = crd_dir("missing monitoring namespace") else {
+    let Some(()) = e2e::addon_crds(&site.kubeconfig) else {
         return;
     };
-    install_crds(&site.kubeconfig, &crds);
     let absent = format!("{}-absent", site.name);
     assert!(site.kubectl(&["get", "namespace", &absent]).code != 0);
     site.edit(|mut value| {
@@ -328,14 +244,13 @@ fn a_missing_monitoring_namespace_is_named_with_the_addon_to_enable() {
 /// The exporter is an RPC client like LND: its credential rotates in the same two phases.
 #[test]
 fn the_exporters_credential_rotates_in_two_phases() {
-    let Some(site) = Site::new("exporter rotation", "full-stack", "exporter-rotate") else {
+    let Some(site) = Site::new("full-stack", "exporter-rotate") else {
         return;
     };
-    let Some(crds) = crd_dir("exporter rotation") else {
+    let Some(()) = e2e::addon_crds(&site.kubeconfig) else {
         return;
     };
-    install_crds(&site.kubeconfig, &crds);
-    ensure_namespace(&site.kubeconfig, "observability");
+    e2e::ensure_namespace(&site.kubeconfig, "observability");
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     let exporter_lines = || {
         let secret = site.get_json(&["secret", "bitcoind-rpcauth", "-n", site.namespace()]);
@@ -378,18 +293,14 @@ fn the_exporters_credential_rotates_in_two_phases() {
         .with_kubelet(
             |_| true,
             || {
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-                while site
-                    .openlsp(&["secrets", "rotate", "--finish", "--dry-run"])
-                    .code
-                    != 0
-                {
-                    assert!(
-                        std::time::Instant::now() < deadline,
-                        "the exporter never rolled"
-                    );
-                    std::thread::sleep(std::time::Duration::from_millis(500));
-                }
+                common::wait_for("the exporter to roll", e2e::PATIENCE, || {
+                    let dry_run = site.openlsp(&["secrets", "rotate", "--finish", "--dry-run"]);
+                    if dry_run.code == 0 {
+                        Ok(())
+                    } else {
+                        Err(dry_run.stderr)
+                    }
+                });
                 site.openlsp(&["secrets", "rotate", "--finish", "--yes", "--timeout", "60s"])
             },
         )

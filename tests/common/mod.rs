@@ -1,10 +1,18 @@
-//! A small builder around the real binary: a temp dir as working directory and state home.
+//! What every test module shares: a small builder around the real binary (a temp dir as working
+//! directory and state home), parsing of rendered documents, the secret leak check, waits that
+//! poll with a deadline, and the submodules for skips, snapshots and the real API server.
+
+pub mod e2e;
+#[macro_use]
+pub mod snapshot;
+pub mod skip;
 
 use std::ffi::OsStr;
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -60,6 +68,15 @@ impl Output {
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
+}
+
+/// Several outputs as one text for one snapshot, each under a `## <label>` heading.
+pub fn transcript(parts: &[(&str, &str)]) -> String {
+    parts
+        .iter()
+        .map(|(label, text)| format!("## {label}\n{text}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Test {
@@ -157,22 +174,47 @@ impl Test {
     }
 }
 
-/// The path of an external program from `var`, or None after printing why the test skips.
-/// With OPENLSP_TEST_REQUIRE_ALL=1 a missing program fails the test instead.
-pub fn required_program(var: &str, test: &str) -> Option<PathBuf> {
+/// The path of an external program (or the kubeconfig of a test server) from `var`, or None
+/// after a [`skip::skip`] that says it is `needed_for` what.
+pub fn required_program(var: &str, needed_for: &str) -> Option<PathBuf> {
     match std::env::var_os(var) {
         Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
         _ => {
-            let reason =
-                format!("{test}: skipped because {var} is not set; scripts/test.sh sets it");
-            assert!(
-                std::env::var_os("OPENLSP_TEST_REQUIRE_ALL").is_none(),
-                "{reason}, and OPENLSP_TEST_REQUIRE_ALL forbids skipping"
-            );
-            eprintln!("{reason}");
+            skip::skip(&format!(
+                "{var} is not set ({needed_for}); scripts/test.sh sets it"
+            ));
             None
         }
     }
+}
+
+/// Calls `check` every `every` until it gives `Ok`, for at most `limit`. `Err(state)` means "not
+/// yet", and the last one is named in the timeout's message.
+pub fn poll<T>(
+    what: &str,
+    limit: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> Result<T, String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match check() {
+            Ok(value) => return Ok(value),
+            Err(state) if Instant::now() >= deadline => {
+                return Err(format!(
+                    "timed out after {}s waiting for {what}; last seen: {state}",
+                    limit.as_secs()
+                ));
+            }
+            Err(_) => std::thread::sleep(every),
+        }
+    }
+}
+
+/// [`poll`] every 300 ms, failing the test on a timeout.
+#[track_caller]
+pub fn wait_for<T>(what: &str, limit: Duration, check: impl FnMut() -> Result<T, String>) -> T {
+    poll(what, limit, Duration::from_millis(300), check).unwrap_or_else(|err| panic!("{err}"))
 }
 
 /// A free TCP port on loopback.
@@ -210,6 +252,49 @@ pub fn find<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind}/{name} in the output"))
 }
 
+/// Renders `profile` in `test` with secrets shown: the documents and what was said on stderr.
+pub fn render(test: &Test, profile: &str) -> (Vec<Value>, String) {
+    let output = test
+        .run(["render", "--show-secrets", "-p", profile])
+        .expect(0);
+    (documents(&output.stdout), output.stderr)
+}
+
+/// A test with a copy of an example profile as openlsp.yaml, with `spec` entries appended.
+pub fn appended(example: &str, spec_entries: &str) -> Test {
+    let test = Test::new();
+    let text = fs::read_to_string(repo_root().join(format!("profiles/{example}.yaml"))).unwrap();
+    test.write(
+        "openlsp.yaml",
+        &format!("{}\n{spec_entries}\n", text.trim_end()),
+    );
+    test
+}
+
+/// A test with a copy of an example profile as openlsp.yaml, with `from` replaced by `to`.
+pub fn edited(example: &str, from: &str, to: &str) -> Test {
+    let test = Test::new();
+    let text = fs::read_to_string(repo_root().join(format!("profiles/{example}.yaml"))).unwrap();
+    assert!(text.contains(from), "{example} has no {from:?}");
+    test.write("openlsp.yaml", &text.replacen(from, to, 1));
+    test
+}
+
+/// File `key` of ConfigMap `name`.
+pub fn config(docs: &[Value], name: &str, key: &str) -> String {
+    find(docs, "ConfigMap", name)["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("ConfigMap {name} has no {key}"))
+        .to_owned()
+}
+
+/// Lines of `conf` that start with `key=`, without the key.
+pub fn values<'a>(conf: &'a str, key: &str) -> Vec<&'a str> {
+    conf.lines()
+        .filter_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .collect()
+}
+
 /// A Secret's value, decoded.
 pub fn secret_value(documents: &[Value], name: &str, key: &str) -> String {
     let encoded = find(documents, "Secret", name)["data"][key]
@@ -225,7 +310,7 @@ pub fn secret_value(documents: &[Value], name: &str, key: &str) -> String {
 
 /// Every value in a state dir, with the forms it could leak in: the raw text, each long line
 /// (PEM bodies) and its base64.
-pub fn secret_needles(state_dir: &Path) -> Vec<String> {
+pub fn collect_needles(state_dir: &Path) -> Vec<String> {
     let mut needles = Vec::new();
     let mut stack = vec![state_dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -255,6 +340,12 @@ pub fn secret_needles(state_dir: &Path) -> Vec<String> {
             );
         }
     }
+    needles
+}
+
+/// [`collect_needles`] of a state dir that must hold secrets.
+pub fn secret_needles(state_dir: &Path) -> Vec<String> {
+    let needles = collect_needles(state_dir);
     assert!(!needles.is_empty(), "no secrets in {}", state_dir.display());
     needles
 }
@@ -268,31 +359,6 @@ pub fn assert_no_secrets(text: &str, state_dir: &Path, what: &str) {
             "{what} leaked a secret value (length {})",
             needle.len()
         );
-    }
-}
-
-/// The real test API server's kubeconfig, or None after printing why the test skips.
-pub fn test_cluster(test: &str) -> Option<PathBuf> {
-    required_program("OPENLSP_TEST_KUBECONFIG", test)
-}
-
-/// Runs kubectl against `kubeconfig`.
-pub fn kubectl<I, S>(kubeconfig: &Path, args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let output = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run kubectl");
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 

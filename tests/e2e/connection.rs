@@ -4,8 +4,8 @@
 
 use std::fs;
 
-use super::Site;
 use crate::common::Test;
+use crate::common::e2e::Site;
 
 /// The test kubeconfig with the API server's port replaced by a closed one.
 fn unreachable_copy(site: &Site) -> String {
@@ -26,7 +26,7 @@ fn unreachable_copy(site: &Site) -> String {
 
 #[test]
 fn the_kubeconfig_comes_from_the_flag_then_kubeconfig_then_home() {
-    let Some(site) = Site::new("kubeconfig sources", "pi4-mainnet", "sources") else {
+    let Some(site) = Site::new("pi4-mainnet", "sources") else {
         return;
     };
     let good = site.kubeconfig.to_str().unwrap().to_owned();
@@ -90,7 +90,7 @@ fn no_kubeconfig_is_one_line_with_the_next_step() {
 /// that is down.
 #[test]
 fn a_certificate_mismatch_is_not_called_unreachable() {
-    let Some(site) = Site::new("TLS mismatch", "pi4-mainnet", "tls") else {
+    let Some(site) = Site::new("pi4-mainnet", "tls") else {
         return;
     };
     // Some certificate authority that did not sign the API server's certificate: LND's own.
@@ -133,7 +133,7 @@ fn a_certificate_mismatch_is_not_called_unreachable() {
 /// here the current context points at a closed port, the named one at the test server.
 #[test]
 fn context_picks_a_context_other_than_the_current_one() {
-    let Some(site) = Site::new("--context", "pi4-mainnet", "context") else {
+    let Some(site) = Site::new("pi4-mainnet", "context") else {
         return;
     };
     let mut config: serde_yaml::Value =
@@ -189,5 +189,82 @@ fn context_picks_a_context_other_than_the_current_one() {
     assert_eq!(
         site.get_json(&["namespace", site.namespace()])["metadata"]["name"],
         site.namespace()
+    );
+}
+
+#[test]
+fn an_unreachable_server_or_bad_token_fails_cleanly_and_writes_nothing() {
+    let Some(site) = Site::new("pi4-mainnet", "unreachable") else {
+        return;
+    };
+    let kubeconfig = fs::read_to_string(&site.kubeconfig).unwrap();
+    let port_start = kubeconfig.find("https://127.0.0.1:").unwrap() + "https://127.0.0.1:".len();
+    let port_end = port_start
+        + kubeconfig[port_start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    site.test.write(
+        "down.kubeconfig",
+        &format!(
+            "{}{closed}{}",
+            &kubeconfig[..port_start],
+            &kubeconfig[port_end..]
+        ),
+    );
+    let token_line = kubeconfig
+        .lines()
+        .find(|l| l.trim_start().starts_with("token:"))
+        .unwrap();
+    site.test.write(
+        "badtoken.kubeconfig",
+        &kubeconfig.replace(token_line, "    token: not-the-right-token"),
+    );
+
+    for command in [
+        &["diff"][..],
+        &["apply", "--yes"][..],
+        &["delete", "--yes"][..],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["-p", &site.profile, "--kubeconfig", "down.kubeconfig"]);
+        let output = site.test.run(&args).expect(2);
+        assert!(
+            output.stderr.contains(&format!("cannot reach the cluster at https://127.0.0.1:{closed}: connection refused; is microk8s running? try: microk8s status")),
+            "{}",
+            output.stderr
+        );
+        assert_eq!(
+            output.stderr.lines().count(),
+            1,
+            "one clear line: {}",
+            output.stderr
+        );
+        let mut args = command.to_vec();
+        args.extend(["-p", &site.profile, "--kubeconfig", "badtoken.kubeconfig"]);
+        let output = site.test.run(&args).expect(2);
+        assert!(
+            output
+                .stderr
+                .contains("rejected our credentials (401 Unauthorized)"),
+            "{}",
+            output.stderr
+        );
+    }
+    assert!(
+        site.kubectl(&["get", "namespace", site.namespace()]).code != 0,
+        "nothing may be written"
+    );
+    let output = site
+        .openlsp(&["diff", "--context", "no-such-context"])
+        .expect(2);
+    assert!(
+        output.stderr.contains("no-such-context"),
+        "{}",
+        output.stderr
     );
 }
