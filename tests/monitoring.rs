@@ -445,10 +445,7 @@ fn the_alerts_cover_sync_disks_exporters_and_scrapes() {
 fn monitoring_without_lndmon_warns_that_lnd_sync_is_unwatched() {
     let test = edited("full-stack", "lndmon: true", "lndmon: false");
     let (docs, stderr) = render(&test, "openlsp.yaml");
-    assert!(
-        stderr.contains("warning: spec.monitoring.lndmon: off, so no alert fires when LND falls behind the chain"),
-        "{stderr}"
-    );
+    assert_output_snapshot!("lndmon_off", stderr, &test);
     let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
     let alerts: Vec<&str> = rule["spec"]["groups"]
         .as_array()

@@ -70,6 +70,40 @@ impl Output {
     }
 }
 
+/// The plan of a `diff` or `apply` without the diffs: one line per object (`+ create`,
+/// `~ change`, `- prune`, `= keep`, with any note) and the `Plan:` summary.
+pub fn plan_lines(stdout: &str) -> String {
+    stdout
+        .lines()
+        .filter(|line| {
+            ["+ create ", "~ change ", "- prune ", "= keep ", "Plan: "]
+                .iter()
+                .any(|start| line.starts_with(start))
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// The part of a `diff` that is about object `id` (`Kind/name`): its plan line and its hunks,
+/// up to the next object's plan line.
+pub fn object_diff(stdout: &str, id: &str) -> String {
+    let header = |line: &str| {
+        ["+ create ", "~ change ", "- prune ", "= keep ", "Plan: "]
+            .iter()
+            .any(|start| line.starts_with(start))
+    };
+    let mut lines = stdout
+        .lines()
+        .skip_while(|line| !(header(line) && line.split_whitespace().any(|word| word == id)));
+    let first = lines
+        .next()
+        .unwrap_or_else(|| panic!("no {id} in the diff:\n{stdout}"));
+    std::iter::once(first)
+        .chain(lines.take_while(|line| !header(line)))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
 /// Several outputs as one text for one snapshot, each under a `## <label>` heading.
 pub fn transcript(parts: &[(&str, &str)]) -> String {
     parts

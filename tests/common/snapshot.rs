@@ -1,8 +1,9 @@
 //! Snapshots of whole outputs (insta, the way uv tests its CLI): a snapshot proves every line of
 //! what openlsp printed, where a `.contains` check proves one fragment. Values that change from
 //! run to run are replaced before comparing: the test's temp dir, the random part of an e2e
-//! site's name, server ports, dates, pids, and fingerprints, onion addresses and checksums that
-//! come from generated secrets. Before a text is snapshotted it is checked for every secret value
+//! site's name (and the ApplySet id hashed from it), the test server's kubeconfig path and port,
+//! dates, pids, a lock's remaining seconds, and the fingerprints, onion addresses and checksums
+//! that come from generated secrets. Before a text is snapshotted it is checked for every secret value
 //! of the state dirs it could leak, so no snapshot ever holds one.
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,11 @@ const FILTERS: &[(&str, &str)] = &[
     (
         r#"resourceVersion: '?"?\d+'?"?"#,
         "resourceVersion: [version]",
+    ),
+    // How long a lock has left depends on how long the test took to get there.
+    (
+        r"expires in \d+s unless renewed",
+        "expires in [n]s unless renewed",
     ),
 ];
 
@@ -63,6 +69,13 @@ impl Source for Site {
     fn replacements(&self) -> Vec<(String, String)> {
         let mut replacements = self.test.replacements();
         replacements.push((self.name.clone(), format!("{}-[nonce]", self.stem())));
+        // Each run of scripts/test.sh starts the test server in a new temp dir.
+        replacements.push((
+            self.kubeconfig.display().to_string(),
+            "[KUBECONFIG]".to_owned(),
+        ));
+        // The ApplySet id is a hash of the namespace, which has the random part.
+        replacements.push((self.applyset_id(), "applyset-[id]".to_owned()));
         replacements
     }
     fn state_dirs(&self) -> Vec<PathBuf> {

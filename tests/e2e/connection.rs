@@ -4,8 +4,8 @@
 
 use std::fs;
 
-use crate::common::Test;
 use crate::common::e2e::Site;
+use crate::common::{self, Test};
 
 /// The test kubeconfig with the API server's port replaced by a closed one.
 fn unreachable_copy(site: &Site) -> String {
@@ -60,12 +60,7 @@ fn the_kubeconfig_comes_from_the_flag_then_kubeconfig_then_home() {
     let missing = site.test.path().join("missing.kubeconfig");
     let site = site.env("KUBECONFIG", missing);
     let output = diff(&site, &[]).expect(2);
-    assert!(
-        output.stderr.contains("cannot use the kubeconfig")
-            && output.stderr.contains("missing.kubeconfig"),
-        "{}",
-        output.stderr
-    );
+    assert_output_snapshot!("missing_kubeconfig", output.stderr, &site);
 }
 
 #[test]
@@ -117,11 +112,12 @@ fn a_certificate_mismatch_is_not_called_unreachable() {
     assert!(
         output
             .stderr
-            .starts_with("error: TLS with the cluster at https://127.0.0.1:")
-            && output.stderr.contains("certificate"),
+            .starts_with("error: TLS with the cluster at https://127.0.0.1:"),
         "{}",
         output.stderr
     );
+    // What TLS said about the certificate, and no "is microk8s running".
+    assert_output_snapshot!("certificate_mismatch", output.stderr, &site);
     assert!(
         !output.stderr.contains("is microk8s running"),
         "{}",
@@ -183,7 +179,7 @@ fn context_picks_a_context_other_than_the_current_one() {
     let output = run(&["diff", "--context", &good]).expect(1);
     let plan =
         format!("Plan: {count} to create, 0 to change, 0 to prune, 0 kept (data), 0 unchanged");
-    assert!(output.stdout.contains(&plan), "{}", output.stdout);
+    assert_eq!(output.stdout.lines().last(), Some(plan.as_str()));
     run(&["apply", "--yes", "--no-wait", "--context", &good]).expect(0);
     run(&["diff", "--context", &good]).expect(0);
     assert_eq!(
@@ -225,6 +221,7 @@ fn an_unreachable_server_or_bad_token_fails_cleanly_and_writes_nothing() {
         &kubeconfig.replace(token_line, "    token: not-the-right-token"),
     );
 
+    let mut refusals = Vec::new();
     for command in [
         &["diff"][..],
         &["apply", "--yes"][..],
@@ -233,28 +230,24 @@ fn an_unreachable_server_or_bad_token_fails_cleanly_and_writes_nothing() {
         let mut args = command.to_vec();
         args.extend(["-p", &site.profile, "--kubeconfig", "down.kubeconfig"]);
         let output = site.test.run(&args).expect(2);
-        assert!(
-            output.stderr.contains(&format!("cannot reach the cluster at https://127.0.0.1:{closed}: connection refused; is microk8s running? try: microk8s status")),
-            "{}",
-            output.stderr
-        );
+        // One clear line.
         assert_eq!(
-            output.stderr.lines().count(),
-            1,
-            "one clear line: {}",
-            output.stderr
+            output.stderr,
+            format!(
+                "error: cannot reach the cluster at https://127.0.0.1:{closed}: connection refused; is microk8s running? try: microk8s status\n"
+            )
         );
         let mut args = command.to_vec();
         args.extend(["-p", &site.profile, "--kubeconfig", "badtoken.kubeconfig"]);
         let output = site.test.run(&args).expect(2);
-        assert!(
-            output
-                .stderr
-                .contains("rejected our credentials (401 Unauthorized)"),
-            "{}",
-            output.stderr
-        );
+        refusals.push((command.join(" "), output.stderr));
     }
+    let refusals: Vec<(&str, &str)> = refusals
+        .iter()
+        .map(|(command, stderr)| (command.as_str(), stderr.as_str()))
+        .collect();
+    // The server rejected our credentials (401 Unauthorized), and what to do.
+    assert_output_snapshot!("bad_token", common::transcript(&refusals), &site);
     assert!(
         site.kubectl(&["get", "namespace", site.namespace()]).code != 0,
         "nothing may be written"
@@ -262,9 +255,5 @@ fn an_unreachable_server_or_bad_token_fails_cleanly_and_writes_nothing() {
     let output = site
         .openlsp(&["diff", "--context", "no-such-context"])
         .expect(2);
-    assert!(
-        output.stderr.contains("no-such-context"),
-        "{}",
-        output.stderr
-    );
+    assert_output_snapshot!("no_such_context", output.stderr, &site);
 }

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common;
 use crate::common::e2e::{self, Crds, Site};
+use crate::common::{self};
 
 #[test]
 fn a_held_lock_refuses_a_second_apply_and_a_stale_one_expires() {
@@ -43,7 +43,16 @@ fn a_held_lock_refuses_a_second_apply_and_a_stale_one_expires() {
         site.name
     );
     assert!(refused.stderr.contains(&expected), "{}", refused.stderr);
-    site.openlsp(&["delete", "--yes"]).expect(2);
+    let refused_delete = site.openlsp(&["delete", "--yes"]).expect(2);
+    // The holder and until when the lock is held, and what to do.
+    assert_output_snapshot!(
+        "held_lock",
+        common::transcript(&[
+            ("apply", &refused.stderr),
+            ("delete", &refused_delete.stderr)
+        ]),
+        &site
+    );
 
     site.test
         .write("lease.yaml", &lease("2020-01-01T00:00:00.000000Z"));

@@ -4,6 +4,7 @@
 use std::fs;
 
 use crate::common::e2e::Site;
+use crate::common::{self};
 
 #[test]
 fn secret_values_never_reach_the_terminal() {
@@ -22,22 +23,8 @@ fn secret_values_never_reach_the_terminal() {
     fs::write(&wallet, "a-new-wallet-password-for-the-test").unwrap();
     fs::write(&rpc, "a-new-rpc-password-for-the-test").unwrap();
     let diff = site.openlsp(&["diff"]).expect(1);
-    for line in [
-        "~ change Secret/lnd-wallet",
-        "-  password: '*** (before)'",
-        "+  password: '*** (after)'",
-        "~ change Secret/lnd-bitcoind-rpc",
-        "   username: '***'",
-        "~ change Secret/bitcoind-rpcauth",
-        "-  rpcauth.conf: '*** (before)'",
-        "+  rpcauth.conf: '*** (after)'",
-    ] {
-        assert!(
-            diff.stdout.contains(line),
-            "no {line:?} in:\n{}",
-            diff.stdout
-        );
-    }
+    // Each changed value is masked, before and after; the unchanged username is masked too.
+    assert_output_snapshot!("changed_credentials", diff.stdout, &site);
     site.openlsp(&["diff", "-o", "json"]).expect(1);
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     site.openlsp(&["delete", "--yes"]).expect(0);
@@ -71,11 +58,10 @@ fn string_data_and_kubectls_last_applied_record_are_masked() {
     // A new site: nothing can be dry-run in a namespace that does not exist yet, so the diff
     // shows the Secret as planned, stringData and all.
     let diff = run(&["diff"]).expect(1);
+    let planned = common::object_diff(&diff.stdout, "Secret/e2e-extra");
     assert!(
-        diff.stdout
-            .contains("+stringData:\n+  token: '*** (after)'\n"),
-        "{}",
-        diff.stdout
+        planned.contains("+stringData:\n+  token: '*** (after)'\n"),
+        "{planned}"
     );
 
     // Someone created it first with client-side `kubectl apply`.
@@ -97,18 +83,18 @@ fn string_data_and_kubectls_last_applied_record_are_masked() {
     );
 
     let diff = run(&["diff"]).expect(1);
-    for line in [
-        "~ change Secret/e2e-extra",
-        "    kubectl.kubernetes.io/last-applied-configuration: '***'",
-        "-  token: '*** (before)'",
-        "+  token: '*** (after)'",
-    ] {
-        assert!(
-            diff.stdout.contains(line),
-            "no {line:?} in:\n{}",
-            diff.stdout
-        );
-    }
+    // The record is masked whole; the value in stringData, before and after.
+    assert_output_snapshot!(
+        "last_applied_record",
+        common::transcript(&[
+            ("planned, new site", &planned),
+            (
+                "created with kubectl",
+                &common::object_diff(&diff.stdout, "Secret/e2e-extra")
+            ),
+        ]),
+        &site
+    );
     run(&["diff", "-o", "json"]).expect(1);
     run(&["apply", "--yes", "--no-wait", "--force-conflicts"]).expect(0);
     run(&["delete", "--yes"]).expect(0);

@@ -241,5 +241,9 @@ fn colour_is_decided_per_stream() {
     assert!(piped.stdout.contains("\x1b[32m+"), "{}", piped.stdout);
     let plain = site.openlsp(&["diff"]).expect(1);
     assert!(!plain.stdout.contains(ESC));
+    assert_eq!(
+        file, plain.stdout,
+        "the redirected diff is the whole plain diff"
+    );
     site.assert_nothing_leaked();
 }
