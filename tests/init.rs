@@ -779,7 +779,7 @@ fn spawn_init(host: &Path, test: &Test, flags: &[&str]) -> rexpect::session::Pty
         .env("TERM", "xterm")
         .env("NO_COLOR", "1");
     let options = rexpect::reader::Options::new()
-        .timeout_ms(Some(20_000))
+        .timeout_ms(Some(60_000))
         .strip_ansi_escape_codes(true);
     rexpect::session::spawn_with_options(command, options).unwrap()
 }

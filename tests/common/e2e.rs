@@ -283,6 +283,16 @@ impl Site {
         )
     }
 
+    /// The items of `kubectl get <kinds> -n <namespace>`.
+    fn items(&self, kinds: &[&str]) -> Vec<Value> {
+        let mut args = kinds.to_vec();
+        args.extend(["-n", self.namespace()]);
+        self.get_json(&args)["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub fn get_json(&self, args: &[&str]) -> Value {
         let mut full = vec!["get", "-o", "json"];
         full.extend_from_slice(args);
@@ -320,31 +330,65 @@ impl Site {
         versions
     }
 
-    /// Waits until controllers stop updating the objects: claims bound to their volumes, then
-    /// no resourceVersion changing between two looks 2 s apart.
+    /// Waits until controllers stop updating the objects: what they are known to write is
+    /// written (claims bound to their volumes, every workload's status observed at its
+    /// generation, every ServiceAccount given its token Secret), then no resourceVersion changes
+    /// across three looks 2 s apart. A busy machine delays controllers, so this waits for what
+    /// they do rather than for a quiet moment alone.
     pub fn settle(&self) -> BTreeMap<String, String> {
-        common::wait_for("the site's claims to be bound", PATIENCE, || {
-            let claims = self.get_json(&["pvc", "-n", self.namespace()]);
-            let unbound: Vec<String> = claims["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|c| c["status"]["phase"] != "Bound")
-                .map(|c| format!("{} is {}", c["metadata"]["name"], c["status"]["phase"]))
-                .collect();
-            if unbound.is_empty() {
+        common::wait_for("the site's controllers to catch up", PATIENCE, || {
+            let mut pending = Vec::new();
+            let name = |o: &Value| {
+                o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            for claim in self.items(&["pvc"]) {
+                if claim["status"]["phase"] != "Bound" {
+                    pending.push(format!(
+                        "claim {} is {}",
+                        name(&claim),
+                        claim["status"]["phase"]
+                    ));
+                }
+            }
+            for workload in self.items(&["statefulsets.apps,deployments.apps"]) {
+                if workload["status"]["observedGeneration"] != workload["metadata"]["generation"] {
+                    pending.push(format!(
+                        "{} {} not observed yet",
+                        workload["kind"],
+                        name(&workload)
+                    ));
+                }
+            }
+            for account in self.items(&["serviceaccounts"]) {
+                if account["secrets"].as_array().is_none_or(Vec::is_empty) {
+                    pending.push(format!(
+                        "ServiceAccount {} has no token yet",
+                        name(&account)
+                    ));
+                }
+            }
+            if pending.is_empty() {
                 Ok(())
             } else {
-                Err(unbound.join(", "))
+                Err(pending.join(", "))
             }
         });
         let mut previous = self.resource_versions();
+        let mut quiet = 0;
         common::wait_for("the site's objects to settle", PATIENCE, || {
             std::thread::sleep(Duration::from_secs(2));
             let now = self.resource_versions();
             if now == previous {
-                return Ok(now);
+                quiet += 1;
+                if quiet == 2 {
+                    return Ok(now);
+                }
+                return Err("quiet for one look".to_owned());
             }
+            quiet = 0;
             let moved: Vec<&String> = now
                 .keys()
                 .filter(|k| previous.get(*k) != now.get(*k))
@@ -375,12 +419,8 @@ impl Site {
         })
     }
 
-    /// Does what a kubelet would: reports every pod of the namespace running and ready.
-    pub fn mark_pods_ready(&self) {
-        self.mark_pods_ready_where(|_| true);
-    }
-
-    /// Like [`Site::mark_pods_ready`], for the pods whose name passes `wanted`.
+    /// Does what a kubelet would: reports the pods of the namespace whose name passes `wanted`
+    /// running and ready.
     pub fn mark_pods_ready_where(&self, wanted: impl Fn(&str) -> bool) {
         let pods = self.get_json(&["pods", "-n", self.namespace()]);
         for pod in pods["items"].as_array().unwrap() {
