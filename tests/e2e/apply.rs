@@ -554,3 +554,36 @@ fn ctrl_c_stops_waiting_and_reports_what_was_applied() {
             != 0
     );
 }
+
+/// Issue 11's bug on the real API server: an override that renders `labels:` null must stop
+/// diff and apply with exit 2 naming the template (today they panic on `.expect("labels is a
+/// map")` in cluster/applyset.rs), and nothing is written. render.rs checks render itself.
+#[test]
+#[ignore = "needs the src fix of issue 11: diff and apply panic on a template that renders `labels:` null"]
+fn a_template_that_renders_null_labels_stops_diff_and_apply_without_a_panic() {
+    let Some(site) = Site::new("pi4-mainnet", "null-labels") else {
+        return;
+    };
+    let builtin =
+        std::fs::read_to_string(common::repo_root().join("templates/lnd/service.yaml.j2")).unwrap();
+    site.test.write(
+        "tpl/lnd/service.yaml.j2",
+        &builtin.replace("labels: {{ node.labels }}", "labels:"),
+    );
+    let templates = site.test.path().join("tpl");
+    let templates = ["--templates", templates.to_str().unwrap()];
+    for command in [&["diff"][..], &["apply", "--yes", "--no-wait"][..]] {
+        // expect() also fails on "panicked" in stderr.
+        let output = site.openlsp(&[command, &templates[..]].concat()).expect(2);
+        assert!(
+            output.stderr.contains("lnd/service.yaml.j2"),
+            "{command:?}: {}",
+            output.stderr
+        );
+    }
+    assert!(
+        site.kubectl(&["get", "namespace", site.namespace()]).code != 0,
+        "nothing may be written"
+    );
+    site.assert_nothing_leaked();
+}
