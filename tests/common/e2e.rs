@@ -175,6 +175,12 @@ impl Site {
         site.edit(|mut value| {
             value["metadata"]["name"] = Value::String(site.name.clone());
             value["spec"]["namespace"] = Value::String(site.name.clone());
+            // Sites share the test cluster, and openlsp refuses two volumes on one directory.
+            if let Some(disks) = value["spec"]["disks"].as_object_mut() {
+                for (disk, spec) in disks.iter_mut() {
+                    spec["path"] = Value::String(format!("/srv/{}/{disk}", site.name));
+                }
+            }
             value
         });
         site
