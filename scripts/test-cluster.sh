@@ -325,13 +325,14 @@ start_bg() { # start_bg DIR NAME CMD... — detached, survives this script
   shift 2
   log "starting $name (log: $dir/logs/$name.log)"
   setsid "$@" </dev/null >"$dir/logs/$name.log" 2>&1 &
-  local pid=$! n=0
+  local pid=$! deadline=$((SECONDS + 60))
   echo "$pid" >"$dir/$name.pid"
-  # Wait for the exec so pid_of's program-name check holds from now on.
-  while [[ $(basename "$(readlink "/proc/$pid/exe" 2>/dev/null || echo x)") != "$name" ]] \
-    && kill -0 "$pid" 2>/dev/null && ((n < 50)); do
+  # Wait for the exec so pid_of's program-name check holds from now on (on a busy machine the
+  # fork and two execs can take seconds; a name check before then would call it dead).
+  while [[ $(basename "$(readlink "/proc/$pid/exe" 2>/dev/null || echo x)") != "$name" ]]; do
+    kill -0 "$pid" 2>/dev/null || fail_start "$dir" "$name" "$name exited right after it was started"
+    ((SECONDS < deadline)) || fail_start "$dir" "$name" "$name did not start within 60s (pid $pid still runs $(readlink "/proc/$pid/exe" 2>/dev/null || echo '?'))"
     sleep 0.1
-    n=$((n + 1))
   done
 }
 

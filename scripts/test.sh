@@ -5,7 +5,9 @@
 #      tests install addon CRDs into, and a bare one that never gets them (missing-addon errors),
 #   3. run rustfmt, clippy, shellcheck and every test; only the tests that need the addon CRDs
 #      from ../shared/crds (not ours to install) may skip, with a warning,
-#   4. tear the control planes down, whatever happened.
+#   4. end with the count of skipped tests (each test that skips writes `SKIP <test>: <reason>`
+#      to $OPENLSP_TEST_SKIP_LOG; cargo would hide it, as it hides a passing test's output),
+#   5. tear the control planes down, whatever happened.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,7 +29,15 @@ shellcheck install.sh scripts/*.sh .ci/run
 
 cluster_dir=$(mktemp -u "${TMPDIR:-/tmp}/openlsp-test-cluster.XXXXXX")
 bare_dir=$(mktemp -u "${TMPDIR:-/tmp}/openlsp-test-cluster-bare.XXXXXX")
+skip_log=$(mktemp "${TMPDIR:-/tmp}/openlsp-test-skips.XXXXXX")
+tests_ran=""
 cleanup() {
+  # The count of skips the tests logged, each with its reason, whether they passed or not.
+  if [ -n "$tests_ran" ]; then
+    log "$(sort -u "$skip_log" | grep -c . || true) skipped"
+    sort -u "$skip_log" | sed 's/^/test:   /' >&2
+  fi
+  rm -f "$skip_log"
   scripts/test-cluster.sh down "$cluster_dir" || true
   scripts/test-cluster.sh down "$bare_dir" || true
 }
@@ -50,6 +60,8 @@ if [ ! -d "$crd_dir/cert-manager" ] || [ ! -d "$crd_dir/prometheus-operator" ]; 
     log "warning: no cert-manager/prometheus-operator CRDs in $crd_dir; the tests that apply them will skip (set OPENLSP_TEST_CRDS)"
 fi
 export CI=${CI:-true}
+export OPENLSP_TEST_SKIP_LOG=$skip_log
 
 log "running the tests"
+tests_ran=1
 cargo test --locked --all-targets

@@ -2,14 +2,15 @@
 //! bitcoin.conf, rpcauth file and arguments, with only the datadir, ports and bind/allow
 //! addresses (and the Tor proxy's host) changed. LND's credentials, read from the lnd.conf its
 //! pod composes (the init container's own script), must authenticate; a wrong password must
-//! not. Knots is shared with stack.rs, which checks the exporter's whitelist and tor-only mode.
+//! not. Knots is shared with monitoring.rs (the exporter's whitelist, the headers container) and
+//! tor.rs (tor-only mode).
 
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -99,18 +100,17 @@ fn localize(conf: &str, rpcauth_dir: &Path, rpc_port: u16, p2p_port: u16) -> Str
 }
 
 fn wait_for_rpc(port: u16, user: &str, password: &str, log: &Path) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Ok((200, body)) = rpc(port, user, password, "getblockchaininfo") {
-            return serde_json::from_str(&body).unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "bitcoind did not answer RPC in time; its log:\n{}",
-            fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    common::wait_for(
+        "bitcoind to answer RPC",
+        Duration::from_secs(180),
+        || match rpc(port, user, password, "getblockchaininfo") {
+            Ok((200, body)) => Ok(serde_json::from_str(&body).unwrap()),
+            _ => Err(format!(
+                "its log:\n{}",
+                fs::read_to_string(log).unwrap_or_default()
+            )),
+        },
+    )
 }
 
 /// A real bitcoind started from rendered documents the way their pod would start it.
@@ -200,13 +200,26 @@ impl Knots {
     pub fn stop(mut self, user: &str, password: &str) -> String {
         let (status, _) = rpc(self.rpc_port, user, password, "stop").unwrap();
         assert_eq!(status, 200);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.daemon.0.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "bitcoind did not stop");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        common::wait_for("bitcoind to stop", Duration::from_secs(120), || match self
+            .daemon
+            .0
+            .try_wait()
+            .unwrap()
+        {
+            Some(_) => Ok(()),
+            None => Err(fs::read_to_string(&self.log).unwrap_or_default()),
+        });
         fs::read_to_string(&self.log).unwrap()
     }
+}
+
+/// A real bitcoind from `docs` in the test's directory, waited for with LND's (unrestricted) RPC
+/// user: the node, its getblockchaininfo, and that user and password. None without a bitcoind.
+pub fn start_knots(test: &Test, docs: &[Value]) -> Option<(Knots, Value, String, String)> {
+    let user = secret_value(docs, "lnd-bitcoind-rpc", "username");
+    let password = secret_value(docs, "lnd-bitcoind-rpc", "password");
+    let (knots, info) = Knots::start(&test.path().join("bitcoind"), docs, &user, &password)?;
+    Some((knots, info, user, password))
 }
 
 /// Starts bitcoind with `profile`'s rendered config, checks the Lightning node's credentials,
@@ -372,7 +385,7 @@ fn mainnet_bitcoind_accepts_the_rendered_config_and_credentials() {
 }
 
 /// full-stack: Tor in hybrid mode, with IPv6 binds. The exporter's whitelist and tor-only mode
-/// are checked with the rest of the stack (stack.rs).
+/// are checked in monitoring.rs and tor.rs.
 #[test]
 fn bitcoind_takes_the_hybrid_tor_settings() {
     check_profile("full-stack", "main", |_, docs| {

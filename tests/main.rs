@@ -1,18 +1,21 @@
 //! The one integration-test binary. Each module tests a feature through the real `openlsp`
-//! executable. Tests that need a real daemon skip with a printed reason, unless
-//! OPENLSP_TEST_REQUIRE_ALL=1 (set by scripts/test.sh), which turns a skip into a failure. The
-//! addon CRDs are the exception: they come from outside the project, so without them those tests
-//! skip even then.
+//! executable; the modules under e2e/ run it against a real API server. A test that needs a real
+//! daemon or server skips with `SKIP <test>: <reason>`, counted by scripts/test.sh, unless
+//! OPENLSP_TEST_REQUIRE_ALL=1 (set by scripts/test.sh) turns the skip into a failure. The addon
+//! CRDs are the exception: they come from outside the project, so without them those tests skip
+//! even then (and are counted).
 
+#[macro_use]
 mod common;
 
 mod bitcoind;
 mod cli;
-mod cluster;
+mod e2e;
 mod init;
-mod lifecycle;
+mod monitoring;
+mod networking;
 mod profile_errors;
 mod render;
 mod secrets;
-mod stack;
 mod tls;
+mod tor;

@@ -1,5 +1,6 @@
 //! `openlsp render`: snapshots of every example profile, typed objects, determinism, `-o DIR`,
-//! template overrides and the config checksum that rolls pods.
+//! template overrides, the config checksum that rolls pods, hardened pods that fit the Pi, and
+//! `validate --show-effective`.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -13,19 +14,7 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use serde_json::Value;
 
-use crate::common::{self, Test, documents, find};
-
-/// Checksums depend on generated secrets; everything else in a masked render is stable.
-/// Onion addresses are public, but they come from generated keys.
-fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
-    vec![
-        (
-            r"openlsp.io/config-checksum: [0-9a-f]{64}",
-            "openlsp.io/config-checksum: [checksum]",
-        ),
-        (r"[a-z2-7]{56}\.onion", "[onion-address].onion"),
-    ]
-}
+use crate::common::{self, Test, config, documents, find, render};
 
 #[test]
 fn every_example_profile_renders_to_its_snapshot() {
@@ -36,8 +25,10 @@ fn every_example_profile_renders_to_its_snapshot() {
         let output = test
             .run(["render", "-p", &format!("{name}.yaml")])
             .expect(0);
-        insta::with_settings!({ filters => snapshot_filters(), prepend_module_to_snapshot => false }, {
-            insta::assert_snapshot!(format!("render_{name}"), output.stdout);
+        // Checksums depend on generated secrets, and onion addresses (public) on generated
+        // keys; the snapshot filters replace them. Everything else in a masked render is stable.
+        insta::with_settings!({ prepend_module_to_snapshot => false }, {
+            assert_output_snapshot!(format!("render_{name}"), output.stdout, &test);
         });
     }
 }
@@ -60,7 +51,7 @@ fn deserialize_typed(document: &Value) {
         "Deployment" => serde_json::from_value::<Deployment>(value).map(drop),
         "Ingress" => serde_json::from_value::<Ingress>(value).map(drop),
         "NetworkPolicy" => serde_json::from_value::<NetworkPolicy>(value).map(drop),
-        // Custom resources: the API server checks them against their CRDs (tests/stack.rs
+        // Custom resources: the API server checks them against their CRDs (tests/e2e/addons.rs
         // applies every one to a server with the real CRDs installed).
         "ServiceMonitor" | "PrometheusRule" | "ClusterIssuer" => {
             assert!(document["spec"].is_object(), "{kind} has no spec");
@@ -387,15 +378,16 @@ fn rendering_twice_gives_identical_bytes_and_a_private_state_dir() {
     let first = test
         .run(["render", "--show-secrets", "-p", "pi4-mainnet.yaml"])
         .expect(0);
-    // RPC password and salt, TLS certificate and key, wallet password, and the two onion keys.
-    assert!(
-        first.stderr.contains("generated 7 new secret values"),
-        "{}",
-        first.stderr
-    );
     let second = test
         .run(["render", "--show-secrets", "-p", "pi4-mainnet.yaml"])
         .expect(0);
+    // First the 7 values generated (RPC password and salt, TLS certificate and key, wallet
+    // password, and the two onion keys), then none.
+    assert_output_snapshot!(
+        "render_twice",
+        common::transcript(&[("first", &first.stderr), ("second", &second.stderr)]),
+        &test
+    );
     assert!(!second.stderr.contains("generated"));
     assert_eq!(first.stdout, second.stdout);
     let state = test.state_dir("home-pi");
@@ -478,7 +470,7 @@ fn output_dir_refuses_a_directory_it_did_not_write() {
     let output = test
         .run(["render", "-p", "pi4-mainnet.yaml", "-o", "out"])
         .expect(2);
-    assert!(output.stderr.contains("was not written by openlsp render"));
+    assert_output_snapshot!("output_dir_not_ours", output.stderr, &test);
     assert_eq!(
         fs::read_to_string(test.path().join("out/notes.txt")).unwrap(),
         "mine"
@@ -534,73 +526,45 @@ fn template_overrides_replace_files_and_template_errors_name_the_line() {
         "NodePort"
     );
 
-    test.write(
-        "tpl/lnd/service.yaml.j2",
-        &builtin.replace("node.names.service", "node.names.srvice"),
-    );
-    let output = test
-        .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
-        .expect(2);
-    assert!(
-        output.stderr.contains("template lnd/service.yaml.j2:4:"),
-        "{}",
-        output.stderr
-    );
-    assert!(output.stderr.contains("undefined"), "{}", output.stderr);
-
-    test.write(
-        "tpl/lnd/service.yaml.j2",
-        &builtin.replace("selector:", "selektor:"),
-    );
-    let output = test
-        .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
-        .expect(2);
-    assert!(
-        output.stderr.contains("template lnd/service.yaml.j2 rendered an invalid object (rendered line 9): v1 Service: unknown field spec.selektor"),
-        "{}",
-        output.stderr
-    );
-
-    test.write(
-        "tpl/lnd/service.yaml.j2",
-        &builtin.replace("protocol: TCP }", "protocol: TCP, port: 1 }"),
-    );
-    let output = test
-        .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
-        .expect(2);
-    assert!(
-        output
-            .stderr
-            .contains("(rendered line 11): key spec.ports[0].port is written twice"),
-        "{}",
-        output.stderr
-    );
-    assert!(output.stdout.is_empty());
-
-    test.write(
-        "tpl/lnd/service.yaml.j2",
-        &builtin.replace("protocol: TCP }", "protocol: TCP"),
-    );
-    let output = test
-        .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
-        .expect(2);
-    assert!(
-        output.stderr.contains("not valid YAML"),
-        "{}",
-        output.stderr
-    );
-
-    test.write("tpl/grafana/thing.yaml.j2", "kind: ConfigMap\n");
-    let output = test
-        .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
-        .expect(2);
-    assert!(
-        output
-            .stderr
-            .contains("template grafana/thing.yaml.j2: directory is not a service"),
-        "{}",
-        output.stderr
-    );
+    // Each broken override exits 2 and names the template, the line and what is wrong, with
+    // nothing on stdout.
+    let mut errors = Vec::new();
+    for (what, file, text) in [
+        (
+            "an undefined variable",
+            "lnd/service.yaml.j2",
+            builtin.replace("node.names.service", "node.names.srvice"),
+        ),
+        (
+            "an unknown field",
+            "lnd/service.yaml.j2",
+            builtin.replace("selector:", "selektor:"),
+        ),
+        (
+            "a key written twice",
+            "lnd/service.yaml.j2",
+            builtin.replace("protocol: TCP }", "protocol: TCP, port: 1 }"),
+        ),
+        (
+            "YAML that does not parse",
+            "lnd/service.yaml.j2",
+            builtin.replace("protocol: TCP }", "protocol: TCP"),
+        ),
+        (
+            "a directory that is not a service",
+            "grafana/thing.yaml.j2",
+            "kind: ConfigMap\n".to_owned(),
+        ),
+    ] {
+        test.write(&format!("tpl/{file}"), &text);
+        let output = test
+            .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
+            .expect(2);
+        assert!(output.stdout.is_empty(), "{what}: {}", output.stdout);
+        errors.push((what, output.stderr));
+    }
+    let errors: Vec<(&str, &str)> = errors.iter().map(|(w, e)| (*w, e.as_str())).collect();
+    assert_output_snapshot!("template_errors", common::transcript(&errors), &test);
 }
 
 #[test]
@@ -624,7 +588,12 @@ fn validate_shows_the_effective_profile() {
             .unwrap()
             .starts_with("lightninglabs/lnd:")
     );
-    assert!(output.stderr.contains("site home-pi is valid"));
+    // Every default filled in.
+    assert_output_snapshot!(
+        "show_effective_pi4-mainnet",
+        common::transcript(&[("stdout", &output.stdout), ("stderr", &output.stderr)]),
+        &test
+    );
     assert!(
         !test.path().join("state").exists(),
         "validate must not touch the state dir"
@@ -643,6 +612,7 @@ fn a_4_gib_pi_gets_caches_that_fit_it() {
     let effective = test
         .run(["validate", "--show-effective", "-p", "small.yaml"])
         .expect(0);
+    assert_output_snapshot!("show_effective_4_gib", effective.stdout, &test);
     let site: Value = serde_yaml::from_str(&effective.stdout).unwrap();
     let bitcoind = &site["spec"]["bitcoin"][0];
     assert_eq!(bitcoind["dbcache"], 384, "{}", effective.stdout);
@@ -671,11 +641,7 @@ fn a_4_gib_pi_gets_caches_that_fit_it() {
     );
     test.write("chosen.yaml", &chosen);
     let crowded = test.run(["validate", "-p", "chosen.yaml"]).expect(2);
-    assert!(
-        crowded.stderr.contains("of memory together"),
-        "{}",
-        crowded.stderr
-    );
+    assert_output_snapshot!("crowded_4_gib", crowded.stderr, &test);
 }
 
 /// A disk's `nodeName` puts its node on another machine: the PV is pinned there, and memory is
@@ -690,11 +656,7 @@ fn a_disk_on_another_machine_pins_its_volume_and_counts_memory_there() {
     );
     test.write("one-machine.yaml", &big_cache);
     let crowded = test.run(["validate", "-p", "one-machine.yaml"]).expect(2);
-    assert!(
-        crowded.stderr.contains("of memory together"),
-        "{}",
-        crowded.stderr
-    );
+    assert_output_snapshot!("crowded_one_machine", crowded.stderr, &test);
 
     let two_machines = big_cache.replace(
         "lightning: { path: /srv/lightning, size: 20Gi }",
@@ -937,4 +899,138 @@ fn lnd_reads_its_rpc_password_from_a_private_composed_config() {
         .find(|v| v["name"] == "lnd-conf")
         .unwrap();
     assert_eq!(volume["emptyDir"]["medium"], "Memory");
+}
+
+/// Every pod openlsp renders is hardened, probed, labelled and limited, and the full stack
+/// still fits the 8 GiB Pi.
+#[test]
+fn every_pod_of_the_full_stack_is_hardened_and_fits_the_pi() {
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    let mut memory_mib = 0;
+    let mut workloads = 0;
+    for workload in docs
+        .iter()
+        .filter(|d| d["kind"] == "Deployment" || d["kind"] == "StatefulSet")
+    {
+        workloads += 1;
+        let name = workload["metadata"]["name"].as_str().unwrap();
+        let pod = &workload["spec"]["template"];
+        assert_eq!(
+            pod["metadata"]["labels"]["app.kubernetes.io/part-of"],
+            "openlsp"
+        );
+        assert!(pod["metadata"]["labels"]["app.kubernetes.io/component"].is_string());
+        assert_eq!(
+            pod["metadata"]["annotations"]["openlsp.io/config-checksum"]
+                .as_str()
+                .unwrap()
+                .len(),
+            64
+        );
+        let spec = &pod["spec"];
+        assert_eq!(spec["securityContext"]["runAsNonRoot"], true, "{name}");
+        assert_eq!(
+            spec["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        assert_eq!(spec["automountServiceAccountToken"], false, "{name}");
+        let containers = spec["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(spec["initContainers"].as_array().into_iter().flatten());
+        for container in containers {
+            let security = &container["securityContext"];
+            assert_eq!(security["readOnlyRootFilesystem"], true, "{name}");
+            assert_eq!(security["allowPrivilegeEscalation"], false, "{name}");
+            assert_eq!(security["capabilities"]["drop"][0], "ALL", "{name}");
+            let resources = &container["resources"];
+            assert_eq!(
+                resources["limits"]["memory"],
+                resources["requests"]["memory"]
+            );
+        }
+        let main = &spec["containers"][0];
+        assert!(
+            main["livenessProbe"].is_object(),
+            "{name} lacks a liveness probe"
+        );
+        assert!(
+            main["readinessProbe"].is_object(),
+            "{name} lacks a readiness probe"
+        );
+        // Every container runs for the pod's life (the init containers run before them).
+        for container in spec["containers"].as_array().unwrap() {
+            let memory = container["resources"]["limits"]["memory"].as_str().unwrap();
+            memory_mib += match memory.strip_suffix("Gi") {
+                Some(gib) => gib.parse::<u64>().unwrap() * 1024,
+                None => memory.strip_suffix("Mi").unwrap().parse::<u64>().unwrap(),
+            };
+        }
+    }
+    assert_eq!(workloads, 5, "bitcoind, LND, Tor, the exporter and lndmon");
+    assert!(
+        memory_mib <= 6 * 1024,
+        "the full stack needs {memory_mib} MiB; a Pi has 6 GiB for pods"
+    );
+}
+
+/// With every section off, the stack adds nothing beyond the namespace's audit labels.
+#[test]
+fn every_section_off_renders_only_the_nodes() {
+    let test = Test::new().with_example("regtest-playground");
+    let (docs, stderr) = render(&test, "regtest-playground.yaml");
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    for absent in [
+        "Deployment",
+        "NetworkPolicy",
+        "Ingress",
+        "ClusterIssuer",
+        "ServiceMonitor",
+        "PrometheusRule",
+    ] {
+        assert!(!kinds.contains(&absent), "{absent} rendered: {kinds:?}");
+    }
+    assert!(!stderr.contains("warning: spec."), "{stderr}");
+    assert!(!config(&docs, "lnd-config", "lnd.conf").contains("[tor]"));
+    assert!(!config(&docs, "bitcoind-config", "bitcoin.conf").contains("externalip"));
+}
+
+/// A `--templates` override that renders `labels:` empty (null in YAML, as kubectl reads it) is
+/// an object without labels; one that renders labels as anything but a map of strings stops
+/// render with exit 2 naming the template and the field. (e2e::state_safety checks diff and
+/// apply, which used to panic on it.)
+#[test]
+fn a_template_that_renders_empty_labels_has_none_and_wrong_ones_are_named() {
+    let test = Test::new().with_example("pi4-mainnet");
+    let builtin =
+        fs::read_to_string(common::repo_root().join("templates/lnd/service.yaml.j2")).unwrap();
+    let render = |labels: &str, code: i32| {
+        let broken = builtin.replace("labels: {{ node.labels }}", labels);
+        assert_ne!(broken, builtin, "the template has no labels line to change");
+        test.write("tpl/lnd/service.yaml.j2", &broken);
+        test.run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
+            .expect(code)
+    };
+    let output = render("labels:", 0);
+    let service = common::find(&common::documents(&output.stdout), "Service", "lnd").clone();
+    assert!(service["metadata"].get("labels").is_none(), "{service}");
+
+    let output = render("labels: [lnd]", 2);
+    assert!(output.stdout.is_empty(), "{}", output.stdout);
+    assert!(
+        output
+            .stderr
+            .starts_with("error: template lnd/service.yaml.j2 rendered an invalid object"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output
+            .stderr
+            .contains("metadata.labels must be a map of strings"),
+        "{}",
+        output.stderr
+    );
 }

@@ -57,8 +57,13 @@ impl fmt::Display for Finding {
             ),
             Problem::Differs(paths) => write!(
                 f,
-                "the state dir's {} differs from the cluster's",
-                paths.join(", ")
+                "the state dir's {} {} from the cluster's",
+                paths.join(", "),
+                if paths.len() == 1 {
+                    "differs"
+                } else {
+                    "differ"
+                }
             ),
             Problem::Older { state, cluster } => write!(
                 f,
