@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod deploy;
 pub mod diff;
 pub mod fsutil;
 pub mod host;
@@ -20,22 +21,19 @@ pub mod ui;
 use std::process::ExitCode;
 
 use cli::{Cli, Command};
-
-/// What a successful command reports, mapped to the exit codes of `kubectl diff`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Exit 0: done, or no differences.
-    Ok,
-    /// Exit 1: the plan differs from the cluster.
-    DiffFound,
-}
+use commands::Outcome;
 
 /// Exit code for errors: bad input, cluster unreachable, conflicts.
 pub const EXIT_ERROR: u8 = 2;
 
 /// Runs one command line and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
-    let ui = ui::Ui::new(&cli.global);
+    let colour = match cli.global.color {
+        cli::ColorChoice::Auto => ui::Colour::Auto,
+        cli::ColorChoice::Always => ui::Colour::Always,
+        cli::ColorChoice::Never => ui::Colour::Never,
+    };
+    let ui = ui::Ui::new(colour, cli.global.quiet);
     let result = match &cli.command {
         Command::Init(args) => commands::init::run(&ui, &cli.global, args),
         Command::Validate(args) => commands::validate::run(&ui, &cli.global, args),

@@ -6,7 +6,8 @@ use std::io::{IsTerminal, Write};
 
 use console::Style;
 
-use crate::cli::{ColorChoice, GlobalArgs};
+use crate::deploy::{Progress, WaitProgress};
+use crate::object::Stage;
 use crate::profile::{Diagnostic, ProfileError};
 
 #[derive(Clone)]
@@ -18,13 +19,21 @@ pub struct Ui {
     stderr_tty: bool,
 }
 
+/// When to colour output (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colour {
+    Auto,
+    Always,
+    Never,
+}
+
 /// Whether one stream gets colour: `--color always|never` decide; `auto` colours a terminal
 /// unless NO_COLOR is set to something (https://no-color.org).
-pub fn stream_color(choice: ColorChoice, is_terminal: bool, no_color: bool) -> bool {
+pub fn stream_color(choice: Colour, is_terminal: bool, no_color: bool) -> bool {
     match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => is_terminal && !no_color,
+        Colour::Always => true,
+        Colour::Never => false,
+        Colour::Auto => is_terminal && !no_color,
     }
 }
 
@@ -34,16 +43,16 @@ fn err_style() -> Style {
 }
 
 impl Ui {
-    pub fn new(global: &GlobalArgs) -> Self {
+    pub fn new(colour: Colour, quiet: bool) -> Self {
         let stderr_tty = std::io::stderr().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let stdout_color = stream_color(global.color, std::io::stdout().is_terminal(), no_color);
-        let stderr_color = stream_color(global.color, stderr_tty, no_color);
+        let stdout_color = stream_color(colour, std::io::stdout().is_terminal(), no_color);
+        let stderr_color = stream_color(colour, stderr_tty, no_color);
         // `openlsp diff > plan.txt` from a terminal: plain stdout, coloured messages.
         console::set_colors_enabled(stdout_color);
         console::set_colors_enabled_stderr(stderr_color);
         Ui {
-            quiet: global.quiet,
+            quiet,
             stderr_color,
             stdin_tty: std::io::stdin().is_terminal(),
             stderr_tty,
@@ -293,6 +302,24 @@ impl Ui {
         self.stdout(&format!("{line}\n"));
     }
 
+    /// Every change of a plan: full diffs of changes (and of creates when `full_creates`), one
+    /// line for creates, prunes and kept data, then the summary.
+    pub fn show_changes(&self, changes: &crate::diff::ChangeSet, full_creates: bool) {
+        use crate::diff::Action;
+        for change in &changes.changes {
+            match change.action {
+                Action::Unchanged => {}
+                Action::Create if !full_creates => self.change_line(change),
+                Action::Create | Action::Change => {
+                    self.change_line(change);
+                    self.diff(&crate::diff::unified(change));
+                }
+                Action::Prune | Action::Keep => self.change_line(change),
+            }
+        }
+        self.summary(&changes.summary());
+    }
+
     pub fn summary(&self, summary: &crate::diff::Summary) {
         self.stdout(&format!("{}\n", Style::new().bold().apply_to(summary)));
     }
@@ -361,6 +388,34 @@ impl WaitDisplay {
             }
             let _ = multi.clear();
         }
+    }
+}
+
+/// The deploy engine's progress: a line per stage and note, live readiness while waiting.
+impl Progress for Ui {
+    fn stage(&self, stage: Stage, objects: usize) {
+        self.info(&format!(
+            "stage {} ({stage:?}): applying {objects} object(s)",
+            stage.number()
+        ));
+    }
+
+    fn note(&self, message: &str) {
+        self.info(message);
+    }
+
+    fn waiting(&self, names: &[String]) -> Box<dyn WaitProgress> {
+        Box::new(self.wait_display(names))
+    }
+}
+
+impl WaitProgress for WaitDisplay {
+    fn update(&mut self, index: usize, ready: bool, message: &str) {
+        WaitDisplay::update(self, index, ready, message);
+    }
+
+    fn finish(self: Box<Self>) {
+        WaitDisplay::finish(*self);
     }
 }
 
@@ -452,10 +507,10 @@ mod tests {
     #[test]
     fn each_stream_decides_its_own_colour() {
         // A diff redirected to a file from a terminal: stdout plain, stderr coloured.
-        assert!(!stream_color(ColorChoice::Auto, false, false));
-        assert!(stream_color(ColorChoice::Auto, true, false));
-        assert!(!stream_color(ColorChoice::Auto, true, true), "NO_COLOR");
-        assert!(stream_color(ColorChoice::Always, false, true));
-        assert!(!stream_color(ColorChoice::Never, true, false));
+        assert!(!stream_color(Colour::Auto, false, false));
+        assert!(stream_color(Colour::Auto, true, false));
+        assert!(!stream_color(Colour::Auto, true, true), "NO_COLOR");
+        assert!(stream_color(Colour::Always, false, true));
+        assert!(!stream_color(Colour::Never, true, false));
     }
 }

@@ -2,7 +2,7 @@
 
 use clap::CommandFactory as _;
 
-use crate::Outcome;
+use super::Outcome;
 use crate::cli::{Cli, CompletionsArgs};
 use crate::ui::Ui;
 

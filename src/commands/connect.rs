@@ -5,7 +5,7 @@
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 
-use crate::Outcome;
+use super::Outcome;
 use crate::cli::{ConnectArgs, GlobalArgs};
 use crate::plan::context::{LND_GRPC_PORT, LND_REST_PORT, service_host};
 use crate::plan::{names, tls};

@@ -2,22 +2,16 @@
 //! (namespace, volumes, claims, credential Secrets) stays unless --purge, which needs the site
 //! name typed. Files on the disks are never touched: volumes use reclaim policy Retain.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use anyhow::bail;
-use futures::{StreamExt, TryStreamExt, stream};
 
-use crate::Outcome;
+use super::Outcome;
 use crate::cli::{DeleteArgs, GlobalArgs};
-use crate::cluster::{ApplySet, CONCURRENCY, Cluster, LockGuard, Reconfirmed, Survey};
+use crate::cluster::{ApplySet, Cluster, LockGuard, Reconfirmed};
 use crate::diff::{self, Action, Change, ChangeSet, ObjectId};
-use crate::plan::{Stage, kinds};
 use crate::profile::Site;
 use crate::ui::Ui;
-
-fn stage_of(id: &ObjectId) -> Stage {
-    kinds::lookup(&id.api_version, &id.kind).map_or(Stage::CustomResources, |info| info.stage)
-}
 
 /// Asks off the runtime's thread, so the site's lock keeps being renewed meanwhile.
 async fn confirm(ui: &Ui, args: &DeleteArgs, site: &Site, server: &str) -> anyhow::Result<()> {
@@ -104,19 +98,12 @@ async fn delete_under_lock(
         );
     }
 
-    // Workloads first, the namespace last: the reverse of the apply order.
-    let mut by_stage: BTreeMap<std::cmp::Reverse<Stage>, Vec<&Change>> = BTreeMap::new();
-    for change in &doomed {
-        by_stage
-            .entry(std::cmp::Reverse(stage_of(&change.id)))
-            .or_default()
-            .push(change);
-    }
-    for batch in by_stage.values() {
-        lock.held()?;
-        delete_batch(cluster, &survey, batch, lock).await?;
-    }
-    let deleted: BTreeSet<ObjectId> = doomed.iter().map(|c| c.id.clone()).collect();
+    let deleted: BTreeSet<ObjectId> =
+        crate::deploy::delete_in_reverse_stages(cluster, lock, &survey, &doomed)
+            .await
+            .map_err(|err| super::deploy_failed(err, "openlsp delete"))?
+            .into_iter()
+            .collect();
     if !args.purge {
         lock.held()?;
         let kept = survey.membership_after(&set.namespace, &[], &deleted);
@@ -152,27 +139,4 @@ fn kept_note(changes: &ChangeSet, purge: bool) -> String {
         ));
     }
     note
-}
-
-async fn delete_batch(
-    cluster: &Cluster,
-    survey: &Survey<'_>,
-    batch: &[&Change],
-    lock: &LockGuard,
-) -> anyhow::Result<()> {
-    stream::iter(batch.iter().map(|change| async move {
-        lock.held()?;
-        let kind = survey.resolved(&change.id)?;
-        cluster
-            .delete_object(
-                kind,
-                &change.id,
-                survey.uids.get(&change.id).map(String::as_str),
-            )
-            .await
-    }))
-    .buffer_unordered(CONCURRENCY)
-    .try_collect::<Vec<()>>()
-    .await?;
-    Ok(())
 }

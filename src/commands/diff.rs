@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 
-use crate::Outcome;
+use super::Outcome;
 use crate::cli::{DiffArgs, GlobalArgs, OutputFormat};
 use crate::cluster::ApplySet;
-use crate::diff::{self, Action, Change, ChangeSet, Summary};
+use crate::diff::{self, Change, Summary};
 use crate::ui::Ui;
 
 #[derive(Serialize)]
@@ -22,22 +22,6 @@ struct JsonPlan<'a> {
     summary: Summary,
     differences: bool,
     changes: Vec<JsonChange<'a>>,
-}
-
-/// Prints every change: full diffs of creates and changes, one line for prunes and kept data.
-pub fn show_changes(ui: &Ui, changes: &ChangeSet, full_creates: bool) {
-    for change in &changes.changes {
-        match change.action {
-            Action::Unchanged => {}
-            Action::Create if !full_creates => ui.change_line(change),
-            Action::Create | Action::Change => {
-                ui.change_line(change);
-                ui.diff(&diff::unified(change));
-            }
-            Action::Prune | Action::Keep => ui.change_line(change),
-        }
-    }
-    ui.summary(&changes.summary());
 }
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DiffArgs) -> anyhow::Result<Outcome> {
@@ -78,7 +62,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DiffArgs) -> anyhow::Resul
             };
             ui.stdout(&format!("{}\n", serde_json::to_string_pretty(&plan)?));
         }
-        OutputFormat::Text => show_changes(ui, &changes, true),
+        OutputFormat::Text => ui.show_changes(&changes, true),
     }
     Ok(if changes.has_differences() {
         Outcome::DiffFound

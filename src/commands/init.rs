@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
-use crate::Outcome;
+use super::Outcome;
 use crate::cli::{GlobalArgs, InitAnswers, InitArgs};
 use crate::fsutil;
 use crate::host::fix::{self, FileFix};

@@ -10,16 +10,26 @@ pub mod render;
 pub mod secrets;
 pub mod validate;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::cluster::{ApplySet, Cluster, ConnectOptions, Desired};
-use crate::diff::ObjectId;
+use crate::diff::{Action, ChangeSet};
 use crate::plan::credential_check::{self, Finding};
 use crate::plan::state::StateChange;
 use crate::plan::{self, Plan, Secrets, StateDir, TemplateSet};
+use crate::profile::Site;
 use crate::profile::{self, LoadedProfile};
 use crate::ui::Ui;
+
+/// What a successful command reports, mapped to the exit codes of `kubectl diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0: done, or no differences.
+    Ok,
+    /// Exit 1: the plan differs from the cluster.
+    DiffFound,
+}
 
 /// Loads the profile and shows its warnings.
 pub fn load_profile(ui: &Ui, global: &GlobalArgs) -> anyhow::Result<LoadedProfile> {
@@ -251,24 +261,93 @@ pub async fn connect(global: &GlobalArgs) -> anyhow::Result<Cluster> {
     Ok(Cluster::connect(&options).await?)
 }
 
-/// The plan's objects as openlsp sends them: ApplySet member label and applied hash added.
+/// The plan's objects as openlsp sends them (see [`crate::deploy::desired_objects`]).
 pub fn desired_objects(plan: Plan, set: &ApplySet) -> anyhow::Result<Vec<Desired>> {
-    plan.objects
-        .into_iter()
-        .map(|object| {
-            let template = object.template.clone();
-            let manifest = set
-                .desired(object.manifest)
-                .with_context(|| format!("template {template}"))?;
-            let id = ObjectId::of(&manifest).with_context(|| {
-                format!("template {template} rendered an object without a name; this is a bug in openlsp")
-            })?;
-            Ok(Desired {
-                id,
-                data: crate::plan::is_data(&manifest),
-                stage: object.stage,
-                manifest,
-            })
-        })
-        .collect()
+    Ok(crate::deploy::desired_objects(plan, set)?)
+}
+
+/// A deploy error with the next step: `again` is the command to run again.
+pub fn deploy_failed(err: crate::deploy::DeployError, again: &str) -> anyhow::Error {
+    use crate::deploy::DeployError;
+    let hint = match &err {
+        DeployError::Cluster(_) => return err.into(),
+        DeployError::LockLost { .. } | DeployError::LockLostMidStage { .. } => {
+            format!("run {again} again: it looks at the cluster afresh")
+        }
+        other => other.engine_hint().unwrap_or_default().to_owned(),
+    };
+    anyhow::anyhow!("{err}\n  hint: {hint}")
+}
+
+/// How writes are confirmed and made.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub yes: bool,
+    pub force_conflicts: bool,
+    pub prune_data: bool,
+    pub confirm_site: Option<String>,
+}
+
+impl From<&ApplyArgs> for WriteOptions {
+    fn from(args: &ApplyArgs) -> Self {
+        WriteOptions {
+            yes: args.yes,
+            force_conflicts: args.force_conflicts,
+            prune_data: args.prune_data,
+            confirm_site: args.confirm_site.clone(),
+        }
+    }
+}
+
+/// Asks before writing: `--yes`, or a question on a terminal. Deleting data or replacing live
+/// credentials needs the site name typed (or `--confirm-site`). Questions are asked off the
+/// runtime's thread, so the site's lock keeps being renewed while the operator reads.
+pub async fn confirm(
+    ui: &Ui,
+    args: &WriteOptions,
+    site: &Site,
+    changes: &ChangeSet,
+    replacing: &[Finding],
+    server: &str,
+) -> anyhow::Result<()> {
+    let prunes_data = changes.with_action(Action::Prune).any(|c| c.data);
+    let mut dangers = Vec::new();
+    if prunes_data {
+        dangers.push("--prune-data deletes volumes, claims and credential Secrets".to_owned());
+    }
+    if !replacing.is_empty() {
+        let names: Vec<&str> = replacing.iter().map(|f| f.secret.as_str()).collect();
+        dangers.push(format!(
+            "--replace-secrets writes the state dir's {} over the cluster's",
+            names.join(", ")
+        ));
+    }
+    if !dangers.is_empty() {
+        let typed = match &args.confirm_site {
+            Some(name) => name == site.name(),
+            None => {
+                let (ui, site_name) = (ui.clone(), site.name().to_owned());
+                let prompt = format!("{} of site {site_name}", dangers.join("; "));
+                tokio::task::spawn_blocking(move || {
+                    ui.confirm_typed(&prompt, &site_name, "pass --confirm-site <site name>")
+                })
+                .await??
+            }
+        };
+        if !typed {
+            bail!("the site name was not confirmed; nothing was changed");
+        }
+    }
+    if args.yes {
+        return Ok(());
+    }
+    let (ui, question) = (ui.clone(), format!("Apply these changes to {server}?"));
+    let confirmed = tokio::task::spawn_blocking(move || {
+        ui.confirm(&question, false, "pass --yes to apply without asking")
+    })
+    .await??;
+    if !confirmed {
+        bail!("apply cancelled; nothing was changed");
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 
-use crate::Outcome;
+use super::Outcome;
 use crate::cli::{GlobalArgs, RenderArgs};
 use crate::plan::output::{self, SecretDisplay};
 use crate::ui::Ui;

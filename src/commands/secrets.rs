@@ -10,13 +10,14 @@ use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::apply::{Interrupt, Report, WriteOptions};
-use crate::Outcome;
+use super::Outcome;
+use super::WriteOptions;
 use crate::cli::{
     ExportArgs, GlobalArgs, ImportArgs, PullArgs, RotateArgs, SecretsArgs, SecretsCommand,
     SecretsListArgs, SeedArgs,
 };
 use crate::cluster::{ApplySet, Cluster, Desired, LockGuard, Reconfirmed, readiness_of};
+use crate::deploy::{self, Interrupt, Report, Waited, WriteLimits};
 use crate::diff::{self, ObjectId};
 use crate::plan::catalog::{self, Entry, SecretKind, Source};
 use crate::plan::state::{self, Secrets, StateChange, StateDir};
@@ -457,7 +458,7 @@ impl Rotation<'_> {
         changes: &diff::ChangeSet,
         ask: bool,
     ) -> anyhow::Result<bool> {
-        super::diff::show_changes(self.ui, changes, false);
+        self.ui.show_changes(changes, false);
         let conflicts: Vec<_> = changes
             .conflicts()
             .map(|(id, c)| (id.to_string(), c.clone()))
@@ -474,7 +475,7 @@ impl Rotation<'_> {
                 yes: self.args.yes,
                 ..WriteOptions::default()
             };
-            super::apply::confirm(
+            super::confirm(
                 self.ui,
                 &options,
                 self.site,
@@ -506,25 +507,30 @@ impl Rotation<'_> {
         resume: &str,
     ) -> anyhow::Result<Report> {
         let mut report = Report::default();
-        let parent = super::apply::open_parent(self.cluster, &self.set, survey, desired).await?;
+        let lock = self.lock()?;
+        let failed = |err| super::deploy_failed(err, "openlsp secrets rotate");
+        let parent = deploy::open_parent(self.cluster, lock, &self.set, survey, desired)
+            .await
+            .map_err(failed)?;
         for (index, group) in groups.iter().enumerate() {
             let select = |id: &ObjectId| group.contains(id);
-            super::apply::write_changes(
-                self.ui,
+            deploy::write_changes(
                 self.cluster,
-                self.lock()?,
+                lock,
+                self.ui,
                 desired,
                 survey,
                 changes,
                 &select,
-                &super::apply::WriteLimits {
+                &WriteLimits {
                     force_conflicts: false,
                     timeout: self.args.timeout,
                 },
                 &self.interrupt,
                 &mut report,
             )
-            .await?;
+            .await
+            .map_err(failed)?;
             if let Some(stage) = report.stopped_before {
                 bail!(
                     "interrupted before stage {}; applied so far: {}\n  hint: {resume}",
@@ -533,25 +539,33 @@ impl Rotation<'_> {
                 );
             }
             if let Some(workloads) = waits.get(index).filter(|w| !w.is_empty()) {
-                let waited = super::apply::wait_for_workloads(
-                    self.ui,
+                let (_, waited) = deploy::wait_for_workloads(
                     self.cluster,
+                    self.ui,
                     workloads,
                     self.args.timeout,
                     &self.interrupt,
                 )
-                .await;
-                if let Err(err) = waited {
-                    // apply's own hint ("everything was applied") is not true mid-rotation.
-                    let text = err.to_string();
-                    let reason = text.lines().next().unwrap_or_default();
-                    bail!("{reason}\n  hint: {resume}");
+                .await
+                .map_err(failed)?;
+                // Not apply's "everything was applied": mid-rotation, it is not.
+                match waited {
+                    Waited::Ready => {}
+                    Waited::TimedOut(waiting) => bail!(
+                        "timed out after {:?} waiting for: {}\n  hint: {resume}",
+                        self.args.timeout,
+                        waiting.join(", ")
+                    ),
+                    Waited::Interrupted(waiting) => bail!(
+                        "stopped waiting (interrupted); not ready yet: {}\n  hint: {resume}",
+                        waiting.join(", ")
+                    ),
                 }
             }
         }
-        super::apply::finish_writes(
+        deploy::finish_writes(
             self.cluster,
-            self.lock()?,
+            lock,
             &self.set,
             desired,
             survey,
@@ -559,7 +573,8 @@ impl Rotation<'_> {
             &parent,
             &mut report,
         )
-        .await?;
+        .await
+        .map_err(failed)?;
         Ok(report)
     }
 

@@ -1,6 +1,6 @@
 //! `openlsp validate`: check the profile; with --show-effective print it with every default.
 
-use crate::Outcome;
+use super::Outcome;
 use crate::cli::{GlobalArgs, ValidateArgs};
 use crate::ui::Ui;
 
