@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::HostError;
 use super::cmdline::CMDLINE_PATHS;
+use super::error::HostError;
 use super::kubeconfig::{self, Target, Unusable};
 use super::microk8s::{self, Status};
 use super::mounts::MountTable;

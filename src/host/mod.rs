@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod cmdline;
+mod error;
 pub mod fix;
 pub mod inspect;
 pub mod kubeconfig;
@@ -16,35 +17,13 @@ pub mod root;
 pub mod runner;
 
 pub use checks::preflight;
+pub use error::HostError;
 pub use inspect::{HostEnv, Machine};
 pub use report::{Check, Report, Status};
 pub use root::HostRoot;
 pub use runner::{CommandOutput, RunError, Runner, SystemRunner};
 
 use crate::profile::Site;
-
-/// Why the host could not be read or edited.
-#[derive(Debug, thiserror::Error)]
-pub enum HostError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot edit {path}: {source}; run `sudo openlsp init --fix` or make the edit by hand")]
-    Edit {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is a symlink; openlsp edits only regular files, so make this edit by hand")]
-    Symlink { path: String },
-    #[error(
-        "{path} changed while openlsp was working on it; nothing was written, run `openlsp init --fix` again"
-    )]
-    Changed { path: String },
-}
 
 /// Inspects the machine and measures what the checks need: the disks of `site` and its nodes'
 /// data directories, or, without a site, every mounted data disk.

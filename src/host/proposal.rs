@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use super::checks::human;
 use super::inspect::{Machine, Space};
 use super::mounts::{Mount, MountTable};
 use crate::profile::quantity::Bytes;
@@ -39,7 +38,7 @@ impl DiskCandidate {
     pub fn label(&self) -> String {
         let space = self
             .space
-            .map(|s| format!(", {}, {} free", human(s.size), human(s.free)))
+            .map(|s| format!(", {}, {} free", s.size.human(), s.free.human()))
             .unwrap_or_default();
         format!("{} ({}{space})", self.mount.target, self.mount.fstype)
     }
