@@ -1,7 +1,8 @@
-//! What a Bitcoin node's chain needs on disk. The profile's checks, `openlsp init`'s questions
-//! and its disk checks all judge a disk by these numbers.
+//! How much of the chain a Bitcoin node keeps, and what that needs on disk. The profile's
+//! checks, `openlsp init`'s questions and its disk checks all judge a disk by these numbers.
 
 use super::quantity::Bytes;
+use super::site::Network;
 
 /// bitcoind refuses a smaller prune target.
 pub const MIN_PRUNE_MIB: u64 = 550;
@@ -16,5 +17,63 @@ pub fn mainnet_chain_size(txindex: bool) -> Bytes {
         Bytes(MAINNET_FULL_NODE.0 + MAINNET_TXINDEX.0)
     } else {
         MAINNET_FULL_NODE
+    }
+}
+
+/// How much of the chain bitcoind keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainMode {
+    /// The full chain and the transaction index.
+    Txindex,
+    /// The full chain, no index.
+    Full,
+    /// Only recent blocks, this many MiB.
+    Pruned(u64),
+}
+
+impl ChainMode {
+    /// What this choice costs in disk space on `network`.
+    pub fn describe(self, network: Network) -> String {
+        let size = |txindex: bool| {
+            if network == Network::Mainnet {
+                format!("about {}", mainnet_chain_size(txindex))
+            } else {
+                format!("far less than mainnet's {}", mainnet_chain_size(txindex))
+            }
+        };
+        match self {
+            ChainMode::Txindex => format!("full chain with txindex: needs {}", size(true)),
+            ChainMode::Full => format!("full chain without txindex: needs {}", size(false)),
+            ChainMode::Pruned(mib) => format!(
+                "pruned to {mib} MiB of recent blocks: small, no txindex; LND works, but slower"
+            ),
+        }
+    }
+
+    /// Whether the chain fits on a disk of `size` (always, off mainnet or pruned).
+    pub fn fits(self, network: Network, size: Bytes) -> bool {
+        match self {
+            ChainMode::Txindex if network == Network::Mainnet => size >= mainnet_chain_size(true),
+            ChainMode::Full if network == Network::Mainnet => size >= mainnet_chain_size(false),
+            _ => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_choices_state_their_size() {
+        assert!(
+            ChainMode::Txindex
+                .describe(Network::Mainnet)
+                .contains("920Gi")
+        );
+        assert!(ChainMode::Full.describe(Network::Mainnet).contains("850Gi"));
+        assert!(!ChainMode::Txindex.fits(Network::Mainnet, Bytes::gib(900)));
+        assert!(ChainMode::Full.fits(Network::Mainnet, Bytes::gib(900)));
+        assert!(ChainMode::Txindex.fits(Network::Signet, Bytes::gib(50)));
     }
 }
