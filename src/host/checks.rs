@@ -16,7 +16,7 @@ use crate::profile::quantity::Bytes;
 use crate::profile::{Disk, Network, Site, mainnet_chain_size};
 
 /// bitcoind with txindex plus LND wants this much memory.
-pub const RECOMMENDED_MEMORY: Bytes = Bytes::gib(8);
+const RECOMMENDED_MEMORY: Bytes = Bytes::gib(8);
 /// The kernel module microk8s's Calico needs loaded at boot.
 pub const CONNTRACK_MODULE: &str = "ip_conntrack";
 

@@ -10,26 +10,26 @@ mod facts;
 mod input;
 mod load;
 mod new_site;
-pub mod quantity;
+pub(crate) mod quantity;
 mod site;
 mod source_map;
 mod validate;
 
-pub use chain::{ChainMode, MIN_PRUNE_MIB, mainnet_chain_size};
-pub use check::{is_dns_label, is_dns_subdomain, is_normal_absolute_path};
-pub use defaults::{
+pub(crate) use chain::{ChainMode, MIN_PRUNE_MIB, mainnet_chain_size};
+pub(crate) use check::{is_dns_label, is_normal_absolute_path};
+pub(crate) use defaults::{
     DEFAULT_COLOR, DEFAULT_RPC_ALLOW_IP, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU,
     HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY,
-    LNDMON_CPU, LNDMON_MEMORY, bitcoind_memory, default_dbcache_mib, default_inbound,
-    default_reserved_memory,
+    LNDMON_CPU, LNDMON_MEMORY,
 };
-pub use diagnostic::{Diagnostic, ProfileError, Severity};
-pub use facts::{extra_pods, public_exposures};
-pub use load::{LoadedProfile, load, parse};
-pub use new_site::{Choice, NewDisk, NewSite};
-pub use site::{
-    API_VERSION, Acme, Arch, BitcoinIngress, BitcoinNode, Disk, Host, Inbound, Ingress, KIND,
-    LightningNode, LndApi, Metadata, Monitoring, Network, Networking, Resources, Site, SiteSpec,
-    Tor, TorMode,
+pub(crate) use diagnostic::{Diagnostic, ProfileError};
+pub(crate) use facts::public_exposures;
+#[cfg(test)]
+pub(crate) use load::parse;
+pub(crate) use load::{LoadedProfile, load};
+pub(crate) use new_site::{Choice, NewDisk, NewSite};
+pub(crate) use site::{
+    Acme, Arch, BitcoinNode, Disk, Inbound, LightningNode, LndApi, Network, Resources, Site,
+    TorMode,
 };
-pub use source_map::{Location, SourceMap};
+pub(crate) use source_map::SourceMap;
