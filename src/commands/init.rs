@@ -1,6 +1,7 @@
 //! `openlsp init`: check the machine (`--check`), make the safe file edits (`--fix`), or ask a
-//! few questions and write the site profile. [`crate::host`] inspects, checks and plans; this
-//! file asks, hands results to the ui and writes the profile.
+//! few questions and write the site profile. [`crate::host`] inspects, checks and proposes
+//! disks, [`crate::profile::NewSite`] makes the profile from the answers; this file asks, hands
+//! results to the ui and writes the file.
 
 use std::io;
 use std::path::Path;

@@ -9,6 +9,8 @@ use crate::profile::chain::mainnet_chain_size;
 use crate::profile::check::{Checker, is_dns_subdomain, is_normal_absolute_path};
 use crate::profile::site::{Network, Site};
 
+/// Each disk: a valid name, a normal absolute mount point other than `/`, a size, a node
+/// name, and no overlap with another disk on the same machine.
 pub(super) fn check(checker: &mut Checker, site: &Site) {
     let mut by_machine: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
     for (name, disk) in &site.spec.disks {
@@ -71,6 +73,7 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
     }
 }
 
+/// The node at `path` names a declared disk.
 pub(super) fn check_ref(checker: &mut Checker, site: &Site, path: &str, disk: &str) {
     if !site.spec.disks.contains_key(disk) {
         let known: Vec<&str> = site.spec.disks.keys().map(String::as_str).collect();
@@ -88,6 +91,7 @@ pub(super) fn check_ref(checker: &mut Checker, site: &Site, path: &str, disk: &s
     }
 }
 
+/// No Lightning node on a disk that holds a chain, unless the disk opts in.
 pub(super) fn check_sharing(checker: &mut Checker, site: &Site) {
     for (i, node) in site.spec.lightning.iter().enumerate() {
         let Some(disk) = site.spec.disks.get(&node.disk) else {
@@ -112,6 +116,7 @@ pub(super) fn check_sharing(checker: &mut Checker, site: &Site) {
     }
 }
 
+/// On mainnet, a warning when an unpruned chain does not fit its disk.
 pub(super) fn check_chain_size(checker: &mut Checker, site: &Site) {
     if site.spec.network != Network::Mainnet {
         return;

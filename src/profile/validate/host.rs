@@ -8,6 +8,7 @@ use crate::profile::facts::extra_pods;
 use crate::profile::quantity::{Bytes, Millicores};
 use crate::profile::site::Site;
 
+/// The machine itself: its node name, memory, CPUs and what is reserved.
 pub(super) fn check(checker: &mut Checker, site: &Site) {
     let host = &site.spec.host;
     if !is_dns_subdomain(&host.node_name) {
@@ -43,6 +44,7 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
     }
 }
 
+/// Each node alone, and all pods of each machine together, fit its memory and CPUs.
 pub(super) fn check_capacity(checker: &mut Checker, site: &Site) {
     let host = &site.spec.host;
     let budget = site.memory_budget();
