@@ -1,6 +1,7 @@
 //! `openlsp init`: check the machine (`--check`), make the safe file edits (`--fix`), or ask a
-//! few questions and write the site profile. [`crate::host`] inspects, checks and plans; this
-//! file asks, hands results to the ui and writes the profile.
+//! few questions and write the site profile. [`crate::host`] inspects, checks and proposes
+//! disks, [`crate::profile::NewSite`] makes the profile from the answers; this file asks, hands
+//! results to the ui and writes the file.
 
 use std::io;
 use std::path::Path;
@@ -11,13 +12,13 @@ use super::Outcome;
 use crate::cli::{GlobalArgs, InitAnswers, InitArgs};
 use crate::fsutil;
 use crate::host::fix::{self, FileFix};
-use crate::host::proposal::{
-    Answers, ChainMode, DEFAULT_COLOR, DiskAnswer, DiskCandidate, Field, disk_size,
-    on_chain_filesystem, placeholder_answers, propose_disks,
-};
+use crate::host::proposal::{DiskCandidate, disk_size, on_chain_filesystem, propose_disks};
 use crate::host::{self, HostEnv, HostRoot, Machine, Report, Runner, SystemRunner};
 use crate::profile::quantity::Bytes;
-use crate::profile::{self, LoadedProfile, MIN_PRUNE_MIB, Network, is_dns_label};
+use crate::profile::{
+    self, ChainMode, Choice, DEFAULT_COLOR, LoadedProfile, MIN_PRUNE_MIB, Network, NewDisk,
+    NewSite, is_dns_label,
+};
 use crate::ui::Ui;
 
 /// The written profile has no secrets: readable like any config file.
@@ -258,7 +259,7 @@ impl Given {
 }
 
 /// The machine's own facts every profile needs.
-fn machine_facts(machine: &Machine) -> anyhow::Result<Answers> {
+fn machine_facts(machine: &Machine) -> anyhow::Result<NewSite> {
     let Some(arch) = machine.arch() else {
         bail!(
             "cannot write spec.host.arch: `uname -m` says {}; openlsp runs on arm64 and amd64 (run `openlsp init --check`)",
@@ -274,13 +275,13 @@ fn machine_facts(machine: &Machine) -> anyhow::Result<Answers> {
     let cpus = machine.cpus.context(
         "cannot write spec.host.cpus: /proc/cpuinfo lists no processor; run openlsp on the machine itself",
     )?;
-    Ok(placeholder_answers(arch, memory, cpus))
+    Ok(NewSite::placeholder(arch, memory, cpus))
 }
 
 /// The size of a disk given as a flag: its own, else the mounted filesystem's.
-fn flag_disk(machine: &Machine, disk: &DiskFlag) -> Option<DiskAnswer> {
+fn flag_disk(machine: &Machine, disk: &DiskFlag) -> Option<NewDisk> {
     let size = disk.size.or_else(|| mounted_size(machine, &disk.path))?;
-    Some(DiskAnswer {
+    Some(NewDisk {
         path: disk.path.clone(),
         size,
     })
@@ -408,7 +409,7 @@ fn write_profile(ui: &Ui, path: &Path, text: &str, force: bool) -> anyhow::Resul
 }
 
 /// Every answer from the flags and defaults; lists every missing flag at once.
-fn from_flags(machine: &Machine, given: &Given, non_interactive: bool) -> anyhow::Result<Answers> {
+fn from_flags(machine: &Machine, given: &Given, non_interactive: bool) -> anyhow::Result<NewSite> {
     let mut answers = machine_facts(machine)?;
     let mut missing = Vec::new();
     match &given.site {
@@ -476,17 +477,17 @@ fn from_flags(machine: &Machine, given: &Given, non_interactive: bool) -> anyhow
     Ok(answers)
 }
 
-/// A validator for one answer: the profile with this answer must have no error at `field`.
+/// A validator for one answer: the profile with this answer must have no error at `choice`.
 fn valid_as(
-    base: &Answers,
-    field: Field,
-    set: impl Fn(&mut Answers, &str),
+    base: &NewSite,
+    choice: Choice,
+    set: impl Fn(&mut NewSite, &str),
 ) -> impl Fn(&str) -> Result<(), String> {
     let base = base.clone();
     move |text: &str| {
         let mut probe = base.clone();
         set(&mut probe, text.trim());
-        match probe.problem_at(Answers::field(field)) {
+        match probe.problem_at(choice) {
             Some(problem) => Err(problem),
             None => Ok(()),
         }
@@ -494,20 +495,20 @@ fn valid_as(
 }
 
 /// Sets one answer in a probe profile, for checking it.
-type Setter = fn(&mut Answers, &str);
+type Setter = fn(&mut NewSite, &str);
 
 /// The flag's answer, else the operator's, checked at its profile field as it is typed.
 fn text_answer(
     ui: &Ui,
     given: Option<&str>,
-    (base, field, set): (&Answers, Field, Setter),
+    (base, choice, set): (&NewSite, Choice, Setter),
     prompt: &str,
     default: Option<&str>,
 ) -> anyhow::Result<String> {
     if let Some(given) = given {
         return Ok(given.to_owned());
     }
-    let check = valid_as(base, field, set);
+    let check = valid_as(base, choice, set);
     Ok(ui
         .input(prompt, default, ASK_INSTEAD, check)?
         .trim()
@@ -515,7 +516,7 @@ fn text_answer(
 }
 
 /// The wizard: asks what the flags did not answer, checking each answer as it comes.
-fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
+fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<NewSite> {
     let mut a = machine_facts(machine)?;
     let site_default = machine
         .hostname
@@ -525,7 +526,7 @@ fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
     a.site = text_answer(
         ui,
         given.site.as_deref(),
-        (&a, Field::Site, |p, t| p.site = t.to_owned()),
+        (&a, Choice::Site, |p, t| p.site = t.to_owned()),
         "Site name (also the namespace)",
         Some(&site_default),
     )?;
@@ -548,7 +549,7 @@ fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
     a.node_name = text_answer(
         ui,
         given.node.as_deref(),
-        (&a, Field::NodeName, |p, t| p.node_name = t.to_owned()),
+        (&a, Choice::NodeName, |p, t| p.node_name = t.to_owned()),
         "Kubernetes node name of this machine",
         machine.hostname.as_deref(),
     )?;
@@ -566,7 +567,7 @@ fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
             "Disk for the blockchain",
             proposal.blockchain.map(|c| c.mount.target.as_str()),
             &a,
-            Field::BlockchainPath,
+            Choice::BlockchainPath,
             given.blockchain.as_ref(),
         )?,
     };
@@ -579,7 +580,7 @@ fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
                 "Disk for Lightning state (channel state: keep it apart from the chain)",
                 proposal.lightning.map(|c| c.mount.target.as_str()),
                 &a,
-                Field::LightningPath,
+                Choice::LightningPath,
                 given.lightning.as_ref(),
             )?,
         };
@@ -615,14 +616,14 @@ fn ask(ui: &Ui, machine: &Machine, given: &Given) -> anyhow::Result<Answers> {
     a.alias = text_answer(
         ui,
         given.alias.as_deref(),
-        (&a, Field::Alias, |p, t| p.alias = t.to_owned()),
+        (&a, Choice::Alias, |p, t| p.alias = t.to_owned()),
         "LND alias (public name in the Lightning network)",
         Some(&alias_default),
     )?;
     a.color = text_answer(
         ui,
         given.color.as_deref(),
-        (&a, Field::Color, |p, t| p.color = t.to_owned()),
+        (&a, Choice::Color, |p, t| p.color = t.to_owned()),
         "LND color (#rrggbb)",
         Some(DEFAULT_COLOR),
     )?;
@@ -635,10 +636,10 @@ fn ask_disk(
     machine: &Machine,
     prompt: &str,
     proposed: Option<&str>,
-    answers: &Answers,
-    field: Field,
+    answers: &NewSite,
+    choice: Choice,
     flag: Option<&DiskFlag>,
-) -> anyhow::Result<DiskAnswer> {
+) -> anyhow::Result<NewDisk> {
     let candidates = DiskCandidate::all(machine);
     let path = match flag {
         Some(flag) => flag.path.clone(),
@@ -648,12 +649,12 @@ fn ask_disk(
             let default = proposed
                 .and_then(|p| candidates.iter().position(|c| c.mount.target == p))
                 .unwrap_or(0);
-            let choice = ui.select(prompt, &items, default, ASK_INSTEAD)?;
-            match candidates.get(choice) {
+            let picked = ui.select(prompt, &items, default, ASK_INSTEAD)?;
+            match candidates.get(picked) {
                 Some(candidate) => candidate.mount.target.clone(),
                 None => {
-                    let check = valid_as(answers, field, move |p, t| {
-                        let disk = if field == Field::LightningPath {
+                    let check = valid_as(answers, choice, move |p, t| {
+                        let disk = if choice == Choice::LightningPath {
                             &mut p.lightning
                         } else {
                             &mut p.blockchain
@@ -690,10 +691,10 @@ fn ask_disk(
             Bytes::parse(&answer).map_err(|err| anyhow::anyhow!(err))?
         }
     };
-    Ok(DiskAnswer { path, size })
+    Ok(NewDisk { path, size })
 }
 
-fn ask_chain(ui: &Ui, a: &Answers) -> anyhow::Result<ChainMode> {
+fn ask_chain(ui: &Ui, a: &NewSite) -> anyhow::Result<ChainMode> {
     let modes = [
         ChainMode::Txindex,
         ChainMode::Full,
@@ -730,7 +731,7 @@ fn ask_chain(ui: &Ui, a: &Answers) -> anyhow::Result<ChainMode> {
         ASK_INSTEAD,
     )?] {
         ChainMode::Pruned(_) => {
-            let check = valid_as(a, Field::Prune, |p, t| {
+            let check = valid_as(a, Choice::Prune, |p, t| {
                 p.chain = ChainMode::Pruned(t.parse().unwrap_or(0));
             });
             let mib = ui.input(

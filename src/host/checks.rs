@@ -16,7 +16,7 @@ use crate::profile::quantity::Bytes;
 use crate::profile::{Disk, Network, Site, mainnet_chain_size};
 
 /// bitcoind with txindex plus LND wants this much memory.
-pub const RECOMMENDED_MEMORY: Bytes = Bytes::gib(8);
+const RECOMMENDED_MEMORY: Bytes = Bytes::gib(8);
 /// The kernel module microk8s's Calico needs loaded at boot.
 pub const CONNTRACK_MODULE: &str = "ip_conntrack";
 
@@ -39,24 +39,6 @@ pub fn preflight(machine: &Machine, site: Option<&Site>) -> Report {
         checks,
         hidden_passes: 0,
     }
-}
-
-/// A size for people: `1.8Ti`, `31Gi`, `512Mi`.
-pub fn human(bytes: Bytes) -> String {
-    let units = [
-        (1u64 << 40, "Ti"),
-        (1 << 30, "Gi"),
-        (1 << 20, "Mi"),
-        (1 << 10, "Ki"),
-    ];
-    for (unit, suffix) in units {
-        if bytes.0 >= unit {
-            let value = bytes.0 as f64 / unit as f64;
-            let text = format!("{value:.1}");
-            return format!("{}{suffix}", text.strip_suffix(".0").unwrap_or(&text));
-        }
-    }
-    format!("{}B", bytes.0)
 }
 
 fn architecture(machine: &Machine, site: Option<&Site>) -> Check {
@@ -120,7 +102,7 @@ fn memory(machine: &Machine, site: Option<&Site>) -> Check {
         .unwrap_or_default();
     let total = machine
         .mem_total
-        .map(|t| format!(" (MemTotal {})", human(t)))
+        .map(|t| format!(" (MemTotal {})", t.human()))
         .unwrap_or_default();
     let found = format!("{installed}{total}{cpus}");
     if let Some(site) = site
@@ -524,7 +506,7 @@ fn api_server(machine: &Machine) -> Check {
 /// What the report says about a filesystem: `ext4 on /dev/sda1, 1.8Ti (1.7Ti free)`.
 fn describe(mount: &Mount, space: Option<&Result<Space, String>>) -> String {
     let space = match space {
-        Some(Ok(space)) => format!(", {} ({} free)", human(space.size), human(space.free)),
+        Some(Ok(space)) => format!(", {} ({} free)", space.size.human(), space.free.human()),
         Some(Err(why)) => format!(", size unknown ({why})"),
         None => String::new(),
     };
@@ -634,7 +616,7 @@ fn disk_mount(machine: &Machine, name: &str, disk: &Disk) -> Check {
             format!(
                 "{found}; the profile wants {} but the filesystem has {}",
                 disk.size,
-                human(space.size)
+                space.size.human()
             ),
             vec![format!(
                 "set `spec.disks.{name}.size: {}` (or less), or use a bigger disk",
@@ -683,7 +665,7 @@ fn chain_sizes(machine: &Machine, site: &Site, name: &str, disk: &Disk) -> Vec<C
                 ),
                 Some(space) if space.size < needed => Check::fail(
                     title,
-                    format!("{what}, but {} holds only {}", disk.path, human(space.size)),
+                    format!("{what}, but {} holds only {}", disk.path, space.size.human()),
                     vec!["use a bigger disk".to_owned(), prune],
                 ),
                 Some(space) if space.free < needed => Check::warn(
@@ -691,13 +673,13 @@ fn chain_sizes(machine: &Machine, site: &Site, name: &str, disk: &Disk) -> Vec<C
                     format!(
                         "{what}, and {} has {} free: enough only if the chain is already partly there",
                         disk.path,
-                        human(space.free)
+                        space.free.human()
                     ),
                     vec!["free space on the disk".to_owned(), prune],
                 ),
                 Some(space) => Check::pass(
                     title,
-                    format!("{what}; {} has {} free", disk.path, human(space.free)),
+                    format!("{what}; {} has {} free", disk.path, space.free.human()),
                 ),
             }
         })
@@ -871,7 +853,7 @@ fn proposed_disks(machine: &Machine) -> Vec<Check> {
             match chain.space {
                 Some(space) if space.size < full => Check::warn(
                     title,
-                    format!("{found}; {} ({}) is too small for a full mainnet chain (about {full}, {} with txindex)", chain.mount.target, human(space.size), mainnet_chain_size(true)),
+                    format!("{found}; {} ({}) is too small for a full mainnet chain (about {full}, {} with txindex)", chain.mount.target, space.size.human(), mainnet_chain_size(true)),
                     vec!["use a bigger disk for mainnet, or prune (`--prune 550`)".to_owned()],
                 ),
                 _ => Check::pass(title, found),
@@ -1010,8 +992,6 @@ mod tests {
         assert!(not_passed.is_empty(), "{not_passed:#?}");
         // No cmdline.txt: the cgroup controllers decide.
         assert!(report.checks[3].found.contains("cpuset and memory cgroups"));
-        assert_eq!(human(Bytes::mib(15_800)), "15.4Gi");
-        assert_eq!(human(Bytes::gib(31)), "31Gi");
     }
 
     #[test]

@@ -6,9 +6,9 @@
 
 use std::fs;
 
-use super::HostError;
 use super::checks::{CONNTRACK_MODULE, modules_list};
 use super::cmdline::{CGROUP_FLAGS, CgroupFlags, with_cgroup_flags};
+use super::error::HostError;
 use super::inspect::{MODULES, Machine};
 use super::root::HostRoot;
 use crate::fsutil;

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::HostError;
 use super::cmdline::CMDLINE_PATHS;
+use super::error::HostError;
 use super::kubeconfig::{self, Target, Unusable};
 use super::microk8s::{self, Status};
 use super::mounts::MountTable;
@@ -123,16 +123,16 @@ pub struct Machine {
     pub dirs: BTreeMap<String, bool>,
 }
 
-pub const MEMINFO: &str = "/proc/meminfo";
-pub const CPUINFO: &str = "/proc/cpuinfo";
-pub const OS_RELEASE: &str = "/etc/os-release";
-pub const HOSTNAME: &str = "/etc/hostname";
+const MEMINFO: &str = "/proc/meminfo";
+const CPUINFO: &str = "/proc/cpuinfo";
+const OS_RELEASE: &str = "/etc/os-release";
+const HOSTNAME: &str = "/etc/hostname";
 pub const MODULES: &str = "/etc/modules";
 pub const MOUNTS: &str = "/proc/mounts";
 pub const FSTAB: &str = "/etc/fstab";
-pub const PROC_CMDLINE: &str = "/proc/cmdline";
-pub const CGROUP_CONTROLLERS: &str = "/sys/fs/cgroup/cgroup.controllers";
-pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+const PROC_CMDLINE: &str = "/proc/cmdline";
+const CGROUP_CONTROLLERS: &str = "/sys/fs/cgroup/cgroup.controllers";
+const DPKG_STATUS: &str = "/var/lib/dpkg/status";
 pub const RASPI_MODULES_EXTRA: &str = "linux-modules-extra-raspi";
 
 impl Machine {

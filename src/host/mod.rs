@@ -3,52 +3,31 @@
 //! [`Runner`] (so tests replace them); [`checks`] turns what was found into the preflight
 //! report and [`fix`] makes the few safe file edits. Nothing here prints.
 
-pub mod checks;
-pub mod cmdline;
-pub mod fix;
-pub mod inspect;
-pub mod kubeconfig;
-pub mod microk8s;
-pub mod mounts;
-pub mod proposal;
-pub mod report;
-pub mod root;
-pub mod runner;
+mod checks;
+mod cmdline;
+mod error;
+pub(crate) mod fix;
+mod inspect;
+mod kubeconfig;
+mod microk8s;
+mod mounts;
+pub(crate) mod proposal;
+mod report;
+mod root;
+mod runner;
 
-pub use checks::preflight;
-pub use inspect::{HostEnv, Machine};
-pub use report::{Check, Report, Status};
-pub use root::HostRoot;
-pub use runner::{CommandOutput, RunError, Runner, SystemRunner};
+pub(crate) use checks::preflight;
+pub(crate) use error::HostError;
+pub(crate) use inspect::{HostEnv, Machine};
+pub(crate) use report::{Report, Status};
+pub(crate) use root::HostRoot;
+pub(crate) use runner::{Runner, SystemRunner};
 
 use crate::profile::Site;
 
-/// Why the host could not be read or edited.
-#[derive(Debug, thiserror::Error)]
-pub enum HostError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot edit {path}: {source}; run `sudo openlsp init --fix` or make the edit by hand")]
-    Edit {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is a symlink; openlsp edits only regular files, so make this edit by hand")]
-    Symlink { path: String },
-    #[error(
-        "{path} changed while openlsp was working on it; nothing was written, run `openlsp init --fix` again"
-    )]
-    Changed { path: String },
-}
-
 /// Inspects the machine and measures what the checks need: the disks of `site` and its nodes'
 /// data directories, or, without a site, every mounted data disk.
-pub fn inspect_for(
+pub(crate) fn inspect_for(
     root: &HostRoot,
     runner: &dyn Runner,
     env: &HostEnv,

@@ -69,10 +69,6 @@ impl Report {
         }
     }
 
-    pub fn failures(&self) -> impl Iterator<Item = &Check> {
-        self.checks.iter().filter(|c| c.status == Status::Fail)
-    }
-
     /// True when nothing failed (warnings are fine).
     pub fn passed(&self) -> bool {
         self.count(Status::Fail) == 0

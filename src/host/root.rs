@@ -5,7 +5,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::HostError;
+use super::error::HostError;
 
 #[derive(Debug, Clone)]
 pub struct HostRoot {

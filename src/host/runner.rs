@@ -59,6 +59,7 @@ impl Default for SystemRunner {
     }
 }
 
+#[cfg(test)]
 impl SystemRunner {
     pub fn with_timeout(timeout: Duration) -> Self {
         SystemRunner { timeout }

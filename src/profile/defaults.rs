@@ -12,18 +12,18 @@ use super::site::{
 use crate::images;
 
 /// bitcoind's own default mempool limit, kept on hosts of 8 GiB and more.
-pub const DEFAULT_MAXMEMPOOL_MIB: u64 = 300;
+const DEFAULT_MAXMEMPOOL_MIB: u64 = 300;
 /// Below 8 GiB (a 4 GiB Pi) every MiB counts: a smaller mempool and a smaller share for dbcache.
-pub const SMALL_HOST_MEMORY: Bytes = Bytes::gib(8);
+const SMALL_HOST_MEMORY: Bytes = Bytes::gib(8);
 /// Still room for many blocks' worth of transactions; fee estimation works from blocks.
-pub const SMALL_HOST_MAXMEMPOOL_MIB: u64 = 128;
+const SMALL_HOST_MAXMEMPOOL_MIB: u64 = 128;
 /// Smallest and largest dbcache openlsp picks by itself; more only helps the initial sync
 /// marginally, less makes it crawl.
-pub const MIN_AUTO_DBCACHE_MIB: u64 = 256;
-pub const MAX_AUTO_DBCACHE_MIB: u64 = 4096;
+const MIN_AUTO_DBCACHE_MIB: u64 = 256;
+const MAX_AUTO_DBCACHE_MIB: u64 = 4096;
 /// bitcoind's memory beyond dbcache and mempool: block index, peers, RPC, txindex.
-pub const BITCOIND_BASE_MIB: u64 = 640;
-pub const LND_MEMORY: Bytes = Bytes::gib(1);
+const BITCOIND_BASE_MIB: u64 = 640;
+const LND_MEMORY: Bytes = Bytes::gib(1);
 /// The memory limit of the lndinit sidecar beside every LND.
 pub const LND_SIDECAR_MEMORY: Bytes = Bytes::mib(64);
 /// The memory of lndinit's `wallet` init container (file mode). btcwallet derives each wallet
@@ -34,8 +34,8 @@ pub const LND_SIDECAR_MEMORY: Bytes = Bytes::mib(64);
 pub const LND_WALLET_INIT_MEMORY: Bytes = Bytes::mib(640);
 /// Its CPU request.
 pub const LND_SIDECAR_CPU: Millicores = Millicores(10);
-pub const BITCOIND_CPU: Millicores = Millicores(500);
-pub const LND_CPU: Millicores = Millicores(250);
+const BITCOIND_CPU: Millicores = Millicores(500);
+const LND_CPU: Millicores = Millicores(250);
 /// LND's own default node colour.
 pub const DEFAULT_COLOR: &str = "#3399ff";
 /// Private ranges: pod networks of microk8s (10.1.0.0/16), k3s, kubeadm and IPv6 ULAs.
@@ -43,8 +43,8 @@ pub const DEFAULT_RPC_ALLOW_IP: [&str; 4] =
     ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
 
 /// The Tor daemon: a client with a handful of onion services.
-pub const TOR_MEMORY: Bytes = Bytes::mib(256);
-pub const TOR_CPU: Millicores = Millicores(100);
+const TOR_MEMORY: Bytes = Bytes::mib(256);
+const TOR_CPU: Millicores = Millicores(100);
 /// The bitcoind exporter: python decoding the latest block (`getblock <hash> 2`).
 pub const EXPORTER_MEMORY: Bytes = Bytes::mib(192);
 pub const EXPORTER_CPU: Millicores = Millicores(50);
@@ -55,20 +55,20 @@ pub const HEADERS_EXPORTER_CPU: Millicores = Millicores(10);
 pub const LNDMON_MEMORY: Bytes = Bytes::mib(128);
 pub const LNDMON_CPU: Millicores = Millicores(50);
 /// microk8s' observability addon: Helm release `kube-prom-stack` in namespace `observability`.
-pub const MONITORING_RELEASE: &str = "kube-prom-stack";
-pub const MONITORING_NAMESPACE: &str = "observability";
+const MONITORING_RELEASE: &str = "kube-prom-stack";
+const MONITORING_NAMESPACE: &str = "observability";
 /// The ingress class of microk8s' nginx ingress addon.
-pub const INGRESS_CLASS: &str = "public";
+const INGRESS_CLASS: &str = "public";
 
 /// Memory kept for the OS, microk8s and its addons: a quarter of the host, at least 1.5 GiB.
-pub fn default_reserved_memory(host_memory: Bytes) -> Bytes {
+fn default_reserved_memory(host_memory: Bytes) -> Bytes {
     Bytes((host_memory.0 / 4).max(Bytes::mib(1536).0))
 }
 
 /// dbcache from the host's memory: an eighth of it (three thirty-seconds below 8 GiB), shared
 /// by the Bitcoin nodes on that machine, between 256 MiB and 4 GiB. An 8 GiB Pi gets 1 GiB, a
 /// 4 GiB one 384 MiB, so that bitcoind, LND and Tor fit beside the OS.
-pub fn default_dbcache_mib(host_memory: Bytes, bitcoin_nodes_on_machine: usize) -> u64 {
+fn default_dbcache_mib(host_memory: Bytes, bitcoin_nodes_on_machine: usize) -> u64 {
     let host = host_memory.as_mib();
     let share = if host_memory.0 < SMALL_HOST_MEMORY.0 {
         host * 3 / 32
@@ -80,7 +80,7 @@ pub fn default_dbcache_mib(host_memory: Bytes, bitcoin_nodes_on_machine: usize) 
 }
 
 /// maxmempool from the host's memory: bitcoind's default, or 128 MiB below 8 GiB.
-pub fn default_maxmempool_mib(host_memory: Bytes) -> u64 {
+fn default_maxmempool_mib(host_memory: Bytes) -> u64 {
     if host_memory.0 < SMALL_HOST_MEMORY.0 {
         SMALL_HOST_MAXMEMPOOL_MIB
     } else {
@@ -89,7 +89,7 @@ pub fn default_maxmempool_mib(host_memory: Bytes) -> u64 {
 }
 
 /// Pod memory for bitcoind: caches plus base, rounded up to 128 MiB.
-pub fn bitcoind_memory(dbcache_mib: u64, maxmempool_mib: u64) -> Bytes {
+fn bitcoind_memory(dbcache_mib: u64, maxmempool_mib: u64) -> Bytes {
     let mib = dbcache_mib + maxmempool_mib + BITCOIND_BASE_MIB;
     Bytes::mib(mib.div_ceil(128) * 128)
 }
@@ -177,7 +177,7 @@ fn resolve_tor(spec: &SpecInput) -> Tor {
 
 /// `hostPort` when it can work: clearnet allowed, and at most one Bitcoin and one Lightning
 /// node per machine (two nodes of a kind would claim the same port). Otherwise `none`.
-pub fn default_inbound(site: &Site) -> Inbound {
+fn default_inbound(site: &Site) -> Inbound {
     if site.spec.tor.mode == TorMode::TorOnly {
         return Inbound::None;
     }

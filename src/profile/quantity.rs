@@ -29,6 +29,19 @@ impl Bytes {
         self.0 / MI
     }
 
+    /// Rounded for people to one decimal of the largest binary unit it reaches: `1.8Ti`,
+    /// `31Gi`, `512Mi`, `100B`. [`Display`](fmt::Display) writes the exact value instead.
+    pub fn human(self) -> String {
+        for (unit, suffix) in [(TI, "Ti"), (GI, "Gi"), (MI, "Mi"), (KI, "Ki")] {
+            if self.0 >= unit {
+                let value = self.0 as f64 / unit as f64;
+                let text = format!("{value:.1}");
+                return format!("{}{suffix}", text.strip_suffix(".0").unwrap_or(&text));
+            }
+        }
+        format!("{}B", self.0)
+    }
+
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         let split = text
@@ -198,6 +211,14 @@ mod tests {
         assert_eq!(Bytes::mib(1536).to_string(), "1536Mi");
         assert_eq!(Bytes::parse("1Ti").unwrap().to_string(), "1Ti");
         assert_eq!(Bytes(1000).to_string(), "1000");
+    }
+
+    #[test]
+    fn prints_rounded_sizes_for_people() {
+        assert_eq!(Bytes::mib(15_800).human(), "15.4Gi");
+        assert_eq!(Bytes::gib(31).human(), "31Gi");
+        assert_eq!(Bytes(2_000_398_934_016).human(), "1.8Ti");
+        assert_eq!(Bytes(100).human(), "100B");
     }
 
     #[test]

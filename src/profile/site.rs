@@ -73,10 +73,6 @@ impl Network {
         }
     }
 
-    pub fn is_mainnet(self) -> bool {
-        self == Network::Mainnet
-    }
-
     /// bitcoind's default port for inbound Tor connections (`-bind=...=onion`), from
     /// chainparamsbase.cpp's `OnionServiceTargetPort`.
     pub fn onion_target_port(self) -> u16 {

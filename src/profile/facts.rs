@@ -1,0 +1,117 @@
+//! What follows from an effective site without being written in it: the pods that run beside
+//! its nodes, and the APIs it publishes by name. The checks and the plan both ask, so each answer
+//! is worked out here, once.
+
+use super::defaults::{
+    EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU,
+    LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY,
+};
+use super::quantity::{Bytes, Millicores};
+use super::site::{LndApi, Resources, Site};
+
+/// Pods beside the nodes, with the machine they run on: Tor on the host, each exporter pod (the
+/// exporter and its `headers` container) beside its bitcoind, each lndmon beside its LND.
+pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
+    let mut pods = Vec::new();
+    if site.spec.tor.enabled() {
+        pods.push((site.spec.host.node_name.as_str(), site.spec.tor.resources));
+    }
+    let monitoring = &site.spec.monitoring;
+    let exporters = site.spec.bitcoin.iter().map(|node| {
+        (
+            &node.disk,
+            Bytes(EXPORTER_MEMORY.0 + HEADERS_EXPORTER_MEMORY.0),
+            Millicores(EXPORTER_CPU.0 + HEADERS_EXPORTER_CPU.0),
+        )
+    });
+    let lndmons = site
+        .spec
+        .lightning
+        .iter()
+        .map(|node| (&node.disk, LNDMON_MEMORY, LNDMON_CPU));
+    // Every LND pod also runs the lndinit sidecar that publishes its macaroons. Its init
+    // containers run one at a time before LND, so the pod needs max(wallet init, LND + sidecar):
+    // beyond LND itself, the larger of the sidecar and what the wallet init needs above LND.
+    let sidecars = site.spec.lightning.iter().map(|node| {
+        let above_lnd = Bytes(
+            LND_WALLET_INIT_MEMORY
+                .0
+                .saturating_sub(node.resources.memory.0),
+        );
+        (
+            &node.disk,
+            above_lnd.max(LND_SIDECAR_MEMORY),
+            LND_SIDECAR_CPU,
+        )
+    });
+    let beside_nodes = exporters
+        .filter(|_| monitoring.enabled)
+        .chain(lndmons.filter(|_| monitoring.enabled && monitoring.lndmon))
+        .chain(sidecars);
+    for (disk, memory, cpu) in beside_nodes {
+        pods.push((site.machine_of_disk(disk), Resources { memory, cpu }));
+    }
+    pods
+}
+
+/// One API a node publishes through an Ingress, as the profile names it.
+pub(super) struct NodeIngress<'a> {
+    /// Its field path, such as `spec.lightning[0].ingress.rest`.
+    pub(super) path: String,
+    pub(super) host: &'a str,
+    /// What it is, such as `LND lnd's REST API`.
+    pub(super) what: String,
+}
+
+/// Every node API the profile names a public host for, Bitcoin nodes first, in profile order,
+/// whether or not `spec.ingress` is there to publish them.
+pub(super) fn node_ingresses(site: &Site) -> Vec<NodeIngress<'_>> {
+    let bitcoin = site
+        .spec
+        .bitcoin
+        .iter()
+        .enumerate()
+        .filter_map(|(i, node)| {
+            let host = node.ingress.rpc.as_deref()?;
+            Some(NodeIngress {
+                path: format!("spec.bitcoin[{i}].ingress.rpc"),
+                host,
+                what: format!("bitcoind {}'s RPC", node.name),
+            })
+        });
+    let lightning = site
+        .spec
+        .lightning
+        .iter()
+        .enumerate()
+        .flat_map(|(i, node)| {
+            node.ingress.iter().map(move |(api, host)| NodeIngress {
+                path: format!("spec.lightning[{i}].ingress.{}", api.as_str()),
+                host,
+                what: format!(
+                    "LND {}'s {} API",
+                    node.name,
+                    match api {
+                        LndApi::Rest => "REST",
+                        LndApi::Grpc => "gRPC",
+                    }
+                ),
+            })
+        });
+    bitcoin.chain(lightning).collect()
+}
+
+/// Every API the profile exposes publicly by name, as (`field path`, description): each is a
+/// warning in the plan.
+pub fn public_exposures(site: &Site) -> Vec<(String, String)> {
+    if !site.spec.ingress.enabled {
+        return Vec::new();
+    }
+    node_ingresses(site)
+        .into_iter()
+        .map(|ingress| {
+            let exposed = format!("{} at https://{}", ingress.what, ingress.host);
+            (ingress.path, exposed)
+        })
+        .collect()
+}

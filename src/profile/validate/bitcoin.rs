@@ -1,0 +1,81 @@
+//! `spec.bitcoin[]`: each Bitcoin node's disk, pruning, caches, image, RPC ranges and memory.
+
+use super::disks;
+use crate::profile::chain::MIN_PRUNE_MIB;
+use crate::profile::check::{Checker, is_ip_or_cidr};
+use crate::profile::quantity::Bytes;
+use crate::profile::site::Site;
+
+pub(super) fn check(checker: &mut Checker, site: &Site) {
+    for (i, node) in site.spec.bitcoin.iter().enumerate() {
+        let base = format!("spec.bitcoin[{i}]");
+        disks::check_ref(checker, site, &format!("{base}.disk"), &node.disk);
+        if let Some(prune) = node.prune {
+            if node.txindex {
+                checker.error(
+                    &format!("{base}.prune"),
+                    "prune and txindex exclude each other: a pruned node has no old blocks to index",
+                    "remove `prune` to keep the full chain, or remove `txindex`",
+                );
+            }
+            if prune < MIN_PRUNE_MIB {
+                checker.error(
+                    &format!("{base}.prune"),
+                    format!("prune target {prune} MiB is below bitcoind's minimum of {MIN_PRUNE_MIB} MiB"),
+                    format!("use `prune: {MIN_PRUNE_MIB}` or more (the value is in MiB)"),
+                );
+            } else if let Some(disk) = site.spec.disks.get(&node.disk)
+                && prune > disk.size.as_mib()
+            {
+                checker.error(
+                    &format!("{base}.prune"),
+                    format!(
+                        "prune target {prune} MiB is more than disk {:?} holds ({}, {} MiB): bitcoind would fill it before pruning",
+                        node.disk,
+                        disk.size,
+                        disk.size.as_mib()
+                    ),
+                    "the value is in MiB: keep it well below the disk's size, beside the chain state (`prune: 550` keeps only recent blocks)",
+                );
+            }
+        }
+        if !(4..=65536).contains(&node.dbcache) {
+            checker.error(
+                &format!("{base}.dbcache"),
+                format!("dbcache {} MiB is outside 4..65536", node.dbcache),
+                "leave it out to size it from the host's memory",
+            );
+        }
+        if node.maxmempool < 5 {
+            checker.error(
+                &format!("{base}.maxmempool"),
+                format!(
+                    "maxmempool {} MiB is below bitcoind's minimum of 5",
+                    node.maxmempool
+                ),
+                "leave it out for the default of 300",
+            );
+        }
+        checker.check_image(&format!("{base}.image"), &node.image);
+        for (j, range) in node.rpc_allow_ip.iter().enumerate() {
+            if !is_ip_or_cidr(range) {
+                checker.error(
+                    &format!("{base}.rpcAllowIp[{j}]"),
+                    format!("{range:?} is not an IP address or CIDR range"),
+                    "write ranges like 10.0.0.0/8 or fd00::/8",
+                );
+            }
+        }
+        let floor = node.dbcache + node.maxmempool + 256;
+        if node.resources.memory < Bytes::mib(floor) {
+            checker.error(
+                &format!("{base}.resources.memory"),
+                format!(
+                    "{} is too little for dbcache {} MiB plus maxmempool {} MiB; bitcoind would be killed for running out of memory",
+                    node.resources.memory, node.dbcache, node.maxmempool
+                ),
+                format!("give it at least {}, or lower dbcache", Bytes::mib(floor)),
+            );
+        }
+    }
+}

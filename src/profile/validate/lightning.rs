@@ -1,0 +1,87 @@
+//! `spec.lightning[]`: each Lightning node's backend, disk, alias, colour, image and the extra
+//! names of its TLS certificate.
+
+use std::net::IpAddr;
+
+use super::disks;
+use crate::profile::check::{Checker, is_dns_subdomain, is_hex_color};
+use crate::profile::site::Site;
+
+/// LND rejects longer aliases.
+const MAX_ALIAS_BYTES: usize = 32;
+
+pub(super) fn check(checker: &mut Checker, site: &Site) {
+    for (i, node) in site.spec.lightning.iter().enumerate() {
+        let base = format!("spec.lightning[{i}]");
+        match site.bitcoin_node(&node.bitcoin) {
+            None => {
+                let known: Vec<&str> =
+                    site.spec.bitcoin.iter().map(|b| b.name.as_str()).collect();
+                let hint = if known.is_empty() {
+                    "declare a Bitcoin node under spec.bitcoin first".to_owned()
+                } else {
+                    format!("known: {}", known.join(", "))
+                };
+                checker.error(
+                    &format!("{base}.bitcoin"),
+                    format!("no bitcoin node named {:?}", node.bitcoin),
+                    hint,
+                );
+            }
+            Some(backend) if backend.prune.is_some() => checker.warn(
+                &format!("{base}.bitcoin"),
+                format!(
+                    "LND uses the pruned node {:?}; it works, but fetches old blocks from peers and is slower",
+                    backend.name
+                ),
+                "for a routing node keep the full chain (remove `prune`)",
+            ),
+            Some(_) => {}
+        }
+        disks::check_ref(checker, site, &format!("{base}.disk"), &node.disk);
+        if node.alias.len() > MAX_ALIAS_BYTES || node.alias.is_empty() {
+            checker.error(
+                &format!("{base}.alias"),
+                format!(
+                    "alias {:?} must be 1 to {MAX_ALIAS_BYTES} bytes",
+                    node.alias
+                ),
+                "shorten it",
+            );
+        }
+        if node.alias.chars().any(char::is_control) {
+            checker.error(
+                &format!("{base}.alias"),
+                "alias contains a control character",
+                "use plain text on one line",
+            );
+        }
+        if !is_hex_color(&node.color) {
+            checker.error(
+                &format!("{base}.color"),
+                format!("color {:?} is not a #rrggbb colour", node.color),
+                "write it like \"#3399ff\" (quoted, since # starts a YAML comment)",
+            );
+        }
+        checker.check_image(&format!("{base}.image"), &node.image);
+        for (j, domain) in node.tls_extra_domains.iter().enumerate() {
+            let bare = domain.strip_prefix("*.").unwrap_or(domain);
+            if !is_dns_subdomain(bare) {
+                checker.error(
+                    &format!("{base}.tlsExtraDomains[{j}]"),
+                    format!("{domain:?} is not a DNS name"),
+                    "write a lowercase host name such as node.example.com",
+                );
+            }
+        }
+        for (j, ip) in node.tls_extra_ips.iter().enumerate() {
+            if ip.parse::<IpAddr>().is_err() {
+                checker.error(
+                    &format!("{base}.tlsExtraIps[{j}]"),
+                    format!("{ip:?} is not an IP address"),
+                    "write an IPv4 or IPv6 address such as 192.168.1.10",
+                );
+            }
+        }
+    }
+}

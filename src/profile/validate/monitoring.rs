@@ -1,0 +1,40 @@
+//! `spec.monitoring`: the names the observability addon selects by, the exporter images, and
+//! the networks lndmon knows.
+
+use crate::profile::check::{Checker, is_dns_label, is_label_value};
+use crate::profile::site::{Network, Site};
+
+pub(super) fn check(checker: &mut Checker, site: &Site) {
+    let monitoring = &site.spec.monitoring;
+    if !is_label_value(&monitoring.release) || monitoring.release.is_empty() {
+        checker.error(
+            "spec.monitoring.release",
+            format!("{:?} is not a Kubernetes label value", monitoring.release),
+            "use the Helm release name of kube-prometheus-stack, kube-prom-stack on microk8s",
+        );
+    }
+    if !is_dns_label(&monitoring.namespace) {
+        checker.error(
+            "spec.monitoring.namespace",
+            format!("{:?} is not a valid namespace name", monitoring.namespace),
+            "use the namespace Grafana runs in, observability on microk8s",
+        );
+    }
+    checker.check_image("spec.monitoring.exporterImage", &monitoring.exporter_image);
+    checker.check_image("spec.monitoring.lndmonImage", &monitoring.lndmon_image);
+    let lndmon_network = matches!(
+        site.spec.network,
+        Network::Mainnet | Network::Testnet | Network::Regtest
+    );
+    if monitoring.enabled && monitoring.lndmon && !lndmon_network && !site.spec.lightning.is_empty()
+    {
+        checker.error(
+            "spec.monitoring.lndmon",
+            format!(
+                "lndmon knows only mainnet, testnet and regtest, not {}",
+                site.spec.network.as_str()
+            ),
+            "set spec.monitoring.lndmon: false; LND's own metrics are still scraped",
+        );
+    }
+}

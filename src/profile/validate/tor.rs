@@ -1,0 +1,17 @@
+//! `spec.tor` and the per-node `onion` opt-in: an onion service needs Tor to be on.
+
+use crate::profile::check::Checker;
+use crate::profile::site::Site;
+
+pub(super) fn check(checker: &mut Checker, site: &Site) {
+    checker.check_image("spec.tor.image", &site.spec.tor.image);
+    for (i, node) in site.spec.lightning.iter().enumerate() {
+        if !node.onion.is_empty() && !site.spec.tor.enabled() {
+            checker.error(
+                &format!("spec.lightning[{i}].onion"),
+                "an onion service for LND's APIs needs Tor, but spec.tor.mode is off",
+                "set spec.tor.mode to hybrid or tor-only, or remove `onion`",
+            );
+        }
+    }
+}
