@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{Plan, PlannedObject};
+use super::planned::{Plan, PlannedObject};
 use crate::fsutil;
 
 /// Placeholder for a masked Secret value. Not valid base64, so a masked manifest that is

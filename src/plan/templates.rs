@@ -6,29 +6,10 @@ use std::path::{Path, PathBuf};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-use super::PlanError;
+use super::context::{self, Service};
+use super::error::PlanError;
 
 include!(concat!(env!("OUT_DIR"), "/templates.rs"));
-
-/// Which objects a template renders for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Once per site (`site/`).
-    Site,
-    /// Once per Bitcoin node (`bitcoind/`).
-    EachBitcoin,
-    /// Once per Lightning node (`lnd/`).
-    EachLightning,
-}
-
-const SERVICES: [(&str, Scope); 6] = [
-    ("site", Scope::Site),
-    ("bitcoind", Scope::EachBitcoin),
-    ("lnd", Scope::EachLightning),
-    ("tor", Scope::Site),
-    ("monitoring", Scope::Site),
-    ("ingress", Scope::Site),
-];
 
 #[derive(Debug, Clone)]
 pub struct TemplateSet {
@@ -80,17 +61,21 @@ impl TemplateSet {
             set.files.insert(relative, source);
         }
         for name in set.files.keys().filter(|name| is_document(name)) {
-            scope_of(name)?;
+            context::service_of(name)?;
         }
         Ok(set)
     }
 
-    /// Templates that render objects, with their scope, in name order.
-    pub fn documents(&self) -> Vec<(&str, Scope)> {
+    /// Templates that render objects, with their service, in name order.
+    pub fn documents(&self) -> Vec<(&str, &'static Service)> {
         self.files
             .keys()
             .filter(|name| is_document(name))
-            .filter_map(|name| scope_of(name).ok().map(|scope| (name.as_str(), scope)))
+            .filter_map(|name| {
+                context::service_of(name)
+                    .ok()
+                    .map(|service| (name.as_str(), service))
+            })
             .collect()
     }
 
@@ -112,9 +97,30 @@ impl TemplateSet {
         env.set_keep_trailing_newline(true);
         for (name, source) in &self.files {
             env.add_template_owned(name.clone(), source.clone())
-                .map_err(|err| PlanError::template(&err, self))?;
+                .map_err(|err| self.error(&err))?;
         }
         Ok(env)
+    }
+
+    /// A template error with the template's name, its line and that line's source.
+    pub fn error(&self, err: &minijinja::Error) -> PlanError {
+        let template = err.name().unwrap_or("<unknown>").to_owned();
+        let mut message = err.detail().map_or_else(
+            || err.kind().to_string(),
+            |detail| format!("{}: {detail}", err.kind()),
+        );
+        let source_line = err
+            .line()
+            .zip(self.source(&template))
+            .and_then(|(line, source)| Some((line, source.lines().nth(line.checked_sub(1)?)?)));
+        if let Some((line, text)) = source_line {
+            message.push_str(&format!("\n  {line} | {}", text.trim_end()));
+        }
+        PlanError::Template {
+            template,
+            line: err.line(),
+            message,
+        }
     }
 }
 
@@ -137,21 +143,4 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The scope of a document template, from its directory.
-pub fn scope_of(name: &str) -> Result<Scope, PlanError> {
-    let service = name.split('/').next().unwrap_or_default();
-    SERVICES
-        .iter()
-        .find(|(dir, _)| *dir == service && name.contains('/'))
-        .map(|(_, scope)| *scope)
-        .ok_or_else(|| PlanError::UnknownService {
-            template: name.to_owned(),
-            known: SERVICES
-                .iter()
-                .map(|(dir, _)| *dir)
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
 }
