@@ -1,8 +1,6 @@
 //! What can go wrong while rendering a plan. A leaf of plan/: every other file of plan/ returns
 //! these, and none of them is needed to build one.
 
-use std::path::PathBuf;
-
 use super::state::StateError;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +31,6 @@ pub enum PlanError {
         "template {template}: directory is not a service openlsp renders\n  hint: put templates under one of: {known}"
     )]
     UnknownService { template: String, known: String },
-    #[error("--templates {}: {reason}", dir.display())]
-    TemplateDir { dir: PathBuf, reason: String },
     #[error("{0}; this is a bug in openlsp")]
     Bug(String),
 }

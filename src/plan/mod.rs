@@ -1,7 +1,12 @@
-//! The plan: every object of a site, rendered from templates with the site's secrets. Pure and
-//! deterministic: the same profile and state dir give byte-identical output. No cluster access.
+//! The plan: every object of a site, rendered from templates with the site's secrets.
 //!
-//! [`render_site`] is the entry point. What templates see is built per service in [`context`].
+//! [`render_site`] is the entry point, and it is pure: it takes the profile, a snapshot of the
+//! secrets and the template set, and the same three give byte-identical output. It never
+//! reaches the cluster, the filesystem, the environment or the clock; the caller reads the
+//! state dir and `--templates DIR`, and writes `render -o DIR` ([`crate::template_dir`],
+//! [`crate::render_dir`]). What templates see is built per service in [`context`].
+//! (`state.rs` and the credential files beside it are not part of rendering; they are moving
+//! to `src/secrets/`.)
 
 pub mod backup;
 pub mod catalog;

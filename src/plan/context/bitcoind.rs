@@ -15,8 +15,9 @@ use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
 use crate::images;
 use crate::plan::error::PlanError;
+use crate::plan::names;
+use crate::plan::rpcauth;
 use crate::plan::state::{self, EXPORTER_RPC_USER, Secrets};
-use crate::plan::{names, rpcauth};
 use crate::profile::{BitcoinNode, Site, TorMode};
 
 /// The RPCs jvstein/bitcoin-prometheus-exporter calls (bitcoind-monitor.py's `refresh_metrics`):
