@@ -51,7 +51,7 @@ impl TemplateSet {
     }
 
     /// Templates that render objects, with their service, in name order.
-    pub fn documents(&self) -> Vec<(&str, &'static Service)> {
+    pub(crate) fn documents(&self) -> Vec<(&str, &'static Service)> {
         self.files
             .keys()
             .filter(|name| is_document(name))

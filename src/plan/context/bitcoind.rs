@@ -25,7 +25,7 @@ use crate::profile::{BitcoinNode, Site, TorMode};
 /// answers a call outside the whitelist with 403, after which the exporter sets no gauge at all.
 /// Every one only reads; the exporter's user may call nothing else. The pod's `headers`
 /// container calls only `getblockchaininfo`, as the same user.
-pub const EXPORTER_RPCS: [&str; 14] = [
+pub(crate) const EXPORTER_RPCS: [&str; 14] = [
     "estimatesmartfee",  // bitcoin_est_smart_fee_<blocks>
     "getblock",          // the latest block's size, weight and transactions (older versions)
     "getblockchaininfo", // height, difficulty, size on disk, verification progress, best block
@@ -44,11 +44,11 @@ pub const EXPORTER_RPCS: [&str; 14] = [
 /// The exporter refreshes its metrics when `/metrics` is fetched, at most once in this many
 /// seconds (its `RATE_LIMIT`): just under the 60 s scrape interval, so a scrape sees data at most
 /// a minute old and the readiness probe (every 30 s) does not double bitcoind's RPC load.
-pub const EXPORTER_RATE_LIMIT_SECONDS: u32 = 55;
+pub(crate) const EXPORTER_RATE_LIMIT_SECONDS: u32 = 55;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BitcoinContext {
+pub(crate) struct BitcoinContext {
     node: BitcoinNodeContext,
     clients: Vec<RpcClientContext>,
     /// base64 of rpcauth.conf: one salted `rpcauth=` line per client.
@@ -57,7 +57,7 @@ pub struct BitcoinContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BitcoinNodeContext {
+pub(crate) struct BitcoinNodeContext {
     name: String,
     image: String,
     uid: i64,
@@ -85,7 +85,7 @@ pub struct BitcoinNodeContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BitcoinNames {
+pub(crate) struct BitcoinNames {
     service: String,
     stateful_set: String,
     config_map: String,
@@ -94,7 +94,7 @@ pub struct BitcoinNames {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BitcoinPorts {
+pub(crate) struct BitcoinPorts {
     rpc: u16,
     p2p: u16,
     zmq_block: u16,
@@ -103,14 +103,14 @@ pub struct BitcoinPorts {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RpcClientContext {
+pub(crate) struct RpcClientContext {
     name: String,
     user: String,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BitcoinTorContext {
+pub(crate) struct BitcoinTorContext {
     /// `onion` in hybrid mode (only .onion through Tor), `proxy` in tor-only mode.
     proxy_key: &'static str,
     socks: String,
@@ -125,7 +125,7 @@ pub struct BitcoinTorContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ExporterContext {
+pub(crate) struct ExporterContext {
     user: &'static str,
     name: String,
     secret: String,
@@ -146,7 +146,7 @@ pub struct ExporterContext {
     selector: Labels,
 }
 
-pub fn context(
+pub(crate) fn context(
     site: &Site,
     node: &BitcoinNode,
     secrets: &Secrets,

@@ -8,12 +8,13 @@ use super::shared::GRAFANA_PORT;
 use crate::profile::{Acme, Site};
 
 /// Let's Encrypt's ACME v2 directories.
-pub const LETSENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
-pub const LETSENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+pub(crate) const LETSENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
+pub(crate) const LETSENCRYPT_STAGING: &str =
+    "https://acme-staging-v02.api.letsencrypt.org/directory";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct IssuerContext {
+pub(crate) struct IssuerContext {
     name: String,
     server: &'static str,
     account_secret: String,
@@ -21,7 +22,7 @@ pub struct IssuerContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GrafanaIngressContext {
+pub(crate) struct GrafanaIngressContext {
     name: String,
     host: String,
     namespace: String,
@@ -32,7 +33,7 @@ pub struct GrafanaIngressContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct IngressContext {
+pub(crate) struct IngressContext {
     enabled: bool,
     class_name: String,
     email: String,
@@ -42,7 +43,7 @@ pub struct IngressContext {
     grafana: Option<GrafanaIngressContext>,
 }
 
-pub fn context(site: &Site) -> IngressContext {
+pub(crate) fn context(site: &Site) -> IngressContext {
     let ingress = &site.spec.ingress;
     let issuers = [
         (Acme::Production, LETSENCRYPT_PRODUCTION),
@@ -85,7 +86,7 @@ fn issuer_name(site: &Site, acme: Acme) -> String {
 /// The public Ingress of one API of one node.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeIngressContext {
+pub(crate) struct NodeIngressContext {
     api: &'static str,
     name: String,
     host: String,
@@ -97,7 +98,7 @@ pub struct NodeIngressContext {
 
 /// The Ingress of `node`'s `api` at `host`, which the node serves on `port`; none while the
 /// site has no `spec.ingress`.
-pub fn node_ingress(
+pub(crate) fn node_ingress(
     site: &Site,
     node: &str,
     api: &'static str,
@@ -116,7 +117,7 @@ pub fn node_ingress(
 }
 
 /// Each node API the profile publishes: anyone can reach it.
-pub fn warnings(site: &Site) -> Vec<String> {
+pub(crate) fn warnings(site: &Site) -> Vec<String> {
     crate::profile::public_exposures(site)
         .into_iter()
         .map(|(path, what)| {

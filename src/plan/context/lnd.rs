@@ -26,7 +26,7 @@ use crate::profile::{
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LightningContext {
+pub(crate) struct LightningContext {
     node: LightningNodeContext,
     backend: BackendContext,
     secrets: LightningSecrets,
@@ -34,7 +34,7 @@ pub struct LightningContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LightningNodeContext {
+pub(crate) struct LightningNodeContext {
     name: String,
     image: String,
     wallet: WalletInitContext,
@@ -63,7 +63,7 @@ pub struct LightningNodeContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LightningNames {
+pub(crate) struct LightningNames {
     service: String,
     stateful_set: String,
     config_map: String,
@@ -76,7 +76,7 @@ pub struct LightningNames {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LightningPorts {
+pub(crate) struct LightningPorts {
     p2p: u16,
     grpc: u16,
     rest: u16,
@@ -86,7 +86,7 @@ pub struct LightningPorts {
 /// file mode does not know (signet, testnet4), through LND's unlocker RPC (`rpc`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WalletInitContext {
+pub(crate) struct WalletInitContext {
     mode: &'static str,
     /// lndinit's --network (file mode).
     network: &'static str,
@@ -104,7 +104,7 @@ pub struct WalletInitContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BackendContext {
+pub(crate) struct BackendContext {
     name: String,
     host: String,
     rpc_port: u16,
@@ -115,7 +115,7 @@ pub struct BackendContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LightningSecrets {
+pub(crate) struct LightningSecrets {
     tls_cert_b64: String,
     tls_key_b64: String,
     wallet_password_b64: String,
@@ -125,7 +125,7 @@ pub struct LightningSecrets {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LightningTorContext {
+pub(crate) struct LightningTorContext {
     socks: String,
     skip_proxy_for_clearnet: bool,
     stream_isolation: bool,
@@ -135,7 +135,7 @@ pub struct LightningTorContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LndmonContext {
+pub(crate) struct LndmonContext {
     name: String,
     image: String,
     uid: i64,
@@ -151,7 +151,7 @@ pub struct LndmonContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LightningMonitoring {
+pub(crate) struct LightningMonitoring {
     metrics_port: u16,
     metrics_service: String,
     /// The metrics Service's labels and the ServiceMonitor's selector: the node's own Service
@@ -161,7 +161,7 @@ pub struct LightningMonitoring {
     lndmon: Option<LndmonContext>,
 }
 
-pub fn context(
+pub(crate) fn context(
     site: &Site,
     node: &LightningNode,
     secrets: &Secrets,

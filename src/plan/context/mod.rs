@@ -13,13 +13,13 @@
 //! so any template can read a site-wide fact. A once-per-node service's templates see its
 //! context's fields beside `site` (`node`, `backend`, …).
 
-pub mod bitcoind;
-pub mod ingress;
-pub mod lnd;
-pub mod monitoring;
-pub mod shared;
-pub mod site;
-pub mod tor;
+pub(crate) mod bitcoind;
+pub(crate) mod ingress;
+pub(crate) mod lnd;
+pub(crate) mod monitoring;
+pub(crate) mod shared;
+pub(crate) mod site;
+pub(crate) mod tor;
 
 use serde_json::{Map, Value};
 
@@ -30,7 +30,7 @@ use shared::to_value;
 
 /// How often a service's templates render, with the function that builds the context of each.
 #[derive(Clone, Copy)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// Once per site.
     Site(fn(&Site) -> Result<Value, PlanError>),
     /// Once per Bitcoin node (`spec.bitcoin`).
@@ -40,9 +40,9 @@ pub enum Scope {
 }
 
 /// One template directory and how its templates render.
-pub struct Service {
-    pub dir: &'static str,
-    pub scope: Scope,
+pub(crate) struct Service {
+    pub(crate) dir: &'static str,
+    pub(crate) scope: Scope,
 }
 
 /// The directory whose context is `site` itself.
@@ -50,7 +50,7 @@ const SITE: &str = "site";
 
 /// Every service openlsp renders. Adding one is a row here, its context file, its template
 /// directory and its images-table row (docs/architecture.md).
-pub const SERVICES: [Service; 6] = [
+pub(crate) const SERVICES: [Service; 6] = [
     Service {
         dir: SITE,
         scope: Scope::Site(|site| to_value(site::context(site))),
@@ -82,7 +82,7 @@ pub const SERVICES: [Service; 6] = [
 ];
 
 /// The service a template belongs to, from its directory.
-pub fn service_of(template: &str) -> Result<&'static Service, PlanError> {
+pub(crate) fn service_of(template: &str) -> Result<&'static Service, PlanError> {
     let (dir, _) = template.split_once('/').unwrap_or_default();
     SERVICES
         .iter()
@@ -98,13 +98,13 @@ pub fn service_of(template: &str) -> Result<&'static Service, PlanError> {
 }
 
 /// Every context of a site: for each service, one per time its templates render.
-pub struct Contexts {
+pub(crate) struct Contexts {
     by_service: Vec<(&'static str, Vec<minijinja::Value>)>,
 }
 
 impl Contexts {
     /// Builds each service's contexts once, to be shared by all templates of the service.
-    pub fn build(site: &Site, secrets: &Secrets) -> Result<Self, PlanError> {
+    pub(crate) fn build(site: &Site, secrets: &Secrets) -> Result<Self, PlanError> {
         let mut site_value = Map::new();
         for service in &SERVICES {
             if let Scope::Site(build) = service.scope {
@@ -148,7 +148,7 @@ impl Contexts {
     }
 
     /// The contexts `service`'s templates render with, one per time they render.
-    pub fn of(&self, service: &Service) -> &[minijinja::Value] {
+    pub(crate) fn of(&self, service: &Service) -> &[minijinja::Value] {
         self.by_service
             .iter()
             .find(|(dir, _)| *dir == service.dir)
@@ -158,7 +158,7 @@ impl Contexts {
 
 /// What the operator should know before applying, from the services that have something to
 /// say: public exposures, monitoring without lndmon, routes in an addon openlsp does not own.
-pub fn warnings(site: &Site) -> Vec<String> {
+pub(crate) fn warnings(site: &Site) -> Vec<String> {
     [ingress::warnings, monitoring::warnings, site::warnings]
         .iter()
         .flat_map(|warnings| warnings(site))

@@ -10,7 +10,7 @@ use crate::profile::Site;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DiskWatch {
+pub(crate) struct DiskWatch {
     name: String,
     mountpoint: String,
     /// The Kubernetes node the disk is attached to: node-exporter reports every machine's
@@ -20,14 +20,14 @@ pub struct DiskWatch {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ScrapeJob {
+pub(crate) struct ScrapeJob {
     node: String,
     job: String,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DashboardContext {
+pub(crate) struct DashboardContext {
     name: String,
     uid: String,
     key: String,
@@ -35,7 +35,7 @@ pub struct DashboardContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MonitoringContext {
+pub(crate) struct MonitoringContext {
     enabled: bool,
     release: String,
     namespace: String,
@@ -56,7 +56,7 @@ pub struct MonitoringContext {
     lnd_dashboard: DashboardContext,
 }
 
-pub fn context(site: &Site) -> MonitoringContext {
+pub(crate) fn context(site: &Site) -> MonitoringContext {
     let monitoring = &site.spec.monitoring;
     let mut monitor_labels = site_labels(site);
     monitor_labels.insert("release", monitoring.release.clone());
@@ -160,7 +160,7 @@ fn scrape_jobs<'a>(nodes: impl Iterator<Item = &'a String>, suffix: &str) -> Vec
 }
 
 /// Without lndmon nothing reports whether LND is synced to the chain.
-pub fn warnings(site: &Site) -> Vec<String> {
+pub(crate) fn warnings(site: &Site) -> Vec<String> {
     let monitoring = &site.spec.monitoring;
     if monitoring.enabled && !monitoring.lndmon && !site.spec.lightning.is_empty() {
         vec![

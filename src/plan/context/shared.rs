@@ -15,25 +15,25 @@ use crate::plan::state::{Secrets, StateError};
 use crate::profile::{LndApi, Resources, Site};
 
 /// bitcoind's ZMQ publishers, which LND subscribes to.
-pub const ZMQ_RAWBLOCK_PORT: u16 = 28332;
-pub const ZMQ_RAWTX_PORT: u16 = 28333;
-pub const LND_P2P_PORT: u16 = 9735;
-pub const LND_GRPC_PORT: u16 = 10009;
-pub const LND_REST_PORT: u16 = 8080;
-pub const TOR_SOCKS_PORT: u16 = 9050;
+pub(crate) const ZMQ_RAWBLOCK_PORT: u16 = 28332;
+pub(crate) const ZMQ_RAWTX_PORT: u16 = 28333;
+pub(crate) const LND_P2P_PORT: u16 = 9735;
+pub(crate) const LND_GRPC_PORT: u16 = 10009;
+pub(crate) const LND_REST_PORT: u16 = 8080;
+pub(crate) const TOR_SOCKS_PORT: u16 = 9050;
 /// The bitcoind exporter's `/metrics`.
-pub const EXPORTER_PORT: u16 = 9332;
+pub(crate) const EXPORTER_PORT: u16 = 9332;
 /// The exporter pod's `headers` container (templates/bitcoind/headers-exporter.py.j2).
-pub const HEADERS_EXPORTER_PORT: u16 = 9333;
+pub(crate) const HEADERS_EXPORTER_PORT: u16 = 9333;
 /// LND's `prometheus.listen` port (sample-lnd.conf: `prometheus.listen=0.0.0.0:8989`).
-pub const LND_METRICS_PORT: u16 = 8989;
+pub(crate) const LND_METRICS_PORT: u16 = 8989;
 /// lndmon's default `prometheus.listenaddr` port.
-pub const LNDMON_PORT: u16 = 9092;
+pub(crate) const LNDMON_PORT: u16 = 9092;
 /// kube-prometheus-stack's Grafana Service port.
-pub const GRAFANA_PORT: u16 = 80;
+pub(crate) const GRAFANA_PORT: u16 = 80;
 
 /// The port LND serves `api` on.
-pub fn lnd_api_port(api: LndApi) -> u16 {
+pub(crate) fn lnd_api_port(api: LndApi) -> u16 {
     match api {
         LndApi::Rest => LND_REST_PORT,
         LndApi::Grpc => LND_GRPC_PORT,
@@ -41,17 +41,17 @@ pub fn lnd_api_port(api: LndApi) -> u16 {
 }
 
 /// storageClassName of every openlsp volume: no provisioner may claim them.
-pub const STORAGE_CLASS: &str = "openlsp-local";
-pub const SITE_LABEL: &str = "openlsp.io/site";
+pub(crate) const STORAGE_CLASS: &str = "openlsp-local";
+pub(crate) const SITE_LABEL: &str = "openlsp.io/site";
 /// `app.kubernetes.io/component` of bitcoind's and LND's pods.
-pub const BITCOIN_COMPONENT: &str = "bitcoin-node";
-pub const LIGHTNING_COMPONENT: &str = "lightning-node";
+pub(crate) const BITCOIN_COMPONENT: &str = "bitcoin-node";
+pub(crate) const LIGHTNING_COMPONENT: &str = "lightning-node";
 
 /// Labels as templates print them: sorted by key.
-pub type Labels = BTreeMap<&'static str, String>;
+pub(crate) type Labels = BTreeMap<&'static str, String>;
 
 /// Labels every object of the site carries.
-pub fn site_labels(site: &Site) -> Labels {
+pub(crate) fn site_labels(site: &Site) -> Labels {
     let mut labels = Labels::new();
     labels.insert("app.kubernetes.io/managed-by", "openlsp".to_owned());
     labels.insert("app.kubernetes.io/part-of", "openlsp".to_owned());
@@ -60,7 +60,7 @@ pub fn site_labels(site: &Site) -> Labels {
 }
 
 /// Standard labels of one component's objects, and the subset its selectors use.
-pub fn component_labels(
+pub(crate) fn component_labels(
     site: &Site,
     software: &str,
     instance: &str,
@@ -76,18 +76,18 @@ pub fn component_labels(
 }
 
 /// The annotations of an object that holds data, which prune keeps.
-pub fn data_annotation() -> BTreeMap<&'static str, &'static str> {
+pub(crate) fn data_annotation() -> BTreeMap<&'static str, &'static str> {
     BTreeMap::from([(DATA_ANNOTATION, "true")])
 }
 
 /// The in-cluster DNS name of a Service, independent of the cluster domain.
-pub fn service_host(site: &Site, service: &str) -> String {
+pub(crate) fn service_host(site: &Site, service: &str) -> String {
     format!("{service}.{}.svc", site.namespace())
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ResourcesContext {
+pub(crate) struct ResourcesContext {
     memory: String,
     cpu: String,
     cpu_limit: String,
@@ -95,7 +95,7 @@ pub struct ResourcesContext {
 
 /// Memory request = limit and the CPU request from the profile; the CPU limit is the host's
 /// cores.
-pub fn resources(site: &Site, resources: Resources) -> ResourcesContext {
+pub(crate) fn resources(site: &Site, resources: Resources) -> ResourcesContext {
     ResourcesContext {
         memory: resources.memory.to_string(),
         cpu: resources.cpu.to_string(),
@@ -105,7 +105,7 @@ pub fn resources(site: &Site, resources: Resources) -> ResourcesContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StorageContext {
+pub(crate) struct StorageContext {
     pv: String,
     pvc: String,
     class: &'static str,
@@ -115,7 +115,7 @@ pub struct StorageContext {
 }
 
 /// The local volume of node `node` on disk `disk_name`: `<disk path>/<node>`.
-pub fn storage(site: &Site, node: &str, disk_name: &str) -> StorageContext {
+pub(crate) fn storage(site: &Site, node: &str, disk_name: &str) -> StorageContext {
     let disk = &site.spec.disks[disk_name];
     StorageContext {
         pv: format!("{}-{node}", site.namespace()),
@@ -128,19 +128,19 @@ pub fn storage(site: &Site, node: &str, disk_name: &str) -> StorageContext {
 }
 
 /// Base64, as a Secret's `data` holds it.
-pub fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The value at `path` in the secrets snapshot.
-pub fn secret<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a [u8], PlanError> {
+pub(crate) fn secret<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a [u8], PlanError> {
     secrets
         .get(path)
         .ok_or_else(|| PlanError::State(StateError::Missing { path: path.into() }))
 }
 
 /// The value at `path` in the secrets snapshot, as text.
-pub fn secret_text<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a str, PlanError> {
+pub(crate) fn secret_text<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a str, PlanError> {
     std::str::from_utf8(secret(secrets, path)?).map_err(|_| {
         PlanError::State(StateError::Damaged {
             path: path.into(),
@@ -150,6 +150,6 @@ pub fn secret_text<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a str, Plan
 }
 
 /// A context as the JSON value templates read.
-pub fn to_value(context: impl Serialize) -> Result<Value, PlanError> {
+pub(crate) fn to_value(context: impl Serialize) -> Result<Value, PlanError> {
     serde_json::to_value(context).map_err(|err| PlanError::Bug(err.to_string()))
 }

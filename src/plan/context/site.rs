@@ -10,7 +10,7 @@ use super::shared::{LND_P2P_PORT, Labels, data_annotation, site_labels};
 use crate::profile::{Inbound, Site, TorMode};
 
 #[derive(Serialize)]
-pub struct SiteContext {
+pub(crate) struct SiteContext {
     pub name: String,
     pub namespace: String,
     pub network: &'static str,
@@ -27,7 +27,7 @@ pub struct SiteContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NetworkingContext {
+pub(crate) struct NetworkingContext {
     ipv6: bool,
     inbound: &'static str,
     host_port: bool,
@@ -38,7 +38,7 @@ pub struct NetworkingContext {
     external_ips: Vec<String>,
 }
 
-pub fn context(site: &Site) -> SiteContext {
+pub(crate) fn context(site: &Site) -> SiteContext {
     let networking = &site.spec.networking;
     SiteContext {
         name: site.name().to_owned(),
@@ -66,7 +66,7 @@ pub fn context(site: &Site) -> SiteContext {
 /// The Service of one node for inbound P2P (`loadBalancer` or `ingress`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct InboundServiceContext {
+pub(crate) struct InboundServiceContext {
     name: String,
     #[serde(rename = "type")]
     kind: &'static str,
@@ -78,13 +78,13 @@ pub struct InboundServiceContext {
 /// How clearnet peers reach one node: a host port, or a Service (`templates/_shared/p2p-service.yaml.j2`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeInbound {
+pub(crate) struct NodeInbound {
     host_port: bool,
     service: Option<InboundServiceContext>,
 }
 
 /// Inbound P2P of node `node`, which listens on `p2p_port`.
-pub fn node_inbound(site: &Site, node: &str, p2p_port: u16) -> NodeInbound {
+pub(crate) fn node_inbound(site: &Site, node: &str, p2p_port: u16) -> NodeInbound {
     let name = format!("{node}-p2p");
     let service = match site.spec.networking.inbound {
         Inbound::LoadBalancer => Some(InboundServiceContext {
@@ -108,7 +108,7 @@ pub fn node_inbound(site: &Site, node: &str, p2p_port: u16) -> NodeInbound {
 }
 
 /// Clearnet addresses a node advertises: none in tor-only mode or without inbound.
-pub fn clearnet_external_ips(site: &Site) -> &[String] {
+pub(crate) fn clearnet_external_ips(site: &Site) -> &[String] {
     let clearnet =
         site.spec.tor.mode != TorMode::TorOnly && site.spec.networking.inbound != Inbound::None;
     if clearnet {
@@ -120,7 +120,7 @@ pub fn clearnet_external_ips(site: &Site) -> &[String] {
 
 /// With `inbound: ingress`: the TCP routes the microk8s nginx addon needs, which openlsp does
 /// not own.
-pub fn warnings(site: &Site) -> Vec<String> {
+pub(crate) fn warnings(site: &Site) -> Vec<String> {
     if site.spec.networking.inbound != Inbound::Ingress {
         return Vec::new();
     }

@@ -16,20 +16,20 @@ use crate::plan::state::{self, Secrets};
 use crate::profile::{Site, TorMode};
 
 /// The Tor daemon's own name: one per site.
-pub const TOR_NAME: &str = "tor";
+pub(crate) const TOR_NAME: &str = "tor";
 const TOR_CONFIG_MAP: &str = "tor-config";
 /// The Tor pod's memory-backed emptyDir: Tor's DataDirectory and every HiddenServiceDir.
-pub const TOR_STATE_DIR: &str = "/var/lib/tor";
+pub(crate) const TOR_STATE_DIR: &str = "/var/lib/tor";
 /// Tor's DataDirectory, under TOR_STATE_DIR.
 const TOR_DATA_SUBDIR: &str = "data";
 /// The HiddenServiceDirs' parent, under TOR_STATE_DIR.
 const TOR_HS_SUBDIR: &str = "hs";
 /// Where the Tor pod mounts the onion key Secrets, one directory per onion service.
-pub const TOR_KEYS_DIR: &str = "/etc/tor/keys";
+pub(crate) const TOR_KEYS_DIR: &str = "/etc/tor/keys";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PortTarget {
+pub(crate) struct PortTarget {
     #[serde(rename = "virtual")]
     virtual_port: u16,
     target: String,
@@ -38,7 +38,7 @@ pub struct PortTarget {
 /// One HiddenServiceDir of the Tor daemon.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct OnionServiceContext {
+pub(crate) struct OnionServiceContext {
     name: String,
     secret: String,
     /// The HiddenServiceDir in the pod, for the torrc.
@@ -50,7 +50,7 @@ pub struct OnionServiceContext {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TorContext {
+pub(crate) struct TorContext {
     enabled: bool,
     mode: &'static str,
     hybrid: bool,
@@ -83,7 +83,7 @@ pub struct TorContext {
     selector: Labels,
 }
 
-pub fn context(site: &Site) -> TorContext {
+pub(crate) fn context(site: &Site) -> TorContext {
     let tor = &site.spec.tor;
     let (labels, selector) = component_labels(site, TOR_NAME, TOR_NAME, "tor");
     TorContext {
@@ -120,12 +120,12 @@ pub fn context(site: &Site) -> TorContext {
 }
 
 /// `host:port` of the site's SOCKS proxy.
-pub fn socks(site: &Site) -> String {
+pub(crate) fn socks(site: &Site) -> String {
     format!("{}:{TOR_SOCKS_PORT}", service_host(site, TOR_NAME))
 }
 
 /// The ClusterIP Service the Tor daemon forwards bitcoind `bitcoind`'s onion peers to.
-pub fn onion_target_service(bitcoind: &str) -> String {
+pub(crate) fn onion_target_service(bitcoind: &str) -> String {
     format!("{bitcoind}-onion")
 }
 
@@ -192,15 +192,18 @@ fn tor_policy_range(range: &str) -> String {
 /// An onion service's key material as a Secret's data (`templates/_shared/onion-secret.yaml.j2`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct OnionSecretContext {
+pub(crate) struct OnionSecretContext {
     name: String,
-    pub address: String,
+    pub(crate) address: String,
     secret_key_b64: String,
     public_key_b64: String,
 }
 
 /// The key of onion service `service`, from the secrets snapshot.
-pub fn onion_secret(secrets: &Secrets, service: &str) -> Result<OnionSecretContext, PlanError> {
+pub(crate) fn onion_secret(
+    secrets: &Secrets,
+    service: &str,
+) -> Result<OnionSecretContext, PlanError> {
     let path = state::paths::onion_key(service);
     let key = OnionKey::from_secret_file(secret(secrets, &path)?).map_err(|err| {
         PlanError::State(state::StateError::Damaged {
