@@ -4,6 +4,8 @@
 //! [`profile`] (load and validate) → [`plan`] (render templates, secrets, certificates; pure)
 //! → `diff` (planned vs live) → `cluster` (the only code that talks to the API server).
 //! [`commands`] orchestrate one verb each and [`ui`] owns every byte written to the terminal.
+//! [`template_dir`] and [`render_dir`] read and write plan's files, so plan stays pure.
+//! docs/architecture.md is the map.
 
 pub mod cli;
 pub mod cluster;
@@ -16,6 +18,8 @@ pub mod images;
 pub mod object;
 pub mod plan;
 pub mod profile;
+pub mod render_dir;
+pub mod template_dir;
 pub mod ui;
 
 use std::process::ExitCode;

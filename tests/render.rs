@@ -844,6 +844,42 @@ fn no_process_argument_carries_a_secret() {
 
 /// The `config` init container composes LND's lnd.conf: run its script as written (only the
 /// mount paths moved into a temp dir) and check the file LND reads.
+/// lnd.conf writes each section once: the onion, inbound and metrics settings sit in its one
+/// `[Application Options]`, where sample-lnd.conf lists them.
+#[test]
+fn lnd_conf_has_each_section_once() {
+    let mut checked = 0;
+    for name in common::example_profiles() {
+        let test = Test::new().with_example(&name);
+        let output = test
+            .run(["render", "-p", &format!("{name}.yaml")])
+            .expect(0);
+        for doc in documents(&output.stdout) {
+            let Some(conf) = doc["data"]["lnd.conf"].as_str() else {
+                continue;
+            };
+            let mut sections: Vec<&str> = Vec::new();
+            for line in conf.lines() {
+                if line.starts_with('[') {
+                    assert!(!sections.contains(&line), "{name}: {line} twice:\n{conf}");
+                    sections.push(line);
+                } else if ["externalip=", "tlsextradomain=", "prometheus."]
+                    .iter()
+                    .any(|key| line.starts_with(key))
+                {
+                    assert_eq!(
+                        sections.last(),
+                        Some(&"[Application Options]"),
+                        "{name}: {line}"
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} lnd.conf files rendered");
+}
+
 #[test]
 fn lnd_reads_its_rpc_password_from_a_private_composed_config() {
     let test = Test::new().with_example("pi4-mainnet");

@@ -7,7 +7,7 @@ use base64::Engine as _;
 
 use super::Outcome;
 use crate::cli::{ConnectArgs, GlobalArgs};
-use crate::plan::context::{LND_GRPC_PORT, LND_REST_PORT, service_host};
+use crate::plan::context::shared::{LND_GRPC_PORT, LND_REST_PORT, service_host};
 use crate::plan::{names, tls};
 use crate::ui::Ui;
 

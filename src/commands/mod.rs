@@ -53,10 +53,12 @@ pub fn open_state(global: &GlobalArgs, site: &str) -> anyhow::Result<StateDir> {
     Ok(StateDir::open(&state_dir_path(global, site)?, site)?)
 }
 
+/// The built-in templates, overlaid with `--templates DIR`.
 pub fn template_set(global: &GlobalArgs) -> anyhow::Result<TemplateSet> {
+    let builtin = TemplateSet::builtin();
     Ok(match &global.templates {
-        Some(dir) => TemplateSet::with_overrides(dir)?,
-        None => TemplateSet::builtin(),
+        Some(dir) => builtin.with_overrides(crate::template_dir::read(dir)?)?,
+        None => builtin,
     })
 }
 

@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use super::Outcome;
 use crate::cli::{GlobalArgs, RenderArgs};
 use crate::plan::output::{self, SecretDisplay};
+use crate::render_dir;
 use crate::ui::Ui;
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &RenderArgs) -> anyhow::Result<Outcome> {
@@ -16,7 +17,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RenderArgs) -> anyhow::Result<Ou
     };
     match &args.output_dir {
         Some(dir) => {
-            let count = output::write_dir(&planned.plan, dir, display)
+            let count = render_dir::write(&planned.plan, dir, display)
                 .with_context(|| format!("writing manifests to {}", dir.display()))?;
             ui.success(&format!("wrote {count} objects to {}", dir.display()));
         }

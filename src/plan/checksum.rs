@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::PlannedObject;
+use super::planned::PlannedObject;
 use crate::object::CHECKSUM_ANNOTATION;
 
 const WORKLOADS: [&str; 4] = ["StatefulSet", "Deployment", "DaemonSet", "Job"];

@@ -1,129 +1,42 @@
-//! The plan: every object of a site, rendered from templates with the site's secrets. Pure and
-//! deterministic: the same profile and state dir give byte-identical output. No cluster access.
+//! The plan: every object of a site, rendered from templates with the site's secrets.
+//!
+//! [`render_site`] is the entry point, and it is pure: it takes the profile, a snapshot of the
+//! secrets and the template set, and the same three give byte-identical output. It never
+//! reaches the cluster, the filesystem, the environment or the clock; the caller reads the
+//! state dir and `--templates DIR`, and writes `render -o DIR` ([`crate::template_dir`],
+//! [`crate::render_dir`]). What templates see is built per service in [`context`].
+//! (`state.rs` and the credential files beside it are not part of rendering; they are moving
+//! to `src/secrets/`.)
 
 pub mod backup;
 pub mod catalog;
 pub mod checksum;
 pub mod context;
 pub mod credential_check;
+pub mod error;
 pub mod kinds;
 pub mod names;
 pub mod onion;
 pub mod output;
+pub mod planned;
 pub mod rotation;
 pub mod rpcauth;
-pub mod stack;
 pub mod state;
 pub mod templates;
 pub mod tls;
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::collections::{BTreeSet, HashMap};
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::profile::{Site, SourceMap};
 
-pub use kinds::{KindInfo, Stage};
-pub use state::{Requirement, Secrets, StateDir, StateError};
-pub use templates::{Scope, TemplateSet};
-
-#[derive(Debug, thiserror::Error)]
-pub enum PlanError {
-    #[error("{0}")]
-    State(#[from] StateError),
-    #[error("template {template}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-    Template {
-        template: String,
-        line: Option<usize>,
-        message: String,
-    },
-    #[error("template {template} rendered an invalid object{}: {message}\n  hint: fix the template; the rendered document was:\n{excerpt}", line.map(|l| format!(" (rendered line {l})")).unwrap_or_default())]
-    InvalidObject {
-        template: String,
-        line: Option<usize>,
-        message: String,
-        excerpt: String,
-    },
-    #[error("template {template}: {kind} {name} is rendered twice (also by {other})")]
-    Duplicate {
-        template: String,
-        other: String,
-        kind: String,
-        name: String,
-    },
-    #[error(
-        "template {template}: directory is not a service openlsp renders\n  hint: put templates under one of: {known}"
-    )]
-    UnknownService { template: String, known: String },
-    #[error("--templates {}: {reason}", dir.display())]
-    TemplateDir { dir: PathBuf, reason: String },
-    #[error("{0}; this is a bug in openlsp")]
-    Bug(String),
-}
-
-impl PlanError {
-    fn template(err: &minijinja::Error, set: &TemplateSet) -> Self {
-        let template = err.name().unwrap_or("<unknown>").to_owned();
-        let mut message = err.detail().map_or_else(
-            || err.kind().to_string(),
-            |detail| format!("{}: {detail}", err.kind()),
-        );
-        let source_line = err
-            .line()
-            .zip(set.source(&template))
-            .and_then(|(line, source)| Some((line, source.lines().nth(line.checked_sub(1)?)?)));
-        if let Some((line, text)) = source_line {
-            message.push_str(&format!("\n  {line} | {}", text.trim_end()));
-        }
-        PlanError::Template {
-            template,
-            line: err.line(),
-            message,
-        }
-    }
-}
-
-/// One object of the plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlannedObject {
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-    pub namespace: Option<String>,
-    /// The template that rendered it.
-    pub template: String,
-    pub stage: Stage,
-    pub manifest: Value,
-}
-
-impl PlannedObject {
-    /// `Kind/name`, as kubectl prints it.
-    pub fn display_name(&self) -> String {
-        format!("{}/{}", self.kind, self.name)
-    }
-
-    /// Whether prune must keep this object; see [`is_data`].
-    pub fn is_data(&self) -> bool {
-        is_data(&self.manifest)
-    }
-}
-
 pub use crate::object::is_data;
-
-fn json_of(value: &impl Serialize) -> Value {
-    serde_json::to_value(value).expect("contexts serialize to JSON")
-}
-
-/// Every object of a site, sorted by apply stage, kind and name.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Plan {
-    pub objects: Vec<PlannedObject>,
-    /// What the operator should know before applying: public exposures, addon objects
-    /// openlsp does not own. Commands print them; they never stop the plan.
-    pub warnings: Vec<String>,
-}
+pub use error::PlanError;
+pub use kinds::{KindInfo, Stage};
+pub use planned::{Plan, PlannedObject};
+pub use state::{Requirement, Secrets, StateDir, StateError};
+pub use templates::TemplateSet;
 
 /// Renders every template for `site` with `secrets` and checks each object against its type.
 pub fn render_site(
@@ -132,47 +45,18 @@ pub fn render_site(
     templates: &TemplateSet,
 ) -> Result<Plan, PlanError> {
     let env = templates.environment()?;
-    // Every context is built once and shared by all templates of its scope.
-    let site_value = serde_json::to_value(context::site_context(site))
-        .map_err(|err| PlanError::Bug(err.to_string()))?;
-    let with_site = |node: Value| -> minijinja::Value {
-        let mut map = match node {
-            Value::Object(map) => map,
-            _ => serde_json::Map::new(),
-        };
-        map.insert("site".to_owned(), site_value.clone());
-        minijinja::Value::from_serialize(Value::Object(map))
-    };
-    let site_contexts = vec![with_site(Value::Object(serde_json::Map::new()))];
-    let bitcoin_contexts = site
-        .spec
-        .bitcoin
-        .iter()
-        .map(|node| context::bitcoin_context(site, node, secrets).map(|c| with_site(json_of(&c))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let lightning_contexts = site
-        .spec
-        .lightning
-        .iter()
-        .map(|node| context::lightning_context(site, node, secrets).map(|c| with_site(json_of(&c))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let contexts = context::Contexts::build(site, secrets)?;
     let mut objects: Vec<PlannedObject> = Vec::new();
     // (kind, namespace, name) → the template that rendered it.
-    let mut rendered_by: std::collections::HashMap<(String, Option<String>, String), String> =
-        std::collections::HashMap::new();
-    for (name, scope) in templates.documents() {
+    let mut rendered_by: HashMap<(String, Option<String>, String), String> = HashMap::new();
+    for (name, service) in templates.documents() {
         let template = env
             .get_template(name)
-            .map_err(|err| PlanError::template(&err, templates))?;
-        let contexts = match scope {
-            Scope::Site => &site_contexts,
-            Scope::EachBitcoin => &bitcoin_contexts,
-            Scope::EachLightning => &lightning_contexts,
-        };
-        for ctx in contexts {
+            .map_err(|err| templates.error(&err))?;
+        for ctx in contexts.of(service) {
             let text = template
                 .render(ctx.clone())
-                .map_err(|err| PlanError::template(&err, templates))?;
+                .map_err(|err| templates.error(&err))?;
             for object in parse_documents(name, &text, site)? {
                 let key = (
                     object.kind.clone(),
@@ -199,7 +83,7 @@ pub fn render_site(
     });
     Ok(Plan {
         objects,
-        warnings: stack::plan_warnings(site),
+        warnings: context::warnings(site),
     })
 }
 

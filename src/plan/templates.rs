@@ -1,38 +1,24 @@
 //! The template set: built-in templates embedded at build time, optionally overlaid file by
-//! file from `--templates DIR`, compiled into a strict minijinja environment.
+//! file with templates the caller read (`--templates DIR`, read at the edge by
+//! [`crate::template_dir`]), compiled into a strict minijinja environment.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-use super::PlanError;
+use super::context::{self, Service};
+use super::error::PlanError;
 
 include!(concat!(env!("OUT_DIR"), "/templates.rs"));
-
-/// Which objects a template renders for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Once per site (`site/`).
-    Site,
-    /// Once per Bitcoin node (`bitcoind/`).
-    EachBitcoin,
-    /// Once per Lightning node (`lnd/`).
-    EachLightning,
-}
-
-const SERVICES: [(&str, Scope); 6] = [
-    ("site", Scope::Site),
-    ("bitcoind", Scope::EachBitcoin),
-    ("lnd", Scope::EachLightning),
-    ("tor", Scope::Site),
-    ("monitoring", Scope::Site),
-    ("ingress", Scope::Site),
-];
 
 #[derive(Debug, Clone)]
 pub struct TemplateSet {
     files: BTreeMap<String, String>,
+}
+
+/// Whether a file is a template: only `*.j2` files are; others beside them are ignored.
+pub fn is_template(name: &str) -> bool {
+    name.ends_with(".j2")
 }
 
 fn is_document(name: &str) -> bool {
@@ -44,53 +30,36 @@ impl TemplateSet {
         TemplateSet {
             files: BUILTIN_TEMPLATES
                 .iter()
-                .filter(|(name, _)| name.ends_with(".j2"))
+                .filter(|(name, _)| is_template(name))
                 .map(|(name, source)| ((*name).to_owned(), (*source).to_owned()))
                 .collect(),
         }
     }
 
-    /// The built-in set with every `*.j2` file under `dir` replacing or adding to it.
-    pub fn with_overrides(dir: &Path) -> Result<Self, PlanError> {
-        let mut set = Self::builtin();
-        if !dir.is_dir() {
-            return Err(PlanError::TemplateDir {
-                dir: dir.to_path_buf(),
-                reason: "it is not a directory".to_owned(),
-            });
+    /// This set with each `(relative path, source)` template replacing the one at the same
+    /// path or adding to it. A document template outside every service's directory is refused.
+    pub fn with_overrides(
+        mut self,
+        files: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, PlanError> {
+        self.files
+            .extend(files.into_iter().filter(|(name, _)| is_template(name)));
+        for name in self.files.keys().filter(|name| is_document(name)) {
+            context::service_of(name)?;
         }
-        let mut found = Vec::new();
-        walk(dir, &mut found).map_err(|err| PlanError::TemplateDir {
-            dir: dir.to_path_buf(),
-            reason: err.to_string(),
-        })?;
-        for path in found {
-            let relative = path
-                .strip_prefix(dir)
-                .expect("walk stays under dir")
-                .to_string_lossy()
-                .replace('\\', "/");
-            if !relative.ends_with(".j2") {
-                continue;
-            }
-            let source = std::fs::read_to_string(&path).map_err(|err| PlanError::TemplateDir {
-                dir: dir.to_path_buf(),
-                reason: format!("{relative}: {err}"),
-            })?;
-            set.files.insert(relative, source);
-        }
-        for name in set.files.keys().filter(|name| is_document(name)) {
-            scope_of(name)?;
-        }
-        Ok(set)
+        Ok(self)
     }
 
-    /// Templates that render objects, with their scope, in name order.
-    pub fn documents(&self) -> Vec<(&str, Scope)> {
+    /// Templates that render objects, with their service, in name order.
+    pub(crate) fn documents(&self) -> Vec<(&str, &'static Service)> {
         self.files
             .keys()
             .filter(|name| is_document(name))
-            .filter_map(|name| scope_of(name).ok().map(|scope| (name.as_str(), scope)))
+            .filter_map(|name| {
+                context::service_of(name)
+                    .ok()
+                    .map(|service| (name.as_str(), service))
+            })
             .collect()
     }
 
@@ -112,46 +81,91 @@ impl TemplateSet {
         env.set_keep_trailing_newline(true);
         for (name, source) in &self.files {
             env.add_template_owned(name.clone(), source.clone())
-                .map_err(|err| PlanError::template(&err, self))?;
+                .map_err(|err| self.error(&err))?;
         }
         Ok(env)
     }
-}
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for path in entries {
-        let hidden = path
-            .file_name()
-            .is_some_and(|name| name.to_string_lossy().starts_with('.'));
-        if hidden {
-            continue;
+    /// A template error with the template's name, its line and that line's source.
+    pub fn error(&self, err: &minijinja::Error) -> PlanError {
+        let template = err.name().unwrap_or("<unknown>").to_owned();
+        let mut message = err.detail().map_or_else(
+            || err.kind().to_string(),
+            |detail| format!("{}: {detail}", err.kind()),
+        );
+        let source_line = err
+            .line()
+            .zip(self.source(&template))
+            .and_then(|(line, source)| Some((line, source.lines().nth(line.checked_sub(1)?)?)));
+        if let Some((line, text)) = source_line {
+            message.push_str(&format!("\n  {line} | {}", text.trim_end()));
         }
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else {
-            out.push(path);
+        PlanError::Template {
+            template,
+            line: err.line(),
+            message,
         }
     }
-    Ok(())
 }
 
-/// The scope of a document template, from its directory.
-pub fn scope_of(name: &str) -> Result<Scope, PlanError> {
-    let service = name.split('/').next().unwrap_or_default();
-    SERVICES
-        .iter()
-        .find(|(dir, _)| *dir == service && name.contains('/'))
-        .map(|(_, scope)| *scope)
-        .ok_or_else(|| PlanError::UnknownService {
-            template: name.to_owned(),
-            known: SERVICES
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(name: &str, source: &str) -> (String, String) {
+        (name.to_owned(), source.to_owned())
+    }
+
+    #[test]
+    fn overrides_replace_and_add_templates_and_ignore_other_files() {
+        let set = TemplateSet::builtin()
+            .with_overrides([
+                pair("lnd/service.yaml.j2", "replaced"),
+                pair("site/extra.yaml.j2", "added"),
+                pair("site/notes.txt", "not a template"),
+            ])
+            .unwrap();
+        assert_eq!(set.source("lnd/service.yaml.j2"), Some("replaced"));
+        assert_eq!(set.source("site/extra.yaml.j2"), Some("added"));
+        assert_eq!(set.source("site/notes.txt"), None);
+        assert!(
+            set.documents()
                 .iter()
-                .map(|(dir, _)| *dir)
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+                .any(|(name, service)| *name == "site/extra.yaml.j2" && service.dir == "site")
+        );
+    }
+
+    #[test]
+    fn a_document_outside_every_service_is_refused_with_the_known_ones() {
+        let err = TemplateSet::builtin()
+            .with_overrides([pair("grafana/thing.yaml.j2", "kind: ConfigMap\n")])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "template grafana/thing.yaml.j2: directory is not a service openlsp renders\n  hint: put templates under one of: site, bitcoind, lnd, tor, monitoring, ingress"
+        );
+        // Partials may sit anywhere.
+        TemplateSet::builtin()
+            .with_overrides([pair("_mine/partial.yaml.j2", "")])
+            .unwrap();
+    }
+
+    #[test]
+    fn every_builtin_template_directory_is_one_service() {
+        let set = TemplateSet::builtin();
+        let dirs: std::collections::BTreeSet<&str> = set
+            .files
+            .keys()
+            .filter_map(|name| name.split_once('/').map(|(dir, _)| dir))
+            .filter(|dir| !dir.starts_with('_'))
+            .collect();
+        let services: std::collections::BTreeSet<&str> =
+            context::SERVICES.iter().map(|s| s.dir).collect();
+        assert_eq!(dirs, services);
+        assert_eq!(
+            services.len(),
+            context::SERVICES.len(),
+            "a directory is listed twice"
+        );
+    }
 }

@@ -1,0 +1,166 @@
+//! What templates see: one context per service, computed here once so that templates never
+//! build names, ports or paths themselves.
+//!
+//! A service is a template directory, and [`SERVICES`] is the one table of them: for each
+//! directory, how often its templates render and what builds their context. Each service's
+//! context is built in its own file (`site.rs`, `bitcoind.rs`, …) from the profile and the
+//! secrets snapshot, over the vocabulary in `shared.rs` (ports, labels, volumes, secret values);
+//! service files import `shared.rs` and, for what one service gives another (an onion key, an
+//! Ingress, inbound P2P), the giver's file, never the other way round.
+//!
+//! Every template sees `site`: the site service's context, with each other once-per-site
+//! service's context under its directory name (`site.tor`, `site.monitoring`, `site.ingress`),
+//! so any template can read a site-wide fact. A once-per-node service's templates see its
+//! context's fields beside `site` (`node`, `backend`, …).
+
+pub(crate) mod bitcoind;
+pub(crate) mod ingress;
+pub(crate) mod lnd;
+pub(crate) mod monitoring;
+pub(crate) mod shared;
+pub(crate) mod site;
+pub(crate) mod tor;
+
+use serde_json::{Map, Value};
+
+use super::error::PlanError;
+use super::state::Secrets;
+use crate::profile::{BitcoinNode, LightningNode, Site};
+use shared::to_value;
+
+/// How often a service's templates render, with the function that builds the context of each.
+#[derive(Clone, Copy)]
+pub(crate) enum Scope {
+    /// Once per site.
+    Site(fn(&Site) -> Result<Value, PlanError>),
+    /// Once per Bitcoin node (`spec.bitcoin`).
+    EachBitcoin(fn(&Site, &BitcoinNode, &Secrets) -> Result<Value, PlanError>),
+    /// Once per Lightning node (`spec.lightning`).
+    EachLightning(fn(&Site, &LightningNode, &Secrets) -> Result<Value, PlanError>),
+}
+
+/// One template directory and how its templates render.
+pub(crate) struct Service {
+    pub(crate) dir: &'static str,
+    pub(crate) scope: Scope,
+}
+
+/// The directory whose context is `site` itself.
+const SITE: &str = "site";
+
+/// Every service openlsp renders. Adding one is a row here, its context file, its template
+/// directory and its images-table row (docs/architecture.md).
+pub(crate) const SERVICES: [Service; 6] = [
+    Service {
+        dir: SITE,
+        scope: Scope::Site(|site| to_value(site::context(site))),
+    },
+    Service {
+        dir: "bitcoind",
+        scope: Scope::EachBitcoin(|site, node, secrets| {
+            to_value(bitcoind::context(site, node, secrets)?)
+        }),
+    },
+    Service {
+        dir: "lnd",
+        scope: Scope::EachLightning(|site, node, secrets| {
+            to_value(lnd::context(site, node, secrets)?)
+        }),
+    },
+    Service {
+        dir: "tor",
+        scope: Scope::Site(|site| to_value(tor::context(site))),
+    },
+    Service {
+        dir: "monitoring",
+        scope: Scope::Site(|site| to_value(monitoring::context(site))),
+    },
+    Service {
+        dir: "ingress",
+        scope: Scope::Site(|site| to_value(ingress::context(site))),
+    },
+];
+
+/// The service a template belongs to, from its directory.
+pub(crate) fn service_of(template: &str) -> Result<&'static Service, PlanError> {
+    let (dir, _) = template.split_once('/').unwrap_or_default();
+    SERVICES
+        .iter()
+        .find(|service| service.dir == dir)
+        .ok_or_else(|| PlanError::UnknownService {
+            template: template.to_owned(),
+            known: SERVICES
+                .iter()
+                .map(|service| service.dir)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// Every context of a site: for each service, one per time its templates render.
+pub(crate) struct Contexts {
+    by_service: Vec<(&'static str, Vec<minijinja::Value>)>,
+}
+
+impl Contexts {
+    /// Builds each service's contexts once, to be shared by all templates of the service.
+    pub(crate) fn build(site: &Site, secrets: &Secrets) -> Result<Self, PlanError> {
+        let mut site_value = Map::new();
+        for service in &SERVICES {
+            if let Scope::Site(build) = service.scope {
+                match build(site)? {
+                    Value::Object(fields) if service.dir == SITE => site_value.extend(fields),
+                    value => {
+                        site_value.insert(service.dir.to_owned(), value);
+                    }
+                }
+            }
+        }
+        let site_value = Value::Object(site_value);
+        let with_site = |context: Value| -> minijinja::Value {
+            let mut map = match context {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
+            map.insert("site".to_owned(), site_value.clone());
+            minijinja::Value::from_serialize(Value::Object(map))
+        };
+        let mut by_service = Vec::new();
+        for service in &SERVICES {
+            let contexts = match service.scope {
+                Scope::Site(_) => vec![with_site(Value::Object(Map::new()))],
+                Scope::EachBitcoin(build) => site
+                    .spec
+                    .bitcoin
+                    .iter()
+                    .map(|node| build(site, node, secrets).map(&with_site))
+                    .collect::<Result<_, _>>()?,
+                Scope::EachLightning(build) => site
+                    .spec
+                    .lightning
+                    .iter()
+                    .map(|node| build(site, node, secrets).map(&with_site))
+                    .collect::<Result<_, _>>()?,
+            };
+            by_service.push((service.dir, contexts));
+        }
+        Ok(Contexts { by_service })
+    }
+
+    /// The contexts `service`'s templates render with, one per time they render.
+    pub(crate) fn of(&self, service: &Service) -> &[minijinja::Value] {
+        self.by_service
+            .iter()
+            .find(|(dir, _)| *dir == service.dir)
+            .map_or(&[], |(_, contexts)| contexts)
+    }
+}
+
+/// What the operator should know before applying, from the services that have something to
+/// say: public exposures, monitoring without lndmon, routes in an addon openlsp does not own.
+pub(crate) fn warnings(site: &Site) -> Vec<String> {
+    [ingress::warnings, monitoring::warnings, site::warnings]
+        .iter()
+        .flat_map(|warnings| warnings(site))
+        .collect()
+}

@@ -1,0 +1,155 @@
+//! The words every service's context is made of: ports, labels, the data annotation, volumes,
+//! pod sizes, and reading a value from the secrets snapshot. A leaf of plan/context: it imports
+//! no service file, so that every service file can import it and none has to import another
+//! for a port or a label.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::object::DATA_ANNOTATION;
+use crate::plan::error::PlanError;
+use crate::plan::state::{Secrets, StateError};
+use crate::profile::{LndApi, Resources, Site};
+
+/// bitcoind's ZMQ publishers, which LND subscribes to.
+pub(crate) const ZMQ_RAWBLOCK_PORT: u16 = 28332;
+pub(crate) const ZMQ_RAWTX_PORT: u16 = 28333;
+pub(crate) const LND_P2P_PORT: u16 = 9735;
+pub(crate) const LND_GRPC_PORT: u16 = 10009;
+pub(crate) const LND_REST_PORT: u16 = 8080;
+pub(crate) const TOR_SOCKS_PORT: u16 = 9050;
+/// The bitcoind exporter's `/metrics`.
+pub(crate) const EXPORTER_PORT: u16 = 9332;
+/// The exporter pod's `headers` container (templates/bitcoind/headers-exporter.py.j2).
+pub(crate) const HEADERS_EXPORTER_PORT: u16 = 9333;
+/// LND's `prometheus.listen` port (sample-lnd.conf: `prometheus.listen=0.0.0.0:8989`).
+pub(crate) const LND_METRICS_PORT: u16 = 8989;
+/// lndmon's default `prometheus.listenaddr` port.
+pub(crate) const LNDMON_PORT: u16 = 9092;
+/// kube-prometheus-stack's Grafana Service port.
+pub(crate) const GRAFANA_PORT: u16 = 80;
+
+/// The port LND serves `api` on.
+pub(crate) fn lnd_api_port(api: LndApi) -> u16 {
+    match api {
+        LndApi::Rest => LND_REST_PORT,
+        LndApi::Grpc => LND_GRPC_PORT,
+    }
+}
+
+/// storageClassName of every openlsp volume: no provisioner may claim them.
+pub(crate) const STORAGE_CLASS: &str = "openlsp-local";
+pub(crate) const SITE_LABEL: &str = "openlsp.io/site";
+/// `app.kubernetes.io/component` of bitcoind's and LND's pods.
+pub(crate) const BITCOIN_COMPONENT: &str = "bitcoin-node";
+pub(crate) const LIGHTNING_COMPONENT: &str = "lightning-node";
+
+/// Labels as templates print them: sorted by key.
+pub(crate) type Labels = BTreeMap<&'static str, String>;
+
+/// Labels every object of the site carries.
+pub(crate) fn site_labels(site: &Site) -> Labels {
+    let mut labels = Labels::new();
+    labels.insert("app.kubernetes.io/managed-by", "openlsp".to_owned());
+    labels.insert("app.kubernetes.io/part-of", "openlsp".to_owned());
+    labels.insert(SITE_LABEL, site.name().to_owned());
+    labels
+}
+
+/// Standard labels of one component's objects, and the subset its selectors use.
+pub(crate) fn component_labels(
+    site: &Site,
+    software: &str,
+    instance: &str,
+    component: &str,
+) -> (Labels, Labels) {
+    let mut selector = Labels::new();
+    selector.insert("app.kubernetes.io/name", software.to_owned());
+    selector.insert("app.kubernetes.io/instance", instance.to_owned());
+    let mut labels = site_labels(site);
+    labels.extend(selector.clone());
+    labels.insert("app.kubernetes.io/component", component.to_owned());
+    (labels, selector)
+}
+
+/// The annotations of an object that holds data, which prune keeps.
+pub(crate) fn data_annotation() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([(DATA_ANNOTATION, "true")])
+}
+
+/// The in-cluster DNS name of a Service, independent of the cluster domain.
+pub(crate) fn service_host(site: &Site, service: &str) -> String {
+    format!("{service}.{}.svc", site.namespace())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ResourcesContext {
+    memory: String,
+    cpu: String,
+    cpu_limit: String,
+}
+
+/// Memory request = limit and the CPU request from the profile; the CPU limit is the host's
+/// cores.
+pub(crate) fn resources(site: &Site, resources: Resources) -> ResourcesContext {
+    ResourcesContext {
+        memory: resources.memory.to_string(),
+        cpu: resources.cpu.to_string(),
+        cpu_limit: site.spec.host.cpus.to_string(),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StorageContext {
+    pv: String,
+    pvc: String,
+    class: &'static str,
+    path: String,
+    size: String,
+    node_name: String,
+}
+
+/// The local volume of node `node` on disk `disk_name`: `<disk path>/<node>`.
+pub(crate) fn storage(site: &Site, node: &str, disk_name: &str) -> StorageContext {
+    let disk = &site.spec.disks[disk_name];
+    StorageContext {
+        pv: format!("{}-{node}", site.namespace()),
+        pvc: format!("{node}-data"),
+        class: STORAGE_CLASS,
+        path: format!("{}/{node}", disk.path),
+        size: disk.size.to_string(),
+        node_name: disk.node_name.clone(),
+    }
+}
+
+/// Base64, as a Secret's `data` holds it.
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The value at `path` in the secrets snapshot.
+pub(crate) fn secret<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a [u8], PlanError> {
+    secrets
+        .get(path)
+        .ok_or_else(|| PlanError::State(StateError::Missing { path: path.into() }))
+}
+
+/// The value at `path` in the secrets snapshot, as text.
+pub(crate) fn secret_text<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a str, PlanError> {
+    std::str::from_utf8(secret(secrets, path)?).map_err(|_| {
+        PlanError::State(StateError::Damaged {
+            path: path.into(),
+            reason: "it is not UTF-8 text".to_owned(),
+        })
+    })
+}
+
+/// A context as the JSON value templates read.
+pub(crate) fn to_value(context: impl Serialize) -> Result<Value, PlanError> {
+    serde_json::to_value(context).map_err(|err| PlanError::Bug(err.to_string()))
+}
