@@ -228,7 +228,7 @@ ensure_runtime_packages() {
 # the kubelet and kube-proxy, dnsmasq for cluster DNS) and the image builds need.
 ensure_node_packages() {
   apt_install containerd runc containernetworking-plugins iptables conntrack \
-    dnsmasq-base socat nftables iproute2 util-linux debootstrap debian-archive-keyring binutils
+    dnsmasq-base socat nftables iproute2 procps util-linux debootstrap debian-archive-keyring binutils
 }
 
 # ---------------------------------------------------------------------------
@@ -625,6 +625,11 @@ node_acquire() {
   start_bg "$dir" node-lock sleep infinity
   exec {fd}>&-
 
+  local foreign
+  if foreign=$(foreign_kubelet); then
+    node_release "$dir"
+    die "$foreign; the test node would fight it, so it does not start on this host"
+  fi
   left=$(host_leftovers --mine)
   if [[ -n $left ]]; then
     log "a previous test node left these on this host; removing them:"
@@ -704,9 +709,24 @@ kubepods_pids() {
 }
 
 # Mounts the node makes: under DIR/openlsp-node (pod volumes, container root
-# filesystems), the pods' network namespaces, and containerd's shim sockets.
+# filesystems, since containerd's state is there) and the pods' network namespaces.
 node_mounts() {
-  awk '$2 ~ /\/openlsp-node(\/|$)/ || $2 ~ /^\/run\/netns\/cni-/ || $2 ~ /^\/run\/containerd(\/|$)/ {print $2}' /proc/mounts | sort -r
+  awk '$2 ~ /\/openlsp-node(\/|$)/ || $2 ~ /^\/run\/netns\/cni-/ {print $2}' /proc/mounts | sort -r
+}
+
+# foreign_kubelet — say so (exit 0) if a kubelet that is not a test node's runs
+# here, or ran and left pods: its pods are in the same kubepods cgroups, so the
+# test node's cleanup would kill them. The saved host state or a marked process
+# is the evidence that kubepods is ours.
+foreign_kubelet() {
+  [[ -d $HOST_STATE || -n $(marked_pids) ]] && return 1
+  local p
+  for p in $(pgrep -x kubelet || true); do
+    echo "a kubelet that is not the test node's runs here (pid $p)"
+    return 0
+  done
+  [[ -n $(kubepods_cgroups) ]] || return 1
+  echo "kubepods cgroups exist, and no test node made them: another kubelet runs pods here"
 }
 
 # iptables_node_rules V TABLE — the iptables-restore lines that remove the
@@ -772,9 +792,9 @@ host_leftovers() {
       [[ -n $want ]] && echo "nf_tables table $k $want (created by the node)"
     done < <(new_nft_tables)
   fi
-  # What only a kubelet or containerd writes, whatever the saved state says.
+  # What only a kubelet writes, whatever the saved state says.
   for p in /var/log/pods/* /var/log/containers/* /var/lib/cni/results/"$NODE_NAME"-* \
-    /run/containerd/s/* /var/lib/kubelet/device-plugins/kubelet.sock; do
+    /var/lib/kubelet/device-plugins/kubelet.sock; do
     [[ -e $p || -L $p ]] && echo "path $p"
   done
   return 0
@@ -783,7 +803,10 @@ host_leftovers() {
 # host_cleanup — undo every host change of a test node, whether its run ended
 # well or not. The caller holds the node lock. Safe to repeat.
 host_cleanup() {
-  local p m path state k v t n
+  local p m path state k v t n foreign
+  if foreign=$(foreign_kubelet); then
+    die "$foreign; not cleaning up for it"
+  fi
   # The kubelet first (it would restart containers), then the containers (by
   # cgroup: they do not carry the mark), then containerd, its shims and the rest.
   # shellcheck disable=SC2046 # pids
@@ -832,7 +855,9 @@ host_cleanup() {
     while read -r path state; do
       if [[ $state == new ]]; then
         rm -rf --one-file-system "$path"
-      elif [[ -d $path ]]; then # what the node added to a directory that was there before
+      elif [[ -d $path && $path == /var/* ]]; then
+        # What the node added to a kubelet directory that was there before. Not in
+        # /run/containerd, where a system containerd (docker's) keeps its own.
         find "$path" -mindepth 1 -maxdepth 1 -newer "$HOST_STATE/owner" -exec rm -rf --one-file-system {} +
       fi
     done <"$HOST_STATE/paths"

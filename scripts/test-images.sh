@@ -206,6 +206,13 @@ add_user() {
   else
     printf '%s:x:%s:\n' "$name" "$uid" >>"$tree/etc/group"
   fi
+  # No supplementary groups, as in upstream's image (sid's bitcoin-knots puts its
+  # user in debian-tor, for a local tor's control cookie).
+  # shellcheck disable=SC2016 # an awk program
+  rewrite "$tree/etc/group" -v n="$name" '{
+    m = ""; k = split($4, members, ",")
+    for (i = 1; i <= k; i++) if (members[i] != n) m = m (m == "" ? "" : ",") members[i]
+    $4 = m } 1'
   install -d -o "$uid" -g "$uid" -m 0755 "$tree$home"
 }
 
