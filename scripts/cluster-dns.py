@@ -1,22 +1,22 @@
 #!/usr/bin/env python3
 """cluster-dns.py: the test node's cluster DNS records, as a hosts file that dnsmasq serves.
 
-    cluster-dns.py SERVER TOKEN_FILE OUT_FILE [--interval SECONDS]
+    cluster-dns.py SERVER TOKEN_FILE OUT_FILE
 
 Debian packages no CoreDNS, so on the test node (scripts/test-cluster.sh up --with-node)
 dnsmasq answers the pods' queries from a hosts file in its --hostsdir, which it re-reads when
-the file changes (inotify). This script keeps that file current: every INTERVAL seconds it
-lists the Services and Endpoints and writes the A records CoreDNS would serve:
+the file changes (inotify). This script keeps that file current. It lists the Services and
+Endpoints once, then watches both (so it costs nothing while nothing changes, and a new
+Service resolves as soon as the API server has it), and writes the A records CoreDNS would
+serve:
 
   <svc>.<ns>.svc.cluster.local             the IPv4 ClusterIP (the pods have IPv4 only), or,
                                            for a headless Service, every ready endpoint
   <hostname>.<svc>.<ns>.svc.cluster.local  a ready endpoint with a hostname (StatefulSet pods)
 
-No SRV and no pod records; the search path is the pods' resolver's business (glibc applies it,
-Debian's static busybox does not). The lists are read with resourceVersion=0 (the API server's
-watch cache), so polling costs the API server little. The file is replaced atomically and only
-when it changes. The API server's certificate is self-signed and SERVER is the test cluster's
-own: TLS is not verified. Standard library only.
+No SRV and no pod records; the search path is the pods' resolver's business (glibc applies it).
+The file is replaced atomically and only when it changes. The API server's certificate is
+self-signed and SERVER is the test cluster's own: TLS is not verified. Standard library only.
 """
 
 import argparse
@@ -25,20 +25,39 @@ import json
 import os
 import ssl
 import sys
+import threading
 import time
 import urllib.request
 
+KINDS = ("services", "endpoints")
 
-def get(server, token, path):
-    request = urllib.request.Request(
-        f"{server}{path}?resourceVersion=0",
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-    )
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with urllib.request.urlopen(request, timeout=10, context=context) as response:
-        return json.load(response)["items"]
+
+class Cluster:
+    """The Services and Endpoints as last seen, keyed by (namespace, name)."""
+
+    def __init__(self):
+        self.objects = {kind: {} for kind in KINDS}
+        self.changed = threading.Condition()
+        self.version = 0
+
+    def replace(self, kind, items):
+        with self.changed:
+            self.objects[kind] = {key(item): item for item in items}
+            self.version += 1
+            self.changed.notify_all()
+
+    def update(self, kind, event_type, item):
+        with self.changed:
+            if event_type == "DELETED":
+                self.objects[kind].pop(key(item), None)
+            else:
+                self.objects[kind][key(item)] = item
+            self.version += 1
+            self.changed.notify_all()
+
+
+def key(item):
+    return item["metadata"]["namespace"], item["metadata"]["name"]
 
 
 def is_ipv4(address):
@@ -49,10 +68,8 @@ def is_ipv4(address):
 
 
 def records(services, endpoints):
-    ready = {(e["metadata"]["namespace"], e["metadata"]["name"]): e.get("subsets") or [] for e in endpoints}
     lines = set()
-    for service in services:
-        namespace, name = service["metadata"]["namespace"], service["metadata"]["name"]
+    for (namespace, name), service in services.items():
         fqdn = f"{name}.{namespace}.svc.cluster.local"
         spec = service.get("spec", {})
         if spec.get("type") == "ExternalName":
@@ -61,7 +78,7 @@ def records(services, endpoints):
         if cluster_ips and cluster_ips[0] not in (None, "", "None"):
             lines.update(f"{ip} {fqdn}" for ip in cluster_ips if is_ipv4(ip))
             continue
-        for subset in ready.get((namespace, name), []):
+        for subset in (endpoints.get((namespace, name)) or {}).get("subsets") or []:
             for address in subset.get("addresses") or []:
                 if not is_ipv4(address["ip"]):
                     continue
@@ -71,34 +88,76 @@ def records(services, endpoints):
     return "".join(f"{line}\n" for line in sorted(lines))
 
 
+class Api:
+    def __init__(self, server, token):
+        self.server, self.token = server, token
+        self.context = ssl.create_default_context()
+        self.context.check_hostname = False
+        self.context.verify_mode = ssl.CERT_NONE
+
+    def open(self, path, timeout):
+        request = urllib.request.Request(
+            f"{self.server}{path}",
+            headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
+        )
+        return urllib.request.urlopen(request, timeout=timeout, context=self.context)
+
+
+def follow(api, cluster, kind):
+    """List KIND, then apply its watch events; list again whenever the watch ends."""
+    last_error = None
+    while True:
+        try:
+            with api.open(f"/api/v1/{kind}", timeout=30) as response:
+                listed = json.load(response)
+            cluster.replace(kind, listed["items"])
+            version = listed["metadata"]["resourceVersion"]
+            path = f"/api/v1/{kind}?watch=1&allowWatchBookmarks=true&timeoutSeconds=600&resourceVersion={version}"
+            # The read timeout outlasts the server's own (bookmarks come about every minute).
+            with api.open(path, timeout=700) as stream:
+                for line in stream:
+                    event = json.loads(line)
+                    if event["type"] == "ERROR":  # e.g. 410 Gone: list again
+                        break
+                    if event["type"] != "BOOKMARK":
+                        cluster.update(kind, event["type"], event["object"])
+            last_error = None
+        except Exception as error:  # keep the last records; say so once per new error
+            if str(error) != last_error:
+                print(f"cluster-dns: {kind}: {error}", file=sys.stderr, flush=True)
+                last_error = str(error)
+            time.sleep(1)
+
+
+def write(cluster, out):
+    """Rewrite OUT whenever the records change (at most five times a second)."""
+    current, seen = None, -1
+    while True:
+        with cluster.changed:
+            cluster.changed.wait_for(lambda: cluster.version != seen)
+            seen = cluster.version
+            text = records(cluster.objects["services"], cluster.objects["endpoints"])
+        if text != current:
+            with open(f"{out}.tmp", "w") as f:
+                f.write(text)
+            os.replace(f"{out}.tmp", out)
+            current = text
+            print(f"cluster-dns: {text.count(chr(10))} records", file=sys.stderr, flush=True)
+        time.sleep(0.2)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("server")
     parser.add_argument("token_file")
     parser.add_argument("out")
-    parser.add_argument("--interval", type=float, default=1.0)
     args = parser.parse_args()
     with open(args.token_file) as f:
-        token = f.read().strip()
-
-    current = None
-    last_error = None
-    while True:
-        try:
-            text = records(get(args.server, token, "/api/v1/services"), get(args.server, token, "/api/v1/endpoints"))
-            if text != current:
-                tmp = f"{args.out}.tmp"
-                with open(tmp, "w") as f:
-                    f.write(text)
-                os.replace(tmp, args.out)
-                current = text
-                print(f"cluster-dns: {text.count(chr(10))} records", file=sys.stderr, flush=True)
-            last_error = None
-        except Exception as error:  # keep serving the last records; say so once per new error
-            if str(error) != last_error:
-                print(f"cluster-dns: {error}", file=sys.stderr, flush=True)
-                last_error = str(error)
-        time.sleep(args.interval)
+        api = Api(args.server, f.read().strip())
+    cluster = Cluster()
+    for kind in KINDS:
+        threading.Thread(target=follow, args=(api, cluster, kind), daemon=True).start()
+    write(cluster, args.out)
 
 
 if __name__ == "__main__":
