@@ -244,9 +244,19 @@ bins_ok() { # bins_ok NAME... — each is in BIN_DIR and reports K8S_VERSION
 
 cached_ok() { bins_ok "${CONTROL_PLANE_BINS[@]}"; }
 
-node_cached_ok() {
-  bins_ok "${NODE_BINS[@]}" && [[ -x $BIN_DIR/pause ]] \
-    && "$BIN_DIR/pause" -v 2>&1 | grep -qw "v$PAUSE_VERSION"
+pause_ok() { [[ -x $BIN_DIR/pause ]] && "$BIN_DIR/pause" -v 2>&1 | grep -qw "v$PAUSE_VERSION"; }
+
+node_cached_ok() { bins_ok "${NODE_BINS[@]}" && pause_ok; }
+
+missing_bins() { # missing_bins NAME... — print those of NAME that BIN_DIR lacks
+  local c
+  for c in "$@"; do
+    if [[ $c == pause ]]; then
+      pause_ok || echo pause
+    else
+      bins_ok "$c" || echo "$c"
+    fi
+  done
 }
 
 build_work=""
@@ -264,13 +274,7 @@ cmd_build() {
   local wanted=("${CONTROL_PLANE_BINS[@]}")
   [[ ${1:-} == --control-plane ]] || wanted+=("${NODE_BINS[@]}" pause)
   local missing=() c
-  for c in "${wanted[@]}"; do
-    if [[ $c == pause ]]; then
-      node_cached_ok || missing+=(pause)
-    else
-      bins_ok "$c" || missing+=("$c")
-    fi
-  done
+  mapfile -t missing < <(missing_bins "${wanted[@]}")
   if [[ ${#missing[@]} -eq 0 ]]; then
     log "cached: $BIN_DIR (${wanted[*]}: $K8S_VERSION)"
     return 0
@@ -291,15 +295,7 @@ cmd_build() {
     log "another build is running; waiting for its lock"
     flock 9
   fi
-  local still=()
-  for c in "${missing[@]}"; do
-    if [[ $c == pause ]]; then
-      node_cached_ok || still+=(pause)
-    else
-      bins_ok "$c" || still+=("$c")
-    fi
-  done
-  missing=("${still[@]}")
+  mapfile -t missing < <(missing_bins "${missing[@]}")
   if [[ ${#missing[@]} -eq 0 ]]; then
     log "cached: $BIN_DIR (built by a concurrent run)"
     return 0
