@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, the one command the README and CI run:
 #   1. install what the tests need (scripts/test-deps.sh: bitcoind, tor, promtool, shellcheck),
-#   2. start two real Kubernetes control planes on loopback (scripts/test-cluster.sh): one the
-#      tests install addon CRDs into, and a bare one that never gets them (missing-addon errors),
+#   2. start two real Kubernetes control planes (scripts/test-cluster.sh): one with a real node
+#      that runs pods from stand-in images (docs/testing.md), which the tests also install addon
+#      CRDs into, and a bare one that never gets them (missing-addon errors),
 #   3. run rustfmt, clippy, shellcheck and every test; only the tests that need the addon CRDs
 #      from ../shared/crds (not ours to install) may skip, with a warning,
 #   4. end with the count of skipped tests (each test that skips writes `SKIP <test>: <reason>`
 #      to $OPENLSP_TEST_SKIP_LOG; cargo would hide it, as it hides a passing test's output),
-#   5. tear the control planes down, whatever happened.
+#   5. tear the control planes down, whatever happened; after a passing run, `down` also checks
+#      that the node left nothing behind on the host, and fails the run if it did.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,26 +29,40 @@ cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 shellcheck install.sh scripts/*.sh .ci/run
 
+# Everything the tests run, built first: target/debug/openlsp is then the very binary the tests
+# run (with the features the dev-dependencies unify), and the node gets it as its
+# openlsp.test/openlsp:local image. A release build here would add minutes to every run.
+log "building the tests"
+cargo test --locked --all-targets --no-run
+export OPENLSP_TEST_OPENLSP_BIN=$PWD/target/debug/openlsp
+
 cluster_dir=$(mktemp -u "${TMPDIR:-/tmp}/openlsp-test-cluster.XXXXXX")
 bare_dir=$(mktemp -u "${TMPDIR:-/tmp}/openlsp-test-cluster-bare.XXXXXX")
 skip_log=$(mktemp "${TMPDIR:-/tmp}/openlsp-test-skips.XXXXXX")
 tests_ran=""
-cleanup() {
-  # The count of skips the tests logged, each with its reason, whether they passed or not.
+# The count of skips the tests logged, each with its reason, whether they passed or not.
+report_skips() {
   if [ -n "$tests_ran" ]; then
     log "$(sort -u "$skip_log" | grep -c . || true) skipped"
     sort -u "$skip_log" | sed 's/^/test:   /' >&2
   fi
   rm -f "$skip_log"
+}
+cleanup() {
+  report_skips
   scripts/test-cluster.sh down "$cluster_dir" || true
   scripts/test-cluster.sh down "$bare_dir" || true
 }
 trap cleanup EXIT
 
-log "starting the test control plane in $cluster_dir"
-kubeconfig=$(scripts/test-cluster.sh up "$cluster_dir" | tail -n 1)
+log "starting the test control plane and its node in $cluster_dir"
+kubeconfig=$(scripts/test-cluster.sh up --with-node "$cluster_dir" | tail -n 1)
 [ -s "$kubeconfig" ] || { log "error: the control plane did not start"; exit 1; }
-export OPENLSP_TEST_KUBECONFIG=$kubeconfig
+# OPENLSP_TEST_KUBECONFIG, OPENLSP_TEST_NODE, OPENLSP_TEST_NODE_DISKS, OPENLSP_TEST_NODE_IMAGES,
+# OPENLSP_TEST_IMAGE_TOOLBOX and OPENLSP_TEST_IMAGE_OPENLSP (see docs/testing.md).
+# shellcheck source=/dev/null
+source "$cluster_dir/env"
+scripts/test-cluster.sh smoke "$cluster_dir"
 # CRDs are cluster-wide: the missing-addon tests need a control plane no test installs them in.
 log "starting the bare control plane (no addon CRDs) in $bare_dir"
 bare_kubeconfig=$(scripts/test-cluster.sh up "$bare_dir" | tail -n 1)
@@ -65,3 +81,9 @@ export OPENLSP_TEST_SKIP_LOG=$skip_log
 log "running the tests"
 tests_ran=1
 cargo test --locked --all-targets
+
+trap - EXIT
+report_skips
+log "stopping the control planes"
+scripts/test-cluster.sh down "$bare_dir"
+scripts/test-cluster.sh down "$cluster_dir"
