@@ -1,8 +1,9 @@
 //! openlsp turns one site profile into a running Bitcoin and Lightning stack on Kubernetes.
 //!
 //! The pipeline is the module structure:
-//! [`profile`] (load and validate) → [`plan`] (render templates, secrets, certificates; pure)
-//! → `diff` (planned vs live) → `cluster` (the only code that talks to the API server).
+//! [`profile`] (load and validate) → [`secrets`] (the state dir: credentials generated once,
+//! loaded, checked) → [`plan`] (render templates; pure) → `diff` (planned vs live) → `cluster`
+//! (the only code that talks to the API server).
 //! [`commands`] orchestrate one verb each and [`ui`] owns every byte written to the terminal.
 
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod images;
 pub mod object;
 pub mod plan;
 pub mod profile;
+pub mod secrets;
 pub mod ui;
 
 use std::process::ExitCode;

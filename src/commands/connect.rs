@@ -8,7 +8,8 @@ use base64::Engine as _;
 use super::Outcome;
 use crate::cli::{ConnectArgs, GlobalArgs};
 use crate::plan::context::{LND_GRPC_PORT, LND_REST_PORT, service_host};
-use crate::plan::{names, tls};
+use crate::plan::names;
+use crate::secrets::tls;
 use crate::ui::Ui;
 
 /// `lndconnect://host:port?cert=<base64url DER>&macaroon=<base64url>`, without padding.
@@ -103,7 +104,7 @@ mod tests {
 
     #[test]
     fn uri_carries_der_and_macaroon_in_base64url() {
-        let pair = crate::plan::tls::generate("lnd", &["lnd".to_owned()]).unwrap();
+        let pair = crate::secrets::tls::generate("lnd", &["lnd".to_owned()]).unwrap();
         let uri = lndconnect_uri(
             "node.example.com",
             10009,

@@ -15,11 +15,11 @@ use anyhow::{Context as _, bail};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::cluster::{ApplySet, Cluster, ConnectOptions, Desired};
 use crate::diff::{Action, ChangeSet};
-use crate::plan::credential_check::{self, Finding};
-use crate::plan::state::StateChange;
-use crate::plan::{self, Plan, Secrets, StateDir, TemplateSet};
+use crate::plan::{self, Plan, TemplateSet};
 use crate::profile::Site;
 use crate::profile::{self, LoadedProfile};
+use crate::secrets::credential_check::{self, Finding};
+use crate::secrets::{Requirement, Secrets, StateChange, StateDir, catalog};
 use crate::ui::Ui;
 
 /// What a successful command reports, mapped to the exit codes of `kubectl diff`.
@@ -44,7 +44,7 @@ pub fn load_profile(ui: &Ui, global: &GlobalArgs) -> anyhow::Result<LoadedProfil
 pub fn state_dir_path(global: &GlobalArgs, site: &str) -> anyhow::Result<std::path::PathBuf> {
     Ok(match &global.state_dir {
         Some(dir) => dir.clone(),
-        None => plan::state::default_state_dir(site)?,
+        None => crate::secrets::store::default_state_dir(site)?,
     })
 }
 
@@ -78,7 +78,7 @@ pub fn build_plan(ui: &Ui, global: &GlobalArgs) -> anyhow::Result<Planned> {
     let profile = load_profile(ui, global)?;
     let site = &profile.site;
     let state = open_state(global, site.name())?;
-    let needed = plan::state::requirements(site);
+    let needed = crate::secrets::requirements(site);
     state.load_present(&needed)?;
     generate_missing(ui, &state, &needed, true)?;
     let secrets = state.load(&needed)?;
@@ -98,10 +98,10 @@ pub async fn plan_with_cluster(
 ) -> anyhow::Result<Planned> {
     let site = &profile.site;
     let state = open_state(global, site.name())?;
-    let needed = plan::state::requirements(site);
+    let needed = crate::secrets::requirements(site);
     let present = state.load_present(&needed)?;
     let live = cluster.live_secrets(site.namespace()).await?;
-    let entries = plan::catalog::catalog(site);
+    let entries = catalog::catalog(site);
     let unknown: Vec<&String> = replace
         .iter()
         .filter(|name| {
@@ -167,7 +167,7 @@ fn refuse_mismatch(state: &StateDir, findings: Vec<Finding>) -> anyhow::Result<(
 pub async fn recheck_credentials(cluster: &Cluster, planned: &Planned) -> anyhow::Result<()> {
     let site = &planned.profile.site;
     let live = cluster.live_secrets(site.namespace()).await?;
-    let findings = credential_check::check(&plan::catalog::catalog(site), &planned.secrets, &live)
+    let findings = credential_check::check(&catalog::catalog(site), &planned.secrets, &live)
         .into_iter()
         .filter(|finding| !planned.replacing.iter().any(|r| r.secret == finding.secret))
         .collect();
@@ -178,7 +178,7 @@ pub async fn recheck_credentials(cluster: &Cluster, planned: &Planned) -> anyhow
 fn generate_missing(
     ui: &Ui,
     state: &StateDir,
-    needed: &[plan::Requirement],
+    needed: &[Requirement],
     offline: bool,
 ) -> anyhow::Result<()> {
     let generated = state

@@ -19,10 +19,11 @@ use crate::cli::{
 use crate::cluster::{ApplySet, Cluster, Desired, LockGuard, Reconfirmed, readiness_of};
 use crate::deploy::{self, Interrupt, Report, Waited, WriteLimits};
 use crate::diff::{self, ObjectId};
-use crate::plan::catalog::{self, Entry, SecretKind, Source};
-use crate::plan::state::{self, Secrets, StateChange, StateDir};
-use crate::plan::{self, Plan, backup, checksum, names, rotation, rpcauth, tls};
+use crate::plan::{self, Plan, checksum, names};
 use crate::profile::Site;
+use crate::secrets::catalog::{self, Entry, SecretKind, Source};
+use crate::secrets::store::{self as state, Secrets, StateChange, StateDir};
+use crate::secrets::{backup, rotation, rpcauth, tls};
 use crate::ui::Ui;
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &SecretsArgs) -> anyhow::Result<Outcome> {
@@ -164,7 +165,7 @@ async fn list(ui: &Ui, global: &GlobalArgs, args: &SecretsListArgs) -> anyhow::R
                 },
                 // An onion key's address is public and says more than a hash.
                 SecretKind::OnionKey => {
-                    let address = plan::onion::OnionKey::from_secret_file(&values[0])
+                    let address = crate::secrets::OnionKey::from_secret_file(&values[0])
                         .map_or_else(|_| "unreadable".to_owned(), |key| key.address());
                     (changed, address, "-".to_owned())
                 }

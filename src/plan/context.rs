@@ -12,8 +12,8 @@ use crate::profile::{
     Resources, Site,
 };
 
-use super::state::{self, Secrets, StateError};
-use super::{PlanError, names, rpcauth, stack};
+use super::{PlanError, names, stack};
+use crate::secrets::{self as state, Secrets, StateError, rpcauth};
 
 pub const ZMQ_RAWBLOCK_PORT: u16 = 28332;
 pub const ZMQ_RAWTX_PORT: u16 = 28333;

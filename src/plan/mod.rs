@@ -1,21 +1,13 @@
 //! The plan: every object of a site, rendered from templates with the site's secrets. Pure and
 //! deterministic: the same profile and state dir give byte-identical output. No cluster access.
 
-pub mod backup;
-pub mod catalog;
 pub mod checksum;
 pub mod context;
-pub mod credential_check;
 pub mod kinds;
 pub mod names;
-pub mod onion;
 pub mod output;
-pub mod rotation;
-pub mod rpcauth;
 pub mod stack;
-pub mod state;
 pub mod templates;
-pub mod tls;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -24,9 +16,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::profile::{Site, SourceMap};
+use crate::secrets::{Secrets, StateError};
 
 pub use kinds::{KindInfo, Stage};
-pub use state::{Requirement, Secrets, StateDir, StateError};
 pub use templates::{Scope, TemplateSet};
 
 #[derive(Debug, thiserror::Error)]

@@ -18,8 +18,7 @@ use super::context::{
     b64, secret, service_host,
 };
 use super::names;
-use super::onion::OnionKey;
-use super::state::{self, EXPORTER_RPC_USER, Secrets};
+use crate::secrets::{self as state, EXPORTER_RPC_USER, OnionKey, Secrets};
 
 pub const TOR_SOCKS_PORT: u16 = 9050;
 /// The Tor pod's memory-backed emptyDir: Tor's DataDirectory and every HiddenServiceDir.

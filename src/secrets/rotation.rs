@@ -5,7 +5,7 @@
 
 use super::catalog::{Entry, SecretKind};
 use super::onion::OnionKey;
-use super::state::{self, Requirement, Secrets, StateChange, paths};
+use super::store::{Requirement, Secrets, StateChange, paths};
 use super::{rpcauth, tls};
 
 #[derive(Debug, thiserror::Error)]
@@ -99,11 +99,11 @@ pub fn start(
             Ok(vec![
                 next_generation(entry, secrets),
                 StateChange::Write {
-                    path: state::paths::tls_cert(&entry.node),
+                    path: paths::tls_cert(&entry.node),
                     value: pair.cert_pem.into_bytes(),
                 },
                 StateChange::Write {
-                    path: state::paths::tls_key(&entry.node),
+                    path: paths::tls_key(&entry.node),
                     value: pair.key_pem.into_bytes(),
                 },
             ])
@@ -149,7 +149,7 @@ pub fn finish(entry: &Entry, secrets: &Secrets) -> Vec<StateChange> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::catalog::Source;
+    use crate::secrets::catalog::Source;
 
     fn rpc_entry() -> Entry {
         let source = Source::Key {

@@ -5,8 +5,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::names;
-use super::state::{self, EXPORTER_RPC_USER, paths};
+use super::store::{self, EXPORTER_RPC_USER, paths};
+use crate::plan::names;
 use crate::profile::Site;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -114,7 +114,7 @@ pub fn catalog(site: &Site) -> Vec<Entry> {
             ));
         }
     }
-    for service in state::onion_services(site) {
+    for service in store::onion_services(site) {
         let secret = names::onion_secret(&service);
         let node = service
             .rsplit_once('-')

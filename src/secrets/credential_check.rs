@@ -7,7 +7,7 @@ use std::fmt;
 
 use super::catalog::{Entry, SecretKind, Source};
 use super::rpcauth;
-use super::state::Secrets;
+use super::store::Secrets;
 
 /// A Secret as the cluster has it: decoded data and the generation it was annotated with.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -228,7 +228,6 @@ fn describe(state_dir: &str, findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::catalog::Entry;
 
     fn wallet_entry() -> Entry {
         Entry {
@@ -291,7 +290,7 @@ mod tests {
         let changes: Vec<_> = generations
             .iter()
             .map(
-                |(secret, generation)| crate::plan::state::StateChange::Generation {
+                |(secret, generation)| crate::secrets::StateChange::Generation {
                     secret: (*secret).to_owned(),
                     generation: *generation,
                 },
@@ -411,11 +410,11 @@ mod tests {
                 .join("profiles")
                 .join(format!("{name}.yaml"));
             let site = crate::profile::load(&path).unwrap().site;
-            let checked: BTreeSet<String> = crate::plan::catalog::catalog(&site)
+            let checked: BTreeSet<String> = crate::secrets::catalog::catalog(&site)
                 .iter()
                 .flat_map(|e| e.state_paths())
                 .collect();
-            for requirement in crate::plan::state::requirements(&site) {
+            for requirement in crate::secrets::requirements(&site) {
                 for file in requirement.files() {
                     assert!(checked.contains(file), "{name}: {file} is never checked");
                 }
