@@ -22,8 +22,8 @@ use crate::diff::{self, ObjectId};
 use crate::plan::{self, Plan, checksum, names};
 use crate::profile::Site;
 use crate::secrets::catalog::{self, Entry, SecretKind, Source};
-use crate::secrets::store::{self as state, Secrets, StateChange, StateDir};
-use crate::secrets::{backup, rotation, rpcauth, tls};
+use crate::secrets::{self as state, Secrets, StateChange, StateDir};
+use crate::secrets::{backup, records, rotation, rpcauth, tls, value_check};
 use crate::ui::Ui;
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &SecretsArgs) -> anyhow::Result<Outcome> {
@@ -386,7 +386,7 @@ fn describe(targets: &[&Entry]) -> String {
 }
 
 fn stamp() -> String {
-    state::history_stamp(OffsetDateTime::now_utc())
+    records::history_stamp(OffsetDateTime::now_utc())
 }
 
 impl Rotation<'_> {
@@ -865,7 +865,7 @@ fn restore(
     let mut replaced = Vec::new();
     let mut same = 0;
     for (path, value) in restored.values {
-        if let Err(reason) = state::check_stored(needed, &path, &value) {
+        if let Err(reason) = value_check::check_stored(needed, &path, &value) {
             bail!("{what}: the value for {path} is damaged: {reason}; nothing was written");
         }
         match state.read(&path)? {
@@ -910,7 +910,7 @@ fn restore(
         let added = state.merge_audit(lines)?;
         ui.info(&format!(
             "audit log: {added} line(s) from the export added to {}",
-            state::AUDIT_LOG
+            records::AUDIT_LOG
         ));
     }
     state.audit(&format!(
@@ -947,9 +947,9 @@ fn import(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Out
     for (path, value) in archive.files()? {
         let text = || String::from_utf8_lossy(&value).into_owned();
         match path.as_str() {
-            state::AUDIT_LOG => restored.logs.push((path, value)),
-            state::CHANGED => restored.dates = state::parse_dates(&text()),
-            state::GENERATIONS => restored.generations = state::parse_generations(&text()),
+            records::AUDIT_LOG => restored.logs.push((path, value)),
+            records::CHANGED => restored.dates = records::parse_dates(&text()),
+            records::GENERATIONS => restored.generations = records::parse_generations(&text()),
             _ => restored.values.push((path, value)),
         }
     }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::store::{self, EXPORTER_RPC_USER, paths};
+use super::requirements::{self, EXPORTER_RPC_USER, paths};
 use crate::plan::names;
 use crate::profile::Site;
 
@@ -114,7 +114,7 @@ pub fn catalog(site: &Site) -> Vec<Entry> {
             ));
         }
     }
-    for service in store::onion_services(site) {
+    for service in requirements::onion_services(site) {
         let secret = names::onion_secret(&service);
         let node = service
             .rsplit_once('-')

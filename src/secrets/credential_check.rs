@@ -7,7 +7,7 @@ use std::fmt;
 
 use super::catalog::{Entry, SecretKind, Source};
 use super::rpcauth;
-use super::store::Secrets;
+use super::snapshot::Secrets;
 
 /// A Secret as the cluster has it: decoded data and the generation it was annotated with.
 #[derive(Clone, Default, PartialEq, Eq)]

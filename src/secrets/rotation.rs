@@ -5,7 +5,8 @@
 
 use super::catalog::{Entry, SecretKind};
 use super::onion::OnionKey;
-use super::store::{Requirement, Secrets, StateChange, paths};
+use super::requirements::{Requirement, paths};
+use super::snapshot::{Secrets, StateChange};
 use super::{rpcauth, tls};
 
 #[derive(Debug, thiserror::Error)]
