@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod catalog;
 pub mod credential_check;
+pub mod generate;
 pub mod onion;
 pub mod records;
 pub mod requirements;
@@ -18,6 +19,7 @@ pub mod store;
 pub mod tls;
 pub mod value_check;
 
+pub use generate::{GenerateError, generate};
 pub use onion::OnionKey;
 pub use requirements::{
     EXPORTER_RPC_USER, Requirement, lnd_dns_names, onion_services, paths, requirements,

@@ -37,6 +37,15 @@ impl Requirement {
             Requirement::Tls { cert, key, .. } => vec![cert, key],
         }
     }
+
+    /// The state files generating this requirement reads: the onion keys whose addresses a
+    /// certificate carries.
+    pub fn inputs(&self) -> &[String] {
+        match self {
+            Requirement::Tls { onion_names, .. } => onion_names,
+            _ => &[],
+        }
+    }
 }
 
 /// Relative state paths, shared by the plan (reading) and the store (writing).

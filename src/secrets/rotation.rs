@@ -4,10 +4,9 @@
 //! client runs with the new one. Certificates are reissued with the same names and a new key.
 
 use super::catalog::{Entry, SecretKind};
-use super::onion::OnionKey;
+use super::generate::{GenerateError, generate};
 use super::requirements::{Requirement, paths};
 use super::snapshot::{Secrets, StateChange};
-use super::{rpcauth, tls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RotationError {
@@ -18,7 +17,7 @@ pub enum RotationError {
     )]
     Pending(String),
     #[error("cannot generate the new value: {0}")]
-    Generate(String),
+    Generate(GenerateError),
     #[error("{0} has no value in the state dir; this is a bug in openlsp")]
     Missing(String),
 }
@@ -38,94 +37,75 @@ fn value<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a [u8], RotationError
         .ok_or_else(|| RotationError::Missing(path.to_owned()))
 }
 
-/// The changes of phase 1 (RPC credentials) or of the whole rotation (certificates).
+/// Why `entry` cannot be rotated, if it cannot: a wallet password, seed, macaroon or onion key
+/// cannot be swapped underneath the node.
+fn check_rotatable(entry: &Entry) -> Result<(), RotationError> {
+    let why = match entry.kind {
+        SecretKind::RpcCredential | SecretKind::Tls => return Ok(()),
+        SecretKind::WalletPassword => {
+            "the wallet is encrypted with it; change it with lncli changepassword"
+        }
+        SecretKind::Seed => "the seed is the wallet; move funds to a new node instead",
+        SecretKind::Macaroons => "LND issues them; bake or revoke macaroons with lncli",
+        SecretKind::OnionKey => {
+            "the onion address is derived from the key: a new key is an address peers and wallets do not know"
+        }
+    };
+    Err(RotationError::NotRotatable(entry.secret.clone(), why))
+}
+
+/// The requirements that make `entry`'s values, each once, in the order of its values.
+fn requirements_of<'a>(
+    entry: &Entry,
+    requirements: &'a [Requirement],
+) -> Result<Vec<&'a Requirement>, RotationError> {
+    let mut found: Vec<&Requirement> = Vec::new();
+    for (path, _) in &entry.values {
+        let requirement = requirements
+            .iter()
+            .find(|r| r.files().contains(&path.as_str()))
+            .ok_or_else(|| RotationError::Missing(path.clone()))?;
+        if !found.contains(&requirement) {
+            found.push(requirement);
+        }
+    }
+    Ok(found)
+}
+
+/// The changes of phase 1 (RPC credentials) or of the whole rotation (certificates). New values
+/// are made by [`generate`], as on first creation: a certificate keeps its names, the onion
+/// address of the node's API included.
 pub fn start(
     entry: &Entry,
     secrets: &Secrets,
     requirements: &[Requirement],
 ) -> Result<Vec<StateChange>, RotationError> {
-    match entry.kind {
-        SecretKind::RpcCredential => {
-            if is_pending(entry, secrets) {
-                return Err(RotationError::Pending(entry.secret.clone()));
-            }
-            let [(password, _), (salt, _)] = entry.values.as_slice() else {
-                return Err(RotationError::Missing(entry.secret.clone()));
-            };
-            let failed = |err: getrandom::Error| RotationError::Generate(err.to_string());
-            Ok(vec![
-                next_generation(entry, secrets),
-                StateChange::Write {
-                    path: paths::previous(password),
-                    value: value(secrets, password)?.to_vec(),
-                },
-                StateChange::Write {
-                    path: paths::previous(salt),
-                    value: value(secrets, salt)?.to_vec(),
-                },
-                StateChange::Write {
-                    path: password.clone(),
-                    value: rpcauth::generate_password().map_err(failed)?.into_bytes(),
-                },
-                StateChange::Write {
-                    path: salt.clone(),
-                    value: rpcauth::generate_salt().map_err(failed)?.into_bytes(),
-                },
-            ])
-        }
-        SecretKind::Tls => {
-            let cert = &entry.values[0].0;
-            let (common_name, alt_names, onion_names) = requirements
-                .iter()
-                .find_map(|r| match r {
-                    Requirement::Tls {
-                        cert: c,
-                        common_name,
-                        alt_names,
-                        onion_names,
-                        ..
-                    } if c == cert => Some((common_name, alt_names, onion_names)),
-                    _ => None,
-                })
-                .ok_or_else(|| RotationError::Missing(cert.clone()))?;
-            // The same names as before, onion addresses of the node's API included.
-            let mut names = alt_names.clone();
-            for path in onion_names {
-                let key = OnionKey::from_secret_file(value(secrets, path)?)
-                    .map_err(|err| RotationError::Generate(err.to_string()))?;
-                names.push(key.address());
-            }
-            let pair = tls::generate(common_name, &names)
-                .map_err(|err| RotationError::Generate(err.to_string()))?;
-            Ok(vec![
-                next_generation(entry, secrets),
-                StateChange::Write {
-                    path: paths::tls_cert(&entry.node),
-                    value: pair.cert_pem.into_bytes(),
-                },
-                StateChange::Write {
-                    path: paths::tls_key(&entry.node),
-                    value: pair.key_pem.into_bytes(),
-                },
-            ])
-        }
-        SecretKind::WalletPassword => Err(RotationError::NotRotatable(
-            entry.secret.clone(),
-            "the wallet is encrypted with it; change it with lncli changepassword",
-        )),
-        SecretKind::Seed => Err(RotationError::NotRotatable(
-            entry.secret.clone(),
-            "the seed is the wallet; move funds to a new node instead",
-        )),
-        SecretKind::Macaroons => Err(RotationError::NotRotatable(
-            entry.secret.clone(),
-            "LND issues them; bake or revoke macaroons with lncli",
-        )),
-        SecretKind::OnionKey => Err(RotationError::NotRotatable(
-            entry.secret.clone(),
-            "the onion address is derived from the key: a new key is an address peers and wallets do not know",
-        )),
+    check_rotatable(entry)?;
+    if is_pending(entry, secrets) {
+        return Err(RotationError::Pending(entry.secret.clone()));
     }
+    let mut changes = vec![next_generation(entry, secrets)];
+    if entry.kind == SecretKind::RpcCredential {
+        // Phase 1: bitcoind accepts the previous credential beside the new one.
+        for (path, _) in &entry.values {
+            changes.push(StateChange::Write {
+                path: paths::previous(path),
+                value: value(secrets, path)?.to_vec(),
+            });
+        }
+    }
+    for requirement in requirements_of(entry, requirements)? {
+        let values = generate(requirement, secrets).map_err(|err| match err {
+            GenerateError::NoOnionKey(path) => RotationError::Missing(path),
+            other => RotationError::Generate(other),
+        })?;
+        changes.extend(
+            values
+                .into_iter()
+                .map(|(path, value)| StateChange::Write { path, value }),
+        );
+    }
+    Ok(changes)
 }
 
 /// The entry's Secret one generation on: every replacement is recorded, so a state dir
@@ -150,7 +130,19 @@ pub fn finish(entry: &Entry, secrets: &Secrets) -> Vec<StateChange> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::OnionKey;
     use crate::secrets::catalog::Source;
+
+    fn rpc_requirements() -> Vec<Requirement> {
+        vec![
+            Requirement::Password {
+                path: "bitcoin/b/rpc/lnd/password".into(),
+            },
+            Requirement::Salt {
+                path: "bitcoin/b/rpc/lnd/salt".into(),
+            },
+        ]
+    }
 
     fn rpc_entry() -> Entry {
         let source = Source::Key {
@@ -175,8 +167,23 @@ mod tests {
         secrets.insert("bitcoin/b/rpc/lnd/password", b"old-password".to_vec());
         secrets.insert("bitcoin/b/rpc/lnd/salt", b"old-salt".to_vec());
         let entry = rpc_entry();
-        let changes = start(&entry, &secrets, &[]).unwrap();
+        let requirements = rpc_requirements();
+        let changes = start(&entry, &secrets, &requirements).unwrap();
+        assert_eq!(
+            format!("{changes:?}"),
+            "[Generation(lnd-bitcoind-rpc = 1), Write(bitcoin/b/rpc/lnd/previous/password), Write(bitcoin/b/rpc/lnd/previous/salt), Write(bitcoin/b/rpc/lnd/password), Write(bitcoin/b/rpc/lnd/salt)]"
+        );
         let next = secrets.with_changes(&changes);
+        let salt = next.get("bitcoin/b/rpc/lnd/salt").unwrap();
+        assert_eq!(
+            crate::secrets::value_check::check_stored(
+                &requirements,
+                "bitcoin/b/rpc/lnd/salt",
+                salt
+            ),
+            Ok(()),
+            "made as on first creation"
+        );
         assert_eq!(
             next.get("bitcoin/b/rpc/lnd/previous/password"),
             Some(&b"old-password"[..])
@@ -187,7 +194,7 @@ mod tests {
         );
         assert!(is_pending(&entry, &next));
         assert!(matches!(
-            start(&entry, &next, &[]),
+            start(&entry, &next, &requirements),
             Err(RotationError::Pending(_))
         ));
         assert_eq!(next.generation("lnd-bitcoind-rpc"), 1);

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 
 use crate::fsutil::{self, PRIVATE_DIR, PRIVATE_FILE};
 
+use super::generate::{GenerateError, generate};
 use super::onion::OnionKey;
 use super::records::{self, AUDIT_LOG, CHANGED, GENERATIONS};
 use super::requirements::{Requirement, paths};
 use super::snapshot::{Secrets, StateChange};
 use super::value_check::{check_pair, check_value};
-use super::{rpcauth, tls};
 
 const MARKER: &str = "openlsp-state";
 const LOCK: &str = ".lock";
@@ -55,7 +55,7 @@ pub enum StateError {
     #[error("{} is missing; this is a bug in openlsp (secrets are generated before rendering)", path.display())]
     Missing { path: PathBuf },
     #[error("cannot generate a secret: {0}")]
-    Generate(String),
+    Generate(GenerateError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
@@ -201,57 +201,32 @@ impl StateDir {
         Ok(())
     }
 
-    /// Generates whatever `needed` lists that does not exist yet; returns what it generated.
+    /// Generates whatever `needed` lists that does not exist yet (see [`generate`]); returns
+    /// what it generated. One file of a pair without the other is damage, not a gap to fill.
     pub fn ensure(&self, needed: &[Requirement]) -> Result<Vec<String>, StateError> {
         let _lock = self.lock()?;
         let mut generated = Vec::new();
-        let random_failed = |err: getrandom::Error| StateError::Generate(err.to_string());
         for requirement in needed {
-            match requirement {
-                Requirement::Password { path } if !self.exists(path) => {
-                    let password = rpcauth::generate_password().map_err(random_failed)?;
-                    self.create(path, password.as_bytes())?;
-                    generated.push(path.clone());
-                }
-                Requirement::Salt { path } if !self.exists(path) => {
-                    let salt = rpcauth::generate_salt().map_err(random_failed)?;
-                    self.create(path, salt.as_bytes())?;
-                    generated.push(path.clone());
-                }
-                Requirement::Tls {
-                    cert,
-                    key,
-                    common_name,
-                    alt_names,
-                    onion_names,
-                } => match (self.exists(cert), self.exists(key)) {
-                    (true, true) => {}
-                    (false, false) => {
-                        let mut alt_names = alt_names.clone();
-                        for path in onion_names {
-                            alt_names.push(self.read_onion_key(path)?.address());
-                        }
-                        let pair = tls::generate(common_name, &alt_names)
-                            .map_err(|err| StateError::Generate(err.to_string()))?;
-                        self.create(key, pair.key_pem.as_bytes())?;
-                        self.create(cert, pair.cert_pem.as_bytes())?;
-                        generated.push(cert.clone());
-                        generated.push(key.clone());
-                    }
-                    (has_cert, _) => {
-                        let (present, missing) = if has_cert { (cert, key) } else { (key, cert) };
-                        return Err(StateError::Damaged {
-                            path: self.root.join(present),
-                            reason: format!("its pair {missing} is missing"),
-                        });
-                    }
-                },
-                Requirement::OnionKey { path } if !self.exists(path) => {
-                    let key = OnionKey::generate().map_err(random_failed)?;
-                    self.create(path, &key.secret_file())?;
-                    generated.push(path.clone());
-                }
-                _ => {}
+            let (present, missing): (Vec<&str>, Vec<&str>) = requirement
+                .files()
+                .into_iter()
+                .partition(|file| self.exists(file));
+            let Some(missing) = missing.first() else {
+                continue;
+            };
+            if let Some(present) = present.first() {
+                return Err(StateError::Damaged {
+                    path: self.root.join(present),
+                    reason: format!("its pair {missing} is missing"),
+                });
+            }
+            let mut known = Secrets::default();
+            for path in requirement.inputs() {
+                known.insert(path.clone(), self.read_onion_key(path)?.secret_file());
+            }
+            for (path, value) in generate(requirement, &known).map_err(StateError::Generate)? {
+                self.create(&path, &value)?;
+                generated.push(path);
             }
         }
         let now = time::OffsetDateTime::now_utc();
@@ -569,6 +544,7 @@ impl StateDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::{rpcauth, tls};
 
     fn password(path: &str) -> Requirement {
         Requirement::Password {
