@@ -1,0 +1,233 @@
+//! `openlsp secrets list`: every secret of the site, with its consumers, when it changed, a
+//! fingerprint (never a value) and when a certificate expires.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use time::OffsetDateTime;
+
+use super::fingerprint;
+use crate::cli::{GlobalArgs, SecretsListArgs};
+use crate::cluster::Cluster;
+use crate::commands::{self, Outcome};
+use crate::plan::{self, Plan, checksum, names};
+use crate::profile::Site;
+use crate::secrets::catalog::{self, Entry, SecretKind};
+use crate::secrets::{self as state, StateDir, tls};
+use crate::ui::Ui;
+
+/// A certificate's fingerprint (over its DER) and its expiry.
+fn certificate(pem_text: &[u8]) -> Option<(String, OffsetDateTime)> {
+    let cert = tls::read_certificate(pem_text).ok()?;
+    Some((fingerprint([cert.der.as_slice()]), cert.not_after))
+}
+
+fn date(at: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
+/// Workloads (`Kind/name`) that consume each Secret of the plan, directly or through a
+/// Secret derived from it.
+fn consumers(plan: &Plan) -> BTreeMap<String, BTreeSet<String>> {
+    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for object in &plan.objects {
+        if let Some(pod) = object.manifest.pointer("/spec/template/spec") {
+            for (kind, name) in checksum::consumed_objects(pod) {
+                if kind == "Secret" {
+                    found.entry(name).or_default().insert(object.display_name());
+                }
+            }
+        }
+    }
+    found
+}
+
+fn consumers_of(entry: &Entry, map: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
+    std::iter::once(&entry.secret)
+        .chain(&entry.derived)
+        .filter_map(|secret| map.get(secret))
+        .flatten()
+        .cloned()
+        .collect()
+}
+
+pub(super) async fn run(
+    ui: &Ui,
+    global: &GlobalArgs,
+    args: &SecretsListArgs,
+) -> anyhow::Result<Outcome> {
+    let profile = commands::load_profile(ui, global)?;
+    let site = &profile.site;
+    let dir = commands::state_dir_path(global, site.name())?;
+    if !dir.exists() {
+        ui.info(&format!(
+            "no secrets yet: {} does not exist; openlsp render or apply generates them",
+            dir.display()
+        ));
+        return Ok(Outcome::Ok);
+    }
+    let state = StateDir::open(&dir, site.name())?;
+    let entries = catalog::catalog(site);
+    let needed = state::requirements(site);
+    let consumer_map = match state.load(&needed) {
+        Ok(secrets) => consumers(&plan::render_site(
+            site,
+            &secrets,
+            &commands::template_set(global)?,
+        )?),
+        Err(_) => BTreeMap::new(),
+    };
+    let cluster = if args.offline {
+        None
+    } else {
+        match commands::connect(global).await {
+            Ok(cluster) => Some(cluster),
+            Err(err) => {
+                ui.warn(&format!("seed and macaroons are not shown: {err}"));
+                None
+            }
+        }
+    };
+    let mut rows = Vec::new();
+    let mut warnings = Vec::new();
+    let now = OffsetDateTime::now_utc();
+    for entry in &entries {
+        let users = consumers_of(entry, &consumer_map);
+        let users = if users.is_empty() {
+            match entry.kind {
+                SecretKind::Macaroons => format!(
+                    "wallets, dashboards (published by {}'s sidecar)",
+                    entry.node
+                ),
+                _ => "-".to_owned(),
+            }
+        } else {
+            users.into_iter().collect::<Vec<_>>().join(", ")
+        };
+        let (changed, print, expiry) = if entry.values.is_empty() {
+            cluster_row(cluster.as_ref(), site, entry).await?
+        } else {
+            let mut values = Vec::new();
+            for path in entry.state_paths() {
+                values.push(state.read(&path)?.unwrap_or_default());
+            }
+            let changed = state
+                .modified(&entry.values[0].0)
+                .map_or("-".to_owned(), date);
+            match entry.kind {
+                SecretKind::Tls => match certificate(&values[0]) {
+                    Some((print, expires)) => {
+                        let days = (expires - now).whole_days();
+                        if days < 30 {
+                            warnings.push(format!(
+                                "certificate {} expires in {days} days ({}); renew it: openlsp secrets rotate {}",
+                                entry.secret,
+                                date(expires),
+                                entry.secret
+                            ));
+                        }
+                        (changed, print, format!("{} ({days} days)", date(expires)))
+                    }
+                    None => (changed, "unreadable".to_owned(), "-".to_owned()),
+                },
+                // An onion key's address is public and says more than a hash.
+                SecretKind::OnionKey => {
+                    let address = crate::secrets::OnionKey::from_secret_file(&values[0])
+                        .map_or_else(|_| "unreadable".to_owned(), |key| key.address());
+                    (changed, address, "-".to_owned())
+                }
+                _ => (
+                    changed,
+                    fingerprint(values.iter().map(Vec::as_slice)),
+                    "-".to_owned(),
+                ),
+            }
+        };
+        let mut kind = entry.kind.to_string();
+        if state
+            .read(&state::paths::previous(
+                &entry
+                    .values
+                    .first()
+                    .map(|v| v.0.clone())
+                    .unwrap_or_default(),
+            ))?
+            .is_some()
+        {
+            kind.push_str(" (rotating: run openlsp secrets rotate --finish)");
+        }
+        rows.push(vec![
+            entry.secret.clone(),
+            kind,
+            users,
+            changed,
+            print,
+            expiry,
+        ]);
+    }
+    ui.table(
+        &[
+            "NAME",
+            "KIND",
+            "CONSUMERS",
+            "CHANGED",
+            "FINGERPRINT",
+            "EXPIRES",
+        ],
+        &rows,
+    );
+    for warning in warnings {
+        ui.warn(&warning);
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The row of a secret that only the cluster holds.
+async fn cluster_row(
+    cluster: Option<&Cluster>,
+    site: &Site,
+    entry: &Entry,
+) -> anyhow::Result<(String, String, String)> {
+    let Some(cluster) = cluster else {
+        return Ok((
+            "-".to_owned(),
+            "(in the cluster; not read)".to_owned(),
+            "-".to_owned(),
+        ));
+    };
+    let data = cluster.secret_data(site.namespace(), &entry.secret).await?;
+    let changed = cluster
+        .secret_changed_at(site.namespace(), &entry.secret)
+        .await?
+        .map_or("-".to_owned(), date);
+    let print = match (entry.kind, data) {
+        (SecretKind::Seed, Some(data)) => data.get(names::SEED_KEY).map_or_else(
+            || "(not created yet)".to_owned(),
+            |seed| fingerprint([seed.as_slice()]),
+        ),
+        (SecretKind::Macaroons, Some(data)) => {
+            let macaroons: Vec<&Vec<u8>> = data
+                .iter()
+                .filter(|(key, _)| key.ends_with(".macaroon"))
+                .map(|(_, value)| value)
+                .collect();
+            if macaroons.is_empty() {
+                "(not published yet)".to_owned()
+            } else {
+                format!(
+                    "{} ({} macaroons)",
+                    fingerprint(macaroons.iter().map(|m| m.as_slice())),
+                    macaroons.len()
+                )
+            }
+        }
+        _ => "(not in the cluster)".to_owned(),
+    };
+    Ok((changed, print, "-".to_owned()))
+}
