@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod catalog;
 pub mod credential_check;
+pub mod fingerprint;
 pub mod generate;
 pub mod onion;
 pub mod records;

@@ -3,6 +3,8 @@
 //! previous password beside the new one (bitcoind accepts both), phase 2 drops it once every
 //! client runs with the new one. Certificates are reissued with the same names and a new key.
 
+use std::collections::BTreeSet;
+
 use super::catalog::{Entry, SecretKind};
 use super::generate::{GenerateError, generate};
 use super::requirements::{Requirement, paths};
@@ -20,6 +22,8 @@ pub enum RotationError {
     Generate(GenerateError),
     #[error("{0} has no value in the state dir; this is a bug in openlsp")]
     Missing(String),
+    #[error("no secret named {name:?}\n  hint: rotatable secrets of this site: {known}")]
+    Unknown { name: String, known: String },
 }
 
 /// Whether phase 1 of an RPC credential rotation waits for `--finish`.
@@ -125,6 +129,150 @@ pub fn finish(entry: &Entry, secrets: &Secrets) -> Vec<StateChange> {
             path: paths::previous(path),
         }))
         .collect()
+}
+
+/// What one step of a rotation writes to the state dir: the changes, and the paths whose
+/// current values are copied to history first.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    pub changes: Vec<StateChange>,
+    pub history: Vec<String>,
+}
+
+/// The entries `rotate` works on: every one whose phase 1 waits (`finish`), every rotatable one
+/// (`all`), or those `names` names. Naming one that cannot be rotated says why.
+pub fn select<'a>(
+    entries: &'a [Entry],
+    names: &[String],
+    all: bool,
+    finish: bool,
+    secrets: &Secrets,
+) -> Result<Vec<&'a Entry>, RotationError> {
+    if finish {
+        return Ok(entries.iter().filter(|e| is_pending(e, secrets)).collect());
+    }
+    if all {
+        return Ok(entries.iter().filter(|e| e.is_rotatable()).collect());
+    }
+    let mut chosen: Vec<&Entry> = Vec::new();
+    for name in names {
+        let matching: Vec<&Entry> = entries.iter().filter(|e| &e.secret == name).collect();
+        let Some(first) = matching.first() else {
+            let known: BTreeSet<&str> = entries
+                .iter()
+                .filter(|e| e.is_rotatable())
+                .map(|e| e.secret.as_str())
+                .collect();
+            return Err(RotationError::Unknown {
+                name: name.clone(),
+                known: known.into_iter().collect::<Vec<_>>().join(", "),
+            });
+        };
+        // One Secret can carry two entries (the wallet password and the seed).
+        match matching.iter().find(|e| e.is_rotatable()) {
+            Some(entry) => chosen.push(entry),
+            None => check_rotatable(first)?,
+        }
+    }
+    Ok(chosen)
+}
+
+/// Phase 1 of a rotation, as [`begin`] plans it.
+#[derive(Debug)]
+pub struct Begun<'a> {
+    /// Targets whose rotation starts now.
+    pub started: Vec<&'a Entry>,
+    /// RPC credentials whose phase 1 was recorded but not completed (a timeout, Ctrl-C): their
+    /// values stay, and the same writes run again in the same order.
+    pub resumed: Vec<&'a Entry>,
+    /// New values of the started ones; their current values go to history.
+    pub step: Step,
+}
+
+/// Phase 1 of `targets` (the whole rotation, for certificates).
+pub fn begin<'a>(
+    targets: &[&'a Entry],
+    secrets: &Secrets,
+    requirements: &[Requirement],
+) -> Result<Begun<'a>, RotationError> {
+    let (resumed, started): (Vec<&Entry>, Vec<&Entry>) =
+        targets.iter().partition(|e| is_pending(e, secrets));
+    let mut step = Step::default();
+    for entry in &started {
+        step.changes.extend(start(entry, secrets, requirements)?);
+        step.history.extend(entry.state_paths());
+    }
+    Ok(Begun {
+        started,
+        resumed,
+        step,
+    })
+}
+
+/// A site that is not in the cluster yet has no client to keep running: new values simply
+/// replace the old ones, with no previous copy and no second phase.
+pub fn replace(
+    targets: &[&Entry],
+    secrets: &Secrets,
+    requirements: &[Requirement],
+) -> Result<Step, RotationError> {
+    let mut step = Step::default();
+    for entry in targets {
+        let previous: BTreeSet<String> = entry
+            .state_paths()
+            .iter()
+            .map(|p| paths::previous(p))
+            .collect();
+        step.changes.extend(
+            start(entry, secrets, requirements)?
+                .into_iter()
+                .filter(|c| c.path().is_none_or(|p| !previous.contains(p))),
+        );
+        step.history.extend(entry.state_paths());
+    }
+    Ok(step)
+}
+
+/// Phase 2 of `targets`: every previous credential goes, to history first.
+pub fn finish_all(targets: &[&Entry], secrets: &Secrets) -> Step {
+    Step {
+        changes: targets.iter().flat_map(|e| finish(e, secrets)).collect(),
+        history: targets
+            .iter()
+            .flat_map(|e| e.state_paths())
+            .map(|p| paths::previous(&p))
+            .collect(),
+    }
+}
+
+/// The order in which a rotation's Secrets reach the cluster. Clients switch to a new RPC
+/// password only once bitcoind accepts it: bitcoind's side (the rpcauth Secrets derived from
+/// the credentials) goes first, and once its pods are ready, the clients' credential Secrets
+/// and the pods that consume them follow.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rollout<'a> {
+    /// The RPC credentials among the targets, which rotate in two phases.
+    pub two_phase: Vec<&'a Entry>,
+    /// Secrets written in the second group, with their consumers: the clients' credentials.
+    pub second: BTreeSet<String>,
+    /// Secrets whose consumers must be ready before the second group: bitcoind's rpcauth.
+    pub ready_first: BTreeSet<String>,
+    /// The Secret of every target: their consumers are waited for at the end.
+    pub all: BTreeSet<String>,
+}
+
+pub fn rollout<'a>(targets: &[&'a Entry]) -> Rollout<'a> {
+    let two_phase: Vec<&Entry> = targets
+        .iter()
+        .copied()
+        .filter(|e| e.kind == SecretKind::RpcCredential)
+        .collect();
+    Rollout {
+        second: two_phase.iter().map(|e| e.secret.clone()).collect(),
+        ready_first: two_phase.iter().flat_map(|e| e.derived.clone()).collect(),
+        all: targets.iter().map(|e| e.secret.clone()).collect(),
+        two_phase,
+    }
 }
 
 #[cfg(test)]
@@ -262,5 +410,160 @@ mod tests {
             start(&entry, &Secrets::default(), &[]),
             Err(RotationError::NotRotatable(..))
         ));
+    }
+
+    /// The catalog, requirements and a loaded state of the playground profile.
+    fn playground() -> (Vec<Entry>, Vec<Requirement>, Secrets) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("profiles/regtest-playground.yaml");
+        let site = crate::profile::load(&path).unwrap().site;
+        let requirements = crate::secrets::requirements(&site);
+        let mut secrets = Secrets::default();
+        for requirement in &requirements {
+            for (path, value) in generate(requirement, &secrets).unwrap() {
+                secrets.insert(path, value);
+            }
+        }
+        (
+            crate::secrets::catalog::catalog(&site),
+            requirements,
+            secrets,
+        )
+    }
+
+    fn names(entries: &[&Entry]) -> Vec<String> {
+        entries.iter().map(|e| e.secret.clone()).collect()
+    }
+
+    #[test]
+    fn select_takes_names_all_or_the_pending_ones() {
+        let (entries, requirements, secrets) = playground();
+        let all = select(&entries, &[], true, false, &secrets).unwrap();
+        assert_eq!(names(&all), ["lnd-bitcoind-rpc", "lnd-tls"]);
+        let named = select(&entries, &["lnd-tls".into()], false, false, &secrets).unwrap();
+        assert_eq!(names(&named), ["lnd-tls"]);
+        assert!(
+            select(&entries, &[], false, true, &secrets)
+                .unwrap()
+                .is_empty()
+        );
+        let begun = begin(&all, &secrets, &requirements).unwrap();
+        let next = secrets.with_changes(&begun.step.changes);
+        let pending = select(&entries, &[], false, true, &next).unwrap();
+        assert_eq!(
+            names(&pending),
+            ["lnd-bitcoind-rpc"],
+            "certificates have one phase"
+        );
+
+        let unknown = select(&entries, &["nope".into()], false, false, &secrets).unwrap_err();
+        assert_eq!(
+            unknown.to_string(),
+            "no secret named \"nope\"\n  hint: rotatable secrets of this site: lnd-bitcoind-rpc, lnd-tls"
+        );
+        // The wallet Secret carries the wallet password and the seed: neither rotates.
+        let wallet = select(&entries, &["lnd-wallet".into()], false, false, &secrets).unwrap_err();
+        assert!(
+            wallet
+                .to_string()
+                .starts_with("lnd-wallet cannot be rotated: the wallet is encrypted with it"),
+            "{wallet}"
+        );
+    }
+
+    #[test]
+    fn begin_resumes_a_recorded_phase_one_and_starts_the_rest() {
+        let (entries, requirements, secrets) = playground();
+        let all = select(&entries, &[], true, false, &secrets).unwrap();
+        let begun = begin(&all, &secrets, &requirements).unwrap();
+        assert_eq!(names(&begun.started), ["lnd-bitcoind-rpc", "lnd-tls"]);
+        assert!(begun.resumed.is_empty());
+        assert_eq!(
+            begun.step.history,
+            [
+                "bitcoin/bitcoind/rpc/lnd/password",
+                "bitcoin/bitcoind/rpc/lnd/salt",
+                "lightning/lnd/tls.cert",
+                "lightning/lnd/tls.key"
+            ]
+        );
+        // Phase 1 recorded, then interrupted: the credential resumes with the values it has.
+        let next = secrets.with_changes(&begun.step.changes);
+        let again = begin(&all, &next, &requirements).unwrap();
+        assert_eq!(names(&again.resumed), ["lnd-bitcoind-rpc"]);
+        assert_eq!(names(&again.started), ["lnd-tls"]);
+        assert!(
+            again
+                .step
+                .changes
+                .iter()
+                .filter_map(StateChange::path)
+                .all(|p| p.starts_with("lightning/lnd/")),
+            "{:?}",
+            again.step.changes
+        );
+    }
+
+    #[test]
+    fn a_site_not_in_the_cluster_gets_new_values_without_phases() {
+        let (entries, requirements, secrets) = playground();
+        let all = select(&entries, &[], true, false, &secrets).unwrap();
+        let step = replace(&all, &secrets, &requirements).unwrap();
+        assert_eq!(
+            format!("{:?}", step.changes),
+            "[Generation(lnd-bitcoind-rpc = 1), Write(bitcoin/bitcoind/rpc/lnd/password), Write(bitcoin/bitcoind/rpc/lnd/salt), Generation(lnd-tls = 1), Write(lightning/lnd/tls.cert), Write(lightning/lnd/tls.key)]"
+        );
+        let next = secrets.with_changes(&step.changes);
+        assert!(
+            select(&entries, &[], false, true, &next)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(step.history.len(), 4);
+    }
+
+    #[test]
+    fn finish_all_drops_every_previous_value_to_history() {
+        let (entries, requirements, secrets) = playground();
+        let rpc = select(
+            &entries,
+            &["lnd-bitcoind-rpc".into()],
+            false,
+            false,
+            &secrets,
+        )
+        .unwrap();
+        let next =
+            secrets.with_changes(&begin(&rpc, &secrets, &requirements).unwrap().step.changes);
+        let step = finish_all(&rpc, &next);
+        assert_eq!(
+            step.history,
+            [
+                "bitcoin/bitcoind/rpc/lnd/previous/password",
+                "bitcoin/bitcoind/rpc/lnd/previous/salt"
+            ]
+        );
+        let done = next.with_changes(&step.changes);
+        assert!(!is_pending(rpc[0], &done));
+        assert_eq!(done.generation("lnd-bitcoind-rpc"), 2);
+    }
+
+    #[test]
+    fn bitcoinds_side_goes_first_and_the_clients_credentials_second() {
+        let (entries, _, secrets) = playground();
+        let all = select(&entries, &[], true, false, &secrets).unwrap();
+        let both = rollout(&all);
+        assert_eq!(names(&both.two_phase), ["lnd-bitcoind-rpc"]);
+        assert_eq!(both.second, BTreeSet::from(["lnd-bitcoind-rpc".to_owned()]));
+        assert_eq!(
+            both.ready_first,
+            BTreeSet::from(["bitcoind-rpcauth".to_owned()])
+        );
+        assert_eq!(
+            both.all,
+            BTreeSet::from(["lnd-bitcoind-rpc".to_owned(), "lnd-tls".to_owned()])
+        );
+        let tls_only = rollout(&all[1..]);
+        assert!(tls_only.two_phase.is_empty() && tls_only.second.is_empty());
     }
 }

@@ -5,21 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 
-use super::fingerprint;
 use crate::cli::{GlobalArgs, SecretsListArgs};
 use crate::cluster::Cluster;
 use crate::commands::{self, Outcome};
-use crate::plan::{self, Plan, checksum, names};
+use crate::plan::{self, Plan, checksum};
 use crate::profile::Site;
 use crate::secrets::catalog::{self, Entry, SecretKind};
-use crate::secrets::{self as state, StateDir, tls};
+use crate::secrets::{Secrets, StateDir, fingerprint, paths, requirements, rotation};
 use crate::ui::Ui;
-
-/// A certificate's fingerprint (over its DER) and its expiry.
-fn certificate(pem_text: &[u8]) -> Option<(String, OffsetDateTime)> {
-    let cert = tls::read_certificate(pem_text).ok()?;
-    Some((fingerprint([cert.der.as_slice()]), cert.not_after))
-}
 
 fn date(at: OffsetDateTime) -> String {
     format!(
@@ -74,7 +67,7 @@ pub(super) async fn run(
     }
     let state = StateDir::open(&dir, site.name())?;
     let entries = catalog::catalog(site);
-    let needed = state::requirements(site);
+    let needed = requirements(site);
     let consumer_map = match state.load(&needed) {
         Ok(secrets) => consumers(&plan::render_site(
             site,
@@ -120,46 +113,29 @@ pub(super) async fn run(
             let changed = state
                 .modified(&entry.values[0].0)
                 .map_or("-".to_owned(), date);
-            match entry.kind {
-                SecretKind::Tls => match certificate(&values[0]) {
-                    Some((print, expires)) => {
-                        let days = (expires - now).whole_days();
-                        if days < 30 {
-                            warnings.push(format!(
-                                "certificate {} expires in {days} days ({}); renew it: openlsp secrets rotate {}",
-                                entry.secret,
-                                date(expires),
-                                entry.secret
-                            ));
-                        }
-                        (changed, print, format!("{} ({days} days)", date(expires)))
-                    }
-                    None => (changed, "unreadable".to_owned(), "-".to_owned()),
-                },
-                // An onion key's address is public and says more than a hash.
-                SecretKind::OnionKey => {
-                    let address = crate::secrets::OnionKey::from_secret_file(&values[0])
-                        .map_or_else(|_| "unreadable".to_owned(), |key| key.address());
-                    (changed, address, "-".to_owned())
+            let identity = fingerprint::of_values(entry.kind, &values);
+            let expiry = identity.expires.map_or("-".to_owned(), |expires| {
+                let days = (expires - now).whole_days();
+                if days < fingerprint::RENEW_WITHIN_DAYS {
+                    warnings.push(format!(
+                        "certificate {} expires in {days} days ({}); renew it: openlsp secrets rotate {}",
+                        entry.secret,
+                        date(expires),
+                        entry.secret
+                    ));
                 }
-                _ => (
-                    changed,
-                    fingerprint(values.iter().map(Vec::as_slice)),
-                    "-".to_owned(),
-                ),
-            }
+                format!("{} ({days} days)", date(expires))
+            });
+            (changed, identity.print, expiry)
         };
         let mut kind = entry.kind.to_string();
-        if state
-            .read(&state::paths::previous(
-                &entry
-                    .values
-                    .first()
-                    .map(|v| v.0.clone())
-                    .unwrap_or_default(),
-            ))?
-            .is_some()
-        {
+        let mut previous = Secrets::default();
+        for path in entry.state_paths().iter().map(|p| paths::previous(p)) {
+            if let Some(value) = state.read(&path)? {
+                previous.insert(path, value);
+            }
+        }
+        if rotation::is_pending(entry, &previous) {
             kind.push_str(" (rotating: run openlsp secrets rotate --finish)");
         }
         rows.push(vec![
@@ -206,28 +182,6 @@ async fn cluster_row(
         .secret_changed_at(site.namespace(), &entry.secret)
         .await?
         .map_or("-".to_owned(), date);
-    let print = match (entry.kind, data) {
-        (SecretKind::Seed, Some(data)) => data.get(names::SEED_KEY).map_or_else(
-            || "(not created yet)".to_owned(),
-            |seed| fingerprint([seed.as_slice()]),
-        ),
-        (SecretKind::Macaroons, Some(data)) => {
-            let macaroons: Vec<&Vec<u8>> = data
-                .iter()
-                .filter(|(key, _)| key.ends_with(".macaroon"))
-                .map(|(_, value)| value)
-                .collect();
-            if macaroons.is_empty() {
-                "(not published yet)".to_owned()
-            } else {
-                format!(
-                    "{} ({} macaroons)",
-                    fingerprint(macaroons.iter().map(|m| m.as_slice())),
-                    macaroons.len()
-                )
-            }
-        }
-        _ => "(not in the cluster)".to_owned(),
-    };
+    let print = fingerprint::of_cluster_data(entry.kind, data.as_ref());
     Ok((changed, print, "-".to_owned()))
 }

@@ -12,7 +12,6 @@ mod seed;
 use std::collections::BTreeMap;
 
 use anyhow::bail;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::cli::{GlobalArgs, SecretsArgs, SecretsCommand};
@@ -31,15 +30,6 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &SecretsArgs) -> anyhow::Re
         SecretsCommand::Import(args) => backup::import(ui, global, args),
         SecretsCommand::Seed(args) => seed::run(ui, global, args).await,
     }
-}
-
-/// `sha256:` and the first 16 hex digits of the hash of `values`, in order.
-fn fingerprint<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> String {
-    let mut hasher = Sha256::new();
-    for value in values {
-        hasher.update(value);
-    }
-    format!("sha256:{}", &hex::encode(hasher.finalize())[..16])
 }
 
 fn render(global: &GlobalArgs, site: &Site, secrets: &Secrets) -> anyhow::Result<Plan> {

@@ -16,54 +16,15 @@ use crate::diff::{self, ObjectId};
 use crate::plan::{checksum, names};
 use crate::profile::Site;
 use crate::secrets::catalog::{self, Entry, SecretKind};
-use crate::secrets::{self as state, Secrets, StateChange, StateDir, rotation};
+use crate::secrets::{Secrets, StateDir, requirements, rotation};
 use crate::ui::Ui;
-
-/// The entries `rotate` works on: named, `--all` rotatable ones, or `--finish` pending ones.
-fn selected<'a>(
-    entries: &'a [Entry],
-    args: &RotateArgs,
-    secrets: &Secrets,
-) -> anyhow::Result<Vec<&'a Entry>> {
-    if args.finish {
-        return Ok(entries
-            .iter()
-            .filter(|e| rotation::is_pending(e, secrets))
-            .collect());
-    }
-    if args.all {
-        return Ok(entries.iter().filter(|e| e.is_rotatable()).collect());
-    }
-    let mut chosen: Vec<&Entry> = Vec::new();
-    for name in &args.names {
-        let matching: Vec<&Entry> = entries.iter().filter(|e| &e.secret == name).collect();
-        if matching.is_empty() {
-            let known: BTreeSet<&str> = entries
-                .iter()
-                .filter(|e| e.is_rotatable())
-                .map(|e| e.secret.as_str())
-                .collect();
-            bail!(
-                "no secret named {name:?}\n  hint: rotatable secrets of this site: {}",
-                known.into_iter().collect::<Vec<_>>().join(", ")
-            );
-        }
-        match matching.iter().find(|e| e.is_rotatable()) {
-            Some(entry) => chosen.push(entry),
-            None => {
-                rotation::start(matching[0], secrets, &[])?;
-            }
-        }
-    }
-    Ok(chosen)
-}
 
 fn secret_id(site: &Site, name: &str) -> ObjectId {
     ObjectId::secret(site.namespace(), name)
 }
 
 /// Planned workloads that consume any of `secrets`.
-fn workloads_consuming<'a>(desired: &'a [Desired], secrets: &BTreeSet<String>) -> Vec<&'a Desired> {
+fn workloads_consuming(desired: &[Desired], secrets: &BTreeSet<String>) -> Vec<Desired> {
     desired
         .iter()
         .filter(|d| {
@@ -75,6 +36,7 @@ fn workloads_consuming<'a>(desired: &'a [Desired], secrets: &BTreeSet<String>) -
                         .any(|(kind, name)| *kind == "Secret" && secrets.contains(name))
                 })
         })
+        .cloned()
         .collect()
 }
 
@@ -144,7 +106,13 @@ fn describe(targets: &[&Entry]) -> String {
 impl Rotation<'_> {
     async fn run(&mut self, secrets: &Secrets) -> anyhow::Result<Outcome> {
         let entries = catalog::catalog(self.site);
-        let targets = selected(&entries, self.args, secrets)?;
+        let targets = rotation::select(
+            &entries,
+            &self.args.names,
+            self.args.all,
+            self.args.finish,
+            secrets,
+        )?;
         if targets.is_empty() {
             self.ui.success(if self.args.finish {
                 "no rotation waits for --finish"
@@ -172,20 +140,7 @@ impl Rotation<'_> {
 
     /// The site is not in the cluster yet: new values simply replace the old ones.
     fn state_only(&self, targets: &[&Entry], secrets: &Secrets) -> anyhow::Result<Outcome> {
-        let requirements = state::requirements(self.site);
-        let mut changes = Vec::new();
-        for entry in targets {
-            let previous: BTreeSet<String> = entry
-                .state_paths()
-                .iter()
-                .map(|p| state::paths::previous(p))
-                .collect();
-            changes.extend(
-                rotation::start(entry, secrets, &requirements)?
-                    .into_iter()
-                    .filter(|c| c.path().is_none_or(|p| !previous.contains(p))),
-            );
-        }
+        let step = rotation::replace(targets, secrets, &requirements(self.site))?;
         self.ui.info(&format!(
             "site {} is not in the cluster: {} simply get new values, which the first apply uses",
             self.site.name(),
@@ -197,8 +152,7 @@ impl Rotation<'_> {
         if !self.args.yes && !self.ui.confirm("Replace them?", false, "pass --yes")? {
             bail!("rotation cancelled; nothing was changed");
         }
-        let paths: Vec<String> = targets.iter().flat_map(|e| e.state_paths()).collect();
-        self.state.commit(&stamp(), &paths, &changes)?;
+        self.state.commit(&stamp(), &step.history, &step.changes)?;
         self.state
             .audit(&format!("rotated {} (not applied yet)", describe(targets)))?;
         self.ui.success(&format!("rotated {}", describe(targets)));
@@ -335,39 +289,24 @@ impl Rotation<'_> {
     /// whose phase 1 was recorded but not completed (a timeout, Ctrl-C) is resumed: its values
     /// stay, and the same writes run again in the same order.
     async fn start(&mut self, targets: &[&Entry], secrets: &Secrets) -> anyhow::Result<()> {
-        let requirements = state::requirements(self.site);
-        let mut changes = Vec::new();
-        let mut resumed = Vec::new();
-        for entry in targets {
-            if rotation::is_pending(entry, secrets) {
-                resumed.push(*entry);
-                continue;
-            }
-            changes.extend(rotation::start(entry, secrets, &requirements)?);
-        }
+        let begun = rotation::begin(targets, secrets, &requirements(self.site))?;
+        let resumed = &begun.resumed;
         if !resumed.is_empty() {
             self.ui.info(&format!(
                 "resuming phase 1 of {}: bitcoind with the old and the new password first, then the clients",
-                describe(&resumed)
+                describe(resumed)
             ));
         }
-        let next = secrets.with_changes(&changes);
+        let next = secrets.with_changes(&begun.step.changes);
         let desired = commands::desired_objects(render(self.global, self.site, &next)?, &self.set)?;
 
-        // Clients switch to a new password only once bitcoind accepts it: bitcoind's side
-        // first, then the clients' credentials and pods.
-        let rpc: Vec<&Entry> = targets
-            .iter()
-            .copied()
-            .filter(|e| e.kind == SecretKind::RpcCredential)
-            .collect();
-        let credentials: BTreeSet<String> = rpc.iter().map(|e| e.secret.clone()).collect();
-        let derived: BTreeSet<String> = rpc.iter().flat_map(|e| e.derived.clone()).collect();
-        let clients: Vec<Desired> = workloads_consuming(&desired, &credentials)
-            .into_iter()
-            .cloned()
-            .collect();
-        let second: BTreeSet<ObjectId> = credentials
+        // The rollout's groups as objects: the second group's Secrets and their consumers
+        // after everything else, once the first group's consumers are ready.
+        let rollout = rotation::rollout(targets);
+        let rpc = &rollout.two_phase;
+        let clients = workloads_consuming(&desired, &rollout.second);
+        let second: BTreeSet<ObjectId> = rollout
+            .second
             .iter()
             .map(|name| secret_id(self.site, name))
             .chain(clients.iter().map(|d| d.id.clone()))
@@ -377,21 +316,10 @@ impl Rotation<'_> {
         let mut waits: Vec<Vec<Desired>> = Vec::new();
         if !second.is_empty() {
             groups.push(second);
-            waits.push(
-                workloads_consuming(&desired, &derived)
-                    .into_iter()
-                    .cloned()
-                    .collect(),
-            );
+            waits.push(workloads_consuming(&desired, &rollout.ready_first));
         }
         if !self.args.no_wait {
-            let every: BTreeSet<String> = targets.iter().map(|e| e.secret.clone()).collect();
-            waits.push(
-                workloads_consuming(&desired, &every)
-                    .into_iter()
-                    .cloned()
-                    .collect(),
-            );
+            waits.push(workloads_consuming(&desired, &rollout.all));
         }
 
         let survey = self.cluster.survey(&self.set, &desired, false).await?;
@@ -402,27 +330,22 @@ impl Rotation<'_> {
         if !self.show_and_confirm(&preview, true).await? {
             return Ok(());
         }
-        let started: Vec<&Entry> = targets
-            .iter()
-            .copied()
-            .filter(|e| !resumed.contains(e))
-            .collect();
-        if !started.is_empty() {
-            let paths: Vec<String> = started.iter().flat_map(|e| e.state_paths()).collect();
-            self.state.commit(&stamp(), &paths, &changes)?;
+        if !begun.started.is_empty() {
             self.state
-                .audit(&format!("rotation started: {}", describe(&started)))?;
+                .commit(&stamp(), &begun.step.history, &begun.step.changes)?;
+            self.state
+                .audit(&format!("rotation started: {}", describe(&begun.started)))?;
         }
         if !resumed.is_empty() {
             self.state
-                .audit(&format!("rotation resumed: {}", describe(&resumed)))?;
+                .audit(&format!("rotation resumed: {}", describe(resumed)))?;
         }
         let resume = if rpc.is_empty() {
             "the new values are recorded in the state dir; openlsp apply writes the rest".to_owned()
         } else {
             format!(
                 "phase 1 is recorded and bitcoind is written before LND, so LND is not locked out; resume with: openlsp secrets rotate {}",
-                describe(&rpc).replace(", ", " ")
+                describe(rpc).replace(", ", " ")
             )
         };
         let report = self
@@ -448,7 +371,7 @@ impl Rotation<'_> {
             ));
             return Ok(());
         }
-        self.finish(&rpc, &next, false).await
+        self.finish(rpc, &next, false).await
     }
 
     /// Phase 2: once every client runs with the new password, drop the old rpcauth lines.
@@ -460,13 +383,13 @@ impl Rotation<'_> {
     ) -> anyhow::Result<()> {
         let current =
             commands::desired_objects(render(self.global, self.site, secrets)?, &self.set)?;
-        let credentials: BTreeSet<String> = targets.iter().map(|e| e.secret.clone()).collect();
+        let rollout = rotation::rollout(targets);
         let pointer = crate::object::annotation_pointer(
             "/spec/template/metadata",
             crate::object::CHECKSUM_ANNOTATION,
         );
         let pointer = pointer.as_str();
-        for client in workloads_consuming(&current, &credentials) {
+        for client in workloads_consuming(&current, &rollout.second) {
             let live = self.cluster.live(&client.id).await?;
             let running = live.as_ref().and_then(|l| l.pointer(pointer));
             let ready = live.as_ref().map(readiness_of);
@@ -500,37 +423,20 @@ impl Rotation<'_> {
                 );
             }
         }
-        let changes: Vec<StateChange> = targets
-            .iter()
-            .flat_map(|e| rotation::finish(e, secrets))
-            .collect();
-        let next = secrets.with_changes(&changes);
+        let step = rotation::finish_all(targets, secrets);
+        let next = secrets.with_changes(&step.changes);
         let desired = commands::desired_objects(render(self.global, self.site, &next)?, &self.set)?;
-        let derived: BTreeSet<String> = targets.iter().flat_map(|e| e.derived.clone()).collect();
         let waits = if self.args.no_wait {
             Vec::new()
         } else {
-            vec![
-                workloads_consuming(&desired, &derived)
-                    .into_iter()
-                    .cloned()
-                    .collect(),
-            ]
+            vec![workloads_consuming(&desired, &rollout.ready_first)]
         };
         let survey = self.cluster.survey(&self.set, &desired, false).await?;
         let preview = diff::compute(&survey.observations, diff::Detail::ChangesOnly);
         if !self.show_and_confirm(&preview, ask).await? {
             return Ok(());
         }
-        let previous: Vec<String> = targets
-            .iter()
-            .flat_map(|e| {
-                e.state_paths()
-                    .into_iter()
-                    .map(|p| state::paths::previous(&p))
-            })
-            .collect();
-        self.state.commit(&stamp(), &previous, &changes)?;
+        self.state.commit(&stamp(), &step.history, &step.changes)?;
         self.state
             .audit(&format!("rotation finished: {}", describe(targets)))?;
         let all: BTreeSet<ObjectId> = desired.iter().map(|d| d.id.clone()).collect();

@@ -3,10 +3,11 @@
 
 use anyhow::bail;
 
-use super::{fingerprint, stamp};
+use super::stamp;
 use crate::cli::{GlobalArgs, SeedArgs};
 use crate::commands::{self, Outcome};
 use crate::plan::names;
+use crate::secrets::fingerprint::fingerprint;
 use crate::ui::Ui;
 
 pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: &SeedArgs) -> anyhow::Result<Outcome> {
