@@ -46,6 +46,15 @@ pub enum Source {
     },
 }
 
+impl Source {
+    /// The Secret the value is read from.
+    pub fn secret(&self) -> &str {
+        match self {
+            Source::Key { secret, .. } | Source::RpcauthSalt { secret, .. } => secret,
+        }
+    }
+}
+
 /// One secret of the site.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
-use super::{Restored, restore};
+use super::write_restored;
 use crate::cli::{ExportArgs, GlobalArgs, ImportArgs};
 use crate::commands::{self, Outcome};
-use crate::secrets::{self as state, StateDir, backup, records};
+use crate::secrets::{StateDir, backup, requirements};
 use crate::ui::Ui;
 
 /// Reads `path`'s passphrase file, or asks.
@@ -74,18 +74,15 @@ pub(super) fn import(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> anyhow:
             site.name()
         );
     }
-    let mut restored = Restored::default();
-    for (path, value) in archive.files()? {
-        let text = || String::from_utf8_lossy(&value).into_owned();
-        match path.as_str() {
-            records::AUDIT_LOG => restored.logs.push((path, value)),
-            records::CHANGED => restored.dates = records::parse_dates(&text()),
-            records::GENERATIONS => restored.generations = records::parse_generations(&text()),
-            _ => restored.values.push((path, value)),
-        }
-    }
+    let restored = archive.restored()?;
     let state = commands::open_state(global, site.name())?;
-    let needed = state::requirements(site);
-    restore(ui, &state, &needed, restored, args.force, "import")?;
+    write_restored(
+        ui,
+        &state,
+        &requirements(site),
+        restored,
+        args.force,
+        "import",
+    )?;
     Ok(Outcome::Ok)
 }

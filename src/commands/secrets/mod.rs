@@ -9,16 +9,14 @@ mod pull;
 mod rotate;
 mod seed;
 
-use std::collections::BTreeMap;
-
-use anyhow::bail;
 use time::OffsetDateTime;
 
 use crate::cli::{GlobalArgs, SecretsArgs, SecretsCommand};
 use crate::commands::{self, Outcome};
 use crate::plan::{self, Plan};
 use crate::profile::Site;
-use crate::secrets::{self as state, Secrets, StateChange, StateDir, records, value_check};
+use crate::secrets::restore::{self, Restored};
+use crate::secrets::{Requirement, Secrets, StateDir, records};
 use crate::ui::Ui;
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &SecretsArgs) -> anyhow::Result<Outcome> {
@@ -44,89 +42,37 @@ fn stamp() -> String {
     records::history_stamp(OffsetDateTime::now_utc())
 }
 
-/// What `pull` or `import` brings into the state dir.
-#[derive(Default)]
-struct Restored {
-    values: Vec<(String, Vec<u8>)>,
-    /// Audit logs of an export: merged, never compared.
-    logs: Vec<(String, Vec<u8>)>,
-    /// When each value was really changed.
-    dates: BTreeMap<String, OffsetDateTime>,
-    /// The generation of each Secret, as its source records it.
-    generations: BTreeMap<String, u64>,
-}
-
-/// Writes restored values into the state dir, after checking each is what openlsp generates;
-/// values that differ from existing ones need `force` and go to history first.
-fn restore(
+/// Writes restored values into the state dir as [`restore::plan`] says, and merges the audit
+/// logs of an export.
+fn write_restored(
     ui: &Ui,
     state: &StateDir,
-    needed: &[state::Requirement],
+    needed: &[Requirement],
     restored: Restored,
     force: bool,
     what: &str,
 ) -> anyhow::Result<()> {
-    let mut writes = Vec::new();
-    let mut replaced = Vec::new();
-    let mut same = 0;
-    for (path, value) in restored.values {
-        if let Err(reason) = value_check::check_stored(needed, &path, &value) {
-            bail!("{what}: the value for {path} is damaged: {reason}; nothing was written");
-        }
-        match state.read(&path)? {
-            Some(existing) if existing == value => same += 1,
-            Some(_) => {
-                replaced.push(path.clone());
-                writes.push(StateChange::Write { path, value });
-            }
-            None => writes.push(StateChange::Write { path, value }),
-        }
-    }
-    if !replaced.is_empty() && !force {
-        bail!(
-            "{what} would replace {} value(s) that differ: {}\n  hint: pass --force to replace them; the current values are kept in {}/history/",
-            replaced.len(),
-            replaced.join(", "),
-            state.root().display()
-        );
-    }
-    let known = state.generations()?;
-    let generations = restored
-        .generations
-        .iter()
-        .filter(|(secret, generation)| known.get(*secret).copied().unwrap_or(0) != **generation)
-        .map(|(secret, generation)| StateChange::Generation {
-            secret: secret.clone(),
-            generation: *generation,
-        });
-    let changes: Vec<StateChange> = writes.iter().cloned().chain(generations).collect();
-    state.commit(&stamp(), &replaced, &changes)?;
-    // A restored value keeps the date it was generated or rotated, not today's.
-    let dated: Vec<(String, OffsetDateTime)> = writes
-        .iter()
-        .filter_map(|w| {
-            let path = w.path()?;
-            Some((path.to_owned(), *restored.dates.get(path)?))
-        })
-        .collect();
-    state.restore_dates(&dated)?;
+    let planned = restore::plan(state, needed, &restored, force, what)?;
+    state.commit(&stamp(), &planned.replaced, &planned.changes)?;
+    state.restore_dates(&planned.dated)?;
     // Before this restore's own line, so that line comes last even within the same second.
-    for (_, lines) in &restored.logs {
+    for lines in &restored.logs {
         let added = state.merge_audit(lines)?;
         ui.info(&format!(
             "audit log: {added} line(s) from the export added to {}",
             records::AUDIT_LOG
         ));
     }
+    let same = planned.same;
     state.audit(&format!(
         "{what}: {} written, {} replaced, {same} unchanged",
-        writes.len(),
-        replaced.len()
+        planned.written,
+        planned.replaced.len()
     ))?;
     ui.success(&format!(
         "{what}: {} value(s) written ({} replaced), {same} already matched, in {}",
-        writes.len(),
-        replaced.len(),
+        planned.written,
+        planned.replaced.len(),
         state.root().display()
     ));
     Ok(())
