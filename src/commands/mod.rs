@@ -102,25 +102,7 @@ pub async fn plan_with_cluster(
     let present = state.load_present(&needed)?;
     let live = cluster.live_secrets(site.namespace()).await?;
     let entries = catalog::catalog(site);
-    let unknown: Vec<&String> = replace
-        .iter()
-        .filter(|name| {
-            !entries
-                .iter()
-                .any(|e| &e.secret == *name && !e.values.is_empty())
-        })
-        .collect();
-    if let Some(name) = unknown.first() {
-        let known: std::collections::BTreeSet<&str> = entries
-            .iter()
-            .filter(|e| !e.values.is_empty())
-            .map(|e| e.secret.as_str())
-            .collect();
-        anyhow::bail!(
-            "--replace-secrets: this site has no secret named {name:?} that openlsp keeps\n  hint: known: {}",
-            known.into_iter().collect::<Vec<_>>().join(", ")
-        );
-    }
+    credential_check::check_names(&entries, replace)?;
     let (replacing, blocking): (Vec<Finding>, Vec<Finding>) =
         credential_check::check(&entries, &present, &live)
             .into_iter()
@@ -128,17 +110,7 @@ pub async fn plan_with_cluster(
     refuse_mismatch(&state, blocking)?;
     generate_missing(ui, &state, &needed, false)?;
     let loaded = state.load(&needed)?;
-    // A replacement is one generation past both sides, so neither older copy wins again.
-    let replace_generations: Vec<StateChange> = replacing
-        .iter()
-        .map(|finding| StateChange::Generation {
-            secret: finding.secret.clone(),
-            generation: loaded
-                .generation(&finding.secret)
-                .max(live.get(&finding.secret).map_or(0, |s| s.generation))
-                + 1,
-        })
-        .collect();
+    let replace_generations = credential_check::replacement_generations(&replacing, &loaded, &live);
     let secrets = loaded.with_changes(&replace_generations);
     finish_plan(
         ui,
