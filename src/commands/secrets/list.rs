@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 
+use super::{consumed_secrets, render};
 use crate::cli::{GlobalArgs, SecretsListArgs};
 use crate::cluster::Cluster;
 use crate::commands::{self, Outcome};
-use crate::plan::{self, Plan, checksum};
+use crate::plan::Plan;
 use crate::profile::Site;
 use crate::secrets::catalog::{self, Entry, SecretKind};
 use crate::secrets::{Secrets, StateDir, fingerprint, paths, requirements, rotation};
@@ -30,12 +31,8 @@ fn date(at: OffsetDateTime) -> String {
 fn consumers(plan: &Plan) -> BTreeMap<String, BTreeSet<String>> {
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for object in &plan.objects {
-        if let Some(pod) = object.manifest.pointer("/spec/template/spec") {
-            for (kind, name) in checksum::consumed_objects(pod) {
-                if kind == "Secret" {
-                    found.entry(name).or_default().insert(object.display_name());
-                }
-            }
+        for name in consumed_secrets(&object.manifest) {
+            found.entry(name).or_default().insert(object.display_name());
         }
     }
     found
@@ -69,11 +66,7 @@ pub(super) async fn run(
     let entries = catalog::catalog(site);
     let needed = requirements(site);
     let consumer_map = match state.load(&needed) {
-        Ok(secrets) => consumers(&plan::render_site(
-            site,
-            &secrets,
-            &commands::template_set(global)?,
-        )?),
+        Ok(secrets) => consumers(&render(global, site, &secrets)?),
         Err(_) => BTreeMap::new(),
     };
     let cluster = if args.offline {

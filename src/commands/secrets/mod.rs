@@ -9,11 +9,12 @@ mod pull;
 mod rotate;
 mod seed;
 
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::cli::{GlobalArgs, SecretsArgs, SecretsCommand};
 use crate::commands::{self, Outcome};
-use crate::plan::{self, Plan};
+use crate::plan::{self, Plan, checksum};
 use crate::profile::Site;
 use crate::secrets::restore::{self, Restored};
 use crate::secrets::{Requirement, Secrets, StateDir, records};
@@ -36,6 +37,17 @@ fn render(global: &GlobalArgs, site: &Site, secrets: &Secrets) -> anyhow::Result
         secrets,
         &commands::template_set(global)?,
     )?)
+}
+
+/// The Secrets a workload's pod template consumes (none for any other object).
+fn consumed_secrets(manifest: &Value) -> impl Iterator<Item = String> {
+    manifest
+        .pointer("/spec/template/spec")
+        .map(checksum::consumed_objects)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(kind, _)| *kind == "Secret")
+        .map(|(_, name)| name)
 }
 
 fn stamp() -> String {

@@ -7,13 +7,13 @@ use std::collections::BTreeSet;
 
 use anyhow::bail;
 
-use super::{render, stamp};
+use super::{consumed_secrets, render, stamp};
 use crate::cli::{GlobalArgs, RotateArgs};
 use crate::cluster::{ApplySet, Cluster, Desired, LockGuard, Reconfirmed, readiness_of};
 use crate::commands::{self, Outcome, WriteOptions};
 use crate::deploy::{self, Interrupt, Report, Waited, WriteLimits};
 use crate::diff::{self, ObjectId};
-use crate::plan::{checksum, names};
+use crate::plan::names;
 use crate::profile::Site;
 use crate::secrets::catalog::{self, Entry, SecretKind};
 use crate::secrets::{Secrets, StateDir, requirements, rotation};
@@ -27,15 +27,7 @@ fn secret_id(site: &Site, name: &str) -> ObjectId {
 fn workloads_consuming(desired: &[Desired], secrets: &BTreeSet<String>) -> Vec<Desired> {
     desired
         .iter()
-        .filter(|d| {
-            d.manifest
-                .pointer("/spec/template/spec")
-                .is_some_and(|pod| {
-                    checksum::consumed_objects(pod)
-                        .iter()
-                        .any(|(kind, name)| *kind == "Secret" && secrets.contains(name))
-                })
-        })
+        .filter(|d| consumed_secrets(&d.manifest).any(|name| secrets.contains(&name)))
         .cloned()
         .collect()
 }
