@@ -274,59 +274,7 @@ fn describe(state_dir: &str, findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn wallet_entry() -> Entry {
-        Entry {
-            secret: "lnd-wallet".into(),
-            kind: SecretKind::WalletPassword,
-            node: "lnd".into(),
-            values: vec![(
-                "lightning/lnd/wallet-password".into(),
-                Source::Key {
-                    secret: "lnd-wallet".into(),
-                    key: "password",
-                },
-            )],
-            derived: vec![],
-        }
-    }
-
-    fn rpc_entry() -> Entry {
-        let password = "bitcoin/b/rpc/lnd/password".to_owned();
-        Entry {
-            secret: "lnd-b-rpc".into(),
-            kind: SecretKind::RpcCredential,
-            node: "lnd".into(),
-            values: vec![
-                (
-                    password.clone(),
-                    Source::Key {
-                        secret: "lnd-b-rpc".into(),
-                        key: "password",
-                    },
-                ),
-                (
-                    "bitcoin/b/rpc/lnd/salt".into(),
-                    Source::RpcauthSalt {
-                        secret: "b-rpcauth".into(),
-                        user: "lnd".into(),
-                        password,
-                    },
-                ),
-            ],
-            derived: vec!["b-rpcauth".into()],
-        }
-    }
-
-    fn live(pairs: &[(&str, &[u8])], generation: u64) -> LiveSecret {
-        LiveSecret {
-            data: pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
-                .collect(),
-            generation,
-        }
-    }
+    use crate::secrets::fixtures::{live, rpc_entry, wallet_entry};
 
     fn state(pairs: &[(&str, &[u8])], generations: &[(&str, u64)]) -> Secrets {
         let mut secrets = Secrets::default();

@@ -74,6 +74,7 @@ pub fn generate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::fixtures::alt_names;
     use crate::secrets::value_check::check_stored;
 
     fn tls(onion_names: Vec<String>) -> Requirement {
@@ -125,12 +126,7 @@ mod tests {
         known.insert("tor/lnd-rpc/hs_ed25519_secret_key", onion.secret_file());
         let requirement = tls(vec!["tor/lnd-rpc/hs_ed25519_secret_key".into()]);
         let values = generate(&requirement, &known).unwrap();
-        let (_, pem) = x509_parser::pem::parse_x509_pem(&values[0].1).unwrap();
-        let cert = pem.parse_x509().unwrap();
-        let names = format!(
-            "{:?}",
-            cert.subject_alternative_name().unwrap().unwrap().value
-        );
+        let names = alt_names(&values[0].1);
         for name in ["localhost", "lnd.ns.svc", onion.address().as_str()] {
             assert!(names.contains(name), "{name} missing from {names}");
         }

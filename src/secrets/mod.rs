@@ -9,6 +9,8 @@ pub mod backup;
 pub mod catalog;
 pub mod credential_check;
 pub mod fingerprint;
+#[cfg(test)]
+mod fixtures;
 pub mod generate;
 pub mod onion;
 pub mod pull;

@@ -119,46 +119,9 @@ pub fn rebuild(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secrets::catalog::SecretKind;
+    use crate::secrets::fixtures::{live, rpc_entry};
 
     const SALT: &str = "00112233445566778899aabbccddeeff";
-
-    fn rpc_entry() -> Entry {
-        let password = "bitcoin/b/rpc/lnd/password".to_owned();
-        Entry {
-            secret: "lnd-b-rpc".into(),
-            kind: SecretKind::RpcCredential,
-            node: "lnd".into(),
-            values: vec![
-                (
-                    password.clone(),
-                    Source::Key {
-                        secret: "lnd-b-rpc".into(),
-                        key: "password",
-                    },
-                ),
-                (
-                    "bitcoin/b/rpc/lnd/salt".into(),
-                    Source::RpcauthSalt {
-                        secret: "b-rpcauth".into(),
-                        user: "lnd".into(),
-                        password,
-                    },
-                ),
-            ],
-            derived: vec!["b-rpcauth".into()],
-        }
-    }
-
-    fn live(pairs: &[(&str, &[u8])], generation: u64) -> LiveSecret {
-        LiveSecret {
-            data: pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
-                .collect(),
-            generation,
-        }
-    }
 
     fn cluster(rpcauth_conf: &str) -> BTreeMap<String, LiveSecret> {
         BTreeMap::from([

@@ -153,13 +153,8 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::fixtures::password;
     use crate::secrets::rpcauth;
-
-    fn password(path: &str) -> Requirement {
-        Requirement::Password {
-            path: path.to_owned(),
-        }
-    }
 
     #[test]
     fn new_values_are_written_same_ones_counted_and_differing_ones_need_force() {

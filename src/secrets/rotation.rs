@@ -280,6 +280,7 @@ mod tests {
     use super::*;
     use crate::secrets::OnionKey;
     use crate::secrets::catalog::Source;
+    use crate::secrets::fixtures::{alt_names, rpc_entry, wallet_entry};
 
     fn rpc_requirements() -> Vec<Requirement> {
         vec![
@@ -292,23 +293,6 @@ mod tests {
         ]
     }
 
-    fn rpc_entry() -> Entry {
-        let source = Source::Key {
-            secret: "s".into(),
-            key: "password",
-        };
-        Entry {
-            secret: "lnd-bitcoind-rpc".into(),
-            kind: SecretKind::RpcCredential,
-            node: "lnd".into(),
-            values: vec![
-                ("bitcoin/b/rpc/lnd/password".into(), source.clone()),
-                ("bitcoin/b/rpc/lnd/salt".into(), source),
-            ],
-            derived: vec![],
-        }
-    }
-
     #[test]
     fn phase_one_keeps_the_previous_credential_and_phase_two_drops_it() {
         let mut secrets = Secrets::default();
@@ -319,7 +303,7 @@ mod tests {
         let changes = start(&entry, &secrets, &requirements).unwrap();
         assert_eq!(
             format!("{changes:?}"),
-            "[Generation(lnd-bitcoind-rpc = 1), Write(bitcoin/b/rpc/lnd/previous/password), Write(bitcoin/b/rpc/lnd/previous/salt), Write(bitcoin/b/rpc/lnd/password), Write(bitcoin/b/rpc/lnd/salt)]"
+            "[Generation(lnd-b-rpc = 1), Write(bitcoin/b/rpc/lnd/previous/password), Write(bitcoin/b/rpc/lnd/previous/salt), Write(bitcoin/b/rpc/lnd/password), Write(bitcoin/b/rpc/lnd/salt)]"
         );
         let next = secrets.with_changes(&changes);
         let salt = next.get("bitcoin/b/rpc/lnd/salt").unwrap();
@@ -345,14 +329,10 @@ mod tests {
             start(&entry, &next, &requirements),
             Err(RotationError::Pending(_))
         ));
-        assert_eq!(next.generation("lnd-bitcoind-rpc"), 1);
+        assert_eq!(next.generation("lnd-b-rpc"), 1);
         let done = next.with_changes(&finish(&entry, &next));
         assert!(!is_pending(&entry, &done));
-        assert_eq!(
-            done.generation("lnd-bitcoind-rpc"),
-            2,
-            "phase 2 is recorded too"
-        );
+        assert_eq!(done.generation("lnd-b-rpc"), 2, "phase 2 is recorded too");
         assert_eq!(
             done.get("bitcoin/b/rpc/lnd/password"),
             next.get("bitcoin/b/rpc/lnd/password")
@@ -387,13 +367,7 @@ mod tests {
         };
         let changes = start(&entry, &secrets, &requirements).unwrap();
         let next = secrets.with_changes(&changes);
-        let pem = next.get("lightning/lnd/tls.cert").unwrap();
-        let (_, pem) = x509_parser::pem::parse_x509_pem(pem).unwrap();
-        let cert = pem.parse_x509().unwrap();
-        let names = format!(
-            "{:?}",
-            cert.subject_alternative_name().unwrap().unwrap().value
-        );
+        let names = alt_names(next.get("lightning/lnd/tls.cert").unwrap());
         for name in ["localhost", "lnd.ns.svc", onion.address().as_str()] {
             assert!(names.contains(name), "{name} missing from {names}");
         }
@@ -402,12 +376,8 @@ mod tests {
 
     #[test]
     fn a_wallet_password_is_not_rotatable() {
-        let entry = Entry {
-            kind: SecretKind::WalletPassword,
-            ..rpc_entry()
-        };
         assert!(matches!(
-            start(&entry, &Secrets::default(), &[]),
+            start(&wallet_entry(), &Secrets::default(), &[]),
             Err(RotationError::NotRotatable(..))
         ));
     }

@@ -544,13 +544,8 @@ impl StateDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::fixtures::{alt_names, password};
     use crate::secrets::{rpcauth, tls};
-
-    fn password(path: &str) -> Requirement {
-        Requirement::Password {
-            path: path.to_owned(),
-        }
-    }
 
     #[test]
     fn dates_are_recorded_on_generation_and_rotation_and_can_be_restored() {
@@ -762,13 +757,7 @@ mod tests {
             secrets,
             "nothing is regenerated"
         );
-        let cert = String::from_utf8(secrets.get("lnd/tls.cert").unwrap().to_vec()).unwrap();
-        let der = x509_parser::pem::parse_x509_pem(cert.as_bytes()).unwrap().1;
-        let parsed = der.parse_x509().unwrap();
-        let names = format!(
-            "{:?}",
-            parsed.subject_alternative_name().unwrap().unwrap().value
-        );
+        let names = alt_names(secrets.get("lnd/tls.cert").unwrap());
         assert!(names.contains(&key.address()), "{names}");
         assert_eq!(
             fsutil::mode_of(&state.root().join(&key_path)).unwrap(),

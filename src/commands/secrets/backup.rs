@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use super::write_restored;
 use crate::cli::{ExportArgs, GlobalArgs, ImportArgs};
 use crate::commands::{self, Outcome};
-use crate::secrets::{StateDir, backup, requirements};
+use crate::secrets::{StateDir, backup};
 use crate::ui::Ui;
 
 /// Reads `path`'s passphrase file, or asks.
@@ -75,14 +75,6 @@ pub(super) fn import(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> anyhow:
         );
     }
     let restored = archive.restored()?;
-    let state = commands::open_state(global, site.name())?;
-    write_restored(
-        ui,
-        &state,
-        &requirements(site),
-        restored,
-        args.force,
-        "import",
-    )?;
+    write_restored(ui, global, site, restored, args.force, "import")?;
     Ok(Outcome::Ok)
 }

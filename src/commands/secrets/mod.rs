@@ -17,7 +17,7 @@ use crate::commands::{self, Outcome};
 use crate::plan::{self, Plan, checksum};
 use crate::profile::Site;
 use crate::secrets::restore::{self, Restored};
-use crate::secrets::{Requirement, Secrets, StateDir, records};
+use crate::secrets::{Secrets, records, requirements};
 use crate::ui::Ui;
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &SecretsArgs) -> anyhow::Result<Outcome> {
@@ -54,17 +54,18 @@ fn stamp() -> String {
     records::history_stamp(OffsetDateTime::now_utc())
 }
 
-/// Writes restored values into the state dir as [`restore::plan`] says, and merges the audit
-/// logs of an export.
+/// Writes restored values into the site's state dir as [`restore::plan`] says, and merges the
+/// audit logs of an export.
 fn write_restored(
     ui: &Ui,
-    state: &StateDir,
-    needed: &[Requirement],
+    global: &GlobalArgs,
+    site: &Site,
     restored: Restored,
     force: bool,
     what: &str,
 ) -> anyhow::Result<()> {
-    let planned = restore::plan(state, needed, &restored, force, what)?;
+    let state = commands::open_state(global, site.name())?;
+    let planned = restore::plan(&state, &requirements(site), &restored, force, what)?;
     state.commit(&stamp(), &planned.replaced, &planned.changes)?;
     state.restore_dates(&planned.dated)?;
     // Before this restore's own line, so that line comes last even within the same second.

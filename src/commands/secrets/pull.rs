@@ -8,7 +8,7 @@ use anyhow::bail;
 use super::write_restored;
 use crate::cli::{GlobalArgs, PullArgs};
 use crate::commands::{self, Outcome};
-use crate::secrets::{catalog, pull, requirements};
+use crate::secrets::{catalog, pull};
 use crate::ui::Ui;
 
 pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<Outcome> {
@@ -35,14 +35,6 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: &PullArgs) -> anyhow
         }
     }
     let restored = pull::rebuild(&entries, &live, &written_at, site.namespace())?;
-    let state = commands::open_state(global, site.name())?;
-    write_restored(
-        ui,
-        &state,
-        &requirements(site),
-        restored,
-        args.force,
-        "pull",
-    )?;
+    write_restored(ui, global, site, restored, args.force, "pull")?;
     Ok(Outcome::Ok)
 }
