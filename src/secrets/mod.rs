@@ -1,9 +1,19 @@
-//! The credential core: what a site needs ([`requirements`]), the in-memory snapshot rendering
-//! reads ([`snapshot`]), the checks of each value by kind ([`value_check`]), the on-disk store
-//! ([`store`], with its [`records`]), the [`catalog`] of a site's Kubernetes Secrets, the
-//! [`rotation`] plan, the state-vs-cluster [`credential_check`] and encrypted [`backup`]s, over the
-//! primitives [`tls`], [`onion`] and [`rpcauth`]. Never prints: it returns values and typed
-//! errors that commands word for the operator.
+//! The credential core: everything about a site's credentials, apart from rendering them.
+//!
+//! - what a site needs: [`requirements`](mod@requirements) (and the state paths templates read);
+//! - the in-memory [`snapshot`] rendering reads, and the checks of each value by kind
+//!   ([`value_check`]);
+//! - the on-disk [`store`] (the state dir: locks, atomic 0600 writes, history) with its
+//!   [`records`] (dates, generations, the audit log);
+//! - one [`generate()`] for first creation and rotation alike;
+//! - the [`catalog`] of a site's Kubernetes Secrets, the [`rotation`] plan, the [`pull`] rebuild
+//!   from the cluster, the [`restore`] of pulled or imported values, encrypted [`backup`]s, the
+//!   state-vs-cluster [`credential_check`] and [`fingerprint`]s that show a secret without its
+//!   value;
+//! - the primitives [`tls`], [`onion`] and [`rpcauth`].
+//!
+//! It never prints and never talks to the cluster: it returns values and typed errors, and
+//! commands fetch, write and word them for the operator.
 
 pub mod backup;
 pub mod catalog;

@@ -80,7 +80,7 @@ pub(super) fn check_pair(
 }
 
 /// Checks a value about to be stored at `path` (or its previous copy during a rotation) as
-/// [`check_value`] would when loading it; paths no requirement names pass.
+/// the store checks it when loading it; paths no requirement names pass.
 pub fn check_stored(needed: &[Requirement], path: &str, value: &[u8]) -> Result<(), String> {
     for requirement in needed {
         for file in requirement.files() {
