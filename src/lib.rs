@@ -1,8 +1,9 @@
 //! openlsp turns one site profile into a running Bitcoin and Lightning stack on Kubernetes.
 //!
 //! The pipeline is the module structure:
-//! [`profile`] (load and validate) → [`plan`] (render templates, secrets, certificates; pure)
-//! → `diff` (planned vs live) → `cluster` (the only code that talks to the API server).
+//! [`profile`] (load and validate) → [`secrets`] (the state dir: credentials generated once,
+//! loaded, checked) → [`plan`] (render templates; pure) → `diff` (planned vs live) → `cluster`
+//! (the only code that talks to the API server).
 //! [`commands`] orchestrate one verb each and [`ui`] owns every byte written to the terminal.
 //! [`template_dir`] and [`render_dir`] read and write plan's files, so plan stays pure.
 //! docs/architecture.md is the map.
@@ -19,6 +20,7 @@ pub mod object;
 pub mod plan;
 pub mod profile;
 pub mod render_dir;
+pub mod secrets;
 pub mod template_dir;
 pub mod ui;
 
