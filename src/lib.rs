@@ -9,20 +9,20 @@
 //! docs/architecture.md is the map.
 
 pub mod cli;
-pub mod cluster;
-pub mod commands;
-pub mod deploy;
-pub mod diff;
-pub mod fsutil;
-pub mod host;
-pub mod images;
-pub mod object;
-pub mod plan;
-pub mod profile;
-pub mod render_dir;
-pub mod secrets;
-pub mod template_dir;
-pub mod ui;
+pub(crate) mod cluster;
+pub(crate) mod commands;
+pub(crate) mod deploy;
+pub(crate) mod diff;
+pub(crate) mod fsutil;
+pub(crate) mod host;
+pub(crate) mod images;
+pub(crate) mod object;
+pub(crate) mod plan;
+pub(crate) mod profile;
+pub(crate) mod render_dir;
+pub(crate) mod secrets;
+pub(crate) mod template_dir;
+pub(crate) mod ui;
 
 use std::process::ExitCode;
 

@@ -51,10 +51,7 @@ fn source_files() -> BTreeMap<PathBuf, SourceFile> {
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            files.insert(
-                relative,
-                SourceFile { module, code },
-            );
+            files.insert(relative, SourceFile { module, code });
         }
     }
     files
@@ -300,7 +297,10 @@ fn no_verb_imports_another_verb() {
             }
         }
     }
-    assert!(crossings.is_empty(), "verbs importing verbs: {crossings:#?}");
+    assert!(
+        crossings.is_empty(),
+        "verbs importing verbs: {crossings:#?}"
+    );
 }
 
 #[test]
@@ -329,7 +329,9 @@ fn plan_never_reaches_the_filesystem_the_environment_or_the_clock() {
 fn core_modules_never_print() {
     let mut found = Vec::new();
     for (path, file) in source_files() {
-        let edge = path.starts_with("commands") || path == Path::new("ui.rs") || path == Path::new("lib.rs");
+        let edge = path.starts_with("commands")
+            || path == Path::new("ui.rs")
+            || path == Path::new("lib.rs");
         if edge {
             continue;
         }
@@ -351,7 +353,10 @@ fn the_checker_finds_what_it_looks_for() {
     assert_eq!(paths, ["crate::a::b", "crate::a::c::d", "crate::a::c::e"]);
     let named = named_paths("use super::x::Y;\npub use super::z::W;\nfn f() { crate::q::r(); }");
     assert!(named.contains(&"super::x::Y".to_owned()), "{named:?}");
-    assert!(!named.contains(&"super::z::W".to_owned()), "re-exports do not count: {named:?}");
+    assert!(
+        !named.contains(&"super::z::W".to_owned()),
+        "re-exports do not count: {named:?}"
+    );
     assert!(named.contains(&"crate::q::r".to_owned()), "{named:?}");
     let graph: BTreeMap<PathBuf, BTreeSet<PathBuf>> = [
         ("plan/a.rs", vec!["plan/b.rs"]),

@@ -257,8 +257,6 @@ pub fn deploy_failed(err: crate::deploy::DeployError, again: &str) -> anyhow::Er
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     pub yes: bool,
-    pub force_conflicts: bool,
-    pub prune_data: bool,
     pub confirm_site: Option<String>,
 }
 
@@ -266,8 +264,6 @@ impl From<&ApplyArgs> for WriteOptions {
     fn from(args: &ApplyArgs) -> Self {
         WriteOptions {
             yes: args.yes,
-            force_conflicts: args.force_conflicts,
-            prune_data: args.prune_data,
             confirm_site: args.confirm_site.clone(),
         }
     }

@@ -25,7 +25,7 @@ use crate::secrets::Secrets;
 
 pub use crate::object::is_data;
 pub use error::PlanError;
-pub use kinds::{KindInfo, Stage};
+pub use kinds::Stage;
 pub use planned::{Plan, PlannedObject};
 pub use templates::TemplateSet;
 

@@ -34,7 +34,6 @@ pub mod store;
 pub mod tls;
 pub mod value_check;
 
-pub use generate::{GenerateError, generate};
 pub use onion::OnionKey;
 pub use requirements::{
     EXPORTER_RPC_USER, Requirement, lnd_dns_names, onion_services, paths, requirements,

@@ -40,11 +40,6 @@ impl Secrets {
         self.generations.get(secret).copied().unwrap_or(0)
     }
 
-    /// Every Secret with a generation above 0.
-    pub fn generations(&self) -> &BTreeMap<String, u64> {
-        &self.generations
-    }
-
     /// The same values with `changes` made, for rendering before anything is written.
     pub fn with_changes(&self, changes: &[StateChange]) -> Secrets {
         let mut next = self.clone();
@@ -62,11 +57,6 @@ impl Secrets {
             }
         }
         next
-    }
-
-    /// Every value with its path, for leak checks and exports.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.values.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 }
 

@@ -475,6 +475,7 @@ impl StateDir {
     }
 
     /// Every value file (relative paths, sorted).
+    #[cfg(test)]
     pub fn files(&self) -> Result<Vec<String>, StateError> {
         self.walk(false)
     }
