@@ -551,6 +551,13 @@ fn template_overrides_replace_files_and_template_errors_name_the_line() {
             builtin.replace("protocol: TCP }", "protocol: TCP"),
         ),
         (
+            "an invalid Secret, its values masked in the excerpt",
+            "lnd/secrets.yaml.j2",
+            fs::read_to_string(common::repo_root().join("templates/lnd/secrets.yaml.j2"))
+                .unwrap()
+                .replacen("labels: {{ node.labels }}", "labels: 7", 1),
+        ),
+        (
             "a directory that is not a service",
             "grafana/thing.yaml.j2",
             "kind: ConfigMap\n".to_owned(),
@@ -561,6 +568,7 @@ fn template_overrides_replace_files_and_template_errors_name_the_line() {
             .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
             .expect(2);
         assert!(output.stdout.is_empty(), "{what}: {}", output.stdout);
+        common::assert_no_secrets(&output.stderr, &test.state_dir("home-pi"), what);
         errors.push((what, output.stderr));
     }
     let errors: Vec<(&str, &str)> = errors.iter().map(|(w, e)| (*w, e.as_str())).collect();
