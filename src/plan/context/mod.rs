@@ -17,6 +17,7 @@ pub(crate) mod bitcoind;
 pub(crate) mod ingress;
 pub(crate) mod lnd;
 pub(crate) mod monitoring;
+pub(crate) mod network;
 pub(crate) mod shared;
 pub(crate) mod site;
 pub(crate) mod tor;
