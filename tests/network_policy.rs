@@ -9,7 +9,7 @@
 //! credential in its environment or arguments. tests/e2e/network_policy.rs applies the policies
 //! on the real API server.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use serde_json::{Value, json};
@@ -315,30 +315,54 @@ impl Site {
         )
     }
 
-    /// Every allowed connection from or to the site's namespace as `from -> to: ports`, one
-    /// line per pair.
+    /// Every allowed connection from or to the site's namespace, one line per destination
+    /// port: `to:port <- from, …`, or `to:port <- *` when the destination admits everyone (each
+    /// source's own egress policy still applies: the default deny keeps a stranger pod out).
     pub fn allowed(&self) -> BTreeSet<String> {
-        let mut pairs: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
         let ours = |e: &Endpoint| e.namespace.as_deref() == Some(self.namespace.as_str());
-        for from in &self.endpoints {
-            for to in &self.endpoints {
-                if from.name == to.name || !from.connects || !(ours(from) || ours(to)) {
+        let policies = self.policies();
+        let mut lines = BTreeSet::new();
+        for to in &self.endpoints {
+            for (port, protocol) in &to.ports {
+                let senders: Vec<&Endpoint> = self
+                    .endpoints
+                    .iter()
+                    .filter(|from| from.connects && from.name != to.name)
+                    .filter(|from| ours(from) || ours(to))
+                    .collect();
+                let from: Vec<&str> = senders
+                    .iter()
+                    .filter(|from| self.allows(from, to, *port, protocol))
+                    .map(|from| from.name.as_str())
+                    .collect();
+                if from.is_empty() {
                     continue;
                 }
-                for (port, protocol) in &to.ports {
-                    if self.allows(from, to, *port, protocol) {
-                        pairs
-                            .entry((from.name.clone(), to.name.clone()))
-                            .or_default()
-                            .push(port_text(*port, protocol));
-                    }
-                }
+                let everyone = ours(to)
+                    && senders.iter().all(|from| {
+                        admits(
+                            &policies,
+                            &self.namespace,
+                            to,
+                            "Ingress",
+                            from,
+                            *port,
+                            protocol,
+                        )
+                    });
+                let from = if everyone {
+                    "*".to_owned()
+                } else {
+                    from.join(", ")
+                };
+                lines.insert(format!(
+                    "{}:{} <- {from}",
+                    to.name,
+                    port_text(*port, protocol)
+                ));
             }
         }
-        pairs
-            .into_iter()
-            .map(|((from, to), ports)| format!("{from} -> {to}: {}", ports.join(" ")))
-            .collect()
+        lines
     }
 
     /// The pods a Service selects and the port its `port` reaches on them.
@@ -561,25 +585,20 @@ fn assert_connections(name: &str, site: &Site, expected: &[&str]) {
         unintended.is_empty() && missing.is_empty(),
         "{name}: allowed but not intended: {unintended:#?}\nintended but not allowed: {missing:#?}\nallowed: {allowed:#?}"
     );
-    let mut ports: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for line in &allowed {
-        let (pair, list) = line.split_once(": ").unwrap();
-        let (from, to) = pair.split_once(" -> ").unwrap();
-        ports
-            .entry((from.to_owned(), to.to_owned()))
-            .or_default()
-            .extend(list.split(' ').map(str::to_owned));
-    }
     let needed = site.needed();
     assert!(
         needed.len() > 3,
         "{name}: the configuration makes connections"
     );
     for (from, to, port) in needed {
+        let (number, protocol) = port.split_once('/').unwrap_or((&port, "TCP"));
         assert!(
-            ports
-                .get(&(from.clone(), to.clone()))
-                .is_some_and(|allowed| allowed.contains(&port)),
+            site.allows(
+                site.endpoint(&from),
+                site.endpoint(&to),
+                number.parse().unwrap(),
+                protocol
+            ),
             "{name}: {from} needs {to}:{port}, which the policies do not allow"
         );
     }
@@ -633,45 +652,32 @@ fn full_stack_admits_exactly_the_intended_connections() {
         "full-stack",
         &site,
         &[
-            "bitcoind -> api-server: 16443",
-            "bitcoind -> cluster-dns: 53 53/UDP",
-            "bitcoind -> elsewhere: 443 8080",
-            "bitcoind -> ingress-controller: 80 443",
-            "bitcoind -> internet: 443 8333 9001 9735",
-            "bitcoind -> lnd: 9735",
-            "bitcoind -> prometheus: 9090",
-            "bitcoind -> tor: 9050",
-            "bitcoind-exporter -> bitcoind: 8332",
-            "bitcoind-exporter -> cluster-dns: 53 53/UDP",
-            "elsewhere -> bitcoind: 8333",
-            "elsewhere -> lnd: 9735",
-            "ingress-controller -> acme-solver: 8089",
-            "ingress-controller -> bitcoind: 8333",
-            "ingress-controller -> lnd: 8080 9735",
-            "internet -> bitcoind: 8333",
-            "internet -> lnd: 9735",
-            "lnd -> api-server: 16443",
-            "lnd -> bitcoind: 8332 8333 28332 28333",
-            "lnd -> cluster-dns: 53 53/UDP",
-            "lnd -> elsewhere: 443 8080",
-            "lnd -> ingress-controller: 80 443",
-            "lnd -> internet: 443 8333 9001 9735",
-            "lnd -> prometheus: 9090",
-            "lnd -> tor: 9050",
-            "lnd-lndmon -> cluster-dns: 53 53/UDP",
-            "lnd-lndmon -> lnd: 10009",
-            "prometheus -> bitcoind-exporter: 9332 9333",
-            "prometheus -> bitcoind: 8333",
-            "prometheus -> lnd-lndmon: 9092",
-            "prometheus -> lnd: 8989 9735",
-            "tor -> api-server: 16443",
-            "tor -> bitcoind: 8333 8334",
-            "tor -> cluster-dns: 53 53/UDP",
-            "tor -> elsewhere: 443 8080",
-            "tor -> ingress-controller: 80 443",
-            "tor -> internet: 443 8333 9001 9735",
-            "tor -> lnd: 8080 9735 10009",
-            "tor -> prometheus: 9090",
+            "acme-solver:8089 <- ingress-controller",
+            "api-server:16443 <- tor, bitcoind, lnd",
+            "bitcoind-exporter:9332 <- prometheus",
+            "bitcoind-exporter:9333 <- prometheus",
+            "bitcoind:28332 <- lnd",
+            "bitcoind:28333 <- lnd",
+            "bitcoind:8332 <- bitcoind-exporter, lnd",
+            "bitcoind:8333 <- *",
+            "bitcoind:8334 <- tor",
+            "cluster-dns:53 <- bitcoind-exporter, lnd-lndmon, tor, bitcoind, lnd",
+            "cluster-dns:53/UDP <- bitcoind-exporter, lnd-lndmon, tor, bitcoind, lnd",
+            "elsewhere:443 <- tor, bitcoind, lnd",
+            "elsewhere:8080 <- tor, bitcoind, lnd",
+            "ingress-controller:443 <- tor, bitcoind, lnd",
+            "ingress-controller:80 <- tor, bitcoind, lnd",
+            "internet:443 <- tor, bitcoind, lnd",
+            "internet:8333 <- tor, bitcoind, lnd",
+            "internet:9001 <- tor, bitcoind, lnd",
+            "internet:9735 <- tor, bitcoind, lnd",
+            "lnd-lndmon:9092 <- prometheus",
+            "lnd:10009 <- lnd-lndmon, tor",
+            "lnd:8080 <- tor, ingress-controller",
+            "lnd:8989 <- prometheus",
+            "lnd:9735 <- *",
+            "prometheus:9090 <- tor, bitcoind, lnd",
+            "tor:9050 <- bitcoind, lnd",
         ],
     );
 }
@@ -684,38 +690,25 @@ fn pi4_mainnet_admits_exactly_the_intended_connections() {
         "pi4-mainnet",
         &site,
         &[
-            "bitcoind -> api-server: 16443",
-            "bitcoind -> cluster-dns: 53 53/UDP",
-            "bitcoind -> elsewhere: 443 8080",
-            "bitcoind -> ingress-controller: 80 443",
-            "bitcoind -> internet: 443 8333 9001 9735",
-            "bitcoind -> lnd: 9735",
-            "bitcoind -> prometheus: 9090",
-            "bitcoind -> tor: 9050",
-            "elsewhere -> bitcoind: 8333",
-            "elsewhere -> lnd: 9735",
-            "ingress-controller -> bitcoind: 8333",
-            "ingress-controller -> lnd: 9735",
-            "internet -> bitcoind: 8333",
-            "internet -> lnd: 9735",
-            "lnd -> api-server: 16443",
-            "lnd -> bitcoind: 8332 8333 28332 28333",
-            "lnd -> cluster-dns: 53 53/UDP",
-            "lnd -> elsewhere: 443 8080",
-            "lnd -> ingress-controller: 80 443",
-            "lnd -> internet: 443 8333 9001 9735",
-            "lnd -> prometheus: 9090",
-            "lnd -> tor: 9050",
-            "prometheus -> bitcoind: 8333",
-            "prometheus -> lnd: 9735",
-            "tor -> api-server: 16443",
-            "tor -> bitcoind: 8333 8334",
-            "tor -> cluster-dns: 53 53/UDP",
-            "tor -> elsewhere: 443 8080",
-            "tor -> ingress-controller: 80 443",
-            "tor -> internet: 443 8333 9001 9735",
-            "tor -> lnd: 9735",
-            "tor -> prometheus: 9090",
+            "api-server:16443 <- tor, bitcoind, lnd",
+            "bitcoind:28332 <- lnd",
+            "bitcoind:28333 <- lnd",
+            "bitcoind:8332 <- lnd",
+            "bitcoind:8333 <- *",
+            "bitcoind:8334 <- tor",
+            "cluster-dns:53 <- tor, bitcoind, lnd",
+            "cluster-dns:53/UDP <- tor, bitcoind, lnd",
+            "elsewhere:443 <- tor, bitcoind, lnd",
+            "elsewhere:8080 <- tor, bitcoind, lnd",
+            "ingress-controller:443 <- tor, bitcoind, lnd",
+            "ingress-controller:80 <- tor, bitcoind, lnd",
+            "internet:443 <- tor, bitcoind, lnd",
+            "internet:8333 <- tor, bitcoind, lnd",
+            "internet:9001 <- tor, bitcoind, lnd",
+            "internet:9735 <- tor, bitcoind, lnd",
+            "lnd:9735 <- *",
+            "prometheus:9090 <- tor, bitcoind, lnd",
+            "tor:9050 <- bitcoind, lnd",
         ],
     );
 }
@@ -728,54 +721,26 @@ fn lsp_two_nodes_admits_exactly_the_intended_connections() {
         "lsp-two-nodes",
         &site,
         &[
-            "bitcoind -> api-server: 16443",
-            "bitcoind -> cluster-dns: 53 53/UDP",
-            "bitcoind -> elsewhere: 443 8080",
-            "bitcoind -> ingress-controller: 80 443",
-            "bitcoind -> internet: 443 8333 9001 9735",
-            "bitcoind -> lnd-customers: 9735",
-            "bitcoind -> lnd-routing: 9735",
-            "bitcoind -> prometheus: 9090",
-            "bitcoind -> tor: 9050",
-            "elsewhere -> bitcoind: 8333",
-            "elsewhere -> lnd-customers: 9735",
-            "elsewhere -> lnd-routing: 9735",
-            "ingress-controller -> bitcoind: 8333",
-            "ingress-controller -> lnd-customers: 9735",
-            "ingress-controller -> lnd-routing: 9735",
-            "internet -> bitcoind: 8333",
-            "internet -> lnd-customers: 9735",
-            "internet -> lnd-routing: 9735",
-            "lnd-customers -> api-server: 16443",
-            "lnd-customers -> bitcoind: 8332 8333 28332 28333",
-            "lnd-customers -> cluster-dns: 53 53/UDP",
-            "lnd-customers -> elsewhere: 443 8080",
-            "lnd-customers -> ingress-controller: 80 443",
-            "lnd-customers -> internet: 443 8333 9001 9735",
-            "lnd-customers -> lnd-routing: 9735",
-            "lnd-customers -> prometheus: 9090",
-            "lnd-customers -> tor: 9050",
-            "lnd-routing -> api-server: 16443",
-            "lnd-routing -> bitcoind: 8332 8333 28332 28333",
-            "lnd-routing -> cluster-dns: 53 53/UDP",
-            "lnd-routing -> elsewhere: 443 8080",
-            "lnd-routing -> ingress-controller: 80 443",
-            "lnd-routing -> internet: 443 8333 9001 9735",
-            "lnd-routing -> lnd-customers: 9735",
-            "lnd-routing -> prometheus: 9090",
-            "lnd-routing -> tor: 9050",
-            "prometheus -> bitcoind: 8333",
-            "prometheus -> lnd-customers: 9735",
-            "prometheus -> lnd-routing: 9735",
-            "tor -> api-server: 16443",
-            "tor -> bitcoind: 8333 8334",
-            "tor -> cluster-dns: 53 53/UDP",
-            "tor -> elsewhere: 443 8080",
-            "tor -> ingress-controller: 80 443",
-            "tor -> internet: 443 8333 9001 9735",
-            "tor -> lnd-customers: 9735",
-            "tor -> lnd-routing: 9735",
-            "tor -> prometheus: 9090",
+            "api-server:16443 <- tor, bitcoind, lnd-customers, lnd-routing",
+            "bitcoind:28332 <- lnd-customers, lnd-routing",
+            "bitcoind:28333 <- lnd-customers, lnd-routing",
+            "bitcoind:8332 <- lnd-customers, lnd-routing",
+            "bitcoind:8333 <- *",
+            "bitcoind:8334 <- tor",
+            "cluster-dns:53 <- tor, bitcoind, lnd-customers, lnd-routing",
+            "cluster-dns:53/UDP <- tor, bitcoind, lnd-customers, lnd-routing",
+            "elsewhere:443 <- tor, bitcoind, lnd-customers, lnd-routing",
+            "elsewhere:8080 <- tor, bitcoind, lnd-customers, lnd-routing",
+            "ingress-controller:443 <- tor, bitcoind, lnd-customers, lnd-routing",
+            "ingress-controller:80 <- tor, bitcoind, lnd-customers, lnd-routing",
+            "internet:443 <- tor, bitcoind, lnd-customers, lnd-routing",
+            "internet:8333 <- tor, bitcoind, lnd-customers, lnd-routing",
+            "internet:9001 <- tor, bitcoind, lnd-customers, lnd-routing",
+            "internet:9735 <- tor, bitcoind, lnd-customers, lnd-routing",
+            "lnd-customers:9735 <- *",
+            "lnd-routing:9735 <- *",
+            "prometheus:9090 <- tor, bitcoind, lnd-customers, lnd-routing",
+            "tor:9050 <- bitcoind, lnd-customers, lnd-routing",
         ],
     );
 }
@@ -788,28 +753,23 @@ fn regtest_playground_admits_exactly_the_intended_connections() {
         "regtest-playground",
         &site,
         &[
-            "bitcoind -> api-server: 16443",
-            "bitcoind -> cluster-dns: 53 53/UDP",
-            "bitcoind -> elsewhere: 443 8080",
-            "bitcoind -> ingress-controller: 80 443",
-            "bitcoind -> internet: 443 8333 9001 9735",
-            "bitcoind -> lnd: 9735",
-            "bitcoind -> prometheus: 9090",
-            "elsewhere -> bitcoind: 18444",
-            "elsewhere -> lnd: 9735",
-            "ingress-controller -> bitcoind: 18444",
-            "ingress-controller -> lnd: 9735",
-            "internet -> bitcoind: 18444",
-            "internet -> lnd: 9735",
-            "lnd -> api-server: 16443",
-            "lnd -> bitcoind: 18443 18444 28332 28333",
-            "lnd -> cluster-dns: 53 53/UDP",
-            "lnd -> elsewhere: 443 8080",
-            "lnd -> ingress-controller: 80 443",
-            "lnd -> internet: 443 8333 9001 9735",
-            "lnd -> prometheus: 9090",
-            "prometheus -> bitcoind: 18444",
-            "prometheus -> lnd: 9735",
+            "api-server:16443 <- bitcoind, lnd",
+            "bitcoind:18443 <- lnd",
+            "bitcoind:18444 <- *",
+            "bitcoind:28332 <- lnd",
+            "bitcoind:28333 <- lnd",
+            "cluster-dns:53 <- bitcoind, lnd",
+            "cluster-dns:53/UDP <- bitcoind, lnd",
+            "elsewhere:443 <- bitcoind, lnd",
+            "elsewhere:8080 <- bitcoind, lnd",
+            "ingress-controller:443 <- bitcoind, lnd",
+            "ingress-controller:80 <- bitcoind, lnd",
+            "internet:443 <- bitcoind, lnd",
+            "internet:8333 <- bitcoind, lnd",
+            "internet:9001 <- bitcoind, lnd",
+            "internet:9735 <- bitcoind, lnd",
+            "lnd:9735 <- *",
+            "prometheus:9090 <- bitcoind, lnd",
         ],
     );
 }
@@ -824,22 +784,24 @@ fn tor_only_nodes_reach_only_tor_dns_their_bitcoind_and_the_api_server() {
         "pi4-mainnet tor-only",
         &site,
         &[
-            "bitcoind -> cluster-dns: 53 53/UDP",
-            "bitcoind -> tor: 9050",
-            "lnd -> api-server: 16443",
-            "lnd -> bitcoind: 8332 28332 28333",
-            "lnd -> cluster-dns: 53 53/UDP",
-            "lnd -> elsewhere: 443",
-            "lnd -> ingress-controller: 443",
-            "lnd -> tor: 9050",
-            "tor -> api-server: 16443",
-            "tor -> bitcoind: 8334",
-            "tor -> cluster-dns: 53 53/UDP",
-            "tor -> elsewhere: 443 8080",
-            "tor -> ingress-controller: 80 443",
-            "tor -> internet: 443 8333 9001 9735",
-            "tor -> lnd: 9735",
-            "tor -> prometheus: 9090",
+            "api-server:16443 <- tor, lnd",
+            "bitcoind:28332 <- lnd",
+            "bitcoind:28333 <- lnd",
+            "bitcoind:8332 <- lnd",
+            "bitcoind:8334 <- tor",
+            "cluster-dns:53 <- tor, bitcoind, lnd",
+            "cluster-dns:53/UDP <- tor, bitcoind, lnd",
+            "elsewhere:443 <- tor, lnd",
+            "elsewhere:8080 <- tor",
+            "ingress-controller:443 <- tor, lnd",
+            "ingress-controller:80 <- tor",
+            "internet:443 <- tor",
+            "internet:8333 <- tor",
+            "internet:9001 <- tor",
+            "internet:9735 <- tor",
+            "lnd:9735 <- tor",
+            "prometheus:9090 <- tor",
+            "tor:9050 <- bitcoind, lnd",
         ],
     );
 }
