@@ -221,12 +221,12 @@ pub(crate) fn context(
             )
         })
         .collect();
-    let published: Vec<LndApi> = node
-        .ingress
-        .keys()
-        .copied()
-        .filter(|_| !ingress.is_empty())
-        .collect();
+    // An API named under `ingress` is published once the site has `spec.ingress`.
+    let published: Vec<LndApi> = if site.spec.ingress.enabled {
+        node.ingress.keys().copied().collect()
+    } else {
+        Vec::new()
+    };
     let policy = policy(site, node, &backend.name, &labels, &selector, &published);
     Ok(LightningContext {
         node: LightningNodeContext {

@@ -21,15 +21,14 @@ const DNS_PORT: u16 = 53;
 /// Where a pod's connection to the API server arrives once the `kubernetes` Service's address is
 /// translated: its port on the control-plane machine, 16443 on microk8s and 6443 elsewhere; 443
 /// for plugins that check the Service's own port.
-pub(crate) const API_SERVER_PORTS: [u16; 3] = [443, 6443, 16443];
+const API_SERVER_PORTS: [u16; 3] = [443, 6443, 16443];
 /// The control plane's address is not known when rendering (plan is pure), so the rule admits
 /// the private ranges it sits in on a home network or a cloud VPC (RFC 1918, IPv6 ULA), never a
 /// public address: tor-only stays tor-only.
-pub(crate) const API_SERVER_RANGES: [&str; 4] =
-    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
+const API_SERVER_RANGES: [&str; 4] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
 
-#[derive(Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Protocol {
+#[derive(Serialize, Clone, Copy)]
+enum Protocol {
     #[serde(rename = "TCP")]
     Tcp,
     #[serde(rename = "UDP")]
@@ -37,7 +36,7 @@ pub(crate) enum Protocol {
 }
 
 /// A port of a NetworkPolicy rule.
-#[derive(Serialize, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Serialize, Clone)]
 pub(crate) struct PolicyPort {
     port: u16,
     protocol: Protocol,
@@ -51,14 +50,14 @@ pub(crate) fn tcp(port: u16) -> PolicyPort {
     }
 }
 
-#[derive(Serialize, Clone, PartialEq, Eq)]
+#[derive(Serialize, Clone)]
 #[serde(rename_all = "camelCase")]
 struct Selector {
     match_labels: Labels,
 }
 
 /// One end of a connection, as a NetworkPolicy peer.
-#[derive(Serialize, Clone, PartialEq, Eq)]
+#[derive(Serialize, Clone)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Peer {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,7 +68,7 @@ pub(crate) struct Peer {
     ip_block: Option<IpBlock>,
 }
 
-#[derive(Serialize, Clone, PartialEq, Eq)]
+#[derive(Serialize, Clone)]
 struct IpBlock {
     cidr: &'static str,
 }
