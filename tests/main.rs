@@ -14,6 +14,7 @@ mod cli;
 mod e2e;
 mod init;
 mod monitoring;
+mod network_policy;
 mod networking;
 mod profile_errors;
 mod render;

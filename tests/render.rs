@@ -1028,7 +1028,6 @@ fn every_section_off_renders_only_the_nodes() {
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     for absent in [
         "Deployment",
-        "NetworkPolicy",
         "Ingress",
         "ClusterIssuer",
         "ServiceMonitor",
@@ -1036,6 +1035,13 @@ fn every_section_off_renders_only_the_nodes() {
     ] {
         assert!(!kinds.contains(&absent), "{absent} rendered: {kinds:?}");
     }
+    // The namespace's default deny and the nodes' own policies, no Tor's.
+    let policies: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["kind"] == "NetworkPolicy")
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(policies, ["bitcoind", "default-deny", "lnd"]);
     assert!(!stderr.contains("warning: spec."), "{stderr}");
     assert!(!config(&docs, "lnd-config", "lnd.conf").contains("[tor]"));
     assert!(!config(&docs, "bitcoind-config", "bitcoin.conf").contains("externalip"));

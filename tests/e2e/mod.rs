@@ -9,6 +9,7 @@ mod connection;
 mod crds;
 mod lock;
 mod masking;
+mod network_policy;
 mod secrets;
 mod state_safety;
 mod terminal;
