@@ -6,6 +6,7 @@
 pub mod applyset;
 mod connect;
 mod lock;
+mod proxy;
 mod resources;
 mod secrets;
 mod survey;

@@ -1,12 +1,14 @@
 //! A Lightning node (LND), once per `spec.lightning` entry: everything `templates/lnd/` renders
 //! with. `node` is the node with its names, ports, volume, pod size and wallet setup, and what
-//! the rest of the site gives it: its onion services, inbound P2P, metrics and lndmon, and its
-//! API Ingresses. `backend` is its bitcoind; `secrets` its credentials, in base64.
+//! the rest of the site gives it: its onion services, inbound P2P, metrics and lndmon, its API
+//! Ingresses, and the backup of its channel.backup. `backend` is its bitcoind; `secrets` its
+//! credentials, in base64.
 
 use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::backup::{self, NodeBackupContext, WatchedFile};
 use super::ingress::{self, NodeIngressContext};
 use super::shared::{
     LIGHTNING_COMPONENT, LND_GRPC_PORT, LND_METRICS_PORT, LND_P2P_PORT, LND_REST_PORT, LNDMON_PORT,
@@ -59,6 +61,8 @@ pub(crate) struct LightningNodeContext {
     monitoring: Option<LightningMonitoring>,
     /// The public Ingress of each API the profile names.
     ingress: Vec<NodeIngressContext>,
+    /// The copies of its channel.backup: to the targets, and the cluster copy.
+    backup: NodeBackupContext,
 }
 
 #[derive(Serialize)]
@@ -71,6 +75,7 @@ pub(crate) struct LightningNames {
     wallet_secret: String,
     rpc_credentials_secret: String,
     macaroons_secret: String,
+    scb_secret: String,
     service_account: String,
 }
 
@@ -226,6 +231,7 @@ pub(crate) fn context(
                 wallet_secret: names::wallet_secret(&node.name),
                 rpc_credentials_secret: names::rpc_credentials_secret(&node.name, &backend.name),
                 macaroons_secret: names::macaroons_secret(&node.name),
+                scb_secret: names::scb_secret(&node.name),
                 service_account: names::lnd_service_account(&node.name),
             },
             labels,
@@ -252,6 +258,18 @@ pub(crate) fn context(
                     )
                 })
                 .collect(),
+            backup: backup::node_backup(
+                site,
+                &node.name,
+                WatchedFile {
+                    dir: lnd_network_dir(site),
+                    // In LND's network directory: lnd's config.go, backupfilepath's default.
+                    file: names::LND_BACKUP_FILE,
+                    volume: "data",
+                    mount_path: "/data",
+                    token_volume: "lndinit-token",
+                },
+            ),
         },
         backend: BackendContext {
             name: backend.name.clone(),
@@ -277,13 +295,18 @@ fn wallet_init(site: &Site) -> WalletInitContext {
     WalletInitContext {
         mode,
         network: lndinit_network,
-        dir: format!("/data/data/chain/bitcoin/{}", network.as_str()),
+        dir: lnd_network_dir(site),
         lndinit_image: images::LNDINIT,
         memory: LND_WALLET_INIT_MEMORY.to_string(),
         go_mem_limit: format!("{}MiB", LND_WALLET_INIT_MEMORY.0 / 1024 / 1024 * 9 / 10),
         sidecar_memory: LND_SIDECAR_MEMORY.to_string(),
         sidecar_cpu: LND_SIDECAR_CPU.to_string(),
     }
+}
+
+/// LND's network directory (`--lnddir=/data`): its wallet and its channel.backup.
+fn lnd_network_dir(site: &Site) -> String {
+    format!("/data/data/chain/bitcoin/{}", site.spec.network.as_str())
 }
 
 /// The node's onion services: P2P, and REST/gRPC when the profile lists them under `onion`.
