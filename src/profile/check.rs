@@ -51,7 +51,7 @@ impl<'a> Checker<'a> {
 
     /// Whether the profile writes `path`.
     pub(super) fn has(&self, path: &str) -> bool {
-        self.map.value_location(path).is_some()
+        self.map.contains(path)
     }
 
     pub(super) fn warn(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
