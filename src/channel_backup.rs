@@ -274,7 +274,13 @@ mod tests {
                 .unwrap()
                 .starts_with("connection refused (4 failed")
         );
-        assert!(reports[4].verdict.reason().unwrap().contains("not reported"));
+        assert!(
+            reports[4]
+                .verdict
+                .reason()
+                .unwrap()
+                .contains("not reported")
+        );
         // Without a cluster copy nothing can be compared, and nothing is fresh by mistake.
         let without = judge(&names[..1], None, Some(&parsed), now);
         assert_eq!(without[0].matches_cluster, None);
@@ -287,7 +293,11 @@ mod tests {
         assert_eq!(age(3 * 3600 + 5), "3h");
         assert_eq!(age(-5), "0s");
         assert_eq!(age(3 * 86400), "3d");
-        assert!(check_backup_file(&[0; 10]).unwrap_err().contains("10 bytes"));
+        assert!(
+            check_backup_file(&[0; 10])
+                .unwrap_err()
+                .contains("10 bytes")
+        );
         assert_eq!(check_backup_file(&[0; MIN_BACKUP_SIZE]), Ok(()));
     }
 }

@@ -8,8 +8,8 @@
 //! [`template_dir`] and [`render_dir`] read and write plan's files, so plan stays pure.
 //! docs/architecture.md is the map.
 
-pub mod cli;
 pub(crate) mod channel_backup;
+pub mod cli;
 pub(crate) mod cluster;
 pub(crate) mod commands;
 pub(crate) mod deploy;

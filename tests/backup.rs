@@ -196,8 +196,7 @@ fn mapped_conf(rendered: &str, root: &Path, metrics_port: u16, rclone_conf: &Pat
 
 #[test]
 fn the_backup_script_copies_verifies_retries_and_restores_targets() {
-    let Some(rclone) = common::required_program("OPENLSP_TEST_RCLONE", "the backup script")
-    else {
+    let Some(rclone) = common::required_program("OPENLSP_TEST_RCLONE", "the backup script") else {
         return;
     };
     let Some(inotifywait) =
@@ -220,7 +219,12 @@ fn the_backup_script_copies_verifies_retries_and_restores_targets() {
     let source_dir = root.join("data/data/chain/bitcoin/mainnet");
     let usb = root.join("backup/usb");
     let dav_root = test.path().join("webdav");
-    for dir in [&source_dir, &usb, &dav_root, &root.join("run/backup-status")] {
+    for dir in [
+        &source_dir,
+        &usb,
+        &dav_root,
+        &root.join("run/backup-status"),
+    ] {
         fs::create_dir_all(dir).unwrap();
     }
     let source = source_dir.join("channel.backup");
@@ -231,7 +235,10 @@ fn the_backup_script_copies_verifies_retries_and_restores_targets() {
         .args(["obscure", WEBDAV_PASSWORD])
         .output()
         .unwrap();
-    let obscured = String::from_utf8(obscured.stdout).unwrap().trim().to_owned();
+    let obscured = String::from_utf8(obscured.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
     let rclone_conf = test.path().join("secret/rclone.conf");
     fs::create_dir_all(rclone_conf.parent().unwrap()).unwrap();
     let rclone_text = format!(
@@ -279,8 +286,15 @@ fn the_backup_script_copies_verifies_retries_and_restores_targets() {
                 other => Err(format!("{other:?}; log: {}", log_text())),
             },
         );
-        assert_eq!(fs::read(dir.join("channel.backup")).unwrap(), backup_bytes(1));
-        assert_eq!(timestamped_copies(dir).len(), 1, "{target}: one timestamped copy");
+        assert_eq!(
+            fs::read(dir.join("channel.backup")).unwrap(),
+            backup_bytes(1)
+        );
+        assert_eq!(
+            timestamped_copies(dir).len(),
+            1,
+            "{target}: one timestamped copy"
+        );
     }
 
     // A change by atomic rename: every target holds it, verified, within 2 s.
@@ -304,8 +318,14 @@ fn the_backup_script_copies_verifies_retries_and_restores_targets() {
         )
         .unwrap_or_else(|err| panic!("{err}"));
         latencies.push(changed.elapsed());
-        assert_eq!(fs::read(usb_dir.join("channel.backup")).unwrap(), backup_bytes(n));
-        assert_eq!(fs::read(dav_dir.join("channel.backup")).unwrap(), backup_bytes(n));
+        assert_eq!(
+            fs::read(usb_dir.join("channel.backup")).unwrap(),
+            backup_bytes(n)
+        );
+        assert_eq!(
+            fs::read(dav_dir.join("channel.backup")).unwrap(),
+            backup_bytes(n)
+        );
     }
     eprintln!("backup latency after an atomic rename (both targets verified): {latencies:?}");
     // keep 2: three versions made, two timestamped copies remain, the newest ones.
@@ -347,23 +367,34 @@ fn the_backup_script_copies_verifies_retries_and_restores_targets() {
     replace_atomically(&source, &backup_bytes(4));
     let fourth = sha256(&backup_bytes(4));
     let source_before = fs::metadata(&source).unwrap().modified().unwrap();
-    common::wait_for("dav to fail", Duration::from_secs(60), || {
-        match target_status(&status, "dav") {
+    common::wait_for(
+        "dav to fail",
+        Duration::from_secs(60),
+        || match target_status(&status, "dav") {
             Some((_, _, failures, error)) if failures >= 1 && !error.is_empty() => Ok(()),
             other => Err(format!("{other:?}")),
-        }
-    });
+        },
+    );
     let (_, _, failures, error) = target_status(&status, "dav").unwrap();
     assert!(failures >= 1);
-    common::wait_for("usb to hold the change", Duration::from_secs(10), || {
-        match target_status(&status, "usb") {
+    common::wait_for(
+        "usb to hold the change",
+        Duration::from_secs(10),
+        || match target_status(&status, "usb") {
             Some((sha, _, _, _)) if sha == fourth => Ok(()),
             other => Err(format!("{other:?}")),
-        }
-    });
+        },
+    );
     // The error names what failed, and no value of the rclone config.
-    let metrics_body = scrape(metrics_port).map(|(_, body)| body).unwrap_or_default();
-    for text in [&error, &log_text(), &fs::read_to_string(&status).unwrap(), &metrics_body] {
+    let metrics_body = scrape(metrics_port)
+        .map(|(_, body)| body)
+        .unwrap_or_default();
+    for text in [
+        &error,
+        &log_text(),
+        &fs::read_to_string(&status).unwrap(),
+        &metrics_body,
+    ] {
         for value in [
             WEBDAV_PASSWORD,
             obscured.as_str(),
@@ -379,7 +410,11 @@ fn the_backup_script_copies_verifies_retries_and_restores_targets() {
                 .contains("openlsp_backup_failures_total{node=\"lnd\",target=\"dav\"} 0\n"),
         "{metrics_body}"
     );
-    assert_eq!(fs::read(&source).unwrap(), backup_bytes(4), "source changed");
+    assert_eq!(
+        fs::read(&source).unwrap(),
+        backup_bytes(4),
+        "source changed"
+    );
     assert_eq!(
         fs::metadata(&source).unwrap().modified().unwrap(),
         source_before
@@ -388,17 +423,26 @@ fn the_backup_script_copies_verifies_retries_and_restores_targets() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, ["channel.backup"], "the script wrote into the source dir");
+    assert_eq!(
+        names,
+        ["channel.backup"],
+        "the script wrote into the source dir"
+    );
 
     // The server comes back: the retry catches up without a new change.
     let _server = webdav(&rclone, &dav_root, dav_port);
-    common::wait_for("dav to catch up", Duration::from_secs(30), || {
-        match target_status(&status, "dav") {
+    common::wait_for(
+        "dav to catch up",
+        Duration::from_secs(30),
+        || match target_status(&status, "dav") {
             Some((sha, _, _, error)) if sha == fourth && error.is_empty() => Ok(()),
             other => Err(format!("{other:?}")),
-        }
-    });
-    assert_eq!(fs::read(dav_dir.join("channel.backup")).unwrap(), backup_bytes(4));
+        },
+    );
+    assert_eq!(
+        fs::read(dav_dir.join("channel.backup")).unwrap(),
+        backup_bytes(4)
+    );
 
     // A target emptied by hand: the periodic check finds out and copies again.
     fs::remove_dir_all(&usb_dir).unwrap();

@@ -497,28 +497,28 @@ fn every_dashboard_is_json_and_shows_what_the_issue_lists() {
         }
     }
     for metric in [
-        "bitcoin_blocks",                   // chain sync: height
-        "bitcoin_headers",                  // chain sync: headers
-        "bitcoin_verification_progress",    // chain sync
-        "lnd_chain_block_height",           // LND's view of the chain
-        "bitcoin_peers",                    // peers
-        "lnd_peer_count",                   // peers
-        "bitcoin_mempool_size",             // mempool
-        "lnd_channels_active_total",        // channels
-        "lnd_channels_inactive_total",      // channels
-        "lnd_channels_pending_total",       // channels
-        "lnd_wallet_balance_confirmed_sat", // balances
-        "lnd_channels_open_balance_sat",    // balances
-        "node_filesystem_avail_bytes",      // disk free
+        "bitcoin_blocks",                                // chain sync: height
+        "bitcoin_headers",                               // chain sync: headers
+        "bitcoin_verification_progress",                 // chain sync
+        "lnd_chain_block_height",                        // LND's view of the chain
+        "bitcoin_peers",                                 // peers
+        "lnd_peer_count",                                // peers
+        "bitcoin_mempool_size",                          // mempool
+        "lnd_channels_active_total",                     // channels
+        "lnd_channels_inactive_total",                   // channels
+        "lnd_channels_pending_total",                    // channels
+        "lnd_wallet_balance_confirmed_sat",              // balances
+        "lnd_channels_open_balance_sat",                 // balances
+        "node_filesystem_avail_bytes",                   // disk free
         "openlsp_backup_last_success_timestamp_seconds", // channel backups
-        "openlsp_backup_failures_total",    // channel backups
+        "openlsp_backup_failures_total",                 // channel backups
     ] {
         assert!(exprs.contains(metric), "no panel shows {metric}");
     }
     // Every backup metric a panel or an alert queries is one the backup script writes.
     let script = common::config(&docs, "lnd-backup", "backup.sh");
-    let rules = serde_json::to_string(&find(&docs, "PrometheusRule", "openlsp-alerts")["spec"])
-        .unwrap();
+    let rules =
+        serde_json::to_string(&find(&docs, "PrometheusRule", "openlsp-alerts")["spec"]).unwrap();
     let queried: BTreeSet<&str> = exprs
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .chain(rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))

@@ -3,9 +3,9 @@
 //! is worked out here, once.
 
 use super::defaults::{
-    BACKUP_BASE_MEMORY, BACKUP_CPU, BACKUP_RCLONE_MEMORY, EXPORTER_CPU, EXPORTER_MEMORY,
-    HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY,
-    LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY,
+    BACKUP_CPU, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY,
+    LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY,
+    backup_memory,
 };
 use super::quantity::{Bytes, Millicores};
 use super::site::{LndApi, Resources, Site};
@@ -53,17 +53,6 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
         pods.push((site.machine_of_disk(disk), Resources { memory, cpu }));
     }
     pods
-}
-
-/// Memory of each Lightning pod's backup container: rclone for every target at once, and one
-/// more serving the metrics with monitoring on; none without targets (no container).
-pub fn backup_memory(site: &Site) -> Bytes {
-    let targets = site.spec.backup.targets.len() as u64;
-    if targets == 0 {
-        return Bytes(0);
-    }
-    let rclones = targets + u64::from(site.spec.monitoring.enabled);
-    Bytes(BACKUP_BASE_MEMORY.0 + rclones * BACKUP_RCLONE_MEMORY.0)
 }
 
 /// One API a node publishes through an Ingress, as the profile names it.

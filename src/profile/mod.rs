@@ -20,10 +20,10 @@ pub(crate) use check::{is_dns_label, is_normal_absolute_path};
 pub(crate) use defaults::{
     BACKUP_CPU, DEFAULT_COLOR, DEFAULT_RPC_ALLOW_IP, EXPORTER_CPU, EXPORTER_MEMORY,
     HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY,
-    LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY,
+    LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY, backup_memory,
 };
 pub(crate) use diagnostic::{Diagnostic, ProfileError};
-pub(crate) use facts::{backup_memory, public_exposures};
+pub(crate) use facts::public_exposures;
 #[cfg(test)]
 pub(crate) use load::parse;
 pub(crate) use load::{LoadedProfile, load};

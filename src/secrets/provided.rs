@@ -73,7 +73,12 @@ mod tests {
     fn a_config_is_text_with_remotes_and_no_encryption() {
         let config = b"[nas]\ntype = sftp\nhost = nas.lan\n\n[cloud]\ntype = s3\n";
         assert_eq!(remotes(config).unwrap(), ["nas", "cloud"]);
-        assert!(remotes(b"type = sftp\n").unwrap_err().0.contains("no remote"));
+        assert!(
+            remotes(b"type = sftp\n")
+                .unwrap_err()
+                .0
+                .contains("no remote")
+        );
         assert!(remotes(&[0xff, 0xfe]).unwrap_err().0.contains("not text"));
         let encrypted = b"# Encrypted rclone configuration File\n\nRCLONE_ENCRYPT_V0:\nabc\n";
         assert!(remotes(encrypted).unwrap_err().0.contains("encrypted"));

@@ -38,9 +38,7 @@ impl ClusterCopy {
             .secret_data(site.namespace(), &secret)
             .await?
             .unwrap_or_default();
-        let written = cluster
-            .secret_changed_at(site.namespace(), &secret)
-            .await?;
+        let written = cluster.secret_changed_at(site.namespace(), &secret).await?;
         Ok(ClusterCopy {
             secret,
             data,

@@ -23,7 +23,10 @@ pub(super) async fn run(
         None => site.spec.lightning.iter().collect(),
     };
     if nodes.is_empty() {
-        anyhow::bail!("site {} has no Lightning node: nothing to back up", site.name());
+        anyhow::bail!(
+            "site {} has no Lightning node: nothing to back up",
+            site.name()
+        );
     }
     let cluster = commands::connect_cluster(global).await?;
     let targets: Vec<String> = site
@@ -47,7 +50,12 @@ pub(super) async fn run(
                 .map_or("-".to_owned(), |at| age(now - at.unix_timestamp())),
             backup.map_or("-".to_owned(), |b| short_sha(&sha256_hex(b))),
             "-".to_owned(),
-            if backup.is_some() { "latest" } else { "missing" }.to_owned(),
+            if backup.is_some() {
+                "latest"
+            } else {
+                "missing"
+            }
+            .to_owned(),
         ]);
         if backup.is_none() {
             problems.push(format!(

@@ -96,8 +96,8 @@ pub(super) async fn run(
         } else {
             users.into_iter().collect::<Vec<_>>().join(", ")
         };
-        let not_given = entry.kind == SecretKind::RcloneConfig
-            && state.read(&entry.values[0].0)?.is_none();
+        let not_given =
+            entry.kind == SecretKind::RcloneConfig && state.read(&entry.values[0].0)?.is_none();
         let (changed, print, expiry) = if entry.values.is_empty() {
             cluster_row(cluster.as_ref(), site, entry).await?
         } else if not_given {

@@ -32,7 +32,10 @@ pub(super) fn run(ui: &Ui, global: &GlobalArgs, args: &SetArgs) -> anyhow::Resul
             if known.is_empty() {
                 "only a backup target's rclone config is given this way (spec.backup.targets[].rclone.config); openlsp makes every other secret itself".to_owned()
             } else {
-                format!("secrets this profile expects from you: {}", known.join(", "))
+                format!(
+                    "secrets this profile expects from you: {}",
+                    known.join(", ")
+                )
             }
         );
     };
@@ -54,7 +57,10 @@ pub(super) fn run(ui: &Ui, global: &GlobalArgs, args: &SetArgs) -> anyhow::Resul
     }
     let state = commands::open_state(global, site.name())?;
     if state.read(path)?.as_deref() == Some(value.as_slice()) {
-        ui.success(&format!("{secret} is unchanged in {}", state.root().display()));
+        ui.success(&format!(
+            "{secret} is unchanged in {}",
+            state.root().display()
+        ));
         return Ok(Outcome::Ok);
     }
     let generation = state.generations()?.get(*secret).copied().unwrap_or(0) + 1;
