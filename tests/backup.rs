@@ -455,3 +455,245 @@ fn the_backup_script_copies_verifies_retries_and_restores_targets() {
         },
     );
 }
+
+/// The rclone config a test operator gives: every value is one that must never be shown.
+const RCLONE_CONF: &str = "[nas]\ntype = sftp\nhost = nas-host.backup-test.internal\nuser = backup-operator-7391\npass = obscured-pass-Zq81kLm0p2\n";
+
+/// pi4-mainnet with a second target, an rclone remote whose config the operator gives.
+fn with_rclone_target() -> Test {
+    common::edited(
+        "pi4-mainnet",
+        "        path: /mnt/usb/openlsp-backup\n",
+        "        path: /mnt/usb/openlsp-backup\n      - name: nas\n        rclone: { remote: \"nas:openlsp\", config: backup-rclone }\n",
+    )
+}
+
+/// Every line of the config with a value, which no output may contain.
+fn config_values() -> Vec<&'static str> {
+    RCLONE_CONF
+        .lines()
+        .filter_map(|line| line.split_once(" = ").map(|(_, value)| value))
+        .filter(|value| value.len() > 6)
+        .collect()
+}
+
+#[track_caller]
+fn assert_no_config_value(text: &str) {
+    for value in config_values() {
+        assert!(!text.contains(value), "an rclone config value was shown");
+        let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, value);
+        assert!(!text.contains(&encoded));
+    }
+}
+
+/// A path target on a disk it protects is an error at its line; an rclone target needs its
+/// config given, with a config that defines its remote; no target at all is a warning that says
+/// what is at stake.
+#[test]
+fn backup_targets_are_checked_with_location_and_next_step() {
+    let on_lightning = common::edited(
+        "pi4-mainnet",
+        "path: /mnt/usb/openlsp-backup",
+        "path: /srv/lightning/backup",
+    );
+    let bad_path = on_lightning
+        .run(["validate", "-p", "openlsp.yaml"])
+        .expect(2);
+    let on_chain = common::edited(
+        "pi4-mainnet",
+        "path: /mnt/usb/openlsp-backup",
+        "path: /srv/blockchain/scb",
+    );
+    let chain_path = on_chain.run(["validate", "-p", "openlsp.yaml"]).expect(2);
+    let both = common::edited(
+        "pi4-mainnet",
+        "        path: /mnt/usb/openlsp-backup\n",
+        "        path: /mnt/usb/openlsp-backup\n        rclone: { remote: \"nas:x\", config: backup-rclone }\n      - name: nas\n        rclone: { remote: \"nas\", config: lnd-rclone }\n      - name: nas\n        path: /mnt/usb\n    keep: 0\n",
+    );
+    let both = both.run(["validate", "-p", "openlsp.yaml"]).expect(2);
+    let none = common::edited(
+        "pi4-mainnet",
+        "  backup:\n    targets:\n      - name: usb\n        path: /mnt/usb/openlsp-backup\n",
+        "",
+    );
+    let none = none.run(["validate", "-p", "openlsp.yaml"]).expect(0);
+
+    let test = with_rclone_target();
+    let validated = test.run(["validate", "-p", "openlsp.yaml"]).expect(0);
+    let not_given = test.run(["render", "-p", "openlsp.yaml"]).expect(2);
+    test.write("other.conf", "[cloud]\ntype = s3\n");
+    let wrong_remote = test
+        .run([
+            "secrets",
+            "set",
+            "backup-rclone",
+            "--from-file",
+            "other.conf",
+            "-p",
+            "openlsp.yaml",
+        ])
+        .expect(2);
+    let unknown_secret = test
+        .run([
+            "secrets",
+            "set",
+            "lnd-wallet",
+            "--from-file",
+            "other.conf",
+            "-p",
+            "openlsp.yaml",
+        ])
+        .expect(2);
+    insta::with_settings!({ prepend_module_to_snapshot => false }, {
+        assert_output_snapshot!(
+            "backup_profile_checks",
+            common::transcript(&[
+                ("a path on the lightning disk", &bad_path.stderr),
+                ("a path on the chain's disk", &chain_path.stderr),
+                (
+                    "path and rclone; a bad remote, a config named like a node's; a name twice; keep 0",
+                    &both.stderr,
+                ),
+                ("no target", &none.stderr),
+                ("an rclone target: validate", &validated.stderr),
+                ("an rclone target: render before secrets set", &not_given.stderr),
+                ("secrets set with a config without the remote", &wrong_remote.stderr),
+                ("secrets set of a secret openlsp makes", &unknown_secret.stderr),
+            ]),
+            &test
+        );
+    });
+    assert!(!test.state_dir("home-pi").join("provided").exists());
+}
+
+/// `secrets set` keeps the rclone config 0600 in the state dir, one generation on; render puts
+/// it only into its Secret (masked), the backup container reads it from a mounted file; `secrets
+/// export` carries it and `import` restores it byte for byte. No output shows a config value.
+#[test]
+fn the_rclone_config_is_given_once_kept_private_and_exported() {
+    let test = with_rclone_target();
+    test.write("rclone.conf", RCLONE_CONF);
+    let set = test
+        .run([
+            "secrets",
+            "set",
+            "backup-rclone",
+            "--from-file",
+            "rclone.conf",
+            "-p",
+            "openlsp.yaml",
+        ])
+        .expect(0);
+    let state = test.state_dir("home-pi");
+    let kept = state.join("provided/backup-rclone/rclone.conf");
+    assert_eq!(fs::read_to_string(&kept).unwrap(), RCLONE_CONF);
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let again = test
+        .run([
+            "secrets",
+            "set",
+            "backup-rclone",
+            "--from-file",
+            "rclone.conf",
+            "-p",
+            "openlsp.yaml",
+        ])
+        .expect(0);
+    assert!(again.stderr.contains("unchanged"), "{}", again.stderr);
+
+    let masked = test.run(["render", "-p", "openlsp.yaml"]).expect(0);
+    let docs = common::documents(&masked.stdout);
+    let secret = find(&docs, "Secret", "backup-rclone");
+    assert_eq!(secret["data"]["rclone.conf"], "***");
+    assert_eq!(secret["metadata"]["annotations"]["openlsp.io/data"], "true");
+    let (revealed, _) = render(&test, "openlsp.yaml");
+    assert_eq!(
+        common::secret_value(&revealed, "backup-rclone", "rclone.conf"),
+        RCLONE_CONF
+    );
+    // The backup container gets the config as a file from the Secret, never in env or args.
+    let pod = &find(&revealed, "StatefulSet", "lnd")["spec"]["template"]["spec"];
+    let backup = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "backup")
+        .unwrap();
+    let volumes = pod["volumes"].as_array().unwrap();
+    let volume = volumes
+        .iter()
+        .find(|v| v["secret"]["secretName"] == "backup-rclone")
+        .unwrap();
+    assert_eq!(volume["secret"]["defaultMode"], 0o440);
+    assert!(
+        backup["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == volume["name"] && m["readOnly"] == true)
+    );
+    let data_mount = backup["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "data")
+        .unwrap();
+    assert_eq!(
+        data_mount["readOnly"], true,
+        "LND's data is mounted read-only"
+    );
+    let conf = common::config(&revealed, "lnd-backup", "backup.conf");
+    assert!(
+        conf.contains(
+            "\ntarget nas nas:openlsp/home-pi/lnd /etc/openlsp/rclone/backup-rclone/rclone.conf\n"
+        ),
+        "{conf}"
+    );
+    assert_no_config_value(&serde_json::to_string(backup).unwrap());
+    assert_no_config_value(&conf);
+
+    let list = test.run(["secrets", "list", "-p", "openlsp.yaml"]);
+    assert!(list.all().contains("backup-rclone"), "{}", list.all());
+    test.write("pass", "a long enough export passphrase");
+    let exported = test
+        .run([
+            "secrets",
+            "export",
+            "-p",
+            "openlsp.yaml",
+            "--to",
+            "backup.age",
+            "--passphrase-file",
+            "pass",
+        ])
+        .expect(0);
+    let imported = test
+        .run([
+            "secrets",
+            "import",
+            "-p",
+            "openlsp.yaml",
+            "--from",
+            "backup.age",
+            "--passphrase-file",
+            "pass",
+            "--state-dir",
+            "restored",
+        ])
+        .expect(0);
+    assert_eq!(
+        fs::read_to_string(
+            test.path()
+                .join("restored/provided/backup-rclone/rclone.conf")
+        )
+        .unwrap(),
+        RCLONE_CONF
+    );
+    for output in [&set, &again, &masked, &list, &exported, &imported] {
+        assert_no_config_value(&output.all());
+    }
+}

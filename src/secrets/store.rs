@@ -225,7 +225,13 @@ impl StateDir {
     pub fn ensure(&self, needed: &[Requirement]) -> Result<Vec<String>, StateError> {
         let _lock = self.lock()?;
         let mut generated = Vec::new();
-        // The operator gives these (`openlsp secrets set`); `load` names the missing ones.
+        // The operator gives these (`openlsp secrets set`): checked first, so a missing one
+        // stops the run before anything is generated.
+        for requirement in needed {
+            if let Requirement::Provided { path, secret, uses } = requirement {
+                self.check_provided(self.read(path)?.as_deref(), path, secret, uses)?;
+            }
+        }
         let generated_here = needed
             .iter()
             .filter(|r| !matches!(r, Requirement::Provided { .. }));
@@ -361,7 +367,7 @@ impl StateDir {
         let secrets = self.load_present(needed)?;
         for requirement in needed {
             if let Requirement::Provided { path, secret, uses } = requirement {
-                self.check_provided(&secrets, path, secret, uses)?;
+                self.check_provided(secrets.get(path), path, secret, uses)?;
                 continue;
             }
             for relative in requirement.files() {
@@ -378,12 +384,12 @@ impl StateDir {
     /// A provided secret is there and defines every remote the profile uses from it.
     fn check_provided(
         &self,
-        secrets: &Secrets,
+        value: Option<&[u8]>,
         path: &str,
         secret: &str,
         uses: &[provided::Use],
     ) -> Result<(), StateError> {
-        let Some(value) = secrets.get(path) else {
+        let Some(value) = value else {
             return Err(StateError::NotProvided {
                 secret: secret.to_owned(),
                 field: uses.first().map_or_else(String::new, |u| u.field.clone()),
