@@ -4,19 +4,29 @@
 
 use super::{Cluster, ClusterError};
 
+/// A named port of a Service.
+pub struct ServicePort<'a> {
+    pub namespace: &'a str,
+    pub service: &'a str,
+    pub port: &'a str,
+}
+
 impl Cluster {
-    /// `method path` on port `port` of Service `service` over HTTPS, through the API server,
-    /// with `headers`; the answer's body, or the error the server or the service gave.
+    /// `method path` on `to` over HTTPS, through the API server, with `headers`; the answer's
+    /// body, or the error the server or the service gave.
     pub async fn proxy_https(
         &self,
-        namespace: &str,
-        service: &str,
-        port: &str,
+        to: &ServicePort<'_>,
         method: http::Method,
         path: &str,
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<String, ClusterError> {
+        let ServicePort {
+            namespace,
+            service,
+            port,
+        } = to;
         let action = format!("{method} {path} on Service {namespace}/{service} port {port}");
         let mut request = http::Request::builder().method(method).uri(format!(
             "/api/v1/namespaces/{namespace}/services/https:{service}:{port}/proxy{path}"

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::{ClusterCopy, short_sha};
 use crate::channel_backup::{check_backup_file, sha256_hex};
 use crate::cli::{BackupRestoreArgs, GlobalArgs};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ServicePort};
 use crate::commands::{self, Outcome};
 use crate::plan::names;
 use crate::ui::Ui;
@@ -182,9 +182,11 @@ impl Lnd<'_> {
         let text = self
             .cluster
             .proxy_https(
-                self.namespace,
-                self.service,
-                REST_PORT,
+                &ServicePort {
+                    namespace: self.namespace,
+                    service: self.service,
+                    port: REST_PORT,
+                },
                 method,
                 path,
                 &[(MACAROON_HEADER, &self.macaroon)],
