@@ -382,18 +382,7 @@ fn the_disk_alert_fires_only_for_the_lightning_disks_own_machine() {
         case(20, 50, " []"),
     );
     let path = test.write("rules-test.yaml", &tests);
-    let output = Command::new(&promtool)
-        .args(["test", "rules"])
-        .arg(&path)
-        .current_dir(test.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "promtool test rules fails:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    promtool_test_rules(&promtool, &test, &path);
 }
 
 /// The alerts the issue names, each limited to the site, and the disk alert to the disk's own
@@ -757,9 +746,15 @@ tests:
         nas = labels("nas"),
     );
     let path = test.write("rules-test.yaml", &tests);
-    let output = Command::new(&promtool)
+    promtool_test_rules(&promtool, &test, &path);
+}
+
+/// `promtool test rules` on `tests` (rule_files next to it, in `test`'s dir) passes.
+#[track_caller]
+fn promtool_test_rules(promtool: &std::path::Path, test: &Test, tests: &std::path::Path) {
+    let output = Command::new(promtool)
         .args(["test", "rules"])
-        .arg(&path)
+        .arg(tests)
         .current_dir(test.path())
         .output()
         .unwrap();

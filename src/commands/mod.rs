@@ -324,3 +324,15 @@ pub async fn confirm(
     }
     Ok(())
 }
+
+/// A time as the tables show it: `2026-12-02 17:00 UTC`.
+pub(crate) fn utc_minute(at: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}

@@ -57,13 +57,4 @@ fn short_sha(hex: &str) -> String {
     format!("sha256:{}", &hex[..hex.len().min(16)])
 }
 
-fn date(at: time::OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute()
-    )
-}
+pub(super) use crate::commands::utc_minute as date;

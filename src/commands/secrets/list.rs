@@ -15,16 +15,7 @@ use crate::secrets::catalog::{self, Entry, SecretKind};
 use crate::secrets::{Secrets, StateDir, fingerprint, paths, requirements, rotation};
 use crate::ui::Ui;
 
-fn date(at: OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute()
-    )
-}
+use crate::commands::utc_minute as date;
 
 /// Workloads (`Kind/name`) that consume each Secret of the plan, directly or through a
 /// Secret derived from it.
