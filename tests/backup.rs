@@ -179,7 +179,7 @@ fn run_script(bin: &Path, root: &Path, script: &Path, conf: &Path, log: &Path) -
 }
 
 /// The rendered ConfigMap's `backup.conf`, with the pod's paths mapped into `root`, a short
-/// recheck, `keep` 2, metrics on `metrics_port` and a WebDAV target added.
+/// recheck (30 s), `keep` 2, metrics on `metrics_port` and a WebDAV target added.
 fn mapped_conf(
     rendered: &str,
     root: &Path,
@@ -201,7 +201,8 @@ fn mapped_conf(
             "keep" => "keep 2".to_owned(),
             "recheck" => {
                 assert_eq!(value, "300", "the pod checks every target every 5 minutes");
-                "recheck 3".to_owned()
+                // Long enough that no periodic check overlaps the latency measurements.
+                "recheck 30".to_owned()
             }
             "target" => {
                 targets += 1;
@@ -486,7 +487,7 @@ fn the_backup_script_copies_verifies_retries_and_restores_targets() {
     fs::remove_dir_all(&usb_dir).unwrap();
     common::wait_for(
         "the periodic check to restore usb",
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || match fs::read(usb_dir.join("channel.backup")) {
             Ok(bytes) if bytes == backup_bytes(4) => Ok(()),
             other => Err(format!("{:?}", other.map(|b| b.len()))),
