@@ -177,6 +177,30 @@ fn backups_apply_clean_report_their_state_and_stay_as_data() {
     site.openlsp(&["backup", "pull", "lnd", "-o", pulled.to_str().unwrap()])
         .expect(2);
 
+    // backup restore checks everything it can before sending anything to LND: the file, then
+    // the seed in the wallet Secret (no pod ran here, so there is none).
+    site.test.write("short.backup", "not a channel backup");
+    let short = site
+        .openlsp(&["backup", "restore", "lnd", "--from", "short.backup"])
+        .expect(2);
+    let no_seed = site
+        .openlsp(&[
+            "backup",
+            "restore",
+            "lnd",
+            "--from",
+            pulled.to_str().unwrap(),
+        ])
+        .expect(2);
+    assert_output_snapshot!(
+        "backup_restore_refusals",
+        common::transcript(&[
+            ("a file too short", &short.stderr),
+            ("no seed in the wallet Secret", &no_seed.stderr),
+        ]),
+        &site
+    );
+
     // Without spec.backup the rclone Secret is pruned only with --prune-data; the cluster copy
     // is still rendered (every node keeps one) and keeps what the pod wrote.
     site.edit(|mut value| {

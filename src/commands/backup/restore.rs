@@ -66,7 +66,7 @@ pub(super) async fn run(
         .is_some_and(|data| data.contains_key(names::SEED_KEY));
     if !has_seed {
         bail!(
-            "Secret {namespace}/{wallet} has no seed: {} does not run a wallet made from the seed this backup needs; nothing was sent\n  hint: on a new machine, put the seed in the wallet Secret before LND first starts (docs/backup.md, \"On a new machine\")",
+            "Secret {namespace}/{wallet} has no seed: {} does not run a wallet made from the seed this backup needs; nothing was sent\n  hint: on a new machine, put the seed in the wallet Secret before LND first starts (docs/backup.md, \"Getting the funds back on a new machine\")",
             node.name
         );
     }
