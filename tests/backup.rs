@@ -677,8 +677,8 @@ fn backup_targets_are_checked_with_location_and_next_step() {
 fn the_rclone_config_is_given_once_kept_private_and_exported() {
     let test = with_rclone_target();
     test.write("rclone.conf", RCLONE_CONF);
-    let set = test
-        .run([
+    let set_config = || {
+        test.run([
             "secrets",
             "set",
             "backup-rclone",
@@ -687,7 +687,8 @@ fn the_rclone_config_is_given_once_kept_private_and_exported() {
             "-p",
             "openlsp.yaml",
         ])
-        .expect(0);
+    };
+    let set = set_config().expect(0);
     let state = test.state_dir("home-pi");
     let kept = state.join("provided/backup-rclone/rclone.conf");
     assert_eq!(fs::read_to_string(&kept).unwrap(), RCLONE_CONF);
@@ -696,17 +697,7 @@ fn the_rclone_config_is_given_once_kept_private_and_exported() {
         fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let again = test
-        .run([
-            "secrets",
-            "set",
-            "backup-rclone",
-            "--from-file",
-            "rclone.conf",
-            "-p",
-            "openlsp.yaml",
-        ])
-        .expect(0);
+    let again = set_config().expect(0);
     assert!(again.stderr.contains("unchanged"), "{}", again.stderr);
 
     let masked = test.run(["render", "-p", "openlsp.yaml"]).expect(0);

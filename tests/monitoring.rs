@@ -327,11 +327,7 @@ fn the_disk_alert_fires_only_for_the_lightning_disks_own_machine() {
     else {
         return;
     };
-    let test = Test::new().with_example("full-stack");
-    let (docs, _) = render(&test, "full-stack.yaml");
-    let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
-    let groups = serde_json::json!({ "groups": rule["spec"]["groups"] });
-    test.write("rules.yaml", &serde_yaml::to_string(&groups).unwrap());
+    let test = full_stack_rules();
     // One node-exporter pod per machine; `pi4` holds the Lightning disk (/srv/lightning).
     let series = |pod: &str, node: &str, free: u32| {
         let target = format!(
@@ -701,11 +697,7 @@ fn the_backup_alerts_fire_on_a_stale_or_failing_target() {
     else {
         return;
     };
-    let test = Test::new().with_example("full-stack");
-    let (docs, _) = render(&test, "full-stack.yaml");
-    let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
-    let groups = serde_json::json!({ "groups": rule["spec"]["groups"] });
-    test.write("rules.yaml", &serde_yaml::to_string(&groups).unwrap());
+    let test = full_stack_rules();
     let labels = |target: &str| {
         format!(r#"namespace="full-stack", job="lnd-backup", node="lnd", target="{target}""#)
     };
@@ -764,4 +756,14 @@ fn promtool_test_rules(promtool: &std::path::Path, test: &Test, tests: &std::pat
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The full stack's rendered alert groups in `rules.yaml` of a new test dir.
+fn full_stack_rules() -> Test {
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
+    let groups = serde_json::json!({ "groups": rule["spec"]["groups"] });
+    test.write("rules.yaml", &serde_yaml::to_string(&groups).unwrap());
+    test
 }
