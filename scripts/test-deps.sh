@@ -2,7 +2,10 @@
 # Install the real daemons the test suite uses to check rendered config files.
 #
 #   * From Debian bookworm (apt): tor, prometheus (for promtool), shellcheck,
-#     tmux, curl, jq, openssl and the shared libraries Bitcoin Knots needs.
+#     tmux, curl, jq, openssl and the shared libraries Bitcoin Knots needs;
+#     rclone, inotify-tools and busybox-static for the channel backup script
+#     (the backup container's image has rclone and busybox: the tests run the
+#     script under busybox's shell and applets, tests/backup.rs).
 #   * Bitcoin Knots from Debian unstable, WITHOUT switching the system to
 #     unstable: bitcoin-knots, libc6, libstdc++6 and libgcc-s1 are fetched with
 #     a private apt sources list / lists dir and unpacked with `dpkg -x` into
@@ -56,6 +59,9 @@ BIN_DIR="${CACHE_DIR}/bin"
 ENV_FILE="${CACHE_DIR}/test-deps.env"
 TOR_BIN=/usr/bin/tor
 PROMTOOL_BIN=/usr/bin/promtool
+RCLONE_BIN=/usr/bin/rclone
+INOTIFYWAIT_BIN=/usr/bin/inotifywait
+BUSYBOX_BIN=/bin/busybox
 
 mkdir -p -- "${CACHE_DIR}" "${KNOTS_DIR}" "${BIN_DIR}"
 
@@ -89,6 +95,7 @@ esac
 # --- 1. bookworm packages ----------------------------------------------------
 APT_PACKAGES=(
 	tor prometheus shellcheck tmux curl jq openssl debian-archive-keyring
+	rclone inotify-tools busybox-static
 	libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
 	libevent-pthreads-2.1-7 libzmq5 libsqlite3-0
 )
@@ -126,11 +133,13 @@ else
 		die "apt-get install failed for: ${missing[*]}"
 fi
 
-for tool in "${TOR_BIN}" "${PROMTOOL_BIN}" /usr/bin/shellcheck /usr/bin/tmux /usr/bin/curl /usr/bin/jq /usr/bin/openssl; do
+for tool in "${TOR_BIN}" "${PROMTOOL_BIN}" "${RCLONE_BIN}" "${INOTIFYWAIT_BIN}" "${BUSYBOX_BIN}" /usr/bin/shellcheck /usr/bin/tmux /usr/bin/curl /usr/bin/jq /usr/bin/openssl; do
 	[[ -x "${tool}" ]] || die "${tool} is missing after the apt install"
 done
 "${TOR_BIN}" --version >/dev/null 2>&1 || die "${TOR_BIN} --version failed"
 "${PROMTOOL_BIN}" --version >/dev/null 2>&1 || die "${PROMTOOL_BIN} --version failed"
+"${RCLONE_BIN}" version >/dev/null 2>&1 || die "${RCLONE_BIN} version failed"
+"${BUSYBOX_BIN}" sh -c 'exit 0' || die "${BUSYBOX_BIN} has no shell"
 
 # --- 2. Bitcoin Knots from unstable -----------------------------------------
 UNSTABLE_PACKAGES=(bitcoin-knots libstdc++6 libgcc-s1 libc6)
@@ -305,6 +314,9 @@ CLEANUP_PATHS+=("${tmp_env}")
 	fi
 	printf 'export OPENLSP_TEST_TOR=%q\n' "${TOR_BIN}"
 	printf 'export OPENLSP_TEST_PROMTOOL=%q\n' "${PROMTOOL_BIN}"
+	printf 'export OPENLSP_TEST_RCLONE=%q\n' "${RCLONE_BIN}"
+	printf 'export OPENLSP_TEST_INOTIFYWAIT=%q\n' "${INOTIFYWAIT_BIN}"
+	printf 'export OPENLSP_TEST_BUSYBOX=%q\n' "${BUSYBOX_BIN}"
 } >"${tmp_env}"
 chmod 0644 "${tmp_env}"
 mv -f -- "${tmp_env}" "${ENV_FILE}"

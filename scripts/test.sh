@@ -23,6 +23,7 @@ scripts/test-deps.sh >/dev/null
 # shellcheck source=/dev/null
 source "$cache_dir/test-deps.env"
 export OPENLSP_TEST_BITCOIND OPENLSP_TEST_BITCOIN_CLI OPENLSP_TEST_TOR OPENLSP_TEST_PROMTOOL
+export OPENLSP_TEST_RCLONE OPENLSP_TEST_INOTIFYWAIT OPENLSP_TEST_BUSYBOX
 
 log "checking formatting and lints"
 cargo fmt --check

@@ -32,6 +32,12 @@ pub const LNDMON: &str = "lightninglabs/lndmon:v0.2.7";
 /// The exporters run as `nobody`: they only talk to RPC and serve /metrics.
 pub const NOBODY_UID: i64 = 65534;
 
+/// rclone (rclone/rclone on Docker Hub; its Dockerfile: alpine:latest with ca-certificates,
+/// fuse3 and tzdata, rclone in /usr/local/bin; published for linux/amd64, arm64, arm/v7, arm/v6
+/// and 386). The channel backup container runs openlsp's script with its busybox `sh`, applets
+/// (`sha256sum`, `stat`, `mkfifo`, `inotifyd`) and rclone; it runs as the node's uid.
+pub const RCLONE: &str = "rclone/rclone:1.75.0";
+
 /// Every pinned image by component name, for tests.
 #[cfg(test)]
 const ALL: &[(&str, &str)] = &[
@@ -41,6 +47,7 @@ const ALL: &[(&str, &str)] = &[
     ("tor", TOR),
     ("bitcoin-exporter", BITCOIN_EXPORTER),
     ("lndmon", LNDMON),
+    ("rclone", RCLONE),
 ];
 
 #[cfg(test)]

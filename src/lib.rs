@@ -8,6 +8,7 @@
 //! [`template_dir`] and [`render_dir`] read and write plan's files, so plan stays pure.
 //! docs/architecture.md is the map.
 
+pub(crate) mod channel_backup;
 pub mod cli;
 pub(crate) mod cluster;
 pub(crate) mod commands;
@@ -48,12 +49,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Apply(args) => commands::apply::run(&ui, &cli.global, args).await,
         Command::Delete(args) => commands::delete::run(&ui, &cli.global, args).await,
         Command::Secrets(args) => commands::secrets::run(&ui, &cli.global, args).await,
+        Command::Backup(args) => commands::backup::run(&ui, &cli.global, args).await,
         Command::Connect(args) => commands::connect::run(&ui, &cli.global, args).await,
         Command::Completions(args) => commands::completions::run(&ui, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::DiffFound) => ExitCode::from(1),
+        Ok(Outcome::DiffFound | Outcome::Stale) => ExitCode::from(1),
         Err(err) => {
             ui.error(&err);
             ExitCode::from(EXIT_ERROR)

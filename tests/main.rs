@@ -9,6 +9,7 @@
 mod common;
 
 mod architecture;
+mod backup;
 mod bitcoind;
 mod cli;
 mod e2e;

@@ -675,6 +675,7 @@ fn full_stack_admits_exactly_the_intended_connections() {
             "lnd:10009 <- lnd-lndmon, tor",
             "lnd:8080 <- tor, ingress-controller",
             "lnd:8989 <- prometheus",
+            "lnd:9741 <- prometheus",
             "lnd:9735 <- *",
             "prometheus:9090 <- tor, bitcoind, lnd",
             "tor:9050 <- bitcoind, lnd",

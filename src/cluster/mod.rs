@@ -6,6 +6,7 @@
 pub mod applyset;
 mod connect;
 mod lock;
+mod proxy;
 mod resources;
 mod secrets;
 mod survey;
@@ -17,6 +18,7 @@ use crate::diff::Conflict;
 pub use applyset::ApplySet;
 pub use connect::ConnectOptions;
 pub use lock::{LockGuard, Reconfirmed};
+pub use proxy::ServicePort;
 pub use resources::Kind;
 pub use survey::{Desired, Survey};
 pub use wait::readiness_of;

@@ -1,6 +1,7 @@
 //! One module per verb. Commands orchestrate: they call the pipeline and hand results to the ui.
 
 pub mod apply;
+pub mod backup;
 pub mod completions;
 pub mod connect;
 pub mod delete;
@@ -29,6 +30,8 @@ pub enum Outcome {
     Ok,
     /// Exit 1: the plan differs from the cluster.
     DiffFound,
+    /// Exit 1: a channel backup is stale or failing.
+    Stale,
 }
 
 /// Loads the profile and shows its warnings.
@@ -320,4 +323,16 @@ pub async fn confirm(
         bail!("apply cancelled; nothing was changed");
     }
     Ok(())
+}
+
+/// A time as the tables show it: `2026-12-02 17:00 UTC`.
+pub(crate) fn utc_minute(at: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
 }

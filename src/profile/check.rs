@@ -49,6 +49,11 @@ impl<'a> Checker<'a> {
         self.push(Severity::Error, path, message.into(), Some(hint.into()));
     }
 
+    /// Whether the profile writes `path`.
+    pub(super) fn has(&self, path: &str) -> bool {
+        self.map.contains(path)
+    }
+
     pub(super) fn warn(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
         self.push(Severity::Warning, path, message.into(), Some(hint.into()));
     }

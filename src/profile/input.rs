@@ -38,6 +38,30 @@ pub struct SpecInput {
     pub networking: Option<NetworkingInput>,
     pub monitoring: Option<MonitoringInput>,
     pub ingress: Option<IngressInput>,
+    pub backup: Option<BackupInput>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BackupInput {
+    #[serde(default)]
+    pub targets: Vec<BackupTargetInput>,
+    pub keep: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BackupTargetInput {
+    pub name: String,
+    pub path: Option<String>,
+    pub rclone: Option<RcloneInput>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RcloneInput {
+    pub remote: String,
+    pub config: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -52,6 +52,11 @@ impl SourceMap {
         self.find(path, |p| self.values.get(p).or_else(|| self.keys.get(p)))
     }
 
+    /// Whether the profile writes `path` itself (not only a field around it).
+    pub fn contains(&self, path: &str) -> bool {
+        self.values.contains_key(path) || self.keys.contains_key(path)
+    }
+
     /// Where the key at `path` is written, else its value, else the nearest enclosing field.
     pub fn key_location(&self, path: &str) -> Option<Location> {
         self.find(path, |p| self.keys.get(p).or_else(|| self.values.get(p)))

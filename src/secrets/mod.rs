@@ -10,6 +10,7 @@
 //!   from the cluster, the [`restore`] of pulled or imported values, encrypted [`backup`]s, the
 //!   state-vs-cluster [`credential_check`] and [`fingerprint`]s that show a secret without its
 //!   value;
+//! - what the operator [`provided`] (an rclone config), which is kept but never generated;
 //! - the primitives [`tls`], [`onion`] and [`rpcauth`].
 //!
 //! It never prints and never talks to the cluster: it returns values and typed errors, and
@@ -23,6 +24,7 @@ pub mod fingerprint;
 mod fixtures;
 pub mod generate;
 pub mod onion;
+pub mod provided;
 pub mod pull;
 pub mod records;
 pub mod requirements;

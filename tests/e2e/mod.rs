@@ -5,6 +5,7 @@
 
 mod addons;
 mod apply;
+mod backup;
 mod connection;
 mod crds;
 mod lock;

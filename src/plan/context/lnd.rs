@@ -1,19 +1,21 @@
 //! A Lightning node (LND), once per `spec.lightning` entry: everything `templates/lnd/` renders
 //! with. `node` is the node with its names, ports, volume, pod size and wallet setup, and what
-//! the rest of the site gives it: its onion services, inbound P2P, metrics and lndmon, and its
-//! API Ingresses. `backend` is its bitcoind; `secrets` its credentials, in base64.
+//! the rest of the site gives it: its onion services, inbound P2P, metrics and lndmon, its API
+//! Ingresses, and the backup of its channel.backup. `backend` is its bitcoind; `secrets` its
+//! credentials, in base64.
 
 use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::backup::{self, NodeBackupContext, WatchedFile};
 use super::ingress::{self, NodeIngressContext};
 use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
-    LIGHTNING_COMPONENT, LND_APP, LND_GRPC_PORT, LND_METRICS_PORT, LND_P2P_PORT, LND_REST_PORT,
-    LNDMON_PORT, Labels, ResourcesContext, StorageContext, ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64,
-    bitcoind_selector, component_labels, lnd_api_port, lnd_selector, resources, secret,
-    service_host, storage,
+    BACKUP_METRICS_PORT, LIGHTNING_COMPONENT, LND_APP, LND_GRPC_PORT, LND_METRICS_PORT,
+    LND_P2P_PORT, LND_REST_PORT, LNDMON_PORT, Labels, ResourcesContext, StorageContext,
+    ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, bitcoind_selector, component_labels, lnd_api_port,
+    lnd_selector, resources, secret, service_host, storage,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
@@ -63,6 +65,8 @@ pub(crate) struct LightningNodeContext {
     ingress: Vec<NodeIngressContext>,
     /// Who may reach its ports, and where it connects to.
     policy: PodPolicy,
+    /// The copies of its channel.backup: to the targets, and the cluster copy.
+    backup: NodeBackupContext,
 }
 
 #[derive(Serialize)]
@@ -75,6 +79,7 @@ pub(crate) struct LightningNames {
     wallet_secret: String,
     rpc_credentials_secret: String,
     macaroons_secret: String,
+    scb_secret: String,
     service_account: String,
 }
 
@@ -257,6 +262,7 @@ pub(crate) fn context(
                 wallet_secret: names::wallet_secret(&node.name),
                 rpc_credentials_secret: names::rpc_credentials_secret(&node.name, &backend.name),
                 macaroons_secret: names::macaroons_secret(&node.name),
+                scb_secret: names::scb_secret(&node.name),
                 service_account: names::lnd_service_account(&node.name),
             },
             labels,
@@ -267,6 +273,18 @@ pub(crate) fn context(
             monitoring: monitoring(site, node),
             ingress,
             policy,
+            backup: backup::node_backup(
+                site,
+                &node.name,
+                WatchedFile {
+                    dir: lnd_network_dir(site),
+                    // In LND's network directory: lnd's config.go, backupfilepath's default.
+                    file: names::LND_BACKUP_FILE,
+                    volume: "data",
+                    mount_path: "/data",
+                    token_volume: "lndinit-token",
+                },
+            ),
         },
         backend: BackendContext {
             name: backend.name.clone(),
@@ -282,7 +300,7 @@ pub(crate) fn context(
 
 /// LND's NetworkPolicy. P2P: anyone, or only Tor in tor-only mode; each API: lndmon (gRPC),
 /// Tor when the profile lists it under `onion`, the ingress controller when it is published;
-/// metrics: the monitoring namespace. In tor-only mode LND connects only to Tor, its bitcoind
+/// metrics (LND's and its backup container's): the monitoring namespace. In tor-only mode LND connects only to Tor, its bitcoind
 /// (RPC and ZMQ), the cluster DNS and the API server (lndinit's containers in the same pod
 /// write the wallet and macaroons Secrets); otherwise anywhere.
 fn policy(
@@ -313,9 +331,13 @@ fn policy(
         ingress.push(Access::from(clients, vec![tcp(lnd_api_port(api))]));
     }
     if site.spec.monitoring.enabled {
+        let mut metrics = vec![tcp(LND_METRICS_PORT)];
+        if !site.spec.backup.targets.is_empty() {
+            metrics.push(tcp(BACKUP_METRICS_PORT));
+        }
         ingress.push(Access::from(
             vec![network::namespace(&site.spec.monitoring.namespace)],
-            vec![tcp(LND_METRICS_PORT)],
+            metrics,
         ));
     }
     let egress = if tor_only {
@@ -355,13 +377,18 @@ fn wallet_init(site: &Site) -> WalletInitContext {
     WalletInitContext {
         mode,
         network: lndinit_network,
-        dir: format!("/data/data/chain/bitcoin/{}", network.as_str()),
+        dir: lnd_network_dir(site),
         lndinit_image: images::LNDINIT,
         memory: LND_WALLET_INIT_MEMORY.to_string(),
         go_mem_limit: format!("{}MiB", LND_WALLET_INIT_MEMORY.0 / 1024 / 1024 * 9 / 10),
         sidecar_memory: LND_SIDECAR_MEMORY.to_string(),
         sidecar_cpu: LND_SIDECAR_CPU.to_string(),
     }
+}
+
+/// LND's network directory (`--lnddir=/data`): its wallet and its channel.backup.
+fn lnd_network_dir(site: &Site) -> String {
+    format!("/data/data/chain/bitcoin/{}", site.spec.network.as_str())
 }
 
 /// The node's onion services: P2P, and REST/gRPC when the profile lists them under `onion`.

@@ -29,6 +29,8 @@ pub(crate) const HEADERS_EXPORTER_PORT: u16 = 9333;
 pub(crate) const LND_METRICS_PORT: u16 = 8989;
 /// lndmon's default `prometheus.listenaddr` port.
 pub(crate) const LNDMON_PORT: u16 = 9092;
+/// The backup container's metrics (`rclone serve http` of its metrics file).
+pub(crate) const BACKUP_METRICS_PORT: u16 = 9741;
 /// kube-prometheus-stack's Grafana Service port.
 pub(crate) const GRAFANA_PORT: u16 = 80;
 
