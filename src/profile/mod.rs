@@ -11,6 +11,7 @@ mod input;
 mod load;
 mod new_site;
 pub(crate) mod quantity;
+mod read;
 mod site;
 mod source_map;
 mod validate;
