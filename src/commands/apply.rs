@@ -248,11 +248,14 @@ async fn apply_under_lock(
     written
         .await
         .map_err(|err| super::deploy_failed(err, "openlsp apply"))?;
-    ui.success(&format!(
-        "applied to {}: {}",
-        cluster.server(),
-        report.describe()
-    ));
+    // Interrupted: the caller says what was and was not applied, as an error; no success line.
+    if report.stopped_before.is_none() {
+        ui.success(&format!(
+            "applied to {}: {}",
+            cluster.server(),
+            report.describe()
+        ));
+    }
     Ok(report)
 }
 
