@@ -2,7 +2,8 @@
 # Install the real daemons the test suite uses to check rendered config files.
 #
 #   * From Debian bookworm (apt): tor, prometheus (for promtool), shellcheck,
-#     tmux, curl, jq, openssl and the shared libraries Bitcoin Knots needs.
+#     tmux, curl, jq, openssl, man-db (the test of `man openlsp` after install.sh)
+#     and the shared libraries Bitcoin Knots needs.
 #   * Bitcoin Knots from Debian unstable, WITHOUT switching the system to
 #     unstable: bitcoin-knots, libc6, libstdc++6 and libgcc-s1 are fetched with
 #     a private apt sources list / lists dir and unpacked with `dpkg -x` into
@@ -88,7 +89,7 @@ esac
 
 # --- 1. bookworm packages ----------------------------------------------------
 APT_PACKAGES=(
-	tor prometheus shellcheck tmux curl jq openssl debian-archive-keyring
+	tor prometheus shellcheck tmux curl jq openssl man-db debian-archive-keyring
 	libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
 	libevent-pthreads-2.1-7 libzmq5 libsqlite3-0
 )
@@ -126,7 +127,7 @@ else
 		die "apt-get install failed for: ${missing[*]}"
 fi
 
-for tool in "${TOR_BIN}" "${PROMTOOL_BIN}" /usr/bin/shellcheck /usr/bin/tmux /usr/bin/curl /usr/bin/jq /usr/bin/openssl; do
+for tool in "${TOR_BIN}" "${PROMTOOL_BIN}" /usr/bin/shellcheck /usr/bin/tmux /usr/bin/curl /usr/bin/jq /usr/bin/openssl /usr/bin/man; do
 	[[ -x "${tool}" ]] || die "${tool} is missing after the apt install"
 done
 "${TOR_BIN}" --version >/dev/null 2>&1 || die "${TOR_BIN} --version failed"

@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod host;
 pub mod images;
 pub mod object;
+pub mod operator;
 pub mod plan;
 pub mod profile;
 pub mod render_dir;
@@ -48,6 +49,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Secrets(args) => commands::secrets::run(&ui, &cli.global, args).await,
         Command::Connect(args) => commands::connect::run(&ui, &cli.global, args).await,
         Command::Completions(args) => commands::completions::run(&ui, args),
+        Command::Man(args) => commands::man::run(&ui, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -109,7 +109,7 @@ fn holder_identity() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "unknown-host".to_owned());
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown-user".to_owned());
+    let user = crate::operator::user_name();
     let mut nonce = [0u8; 4];
     let _ = getrandom::fill(&mut nonce);
     format!(

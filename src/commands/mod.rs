@@ -6,6 +6,7 @@ pub mod connect;
 pub mod delete;
 pub mod diff;
 pub mod init;
+pub mod man;
 pub mod render;
 pub mod secrets;
 pub mod validate;

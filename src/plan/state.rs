@@ -896,7 +896,7 @@ impl StateDir {
         use std::io::Write as _;
         let path = self.root.join(AUDIT_LOG);
         let now = time::OffsetDateTime::now_utc();
-        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+        let user = crate::operator::user_name();
         let line = format!("{} {user}: {event}\n", history_stamp(now));
         OpenOptions::new()
             .create(true)

@@ -38,6 +38,7 @@ pub fn example_profiles() -> Vec<String> {
 pub struct Test {
     dir: tempfile::TempDir,
     envs: Vec<(String, String)>,
+    removed: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -118,6 +119,7 @@ impl Test {
         Test {
             dir: tempfile::tempdir().unwrap(),
             envs: Vec::new(),
+            removed: Vec::new(),
         }
     }
 
@@ -131,6 +133,12 @@ impl Test {
             key.to_owned(),
             value.as_ref().to_string_lossy().into_owned(),
         ));
+        self
+    }
+
+    /// Removes an environment variable from every run (as a shell without it would).
+    pub fn without_env(mut self, key: &str) -> Self {
+        self.removed.push(key.to_owned());
         self
     }
 
@@ -203,6 +211,9 @@ impl Test {
             .stdin(Stdio::null());
         for (key, value) in &self.envs {
             command.env(key, value);
+        }
+        for key in &self.removed {
+            command.env_remove(key);
         }
         command
     }
