@@ -10,6 +10,7 @@ mod common;
 
 mod bitcoind;
 mod cli;
+mod connection_errors;
 mod e2e;
 mod init;
 mod monitoring;

@@ -40,7 +40,7 @@ fn same_plan(confirmed: &ChangeSet, now: &ChangeSet) -> bool {
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     let profile = super::load_profile(ui, global)?;
-    let cluster = super::connect(global).await?;
+    let cluster = super::connect_within(global, Some(args.timeout)).await?;
     let namespace = profile.site.namespace().to_owned();
     // The lock first: the credentials are checked against the cluster under it.
     let mut lock = None;

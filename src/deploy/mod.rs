@@ -73,6 +73,17 @@ pub enum DeployError {
         report: Box<Report>,
     },
     #[error(
+        "lost the connection to the cluster at {server} {during}: {reason}; applied before that: {}",
+        .report.describe()
+    )]
+    ConnectionLost {
+        server: String,
+        reason: String,
+        /// When: `in stage 4 (Config), whose writes may or may not have been made`.
+        during: String,
+        report: Box<Report>,
+    },
+    #[error(
         "timed out after {timeout:?} waiting for {} to be established; applied so far: {}",
         .waiting.join(", "),
         .report.describe()
@@ -107,7 +118,26 @@ impl DeployError {
             DeployError::LockLost { .. } | DeployError::LockLostMidStage { .. } => {
                 Some("run it again: it looks at the cluster afresh")
             }
+            DeployError::ConnectionLost { .. } => {
+                Some("once the cluster answers again, run it again: it looks at the cluster afresh")
+            }
             DeployError::Cluster(_) => None,
+        }
+    }
+}
+
+impl DeployError {
+    /// `err` with what was written so far, when it is a connection lost mid-run (`during`
+    /// says when); any other error unchanged.
+    pub fn lost_during(err: ClusterError, during: impl Into<String>, report: &Report) -> Self {
+        match err {
+            ClusterError::ConnectionLost { server, reason, .. } => DeployError::ConnectionLost {
+                server,
+                reason,
+                during: during.into(),
+                report: Box::new(report.clone()),
+            },
+            other => DeployError::Cluster(other),
         }
     }
 }
