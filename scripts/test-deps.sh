@@ -12,6 +12,9 @@
 #     loader (ld-linux) with unstable's glibc/libstdc++ first on the library
 #     path and bookworm's libevent/zmq/sqlite after it.
 #
+#   * cargo-fuzz from crates.io (`cargo install --locked`, into ~/.cargo/bin),
+#     for scripts/fuzz.sh; skipped when that version is already installed.
+#
 # At the end the script writes ${OPENLSP_CACHE_DIR:-$HOME/.cache/openlsp}/test-deps.env
 # (for `source`) and prints the same `export ...` lines on stdout. Progress
 # messages go to stderr, prefixed "test-deps:".
@@ -295,7 +298,17 @@ fi
 KNOTS_VERSION="$(knots_version_ok "${BIN_DIR}/bitcoind")"
 log "knots: ${KNOTS_VERSION} ($(tr '\n' ';' 2>/dev/null <"${KNOTS_ROOT}/.versions" || true))"
 
-# --- 3. the environment file -------------------------------------------------
+# --- 3. cargo-fuzz -----------------------------------------------------------
+CARGO_FUZZ_VERSION=0.13.2
+if [[ "$(cargo fuzz --version 2>/dev/null || true)" == "cargo-fuzz ${CARGO_FUZZ_VERSION}" ]]; then
+	log "cargo-fuzz ${CARGO_FUZZ_VERSION} is installed; skipping"
+else
+	log "cargo-fuzz: cargo install cargo-fuzz --locked --version ${CARGO_FUZZ_VERSION}"
+	cargo install cargo-fuzz --locked --version "${CARGO_FUZZ_VERSION}" >&2 ||
+		die "cargo install cargo-fuzz failed"
+fi
+
+# --- 4. the environment file -------------------------------------------------
 tmp_env="$(mktemp "${CACHE_DIR}/.test-deps.env.XXXXXX")"
 CLEANUP_PATHS+=("${tmp_env}")
 {

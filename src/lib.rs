@@ -13,6 +13,8 @@ pub mod commands;
 pub mod deploy;
 pub mod diff;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host;
 pub mod images;
 pub mod object;

@@ -611,3 +611,43 @@ fn a_pruned_backend_is_a_warning_not_an_error() {
     let output = test.run(["validate"]).expect(0);
     assert_output_snapshot!("pruned_backend_warning", output.stderr, &test);
 }
+
+/// The bad profiles above are seeds of the `profile` fuzz target (fuzz/corpus/profile), so the
+/// fuzzer starts from every error path they reach. `OPENLSP_FUZZ_SEED=1` writes missing ones.
+#[test]
+fn every_bad_profile_is_a_fuzz_seed() {
+    let corpus = crate::common::repo_root().join("fuzz/corpus/profile");
+    let write = std::env::var_os("OPENLSP_FUZZ_SEED").is_some();
+    let mut missing = Vec::new();
+    for case in CASES {
+        let slug: String = case
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let slug = slug
+            .split('-')
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        let path = corpus.join(format!("bad-{slug}.yaml"));
+        let text = BASE.replacen(case.from, case.to, 1);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            if write {
+                std::fs::write(&path, &text).unwrap();
+            } else {
+                missing.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "bad profiles without their fuzz seed (run with OPENLSP_FUZZ_SEED=1): {missing:?}"
+    );
+}
