@@ -5,16 +5,21 @@
 use std::path::Path;
 
 use crate::plan::output::{self, SecretDisplay};
-use crate::plan::{self, StateDir, TemplateSet};
+use crate::plan::{self, TemplateSet};
 use crate::profile::{self, ProfileError};
+use crate::secrets::{self, StateDir};
 
 /// The most one diagnostic may print: a located line, a field path, a cut value and a hint.
 pub const MAX_DIAGNOSTIC_BYTES: usize = 4096;
 
-/// `validate` on `bytes` as a profile's contents. Panics when an invariant breaks: a valid
-/// profile has no errors, and no diagnostic runs past [`MAX_DIAGNOSTIC_BYTES`] (a long value is
-/// echoed cut short) or lacks its hint.
-pub fn check_profile(bytes: &[u8]) -> Option<profile::LoadedProfile> {
+/// `validate` on `bytes` as a profile's contents: whether it is valid. Panics when an
+/// invariant breaks: a valid profile has no errors, and no diagnostic runs past
+/// [`MAX_DIAGNOSTIC_BYTES`] (a long value is echoed cut short) or lacks its hint.
+pub fn check_profile(bytes: &[u8]) -> bool {
+    validated(bytes).is_some()
+}
+
+fn validated(bytes: &[u8]) -> Option<profile::LoadedProfile> {
     let file = Path::new("fuzz.yaml");
     let loaded = profile::decode(file, bytes.to_vec()).and_then(|text| profile::parse(file, &text));
     match loaded {
@@ -54,11 +59,11 @@ fn check_diagnostic(text: &str) {
 /// refuses. Panics when a profile that validates does not render: validation must refuse
 /// whatever the plan cannot turn into objects.
 pub fn render_profile(text: &str, state_root: &Path) -> Option<String> {
-    let loaded = check_profile(text.as_bytes())?;
+    let loaded = validated(text.as_bytes())?;
     let site = &loaded.site;
     let state = StateDir::open(&state_root.join(site.name()), site.name())
         .unwrap_or_else(|err| panic!("opening the fuzz state dir: {err}"));
-    let needed = plan::state::requirements(site);
+    let needed = secrets::requirements(site);
     state
         .ensure(&needed)
         .unwrap_or_else(|err| panic!("generating secrets: {err}"));

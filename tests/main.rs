@@ -8,6 +8,7 @@
 #[macro_use]
 mod common;
 
+mod architecture;
 mod bitcoind;
 mod cli;
 mod connection_errors;

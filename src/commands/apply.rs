@@ -198,7 +198,7 @@ async fn apply_under_lock(
     if !planned.replace_generations.is_empty() {
         lock.held()?;
         planned.state.commit(
-            &crate::plan::state::history_stamp(time::OffsetDateTime::now_utc()),
+            &crate::secrets::records::history_stamp(time::OffsetDateTime::now_utc()),
             &[],
             &planned.replace_generations,
         )?;

@@ -1,7 +1,7 @@
 //! What can go wrong while rendering a plan. A leaf of plan/: every other file of plan/ returns
 //! these, and none of them is needed to build one.
 
-use super::state::StateError;
+use crate::secrets::StateError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {

@@ -16,9 +16,9 @@ use super::tor::{self, OnionSecretContext};
 use crate::images;
 use crate::plan::error::PlanError;
 use crate::plan::names;
-use crate::plan::rpcauth;
-use crate::plan::state::{self, EXPORTER_RPC_USER, Secrets};
 use crate::profile::{BitcoinNode, Site, TorMode};
+use crate::secrets::rpcauth;
+use crate::secrets::{self as state, EXPORTER_RPC_USER, Secrets};
 
 /// The RPCs jvstein/bitcoin-prometheus-exporter calls (bitcoind-monitor.py's `refresh_metrics`):
 /// the union over its versions, since the pinned image's script cannot be read here and bitcoind

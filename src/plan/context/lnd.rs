@@ -18,11 +18,11 @@ use super::tor::{self, OnionSecretContext};
 use crate::images;
 use crate::plan::error::PlanError;
 use crate::plan::names;
-use crate::plan::state::{self, Secrets};
 use crate::profile::{
     LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LightningNode, LndApi, Site,
     TorMode,
 };
+use crate::secrets::{self as state, Secrets};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -24,8 +24,8 @@ pub(crate) mod tor;
 use serde_json::{Map, Value};
 
 use super::error::PlanError;
-use super::state::Secrets;
 use crate::profile::{BitcoinNode, LightningNode, Site};
+use crate::secrets::Secrets;
 use shared::to_value;
 
 /// How often a service's templates render, with the function that builds the context of each.

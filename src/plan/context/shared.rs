@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use crate::object::DATA_ANNOTATION;
 use crate::plan::error::PlanError;
-use crate::plan::state::{Secrets, StateError};
 use crate::profile::{LndApi, Resources, Site};
+use crate::secrets::{Secrets, StateError};
 
 /// bitcoind's ZMQ publishers, which LND subscribes to.
 pub(crate) const ZMQ_RAWBLOCK_PORT: u16 = 28332;

@@ -11,9 +11,9 @@ use super::shared::{
 use crate::images;
 use crate::plan::error::PlanError;
 use crate::plan::names;
-use crate::plan::onion::OnionKey;
-use crate::plan::state::{self, Secrets};
 use crate::profile::{Site, TorMode};
+use crate::secrets::OnionKey;
+use crate::secrets::{self as state, Secrets};
 
 /// The Tor daemon's own name: one per site.
 pub(crate) const TOR_NAME: &str = "tor";
