@@ -262,7 +262,10 @@ fn the_audit_log_names_the_uid_without_user_in_the_environment() {
 
 /// The name of this process's uid, as `id -un` says.
 pub fn uid_name() -> String {
-    let id = std::process::Command::new("id").arg("-un").output().unwrap();
+    let id = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
     assert!(id.status.success());
     String::from_utf8(id.stdout).unwrap().trim().to_owned()
 }

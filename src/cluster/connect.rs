@@ -240,6 +240,8 @@ enum Transport {
     Unreachable(String),
     /// A connection, but the TLS handshake failed (certificate mismatch).
     Tls(String),
+    /// A connection, but no answer before the request's timeout (a stopped or hung server).
+    NoAnswer,
 }
 
 fn is_connection_io(kind: std::io::ErrorKind) -> bool {
@@ -322,9 +324,7 @@ fn transport_failure(err: &(dyn std::error::Error + 'static)) -> Option<Transpor
             connecting |= client.is_connect();
         }
         if cause.is::<tower::timeout::error::Elapsed>() {
-            return Some(Transport::Unreachable(
-                "no answer before the request timed out".to_owned(),
-            ));
+            return Some(Transport::NoAnswer);
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             // rustls reports handshake failures (an unknown issuer, a wrong name) this way.
@@ -425,6 +425,7 @@ pub(super) fn classify(server: &str, action: String, err: kube::Error) -> Cluste
                     ClusterError::Unreachable { server, reason }
                 }
                 Some(Transport::Tls(reason)) => ClusterError::Tls { server, reason },
+                Some(Transport::NoAnswer) => ClusterError::NoAnswer { server },
                 None => ClusterError::Api {
                     action,
                     code: 0,
@@ -443,6 +444,11 @@ pub(super) fn classify_mid_run(server: &str, action: String, err: kube::Error) -
             server,
             action,
             reason,
+        },
+        ClusterError::NoAnswer { server } => ClusterError::ConnectionLost {
+            server,
+            action,
+            reason: "no answer before the request timed out".to_owned(),
         },
         other => other,
     }
@@ -486,9 +492,20 @@ mod tests {
             "list".into(),
             kube::Error::Service(Box::new(tower::timeout::error::Elapsed::new())),
         );
+        assert_eq!(
+            timeout.to_string().lines().next().unwrap(),
+            "the cluster at https://h:1 accepted the connection but sent no answer before the request timed out (stopped, hung or overloaded)"
+        );
+        let timeout_mid_run = classify_mid_run(
+            "https://h:1",
+            "list Secrets".into(),
+            kube::Error::Service(Box::new(tower::timeout::error::Elapsed::new())),
+        );
         assert!(
-            matches!(timeout, ClusterError::Unreachable { .. }),
-            "{timeout}"
+            timeout_mid_run.to_string().contains(
+                "mid-run, trying to list Secrets: no answer before the request timed out"
+            ),
+            "{timeout_mid_run}"
         );
     }
 

@@ -48,6 +48,10 @@ pub enum ClusterError {
     )]
     Unreachable { server: String, reason: String },
     #[error(
+        "the cluster at {server} accepted the connection but sent no answer before the request timed out (stopped, hung or overloaded)\n  hint: see whether it is alive with microk8s status (or kubectl get --raw /readyz), then run the command again; a request waits at most 60s (apply: at most its --timeout)"
+    )]
+    NoAnswer { server: String },
+    #[error(
         "TLS with the cluster at {server} failed: {reason}\n  hint: the kubeconfig's certificate-authority does not match the server; on microk8s run: microk8s config > ~/.kube/config"
     )]
     Tls { server: String, reason: String },

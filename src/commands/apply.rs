@@ -65,8 +65,13 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Resu
     }
     match deploy::wait_for_workloads(&cluster, ui, &desired, args.timeout, &interrupt)
         .await
-        .map_err(|err| super::deploy_failed(err, "openlsp apply"))?
-    {
+        .map_err(|err| {
+            let err = err.lost_while(
+                "while waiting for the workloads",
+                "every write had been made",
+            );
+            super::deploy_failed(err, "openlsp apply")
+        })? {
         (0, _) => {}
         (count, deploy::Waited::Ready) => ui.success(&format!("all {count} workloads are ready")),
         (_, deploy::Waited::TimedOut(waiting)) => bail!(

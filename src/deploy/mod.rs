@@ -71,16 +71,14 @@ pub enum DeployError {
         stage: Stage,
         report: Box<Report>,
     },
-    #[error(
-        "lost the connection to the cluster at {server} {during}: {reason}; applied before that: {}",
-        .report.describe()
-    )]
+    #[error("lost the connection to the cluster at {server} {during}: {reason}; {applied}")]
     ConnectionLost {
         server: String,
         reason: String,
         /// When: `in stage 4 (Config), whose writes may or may not have been made`.
         during: String,
-        report: Box<Report>,
+        /// What had been written: `applied before that: 3 created, 0 changed, ...`.
+        applied: String,
     },
     #[error(
         "timed out after {timeout:?} waiting for {} to be established; applied so far: {}",
@@ -126,17 +124,28 @@ impl DeployError {
 }
 
 impl DeployError {
-    /// `err` with what was written so far, when it is a connection lost mid-run (`during`
-    /// says when); any other error unchanged.
+    /// `err` with what `report` says was written, when it is a connection lost mid-run
+    /// (`during` says when); any other error unchanged.
     pub fn lost_during(err: ClusterError, during: impl Into<String>, report: &Report) -> Self {
-        match err {
-            ClusterError::ConnectionLost { server, reason, .. } => DeployError::ConnectionLost {
-                server,
-                reason,
-                during: during.into(),
-                report: Box::new(report.clone()),
-            },
-            other => DeployError::Cluster(other),
+        DeployError::Cluster(err).lost_while(
+            during,
+            format!("applied before that: {}", report.describe()),
+        )
+    }
+
+    /// `self` saying when the connection was lost and what had been `applied`, when it is a
+    /// connection lost mid-run; any other error unchanged.
+    pub fn lost_while(self, during: impl Into<String>, applied: impl Into<String>) -> Self {
+        match self {
+            DeployError::Cluster(ClusterError::ConnectionLost { server, reason, .. }) => {
+                DeployError::ConnectionLost {
+                    server,
+                    reason,
+                    during: during.into(),
+                    applied: applied.into(),
+                }
+            }
+            other => other,
         }
     }
 }

@@ -190,7 +190,16 @@ pub async fn write_changes(
                 interrupt,
                 report,
             )
-            .await?;
+            .await
+            .map_err(|err| {
+                err.lost_while(
+                    "after stage 2 (Crds), waiting for its CustomResourceDefinitions",
+                    format!(
+                        "nothing after stage 2 was written; applied before that: {}",
+                        report.describe()
+                    ),
+                )
+            })?;
         }
     }
     Ok(())
