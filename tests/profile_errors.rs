@@ -612,10 +612,11 @@ fn a_pruned_backend_is_a_warning_not_an_error() {
     assert_output_snapshot!("pruned_backend_warning", output.stderr, &test);
 }
 
-/// The bad profiles above are seeds of the `profile` fuzz target (fuzz/corpus/profile), so the
-/// fuzzer starts from every error path they reach. `OPENLSP_FUZZ_SEED=1` writes missing ones.
+/// The bad profiles above and the example profiles are seeds of the `profile` fuzz target
+/// (fuzz/corpus/profile), so the fuzzer starts from every path they reach.
+/// `OPENLSP_FUZZ_SEED=1` writes missing or outdated ones.
 #[test]
-fn every_bad_profile_is_a_fuzz_seed() {
+fn every_bad_and_example_profile_is_a_fuzz_seed() {
     let corpus = crate::common::repo_root().join("fuzz/corpus/profile");
     let write = std::env::var_os("OPENLSP_FUZZ_SEED").is_some();
     let mut missing = Vec::new();
@@ -646,8 +647,23 @@ fn every_bad_profile_is_a_fuzz_seed() {
             }
         }
     }
+    for entry in std::fs::read_dir(crate::common::repo_root().join("profiles")).unwrap() {
+        let example = entry.unwrap().path();
+        let path = corpus.join(format!(
+            "example-{}",
+            example.file_name().unwrap().to_str().unwrap()
+        ));
+        let text = std::fs::read(&example).unwrap();
+        if std::fs::read(&path).ok() != Some(text.clone()) {
+            if write {
+                std::fs::write(&path, &text).unwrap();
+            } else {
+                missing.push(path.display().to_string());
+            }
+        }
+    }
     assert!(
         missing.is_empty(),
-        "bad profiles without their fuzz seed (run with OPENLSP_FUZZ_SEED=1): {missing:?}"
+        "profiles without their fuzz seed (run with OPENLSP_FUZZ_SEED=1): {missing:?}"
     );
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::common::e2e::{self, PATIENCE, Site};
+use crate::common::e2e::{self, PATIENCE, Running, Site};
 use crate::common::{self, Output};
 
 /// One fault cluster at a time: each is a whole control plane on a shared machine.
@@ -37,15 +37,19 @@ impl FaultCluster {
         Some(cluster)
     }
 
+    /// `scripts/test-cluster.sh ACTION DIR`'s output.
+    fn script(&self, action: &str) -> std::process::Output {
+        std::process::Command::new(common::repo_root().join("scripts/test-cluster.sh"))
+            .arg(action)
+            .arg(&self.dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+
     /// Runs `scripts/test-cluster.sh ACTION DIR`; fails the test if it fails.
     fn control(&self, action: &str) {
-        let output =
-            std::process::Command::new(common::repo_root().join("scripts/test-cluster.sh"))
-                .arg(action)
-                .arg(&self.dir)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .unwrap();
+        let output = self.script(action);
         assert!(
             output.status.success(),
             "test-cluster.sh {action} failed:\n{}",
@@ -57,14 +61,8 @@ impl FaultCluster {
 impl Drop for FaultCluster {
     fn drop(&mut self) {
         // A stopped server would make `down` wait for it to answer SIGTERM.
-        let _ = std::process::Command::new(common::repo_root().join("scripts/test-cluster.sh"))
-            .args(["cont-apiserver"])
-            .arg(&self.dir)
-            .output();
-        let _ = std::process::Command::new(common::repo_root().join("scripts/test-cluster.sh"))
-            .arg("down")
-            .arg(&self.dir)
-            .output();
+        self.script("cont-apiserver");
+        self.script("down");
     }
 }
 
@@ -88,16 +86,18 @@ fn assert_one_clear_line(stderr: &str, starts: &str) {
     assert!(!stderr.contains("https://docs.rs"), "{stderr}");
 }
 
-/// A site on `cluster` whose apply is held in stage 2: its extra template is a
+/// Starts an apply on `site` and returns once it is held in stage 2: its extra template is a
 /// CustomResourceDefinition whose kind another one already claims, so it is never established
-/// and apply waits there (after stage 1, before any credential of this run is written).
-/// Returns the `--templates` dir.
-fn held_in_stage_2(site: &Site) -> String {
+/// and apply waits there, holding the lock (after stage 1, before any credential is written).
+fn spawn_apply_held_in_stage_2(site: &Site) -> Running {
     let group = format!("{}.openlsp.test", site.name);
     e2e::kubectl_apply(site, "things.yaml", &e2e::crd(&group, "things", "Thing"));
     e2e::wait_established(&site.kubeconfig, &format!("things.{group}"))
         .unwrap_or_else(|err| panic!("{err}"));
-    e2e::templates(site, "widgets", &e2e::crd(&group, "widgets", "Thing"))
+    let widgets = e2e::templates(site, "widgets", &e2e::crd(&group, "widgets", "Thing"));
+    let mut running = site.spawn_apply(&["--no-wait", "--templates", &widgets]);
+    running.wait_for_stderr("names not accepted");
+    running
 }
 
 /// Runs apply again until the lock a dead run left has expired; every refusal must name that
@@ -135,9 +135,7 @@ fn a_killed_api_server_mid_apply_is_one_line_and_a_rerun_converges_with_no_crede
     let secrets = site.secret_digests();
     assert!(secrets.len() >= 5, "the site's Secrets: {secrets:?}");
 
-    let widgets = held_in_stage_2(&site);
-    let mut running = site.spawn_apply(&["--no-wait", "--templates", &widgets]);
-    running.wait_for_stderr("names not accepted");
+    let running = spawn_apply_held_in_stage_2(&site);
     let pid = running.id();
     cluster.control("kill-apiserver");
     let killed = site.finish(running);
@@ -215,9 +213,7 @@ fn a_crashed_run_leaves_its_lock_named_with_holder_and_expiry_until_it_expires()
         .env("OPENLSP_LOCK_LEASE_SECONDS", "15");
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     let secrets = site.secret_digests();
-    let widgets = held_in_stage_2(&site);
-    let mut running = site.spawn_apply(&["--no-wait", "--templates", &widgets]);
-    running.wait_for_stderr("names not accepted");
+    let running = spawn_apply_held_in_stage_2(&site);
     let pid = running.id();
     // The run crashes: no chance to release its lock.
     let killed = std::process::Command::new("kill")
