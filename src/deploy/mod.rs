@@ -184,3 +184,53 @@ pub enum DesiredError {
     #[error("template {template} rendered an object without a name; this is a bug in openlsp")]
     NoName { template: String },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lost() -> ClusterError {
+        ClusterError::ConnectionLost {
+            server: "https://h:1".into(),
+            action: "apply Secret/lnd-tls".into(),
+            reason: "connection refused".into(),
+        }
+    }
+
+    #[test]
+    fn a_connection_lost_mid_run_says_when_and_what_was_applied_on_one_line() {
+        let namespace = ObjectId {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: "home".into(),
+        };
+        let report = Report {
+            created: vec![namespace],
+            ..Report::default()
+        };
+        let err = DeployError::lost_during(
+            lost(),
+            "in stage 4 (Config), whose writes may or may not have been made",
+            &report,
+        );
+        assert_eq!(
+            err.to_string(),
+            "lost the connection to the cluster at https://h:1 in stage 4 (Config), whose writes may or may not have been made: connection refused; applied before that: 1 created, 0 changed, 0 pruned, 0 kept (data)"
+        );
+        let waiting = DeployError::Cluster(lost()).lost_while(
+            "while waiting for the workloads",
+            "every write had been made",
+        );
+        assert_eq!(
+            waiting.to_string(),
+            "lost the connection to the cluster at https://h:1 while waiting for the workloads: connection refused; every write had been made"
+        );
+        // Any other error is left as it is.
+        let other = DeployError::lost_during(ClusterError::NoConfig, "in stage 1", &report);
+        assert!(matches!(
+            other,
+            DeployError::Cluster(ClusterError::NoConfig)
+        ));
+    }
+}
