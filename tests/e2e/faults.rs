@@ -6,7 +6,7 @@
 //! converges without a credential changing, in the state dir or in the cluster.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::common::e2e::{self, PATIENCE, Running, Site};
@@ -66,6 +66,32 @@ impl Drop for FaultCluster {
     }
 }
 
+/// A site applied on a fault cluster of its own, with the lock's lease set to `lease_seconds`.
+/// Bind `_turn` first: bindings drop in reverse, so the cluster is down before the next test's
+/// turn.
+struct Applied {
+    _turn: MutexGuard<'static, ()>,
+    site: Site,
+    cluster: FaultCluster,
+}
+
+/// Waits for this test's turn, starts its cluster and applies example pi4-mainnet there as site
+/// `e2e-<suffix>-...`; None after a skip.
+fn applied(suffix: &str, lease_seconds: &str) -> Option<Applied> {
+    let turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let cluster = FaultCluster::up()?;
+    let site = Site::on(cluster.kubeconfig.clone(), "pi4-mainnet", suffix)
+        .env("OPENLSP_LOCK_LEASE_SECONDS", lease_seconds);
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    Some(Applied {
+        _turn: turn,
+        site,
+        cluster,
+    })
+}
+
 /// The lines of `stderr` from the error on: the error itself and its hint, nothing else.
 fn error_lines(stderr: &str) -> Vec<&str> {
     let lines: Vec<&str> = stderr.lines().collect();
@@ -122,15 +148,14 @@ fn apply_once_the_lock_expires(site: &Site, dead_pid: u32) -> Output {
 
 #[test]
 fn a_killed_api_server_mid_apply_is_one_line_and_a_rerun_converges_with_no_credential_changed() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let Some(cluster) = FaultCluster::up() else {
+    let Some(Applied {
+        _turn,
+        site,
+        cluster,
+    }) = applied("kill", "6")
+    else {
         return;
     };
-    let site = Site::on(cluster.kubeconfig.clone(), "pi4-mainnet", "kill")
-        .env("OPENLSP_LOCK_LEASE_SECONDS", "6");
-    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     let state = common::tree_bytes(&site.state_dir());
     let secrets = site.secret_digests();
     assert!(secrets.len() >= 5, "the site's Secrets: {secrets:?}");
@@ -166,14 +191,14 @@ fn a_killed_api_server_mid_apply_is_one_line_and_a_rerun_converges_with_no_crede
 
 #[test]
 fn a_stopped_api_server_makes_apply_give_up_within_its_timeout() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let Some(cluster) = FaultCluster::up() else {
+    let Some(Applied {
+        _turn,
+        site,
+        cluster,
+    }) = applied("stop", "60")
+    else {
         return;
     };
-    let site = Site::on(cluster.kubeconfig.clone(), "pi4-mainnet", "stop");
-    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     let secrets = site.secret_digests();
 
     // SIGSTOP: the port still accepts connections (the kernel does that), nothing answers.
@@ -203,15 +228,15 @@ fn a_stopped_api_server_makes_apply_give_up_within_its_timeout() {
 
 #[test]
 fn a_crashed_run_leaves_its_lock_named_with_holder_and_expiry_until_it_expires() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let Some(cluster) = FaultCluster::up() else {
+    // The cluster is kept (not `_`, which would drop it here) until the test ends.
+    let Some(Applied {
+        _turn,
+        site,
+        cluster: _cluster,
+    }) = applied("crash", "15")
+    else {
         return;
     };
-    let site = Site::on(cluster.kubeconfig.clone(), "pi4-mainnet", "crash")
-        .env("OPENLSP_LOCK_LEASE_SECONDS", "15");
-    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     let secrets = site.secret_digests();
     let running = spawn_apply_held_in_stage_2(&site);
     let pid = running.id();
