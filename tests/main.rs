@@ -15,6 +15,7 @@ mod connection_errors;
 mod e2e;
 mod init;
 mod monitoring;
+mod network_policy;
 mod networking;
 mod profile_errors;
 mod render;

@@ -38,7 +38,7 @@ const KEYS: &[&str] = &[
     "ipv6", "inbound", "externalIPs", "monitoring", "enabled", "lndmon", "release",
     "namespace", "email", "acme", "grafana", "className", "tor", "networking", "nodeName",
     "reservedMemory", "allowBitcoinAndLightning", "allowRootFilesystem", "tlsExtraDomains",
-    "tlsExtraIps", "rpcAllowIp", "size", "path",
+    "tlsExtraIps", "rpcAllowIp", "size", "path", "controllerNamespace",
 ];
 
 fn state_root() -> &'static PathBuf {

@@ -87,6 +87,8 @@ pub struct IngressInput {
     #[serde(default, deserialize_with = "optional_text")]
     pub class_name: Option<String>,
     #[serde(default, deserialize_with = "optional_text")]
+    pub controller_namespace: Option<String>,
+    #[serde(default, deserialize_with = "optional_text")]
     pub email: Option<String>,
     pub acme: Option<Acme>,
     #[serde(default, deserialize_with = "optional_text")]

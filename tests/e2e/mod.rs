@@ -11,6 +11,7 @@ mod crds;
 mod faults;
 mod lock;
 mod masking;
+mod network_policy;
 mod secrets;
 mod state_safety;
 mod terminal;
