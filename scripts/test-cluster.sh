@@ -17,6 +17,11 @@
 #                                                  and reaches https://kubernetes.default.svc
 #   scripts/test-cluster.sh host-clean [--fix]     exit 1 listing what a test node left on
 #                                                  this host; --fix removes it
+#   scripts/test-cluster.sh kill-apiserver DIR     fault injection for the tests: SIGKILL
+#   scripts/test-cluster.sh stop-apiserver DIR       SIGSTOP (alive, answers nothing)
+#   scripts/test-cluster.sh cont-apiserver DIR       SIGCONT
+#   scripts/test-cluster.sh restart-apiserver DIR    start it again with the same flags and
+#                                                    data, and wait until it is ready
 #
 # Environment:
 #   OPENLSP_CACHE_DIR         cache root (default: $HOME/.cache/openlsp)
@@ -143,6 +148,7 @@ as_root() {
 usage() {
   cat >&2 <<EOF
 usage: $0 build | up [--with-node] [DIR] | down [DIR] | status [DIR] | smoke [DIR] | host-clean [--fix]
+       $0 kill-apiserver | stop-apiserver | cont-apiserver | restart-apiserver DIR
   build       install Debian packages and build kube-apiserver, kube-controller-manager,
               kubelet, kube-scheduler, kube-proxy $K8S_VERSION and pause into $BIN_DIR
               (once; cached)
@@ -157,6 +163,11 @@ usage: $0 build | up [--with-node] [DIR] | down [DIR] | status [DIR] | smoke [DI
               through the kubernetes Service
   host-clean  exit 1 listing whatever a test node left on this host; --fix removes it
               (only while no node is up)
+  kill-apiserver, stop-apiserver, cont-apiserver
+              send kube-apiserver SIGKILL, SIGSTOP or SIGCONT (fault injection, for tests
+              that start a cluster of their own)
+  restart-apiserver
+              start kube-apiserver again with the same flags and data; wait until ready
 EOF
 }
 
@@ -1276,7 +1287,7 @@ EOF
   # (its Hostname, tried first by default, resolves nowhere).
   local node_flags=()
   ((with_node)) && node_flags+=(--kubelet-preferred-address-types=InternalIP)
-  start_bg "$dir" kube-apiserver "$BIN_DIR/kube-apiserver" \
+  local apiserver=("$BIN_DIR/kube-apiserver"
     --etcd-servers="http://127.0.0.1:$etcd_port" \
     --secure-port="$api_port" \
     --bind-address=127.0.0.1 \
@@ -1289,7 +1300,10 @@ EOF
     --service-account-key-file="$dir/sa.pub" \
     --service-account-signing-key-file="$dir/sa.key" \
     --service-cluster-ip-range="$SERVICE_CIDRS" \
-    --feature-gates="$FEATURE_GATES"
+    --feature-gates="$FEATURE_GATES")
+  # Kept for restart-apiserver, one argument per NUL-terminated field.
+  printf '%s\0' "${apiserver[@]}" >"$dir/kube-apiserver.args"
+  start_bg "$dir" kube-apiserver "${apiserver[@]}"
   wait_for "$dir" kube-apiserver 90 "kube-apiserver /readyz" api_ready "$dir"
 
   # With a node, a claim created in the same batch as its volume is bound within
@@ -1414,6 +1428,44 @@ cmd_host_clean() {
   return 1
 }
 
+# cmd_apiserver ACTION DIR — fault injection on the API server of a cluster `up` started, for
+# the tests that need one (tests/e2e/faults.rs; they start a cluster of their own for it):
+# kill (SIGKILL, a crash), stop (SIGSTOP: alive and connected, but nothing answers), cont
+# (SIGCONT), restart (start it again with the flags and etcd data it had, and wait for /readyz).
+cmd_apiserver() {
+  local action=$1 dir pid n=0 args=()
+  dir=$(abs_dir "${2:-$DEFAULT_DIR}")
+  [[ -f $dir/$MARKER && -f $dir/kube-apiserver.args ]] \
+    || die "$dir is not a cluster that this script started (up)"
+  case $action in
+    kill | stop | cont)
+      pid=$(pid_of "$dir" kube-apiserver) || die "kube-apiserver is not running in $dir"
+      case $action in
+        kill) kill -KILL "$pid" ;;
+        stop) kill -STOP "$pid" ;;
+        cont) kill -CONT "$pid" ;;
+      esac
+      log "kube-apiserver (pid $pid): SIG${action^^}"
+      if [[ $action == kill ]]; then
+        while pid_of "$dir" kube-apiserver >/dev/null && ((n < 100)); do
+          sleep 0.1
+          n=$((n + 1))
+        done
+        ! pid_of "$dir" kube-apiserver >/dev/null || die "kube-apiserver (pid $pid) survived SIGKILL"
+      fi
+      ;;
+    restart)
+      if pid=$(pid_of "$dir" kube-apiserver); then
+        kill -CONT "$pid" 2>/dev/null || true
+        stop_one "$dir" kube-apiserver
+      fi
+      mapfile -d '' args <"$dir/kube-apiserver.args"
+      start_bg "$dir" kube-apiserver "${args[@]}"
+      wait_for "$dir" kube-apiserver 90 "kube-apiserver /readyz" api_ready "$dir"
+      ;;
+  esac
+}
+
 main() {
   local cmd=${1:-}
   [[ $# -gt 0 ]] && shift
@@ -1431,6 +1483,10 @@ main() {
     status) [[ $# -le 1 ]] || { usage; exit 2; }; cmd_status "$@" ;;
     smoke) [[ $# -le 1 ]] || { usage; exit 2; }; cmd_smoke "$@" ;;
     host-clean) [[ $# -eq 0 || ($# -eq 1 && $1 == --fix) ]] || { usage; exit 2; }; cmd_host_clean "$@" ;;
+    kill-apiserver | stop-apiserver | cont-apiserver | restart-apiserver)
+      [[ $# -eq 1 ]] || { usage; exit 2; }
+      cmd_apiserver "${cmd%-apiserver}" "$1"
+      ;;
     -h | --help | help) usage ;;
     *) usage; exit 2 ;;
   esac

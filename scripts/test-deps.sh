@@ -2,10 +2,11 @@
 # Install the real daemons the test suite uses to check rendered config files.
 #
 #   * From Debian bookworm (apt): tor, prometheus (for promtool), shellcheck,
-#     tmux, curl, jq, openssl and the shared libraries Bitcoin Knots needs;
-#     rclone, inotify-tools and busybox-static for the channel backup script
-#     (the backup container's image has rclone and busybox: the tests run the
-#     script under busybox's shell and applets, tests/backup.rs).
+#     tmux, curl, jq, openssl, man-db (the test of `man openlsp` after install.sh)
+#     and the shared libraries Bitcoin Knots needs; rclone, inotify-tools and
+#     busybox-static for the channel backup script (the backup container's image
+#     has rclone and busybox: the tests run the script under busybox's shell and
+#     applets, tests/backup.rs).
 #   * Bitcoin Knots from Debian unstable, WITHOUT switching the system to
 #     unstable: bitcoin-knots, libc6, libstdc++6 and libgcc-s1 are fetched with
 #     a private apt sources list / lists dir and unpacked with `dpkg -x` into
@@ -13,6 +14,9 @@
 #     wrappers in .../bin run the binaries through unstable's own dynamic
 #     loader (ld-linux) with unstable's glibc/libstdc++ first on the library
 #     path and bookworm's libevent/zmq/sqlite after it.
+#
+#   * cargo-fuzz from crates.io (`cargo install --locked`, into ~/.cargo/bin),
+#     for scripts/fuzz.sh; skipped when that version is already installed.
 #
 # At the end the script writes ${OPENLSP_CACHE_DIR:-$HOME/.cache/openlsp}/test-deps.env
 # (for `source`) and prints the same `export ...` lines on stdout. Progress
@@ -94,7 +98,7 @@ esac
 
 # --- 1. bookworm packages ----------------------------------------------------
 APT_PACKAGES=(
-	tor prometheus shellcheck tmux curl jq openssl debian-archive-keyring
+	tor prometheus shellcheck tmux curl jq openssl man-db debian-archive-keyring
 	rclone inotify-tools busybox-static
 	libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
 	libevent-pthreads-2.1-7 libzmq5 libsqlite3-0
@@ -133,7 +137,7 @@ else
 		die "apt-get install failed for: ${missing[*]}"
 fi
 
-for tool in "${TOR_BIN}" "${PROMTOOL_BIN}" "${RCLONE_BIN}" "${INOTIFYWAIT_BIN}" "${BUSYBOX_BIN}" /usr/bin/shellcheck /usr/bin/tmux /usr/bin/curl /usr/bin/jq /usr/bin/openssl; do
+for tool in "${TOR_BIN}" "${PROMTOOL_BIN}" "${RCLONE_BIN}" "${INOTIFYWAIT_BIN}" "${BUSYBOX_BIN}" /usr/bin/shellcheck /usr/bin/tmux /usr/bin/curl /usr/bin/jq /usr/bin/openssl /usr/bin/man; do
 	[[ -x "${tool}" ]] || die "${tool} is missing after the apt install"
 done
 "${TOR_BIN}" --version >/dev/null 2>&1 || die "${TOR_BIN} --version failed"
@@ -303,7 +307,17 @@ fi
 KNOTS_VERSION="$(knots_version_ok "${BIN_DIR}/bitcoind")"
 log "knots: ${KNOTS_VERSION} ($(tr '\n' ';' 2>/dev/null <"${KNOTS_ROOT}/.versions" || true))"
 
-# --- 3. the environment file -------------------------------------------------
+# --- 3. cargo-fuzz -----------------------------------------------------------
+CARGO_FUZZ_VERSION=0.13.2
+if [[ "$(cargo fuzz --version 2>/dev/null || true)" == "cargo-fuzz ${CARGO_FUZZ_VERSION}" ]]; then
+	log "cargo-fuzz ${CARGO_FUZZ_VERSION} is installed; skipping"
+else
+	log "cargo-fuzz: cargo install cargo-fuzz --locked --version ${CARGO_FUZZ_VERSION}"
+	cargo install cargo-fuzz --locked --version "${CARGO_FUZZ_VERSION}" >&2 ||
+		die "cargo install cargo-fuzz failed"
+fi
+
+# --- 4. the environment file -------------------------------------------------
 tmp_env="$(mktemp "${CACHE_DIR}/.test-deps.env.XXXXXX")"
 CLEANUP_PATHS+=("${tmp_env}")
 {

@@ -85,6 +85,8 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command to a directory.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -454,6 +456,13 @@ pub struct RenderArgs {
     /// Include Secret values in the output (they are masked as *** otherwise).
     #[arg(long)]
     pub show_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write openlsp.1 and openlsp-<command>.1 for every command into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

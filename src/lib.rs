@@ -15,9 +15,13 @@ pub(crate) mod commands;
 pub(crate) mod deploy;
 pub(crate) mod diff;
 pub(crate) mod fsutil;
+/// For the fuzz targets in fuzz/ only.
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod host;
 pub(crate) mod images;
 pub(crate) mod object;
+pub(crate) mod operator;
 pub(crate) mod plan;
 pub(crate) mod profile;
 pub(crate) mod render_dir;
@@ -52,6 +56,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Backup(args) => commands::backup::run(&ui, &cli.global, args).await,
         Command::Connect(args) => commands::connect::run(&ui, &cli.global, args).await,
         Command::Completions(args) => commands::completions::run(&ui, args),
+        Command::Man(args) => commands::man::run(&ui, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

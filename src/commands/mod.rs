@@ -7,6 +7,7 @@ pub mod connect;
 pub mod delete;
 pub mod diff;
 pub mod init;
+pub mod man;
 pub mod render;
 pub mod secrets;
 pub mod validate;
@@ -231,9 +232,19 @@ pub fn lightning_node<'a>(
 
 /// Connects to the cluster named by --kubeconfig/--context (or the defaults).
 pub async fn connect_cluster(global: &GlobalArgs) -> anyhow::Result<Cluster> {
+    connect_within(global, None).await
+}
+
+/// [`connect_cluster`], where no single request may take longer than `timeout` (a command's
+/// `--timeout`): a server that stops answering fails the run within it.
+pub async fn connect_within(
+    global: &GlobalArgs,
+    timeout: Option<std::time::Duration>,
+) -> anyhow::Result<Cluster> {
     let options = ConnectOptions {
         kubeconfig: global.kubeconfig.clone(),
         context: global.context.clone(),
+        request_timeout: timeout.map(|t| t.min(crate::cluster::REQUEST_TIMEOUT)),
     };
     Ok(Cluster::connect(&options).await?)
 }
@@ -251,6 +262,9 @@ pub fn deploy_failed(err: crate::deploy::DeployError, again: &str) -> anyhow::Er
         DeployError::LockLost { .. } | DeployError::LockLostMidStage { .. } => {
             format!("run {again} again: it looks at the cluster afresh")
         }
+        DeployError::ConnectionLost { .. } => format!(
+            "once the cluster answers again (microk8s status), run {again} again: it looks at the cluster afresh"
+        ),
         other => other.engine_hint().unwrap_or_default().to_owned(),
     };
     anyhow::anyhow!("{err}\n  hint: {hint}")

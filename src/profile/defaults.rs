@@ -111,10 +111,13 @@ fn default_maxmempool_mib(host_memory: Bytes) -> u64 {
     }
 }
 
-/// Pod memory for bitcoind: caches plus base, rounded up to 128 MiB.
+/// Pod memory for bitcoind: caches plus base, rounded up to 128 MiB. Saturates rather than
+/// wraps: the checks refuse caches this large, and must see them as large.
 fn bitcoind_memory(dbcache_mib: u64, maxmempool_mib: u64) -> Bytes {
-    let mib = dbcache_mib + maxmempool_mib + BITCOIND_BASE_MIB;
-    Bytes::mib(mib.div_ceil(128) * 128)
+    let mib = dbcache_mib
+        .saturating_add(maxmempool_mib)
+        .saturating_add(BITCOIND_BASE_MIB);
+    Bytes::mib(mib.div_ceil(128).saturating_mul(128))
 }
 
 /// Resolves the operator's profile into the effective site. Never fails: broken references
@@ -425,5 +428,12 @@ mod tests {
         );
         assert_eq!(default_dbcache_mib(Bytes::gib(16), 2, Bytes(0)), 1024);
         assert_eq!(default_reserved_memory(Bytes::gib(4)), Bytes::mib(1536));
+    }
+
+    #[test]
+    fn absurd_caches_saturate_instead_of_wrapping() {
+        // 2^44 MiB is 2^64 bytes: it once wrapped to a 4736Mi limit.
+        assert_eq!(bitcoind_memory(4096, 17_592_186_044_416), Bytes(u64::MAX));
+        assert_eq!(bitcoind_memory(u64::MAX, u64::MAX), Bytes(u64::MAX));
     }
 }

@@ -11,6 +11,7 @@ mod input;
 mod load;
 mod new_site;
 pub(crate) mod quantity;
+mod read;
 mod site;
 mod source_map;
 mod validate;
@@ -24,10 +25,9 @@ pub(crate) use defaults::{
 };
 pub(crate) use diagnostic::{Diagnostic, ProfileError};
 pub(crate) use facts::public_exposures;
-#[cfg(test)]
-pub(crate) use load::parse;
-pub(crate) use load::{LoadedProfile, load};
+pub(crate) use load::{LoadedProfile, load, parse};
 pub(crate) use new_site::{Choice, NewDisk, NewSite};
+pub(crate) use read::decode;
 pub(crate) use site::{
     Acme, Arch, BitcoinNode, Disk, Inbound, LightningNode, LndApi, Network, Resources, Site,
     TorMode,

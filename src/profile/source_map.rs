@@ -16,6 +16,8 @@ pub struct Location {
 /// Positions of every key and value in one YAML document, by field path.
 #[derive(Debug, Default, Clone)]
 pub struct SourceMap {
+    /// Where the document starts: its `---`, else its first node.
+    start: Option<Location>,
     keys: HashMap<String, Location>,
     values: HashMap<String, Location>,
     duplicates: Vec<(String, Location)>,
@@ -24,6 +26,7 @@ pub struct SourceMap {
 impl SourceMap {
     /// Indexes the first document of `text`; unparsable YAML gives what was read before the
     /// error (the deserializer reports the syntax error itself).
+    #[cfg(test)]
     pub fn index(text: &str) -> Self {
         Self::index_documents(text)
             .into_iter()
@@ -40,6 +43,11 @@ impl SourceMap {
             builder.documents.push(std::mem::take(&mut builder.map));
         }
         builder.documents
+    }
+
+    /// Where the document starts: its `---` line, else its first node.
+    pub fn start(&self) -> Option<Location> {
+        self.start
     }
 
     /// Keys written twice in one mapping, with the place of the second.
@@ -202,6 +210,7 @@ impl MarkedEventReceiver for Builder {
             Event::DocumentStart => {
                 self.stack.clear();
                 self.started = true;
+                self.map.start = Some(location(mark));
             }
             Event::DocumentEnd => {
                 self.documents.push(std::mem::take(&mut self.map));

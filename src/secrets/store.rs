@@ -562,7 +562,7 @@ impl StateDir {
         use std::io::Write as _;
         let path = self.root.join(AUDIT_LOG);
         let now = time::OffsetDateTime::now_utc();
-        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+        let user = crate::operator::user_name();
         let line = records::audit_line(now, &user, event);
         OpenOptions::new()
             .create(true)

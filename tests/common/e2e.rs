@@ -524,6 +524,25 @@ impl Site {
             .to_owned()
     }
 
+    /// A hash of each of the site's Secrets' data, by name: proves a Secret unchanged without
+    /// holding its value.
+    pub fn secret_digests(&self) -> BTreeMap<String, String> {
+        let selector = format!("applyset.kubernetes.io/part-of={}", self.applyset_id());
+        let secrets = self.get_json(&["secrets", "-n", self.namespace(), "-l", &selector]);
+        secrets["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let digest = Sha256::digest(s["data"].to_string().as_bytes());
+                (
+                    s["metadata"]["name"].as_str().unwrap().to_owned(),
+                    hex::encode(digest),
+                )
+            })
+            .collect()
+    }
+
     pub fn state_dir(&self) -> PathBuf {
         self.test.state_dir(&self.name)
     }

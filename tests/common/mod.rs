@@ -7,6 +7,7 @@ pub mod e2e;
 pub mod snapshot;
 pub mod skip;
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::net::TcpListener;
@@ -38,6 +39,7 @@ pub fn example_profiles() -> Vec<String> {
 pub struct Test {
     dir: tempfile::TempDir,
     envs: Vec<(String, String)>,
+    removed: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -118,6 +120,7 @@ impl Test {
         Test {
             dir: tempfile::tempdir().unwrap(),
             envs: Vec::new(),
+            removed: Vec::new(),
         }
     }
 
@@ -131,6 +134,12 @@ impl Test {
             key.to_owned(),
             value.as_ref().to_string_lossy().into_owned(),
         ));
+        self
+    }
+
+    /// Removes an environment variable from every run (as a shell without it would).
+    pub fn without_env(mut self, key: &str) -> Self {
+        self.removed.push(key.to_owned());
         self
     }
 
@@ -203,6 +212,9 @@ impl Test {
             .stdin(Stdio::null());
         for (key, value) in &self.envs {
             command.env(key, value);
+        }
+        for key in &self.removed {
+            command.env_remove(key);
         }
         command
     }
@@ -401,4 +413,18 @@ pub fn base64_decode(encoded: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .unwrap()
+}
+
+/// Every file under `dir` with its bytes, to prove a run changed nothing.
+pub fn tree_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(tree_bytes(&path));
+        } else {
+            files.insert(path.clone(), fs::read(&path).unwrap());
+        }
+    }
+    files
 }

@@ -1,13 +1,15 @@
 //! Tests against a real kube-apiserver (with etcd and the controller manager; no kubelet) that
 //! scripts/test.sh starts: two of them, one the tests install the addon CRDs into and a bare one
 //! that never gets them. Each test owns a site with its own namespace, through the harness in
-//! tests/common/e2e.rs, and kubectl checks what openlsp did.
+//! tests/common/e2e.rs, and kubectl checks what openlsp did. The fault-injection tests (faults.rs)
+//! start a control plane of their own instead, since they kill and stop its API server.
 
 mod addons;
 mod apply;
 mod backup;
 mod connection;
 mod crds;
+mod faults;
 mod lock;
 mod masking;
 mod network_policy;

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::common::e2e::{self, Site};
 
@@ -18,21 +17,7 @@ use crate::common::e2e::{self, Site};
 /// hash of each of its Secrets' data, to prove nothing changed without printing a value.
 fn cluster_state(site: &Site) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let versions = site.settle();
-    let selector = format!("applyset.kubernetes.io/part-of={}", site.applyset_id());
-    let secrets = site.get_json(&["secrets", "-n", site.namespace(), "-l", &selector]);
-    let data = secrets["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let digest = Sha256::digest(s["data"].to_string().as_bytes());
-            (
-                s["metadata"]["name"].as_str().unwrap().to_owned(),
-                hex::encode(digest),
-            )
-        })
-        .collect();
-    (versions, data)
+    (versions, site.secret_digests())
 }
 
 /// Copies a state dir (files 0600, dirs 0700), as an operator's backup or second laptop has it.
