@@ -58,10 +58,15 @@ trap cleanup EXIT
 log "starting the test control plane and its node in $cluster_dir"
 kubeconfig=$(scripts/test-cluster.sh up --with-node "$cluster_dir" | tail -n 1)
 [ -s "$kubeconfig" ] || { log "error: the control plane did not start"; exit 1; }
-# OPENLSP_TEST_KUBECONFIG, OPENLSP_TEST_NODE, OPENLSP_TEST_NODE_DISKS, OPENLSP_TEST_NODE_IMAGES,
-# OPENLSP_TEST_IMAGE_TOOLBOX and OPENLSP_TEST_IMAGE_OPENLSP (see docs/testing.md).
+# OPENLSP_TEST_KUBECONFIG, OPENLSP_TEST_KUBECTL, OPENLSP_TEST_NODE, OPENLSP_TEST_NODE_DISKS,
+# OPENLSP_TEST_NODE_IMAGES, OPENLSP_TEST_IMAGE_TOOLBOX and OPENLSP_TEST_IMAGE_OPENLSP (see
+# docs/testing.md).
 # shellcheck source=/dev/null
 source "$cluster_dir/env"
+# The tests run `kubectl`: the one built with the control plane (v1.20.2, like the server),
+# whatever else this machine has on PATH.
+export PATH="${OPENLSP_TEST_KUBECTL%/*}:$PATH"
+log "kubectl: $(command -v kubectl), $(kubectl version --client --short)"
 scripts/test-cluster.sh smoke "$cluster_dir"
 # CRDs are cluster-wide: the missing-addon tests need a control plane no test installs them in.
 log "starting the bare control plane (no addon CRDs) in $bare_dir"
