@@ -11,6 +11,7 @@
 #
 # Usage:
 #   scripts/test-cluster.sh build                  build + cache every binary (once)
+#   scripts/test-cluster.sh kubectl                build + cache kubectl alone; print its path
 #   scripts/test-cluster.sh up [--with-node] [DIR] start a cluster with state in DIR
 #   scripts/test-cluster.sh down [DIR]             stop it, undo its host changes, remove DIR
 #   scripts/test-cluster.sh status [DIR]           exit 0 if it is up and healthy
@@ -29,9 +30,10 @@
 #
 # After `up`, DIR/kubeconfig is an admin kubeconfig (bearer token,
 # insecure-skip-tls-verify, context "openlsp-test") and DIR/env exports
-# OPENLSP_TEST_KUBECONFIG pointing at it, and OPENLSP_TEST_KUBECTL: the kubectl
-# built with the server, for the tests. The last line `up` prints on stdout
+# OPENLSP_TEST_KUBECONFIG pointing at it. The last line `up` prints on stdout
 # is the kubeconfig path; progress goes to stderr, prefixed "test-cluster:".
+# The tests' kubectl is built from the same source (`kubectl`, which
+# scripts/test-deps.sh runs and names in its env file as OPENLSP_TEST_KUBECTL).
 #
 # Without --with-node the cluster has no node and listens on 127.0.0.1 only.
 #
@@ -84,8 +86,8 @@ readonly FEATURE_GATES=IPv6DualStack=true
 # Order matters: started left to right, stopped right to left.
 readonly COMPONENTS=(etcd kube-apiserver kube-controller-manager)
 readonly CONTROL_PLANE_BINS=(kube-apiserver kube-controller-manager)
-# The client the tests run, of the same version as the server: scripts/test.sh
-# puts BIN_DIR first on PATH, so no other kubectl on the machine stands in for it.
+# The client the tests run, of the same version as the server, so no other
+# kubectl on the machine stands in for it (scripts/test-deps.sh names it).
 readonly CLIENT_BINS=(kubectl)
 
 # The node. Its names and addresses are host-wide, hence the lock; they are also
@@ -147,10 +149,11 @@ as_root() {
 
 usage() {
   cat >&2 <<EOF
-usage: $0 build | up [--with-node] [DIR] | down [DIR] | status [DIR] | smoke [DIR] | host-clean [--fix]
+usage: $0 build | kubectl | up [--with-node] [DIR] | down [DIR] | status [DIR] | smoke [DIR] | host-clean [--fix]
   build       install Debian packages and build kube-apiserver, kube-controller-manager,
               kubectl, kubelet, kube-scheduler, kube-proxy $K8S_VERSION and pause into $BIN_DIR
               (once; cached)
+  kubectl     build kubectl $K8S_VERSION alone (once; cached) and print its path
   up          start etcd + kube-apiserver + kube-controller-manager on free loopback
               ports, state in DIR (default $DEFAULT_DIR); prints the kubeconfig path
   up --with-node
@@ -282,11 +285,16 @@ cleanup_build() {
   fi
 }
 
-# cmd_build [--control-plane] — build whatever is missing of the control plane
-# binaries, kubectl and (unless --control-plane) the node's, all from one source tree.
+# cmd_build [--control-plane | --client] — build whatever is missing of the
+# control plane binaries, kubectl and (without an option) the node's, or of
+# kubectl alone (--client), all from one source tree.
 cmd_build() {
   local wanted=("${CONTROL_PLANE_BINS[@]}" "${CLIENT_BINS[@]}")
-  [[ ${1:-} == --control-plane ]] || wanted+=("${NODE_BINS[@]}" pause)
+  case ${1:-} in
+    --control-plane) ;;
+    --client) wanted=("${CLIENT_BINS[@]}") ;;
+    *) wanted+=("${NODE_BINS[@]}" pause) ;;
+  esac
   local missing=() c
   mapfile -t missing < <(missing_bins "${wanted[@]}")
   if [[ ${#missing[@]} -eq 0 ]]; then
@@ -1272,11 +1280,7 @@ contexts:
 current-context: openlsp-test
 EOF
   chmod 600 "$dir/kubeconfig"
-  {
-    echo "export OPENLSP_TEST_KUBECONFIG=$dir/kubeconfig"
-    # The tests' kubectl, of the server's version (scripts/test.sh puts it first on PATH).
-    echo "export OPENLSP_TEST_KUBECTL=$BIN_DIR/kubectl"
-  } >"$dir/env"
+  echo "export OPENLSP_TEST_KUBECONFIG=$dir/kubeconfig" >"$dir/env"
 
   start_bg "$dir" etcd etcd \
     --name default \
@@ -1436,6 +1440,7 @@ main() {
   [[ $# -gt 0 ]] && shift
   case $cmd in
     build) [[ $# -eq 0 ]] || { usage; exit 2; }; cmd_build ;;
+    kubectl) [[ $# -eq 0 ]] || { usage; exit 2; }; cmd_build --client; echo "$BIN_DIR/kubectl" ;;
     up)
       if [[ ${1:-} == --with-node ]]; then
         [[ $# -le 2 ]] || { usage; exit 2; }

@@ -10,6 +10,9 @@
 #     wrappers in .../bin run the binaries through unstable's own dynamic
 #     loader (ld-linux) with unstable's glibc/libstdc++ first on the library
 #     path and bookworm's libevent/zmq/sqlite after it.
+#   * kubectl v1.20.2, the API server's version, built from Debian's kubernetes
+#     source package by scripts/test-cluster.sh (cached there): the tests and
+#     scripts/bench.sh run this one, never whatever kubectl is on PATH.
 #
 # At the end the script writes ${OPENLSP_CACHE_DIR:-$HOME/.cache/openlsp}/test-deps.env
 # (for `source`) and prints the same `export ...` lines on stdout. Progress
@@ -55,6 +58,7 @@ KNOTS_ROOT="${KNOTS_DIR}/root"
 BIN_DIR="${CACHE_DIR}/bin"
 ENV_FILE="${CACHE_DIR}/test-deps.env"
 TOR_BIN=/usr/bin/tor
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROMTOOL_BIN=/usr/bin/promtool
 
 mkdir -p -- "${CACHE_DIR}" "${KNOTS_DIR}" "${BIN_DIR}"
@@ -294,7 +298,12 @@ fi
 KNOTS_VERSION="$(knots_version_ok "${BIN_DIR}/bitcoind")"
 log "knots: ${KNOTS_VERSION} ($(tr '\n' ';' 2>/dev/null <"${KNOTS_ROOT}/.versions" || true))"
 
-# --- 3. the environment file -------------------------------------------------
+# --- 3. kubectl, of the test API server's version ---------------------------
+KUBECTL_BIN="$("${SCRIPT_DIR}/test-cluster.sh" kubectl)" || die "building kubectl failed"
+[[ -x "${KUBECTL_BIN}" ]] || die "scripts/test-cluster.sh kubectl gave no kubectl (${KUBECTL_BIN})"
+log "kubectl: ${KUBECTL_BIN} ($("${KUBECTL_BIN}" version --client --short))"
+
+# --- 4. the environment file -------------------------------------------------
 tmp_env="$(mktemp "${CACHE_DIR}/.test-deps.env.XXXXXX")"
 CLEANUP_PATHS+=("${tmp_env}")
 {
@@ -305,6 +314,7 @@ CLEANUP_PATHS+=("${tmp_env}")
 	fi
 	printf 'export OPENLSP_TEST_TOR=%q\n' "${TOR_BIN}"
 	printf 'export OPENLSP_TEST_PROMTOOL=%q\n' "${PROMTOOL_BIN}"
+	printf 'export OPENLSP_TEST_KUBECTL=%q\n' "${KUBECTL_BIN}"
 } >"${tmp_env}"
 chmod 0644 "${tmp_env}"
 mv -f -- "${tmp_env}" "${ENV_FILE}"

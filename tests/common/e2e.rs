@@ -28,15 +28,37 @@ pub const PATIENCE: Duration = Duration::from_secs(180);
 
 /// The real test API server's kubeconfig, or None after a skip.
 pub fn test_cluster() -> Option<PathBuf> {
+    kubectl_program()?;
     common::required_program("OPENLSP_TEST_KUBECONFIG", "the real API server")
 }
 
 /// The second test API server, which never gets the addon CRDs, or None after a skip.
 pub fn bare_cluster() -> Option<PathBuf> {
+    kubectl_program()?;
     common::required_program(
         "OPENLSP_TEST_KUBECONFIG_BARE",
         "the API server without addon CRDs",
     )
+}
+
+const KUBECTL: &str = "OPENLSP_TEST_KUBECTL";
+
+/// The kubectl the tests check the server with: v1.20.2 like the server, built from the same
+/// source by scripts/test-deps.sh. Never `kubectl` from PATH: a newer client would hide version
+/// skew, and a fresh machine has none. None after a skip.
+fn kubectl_program() -> Option<PathBuf> {
+    common::required_program(KUBECTL, "kubectl of the test API server's version")
+}
+
+/// A kubectl command against `kubeconfig` (the kubectl of [`kubectl_program`], which
+/// [`test_cluster`] and [`bare_cluster`] checked for).
+pub fn kubectl_command(kubeconfig: &Path) -> std::process::Command {
+    let program = std::env::var_os(KUBECTL)
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| panic!("{KUBECTL} is not set: get the kubeconfig from test_cluster()"));
+    let mut command = std::process::Command::new(program);
+    command.arg("--kubeconfig").arg(kubeconfig);
+    command
 }
 
 /// Runs kubectl against `kubeconfig`.
@@ -45,9 +67,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let output = std::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
+    let output = kubectl_command(kubeconfig)
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()

@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::ops::Deref;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use serde_json::Value;
@@ -200,9 +200,7 @@ impl NodeSite {
         command: &[&str],
         input: &str,
     ) -> Output {
-        let mut child = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
+        let mut child = e2e::kubectl_command(&self.kubeconfig)
             .args([
                 "exec",
                 "-i",

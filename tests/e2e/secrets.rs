@@ -446,24 +446,21 @@ fn pull_rebuilds_a_lost_state_dir_byte_for_byte() {
     // Pulled values are dated when the cluster wrote them, not when pull ran.
     std::thread::sleep(Duration::from_secs(2));
     let output = site.openlsp(&["secrets", "pull"]).expect(0);
-    let written = site.get_json(&[
-        "secret",
-        "lnd-routing-bitcoind-rpc",
-        "-n",
-        site.namespace(),
-        "--show-managed-fields",
-    ])["metadata"]["managedFields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|f| f["time"].as_str())
-        .map(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                .unwrap()
-                .unix_timestamp()
-        })
-        .max()
-        .unwrap();
+    // kubectl 1.20 prints managedFields without asking (it has no --show-managed-fields).
+    let written =
+        site.get_json(&["secret", "lnd-routing-bitcoind-rpc", "-n", site.namespace()])["metadata"]
+            ["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["time"].as_str())
+            .map(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                    .unwrap()
+                    .unix_timestamp()
+            })
+            .max()
+            .unwrap();
     let recorded = fs::read_to_string(site.state_dir().join("changed")).unwrap();
     assert!(
         recorded.contains(&format!(
