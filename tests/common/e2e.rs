@@ -50,13 +50,18 @@ fn kubectl_program() -> Option<PathBuf> {
     common::required_program(KUBECTL, "kubectl of the test API server's version")
 }
 
-/// A kubectl command against `kubeconfig` (the kubectl of [`kubectl_program`], which
-/// [`test_cluster`] and [`bare_cluster`] checked for).
-pub fn kubectl_command(kubeconfig: &Path) -> std::process::Command {
-    let program = std::env::var_os(KUBECTL)
+/// The path of the kubectl of [`kubectl_program`], which [`test_cluster`] and [`bare_cluster`]
+/// checked for.
+pub fn kubectl_path() -> PathBuf {
+    std::env::var_os(KUBECTL)
         .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| panic!("{KUBECTL} is not set: get the kubeconfig from test_cluster()"));
-    let mut command = std::process::Command::new(program);
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("{KUBECTL} is not set: get the kubeconfig from test_cluster()"))
+}
+
+/// A kubectl command against `kubeconfig`.
+pub fn kubectl_command(kubeconfig: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(kubectl_path());
     command.arg("--kubeconfig").arg(kubeconfig);
     command
 }
