@@ -66,12 +66,14 @@ spec:
 """
 
 def profile(kind, site):
-    """The Pi example, or an LSP with 50 Lightning nodes on one bitcoind, as site `site`."""
+    """The Pi example, or an LSP with 50 Lightning nodes on one bitcoind, as site `site`.
+    Each site has disk paths of its own: openlsp refuses two volumes on one data directory."""
     if kind == "pi":
         text = open("profiles/pi4-mainnet.yaml").read()
         text = text.replace("  name: home-pi", f"  name: {site}").replace("  namespace: openlsp", f"  namespace: {site}")
+        text = text.replace("path: /srv/", f"path: /srv/{site}/")
     else:
-        text = LSP.format(site=site) + "".join(
+        text = LSP.format(site=site).replace("path: /mnt/", f"path: /mnt/{site}/") + "".join(
             f"    - {{ name: lnd-{i:02d}, bitcoin: bitcoind, disk: channels, resources: {{ memory: 2Gi, cpu: 500m }} }}\n"
             for i in range(1, 51))
     path = os.path.join(work, f"{site}.yaml")

@@ -32,8 +32,9 @@ pub const LNDMON: &str = "lightninglabs/lndmon:v0.2.7";
 /// The exporters run as `nobody`: they only talk to RPC and serve /metrics.
 pub const NOBODY_UID: i64 = 65534;
 
-/// Every pinned image by component name, for docs and tests.
-pub const ALL: &[(&str, &str)] = &[
+/// Every pinned image by component name, for tests.
+#[cfg(test)]
+const ALL: &[(&str, &str)] = &[
     ("bitcoind", BITCOIND),
     ("lnd", LND),
     ("lndinit", LNDINIT),
@@ -41,3 +42,35 @@ pub const ALL: &[(&str, &str)] = &[
     ("bitcoin-exporter", BITCOIN_EXPORTER),
     ("lndmon", LNDMON),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each image has an explicit version (a tag other than `latest`, so kubelet's pull policy
+    /// is IfNotPresent and a node with the image never reaches for a registry), and the list
+    /// names every image constant of this file.
+    #[test]
+    fn every_image_is_pinned_and_listed() {
+        for (component, image) in ALL {
+            let (_, tag) = image
+                .rsplit_once(':')
+                .unwrap_or_else(|| panic!("{component}: {image} has no tag"));
+            assert!(!tag.is_empty() && tag != "latest", "{component}: {image}");
+            assert!(
+                !tag.contains('/'),
+                "{component}: {image} has a port, not a tag"
+            );
+        }
+        let source = include_str!("images.rs");
+        let constants = source
+            .lines()
+            .filter(|line| line.starts_with("pub const") && line.contains(": &str = \""))
+            .count();
+        assert_eq!(
+            constants,
+            ALL.len(),
+            "an image constant is missing from ALL"
+        );
+    }
+}

@@ -1,26 +1,28 @@
 //! openlsp turns one site profile into a running Bitcoin and Lightning stack on Kubernetes.
 //!
 //! The pipeline is the module structure:
-//! [`profile`] (load and validate) → [`plan`] (render templates, secrets, certificates; pure)
-//! → `diff` (planned vs live) → `cluster` (the only code that talks to the API server).
+//! [`profile`] (load and validate) → [`secrets`] (the state dir: credentials generated once,
+//! loaded, checked) → [`plan`] (render templates; pure) → `diff` (planned vs live) → `cluster`
+//! (the only code that talks to the API server).
 //! [`commands`] orchestrate one verb each and [`ui`] owns every byte written to the terminal.
 //! [`template_dir`] and [`render_dir`] read and write plan's files, so plan stays pure.
 //! docs/architecture.md is the map.
 
 pub mod cli;
-pub mod cluster;
-pub mod commands;
-pub mod deploy;
-pub mod diff;
-pub mod fsutil;
-pub mod host;
-pub mod images;
-pub mod object;
-pub mod plan;
-pub mod profile;
-pub mod render_dir;
-pub mod template_dir;
-pub mod ui;
+pub(crate) mod cluster;
+pub(crate) mod commands;
+pub(crate) mod deploy;
+pub(crate) mod diff;
+pub(crate) mod fsutil;
+pub(crate) mod host;
+pub(crate) mod images;
+pub(crate) mod object;
+pub(crate) mod plan;
+pub(crate) mod profile;
+pub(crate) mod render_dir;
+pub(crate) mod secrets;
+pub(crate) mod template_dir;
+pub(crate) mod ui;
 
 use std::process::ExitCode;
 

@@ -59,10 +59,6 @@ impl Ui {
         }
     }
 
-    pub fn is_quiet(&self) -> bool {
-        self.quiet
-    }
-
     /// Whether questions can be asked: stdin and stderr are terminals.
     pub fn is_interactive(&self) -> bool {
         self.stdin_tty && self.stderr_tty

@@ -8,11 +8,13 @@
 #[macro_use]
 mod common;
 
+mod architecture;
 mod bitcoind;
 mod cli;
 mod e2e;
 mod init;
 mod monitoring;
+mod network_policy;
 mod networking;
 mod profile_errors;
 mod render;

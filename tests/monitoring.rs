@@ -151,9 +151,10 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 /// openlsp's `headers` container on a real bitcoind: its script, taken from the rendered
-/// Deployment, runs with the system python3 and the container's rendered environment (only
-/// bitcoind's address and the listening port moved here) and serves bitcoind's own header
-/// count; with a wrong password it answers 503, and no password is in any answer or its log.
+/// Deployment, runs with the system python3 and the container's rendered environment and
+/// connection file (only bitcoind's address and the listening port moved here) and serves
+/// bitcoind's own header count; with a wrong password it answers 503, and no password is in any
+/// answer or its log.
 #[test]
 fn the_headers_container_serves_bitcoinds_header_count() {
     let test = edited(
@@ -185,18 +186,10 @@ fn the_headers_container_serves_bitcoinds_header_count() {
         .unwrap()
         .iter()
         .map(|var| {
-            let value = match var["value"].as_str() {
-                Some(value) => value.to_owned(),
-                None => {
-                    let from = &var["valueFrom"]["secretKeyRef"];
-                    secret_value(
-                        &docs,
-                        from["name"].as_str().unwrap(),
-                        from["key"].as_str().unwrap(),
-                    )
-                }
-            };
-            (var["name"].as_str().unwrap().to_owned(), value)
+            let value = var["value"]
+                .as_str()
+                .expect("no variable comes from a Secret");
+            (var["name"].as_str().unwrap().to_owned(), value.to_owned())
         })
         .collect();
     let rendered = |name: &str| {
@@ -205,11 +198,41 @@ fn the_headers_container_serves_bitcoinds_header_count() {
             .map(|(_, value)| value.clone())
             .unwrap_or_else(|| panic!("the headers container has no {name}"))
     };
+    // Both containers read the connection file the credentials Secret holds, mounted from it.
+    let conf_path = rendered("BITCOIN_CONF_PATH");
+    let (mount_dir, key) = conf_path.rsplit_once('/').unwrap();
+    for each in pod["containers"].as_array().unwrap() {
+        let mount = each["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mountPath"] == mount_dir)
+            .unwrap_or_else(|| panic!("{} does not mount {mount_dir}", each["name"]));
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        assert_eq!(volume["secret"]["secretName"], "bitcoind-exporter-rpc");
+        assert_eq!(volume["secret"]["defaultMode"], 0o440);
+        let conf_env = each["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "BITCOIN_CONF_PATH")
+            .unwrap();
+        assert_eq!(conf_env["value"], conf_path.as_str());
+    }
     let user = secret_value(&docs, "bitcoind-exporter-rpc", "username");
     let password = secret_value(&docs, "bitcoind-exporter-rpc", "password");
-    assert_eq!(rendered("BITCOIN_RPC_USER"), user);
-    assert_eq!(rendered("BITCOIN_RPC_PASSWORD"), password);
-    assert_eq!(rendered("BITCOIN_RPC_HOST"), "bitcoind.playground.svc");
+    let conf = secret_value(&docs, "bitcoind-exporter-rpc", key);
+    assert_eq!(
+        conf,
+        format!(
+            "rpcconnect=bitcoind.playground.svc\nrpcport=18443\nrpcuser={user}\nrpcpassword={password}\n"
+        )
+    );
     assert_eq!(
         rendered("HEADERS_PORT"),
         container["ports"][0]["containerPort"].to_string()
@@ -234,9 +257,19 @@ fn the_headers_container_serves_bitcoinds_header_count() {
     assert_eq!(headers, 3);
 
     // The script as the container runs it, answering once it listens: status, body and log.
-    let scrape = |password: &str| {
+    let scrape = |attempt: &str| {
         let port = free_port();
         let log = test.path().join(format!("headers-{port}.log"));
+        let conf_file = test.write(
+            &format!("headers-{port}.conf"),
+            &conf
+                .replace("bitcoind.playground.svc", "127.0.0.1")
+                .replace("rpcport=18443", &format!("rpcport={}", knots.rpc_port))
+                .replace(
+                    &format!("rpcpassword={password}\n"),
+                    &format!("rpcpassword={attempt}\n"),
+                ),
+        );
         let mut command = Command::new("python3");
         command.args(["-c", script]);
         for (key, value) in &env {
@@ -244,9 +277,7 @@ fn the_headers_container_serves_bitcoinds_header_count() {
         }
         let daemon = Daemon(
             command
-                .env("BITCOIN_RPC_HOST", "127.0.0.1")
-                .env("BITCOIN_RPC_PORT", knots.rpc_port.to_string())
-                .env("BITCOIN_RPC_PASSWORD", password)
+                .env("BITCOIN_CONF_PATH", &conf_file)
                 .env("HEADERS_PORT", port.to_string())
                 .stdout(Stdio::null())
                 .stderr(fs::File::create(&log).unwrap())

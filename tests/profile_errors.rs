@@ -357,6 +357,13 @@ const CASES: &[Case] = &[
         path: "spec.ingress.className",
     },
     Case {
+        name: "bad ingress controller namespace",
+        from: "      color: \"#3399ff\"",
+        to: "      color: \"#3399ff\"\n  ingress: { email: me@example.com, controllerNamespace: Ingress_NS }",
+        at: "22:58",
+        path: "spec.ingress.controllerNamespace",
+    },
+    Case {
         name: "unknown API in onion",
         from: "      color: \"#3399ff\"",
         to: "      color: \"#3399ff\"\n      onion: [rpc]",

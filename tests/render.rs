@@ -551,6 +551,13 @@ fn template_overrides_replace_files_and_template_errors_name_the_line() {
             builtin.replace("protocol: TCP }", "protocol: TCP"),
         ),
         (
+            "an invalid Secret, its values masked in the excerpt",
+            "lnd/secrets.yaml.j2",
+            fs::read_to_string(common::repo_root().join("templates/lnd/secrets.yaml.j2"))
+                .unwrap()
+                .replacen("labels: {{ node.labels }}", "labels: 7", 1),
+        ),
+        (
             "a directory that is not a service",
             "grafana/thing.yaml.j2",
             "kind: ConfigMap\n".to_owned(),
@@ -561,6 +568,7 @@ fn template_overrides_replace_files_and_template_errors_name_the_line() {
             .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
             .expect(2);
         assert!(output.stdout.is_empty(), "{what}: {}", output.stdout);
+        common::assert_no_secrets(&output.stderr, &test.state_dir("home-pi"), what);
         errors.push((what, output.stderr));
     }
     let errors: Vec<(&str, &str)> = errors.iter().map(|(w, e)| (*w, e.as_str())).collect();
@@ -1020,7 +1028,6 @@ fn every_section_off_renders_only_the_nodes() {
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     for absent in [
         "Deployment",
-        "NetworkPolicy",
         "Ingress",
         "ClusterIssuer",
         "ServiceMonitor",
@@ -1028,6 +1035,13 @@ fn every_section_off_renders_only_the_nodes() {
     ] {
         assert!(!kinds.contains(&absent), "{absent} rendered: {kinds:?}");
     }
+    // The namespace's default deny and the nodes' own policies, no Tor's.
+    let policies: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["kind"] == "NetworkPolicy")
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(policies, ["bitcoind", "default-deny", "lnd"]);
     assert!(!stderr.contains("warning: spec."), "{stderr}");
     assert!(!config(&docs, "lnd-config", "lnd.conf").contains("[tor]"));
     assert!(!config(&docs, "bitcoind-config", "bitcoin.conf").contains("externalip"));

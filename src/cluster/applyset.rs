@@ -298,18 +298,6 @@ impl Cluster {
             })?;
         Ok(true)
     }
-
-    pub async fn delete_parent(&self, set: &ApplySet) -> Result<(), ClusterError> {
-        match self
-            .secrets(&set.namespace)
-            .delete(PARENT_NAME, &Default::default())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(err) => Err(self.api_error(format!("delete {}/{PARENT_NAME}", set.namespace), err)),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ pub use applyset::ApplySet;
 pub use connect::ConnectOptions;
 pub use lock::{LockGuard, Reconfirmed};
 pub use resources::Kind;
-pub use survey::{Desired, HostVolume, Survey};
-pub use wait::{Readiness, readiness_of};
+pub use survey::{Desired, Survey};
+pub use wait::readiness_of;
 
 /// Field manager of every openlsp write.
 pub const FIELD_MANAGER: &str = "openlsp";

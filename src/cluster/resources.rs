@@ -18,17 +18,6 @@ pub struct Kind {
     pub namespaced: bool,
 }
 
-impl Kind {
-    /// `Kind.group`, or `Kind` for the core group: the ApplySet spelling.
-    pub fn group_kind(&self) -> String {
-        if self.resource.group.is_empty() {
-            self.resource.kind.clone()
-        } else {
-            format!("{}.{}", self.resource.kind, self.resource.group)
-        }
-    }
-}
-
 fn split_api_version(api_version: &str) -> (&str, &str) {
     api_version.rsplit_once('/').unwrap_or(("", api_version))
 }

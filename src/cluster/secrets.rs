@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{Cluster, ClusterError, Kind};
 use crate::diff::ObjectId;
 use crate::object::{GENERATION_ANNOTATION, annotation};
-use crate::plan::credential_check::LiveSecret;
+use crate::secrets::credential_check::LiveSecret;
 
 /// Field manager of annotations openlsp records outside the plan, so `apply` leaves them.
 pub const RECORD_MANAGER: &str = "openlsp-record";

@@ -40,7 +40,7 @@ fn same_plan(confirmed: &ChangeSet, now: &ChangeSet) -> bool {
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     let profile = super::load_profile(ui, global)?;
-    let cluster = super::connect(global).await?;
+    let cluster = super::connect_cluster(global).await?;
     let namespace = profile.site.namespace().to_owned();
     // The lock first: the credentials are checked against the cluster under it.
     let mut lock = None;
@@ -198,7 +198,7 @@ async fn apply_under_lock(
     if !planned.replace_generations.is_empty() {
         lock.held()?;
         planned.state.commit(
-            &crate::plan::state::history_stamp(time::OffsetDateTime::now_utc()),
+            &crate::secrets::records::history_stamp(time::OffsetDateTime::now_utc()),
             &[],
             &planned.replace_generations,
         )?;

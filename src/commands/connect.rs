@@ -8,7 +8,8 @@ use base64::Engine as _;
 use super::Outcome;
 use crate::cli::{ConnectArgs, GlobalArgs};
 use crate::plan::context::shared::{LND_GRPC_PORT, LND_REST_PORT, service_host};
-use crate::plan::{names, tls};
+use crate::plan::names;
+use crate::secrets::tls;
 use crate::ui::Ui;
 
 /// `lndconnect://host:port?cert=<base64url DER>&macaroon=<base64url>`, without padding.
@@ -64,7 +65,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ConnectArgs) -> anyhow::Re
             service_host(site, &node.name)
         }
     };
-    let cluster = super::connect(global).await?;
+    let cluster = super::connect_cluster(global).await?;
     let secret = names::macaroons_secret(&node.name);
     let data = cluster
         .secret_data(site.namespace(), &secret)
@@ -103,7 +104,7 @@ mod tests {
 
     #[test]
     fn uri_carries_der_and_macaroon_in_base64url() {
-        let pair = crate::plan::tls::generate("lnd", &["lnd".to_owned()]).unwrap();
+        let pair = crate::secrets::tls::generate("lnd", &["lnd".to_owned()]).unwrap();
         let uri = lndconnect_uri(
             "node.example.com",
             10009,

@@ -50,7 +50,7 @@ async fn confirm(ui: &Ui, args: &DeleteArgs, site: &Site, server: &str) -> anyho
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DeleteArgs) -> anyhow::Result<Outcome> {
     let loaded = super::load_profile(ui, global)?;
     let site = &loaded.site;
-    let cluster = super::connect(global).await?;
+    let cluster = super::connect_cluster(global).await?;
     if !cluster.namespace_exists(site.namespace()).await? {
         ui.success(&format!(
             "nothing to delete: namespace {} does not exist",

@@ -27,7 +27,7 @@ struct JsonPlan<'a> {
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DiffArgs) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let profile = super::load_profile(ui, global)?;
-    let cluster = super::connect(global).await?;
+    let cluster = super::connect_cluster(global).await?;
     tracing::debug!(
         "connected to {} after {:?}",
         cluster.server(),

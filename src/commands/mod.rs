@@ -15,11 +15,11 @@ use anyhow::{Context as _, bail};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::cluster::{ApplySet, Cluster, ConnectOptions, Desired};
 use crate::diff::{Action, ChangeSet};
-use crate::plan::credential_check::{self, Finding};
-use crate::plan::state::StateChange;
-use crate::plan::{self, Plan, Secrets, StateDir, TemplateSet};
+use crate::plan::{self, Plan, TemplateSet};
 use crate::profile::Site;
 use crate::profile::{self, LoadedProfile};
+use crate::secrets::credential_check::{self, Finding};
+use crate::secrets::{Requirement, Secrets, StateChange, StateDir, catalog};
 use crate::ui::Ui;
 
 /// What a successful command reports, mapped to the exit codes of `kubectl diff`.
@@ -44,7 +44,7 @@ pub fn load_profile(ui: &Ui, global: &GlobalArgs) -> anyhow::Result<LoadedProfil
 pub fn state_dir_path(global: &GlobalArgs, site: &str) -> anyhow::Result<std::path::PathBuf> {
     Ok(match &global.state_dir {
         Some(dir) => dir.clone(),
-        None => plan::state::default_state_dir(site)?,
+        None => crate::secrets::store::default_state_dir(site)?,
     })
 }
 
@@ -80,7 +80,7 @@ pub fn build_plan(ui: &Ui, global: &GlobalArgs) -> anyhow::Result<Planned> {
     let profile = load_profile(ui, global)?;
     let site = &profile.site;
     let state = open_state(global, site.name())?;
-    let needed = plan::state::requirements(site);
+    let needed = crate::secrets::requirements(site);
     state.load_present(&needed)?;
     generate_missing(ui, &state, &needed, true)?;
     let secrets = state.load(&needed)?;
@@ -100,29 +100,11 @@ pub async fn plan_with_cluster(
 ) -> anyhow::Result<Planned> {
     let site = &profile.site;
     let state = open_state(global, site.name())?;
-    let needed = plan::state::requirements(site);
+    let needed = crate::secrets::requirements(site);
     let present = state.load_present(&needed)?;
     let live = cluster.live_secrets(site.namespace()).await?;
-    let entries = plan::catalog::catalog(site);
-    let unknown: Vec<&String> = replace
-        .iter()
-        .filter(|name| {
-            !entries
-                .iter()
-                .any(|e| &e.secret == *name && !e.values.is_empty())
-        })
-        .collect();
-    if let Some(name) = unknown.first() {
-        let known: std::collections::BTreeSet<&str> = entries
-            .iter()
-            .filter(|e| !e.values.is_empty())
-            .map(|e| e.secret.as_str())
-            .collect();
-        anyhow::bail!(
-            "--replace-secrets: this site has no secret named {name:?} that openlsp keeps\n  hint: known: {}",
-            known.into_iter().collect::<Vec<_>>().join(", ")
-        );
-    }
+    let entries = catalog::catalog(site);
+    credential_check::check_names(&entries, replace)?;
     let (replacing, blocking): (Vec<Finding>, Vec<Finding>) =
         credential_check::check(&entries, &present, &live)
             .into_iter()
@@ -130,17 +112,7 @@ pub async fn plan_with_cluster(
     refuse_mismatch(&state, blocking)?;
     generate_missing(ui, &state, &needed, false)?;
     let loaded = state.load(&needed)?;
-    // A replacement is one generation past both sides, so neither older copy wins again.
-    let replace_generations: Vec<StateChange> = replacing
-        .iter()
-        .map(|finding| StateChange::Generation {
-            secret: finding.secret.clone(),
-            generation: loaded
-                .generation(&finding.secret)
-                .max(live.get(&finding.secret).map_or(0, |s| s.generation))
-                + 1,
-        })
-        .collect();
+    let replace_generations = credential_check::replacement_generations(&replacing, &loaded, &live);
     let secrets = loaded.with_changes(&replace_generations);
     finish_plan(
         ui,
@@ -169,7 +141,7 @@ fn refuse_mismatch(state: &StateDir, findings: Vec<Finding>) -> anyhow::Result<(
 pub async fn recheck_credentials(cluster: &Cluster, planned: &Planned) -> anyhow::Result<()> {
     let site = &planned.profile.site;
     let live = cluster.live_secrets(site.namespace()).await?;
-    let findings = credential_check::check(&plan::catalog::catalog(site), &planned.secrets, &live)
+    let findings = credential_check::check(&catalog::catalog(site), &planned.secrets, &live)
         .into_iter()
         .filter(|finding| !planned.replacing.iter().any(|r| r.secret == finding.secret))
         .collect();
@@ -180,7 +152,7 @@ pub async fn recheck_credentials(cluster: &Cluster, planned: &Planned) -> anyhow
 fn generate_missing(
     ui: &Ui,
     state: &StateDir,
-    needed: &[plan::Requirement],
+    needed: &[Requirement],
     offline: bool,
 ) -> anyhow::Result<()> {
     let generated = state
@@ -255,7 +227,7 @@ pub fn lightning_node<'a>(
 }
 
 /// Connects to the cluster named by --kubeconfig/--context (or the defaults).
-pub async fn connect(global: &GlobalArgs) -> anyhow::Result<Cluster> {
+pub async fn connect_cluster(global: &GlobalArgs) -> anyhow::Result<Cluster> {
     let options = ConnectOptions {
         kubeconfig: global.kubeconfig.clone(),
         context: global.context.clone(),
@@ -285,8 +257,6 @@ pub fn deploy_failed(err: crate::deploy::DeployError, again: &str) -> anyhow::Er
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     pub yes: bool,
-    pub force_conflicts: bool,
-    pub prune_data: bool,
     pub confirm_site: Option<String>,
 }
 
@@ -294,8 +264,6 @@ impl From<&ApplyArgs> for WriteOptions {
     fn from(args: &ApplyArgs) -> Self {
         WriteOptions {
             yes: args.yes,
-            force_conflicts: args.force_conflicts,
-            prune_data: args.prune_data,
             confirm_site: args.confirm_site.clone(),
         }
     }

@@ -13,10 +13,9 @@ mod wait;
 pub use interrupt::Interrupt;
 pub use progress::{Progress, WaitProgress};
 pub use stages::{
-    WriteLimits, apply_one, delete_in_reverse_stages, finish_writes, open_parent, stage_batches,
-    write_changes,
+    WriteLimits, apply_one, delete_in_reverse_stages, finish_writes, open_parent, write_changes,
 };
-pub use wait::{Waited, wait_for_workloads, wait_until_ready};
+pub use wait::{Waited, wait_for_workloads};
 
 use std::time::Duration;
 

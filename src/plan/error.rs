@@ -1,7 +1,7 @@
 //! What can go wrong while rendering a plan. A leaf of plan/: every other file of plan/ returns
 //! these, and none of them is needed to build one.
 
-use super::state::StateError;
+use crate::secrets::StateError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -13,7 +13,7 @@ pub enum PlanError {
         line: Option<usize>,
         message: String,
     },
-    #[error("template {template} rendered an invalid object{}: {message}\n  hint: fix the template; the rendered document was:\n{excerpt}", line.map(|l| format!(" (rendered line {l})")).unwrap_or_default())]
+    #[error("template {template} rendered an invalid object{}: {message}\n  hint: fix the template; the rendered document (values under data masked):\n{excerpt}", line.map(|l| format!(" (rendered line {l})")).unwrap_or_default())]
     InvalidObject {
         template: String,
         line: Option<usize>,

@@ -26,8 +26,6 @@ pub struct KindInfo {
     pub plural: &'static str,
     pub namespaced: bool,
     pub stage: Stage,
-    /// Objects of this kind hold data: prune never deletes them.
-    pub always_data: bool,
     /// A custom resource: the cluster serves it only when its CRD is installed (by an addon),
     /// so it is always looked up with discovery.
     pub custom: bool,
@@ -48,7 +46,7 @@ impl KindInfo {
     }
 }
 
-fn builtin<T>(stage: Stage, always_data: bool) -> KindInfo
+fn builtin<T>(stage: Stage) -> KindInfo
 where
     T: Resource + DeserializeOwned + Serialize + 'static,
     T::Scope: 'static,
@@ -59,7 +57,6 @@ where
         plural: T::URL_PATH_SEGMENT,
         namespaced: TypeId::of::<T::Scope>() == TypeId::of::<NamespaceResourceScope>(),
         stage,
-        always_data,
         custom: false,
         check: check_typed::<T>,
     }
@@ -78,7 +75,6 @@ fn custom(
         plural,
         namespaced,
         stage: Stage::CustomResources,
-        always_data: false,
         custom: true,
         check: check_custom,
     }
@@ -112,21 +108,21 @@ fn check_custom(document: &Value) -> Result<(), String> {
 
 static KINDS: LazyLock<Vec<KindInfo>> = LazyLock::new(|| {
     vec![
-        builtin::<Namespace>(Stage::Namespaces, true),
-        builtin::<CustomResourceDefinition>(Stage::Crds, false),
-        builtin::<ServiceAccount>(Stage::Rbac, false),
-        builtin::<Role>(Stage::Rbac, false),
-        builtin::<RoleBinding>(Stage::Rbac, false),
-        builtin::<ConfigMap>(Stage::Config, false),
-        builtin::<Secret>(Stage::Config, false),
-        builtin::<PersistentVolume>(Stage::Storage, true),
-        builtin::<PersistentVolumeClaim>(Stage::Storage, true),
-        builtin::<Service>(Stage::Services, false),
-        builtin::<NetworkPolicy>(Stage::Services, false),
-        builtin::<StatefulSet>(Stage::Workloads, false),
-        builtin::<Deployment>(Stage::Workloads, false),
-        builtin::<Ingress>(Stage::CustomResources, false),
-        builtin::<Lease>(Stage::Config, false),
+        builtin::<Namespace>(Stage::Namespaces),
+        builtin::<CustomResourceDefinition>(Stage::Crds),
+        builtin::<ServiceAccount>(Stage::Rbac),
+        builtin::<Role>(Stage::Rbac),
+        builtin::<RoleBinding>(Stage::Rbac),
+        builtin::<ConfigMap>(Stage::Config),
+        builtin::<Secret>(Stage::Config),
+        builtin::<PersistentVolume>(Stage::Storage),
+        builtin::<PersistentVolumeClaim>(Stage::Storage),
+        builtin::<Service>(Stage::Services),
+        builtin::<NetworkPolicy>(Stage::Services),
+        builtin::<StatefulSet>(Stage::Workloads),
+        builtin::<Deployment>(Stage::Workloads),
+        builtin::<Ingress>(Stage::CustomResources),
+        builtin::<Lease>(Stage::Config),
         custom(
             "monitoring.coreos.com/v1",
             "ServiceMonitor",

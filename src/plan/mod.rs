@@ -4,38 +4,30 @@
 //! secrets and the template set, and the same three give byte-identical output. It never
 //! reaches the cluster, the filesystem, the environment or the clock; the caller reads the
 //! state dir and `--templates DIR`, and writes `render -o DIR` ([`crate::template_dir`],
-//! [`crate::render_dir`]). What templates see is built per service in [`context`].
-//! (`state.rs` and the credential files beside it are not part of rendering; they are moving
-//! to `src/secrets/`.)
+//! [`crate::render_dir`]). What templates see is built per service in [`context`]; the
+//! credentials themselves come from [`crate::secrets`].
 
-pub mod backup;
-pub mod catalog;
 pub mod checksum;
 pub mod context;
-pub mod credential_check;
 pub mod error;
+mod excerpt;
 pub mod kinds;
 pub mod names;
-pub mod onion;
 pub mod output;
 pub mod planned;
-pub mod rotation;
-pub mod rpcauth;
-pub mod state;
 pub mod templates;
-pub mod tls;
 
 use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
 use crate::profile::{Site, SourceMap};
+use crate::secrets::Secrets;
 
 pub use crate::object::is_data;
 pub use error::PlanError;
-pub use kinds::{KindInfo, Stage};
+pub use kinds::Stage;
 pub use planned::{Plan, PlannedObject};
-pub use state::{Requirement, Secrets, StateDir, StateError};
 pub use templates::TemplateSet;
 
 /// Renders every template for `site` with `secrets` and checks each object against its type.
@@ -125,12 +117,7 @@ fn parse_documents(
         template: template.to_owned(),
         line,
         message,
-        excerpt: text
-            .lines()
-            .enumerate()
-            .map(|(i, l)| format!("  {:>3} | {l}", i + 1))
-            .collect::<Vec<_>>()
-            .join("\n"),
+        excerpt: excerpt::excerpt(text, line),
     };
     let mut objects = Vec::new();
     let maps = SourceMap::index_documents(text);
@@ -206,6 +193,7 @@ fn parse_documents(
                 .next()
                 .and_then(|path| map.value_location(path.trim_start_matches("unknown field ")))
                 .map(|l| l.line);
+            let message = excerpt::mask_values(&message, &value);
             invalid(line, format!("{api_version} {kind}: {message}"))
         })?;
         let name = value

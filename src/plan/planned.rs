@@ -23,11 +23,6 @@ impl PlannedObject {
     pub fn display_name(&self) -> String {
         format!("{}/{}", self.kind, self.name)
     }
-
-    /// Whether prune must keep this object; see [`crate::object::is_data`].
-    pub fn is_data(&self) -> bool {
-        crate::object::is_data(&self.manifest)
-    }
 }
 
 /// Every object of a site, sorted by apply stage, kind and name.

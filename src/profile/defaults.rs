@@ -59,6 +59,8 @@ const MONITORING_RELEASE: &str = "kube-prom-stack";
 const MONITORING_NAMESPACE: &str = "observability";
 /// The ingress class of microk8s' nginx ingress addon.
 const INGRESS_CLASS: &str = "public";
+/// The microk8s `ingress` addon's namespace.
+const INGRESS_CONTROLLER_NAMESPACE: &str = "ingress";
 
 /// Memory kept for the OS, microk8s and its addons: a quarter of the host, at least 1.5 GiB.
 fn default_reserved_memory(host_memory: Bytes) -> Bytes {
@@ -240,6 +242,9 @@ fn resolve_ingress(spec: &SpecInput) -> Ingress {
     Ingress {
         enabled: input.enabled.unwrap_or(present),
         class_name: input.class_name.unwrap_or_else(|| INGRESS_CLASS.to_owned()),
+        controller_namespace: input
+            .controller_namespace
+            .unwrap_or_else(|| INGRESS_CONTROLLER_NAMESPACE.to_owned()),
         email: input.email,
         acme: input.acme.unwrap_or(Acme::Production),
         grafana: input.grafana,

@@ -73,6 +73,7 @@ pub struct MonitoringInput {
 pub struct IngressInput {
     pub enabled: Option<bool>,
     pub class_name: Option<String>,
+    pub controller_namespace: Option<String>,
     pub email: Option<String>,
     pub acme: Option<Acme>,
     pub grafana: Option<String>,

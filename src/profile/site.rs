@@ -240,7 +240,8 @@ pub struct Monitoring {
     pub enabled: bool,
     /// The `release` label Prometheus selects ServiceMonitors, PodMonitors and rules by.
     pub release: String,
-    /// Where Grafana (and its dashboard sidecar) runs.
+    /// Where Prometheus and Grafana (and its dashboard sidecar) run: the only namespace that
+    /// may scrape the site's metrics ports.
     pub namespace: String,
     pub lndmon: bool,
     pub exporter_image: String,
@@ -253,6 +254,8 @@ pub struct Monitoring {
 pub struct Ingress {
     pub enabled: bool,
     pub class_name: String,
+    /// Where the ingress controller runs: the only namespace that may reach a published API.
+    pub controller_namespace: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub acme: Acme,

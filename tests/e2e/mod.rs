@@ -12,6 +12,7 @@ mod connection;
 mod crds;
 mod lock;
 mod masking;
+mod network_policy;
 mod pods;
 mod secrets;
 mod state_safety;

@@ -4,9 +4,10 @@
 //! A service is a template directory, and [`SERVICES`] is the one table of them: for each
 //! directory, how often its templates render and what builds their context. Each service's
 //! context is built in its own file (`site.rs`, `bitcoind.rs`, …) from the profile and the
-//! secrets snapshot, over the vocabulary in `shared.rs` (ports, labels, volumes, secret values);
-//! service files import `shared.rs` and, for what one service gives another (an onion key, an
-//! Ingress, inbound P2P), the giver's file, never the other way round.
+//! secrets snapshot, over the vocabulary in `shared.rs` (ports, labels, volumes, secret values)
+//! and `network.rs` (who may connect to each pod, and where it may connect to); service files
+//! import those and, for what one service gives another (an onion key, an Ingress, inbound P2P),
+//! the giver's file, never the other way round.
 //!
 //! Every template sees `site`: the site service's context, with each other once-per-site
 //! service's context under its directory name (`site.tor`, `site.monitoring`, `site.ingress`),
@@ -17,6 +18,7 @@ pub(crate) mod bitcoind;
 pub(crate) mod ingress;
 pub(crate) mod lnd;
 pub(crate) mod monitoring;
+pub(crate) mod network;
 pub(crate) mod shared;
 pub(crate) mod site;
 pub(crate) mod tor;
@@ -24,8 +26,8 @@ pub(crate) mod tor;
 use serde_json::{Map, Value};
 
 use super::error::PlanError;
-use super::state::Secrets;
 use crate::profile::{BitcoinNode, LightningNode, Site};
+use crate::secrets::Secrets;
 use shared::to_value;
 
 /// How often a service's templates render, with the function that builds the context of each.

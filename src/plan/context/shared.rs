@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use crate::object::DATA_ANNOTATION;
 use crate::plan::error::PlanError;
-use crate::plan::state::{Secrets, StateError};
 use crate::profile::{LndApi, Resources, Site};
+use crate::secrets::{Secrets, StateError};
 
 /// bitcoind's ZMQ publishers, which LND subscribes to.
 pub(crate) const ZMQ_RAWBLOCK_PORT: u16 = 28332;
@@ -46,6 +46,9 @@ pub(crate) const SITE_LABEL: &str = "openlsp.io/site";
 /// `app.kubernetes.io/component` of bitcoind's and LND's pods.
 pub(crate) const BITCOIN_COMPONENT: &str = "bitcoin-node";
 pub(crate) const LIGHTNING_COMPONENT: &str = "lightning-node";
+/// `app.kubernetes.io/name` of bitcoind's and LND's pods.
+pub(crate) const BITCOIND_APP: &str = "bitcoind";
+pub(crate) const LND_APP: &str = "lnd";
 
 /// Labels as templates print them: sorted by key.
 pub(crate) type Labels = BTreeMap<&'static str, String>;
@@ -73,6 +76,16 @@ pub(crate) fn component_labels(
     labels.extend(selector.clone());
     labels.insert("app.kubernetes.io/component", component.to_owned());
     (labels, selector)
+}
+
+/// The selector of bitcoind `node`'s pod, which its clients' policies name.
+pub(crate) fn bitcoind_selector(site: &Site, node: &str) -> Labels {
+    component_labels(site, BITCOIND_APP, node, BITCOIN_COMPONENT).1
+}
+
+/// The selector of LND `node`'s pod, which its clients' policies name.
+pub(crate) fn lnd_selector(site: &Site, node: &str) -> Labels {
+    component_labels(site, LND_APP, node, LIGHTNING_COMPONENT).1
 }
 
 /// The annotations of an object that holds data, which prune keeps.

@@ -5,8 +5,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::names;
-use super::state::{self, EXPORTER_RPC_USER, paths};
+use super::requirements::{self, EXPORTER_RPC_USER, paths};
+use crate::plan::names;
 use crate::profile::Site;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,6 +44,15 @@ pub enum Source {
         user: String,
         password: String,
     },
+}
+
+impl Source {
+    /// The Secret the value is read from.
+    pub fn secret(&self) -> &str {
+        match self {
+            Source::Key { secret, .. } | Source::RpcauthSalt { secret, .. } => secret,
+        }
+    }
 }
 
 /// One secret of the site.
@@ -114,7 +123,7 @@ pub fn catalog(site: &Site) -> Vec<Entry> {
             ));
         }
     }
-    for service in state::onion_services(site) {
+    for service in requirements::onion_services(site) {
         let secret = names::onion_secret(&service);
         let node = service
             .rsplit_once('-')

@@ -8,6 +8,9 @@ use age::secrecy::SecretString;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use super::records;
+use super::restore::Restored;
+
 const FORMAT: &str = "openlsp-state/1";
 /// Shorter passphrases would make an offline guess at the backup too cheap.
 pub const MIN_PASSPHRASE: usize = 12;
@@ -66,6 +69,22 @@ impl Archive {
                     .map_err(|err| BackupError::Format(format!("{path}: {err}")))
             })
             .collect()
+    }
+
+    /// What an import brings into the state dir: the values, and the record files (the audit
+    /// log to merge, the dates and generations to keep) apart from them.
+    pub fn restored(&self) -> Result<Restored, BackupError> {
+        let mut restored = Restored::default();
+        for (path, value) in self.files()? {
+            let text = || String::from_utf8_lossy(&value).into_owned();
+            match path.as_str() {
+                records::AUDIT_LOG => restored.logs.push(value),
+                records::CHANGED => restored.dates = records::parse_dates(&text()),
+                records::GENERATIONS => restored.generations = records::parse_generations(&text()),
+                _ => restored.values.push((path, value)),
+            }
+        }
+        Ok(restored)
     }
 }
 
@@ -139,6 +158,40 @@ mod tests {
             encrypt(&archive, "short"),
             Err(BackupError::WeakPassphrase(5))
         ));
+    }
+
+    #[test]
+    fn an_import_keeps_the_record_files_apart_from_the_values() {
+        let archive = Archive::new(
+            "home",
+            [
+                (
+                    "audit.log".to_owned(),
+                    b"2026-01-01T00-00-00Z me: a\n".to_vec(),
+                ),
+                ("changed".to_owned(), b"1700000000 a/b\n".to_vec()),
+                ("generations".to_owned(), b"2 lnd-tls\n".to_vec()),
+                (
+                    "history/2026-01-01T00-00-00Z/a/b".to_owned(),
+                    b"old".to_vec(),
+                ),
+                ("a/b".to_owned(), b"new".to_vec()),
+            ],
+        );
+        let restored = archive.restored().unwrap();
+        assert_eq!(
+            restored.values,
+            [
+                ("a/b".to_owned(), b"new".to_vec()),
+                (
+                    "history/2026-01-01T00-00-00Z/a/b".to_owned(),
+                    b"old".to_vec()
+                )
+            ]
+        );
+        assert_eq!(restored.logs, [b"2026-01-01T00-00-00Z me: a\n".to_vec()]);
+        assert_eq!(restored.dates.len(), 1);
+        assert_eq!(restored.generations["lnd-tls"], 2);
     }
 
     #[test]

@@ -3,29 +3,22 @@
 //! only `openlsp secrets rotate` replaces them.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::fsutil::{self, PRIVATE_DIR, PRIVATE_FILE};
-use crate::profile::Site;
 
+use super::generate::{GenerateError, generate};
 use super::onion::OnionKey;
-use super::{rpcauth, tls};
+use super::records::{self, AUDIT_LOG, CHANGED, GENERATIONS};
+use super::requirements::{Requirement, paths};
+use super::snapshot::{Secrets, StateChange};
+use super::value_check::{check_pair, check_value};
 
 const MARKER: &str = "openlsp-state";
 const LOCK: &str = ".lock";
-/// The log of rotations, restores and reveals: appended to, never compared or replaced.
-pub const AUDIT_LOG: &str = "audit.log";
-/// When each value was generated, rotated or restored (`<unix seconds> <path>` per line), so
-/// the date survives `pull` and `import`, which rewrite the files.
-pub const CHANGED: &str = "changed";
-/// How many times each Kubernetes Secret's values were replaced (`<n> <secret>` per line).
-/// Rendered as the Secret's generation annotation, so a state dir copied before a rotation is
-/// known to be older than the cluster.
-pub const GENERATIONS: &str = "generations";
 const FORMAT: &str = "1";
 
 #[derive(Debug, thiserror::Error)]
@@ -62,366 +55,13 @@ pub enum StateError {
     #[error("{} is missing; this is a bug in openlsp (secrets are generated before rendering)", path.display())]
     Missing { path: PathBuf },
     #[error("cannot generate a secret: {0}")]
-    Generate(String),
+    Generate(GenerateError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
     move |source| StateError::Io {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-/// One value (or pair of values) the site needs in its state dir.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Requirement {
-    /// 32 random bytes, URL-safe base64: RPC and wallet passwords.
-    Password { path: String },
-    /// 16 random bytes, lowercase hex: rpcauth salts.
-    Salt { path: String },
-    /// A self-signed TLS certificate and its key.
-    Tls {
-        cert: String,
-        key: String,
-        common_name: String,
-        alt_names: Vec<String>,
-        /// Onion keys (state paths, generated earlier in the same list) whose addresses are
-        /// added to the certificate's names when it is generated: LND's API onion service.
-        onion_names: Vec<String>,
-    },
-    /// A Tor v3 onion service key, stored as Tor's own `hs_ed25519_secret_key` file.
-    OnionKey { path: String },
-}
-
-impl Requirement {
-    /// The state files this requirement holds.
-    pub fn files(&self) -> Vec<&str> {
-        match self {
-            Requirement::Password { path }
-            | Requirement::Salt { path }
-            | Requirement::OnionKey { path } => vec![path],
-            Requirement::Tls { cert, key, .. } => vec![cert, key],
-        }
-    }
-}
-
-/// Length of a generated password: 32 bytes in URL-safe base64, with its padding.
-const PASSWORD_LEN: usize = 44;
-/// Length of a generated salt: 16 bytes in hex.
-const SALT_LEN: usize = 32;
-
-/// Why a stored value is not what `requirement` generates, if it is not. A TLS pair is checked
-/// as a pair (`pair` holds the other file's value, when present).
-fn check_value(requirement: &Requirement, relative: &str, value: &[u8]) -> Result<(), String> {
-    match requirement {
-        Requirement::Password { .. } => {
-            let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
-            let (body, padding) = value.split_at(value.len().min(PASSWORD_LEN - 1));
-            if value.len() != PASSWORD_LEN || !body.iter().all(alphabet) || padding != b"=" {
-                return Err(format!(
-                    "it is not a password openlsp generated ({PASSWORD_LEN} characters of URL-safe base64; found {} bytes{})",
-                    value.len(),
-                    if value.ends_with(b"\n") {
-                        " ending in a newline"
-                    } else {
-                        ""
-                    }
-                ));
-            }
-        }
-        Requirement::Salt { .. } => {
-            let hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
-            if value.len() != SALT_LEN || !value.iter().all(hex) {
-                return Err(format!(
-                    "it is not a salt ({SALT_LEN} lowercase hex digits; found {} bytes)",
-                    value.len()
-                ));
-            }
-        }
-        Requirement::OnionKey { .. } => {
-            OnionKey::from_secret_file(value).map_err(|err| err.to_string())?;
-        }
-        Requirement::Tls { cert, .. } => {
-            let what = if relative == cert {
-                "certificate"
-            } else {
-                "private key"
-            };
-            let text = std::str::from_utf8(value).map_err(|_| format!("the {what} is not text"))?;
-            if relative == cert {
-                tls::read_certificate(text.as_bytes()).map_err(|err| err.to_string())?;
-            } else {
-                tls::check_key(text)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Checks a value about to be stored at `path` (or its previous copy during a rotation) as
-/// [`check_value`] would when loading it; paths no requirement names pass.
-pub fn check_stored(needed: &[Requirement], path: &str, value: &[u8]) -> Result<(), String> {
-    for requirement in needed {
-        for file in requirement.files() {
-            if path == file || path == paths::previous(file) {
-                return check_value(requirement, file, value);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Relative state paths, shared by the plan (reading) and the store (writing).
-pub mod paths {
-    pub fn rpc_password(bitcoin: &str, client: &str) -> String {
-        format!("bitcoin/{bitcoin}/rpc/{client}/password")
-    }
-    pub fn rpc_salt(bitcoin: &str, client: &str) -> String {
-        format!("bitcoin/{bitcoin}/rpc/{client}/salt")
-    }
-    pub fn tls_cert(lightning: &str) -> String {
-        format!("lightning/{lightning}/tls.cert")
-    }
-    pub fn tls_key(lightning: &str) -> String {
-        format!("lightning/{lightning}/tls.key")
-    }
-    pub fn wallet_password(lightning: &str) -> String {
-        format!("lightning/{lightning}/wallet-password")
-    }
-    /// Where a credential's previous value waits while a rotation is in phase 1.
-    pub fn previous(path: &str) -> String {
-        match path.rsplit_once('/') {
-            Some((dir, file)) => format!("{dir}/previous/{file}"),
-            None => format!("previous/{path}"),
-        }
-    }
-    /// The key of onion service `service` (`<node>-p2p`, `<lnd>-rpc`).
-    pub fn onion_key(service: &str) -> String {
-        format!("tor/{service}/hs_ed25519_secret_key")
-    }
-}
-
-/// One change to the state dir, computed before anything is written.
-#[derive(Clone, PartialEq, Eq)]
-pub enum StateChange {
-    Write {
-        path: String,
-        value: Vec<u8>,
-    },
-    Remove {
-        path: String,
-    },
-    /// Kubernetes Secret `secret` now carries values of `generation`.
-    Generation {
-        secret: String,
-        generation: u64,
-    },
-}
-
-impl fmt::Debug for StateChange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StateChange::Write { path, .. } => write!(f, "Write({path})"),
-            StateChange::Remove { path } => write!(f, "Remove({path})"),
-            StateChange::Generation { secret, generation } => {
-                write!(f, "Generation({secret} = {generation})")
-            }
-        }
-    }
-}
-
-impl StateChange {
-    /// The state file this change writes or removes; None for a generation.
-    pub fn path(&self) -> Option<&str> {
-        match self {
-            StateChange::Write { path, .. } | StateChange::Remove { path } => Some(path),
-            StateChange::Generation { .. } => None,
-        }
-    }
-}
-
-/// The generations of a [`GENERATIONS`] file; bad lines are skipped.
-pub fn parse_generations(text: &str) -> BTreeMap<String, u64> {
-    text.lines()
-        .filter_map(|line| {
-            let (generation, secret) = line.split_once(' ')?;
-            Some((secret.to_owned(), generation.parse().ok()?))
-        })
-        .collect()
-}
-
-/// The dates of a [`CHANGED`] file (from this state dir or an export); bad lines are skipped.
-pub fn parse_dates(text: &str) -> BTreeMap<String, time::OffsetDateTime> {
-    text.lines()
-        .filter_map(|line| {
-            let (seconds, relative) = line.split_once(' ')?;
-            let at = time::OffsetDateTime::from_unix_timestamp(seconds.parse().ok()?).ok()?;
-            Some((relative.to_owned(), at))
-        })
-        .collect()
-}
-
-/// `2026-11-21T20-30-05Z`: a history directory name that sorts by time and needs no quoting.
-pub fn history_stamp(at: time::OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02}T{:02}-{:02}-{:02}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
-}
-
-/// The RPC user of a bitcoind's Prometheus exporter. Not a DNS label, so no Lightning node
-/// (whose RPC user is its name) can ever have it.
-pub const EXPORTER_RPC_USER: &str = "openlsp_exporter";
-
-/// The onion services of a site, by name: each Bitcoin and Lightning node's P2P port, and the
-/// REST/gRPC APIs of Lightning nodes that ask for one. Empty when Tor is off.
-pub fn onion_services(site: &Site) -> Vec<String> {
-    if !site.spec.tor.enabled() {
-        return Vec::new();
-    }
-    let mut services: Vec<String> = site
-        .spec
-        .bitcoin
-        .iter()
-        .map(|node| format!("{}-p2p", node.name))
-        .collect();
-    for node in &site.spec.lightning {
-        services.push(format!("{}-p2p", node.name));
-        if !node.onion.is_empty() {
-            services.push(format!("{}-rpc", node.name));
-        }
-    }
-    services
-}
-
-/// The DNS names LND's certificate carries: localhost, then every name of its Service.
-pub fn lnd_dns_names(service: &str, namespace: &str, extra: &[String]) -> Vec<String> {
-    let mut names = vec![
-        "localhost".to_owned(),
-        service.to_owned(),
-        format!("{service}.{namespace}"),
-        format!("{service}.{namespace}.svc"),
-        format!("{service}.{namespace}.svc.cluster.local"),
-    ];
-    names.extend(extra.iter().cloned());
-    names
-}
-
-/// Loopback addresses, so `kubectl port-forward` plus lncli works without extra options.
-pub const LND_LOOPBACK_IPS: [&str; 2] = ["127.0.0.1", "::1"];
-
-/// Everything `site` needs, in a stable order.
-pub fn requirements(site: &Site) -> Vec<Requirement> {
-    // Onion keys first: a TLS certificate may name an onion address.
-    let mut needed: Vec<Requirement> = onion_services(site)
-        .iter()
-        .map(|service| Requirement::OnionKey {
-            path: paths::onion_key(service),
-        })
-        .collect();
-    if site.spec.monitoring.enabled {
-        for node in &site.spec.bitcoin {
-            needed.push(Requirement::Password {
-                path: paths::rpc_password(&node.name, EXPORTER_RPC_USER),
-            });
-            needed.push(Requirement::Salt {
-                path: paths::rpc_salt(&node.name, EXPORTER_RPC_USER),
-            });
-        }
-    }
-    for node in &site.spec.lightning {
-        needed.push(Requirement::Password {
-            path: paths::rpc_password(&node.bitcoin, &node.name),
-        });
-        needed.push(Requirement::Salt {
-            path: paths::rpc_salt(&node.bitcoin, &node.name),
-        });
-        let ips: Vec<String> = LND_LOOPBACK_IPS
-            .iter()
-            .map(|ip| (*ip).to_owned())
-            .chain(node.tls_extra_ips.iter().cloned())
-            .collect();
-        needed.push(Requirement::Tls {
-            cert: paths::tls_cert(&node.name),
-            key: paths::tls_key(&node.name),
-            common_name: node.name.clone(),
-            alt_names: tls::subject_alt_names(
-                &lnd_dns_names(&node.name, site.namespace(), &node.tls_extra_domains),
-                &ips,
-            ),
-            onion_names: if site.spec.tor.enabled() && !node.onion.is_empty() {
-                vec![paths::onion_key(&format!("{}-rpc", node.name))]
-            } else {
-                Vec::new()
-            },
-        });
-        needed.push(Requirement::Password {
-            path: paths::wallet_password(&node.name),
-        });
-    }
-    needed
-}
-
-/// Secret values read from the state dir. Debug output lists names only, never values.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secrets {
-    values: BTreeMap<String, Vec<u8>>,
-    /// Generation of each Kubernetes Secret whose values were ever replaced (absent: 0).
-    generations: BTreeMap<String, u64>,
-}
-
-impl fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.values.keys()).finish()
-    }
-}
-
-impl Secrets {
-    pub fn insert(&mut self, path: impl Into<String>, value: impl Into<Vec<u8>>) {
-        self.values.insert(path.into(), value.into());
-    }
-
-    pub fn get(&self, path: &str) -> Option<&[u8]> {
-        self.values.get(path).map(Vec::as_slice)
-    }
-
-    /// How many times Kubernetes Secret `secret` had its values replaced (0: never).
-    pub fn generation(&self, secret: &str) -> u64 {
-        self.generations.get(secret).copied().unwrap_or(0)
-    }
-
-    /// Every Secret with a generation above 0.
-    pub fn generations(&self) -> &BTreeMap<String, u64> {
-        &self.generations
-    }
-
-    /// The same values with `changes` made, for rendering before anything is written.
-    pub fn with_changes(&self, changes: &[StateChange]) -> Secrets {
-        let mut next = self.clone();
-        for change in changes {
-            match change {
-                StateChange::Write { path, value } => {
-                    next.values.insert(path.clone(), value.clone());
-                }
-                StateChange::Remove { path } => {
-                    next.values.remove(path);
-                }
-                StateChange::Generation { secret, generation } => {
-                    next.generations.insert(secret.clone(), *generation);
-                }
-            }
-        }
-        next
-    }
-
-    /// Every value with its path, for leak checks and exports.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.values.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 }
 
@@ -561,57 +201,32 @@ impl StateDir {
         Ok(())
     }
 
-    /// Generates whatever `needed` lists that does not exist yet; returns what it generated.
+    /// Generates whatever `needed` lists that does not exist yet (see [`generate`]); returns
+    /// what it generated. One file of a pair without the other is damage, not a gap to fill.
     pub fn ensure(&self, needed: &[Requirement]) -> Result<Vec<String>, StateError> {
         let _lock = self.lock()?;
         let mut generated = Vec::new();
-        let random_failed = |err: getrandom::Error| StateError::Generate(err.to_string());
         for requirement in needed {
-            match requirement {
-                Requirement::Password { path } if !self.exists(path) => {
-                    let password = rpcauth::generate_password().map_err(random_failed)?;
-                    self.create(path, password.as_bytes())?;
-                    generated.push(path.clone());
-                }
-                Requirement::Salt { path } if !self.exists(path) => {
-                    let salt = rpcauth::generate_salt().map_err(random_failed)?;
-                    self.create(path, salt.as_bytes())?;
-                    generated.push(path.clone());
-                }
-                Requirement::Tls {
-                    cert,
-                    key,
-                    common_name,
-                    alt_names,
-                    onion_names,
-                } => match (self.exists(cert), self.exists(key)) {
-                    (true, true) => {}
-                    (false, false) => {
-                        let mut alt_names = alt_names.clone();
-                        for path in onion_names {
-                            alt_names.push(self.read_onion_key(path)?.address());
-                        }
-                        let pair = tls::generate(common_name, &alt_names)
-                            .map_err(|err| StateError::Generate(err.to_string()))?;
-                        self.create(key, pair.key_pem.as_bytes())?;
-                        self.create(cert, pair.cert_pem.as_bytes())?;
-                        generated.push(cert.clone());
-                        generated.push(key.clone());
-                    }
-                    (has_cert, _) => {
-                        let (present, missing) = if has_cert { (cert, key) } else { (key, cert) };
-                        return Err(StateError::Damaged {
-                            path: self.root.join(present),
-                            reason: format!("its pair {missing} is missing"),
-                        });
-                    }
-                },
-                Requirement::OnionKey { path } if !self.exists(path) => {
-                    let key = OnionKey::generate().map_err(random_failed)?;
-                    self.create(path, &key.secret_file())?;
-                    generated.push(path.clone());
-                }
-                _ => {}
+            let (present, missing): (Vec<&str>, Vec<&str>) = requirement
+                .files()
+                .into_iter()
+                .partition(|file| self.exists(file));
+            let Some(missing) = missing.first() else {
+                continue;
+            };
+            if let Some(present) = present.first() {
+                return Err(StateError::Damaged {
+                    path: self.root.join(present),
+                    reason: format!("its pair {missing} is missing"),
+                });
+            }
+            let mut known = Secrets::default();
+            for path in requirement.inputs() {
+                known.insert(path.clone(), self.read_onion_key(path)?.secret_file());
+            }
+            for (path, value) in generate(requirement, &known).map_err(StateError::Generate)? {
+                self.create(&path, &value)?;
+                generated.push(path);
             }
         }
         let now = time::OffsetDateTime::now_utc();
@@ -629,7 +244,7 @@ impl StateDir {
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
             Err(err) => return Err(io_error(&path)(err)),
         };
-        Ok(parse_dates(&text))
+        Ok(records::parse_dates(&text))
     }
 
     /// Sets the dates of `set` and forgets those of `forget`; the caller holds the lock.
@@ -648,10 +263,7 @@ impl StateDir {
         for relative in forget {
             dates.remove(relative);
         }
-        let text: String = dates
-            .iter()
-            .map(|(relative, at)| format!("{} {relative}\n", at.unix_timestamp()))
-            .collect();
+        let text = records::format_dates(&dates);
         let path = self.root.join(CHANGED);
         fsutil::write_atomic(&path, text.as_bytes(), PRIVATE_FILE).map_err(io_error(&path))
     }
@@ -697,10 +309,7 @@ impl StateDir {
     /// of any credential that is being rotated, and the generations. A value that is not what
     /// openlsp generates (a damaged file) is an error; a missing one is left out.
     pub fn load_present(&self, needed: &[Requirement]) -> Result<Secrets, StateError> {
-        let mut secrets = Secrets {
-            generations: self.generations()?,
-            ..Secrets::default()
-        };
+        let mut secrets = Secrets::with_generations(self.generations()?);
         for requirement in needed {
             for relative in requirement.files() {
                 for path in [relative.to_owned(), paths::previous(relative)] {
@@ -715,14 +324,10 @@ impl StateDir {
                     }
                 }
             }
-            if let Requirement::Tls { cert, key, .. } = requirement
-                && let (Some(cert_pem), Some(key_pem)) = (secrets.get(cert), secrets.get(key))
-            {
-                tls::check_pair(cert_pem, key_pem).map_err(|reason| StateError::Damaged {
-                    path: self.root.join(cert),
-                    reason: format!("{reason} in {key}"),
-                })?;
-            }
+            check_pair(requirement, &secrets).map_err(|(path, reason)| StateError::Damaged {
+                path: self.root.join(path),
+                reason,
+            })?;
         }
         Ok(secrets)
     }
@@ -819,7 +424,7 @@ impl StateDir {
     pub fn generations(&self) -> Result<BTreeMap<String, u64>, StateError> {
         let path = self.root.join(GENERATIONS);
         match fs::read_to_string(&path) {
-            Ok(text) => Ok(parse_generations(&text)),
+            Ok(text) => Ok(records::parse_generations(&text)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
             Err(err) => Err(io_error(&path)(err)),
         }
@@ -830,11 +435,7 @@ impl StateDir {
         if *generations == self.generations()? {
             return Ok(());
         }
-        let text: String = generations
-            .iter()
-            .filter(|(_, generation)| **generation > 0)
-            .map(|(secret, generation)| format!("{generation} {secret}\n"))
-            .collect();
+        let text = records::format_generations(generations);
         let path = self.root.join(GENERATIONS);
         fsutil::write_atomic(&path, text.as_bytes(), PRIVATE_FILE).map_err(io_error(&path))
     }
@@ -874,6 +475,7 @@ impl StateDir {
     }
 
     /// Every value file (relative paths, sorted).
+    #[cfg(test)]
     pub fn files(&self) -> Result<Vec<String>, StateError> {
         self.walk(false)
     }
@@ -897,7 +499,7 @@ impl StateDir {
         let path = self.root.join(AUDIT_LOG);
         let now = time::OffsetDateTime::now_utc();
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
-        let line = format!("{} {user}: {event}\n", history_stamp(now));
+        let line = records::audit_line(now, &user, event);
         OpenOptions::new()
             .create(true)
             .append(true)
@@ -918,27 +520,12 @@ impl StateDir {
             Err(err) if err.kind() == io::ErrorKind::NotFound => String::new(),
             Err(err) => return Err(io_error(&path)(err)),
         };
-        let mut unmatched: Vec<&str> = local.lines().collect();
-        let other = String::from_utf8_lossy(other);
-        let mut added = Vec::new();
-        for line in other.lines().filter(|l| !l.is_empty()) {
-            match unmatched.iter().position(|l| *l == line) {
-                Some(index) => {
-                    unmatched.swap_remove(index);
-                }
-                None => added.push(line),
-            }
-        }
-        if added.is_empty() {
+        let Some((text, added)) = records::merge_audit(&local, &String::from_utf8_lossy(other))
+        else {
             return Ok(0);
-        }
-        let mut merged: Vec<&str> = local.lines().chain(added.iter().copied()).collect();
-        // Lines start with a sortable UTC stamp; the sort is stable for equal stamps.
-        merged.sort_by_key(|line| line.split(' ').next().unwrap_or_default().to_owned());
-        let mut text = merged.join("\n");
-        text.push('\n');
+        };
         fsutil::write_atomic(&path, text.as_bytes(), PRIVATE_FILE).map_err(io_error(&path))?;
-        Ok(added.len())
+        Ok(added)
     }
 
     /// When a value was last changed (generated or rotated; a restore keeps the date it had),
@@ -958,12 +545,8 @@ impl StateDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn password(path: &str) -> Requirement {
-        Requirement::Password {
-            path: path.to_owned(),
-        }
-    }
+    use crate::secrets::fixtures::{alt_names, password};
+    use crate::secrets::{rpcauth, tls};
 
     #[test]
     fn dates_are_recorded_on_generation_and_rotation_and_can_be_restored() {
@@ -1175,13 +758,7 @@ mod tests {
             secrets,
             "nothing is regenerated"
         );
-        let cert = String::from_utf8(secrets.get("lnd/tls.cert").unwrap().to_vec()).unwrap();
-        let der = x509_parser::pem::parse_x509_pem(cert.as_bytes()).unwrap().1;
-        let parsed = der.parse_x509().unwrap();
-        let names = format!(
-            "{:?}",
-            parsed.subject_alternative_name().unwrap().unwrap().value
-        );
+        let names = alt_names(secrets.get("lnd/tls.cert").unwrap());
         assert!(names.contains(&key.address()), "{names}");
         assert_eq!(
             fsutil::mode_of(&state.root().join(&key_path)).unwrap(),
@@ -1327,14 +904,5 @@ mod tests {
                 .any(|(path, _)| path == GENERATIONS),
             "exported"
         );
-    }
-
-    #[test]
-    fn debug_output_names_no_values() {
-        let mut secrets = Secrets::default();
-        secrets.insert("lightning/lnd/wallet-password", b"hunter2".to_vec());
-        let shown = format!("{secrets:?}");
-        assert!(shown.contains("wallet-password"));
-        assert!(!shown.contains("hunter2"));
     }
 }

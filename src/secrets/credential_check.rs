@@ -7,7 +7,7 @@ use std::fmt;
 
 use super::catalog::{Entry, SecretKind, Source};
 use super::rpcauth;
-use super::state::Secrets;
+use super::snapshot::{Secrets, StateChange};
 
 /// A Secret as the cluster has it: decoded data and the generation it was annotated with.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -183,6 +183,52 @@ pub fn check(
     findings
 }
 
+/// `--replace-secrets` named a secret whose values openlsp does not keep.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--replace-secrets: this site has no secret named {name:?} that openlsp keeps\n  hint: known: {known}"
+)]
+pub struct UnknownSecret {
+    pub name: String,
+    /// The secrets that can be named, sorted, comma-separated.
+    pub known: String,
+}
+
+/// Checks that every one of `names` is a secret of `entries` with values in the state dir.
+pub fn check_names(entries: &[Entry], names: &[String]) -> Result<(), UnknownSecret> {
+    let kept = || entries.iter().filter(|e| !e.values.is_empty());
+    let Some(name) = names
+        .iter()
+        .find(|name| !kept().any(|e| &e.secret == *name))
+    else {
+        return Ok(());
+    };
+    let known: BTreeSet<&str> = kept().map(|e| e.secret.as_str()).collect();
+    Err(UnknownSecret {
+        name: name.clone(),
+        known: known.into_iter().collect::<Vec<_>>().join(", "),
+    })
+}
+
+/// The generations that writing the state dir's values over the cluster's records: one past
+/// both sides, so neither older copy wins again.
+pub fn replacement_generations(
+    replacing: &[Finding],
+    state: &Secrets,
+    cluster: &BTreeMap<String, LiveSecret>,
+) -> Vec<StateChange> {
+    replacing
+        .iter()
+        .map(|finding| StateChange::Generation {
+            secret: finding.secret.clone(),
+            generation: state
+                .generation(&finding.secret)
+                .max(cluster.get(&finding.secret).map_or(0, |s| s.generation))
+                + 1,
+        })
+        .collect()
+}
+
 /// Why `diff`, `apply` or `rotate` stopped before writing anything.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", describe(.state_dir, .findings))]
@@ -228,60 +274,7 @@ fn describe(state_dir: &str, findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::catalog::Entry;
-
-    fn wallet_entry() -> Entry {
-        Entry {
-            secret: "lnd-wallet".into(),
-            kind: SecretKind::WalletPassword,
-            node: "lnd".into(),
-            values: vec![(
-                "lightning/lnd/wallet-password".into(),
-                Source::Key {
-                    secret: "lnd-wallet".into(),
-                    key: "password",
-                },
-            )],
-            derived: vec![],
-        }
-    }
-
-    fn rpc_entry() -> Entry {
-        let password = "bitcoin/b/rpc/lnd/password".to_owned();
-        Entry {
-            secret: "lnd-b-rpc".into(),
-            kind: SecretKind::RpcCredential,
-            node: "lnd".into(),
-            values: vec![
-                (
-                    password.clone(),
-                    Source::Key {
-                        secret: "lnd-b-rpc".into(),
-                        key: "password",
-                    },
-                ),
-                (
-                    "bitcoin/b/rpc/lnd/salt".into(),
-                    Source::RpcauthSalt {
-                        secret: "b-rpcauth".into(),
-                        user: "lnd".into(),
-                        password,
-                    },
-                ),
-            ],
-            derived: vec!["b-rpcauth".into()],
-        }
-    }
-
-    fn live(pairs: &[(&str, &[u8])], generation: u64) -> LiveSecret {
-        LiveSecret {
-            data: pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
-                .collect(),
-            generation,
-        }
-    }
+    use crate::secrets::fixtures::{live, rpc_entry, wallet_entry};
 
     fn state(pairs: &[(&str, &[u8])], generations: &[(&str, u64)]) -> Secrets {
         let mut secrets = Secrets::default();
@@ -290,12 +283,10 @@ mod tests {
         }
         let changes: Vec<_> = generations
             .iter()
-            .map(
-                |(secret, generation)| crate::plan::state::StateChange::Generation {
-                    secret: (*secret).to_owned(),
-                    generation: *generation,
-                },
-            )
+            .map(|(secret, generation)| StateChange::Generation {
+                secret: (*secret).to_owned(),
+                generation: *generation,
+            })
             .collect();
         secrets.with_changes(&changes)
     }
@@ -411,16 +402,58 @@ mod tests {
                 .join("profiles")
                 .join(format!("{name}.yaml"));
             let site = crate::profile::load(&path).unwrap().site;
-            let checked: BTreeSet<String> = crate::plan::catalog::catalog(&site)
+            let checked: BTreeSet<String> = crate::secrets::catalog::catalog(&site)
                 .iter()
                 .flat_map(|e| e.state_paths())
                 .collect();
-            for requirement in crate::plan::state::requirements(&site) {
+            for requirement in crate::secrets::requirements(&site) {
                 for file in requirement.files() {
                     assert!(checked.contains(file), "{name}: {file} is never checked");
                 }
             }
         }
+    }
+
+    #[test]
+    fn only_secrets_with_state_values_can_be_replaced() {
+        let seed = Entry {
+            kind: SecretKind::Seed,
+            values: vec![],
+            ..wallet_entry()
+        };
+        let entries = [wallet_entry(), seed, rpc_entry()];
+        assert!(check_names(&entries, &["lnd-wallet".into(), "lnd-b-rpc".into()]).is_ok());
+        let err = check_names(&entries, &["lnd-b-rpc".into(), "lnd-macaroons".into()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--replace-secrets: this site has no secret named \"lnd-macaroons\" that openlsp keeps\n  hint: known: lnd-b-rpc, lnd-wallet"
+        );
+    }
+
+    #[test]
+    fn a_replacement_is_one_generation_past_both_sides() {
+        let finding = |secret: &str| Finding {
+            secret: secret.into(),
+            kind: SecretKind::WalletPassword,
+            node: "lnd".into(),
+            problem: Problem::Differs(vec![]),
+        };
+        let ours = state(&[], &[("a", 3), ("b", 1)]);
+        let cluster = BTreeMap::from([
+            ("a".to_owned(), live(&[], 1)),
+            ("b".to_owned(), live(&[], 4)),
+        ]);
+        assert_eq!(
+            format!(
+                "{:?}",
+                replacement_generations(
+                    &[finding("a"), finding("b"), finding("c")],
+                    &ours,
+                    &cluster
+                )
+            ),
+            "[Generation(a = 4), Generation(b = 5), Generation(c = 1)]"
+        );
     }
 
     #[test]

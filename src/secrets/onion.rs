@@ -24,8 +24,6 @@ pub const PUBLIC_HEADER: &[u8; 32] = b"== ed25519v1-public: type0 ==\0\0\0";
 /// Length of the secret key file: header and the 64-byte expanded secret key.
 pub const SECRET_FILE_LEN: usize = 96;
 /// File names inside a HiddenServiceDir.
-pub const SECRET_FILE: &str = "hs_ed25519_secret_key";
-pub const PUBLIC_FILE: &str = "hs_ed25519_public_key";
 /// Onion service protocol version 3.
 const VERSION: u8 = 0x03;
 

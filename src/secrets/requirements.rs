@@ -1,0 +1,172 @@
+//! What a site requires in its state dir: every credential and certificate, where each is kept
+//! (the relative state paths templates and commands share), and the names derived from the
+//! profile that go into them (onion services, LND's certificate names).
+
+use crate::profile::Site;
+
+use super::tls;
+
+/// One value (or pair of values) the site needs in its state dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// 32 random bytes, URL-safe base64: RPC and wallet passwords.
+    Password { path: String },
+    /// 16 random bytes, lowercase hex: rpcauth salts.
+    Salt { path: String },
+    /// A self-signed TLS certificate and its key.
+    Tls {
+        cert: String,
+        key: String,
+        common_name: String,
+        alt_names: Vec<String>,
+        /// Onion keys (state paths, generated earlier in the same list) whose addresses are
+        /// added to the certificate's names when it is generated: LND's API onion service.
+        onion_names: Vec<String>,
+    },
+    /// A Tor v3 onion service key, stored as Tor's own `hs_ed25519_secret_key` file.
+    OnionKey { path: String },
+}
+
+impl Requirement {
+    /// The state files this requirement holds.
+    pub fn files(&self) -> Vec<&str> {
+        match self {
+            Requirement::Password { path }
+            | Requirement::Salt { path }
+            | Requirement::OnionKey { path } => vec![path],
+            Requirement::Tls { cert, key, .. } => vec![cert, key],
+        }
+    }
+
+    /// The state files generating this requirement reads: the onion keys whose addresses a
+    /// certificate carries.
+    pub fn inputs(&self) -> &[String] {
+        match self {
+            Requirement::Tls { onion_names, .. } => onion_names,
+            _ => &[],
+        }
+    }
+}
+
+/// Relative state paths, shared by the plan (reading) and the store (writing).
+pub mod paths {
+    pub fn rpc_password(bitcoin: &str, client: &str) -> String {
+        format!("bitcoin/{bitcoin}/rpc/{client}/password")
+    }
+    pub fn rpc_salt(bitcoin: &str, client: &str) -> String {
+        format!("bitcoin/{bitcoin}/rpc/{client}/salt")
+    }
+    pub fn tls_cert(lightning: &str) -> String {
+        format!("lightning/{lightning}/tls.cert")
+    }
+    pub fn tls_key(lightning: &str) -> String {
+        format!("lightning/{lightning}/tls.key")
+    }
+    pub fn wallet_password(lightning: &str) -> String {
+        format!("lightning/{lightning}/wallet-password")
+    }
+    /// Where a credential's previous value waits while a rotation is in phase 1.
+    pub fn previous(path: &str) -> String {
+        match path.rsplit_once('/') {
+            Some((dir, file)) => format!("{dir}/previous/{file}"),
+            None => format!("previous/{path}"),
+        }
+    }
+    /// The key of onion service `service` (`<node>-p2p`, `<lnd>-rpc`).
+    pub fn onion_key(service: &str) -> String {
+        format!("tor/{service}/hs_ed25519_secret_key")
+    }
+}
+
+/// The RPC user of a bitcoind's Prometheus exporter. Not a DNS label, so no Lightning node
+/// (whose RPC user is its name) can ever have it.
+pub const EXPORTER_RPC_USER: &str = "openlsp_exporter";
+
+/// The onion services of a site, by name: each Bitcoin and Lightning node's P2P port, and the
+/// REST/gRPC APIs of Lightning nodes that ask for one. Empty when Tor is off.
+pub fn onion_services(site: &Site) -> Vec<String> {
+    if !site.spec.tor.enabled() {
+        return Vec::new();
+    }
+    let mut services: Vec<String> = site
+        .spec
+        .bitcoin
+        .iter()
+        .map(|node| format!("{}-p2p", node.name))
+        .collect();
+    for node in &site.spec.lightning {
+        services.push(format!("{}-p2p", node.name));
+        if !node.onion.is_empty() {
+            services.push(format!("{}-rpc", node.name));
+        }
+    }
+    services
+}
+
+/// The DNS names LND's certificate carries: localhost, then every name of its Service.
+pub fn lnd_dns_names(service: &str, namespace: &str, extra: &[String]) -> Vec<String> {
+    let mut names = vec![
+        "localhost".to_owned(),
+        service.to_owned(),
+        format!("{service}.{namespace}"),
+        format!("{service}.{namespace}.svc"),
+        format!("{service}.{namespace}.svc.cluster.local"),
+    ];
+    names.extend(extra.iter().cloned());
+    names
+}
+
+/// Loopback addresses, so `kubectl port-forward` plus lncli works without extra options.
+pub const LND_LOOPBACK_IPS: [&str; 2] = ["127.0.0.1", "::1"];
+
+/// Everything `site` needs, in a stable order.
+pub fn requirements(site: &Site) -> Vec<Requirement> {
+    // Onion keys first: a TLS certificate may name an onion address.
+    let mut needed: Vec<Requirement> = onion_services(site)
+        .iter()
+        .map(|service| Requirement::OnionKey {
+            path: paths::onion_key(service),
+        })
+        .collect();
+    if site.spec.monitoring.enabled {
+        for node in &site.spec.bitcoin {
+            needed.push(Requirement::Password {
+                path: paths::rpc_password(&node.name, EXPORTER_RPC_USER),
+            });
+            needed.push(Requirement::Salt {
+                path: paths::rpc_salt(&node.name, EXPORTER_RPC_USER),
+            });
+        }
+    }
+    for node in &site.spec.lightning {
+        needed.push(Requirement::Password {
+            path: paths::rpc_password(&node.bitcoin, &node.name),
+        });
+        needed.push(Requirement::Salt {
+            path: paths::rpc_salt(&node.bitcoin, &node.name),
+        });
+        let ips: Vec<String> = LND_LOOPBACK_IPS
+            .iter()
+            .map(|ip| (*ip).to_owned())
+            .chain(node.tls_extra_ips.iter().cloned())
+            .collect();
+        needed.push(Requirement::Tls {
+            cert: paths::tls_cert(&node.name),
+            key: paths::tls_key(&node.name),
+            common_name: node.name.clone(),
+            alt_names: tls::subject_alt_names(
+                &lnd_dns_names(&node.name, site.namespace(), &node.tls_extra_domains),
+                &ips,
+            ),
+            onion_names: if site.spec.tor.enabled() && !node.onion.is_empty() {
+                vec![paths::onion_key(&format!("{}-rpc", node.name))]
+            } else {
+                Vec::new()
+            },
+        });
+        needed.push(Requirement::Password {
+            path: paths::wallet_password(&node.name),
+        });
+    }
+    needed
+}

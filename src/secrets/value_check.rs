@@ -1,0 +1,127 @@
+//! Each stored value checked for its kind, as openlsp generates it: passwords of the generated
+//! alphabet and length, hex salts, keys that parse, onion keys in Tor's format. A value that is
+//! not is damaged, and is never regenerated over.
+
+use super::onion::OnionKey;
+use super::requirements::{Requirement, paths};
+use super::snapshot::Secrets;
+use super::tls;
+
+/// Length of a generated password: 32 bytes in URL-safe base64, with its padding.
+const PASSWORD_LEN: usize = 44;
+/// Length of a generated salt: 16 bytes in hex.
+const SALT_LEN: usize = 32;
+
+/// Why a stored value (the file `relative` of `requirement`) is not what `requirement`
+/// generates, if it is not. A TLS pair is also checked as a pair: [`check_pair`].
+pub(super) fn check_value(
+    requirement: &Requirement,
+    relative: &str,
+    value: &[u8],
+) -> Result<(), String> {
+    match requirement {
+        Requirement::Password { .. } => {
+            let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
+            let (body, padding) = value.split_at(value.len().min(PASSWORD_LEN - 1));
+            if value.len() != PASSWORD_LEN || !body.iter().all(alphabet) || padding != b"=" {
+                return Err(format!(
+                    "it is not a password openlsp generated ({PASSWORD_LEN} characters of URL-safe base64; found {} bytes{})",
+                    value.len(),
+                    if value.ends_with(b"\n") {
+                        " ending in a newline"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        Requirement::Salt { .. } => {
+            let hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+            if value.len() != SALT_LEN || !value.iter().all(hex) {
+                return Err(format!(
+                    "it is not a salt ({SALT_LEN} lowercase hex digits; found {} bytes)",
+                    value.len()
+                ));
+            }
+        }
+        Requirement::OnionKey { .. } => {
+            OnionKey::from_secret_file(value).map_err(|err| err.to_string())?;
+        }
+        Requirement::Tls { cert, .. } => {
+            let what = if relative == cert {
+                "certificate"
+            } else {
+                "private key"
+            };
+            let text = std::str::from_utf8(value).map_err(|_| format!("the {what} is not text"))?;
+            if relative == cert {
+                tls::read_certificate(text.as_bytes()).map_err(|err| err.to_string())?;
+            } else {
+                tls::check_key(text)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why the certificate of a TLS requirement is not for its key, if both are in `secrets`: the
+/// file to name (the certificate) and the reason.
+pub(super) fn check_pair(
+    requirement: &Requirement,
+    secrets: &Secrets,
+) -> Result<(), (String, String)> {
+    if let Requirement::Tls { cert, key, .. } = requirement
+        && let (Some(cert_pem), Some(key_pem)) = (secrets.get(cert), secrets.get(key))
+    {
+        tls::check_pair(cert_pem, key_pem)
+            .map_err(|reason| (cert.clone(), format!("{reason} in {key}")))?;
+    }
+    Ok(())
+}
+
+/// Checks a value about to be stored at `path` (or its previous copy during a rotation) as
+/// the store checks it when loading it; paths no requirement names pass.
+pub fn check_stored(needed: &[Requirement], path: &str, value: &[u8]) -> Result<(), String> {
+    for requirement in needed {
+        for file in requirement.files() {
+            if path == file || path == paths::previous(file) {
+                return check_value(requirement, file, value);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_is_checked_and_a_previous_copy_like_its_value() {
+        let needed = [
+            Requirement::Password {
+                path: "rpc/pw".to_owned(),
+            },
+            Requirement::Salt {
+                path: "rpc/salt".to_owned(),
+            },
+        ];
+        let password = super::super::rpcauth::generate_password().unwrap();
+        assert_eq!(check_stored(&needed, "rpc/pw", password.as_bytes()), Ok(()));
+        let newline = format!("{password}\n");
+        let err = check_stored(&needed, "rpc/previous/pw", newline.as_bytes()).unwrap_err();
+        assert!(err.contains("ending in a newline"), "{err}");
+        assert_eq!(
+            check_stored(&needed, "rpc/salt", b"00112233445566778899aabbccddeeff"),
+            Ok(())
+        );
+        let err =
+            check_stored(&needed, "rpc/salt", b"00112233445566778899AABBCCDDEEFF").unwrap_err();
+        assert!(err.contains("lowercase hex"), "{err}");
+        assert_eq!(
+            check_stored(&needed, "somewhere/else", b"anything"),
+            Ok(()),
+            "paths no requirement names pass"
+        );
+    }
+}
