@@ -4,7 +4,8 @@
 #   50 Lightning nodes. Prints medians, ratios and peak RSS as a Markdown table.
 #   scripts/bench.sh [--runs N]      (default 7 runs per measurement)
 # kubectl gets the same objects (openlsp render --show-secrets -o DIR) in a namespace of its
-# own, applied with `kubectl apply --server-side -f DIR`, diffed with `kubectl diff --server-side`.
+# own, applied with `kubectl apply --server-side -f DIR`, diffed with `kubectl diff --server-side`:
+# kubectl v1.20.2 like the server, built by scripts/test-deps.sh, not whatever kubectl is on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,10 @@ done
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
+scripts/test-deps.sh >/dev/null
+# shellcheck source=/dev/null
+source "${OPENLSP_CACHE_DIR:-$HOME/.cache/openlsp}/test-deps.env"
+
 log "building openlsp (release)"
 cargo build --release --locked --quiet
 openlsp=$PWD/target/release/openlsp
@@ -29,10 +34,11 @@ trap cleanup EXIT
 log "starting the test control plane"
 kubeconfig=$(scripts/test-cluster.sh up "$cluster_dir" | tail -n 1)
 
-KUBECONFIG=$kubeconfig OPENLSP=$openlsp WORK=$work RUNS=$runs python3 - <<'PY'
+KUBECONFIG=$kubeconfig KUBECTL=$OPENLSP_TEST_KUBECTL OPENLSP=$openlsp WORK=$work RUNS=$runs python3 - <<'PY'
 import os, statistics, subprocess, sys, time
 
-openlsp, work, runs = os.environ["OPENLSP"], os.environ["WORK"], int(os.environ["RUNS"])
+openlsp, kubectl, work = os.environ["OPENLSP"], os.environ["KUBECTL"], os.environ["WORK"]
+runs = int(os.environ["RUNS"])
 env = dict(os.environ, XDG_STATE_HOME=os.path.join(work, "state"), NO_COLOR="1")
 
 def run(cmd, ok=(0,)):
@@ -95,13 +101,13 @@ for kind in ["pi", "lsp"]:
             objects = len([f for f in os.listdir(k_dir) if f.endswith(".yaml")])
         subprocess.run([openlsp, "render", "-q", "-p", o_path], env=env, check=True, capture_output=True)
         fresh_o.append(run([openlsp, "apply", "-q", "--yes", "--no-wait", "-p", o_path]))
-        fresh_k.append(run(["kubectl", "apply", "--server-side", "--field-manager", "bench", "-f", k_dir]))
+        fresh_k.append(run([kubectl, "apply", "--server-side", "--field-manager", "bench", "-f", k_dir]))
         if i == 0:
             for _ in range(runs):
                 noop_o.append(run([openlsp, "apply", "-q", "--yes", "--no-wait", "-p", o_path]))
-                noop_k.append(run(["kubectl", "apply", "--server-side", "--field-manager", "bench", "-f", k_dir]))
+                noop_k.append(run([kubectl, "apply", "--server-side", "--field-manager", "bench", "-f", k_dir]))
                 diff_o.append(run([openlsp, "diff", "-q", "-p", o_path]))
-                diff_k.append(run(["kubectl", "diff", "--server-side", "--field-manager", "bench", "-f", k_dir]))
+                diff_k.append(run([kubectl, "diff", "--server-side", "--field-manager", "bench", "-f", k_dir]))
     for name, o, k in [("fresh apply", fresh_o, fresh_k), ("no-op re-apply", noop_o, noop_k), ("diff (no changes)", diff_o, diff_k)]:
         (to, mo), (tk, mk) = median(o), median(k)
         rows.append((kind, objects, name, to, tk, to / tk, mo, mk))

@@ -4,12 +4,14 @@
 # openlsp's integration tests, optionally with a real node that runs pods.
 #
 # Everything comes from Debian's package archive: Go 1.19, etcd and the
-# kubernetes source package (1.20.5+really1.20.2, vendor/ included); the node's
-# containerd, runc, CNI plugins and dnsmasq; the stand-in images
-# (scripts/test-images.sh). No docker, no downloads from anywhere else.
+# kubernetes source package (1.20.5+really1.20.2, vendor/ included), which also
+# gives the tests their kubectl; the node's containerd, runc, CNI plugins and
+# dnsmasq; the stand-in images (scripts/test-images.sh). No docker, no downloads
+# from anywhere else.
 #
 # Usage:
 #   scripts/test-cluster.sh build                  build + cache every binary (once)
+#   scripts/test-cluster.sh kubectl                build + cache kubectl alone; print its path
 #   scripts/test-cluster.sh up [--with-node] [DIR] start a cluster with state in DIR
 #   scripts/test-cluster.sh down [DIR]             stop it, undo its host changes, remove DIR
 #   scripts/test-cluster.sh status [DIR]           exit 0 if it is up and healthy
@@ -35,6 +37,8 @@
 # insecure-skip-tls-verify, context "openlsp-test") and DIR/env exports
 # OPENLSP_TEST_KUBECONFIG pointing at it. The last line `up` prints on stdout
 # is the kubeconfig path; progress goes to stderr, prefixed "test-cluster:".
+# The tests' kubectl is built from the same source (`kubectl`, which
+# scripts/test-deps.sh runs and names in its env file as OPENLSP_TEST_KUBECTL).
 #
 # Without --with-node the cluster has no node and listens on 127.0.0.1 only.
 #
@@ -87,6 +91,9 @@ readonly FEATURE_GATES=IPv6DualStack=true
 # Order matters: started left to right, stopped right to left.
 readonly COMPONENTS=(etcd kube-apiserver kube-controller-manager)
 readonly CONTROL_PLANE_BINS=(kube-apiserver kube-controller-manager)
+# The client the tests run, of the same version as the server, so no other
+# kubectl on the machine stands in for it (scripts/test-deps.sh names it).
+readonly CLIENT_BINS=(kubectl)
 
 # The node. Its names and addresses are host-wide, hence the lock; they are also
 # how `host-clean` recognises what a crashed run left behind.
@@ -147,11 +154,12 @@ as_root() {
 
 usage() {
   cat >&2 <<EOF
-usage: $0 build | up [--with-node] [DIR] | down [DIR] | status [DIR] | smoke [DIR] | host-clean [--fix]
+usage: $0 build | kubectl | up [--with-node] [DIR] | down [DIR] | status [DIR] | smoke [DIR] | host-clean [--fix]
        $0 kill-apiserver | stop-apiserver | cont-apiserver | restart-apiserver DIR
   build       install Debian packages and build kube-apiserver, kube-controller-manager,
-              kubelet, kube-scheduler, kube-proxy $K8S_VERSION and pause into $BIN_DIR
+              kubectl, kubelet, kube-scheduler, kube-proxy $K8S_VERSION and pause into $BIN_DIR
               (once; cached)
+  kubectl     build kubectl $K8S_VERSION alone (once; cached) and print its path
   up          start etcd + kube-apiserver + kube-controller-manager on free loopback
               ports, state in DIR (default $DEFAULT_DIR); prints the kubeconfig path
   up --with-node
@@ -245,15 +253,24 @@ ensure_node_packages() {
 # ---------------------------------------------------------------------------
 # build
 
+reports_version() { # reports_version PATH — the Kubernetes binary at PATH says it is K8S_VERSION
+  local out
+  case ${1##*/} in
+    kubectl) out=$("$1" version --client --short 2>/dev/null) ;;
+    *) out=$("$1" --version 2>/dev/null) ;;
+  esac
+  grep -qw "$K8S_VERSION" <<<"$out"
+}
+
 bins_ok() { # bins_ok NAME... — each is in BIN_DIR and reports K8S_VERSION
   local c
   for c in "$@"; do
     [[ -x $BIN_DIR/$c ]] || return 1
-    "$BIN_DIR/$c" --version 2>/dev/null | grep -qw "$K8S_VERSION" || return 1
+    reports_version "$BIN_DIR/$c" || return 1
   done
 }
 
-cached_ok() { bins_ok "${CONTROL_PLANE_BINS[@]}"; }
+cached_ok() { bins_ok "${CONTROL_PLANE_BINS[@]}" "${CLIENT_BINS[@]}"; }
 
 pause_ok() { [[ -x $BIN_DIR/pause ]] && "$BIN_DIR/pause" -v 2>&1 | grep -qw "v$PAUSE_VERSION"; }
 
@@ -279,11 +296,16 @@ cleanup_build() {
   fi
 }
 
-# cmd_build [--control-plane] — build whatever is missing of the control plane
-# binaries and (unless --control-plane) the node's, all from one source tree.
+# cmd_build [--control-plane | --client] — build whatever is missing of the
+# control plane binaries, kubectl and (without an option) the node's, or of
+# kubectl alone (--client), all from one source tree.
 cmd_build() {
-  local wanted=("${CONTROL_PLANE_BINS[@]}")
-  [[ ${1:-} == --control-plane ]] || wanted+=("${NODE_BINS[@]}" pause)
+  local wanted=("${CONTROL_PLANE_BINS[@]}" "${CLIENT_BINS[@]}")
+  case ${1:-} in
+    --control-plane) ;;
+    --client) wanted=("${CLIENT_BINS[@]}") ;;
+    *) wanted+=("${NODE_BINS[@]}" pause) ;;
+  esac
   local missing=() c
   mapfile -t missing < <(missing_bins "${wanted[@]}")
   if [[ ${#missing[@]} -eq 0 ]]; then
@@ -397,8 +419,7 @@ cmd_build() {
     log "go build ./cmd/$c"
     local t1=$SECONDS
     "$GO_BIN" build -trimpath -ldflags "$ldflags" -o "$build_work/bin/$c" "./cmd/$c"
-    "$build_work/bin/$c" --version | grep -qw "$K8S_VERSION" \
-      || die "built $c does not report $K8S_VERSION"
+    reports_version "$build_work/bin/$c" || die "built $c does not report $K8S_VERSION"
     log "built $c in $((SECONDS - t1))s"
   done
   cd /
@@ -1471,6 +1492,7 @@ main() {
   [[ $# -gt 0 ]] && shift
   case $cmd in
     build) [[ $# -eq 0 ]] || { usage; exit 2; }; cmd_build ;;
+    kubectl) [[ $# -eq 0 ]] || { usage; exit 2; }; cmd_build --client; echo "$BIN_DIR/kubectl" ;;
     up)
       if [[ ${1:-} == --with-node ]]; then
         [[ $# -le 2 ]] || { usage; exit 2; }

@@ -14,6 +14,9 @@
 #     wrappers in .../bin run the binaries through unstable's own dynamic
 #     loader (ld-linux) with unstable's glibc/libstdc++ first on the library
 #     path and bookworm's libevent/zmq/sqlite after it.
+#   * kubectl v1.20.2, the API server's version, built from Debian's kubernetes
+#     source package by scripts/test-cluster.sh (cached there): the tests and
+#     scripts/bench.sh run this one, never whatever kubectl is on PATH.
 #
 #   * cargo-fuzz from crates.io (`cargo install --locked`, into ~/.cargo/bin),
 #     for scripts/fuzz.sh; skipped when that version is already installed.
@@ -62,6 +65,7 @@ KNOTS_ROOT="${KNOTS_DIR}/root"
 BIN_DIR="${CACHE_DIR}/bin"
 ENV_FILE="${CACHE_DIR}/test-deps.env"
 TOR_BIN=/usr/bin/tor
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROMTOOL_BIN=/usr/bin/promtool
 RCLONE_BIN=/usr/bin/rclone
 INOTIFYWAIT_BIN=/usr/bin/inotifywait
@@ -307,7 +311,7 @@ fi
 KNOTS_VERSION="$(knots_version_ok "${BIN_DIR}/bitcoind")"
 log "knots: ${KNOTS_VERSION} ($(tr '\n' ';' 2>/dev/null <"${KNOTS_ROOT}/.versions" || true))"
 
-# --- 3. cargo-fuzz -----------------------------------------------------------
+# --- 3. cargo-fuzz ------------------------------------------------------------
 CARGO_FUZZ_VERSION=0.13.2
 if [[ "$(cargo fuzz --version 2>/dev/null || true)" == "cargo-fuzz ${CARGO_FUZZ_VERSION}" ]]; then
 	log "cargo-fuzz ${CARGO_FUZZ_VERSION} is installed; skipping"
@@ -316,8 +320,12 @@ else
 	cargo install cargo-fuzz --locked --version "${CARGO_FUZZ_VERSION}" >&2 ||
 		die "cargo install cargo-fuzz failed"
 fi
+# --- 4. kubectl, of the test API server's version ---------------------------
+KUBECTL_BIN="$("${SCRIPT_DIR}/test-cluster.sh" kubectl)" || die "building kubectl failed"
+[[ -x "${KUBECTL_BIN}" ]] || die "scripts/test-cluster.sh kubectl gave no kubectl (${KUBECTL_BIN})"
+log "kubectl: ${KUBECTL_BIN} ($("${KUBECTL_BIN}" version --client --short))"
 
-# --- 4. the environment file -------------------------------------------------
+# --- 5. the environment file -------------------------------------------------
 tmp_env="$(mktemp "${CACHE_DIR}/.test-deps.env.XXXXXX")"
 CLEANUP_PATHS+=("${tmp_env}")
 {
@@ -331,6 +339,7 @@ CLEANUP_PATHS+=("${tmp_env}")
 	printf 'export OPENLSP_TEST_RCLONE=%q\n' "${RCLONE_BIN}"
 	printf 'export OPENLSP_TEST_INOTIFYWAIT=%q\n' "${INOTIFYWAIT_BIN}"
 	printf 'export OPENLSP_TEST_BUSYBOX=%q\n' "${BUSYBOX_BIN}"
+	printf 'export OPENLSP_TEST_KUBECTL=%q\n' "${KUBECTL_BIN}"
 } >"${tmp_env}"
 chmod 0644 "${tmp_env}"
 mv -f -- "${tmp_env}" "${ENV_FILE}"

@@ -1,8 +1,10 @@
 //! What every test module shares: a small builder around the real binary (a temp dir as working
 //! directory and state home), parsing of rendered documents, the secret leak check, waits that
-//! poll with a deadline, and the submodules for skips, snapshots and the real API server.
+//! poll with a deadline, and the submodules for skips, snapshots, the real API server and its
+//! real node.
 
 pub mod e2e;
+pub mod node;
 #[macro_use]
 pub mod snapshot;
 pub mod skip;

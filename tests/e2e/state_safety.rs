@@ -468,12 +468,13 @@ fn a_site_moves_to_another_namespace_as_documented() {
     site.openlsp(&["delete", "--yes"]).expect(0);
     site.kubectl(&["create", "namespace", &new]).expect(0);
     let carry = format!(
-        "kubectl --kubeconfig {} get secret lnd-wallet -n {old} -o json | jq '{{apiVersion, kind, type, metadata: {{name: .metadata.name, namespace: \"{new}\"}}, data: {{seed: .data.seed}}}}' | kubectl --kubeconfig {} create -f -",
+        "\"$KUBECTL\" --kubeconfig {} get secret lnd-wallet -n {old} -o json | jq '{{apiVersion, kind, type, metadata: {{name: .metadata.name, namespace: \"{new}\"}}, data: {{seed: .data.seed}}}}' | \"$KUBECTL\" --kubeconfig {} create -f -",
         site.kubeconfig.display(),
         site.kubeconfig.display()
     );
     let status = std::process::Command::new("sh")
         .args(["-c", &carry])
+        .env("KUBECTL", e2e::kubectl_path())
         .status()
         .unwrap();
     assert!(status.success(), "carrying the seed failed");
