@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Fuzz openlsp with cargo fuzz (libFuzzer), on the stable toolchain:
-#   scripts/fuzz.sh [--seconds N] [TARGET...]
+#   scripts/fuzz.sh [--seconds N] [--dev] [TARGET...]
 # Targets (fuzz/fuzz_targets): `profile` (any bytes through validate) and `render` (a valid
 # example profile, mutated, through validate and render). Without TARGET, both; N seconds in
-# all (default 600: the 10-minute fuzz), split evenly between them. scripts/test.sh runs
-# `--seconds 20`.
+# all (default 600: the 10-minute fuzz), split evenly between them. --dev builds the targets
+# unoptimised: a cold build in about 5 minutes instead of 17, inputs run several times slower.
+# scripts/test.sh runs `--dev --seconds 20`.
 #
 # Each target starts from its committed corpus, fuzz/corpus/TARGET (the example profiles and the
 # bad-profile cases of tests/profile_errors.rs for `profile`), and adds what it finds to a working
@@ -25,10 +26,12 @@ log() { printf 'fuzz: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 seconds=600
+profile=()
 targets=()
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) [ $# -ge 2 ] || die "--seconds needs a number"; seconds=$2; shift 2 ;;
+    --dev) profile=(--dev); shift ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (try --help)" ;;
     *) targets+=("$1"); shift ;;
@@ -44,7 +47,7 @@ cargo fuzz --version >/dev/null 2>&1 || die "cargo fuzz is not installed; script
 
 export CARGO_TARGET_DIR=$cache_dir/fuzz-target
 export OPENLSP_FUZZ_STATE=$cache_dir/fuzz-state
-fuzz_args=(--sanitizer none --target-dir "$CARGO_TARGET_DIR")
+fuzz_args=(--sanitizer none --target-dir "$CARGO_TARGET_DIR" "${profile[@]}")
 
 log "building the fuzz targets (cargo fuzz build, target dir $CARGO_TARGET_DIR)"
 t0=$SECONDS

@@ -5,7 +5,7 @@
 #   2. start two real Kubernetes control planes (scripts/test-cluster.sh): one with a real node
 #      that runs pods from stand-in images (docs/testing.md), which the tests also install addon
 #      CRDs into, and a bare one that never gets them (missing-addon errors),
-#   3. run rustfmt, clippy, shellcheck, a short fuzz (scripts/fuzz.sh --seconds 20: both cargo
+#   3. run rustfmt, clippy, shellcheck, a short fuzz (scripts/fuzz.sh --dev --seconds 20: both cargo
 #      fuzz targets from their committed corpus) and every test; only the tests that need the addon CRDs
 #      from ../shared/crds (not ours to install) may skip, with a warning,
 #   4. end with the count of skipped tests (each test that skips writes `SKIP <test>: <reason>`
@@ -43,9 +43,10 @@ cargo test --locked --all-targets --no-run
 export OPENLSP_TEST_OPENLSP_BIN=$PWD/target/debug/openlsp
 
 # Seconds of fuzzing, not the 10 minutes of scripts/fuzz.sh: a regression of a found input (the
-# committed corpus is replayed first) or a quick new find fails the run here.
+# committed corpus is replayed first) or a quick new find fails the run here. A dev build: cold,
+# the release build of the fuzz targets alone would take a quarter of an hour.
 log "fuzzing briefly"
-scripts/fuzz.sh --seconds 20
+scripts/fuzz.sh --dev --seconds 20
 
 cluster_dir=$(mktemp -u "${TMPDIR:-/tmp}/openlsp-test-cluster.XXXXXX")
 bare_dir=$(mktemp -u "${TMPDIR:-/tmp}/openlsp-test-cluster-bare.XXXXXX")
