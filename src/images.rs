@@ -32,6 +32,15 @@ pub const LNDMON: &str = "lightninglabs/lndmon:v0.2.7";
 /// The exporters run as `nobody`: they only talk to RPC and serve /metrics.
 pub const NOBODY_UID: i64 = 65534;
 
+/// The controller's image: a placeholder the operator overrides with `controller install
+/// --image`. There is no published image: build one from the Containerfile and push it to a
+/// registry the cluster can pull from (docs/controller.md). `.invalid` is a reserved name
+/// (RFC 2606), so a forgotten `--image` fails to pull, saying so, instead of running a stranger's.
+pub const CONTROLLER_PLACEHOLDER: &str = concat!(
+    "registry.invalid/openlsp/openlsp:",
+    env!("CARGO_PKG_VERSION")
+);
+
 /// Every pinned image by component name, for tests.
 #[cfg(test)]
 const ALL: &[(&str, &str)] = &[
@@ -41,6 +50,7 @@ const ALL: &[(&str, &str)] = &[
     ("tor", TOR),
     ("bitcoin-exporter", BITCOIN_EXPORTER),
     ("lndmon", LNDMON),
+    ("openlsp-controller", CONTROLLER_PLACEHOLDER),
 ];
 
 #[cfg(test)]
@@ -65,7 +75,7 @@ mod tests {
         let source = include_str!("images.rs");
         let constants = source
             .lines()
-            .filter(|line| line.starts_with("pub const") && line.contains(": &str = \""))
+            .filter(|line| line.starts_with("pub const") && line.contains(": &str ="))
             .count();
         assert_eq!(
             constants,

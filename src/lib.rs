@@ -11,6 +11,7 @@
 pub mod cli;
 pub(crate) mod cluster;
 pub(crate) mod commands;
+pub(crate) mod controller;
 pub(crate) mod deploy;
 pub(crate) mod diff;
 pub(crate) mod fsutil;
@@ -50,6 +51,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Secrets(args) => commands::secrets::run(&ui, &cli.global, args).await,
         Command::Connect(args) => commands::connect::run(&ui, &cli.global, args).await,
         Command::Completions(args) => commands::completions::run(&ui, args),
+        Command::Schema(args) => commands::schema::run(&ui, args),
+        Command::Controller(args) => commands::controller::run(&ui, &cli.global, args).await,
+        Command::Status(args) => commands::status::run(&ui, &cli.global, args).await,
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

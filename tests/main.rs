@@ -17,6 +17,7 @@ mod monitoring;
 mod networking;
 mod profile_errors;
 mod render;
+mod schema;
 mod secrets;
 mod tls;
 mod tor;

@@ -3,11 +3,14 @@
 pub mod apply;
 pub mod completions;
 pub mod connect;
+pub mod controller;
 pub mod delete;
 pub mod diff;
 pub mod init;
 pub mod render;
+pub mod schema;
 pub mod secrets;
+pub mod status;
 pub mod validate;
 
 use anyhow::{Context as _, bail};

@@ -11,6 +11,8 @@ mod input;
 mod load;
 mod new_site;
 pub(crate) mod quantity;
+mod resource;
+pub(crate) mod schema;
 mod site;
 mod source_map;
 mod validate;
