@@ -8,8 +8,10 @@ mod connect;
 mod lock;
 mod resources;
 mod secrets;
+mod site;
 mod survey;
 mod wait;
+mod watch;
 pub mod write;
 
 use crate::diff::Conflict;
@@ -20,9 +22,12 @@ pub use lock::{LockGuard, Reconfirmed};
 pub use resources::Kind;
 pub use survey::{Desired, Survey};
 pub use wait::readiness_of;
+pub use watch::ReconcileFailed;
 
-/// Field manager of every openlsp write.
+/// Field manager of every openlsp write from the command line.
 pub const FIELD_MANAGER: &str = "openlsp";
+/// Field manager of the controller's writes.
+pub const CONTROLLER_FIELD_MANAGER: &str = "openlsp-controller";
 /// Writes and reads in flight at once, per stage.
 pub const CONCURRENCY: usize = 16;
 
@@ -31,6 +36,8 @@ pub struct Cluster {
     client: kube::Client,
     server: String,
     kinds: resources::KindCache,
+    /// Who server-side applies: [`FIELD_MANAGER`], or the controller's.
+    manager: &'static str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +143,12 @@ fn render_conflicts(conflicts: &[(String, Conflict)]) -> String {
 }
 
 impl Cluster {
+    /// The same connection, writing (and dry-running) as field manager `manager`.
+    pub fn writing_as(mut self, manager: &'static str) -> Self {
+        self.manager = manager;
+        self
+    }
+
     /// The API server's URL, for messages.
     pub fn server(&self) -> &str {
         &self.server

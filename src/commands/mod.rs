@@ -238,6 +238,22 @@ pub async fn connect_cluster(global: &GlobalArgs) -> anyhow::Result<Cluster> {
     Ok(Cluster::connect(&options).await?)
 }
 
+/// One writer: a site whose namespace holds a Site custom resource is the controller's, and
+/// `verb` (a CLI write) refuses with the next step.
+pub async fn refuse_controller_managed(
+    cluster: &Cluster,
+    namespace: &str,
+    verb: &str,
+) -> anyhow::Result<()> {
+    if let Some(site) = cluster.site_in(namespace).await? {
+        let name = site["metadata"]["name"].as_str().unwrap_or_default();
+        bail!(
+            "the openlsp controller manages namespace {namespace} (Site {namespace}/{name}); openlsp {verb} changed nothing\n  hint: change the site with kubectl edit site {name} -n {namespace} (or kubectl apply -f openlsp.yaml -n {namespace}); kubectl get site {name} -n {namespace} shows how it is doing"
+        );
+    }
+    Ok(())
+}
+
 /// The plan's objects as openlsp sends them (see [`crate::deploy::desired_objects`]).
 pub fn desired_objects(plan: Plan, set: &ApplySet) -> anyhow::Result<Vec<Desired>> {
     Ok(crate::deploy::desired_objects(plan, set)?)

@@ -30,6 +30,7 @@ pub(crate) use facts::public_exposures;
 pub(crate) use load::parse;
 pub(crate) use load::{LoadedProfile, load};
 pub(crate) use new_site::{Choice, NewDisk, NewSite};
+pub(crate) use resource::from_resource;
 pub(crate) use site::{
     Acme, Arch, BitcoinNode, Disk, Inbound, LightningNode, LndApi, Network, Resources, Site,
     TorMode,

@@ -1,13 +1,13 @@
-//! `openlsp controller`.
+//! `openlsp controller`: run the controller that keeps Sites as declared.
+
+mod run;
 
 use super::Outcome;
-use crate::cli::{ControllerArgs, GlobalArgs};
+use crate::cli::{ControllerArgs, ControllerCommand, GlobalArgs};
 use crate::ui::Ui;
 
-pub async fn run(
-    _ui: &Ui,
-    _global: &GlobalArgs,
-    _args: &ControllerArgs,
-) -> anyhow::Result<Outcome> {
-    anyhow::bail!("not yet")
+pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ControllerArgs) -> anyhow::Result<Outcome> {
+    match &args.command {
+        ControllerCommand::Run(run_args) => run::run(ui, global, run_args).await,
+    }
 }

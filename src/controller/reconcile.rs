@@ -1,0 +1,214 @@
+//! One reconcile of one Site: the pipeline `apply` runs (profile, secrets, plan, diff, deploy)
+//! with the profile read from the Site and the credentials from the cluster's Secrets, under
+//! the site's lock, without prompts; then what it saw as the Site's status. Data is never
+//! pruned, a credential the cluster has is never replaced, and a Site that fails its checks
+//! changes nothing.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::status::{Component, Observed};
+use crate::cluster::{ApplySet, Cluster, ClusterError, Desired, Kind, LockGuard};
+use crate::deploy::{self, DeployError, Interrupt, Progress, Report, WaitProgress, WriteLimits};
+use crate::diff::{self, ChangeSet};
+use crate::object::Stage;
+use crate::plan::TemplateSet;
+use crate::profile::ProfileError;
+use crate::secrets::in_cluster::{self, InClusterError};
+
+/// How long a reconcile waits for the CustomResourceDefinitions it wrote to be established.
+const CRD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Why a reconcile stopped. Each one leaves the site as it was or at a stage boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The Site fails openlsp's checks (the same messages and field paths as the CLI).
+    #[error("{0}")]
+    Invalid(#[from] ProfileError),
+    /// The cluster's Secrets disagree with each other; nothing was generated or written.
+    #[error("{0}")]
+    Credentials(#[from] InClusterError),
+    #[error("{0}")]
+    Plan(String),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("{0}")]
+    Deploy(#[from] DeployError),
+}
+
+impl ReconcileError {
+    /// The status reason: a word a person or `kubectl wait` can match.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReconcileError::Invalid(_) => "InvalidSpec",
+            ReconcileError::Credentials(_) => "CredentialsInconsistent",
+            ReconcileError::Plan(_) => "RenderFailed",
+            ReconcileError::Cluster(ClusterError::Conflicts(_)) => "Conflicts",
+            ReconcileError::Cluster(_) => "ClusterError",
+            ReconcileError::Deploy(_) => "ApplyFailed",
+        }
+    }
+
+    /// Whether the Site itself must change before another try can succeed.
+    pub fn needs_a_person(&self) -> bool {
+        matches!(
+            self,
+            ReconcileError::Invalid(_) | ReconcileError::Credentials(_) | ReconcileError::Plan(_)
+        )
+    }
+}
+
+/// What one reconcile did and saw.
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    pub report: Report,
+    /// Secret values generated into the cluster (state paths, never values).
+    pub generated: Vec<String>,
+    pub observed: Observed,
+}
+
+impl Reconciled {
+    pub fn wrote(&self) -> bool {
+        !(self.report.created.is_empty()
+            && self.report.changed.is_empty()
+            && self.report.pruned.is_empty())
+    }
+}
+
+/// The Site's namespace and name, as `namespace/name`.
+pub fn site_label(site: &Value) -> String {
+    format!(
+        "{}/{}",
+        site["metadata"]["namespace"].as_str().unwrap_or_default(),
+        site["metadata"]["name"].as_str().unwrap_or_default()
+    )
+}
+
+/// Reconciles `site` (the Site object as the API server returned it) once.
+pub async fn reconcile(
+    cluster: &Cluster,
+    site: &Value,
+    templates: &TemplateSet,
+    interrupt: &Interrupt,
+) -> Result<Reconciled, ReconcileError> {
+    let namespace = site["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let label = format!("Site {}", site_label(site));
+    let profile = crate::profile::from_resource(&label, &namespace, site)?;
+    let lock = cluster.lock(&namespace).await?;
+    let result = reconcile_locked(cluster, &profile.site, templates, &lock, interrupt).await;
+    lock.release().await;
+    result
+}
+
+async fn reconcile_locked(
+    cluster: &Cluster,
+    site: &crate::profile::Site,
+    templates: &TemplateSet,
+    lock: &LockGuard,
+    interrupt: &Interrupt,
+) -> Result<Reconciled, ReconcileError> {
+    let live = cluster.live_secrets(site.namespace()).await?;
+    let resolved = in_cluster::resolve(site, &live)?;
+    let plan = crate::plan::render_site(site, &resolved.secrets, templates)
+        .map_err(|err| ReconcileError::Plan(err.to_string()))?;
+    let set = ApplySet::new(site.namespace());
+    let desired =
+        deploy::desired_objects(plan, &set).map_err(|err| ReconcileError::Plan(err.to_string()))?;
+    let survey = cluster.survey(&set, &desired, false).await?;
+    survey.check_volume_paths(&desired)?;
+    // Never --prune-data: data the plan dropped is kept.
+    let changes = diff::compute(&survey.observations, diff::Detail::ChangesOnly);
+    let mut report = Report::default();
+    if changes.has_differences() {
+        lock.held()?;
+        let parent = deploy::open_parent(cluster, lock, &set, &survey, &desired).await?;
+        deploy::write_changes(
+            cluster,
+            lock,
+            &Quiet,
+            &desired,
+            &survey,
+            &changes,
+            &|_| true,
+            // The Site is the declaration: a field another manager took is taken back.
+            &WriteLimits {
+                force_conflicts: true,
+                timeout: CRD_TIMEOUT,
+            },
+            interrupt,
+            &mut report,
+        )
+        .await?;
+        if report.stopped_before.is_none() {
+            deploy::finish_writes(
+                cluster,
+                lock,
+                &set,
+                &desired,
+                &survey,
+                &changes,
+                &parent,
+                &mut report,
+            )
+            .await?;
+        }
+    } else {
+        report.kept = changes.summary().kept;
+        lock.held()?;
+        let membership = survey.membership_after(&set.namespace, &desired, &BTreeSet::new());
+        cluster
+            .write_parent(&set, &survey.parent, &membership)
+            .await?;
+    }
+    let components = components(cluster, &desired, &changes).await?;
+    Ok(Reconciled {
+        report,
+        generated: resolved.generated,
+        observed: Observed {
+            components,
+            onions: in_cluster::onion_addresses(site, &live),
+        },
+    })
+}
+
+/// The readiness of each workload the plan holds, read as it is now.
+async fn components(
+    cluster: &Cluster,
+    desired: &[Desired],
+    _changes: &ChangeSet,
+) -> Result<Vec<Component>, ClusterError> {
+    let mut components = Vec::new();
+    for object in desired.iter().filter(|d| d.stage == Stage::Workloads) {
+        let kind: Kind = cluster
+            .kind(&object.id.api_version, &object.id.kind)
+            .await?;
+        let readiness = cluster.readiness(&kind, &object.id).await?;
+        components.push(Component {
+            name: object.id.name.clone(),
+            kind: object.id.kind.clone(),
+            ready: readiness.is_ready(),
+            message: readiness.message().to_owned(),
+        });
+    }
+    Ok(components)
+}
+
+/// The controller shows no progress: what it did goes into the Site's status and Events.
+struct Quiet;
+
+impl Progress for Quiet {
+    fn stage(&self, _stage: Stage, _objects: usize) {}
+    fn note(&self, _message: &str) {}
+    fn waiting(&self, _names: &[String]) -> Box<dyn WaitProgress> {
+        Box::new(Quiet)
+    }
+}
+
+impl WaitProgress for Quiet {
+    fn update(&mut self, _index: usize, _ready: bool, _message: &str) {}
+    fn finish(self: Box<Self>) {}
+}
