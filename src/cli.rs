@@ -117,6 +117,10 @@ pub struct ControllerRunArgs {
     #[arg(long, env = "OPENLSP_CONTROLLER_NAMESPACE")]
     pub namespace: Option<String>,
 
+    /// Watch only the Sites of this namespace (then namespaced RBAC in it is enough).
+    #[arg(long)]
+    pub watch_namespace: Option<String>,
+
     /// How often every Site is reconciled even without a change (a safety net; changes are
     /// seen on their watch events).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]

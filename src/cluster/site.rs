@@ -12,11 +12,7 @@ use crate::controller::resource;
 pub const EVENT_COMPONENT: &str = "openlsp-controller";
 
 impl Cluster {
-    pub(super) fn sites_api(&self) -> Api<DynamicObject> {
-        self.sites(None)
-    }
-
-    fn sites(&self, namespace: Option<&str>) -> Api<DynamicObject> {
+    pub(super) fn sites(&self, namespace: Option<&str>) -> Api<DynamicObject> {
         let resource = resource::api_resource();
         match namespace {
             Some(namespace) => Api::namespaced_with(self.client(), namespace, &resource),

@@ -32,11 +32,12 @@ const RETRY: Duration = Duration::from_secs(15);
 pub struct ReconcileFailed(pub String);
 
 impl Cluster {
-    /// Runs `reconcile` for each Site (as JSON) when it changes, when a member of its ApplySet
+    /// Runs `reconcile` for each Site (as JSON; of namespace `only`, or every namespace) when it changes, when a member of its ApplySet
     /// of one of `kinds` changes or is deleted, and `resync` after its last run, until
     /// `shutdown` resolves; a reconcile in progress then runs to its end.
     pub async fn watch_sites<F, Fut>(
         &self,
+        only: Option<&str>,
         kinds: &[Kind],
         resync: Duration,
         shutdown: impl Future<Output = ()> + Send + Sync + 'static,
@@ -47,15 +48,19 @@ impl Cluster {
     {
         let site_type = resource::api_resource();
         let mut controller = Controller::new_with(
-            self.sites_api(),
+            self.sites(only),
             watcher::Config::default(),
             site_type.clone(),
         )
         .with_config(Config::default().debounce(DEBOUNCE));
         let sites = controller.store();
         for kind in kinds {
-            let api: Api<PartialObjectMeta<DynamicObject>> =
-                Api::all_with(self.client(), &kind.resource);
+            let api: Api<PartialObjectMeta<DynamicObject>> = match only {
+                Some(namespace) if kind.namespaced => {
+                    Api::namespaced_with(self.client(), namespace, &kind.resource)
+                }
+                _ => Api::all_with(self.client(), &kind.resource),
+            };
             let (sites, site_type) = (sites.clone(), site_type.clone());
             controller = controller.watches_with(
                 api,

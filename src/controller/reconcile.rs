@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::status::{Component, Observed};
 use crate::cluster::{ApplySet, Cluster, ClusterError, Desired, Kind, LockGuard};
-use crate::deploy::{self, DeployError, Interrupt, Progress, Report, WaitProgress, WriteLimits};
+use crate::deploy::{self, DeployError, Interrupt, Progress, Report, WriteLimits};
 use crate::diff::{self, ChangeSet};
 use crate::object::Stage;
 use crate::plan::TemplateSet;
@@ -90,6 +90,7 @@ pub async fn reconcile(
     cluster: &Cluster,
     site: &Value,
     templates: &TemplateSet,
+    progress: &dyn Progress,
     interrupt: &Interrupt,
 ) -> Result<Reconciled, ReconcileError> {
     let namespace = site["metadata"]["namespace"]
@@ -99,7 +100,15 @@ pub async fn reconcile(
     let label = format!("Site {}", site_label(site));
     let profile = crate::profile::from_resource(&label, &namespace, site)?;
     let lock = cluster.lock(&namespace).await?;
-    let result = reconcile_locked(cluster, &profile.site, templates, &lock, interrupt).await;
+    let result = reconcile_locked(
+        cluster,
+        &profile.site,
+        templates,
+        &lock,
+        progress,
+        interrupt,
+    )
+    .await;
     lock.release().await;
     result
 }
@@ -109,6 +118,7 @@ async fn reconcile_locked(
     site: &crate::profile::Site,
     templates: &TemplateSet,
     lock: &LockGuard,
+    progress: &dyn Progress,
     interrupt: &Interrupt,
 ) -> Result<Reconciled, ReconcileError> {
     let live = cluster.live_secrets(site.namespace()).await?;
@@ -129,7 +139,7 @@ async fn reconcile_locked(
         deploy::write_changes(
             cluster,
             lock,
-            &Quiet,
+            progress,
             &desired,
             &survey,
             &changes,
@@ -195,20 +205,4 @@ async fn components(
         });
     }
     Ok(components)
-}
-
-/// The controller shows no progress: what it did goes into the Site's status and Events.
-struct Quiet;
-
-impl Progress for Quiet {
-    fn stage(&self, _stage: Stage, _objects: usize) {}
-    fn note(&self, _message: &str) {}
-    fn waiting(&self, _names: &[String]) -> Box<dyn WaitProgress> {
-        Box::new(Quiet)
-    }
-}
-
-impl WaitProgress for Quiet {
-    fn update(&mut self, _index: usize, _ready: bool, _message: &str) {}
-    fn finish(self: Box<Self>) {}
 }

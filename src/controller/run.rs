@@ -11,7 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::reconcile::{self, Reconciled};
 use super::status::{self, Ending};
 use crate::cluster::{Cluster, ClusterError, Kind, LockGuard, ReconcileFailed};
-use crate::deploy::Interrupt;
+use crate::deploy::{Interrupt, Progress, WaitProgress};
+use crate::object::Stage;
 use crate::plan::TemplateSet;
 
 /// The leader election Lease, in the controller's namespace.
@@ -27,6 +28,8 @@ pub trait ControllerLog: Send + Sync {
 pub struct Options {
     /// Where the leader election Lease lives.
     pub namespace: String,
+    /// Only the Sites of this namespace, or of every one.
+    pub watch_namespace: Option<String>,
     /// Every Site is reconciled this long after its last reconcile, even without an event.
     pub resync: Duration,
 }
@@ -70,16 +73,22 @@ pub async fn run(
     // The watch runtime wants Send futures, and the deploy engine's are not: reconciles run
     // here, one at a time, handed over by the watch.
     let (queue, mut queued) = mpsc::channel::<(Value, Reply)>(1);
-    let watching = cluster.watch_sites(&kinds, options.resync, shutdown, move |site| {
-        let queue = queue.clone();
-        async move {
-            let (reply, replied) = oneshot::channel();
-            if queue.send((site, reply)).await.is_err() {
-                return Ok(());
+    let watching = cluster.watch_sites(
+        options.watch_namespace.as_deref(),
+        &kinds,
+        options.resync,
+        shutdown,
+        move |site| {
+            let queue = queue.clone();
+            async move {
+                let (reply, replied) = oneshot::channel();
+                if queue.send((site, reply)).await.is_err() {
+                    return Ok(());
+                }
+                replied.await.unwrap_or(Ok(()))
             }
-            replied.await.unwrap_or(Ok(()))
-        }
-    });
+        },
+    );
     let working = async {
         while let Some((site, reply)) = queued.recv().await {
             let result = if interrupt.is_set() || leader.held().is_err() {
@@ -161,7 +170,8 @@ async fn reconcile_and_report(
 ) -> Result<(), ReconcileFailed> {
     let label = reconcile::site_label(site);
     let generation = site["metadata"]["generation"].as_i64().unwrap_or_default();
-    let result = reconcile::reconcile(cluster, site, templates, interrupt).await;
+    let narrated = Narrated { label: &label, log };
+    let result = reconcile::reconcile(cluster, site, templates, &narrated, interrupt).await;
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -185,6 +195,14 @@ async fn reconcile_and_report(
     };
     if let Ok(done) = &result {
         report_writes(cluster, site, &label, done, log).await;
+        if let Some(stage) = done.report.stopped_before {
+            log.info(&format!(
+                "Site {label}: stopped before stage {} ({stage:?}) to shut down",
+                stage.number()
+            ));
+        } else if !done.wrote() {
+            log.info(&format!("Site {label}: reconciled: no changes"));
+        }
     }
     if &next != previous {
         if let Some((reason, message)) = &failure {
@@ -215,7 +233,12 @@ async fn report_writes(
     done: &Reconciled,
     log: &dyn ControllerLog,
 ) {
-    if !done.generated.is_empty() {
+    // Values are in the cluster once stage 4 (Config) was written.
+    let stored = done
+        .report
+        .stopped_before
+        .is_none_or(|stage| stage > Stage::Config);
+    if stored && !done.generated.is_empty() {
         let message = format!(
             "generated {} secret value(s) into the cluster: {}",
             done.generated.len(),
@@ -250,4 +273,34 @@ async fn record(
     if let Err(err) = cluster.record_event(site, kind, reason, message).await {
         log.warn(&format!("cannot record an Event: {err}"));
     }
+}
+
+/// The staged write's progress as log lines, one per stage.
+struct Narrated<'a> {
+    label: &'a str,
+    log: &'a dyn ControllerLog,
+}
+
+impl Progress for Narrated<'_> {
+    fn stage(&self, stage: Stage, objects: usize) {
+        self.log.info(&format!(
+            "Site {}: stage {} ({stage:?}): writing {objects} object(s)",
+            self.label,
+            stage.number()
+        ));
+    }
+    fn note(&self, message: &str) {
+        self.log.info(&format!("Site {}: {message}", self.label));
+    }
+    fn waiting(&self, _names: &[String]) -> Box<dyn WaitProgress> {
+        Box::new(Unshown)
+    }
+}
+
+/// Readiness goes into the Site's status, not the log.
+struct Unshown;
+
+impl WaitProgress for Unshown {
+    fn update(&mut self, _index: usize, _ready: bool, _message: &str) {}
+    fn finish(self: Box<Self>) {}
 }

@@ -6,6 +6,7 @@
 mod addons;
 mod apply;
 mod connection;
+mod controller;
 mod crds;
 mod lock;
 mod masking;

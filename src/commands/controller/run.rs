@@ -55,6 +55,7 @@ pub async fn run(
         cluster,
         Options {
             namespace,
+            watch_namespace: args.watch_namespace.clone(),
             resync: args.resync,
         },
         templates,
