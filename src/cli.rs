@@ -109,6 +109,9 @@ pub struct ControllerArgs {
 pub enum ControllerCommand {
     /// Run the controller (in its Deployment, or locally against a kubeconfig).
     Run(ControllerRunArgs),
+    /// Hand a site applied from this machine to the controller: its profile becomes a Site in
+    /// its namespace, and its secrets stay exactly as they are in the cluster.
+    Adopt,
 }
 
 #[derive(Debug, Args)]

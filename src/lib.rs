@@ -15,6 +15,7 @@ pub(crate) mod controller;
 pub(crate) mod deploy;
 pub(crate) mod diff;
 pub(crate) mod fsutil;
+pub(crate) mod health;
 pub(crate) mod host;
 pub(crate) mod images;
 pub(crate) mod object;
@@ -57,7 +58,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::DiffFound) => ExitCode::from(1),
+        Ok(Outcome::DiffFound | Outcome::Degraded) => ExitCode::from(1),
         Err(err) => {
             ui.error(&err);
             ExitCode::from(EXIT_ERROR)

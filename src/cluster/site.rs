@@ -48,6 +48,18 @@ impl Cluster {
             .map(|site| serde_json::to_value(site).unwrap_or_default()))
     }
 
+    /// Every object of `kind` in `namespace` (every one, for a cluster-scoped kind), as `status`
+    /// reads them.
+    pub async fn list_objects(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let kind = self.kind(api_version, kind).await?;
+        self.list_kind(&kind, namespace).await
+    }
+
     /// Merges `status` into a Site's status.
     pub async fn patch_site_status(
         &self,

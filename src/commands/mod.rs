@@ -32,6 +32,8 @@ pub enum Outcome {
     Ok,
     /// Exit 1: the plan differs from the cluster.
     DiffFound,
+    /// Exit 1: `status` found the site degraded.
+    Degraded,
 }
 
 /// Loads the profile and shows its warnings.

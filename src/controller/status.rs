@@ -157,18 +157,18 @@ fn onions(observed: &Observed) -> Value {
     )
 }
 
-/// The condition `kind` of a status, if it is there.
-pub fn condition<'s>(status: &'s Value, kind: &str) -> Option<&'s Value> {
-    status["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == kind)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::deploy::Report;
+
+    /// The condition `kind` of a status, if it is there.
+    fn condition<'s>(status: &'s Value, kind: &str) -> Option<&'s Value> {
+        status["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == kind)
+    }
 
     fn reconciled(ready: &[bool]) -> Reconciled {
         Reconciled {

@@ -12,4 +12,5 @@ mod lock;
 mod masking;
 mod secrets;
 mod state_safety;
+mod status;
 mod terminal;

@@ -1,5 +1,6 @@
-//! `openlsp controller`: run the controller that keeps Sites as declared.
+//! `openlsp controller`: run the controller that keeps Sites as declared, and hand it a site.
 
+mod adopt;
 mod run;
 
 use super::Outcome;
@@ -9,5 +10,6 @@ use crate::ui::Ui;
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ControllerArgs) -> anyhow::Result<Outcome> {
     match &args.command {
         ControllerCommand::Run(run_args) => run::run(ui, global, run_args).await,
+        ControllerCommand::Adopt => adopt::run(ui, global).await,
     }
 }
