@@ -107,11 +107,36 @@ pub struct ControllerArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ControllerCommand {
+    /// Apply the Site CRD, the controller's ServiceAccount and RBAC, and its Deployment.
+    Install(ControllerInstallArgs),
     /// Run the controller (in its Deployment, or locally against a kubeconfig).
     Run(ControllerRunArgs),
     /// Hand a site applied from this machine to the controller: its profile becomes a Site in
     /// its namespace, and its secrets stay exactly as they are in the cluster.
     Adopt,
+}
+
+#[derive(Debug, Args)]
+pub struct ControllerInstallArgs {
+    /// The namespace the controller runs in.
+    #[arg(long, default_value = "openlsp-system")]
+    pub namespace: String,
+
+    /// The controller's image (build it from the Containerfile and push it to your registry).
+    #[arg(long, default_value = crate::images::CONTROLLER_PLACEHOLDER)]
+    pub image: String,
+
+    /// Apply without asking.
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Do not wait for the controller to become ready.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// How long to wait for the controller (e.g. 90s, 10m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

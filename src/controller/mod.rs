@@ -4,6 +4,7 @@
 //! manager `openlsp-controller`; what it saw goes into the Site's status and Events.
 //! Also here: what `controller install` applies.
 
+pub mod install;
 pub mod reconcile;
 pub mod resource;
 pub mod run;

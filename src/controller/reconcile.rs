@@ -4,14 +4,12 @@
 //! pruned, a credential the cluster has is never replaced, and a Site that fails its checks
 //! changes nothing.
 
-use std::collections::BTreeSet;
-
 use serde_json::Value;
 
 use super::status::{Component, Observed};
 use crate::cluster::{ApplySet, Cluster, ClusterError, Desired, Kind, LockGuard};
 use crate::deploy::{self, DeployError, Interrupt, Progress, Report, WriteLimits};
-use crate::diff::{self, ChangeSet};
+use crate::diff;
 use crate::object::Stage;
 use crate::plan::TemplateSet;
 use crate::profile::ProfileError;
@@ -132,49 +130,16 @@ async fn reconcile_locked(
     survey.check_volume_paths(&desired)?;
     // Never --prune-data: data the plan dropped is kept.
     let changes = diff::compute(&survey.observations, diff::Detail::ChangesOnly);
-    let mut report = Report::default();
-    if changes.has_differences() {
-        lock.held()?;
-        let parent = deploy::open_parent(cluster, lock, &set, &survey, &desired).await?;
-        deploy::write_changes(
-            cluster,
-            lock,
-            progress,
-            &desired,
-            &survey,
-            &changes,
-            &|_| true,
-            // The Site is the declaration: a field another manager took is taken back.
-            &WriteLimits {
-                force_conflicts: true,
-                timeout: CRD_TIMEOUT,
-            },
-            interrupt,
-            &mut report,
-        )
-        .await?;
-        if report.stopped_before.is_none() {
-            deploy::finish_writes(
-                cluster,
-                lock,
-                &set,
-                &desired,
-                &survey,
-                &changes,
-                &parent,
-                &mut report,
-            )
-            .await?;
-        }
-    } else {
-        report.kept = changes.summary().kept;
-        lock.held()?;
-        let membership = survey.membership_after(&set.namespace, &desired, &BTreeSet::new());
-        cluster
-            .write_parent(&set, &survey.parent, &membership)
-            .await?;
-    }
-    let components = components(cluster, &desired, &changes).await?;
+    // The Site is the declaration: a field another manager took is taken back.
+    let limits = WriteLimits {
+        force_conflicts: true,
+        timeout: CRD_TIMEOUT,
+    };
+    let report = deploy::converge(
+        cluster, lock, progress, &set, &desired, &survey, &changes, &limits, interrupt,
+    )
+    .await?;
+    let components = components(cluster, &desired).await?;
     Ok(Reconciled {
         report,
         generated: resolved.generated,
@@ -189,7 +154,6 @@ async fn reconcile_locked(
 async fn components(
     cluster: &Cluster,
     desired: &[Desired],
-    _changes: &ChangeSet,
 ) -> Result<Vec<Component>, ClusterError> {
     let mut components = Vec::new();
     for object in desired.iter().filter(|d| d.stage == Stage::Workloads) {

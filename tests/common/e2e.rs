@@ -220,6 +220,11 @@ impl Site {
     /// Starts `openlsp controller run` for this site's namespace only (its leader election
     /// Lease there too), as a local process against the test server, with `extra` arguments.
     pub fn spawn_controller(&self, extra: &[&str]) -> Running {
+        self.spawn_controller_as(&self.kubeconfig, extra)
+    }
+
+    /// Like [`Site::spawn_controller`], with the credentials of `kubeconfig`.
+    pub fn spawn_controller_as(&self, kubeconfig: &Path, extra: &[&str]) -> Running {
         let namespace = self.namespace();
         let mut args = vec![
             "controller",
@@ -229,7 +234,7 @@ impl Site {
             "--watch-namespace",
             namespace,
             "--kubeconfig",
-            self.kubeconfig.to_str().unwrap(),
+            kubeconfig.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
         Running::start(self.test.spawn(args))

@@ -355,3 +355,78 @@ fn apply_refuses_a_namespace_the_controller_manages() {
     let parent = site.kubectl(&["get", "secret", "openlsp-applyset", "-n", site.namespace()]);
     assert_ne!(parent.code, 0, "apply wrote the ApplySet parent");
 }
+
+#[test]
+fn install_applies_a_controller_whose_rbac_is_enough_to_reconcile_a_site() {
+    let Some(site) = Site::new("regtest-playground", "ctl-rbac") else {
+        return;
+    };
+    let system = format!("{}-system", site.name);
+    let kubeconfig = site.kubeconfig.to_str().unwrap();
+    let install = |extra: &[&str]| {
+        let mut args = vec![
+            "controller",
+            "install",
+            "--namespace",
+            &system,
+            "--image",
+            "registry.example/openlsp:test",
+            "--no-wait",
+            "--kubeconfig",
+            kubeconfig,
+        ];
+        args.extend_from_slice(extra);
+        site.test.run(args)
+    };
+    let installed = install(&["--yes"]).expect(0);
+    assert!(
+        installed.stderr.contains("installed into namespace"),
+        "{}",
+        installed.stderr
+    );
+    let deployment = site.get_json(&["deployment", "openlsp-controller", "-n", &system]);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["image"],
+        "registry.example/openlsp:test"
+    );
+    assert_eq!(pod["serviceAccountName"], "openlsp-controller");
+    // Installed as asked: a second run has nothing to do.
+    let again = install(&[]).expect(0);
+    assert!(again.stderr.contains("no changes"), "{}", again.stderr);
+
+    // The controller with nothing but the ServiceAccount's grants reconciles a Site.
+    let token = site
+        .kubectl(&[
+            "create",
+            "token",
+            "openlsp-controller",
+            "-n",
+            &system,
+            "--duration",
+            "1h",
+        ])
+        .expect(0)
+        .stdout
+        .trim()
+        .to_owned();
+    let mut config: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&site.kubeconfig).unwrap()).unwrap();
+    for user in config["users"].as_array_mut().unwrap() {
+        user["user"] = serde_json::json!({ "token": token });
+    }
+    let scoped = site.test.write(
+        "controller.kubeconfig",
+        &serde_yaml::to_string(&config).unwrap(),
+    );
+    site.create_site_resource();
+    let mut controller = site.spawn_controller_as(&scoped, &[]);
+    controller.wait_for_stderr("applied:");
+    site.wait_site_condition("Degraded", "False");
+    assert_eq!(live_ids(&site), rendered_ids(&site));
+    let output = site.terminate(controller).expect(0);
+    assert!(!output.stderr.contains("forbidden"), "{}", output.stderr);
+    for kind in ["clusterrolebinding", "clusterrole"] {
+        site.kubectl(&["delete", kind, &format!("openlsp-controller-{system}")]);
+    }
+}
