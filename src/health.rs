@@ -398,6 +398,16 @@ mod tests {
     }
 
     #[test]
+    fn a_running_container_that_is_not_ready_points_at_its_probe() {
+        let status = json!({ "phase": "Running", "containerStatuses": [ {
+            "name": "lnd", "restartCount": 0, "ready": false, "state": { "running": {} } } ] });
+        let health = health_of(&[pod(status)], &[], &[]);
+        let finding = &health.components[0].problems[0];
+        assert!(finding.what.contains("readiness probe fails"), "{finding:?}");
+        assert!(finding.next.contains("kubectl describe pod lnd-0 -n home"), "{finding:?}");
+    }
+
+    #[test]
     fn a_pending_claim_names_the_disk_path() {
         let status = json!({ "phase": "Pending" });
         let claims = [
