@@ -43,7 +43,8 @@ pub struct Health {
 
 impl Health {
     pub fn healthy(&self) -> bool {
-        !self.site_degraded
+        !self.components.is_empty()
+            && !self.site_degraded
             && self
                 .components
                 .iter()
@@ -58,7 +59,9 @@ impl Health {
             .filter(|c| c.ready < c.wanted || !c.problems.is_empty())
             .map(|c| c.name.as_str())
             .collect();
-        if self.healthy() {
+        if self.components.is_empty() {
+            "degraded: none of the site's workloads is in the cluster; openlsp apply (or the controller) creates them".to_owned()
+        } else if self.healthy() {
             format!("healthy: all {} components ready", self.components.len())
         } else if not_ready.is_empty() {
             "degraded: the Site reports Degraded (see its conditions above)".to_owned()
@@ -398,13 +401,41 @@ mod tests {
     }
 
     #[test]
+    fn a_site_not_applied_yet_is_not_healthy() {
+        let health = assess(
+            &Observed {
+                namespace: "home",
+                workloads: &[],
+                pods: &[],
+                claims: &[],
+                volumes: &[],
+                parent: None,
+                site: None,
+            },
+            Vec::new(),
+        );
+        assert!(!health.healthy());
+        assert!(
+            health.summary().contains("openlsp apply"),
+            "{}",
+            health.summary()
+        );
+    }
+
+    #[test]
     fn a_running_container_that_is_not_ready_points_at_its_probe() {
         let status = json!({ "phase": "Running", "containerStatuses": [ {
             "name": "lnd", "restartCount": 0, "ready": false, "state": { "running": {} } } ] });
         let health = health_of(&[pod(status)], &[], &[]);
         let finding = &health.components[0].problems[0];
-        assert!(finding.what.contains("readiness probe fails"), "{finding:?}");
-        assert!(finding.next.contains("kubectl describe pod lnd-0 -n home"), "{finding:?}");
+        assert!(
+            finding.what.contains("readiness probe fails"),
+            "{finding:?}"
+        );
+        assert!(
+            finding.next.contains("kubectl describe pod lnd-0 -n home"),
+            "{finding:?}"
+        );
     }
 
     #[test]

@@ -213,42 +213,28 @@ async fn apply_under_lock(
             names.join(", ")
         ))?;
     }
-    let written = async {
-        let parent = deploy::open_parent(cluster, lock, set, &survey, desired).await?;
-        deploy::write_changes(
-            cluster,
-            lock,
-            ui,
-            desired,
-            &survey,
-            &changes,
-            &|_| true,
-            &WriteLimits {
-                force_conflicts: args.force_conflicts,
-                timeout: args.timeout,
-            },
-            interrupt,
-            &mut report,
-        )
-        .await?;
-        if report.stopped_before.is_none() {
-            deploy::finish_writes(
-                cluster,
-                lock,
-                set,
-                desired,
-                &survey,
-                &changes,
-                &parent,
-                &mut report,
-            )
-            .await?;
-        }
-        Ok(())
-    };
-    written
-        .await
-        .map_err(|err| super::deploy_failed(err, "openlsp apply"))?;
+    let written = deploy::converge(
+        cluster,
+        lock,
+        ui,
+        set,
+        desired,
+        &survey,
+        &changes,
+        &WriteLimits {
+            force_conflicts: args.force_conflicts,
+            timeout: args.timeout,
+        },
+        interrupt,
+    )
+    .await
+    .map_err(|err| super::deploy_failed(err, "openlsp apply"))?;
+    // A new site's namespace was created above, before the lock.
+    report.created.extend(written.created);
+    report.changed = written.changed;
+    report.pruned = written.pruned;
+    report.kept = written.kept;
+    report.stopped_before = written.stopped_before;
     ui.success(&format!(
         "applied to {}: {}",
         cluster.server(),

@@ -45,7 +45,8 @@ fn time_until(what: &str, mut check: impl FnMut() -> bool) -> Duration {
         } else {
             Err("not yet".to_owned())
         }
-    });
+    })
+    .unwrap_or_else(|err| panic!("{err}"));
     started.elapsed()
 }
 

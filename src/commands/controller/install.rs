@@ -99,8 +99,8 @@ pub async fn run(
             }
         }
     }
-    ui.info(&format!(
-        "next: kubectl create namespace <site> && kubectl apply -n <site> -f openlsp.yaml (or openlsp controller adopt for a site applied with openlsp apply); openlsp status shows how it is doing"
-    ));
+    ui.info(
+        "next: kubectl create namespace <site> && kubectl apply -n <site> -f openlsp.yaml (or openlsp controller adopt for a site applied with openlsp apply); openlsp status shows how it is doing",
+    );
     Ok(Outcome::Ok)
 }
