@@ -6,9 +6,9 @@
 
 use serde_json::Value;
 
-use super::status::{Component, Observed};
+use super::status::{Component, Observed, Reconciled};
 use crate::cluster::{ApplySet, Cluster, ClusterError, Desired, Kind, LockGuard};
-use crate::deploy::{self, DeployError, Interrupt, Progress, Report, WriteLimits};
+use crate::deploy::{self, DeployError, Interrupt, Progress, WriteLimits};
 use crate::diff;
 use crate::object::Stage;
 use crate::plan::TemplateSet;
@@ -54,23 +54,6 @@ impl ReconcileError {
             self,
             ReconcileError::Invalid(_) | ReconcileError::Credentials(_) | ReconcileError::Plan(_)
         )
-    }
-}
-
-/// What one reconcile did and saw.
-#[derive(Debug, Default)]
-pub struct Reconciled {
-    pub report: Report,
-    /// Secret values generated into the cluster (state paths, never values).
-    pub generated: Vec<String>,
-    pub observed: Observed,
-}
-
-impl Reconciled {
-    pub fn wrote(&self) -> bool {
-        !(self.report.created.is_empty()
-            && self.report.changed.is_empty()
-            && self.report.pruned.is_empty())
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use super::reconcile::{self, Reconciled};
-use super::status::{self, Ending};
+use super::reconcile;
+use super::status::{self, Ending, Reconciled};
 use crate::cluster::{Cluster, ClusterError, Kind, LockGuard, ReconcileFailed};
 use crate::deploy::{Interrupt, Progress, WaitProgress};
 use crate::object::Stage;

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::reconcile::Reconciled;
+use crate::deploy::Report;
 
 /// One workload's readiness.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,23 @@ pub struct Observed {
     pub components: Vec<Component>,
     /// (onion service, address)
     pub onions: Vec<(String, String)>,
+}
+
+/// What one reconcile did and saw.
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    pub report: Report,
+    /// Secret values generated into the cluster (state paths, never values).
+    pub generated: Vec<String>,
+    pub observed: Observed,
+}
+
+impl Reconciled {
+    pub fn wrote(&self) -> bool {
+        !(self.report.created.is_empty()
+            && self.report.changed.is_empty()
+            && self.report.pruned.is_empty())
+    }
 }
 
 /// How a reconcile ended, for the status.
@@ -160,7 +177,6 @@ fn onions(observed: &Observed) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::Report;
 
     /// The condition `kind` of a status, if it is there.
     fn condition<'s>(status: &'s Value, kind: &str) -> Option<&'s Value> {

@@ -171,11 +171,12 @@ mod tests {
     use crate::secrets::requirements::paths;
 
     fn site() -> Site {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/profiles/regtest-playground.yaml"
-        ))
-        .unwrap();
+        example("regtest-playground")
+    }
+
+    fn example(name: &str) -> Site {
+        let path = format!("{}/profiles/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).unwrap();
         parse(std::path::Path::new("p.yaml"), &text).unwrap().site
     }
 
@@ -243,7 +244,7 @@ mod tests {
 
     #[test]
     fn onion_addresses_come_from_the_public_keys_in_the_cluster() {
-        let site = site();
+        let site = example("pi4-mainnet");
         let first = resolve(&site, &BTreeMap::new()).unwrap();
         let cluster = cluster_of(&site, &first.secrets);
         let addresses = onion_addresses(&site, &cluster);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::e2e::{self, PATIENCE, Site};
+use crate::common::e2e::{self, PATIENCE, Running, Site};
 use crate::common::{self};
 
 /// How fast drift must be corrected on the test server.
@@ -50,6 +50,32 @@ fn time_until(what: &str, mut check: impl FnMut() -> bool) -> Duration {
     started.elapsed()
 }
 
+/// A Site of the regtest example made by a running controller, once it reports no failure.
+fn controlled_site(suffix: &str) -> Option<(Site, Running)> {
+    let site = Site::new("regtest-playground", suffix)?;
+    site.create_site_resource();
+    let mut controller = site.spawn_controller(&[]);
+    controller.wait_for_stderr("applied:");
+    site.wait_site_condition("Degraded", "False");
+    Some((site, controller))
+}
+
+/// A JSON patch of the Site: `op` on `path` with `value`.
+fn patch_site(site: &Site, path: &str, value: &str) {
+    let patch = serde_json::json!([{ "op": "replace", "path": path, "value": value }]);
+    site.kubectl(&[
+        "patch",
+        "site",
+        &site.name,
+        "-n",
+        site.namespace(),
+        "--type=json",
+        "-p",
+        &patch.to_string(),
+    ])
+    .expect(0);
+}
+
 fn condition<'s>(site: &'s Value, kind: &str) -> &'s Value {
     site["status"]["conditions"]
         .as_array()
@@ -59,12 +85,9 @@ fn condition<'s>(site: &'s Value, kind: &str) -> &'s Value {
 
 #[test]
 fn a_site_resource_is_applied_kept_as_declared_and_rolled_out() {
-    let Some(site) = Site::new("regtest-playground", "ctl") else {
+    let Some((site, controller)) = controlled_site("ctl") else {
         return;
     };
-    site.create_site_resource();
-    let mut controller = site.spawn_controller(&[]);
-    controller.wait_for_stderr("applied:");
     let reconciled = site.wait_site_condition("Degraded", "False");
     assert_eq!(reconciled["status"]["observedGeneration"], 1);
     assert_eq!(
@@ -143,17 +166,7 @@ fn a_site_resource_is_applied_kept_as_declared_and_rolled_out() {
 
     // A changed Site rolls out: the new config, and the StatefulSet's pods roll with it.
     let generation_before = lnd["metadata"]["generation"].as_i64().unwrap();
-    site.kubectl(&[
-        "patch",
-        "site",
-        &site.name,
-        "-n",
-        site.namespace(),
-        "--type=json",
-        "-p",
-        r#"[{"op":"replace","path":"/spec/lightning/0/alias","value":"rolled-out"}]"#,
-    ])
-    .expect(0);
+    patch_site(&site, "/spec/lightning/0/alias", "rolled-out");
     let rolled = site.wait_site_condition("Degraded", "False");
     assert_eq!(rolled["status"]["observedGeneration"], 2);
     assert!(conf(&site)[&key].as_str().unwrap().contains("rolled-out"));
@@ -178,25 +191,11 @@ fn a_site_resource_is_applied_kept_as_declared_and_rolled_out() {
 
 #[test]
 fn an_invalid_site_says_why_with_the_field_path_and_changes_nothing() {
-    let Some(site) = Site::new("regtest-playground", "ctl-invalid") else {
+    let Some((site, controller)) = controlled_site("ctl-invalid") else {
         return;
     };
-    site.create_site_resource();
-    let mut controller = site.spawn_controller(&[]);
-    controller.wait_for_stderr("applied:");
-    site.wait_site_condition("Degraded", "False");
     let before = site.settle();
-    site.kubectl(&[
-        "patch",
-        "site",
-        &site.name,
-        "-n",
-        site.namespace(),
-        "--type=json",
-        "-p",
-        r#"[{"op":"replace","path":"/spec/lightning/0/bitcoin","value":"nope"}]"#,
-    ])
-    .expect(0);
+    patch_site(&site, "/spec/lightning/0/bitcoin", "nope");
     let degraded = site.wait_site_condition("Degraded", "True");
     let reason = condition(&degraded, "Degraded");
     assert_eq!(reason["reason"], "InvalidSpec");
