@@ -117,11 +117,11 @@ for kind, objects, name, to, tk, ratio, mo, mk in rows:
 PY
 
 KUBECONFIG=$kubeconfig OPENLSP=$openlsp WORK=$work RUNS=$runs python3 - <<'PY'
-import collections, os, re, statistics, subprocess, sys, time
+import collections, os, re, signal, statistics, subprocess, sys, time
 
 openlsp, work, runs = os.environ["OPENLSP"], os.environ["WORK"], int(os.environ["RUNS"])
 env = dict(os.environ, NO_COLOR="1")
-site = "bench-controller"
+site = os.environ.get("SITE", "bench-controller")
 IDLE = 60
 
 def kubectl(*args, ok=True):
@@ -145,7 +145,7 @@ def rate(before, after):
 crd = subprocess.run([openlsp, "schema", "--crd"], capture_output=True, text=True, check=True).stdout
 subprocess.run(["kubectl", "apply", "--server-side", "-f", "-"], input=crd, env=env, check=True, capture_output=True, text=True)
 kubectl("wait", "--for=condition=Established", "crd/sites.openlsp.io", "--timeout=60s")
-kubectl("create", "namespace", site)
+kubectl("create", "namespace", site, ok=False)
 text = open("profiles/pi4-mainnet.yaml").read()
 text = text.replace("  name: home-pi", f"  name: {site}").replace("  namespace: openlsp", f"  namespace: {site}")
 path = os.path.join(work, "site.yaml")
@@ -155,16 +155,17 @@ kubectl("apply", "-n", site, "-f", path)
 log = open(os.path.join(work, "controller.log"), "w+")
 controller = subprocess.Popen(["/usr/bin/time", "-f", "%M", openlsp, "controller", "run", "--namespace", site,
                                "--watch-namespace", site], env=env, stderr=log, stdout=subprocess.DEVNULL)
-def wait_log(text, limit=120):
+def wait_log(texts, limit=120):
     deadline = time.time() + limit
     while time.time() < deadline:
         log.seek(0)
-        if text in log.read():
+        shown = log.read()
+        if any(text in shown for text in texts):
             return
         time.sleep(0.1)
     log.seek(0)
-    sys.exit(f"bench: the controller never printed {text!r}:\n{log.read()}")
-wait_log("applied:")
+    sys.exit(f"bench: the controller never printed {texts!r}:\n{log.read()}")
+wait_log(["applied:", "reconciled: no changes"])
 time.sleep(5)
 # The control plane's own requests while the controller is idle are in both windows; the
 # controller's are the difference to a window with it stopped (measured after).
@@ -185,7 +186,9 @@ for _ in range(runs):
                                                                          "-o", "jsonpath={.data.lnd\\.conf}").stdout)))
     time.sleep(1)
 
-controller.terminate()
+# SIGTERM to openlsp itself (time's child): time then prints the peak RSS.
+child = open(f"/proc/{controller.pid}/task/{controller.pid}/children").read().split()[0]
+os.kill(int(child), signal.SIGTERM)
 controller.wait()
 log.seek(0)
 rss_mib = int(log.read().strip().splitlines()[-1]) / 1024
