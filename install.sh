@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds openlsp from this checkout and installs the binary (and shell completions).
+# Builds openlsp from this checkout and installs the binary, shell completions and man pages.
 #   ./install.sh [--prefix DIR] [--dry-run]
 # The default prefix is /usr/local as root, ~/.local otherwise. Running it again rebuilds
 # and replaces the same files; nothing else changes.
@@ -43,11 +43,18 @@ if [ "$dry_run" = false ]; then
   "$prefix/bin/openlsp" completions bash >"$completions/openlsp"
 fi
 
+mandir=$prefix/share/man/man1
+run mkdir -p "$mandir"
+printf 'install: %s\n' "$prefix/bin/openlsp man --out-dir $mandir"
+if [ "$dry_run" = false ]; then
+  "$prefix/bin/openlsp" --quiet man --out-dir "$mandir"
+fi
+
 if [ "$dry_run" = true ]; then
   echo "install: dry run; nothing was changed"
   exit 0
 fi
-echo "install: installed $("$prefix/bin/openlsp" --version) to $prefix/bin/openlsp"
+echo "install: installed $("$prefix/bin/openlsp" --version) to $prefix/bin/openlsp; manual: man openlsp"
 case ":$PATH:" in
   *":$prefix/bin:"*) ;;
   *) echo "install: $prefix/bin is not on your PATH; add it, e.g.: export PATH=\"$prefix/bin:\$PATH\"" ;;

@@ -8,7 +8,8 @@
 #   correction.
 #   scripts/bench.sh [--runs N]      (default 7 runs per measurement)
 # kubectl gets the same objects (openlsp render --show-secrets -o DIR) in a namespace of its
-# own, applied with `kubectl apply --server-side -f DIR`, diffed with `kubectl diff --server-side`.
+# own, applied with `kubectl apply --server-side -f DIR`, diffed with `kubectl diff --server-side`:
+# kubectl v1.20.2 like the server, built by scripts/test-deps.sh, not whatever kubectl is on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,10 @@ done
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
+scripts/test-deps.sh >/dev/null
+# shellcheck source=/dev/null
+source "${OPENLSP_CACHE_DIR:-$HOME/.cache/openlsp}/test-deps.env"
+
 log "building openlsp (release)"
 cargo build --release --locked --quiet
 openlsp=$PWD/target/release/openlsp
@@ -33,10 +38,11 @@ trap cleanup EXIT
 log "starting the test control plane"
 kubeconfig=$(scripts/test-cluster.sh up "$cluster_dir" | tail -n 1)
 
-KUBECONFIG=$kubeconfig OPENLSP=$openlsp WORK=$work RUNS=$runs python3 - <<'PY'
+KUBECONFIG=$kubeconfig KUBECTL=$OPENLSP_TEST_KUBECTL OPENLSP=$openlsp WORK=$work RUNS=$runs python3 - <<'PY'
 import os, statistics, subprocess, sys, time
 
-openlsp, work, runs = os.environ["OPENLSP"], os.environ["WORK"], int(os.environ["RUNS"])
+openlsp, kubectl, work = os.environ["OPENLSP"], os.environ["KUBECTL"], os.environ["WORK"]
+runs = int(os.environ["RUNS"])
 env = dict(os.environ, XDG_STATE_HOME=os.path.join(work, "state"), NO_COLOR="1")
 
 def run(cmd, ok=(0,)):
@@ -64,12 +70,14 @@ spec:
 """
 
 def profile(kind, site):
-    """The Pi example, or an LSP with 50 Lightning nodes on one bitcoind, as site `site`."""
+    """The Pi example, or an LSP with 50 Lightning nodes on one bitcoind, as site `site`.
+    Each site has disk paths of its own: openlsp refuses two volumes on one data directory."""
     if kind == "pi":
         text = open("profiles/pi4-mainnet.yaml").read()
         text = text.replace("  name: home-pi", f"  name: {site}").replace("  namespace: openlsp", f"  namespace: {site}")
+        text = text.replace("path: /srv/", f"path: /srv/{site}/")
     else:
-        text = LSP.format(site=site) + "".join(
+        text = LSP.format(site=site).replace("path: /mnt/", f"path: /mnt/{site}/") + "".join(
             f"    - {{ name: lnd-{i:02d}, bitcoin: bitcoind, disk: channels, resources: {{ memory: 2Gi, cpu: 500m }} }}\n"
             for i in range(1, 51))
     path = os.path.join(work, f"{site}.yaml")
@@ -97,13 +105,13 @@ for kind in ["pi", "lsp"]:
             objects = len([f for f in os.listdir(k_dir) if f.endswith(".yaml")])
         subprocess.run([openlsp, "render", "-q", "-p", o_path], env=env, check=True, capture_output=True)
         fresh_o.append(run([openlsp, "apply", "-q", "--yes", "--no-wait", "-p", o_path]))
-        fresh_k.append(run(["kubectl", "apply", "--server-side", "--field-manager", "bench", "-f", k_dir]))
+        fresh_k.append(run([kubectl, "apply", "--server-side", "--field-manager", "bench", "-f", k_dir]))
         if i == 0:
             for _ in range(runs):
                 noop_o.append(run([openlsp, "apply", "-q", "--yes", "--no-wait", "-p", o_path]))
-                noop_k.append(run(["kubectl", "apply", "--server-side", "--field-manager", "bench", "-f", k_dir]))
+                noop_k.append(run([kubectl, "apply", "--server-side", "--field-manager", "bench", "-f", k_dir]))
                 diff_o.append(run([openlsp, "diff", "-q", "-p", o_path]))
-                diff_k.append(run(["kubectl", "diff", "--server-side", "--field-manager", "bench", "-f", k_dir]))
+                diff_k.append(run([kubectl, "diff", "--server-side", "--field-manager", "bench", "-f", k_dir]))
     for name, o, k in [("fresh apply", fresh_o, fresh_k), ("no-op re-apply", noop_o, noop_k), ("diff (no changes)", diff_o, diff_k)]:
         (to, mo), (tk, mk) = median(o), median(k)
         rows.append((kind, objects, name, to, tk, to / tk, mo, mk))

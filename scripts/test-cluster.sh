@@ -4,12 +4,14 @@
 # openlsp's integration tests, optionally with a real node that runs pods.
 #
 # Everything comes from Debian's package archive: Go 1.19, etcd and the
-# kubernetes source package (1.20.5+really1.20.2, vendor/ included); the node's
-# containerd, runc, CNI plugins and dnsmasq; the stand-in images
-# (scripts/test-images.sh). No docker, no downloads from anywhere else.
+# kubernetes source package (1.20.5+really1.20.2, vendor/ included), which also
+# gives the tests their kubectl; the node's containerd, runc, CNI plugins and
+# dnsmasq; the stand-in images (scripts/test-images.sh). No docker, no downloads
+# from anywhere else.
 #
 # Usage:
 #   scripts/test-cluster.sh build                  build + cache every binary (once)
+#   scripts/test-cluster.sh kubectl                build + cache kubectl alone; print its path
 #   scripts/test-cluster.sh up [--with-node] [DIR] start a cluster with state in DIR
 #   scripts/test-cluster.sh down [DIR]             stop it, undo its host changes, remove DIR
 #   scripts/test-cluster.sh status [DIR]           exit 0 if it is up and healthy
@@ -17,6 +19,11 @@
 #                                                  and reaches https://kubernetes.default.svc
 #   scripts/test-cluster.sh host-clean [--fix]     exit 1 listing what a test node left on
 #                                                  this host; --fix removes it
+#   scripts/test-cluster.sh kill-apiserver DIR     fault injection for the tests: SIGKILL
+#   scripts/test-cluster.sh stop-apiserver DIR       SIGSTOP (alive, answers nothing)
+#   scripts/test-cluster.sh cont-apiserver DIR       SIGCONT
+#   scripts/test-cluster.sh restart-apiserver DIR    start it again with the same flags and
+#                                                    data, and wait until it is ready
 #
 # Environment:
 #   OPENLSP_CACHE_DIR         cache root (default: $HOME/.cache/openlsp)
@@ -30,6 +37,8 @@
 # insecure-skip-tls-verify, context "openlsp-test") and DIR/env exports
 # OPENLSP_TEST_KUBECONFIG pointing at it. The last line `up` prints on stdout
 # is the kubeconfig path; progress goes to stderr, prefixed "test-cluster:".
+# The tests' kubectl is built from the same source (`kubectl`, which
+# scripts/test-deps.sh runs and names in its env file as OPENLSP_TEST_KUBECTL).
 #
 # Without --with-node the cluster has no node and listens on 127.0.0.1 only.
 #
@@ -82,6 +91,9 @@ readonly FEATURE_GATES=IPv6DualStack=true
 # Order matters: started left to right, stopped right to left.
 readonly COMPONENTS=(etcd kube-apiserver kube-controller-manager)
 readonly CONTROL_PLANE_BINS=(kube-apiserver kube-controller-manager)
+# The client the tests run, of the same version as the server, so no other
+# kubectl on the machine stands in for it (scripts/test-deps.sh names it).
+readonly CLIENT_BINS=(kubectl)
 
 # The node. Its names and addresses are host-wide, hence the lock; they are also
 # how `host-clean` recognises what a crashed run left behind.
@@ -142,10 +154,12 @@ as_root() {
 
 usage() {
   cat >&2 <<EOF
-usage: $0 build | up [--with-node] [DIR] | down [DIR] | status [DIR] | smoke [DIR] | host-clean [--fix]
+usage: $0 build | kubectl | up [--with-node] [DIR] | down [DIR] | status [DIR] | smoke [DIR] | host-clean [--fix]
+       $0 kill-apiserver | stop-apiserver | cont-apiserver | restart-apiserver DIR
   build       install Debian packages and build kube-apiserver, kube-controller-manager,
-              kubelet, kube-scheduler, kube-proxy $K8S_VERSION and pause into $BIN_DIR
+              kubectl, kubelet, kube-scheduler, kube-proxy $K8S_VERSION and pause into $BIN_DIR
               (once; cached)
+  kubectl     build kubectl $K8S_VERSION alone (once; cached) and print its path
   up          start etcd + kube-apiserver + kube-controller-manager on free loopback
               ports, state in DIR (default $DEFAULT_DIR); prints the kubeconfig path
   up --with-node
@@ -157,6 +171,11 @@ usage: $0 build | up [--with-node] [DIR] | down [DIR] | status [DIR] | smoke [DI
               through the kubernetes Service
   host-clean  exit 1 listing whatever a test node left on this host; --fix removes it
               (only while no node is up)
+  kill-apiserver, stop-apiserver, cont-apiserver
+              send kube-apiserver SIGKILL, SIGSTOP or SIGCONT (fault injection, for tests
+              that start a cluster of their own)
+  restart-apiserver
+              start kube-apiserver again with the same flags and data; wait until ready
 EOF
 }
 
@@ -234,15 +253,24 @@ ensure_node_packages() {
 # ---------------------------------------------------------------------------
 # build
 
+reports_version() { # reports_version PATH — the Kubernetes binary at PATH says it is K8S_VERSION
+  local out
+  case ${1##*/} in
+    kubectl) out=$("$1" version --client --short 2>/dev/null) ;;
+    *) out=$("$1" --version 2>/dev/null) ;;
+  esac
+  grep -qw "$K8S_VERSION" <<<"$out"
+}
+
 bins_ok() { # bins_ok NAME... — each is in BIN_DIR and reports K8S_VERSION
   local c
   for c in "$@"; do
     [[ -x $BIN_DIR/$c ]] || return 1
-    "$BIN_DIR/$c" --version 2>/dev/null | grep -qw "$K8S_VERSION" || return 1
+    reports_version "$BIN_DIR/$c" || return 1
   done
 }
 
-cached_ok() { bins_ok "${CONTROL_PLANE_BINS[@]}"; }
+cached_ok() { bins_ok "${CONTROL_PLANE_BINS[@]}" "${CLIENT_BINS[@]}"; }
 
 pause_ok() { [[ -x $BIN_DIR/pause ]] && "$BIN_DIR/pause" -v 2>&1 | grep -qw "v$PAUSE_VERSION"; }
 
@@ -268,11 +296,16 @@ cleanup_build() {
   fi
 }
 
-# cmd_build [--control-plane] — build whatever is missing of the control plane
-# binaries and (unless --control-plane) the node's, all from one source tree.
+# cmd_build [--control-plane | --client] — build whatever is missing of the
+# control plane binaries, kubectl and (without an option) the node's, or of
+# kubectl alone (--client), all from one source tree.
 cmd_build() {
-  local wanted=("${CONTROL_PLANE_BINS[@]}")
-  [[ ${1:-} == --control-plane ]] || wanted+=("${NODE_BINS[@]}" pause)
+  local wanted=("${CONTROL_PLANE_BINS[@]}" "${CLIENT_BINS[@]}")
+  case ${1:-} in
+    --control-plane) ;;
+    --client) wanted=("${CLIENT_BINS[@]}") ;;
+    *) wanted+=("${NODE_BINS[@]}" pause) ;;
+  esac
   local missing=() c
   mapfile -t missing < <(missing_bins "${wanted[@]}")
   if [[ ${#missing[@]} -eq 0 ]]; then
@@ -386,8 +419,7 @@ cmd_build() {
     log "go build ./cmd/$c"
     local t1=$SECONDS
     "$GO_BIN" build -trimpath -ldflags "$ldflags" -o "$build_work/bin/$c" "./cmd/$c"
-    "$build_work/bin/$c" --version | grep -qw "$K8S_VERSION" \
-      || die "built $c does not report $K8S_VERSION"
+    reports_version "$build_work/bin/$c" || die "built $c does not report $K8S_VERSION"
     log "built $c in $((SECONDS - t1))s"
   done
   cd /
@@ -1276,7 +1308,7 @@ EOF
   # (its Hostname, tried first by default, resolves nowhere).
   local node_flags=()
   ((with_node)) && node_flags+=(--kubelet-preferred-address-types=InternalIP)
-  start_bg "$dir" kube-apiserver "$BIN_DIR/kube-apiserver" \
+  local apiserver=("$BIN_DIR/kube-apiserver"
     --etcd-servers="http://127.0.0.1:$etcd_port" \
     --secure-port="$api_port" \
     --bind-address=127.0.0.1 \
@@ -1289,7 +1321,10 @@ EOF
     --service-account-key-file="$dir/sa.pub" \
     --service-account-signing-key-file="$dir/sa.key" \
     --service-cluster-ip-range="$SERVICE_CIDRS" \
-    --feature-gates="$FEATURE_GATES"
+    --feature-gates="$FEATURE_GATES")
+  # Kept for restart-apiserver, one argument per NUL-terminated field.
+  printf '%s\0' "${apiserver[@]}" >"$dir/kube-apiserver.args"
+  start_bg "$dir" kube-apiserver "${apiserver[@]}"
   wait_for "$dir" kube-apiserver 90 "kube-apiserver /readyz" api_ready "$dir"
 
   # With a node, a claim created in the same batch as its volume is bound within
@@ -1414,11 +1449,50 @@ cmd_host_clean() {
   return 1
 }
 
+# cmd_apiserver ACTION DIR — fault injection on the API server of a cluster `up` started, for
+# the tests that need one (tests/e2e/faults.rs; they start a cluster of their own for it):
+# kill (SIGKILL, a crash), stop (SIGSTOP: alive and connected, but nothing answers), cont
+# (SIGCONT), restart (start it again with the flags and etcd data it had, and wait for /readyz).
+cmd_apiserver() {
+  local action=$1 dir pid n=0 args=()
+  dir=$(abs_dir "${2:-$DEFAULT_DIR}")
+  [[ -f $dir/$MARKER && -f $dir/kube-apiserver.args ]] \
+    || die "$dir is not a cluster that this script started (up)"
+  case $action in
+    kill | stop | cont)
+      pid=$(pid_of "$dir" kube-apiserver) || die "kube-apiserver is not running in $dir"
+      case $action in
+        kill) kill -KILL "$pid" ;;
+        stop) kill -STOP "$pid" ;;
+        cont) kill -CONT "$pid" ;;
+      esac
+      log "kube-apiserver (pid $pid): SIG${action^^}"
+      if [[ $action == kill ]]; then
+        while pid_of "$dir" kube-apiserver >/dev/null && ((n < 100)); do
+          sleep 0.1
+          n=$((n + 1))
+        done
+        ! pid_of "$dir" kube-apiserver >/dev/null || die "kube-apiserver (pid $pid) survived SIGKILL"
+      fi
+      ;;
+    restart)
+      if pid=$(pid_of "$dir" kube-apiserver); then
+        kill -CONT "$pid" 2>/dev/null || true
+        stop_one "$dir" kube-apiserver
+      fi
+      mapfile -d '' args <"$dir/kube-apiserver.args"
+      start_bg "$dir" kube-apiserver "${args[@]}"
+      wait_for "$dir" kube-apiserver 90 "kube-apiserver /readyz" api_ready "$dir"
+      ;;
+  esac
+}
+
 main() {
   local cmd=${1:-}
   [[ $# -gt 0 ]] && shift
   case $cmd in
     build) [[ $# -eq 0 ]] || { usage; exit 2; }; cmd_build ;;
+    kubectl) [[ $# -eq 0 ]] || { usage; exit 2; }; cmd_build --client; echo "$BIN_DIR/kubectl" ;;
     up)
       if [[ ${1:-} == --with-node ]]; then
         [[ $# -le 2 ]] || { usage; exit 2; }
@@ -1431,6 +1505,10 @@ main() {
     status) [[ $# -le 1 ]] || { usage; exit 2; }; cmd_status "$@" ;;
     smoke) [[ $# -le 1 ]] || { usage; exit 2; }; cmd_smoke "$@" ;;
     host-clean) [[ $# -eq 0 || ($# -eq 1 && $1 == --fix) ]] || { usage; exit 2; }; cmd_host_clean "$@" ;;
+    kill-apiserver | stop-apiserver | cont-apiserver | restart-apiserver)
+      [[ $# -eq 1 ]] || { usage; exit 2; }
+      cmd_apiserver "${cmd%-apiserver}" "$1"
+      ;;
     -h | --help | help) usage ;;
     *) usage; exit 2 ;;
   esac

@@ -2,7 +2,11 @@
 # Install the real daemons the test suite uses to check rendered config files.
 #
 #   * From Debian bookworm (apt): tor, prometheus (for promtool), shellcheck,
-#     tmux, curl, jq, openssl and the shared libraries Bitcoin Knots needs.
+#     tmux, curl, jq, openssl, man-db (the test of `man openlsp` after install.sh)
+#     and the shared libraries Bitcoin Knots needs; rclone, inotify-tools and
+#     busybox-static for the channel backup script (the backup container's image
+#     has rclone and busybox: the tests run the script under busybox's shell and
+#     applets, tests/backup.rs).
 #   * Bitcoin Knots from Debian unstable, WITHOUT switching the system to
 #     unstable: bitcoin-knots, libc6, libstdc++6 and libgcc-s1 are fetched with
 #     a private apt sources list / lists dir and unpacked with `dpkg -x` into
@@ -10,6 +14,12 @@
 #     wrappers in .../bin run the binaries through unstable's own dynamic
 #     loader (ld-linux) with unstable's glibc/libstdc++ first on the library
 #     path and bookworm's libevent/zmq/sqlite after it.
+#   * kubectl v1.20.2, the API server's version, built from Debian's kubernetes
+#     source package by scripts/test-cluster.sh (cached there): the tests and
+#     scripts/bench.sh run this one, never whatever kubectl is on PATH.
+#
+#   * cargo-fuzz from crates.io (`cargo install --locked`, into ~/.cargo/bin),
+#     for scripts/fuzz.sh; skipped when that version is already installed.
 #
 # At the end the script writes ${OPENLSP_CACHE_DIR:-$HOME/.cache/openlsp}/test-deps.env
 # (for `source`) and prints the same `export ...` lines on stdout. Progress
@@ -55,7 +65,11 @@ KNOTS_ROOT="${KNOTS_DIR}/root"
 BIN_DIR="${CACHE_DIR}/bin"
 ENV_FILE="${CACHE_DIR}/test-deps.env"
 TOR_BIN=/usr/bin/tor
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROMTOOL_BIN=/usr/bin/promtool
+RCLONE_BIN=/usr/bin/rclone
+INOTIFYWAIT_BIN=/usr/bin/inotifywait
+BUSYBOX_BIN=/bin/busybox
 
 mkdir -p -- "${CACHE_DIR}" "${KNOTS_DIR}" "${BIN_DIR}"
 
@@ -88,7 +102,8 @@ esac
 
 # --- 1. bookworm packages ----------------------------------------------------
 APT_PACKAGES=(
-	tor prometheus shellcheck tmux curl jq openssl debian-archive-keyring
+	tor prometheus shellcheck tmux curl jq openssl man-db debian-archive-keyring
+	rclone inotify-tools busybox-static
 	libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
 	libevent-pthreads-2.1-7 libzmq5 libsqlite3-0
 )
@@ -126,11 +141,13 @@ else
 		die "apt-get install failed for: ${missing[*]}"
 fi
 
-for tool in "${TOR_BIN}" "${PROMTOOL_BIN}" /usr/bin/shellcheck /usr/bin/tmux /usr/bin/curl /usr/bin/jq /usr/bin/openssl; do
+for tool in "${TOR_BIN}" "${PROMTOOL_BIN}" "${RCLONE_BIN}" "${INOTIFYWAIT_BIN}" "${BUSYBOX_BIN}" /usr/bin/shellcheck /usr/bin/tmux /usr/bin/curl /usr/bin/jq /usr/bin/openssl /usr/bin/man; do
 	[[ -x "${tool}" ]] || die "${tool} is missing after the apt install"
 done
 "${TOR_BIN}" --version >/dev/null 2>&1 || die "${TOR_BIN} --version failed"
 "${PROMTOOL_BIN}" --version >/dev/null 2>&1 || die "${PROMTOOL_BIN} --version failed"
+"${RCLONE_BIN}" version >/dev/null 2>&1 || die "${RCLONE_BIN} version failed"
+"${BUSYBOX_BIN}" sh -c 'exit 0' || die "${BUSYBOX_BIN} has no shell"
 
 # --- 2. Bitcoin Knots from unstable -----------------------------------------
 UNSTABLE_PACKAGES=(bitcoin-knots libstdc++6 libgcc-s1 libc6)
@@ -294,7 +311,21 @@ fi
 KNOTS_VERSION="$(knots_version_ok "${BIN_DIR}/bitcoind")"
 log "knots: ${KNOTS_VERSION} ($(tr '\n' ';' 2>/dev/null <"${KNOTS_ROOT}/.versions" || true))"
 
-# --- 3. the environment file -------------------------------------------------
+# --- 3. cargo-fuzz ------------------------------------------------------------
+CARGO_FUZZ_VERSION=0.13.2
+if [[ "$(cargo fuzz --version 2>/dev/null || true)" == "cargo-fuzz ${CARGO_FUZZ_VERSION}" ]]; then
+	log "cargo-fuzz ${CARGO_FUZZ_VERSION} is installed; skipping"
+else
+	log "cargo-fuzz: cargo install cargo-fuzz --locked --version ${CARGO_FUZZ_VERSION}"
+	cargo install cargo-fuzz --locked --version "${CARGO_FUZZ_VERSION}" >&2 ||
+		die "cargo install cargo-fuzz failed"
+fi
+# --- 4. kubectl, of the test API server's version ---------------------------
+KUBECTL_BIN="$("${SCRIPT_DIR}/test-cluster.sh" kubectl)" || die "building kubectl failed"
+[[ -x "${KUBECTL_BIN}" ]] || die "scripts/test-cluster.sh kubectl gave no kubectl (${KUBECTL_BIN})"
+log "kubectl: ${KUBECTL_BIN} ($("${KUBECTL_BIN}" version --client --short))"
+
+# --- 5. the environment file -------------------------------------------------
 tmp_env="$(mktemp "${CACHE_DIR}/.test-deps.env.XXXXXX")"
 CLEANUP_PATHS+=("${tmp_env}")
 {
@@ -305,6 +336,10 @@ CLEANUP_PATHS+=("${tmp_env}")
 	fi
 	printf 'export OPENLSP_TEST_TOR=%q\n' "${TOR_BIN}"
 	printf 'export OPENLSP_TEST_PROMTOOL=%q\n' "${PROMTOOL_BIN}"
+	printf 'export OPENLSP_TEST_RCLONE=%q\n' "${RCLONE_BIN}"
+	printf 'export OPENLSP_TEST_INOTIFYWAIT=%q\n' "${INOTIFYWAIT_BIN}"
+	printf 'export OPENLSP_TEST_BUSYBOX=%q\n' "${BUSYBOX_BIN}"
+	printf 'export OPENLSP_TEST_KUBECTL=%q\n' "${KUBECTL_BIN}"
 } >"${tmp_env}"
 chmod 0644 "${tmp_env}"
 mv -f -- "${tmp_env}" "${ENV_FILE}"

@@ -14,9 +14,12 @@
 #   bitcoind  BITCOIND from src/images.rs  Debian sid minbase + bitcoin-knots (Bitcoin Core's
 #             config and RPC), user bitcoin with BITCOIND_UID, bitcoind/bitcoin-cli on PATH
 #   tor       TOR from src/images.rs       Debian bookworm minbase + tor, user tor with TOR_UID
-#   rclone    RCLONE from src/images.rs once the backup work pins it, until then
-#             docker.io/rclone/rclone:<the upstream version Debian packages>;
-#             bookworm minbase + rclone + inotify-tools, entrypoint rclone as upstream's
+#   rclone    RCLONE from src/images.rs (or, without a pin, docker.io/rclone/rclone:<the
+#             upstream version Debian packages>); bookworm minbase + rclone + inotify-tools +
+#             busybox-static, whose applets come first on PATH (/usr/local/bin) as busybox's
+#             are the tools of upstream's alpine base: the backup script runs under busybox sh
+#             with busybox's sed, awk, sha256sum, stat and mkfifo (tests/backup.rs runs it so);
+#             entrypoint rclone as upstream's
 #   toolbox   openlsp.test/toolbox:bookworm  bookworm minbase + curl, ca-certificates and
 #             netcat-openbsd: the client in test pods (curl with a CA, nc, getent)
 #   pause     openlsp.test/pause:<version>  kubernetes' pause.c, built by test-cluster.sh (--pause)
@@ -118,7 +121,7 @@ layout_tor() {
 recipe_rclone() {
   local pinned version
   pinned=$(images_rs RCLONE)
-  suite=bookworm packages=(rclone inotify-tools) user='' cmd='' entrypoint='["rclone"]'
+  suite=bookworm packages=(rclone inotify-tools busybox-static) user='' cmd='' entrypoint='["rclone"]'
   if [[ -n $pinned ]]; then
     ref=$(normalize_ref "$pinned")
   else
@@ -129,7 +132,14 @@ recipe_rclone() {
   fi
 }
 layout_rclone() {
-  require_files "$1" usr/bin/rclone usr/bin/inotifywait
+  local tree=$1 applet
+  require_files "$tree" usr/bin/rclone usr/bin/inotifywait bin/busybox
+  # Upstream's alpine base: sh and the text tools are busybox's applets.
+  install -d "$tree/usr/local/bin"
+  for applet in $("$tree/bin/busybox" --list); do
+    ln -sf /bin/busybox "$tree/usr/local/bin/$applet"
+  done
+  require_files "$tree" usr/local/bin/sh usr/local/bin/sha256sum usr/local/bin/mkfifo
 }
 
 recipe_toolbox() {

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, the one command the README and CI run:
-#   1. install what the tests need (scripts/test-deps.sh: bitcoind, tor, promtool, shellcheck),
+#   1. install what the tests need (scripts/test-deps.sh: bitcoind, tor, promtool, shellcheck,
+#      and kubectl of the test API server's version, built from the same Debian source),
 #   2. start two real Kubernetes control planes (scripts/test-cluster.sh): one with a real node
 #      that runs pods from stand-in images (docs/testing.md), which the tests also install addon
 #      CRDs into, and a bare one that never gets them (missing-addon errors),
-#   3. run rustfmt, clippy, shellcheck and every test; only the tests that need the addon CRDs
+#   3. run rustfmt, clippy, shellcheck, a short fuzz (scripts/fuzz.sh --seconds 20: both cargo
+#      fuzz targets from their committed corpus) and every test; only the tests that need the addon CRDs
 #      from ../shared/crds (not ours to install) may skip, with a warning,
 #   4. end with the count of skipped tests (each test that skips writes `SKIP <test>: <reason>`
 #      to $OPENLSP_TEST_SKIP_LOG; cargo would hide it, as it hides a passing test's output),
@@ -22,7 +24,11 @@ log "installing test dependencies"
 scripts/test-deps.sh >/dev/null
 # shellcheck source=/dev/null
 source "$cache_dir/test-deps.env"
-export OPENLSP_TEST_BITCOIND OPENLSP_TEST_BITCOIN_CLI OPENLSP_TEST_TOR OPENLSP_TEST_PROMTOOL
+export OPENLSP_TEST_BITCOIND OPENLSP_TEST_BITCOIN_CLI OPENLSP_TEST_TOR OPENLSP_TEST_PROMTOOL \
+    OPENLSP_TEST_KUBECTL OPENLSP_TEST_RCLONE OPENLSP_TEST_INOTIFYWAIT OPENLSP_TEST_BUSYBOX
+# The tests run $OPENLSP_TEST_KUBECTL, never `kubectl` from PATH: a client newer than the
+# server would hide version skew, and a fresh CI machine has none.
+log "kubectl: $OPENLSP_TEST_KUBECTL ($("$OPENLSP_TEST_KUBECTL" version --client --short))"
 
 log "checking formatting and lints"
 cargo fmt --check
@@ -36,6 +42,11 @@ log "building the tests"
 cargo test --locked --all-targets --no-run
 export OPENLSP_TEST_OPENLSP_BIN=$PWD/target/debug/openlsp
 
+# Seconds of fuzzing, not the 10 minutes of scripts/fuzz.sh: a regression of a found input (the
+# committed corpus is replayed first) or a quick new find fails the run here.
+log "fuzzing briefly"
+scripts/fuzz.sh --seconds 20
+
 cluster_dir=$(mktemp -u "${TMPDIR:-/tmp}/openlsp-test-cluster.XXXXXX")
 bare_dir=$(mktemp -u "${TMPDIR:-/tmp}/openlsp-test-cluster-bare.XXXXXX")
 skip_log=$(mktemp "${TMPDIR:-/tmp}/openlsp-test-skips.XXXXXX")
@@ -48,8 +59,10 @@ report_skips() {
   fi
   rm -f "$skip_log"
 }
+no_kubectl_dir=""
 cleanup() {
   report_skips
+  [ -z "$no_kubectl_dir" ] || rm -rf "$no_kubectl_dir"
   scripts/test-cluster.sh down "$cluster_dir" || true
   scripts/test-cluster.sh down "$bare_dir" || true
 }
@@ -78,9 +91,18 @@ fi
 export CI=${CI:-true}
 export OPENLSP_TEST_SKIP_LOG=$skip_log
 
+# A kubectl first on the tests' PATH that fails: a test that ran `kubectl` from PATH instead of
+# $OPENLSP_TEST_KUBECTL would pass on a machine that happens to have one, and fail on CI.
+no_kubectl_dir=$(mktemp -d "${TMPDIR:-/tmp}/openlsp-test-no-kubectl.XXXXXX")
+# shellcheck disable=SC2016 # $0 is the shim's own path, expanded when it runs
+printf '#!/bin/sh\necho "kubectl from PATH ($0) run by a test: use OPENLSP_TEST_KUBECTL" >&2\nexit 127\n' \
+    >"$no_kubectl_dir/kubectl"
+chmod 755 "$no_kubectl_dir/kubectl"
+
 log "running the tests"
 tests_ran=1
-cargo test --locked --all-targets
+PATH="$no_kubectl_dir:$PATH" cargo test --locked --all-targets
+rm -rf "$no_kubectl_dir"
 
 trap - EXIT
 report_skips

@@ -77,8 +77,10 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Remove the site from the cluster, keeping its data unless --purge.
     Delete(DeleteArgs),
-    /// Credentials after day one: list, rotate, pull, export, import, the LND seed.
+    /// Credentials after day one: list, rotate, pull, export, import, set, the LND seed.
     Secrets(SecretsArgs),
+    /// Channel backups: status of every target, the latest backup to a file, restore.
+    Backup(BackupArgs),
     /// Print an lndconnect URI and QR code for a mobile wallet (it contains a macaroon).
     Connect(ConnectArgs),
     /// Print a shell completion script.
@@ -90,6 +92,8 @@ pub enum Command {
     /// How the site is doing: pods, waiting reasons with the next step, onion addresses, the
     /// last apply or reconcile (exit 1 when degraded).
     Status(StatusArgs),
+    /// Print the manual page (roff), or write one page per command to a directory.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +186,66 @@ pub enum SecretsCommand {
     Import(ImportArgs),
     /// Show where an LND seed is; --reveal prints it once, after a typed confirmation.
     Seed(SeedArgs),
+    /// Give a secret openlsp cannot make (a backup target's rclone config); kept 0600.
+    Set(SetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The secret, as the profile names it (a backup target's `rclone.config`).
+    pub name: String,
+
+    /// The file with its value (`-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub from_file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub command: BackupCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Every node's targets: last verified copy, its age and checksum, and whether it is the
+    /// cluster's latest (exit 1 when one is stale or failing).
+    Status(BackupStatusArgs),
+    /// Write a node's latest channel backup, from its cluster copy, to a file (0600).
+    Pull(BackupPullArgs),
+    /// Give a running node a channel backup, so its peers close the channels and the funds
+    /// come back on chain (after checks and a typed confirmation).
+    Restore(BackupRestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupStatusArgs {
+    /// Only this Lightning node [default: every one].
+    pub node: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupPullArgs {
+    /// The Lightning node.
+    pub node: String,
+
+    /// The file to write (0600); it must not exist yet.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupRestoreArgs {
+    /// The Lightning node to restore the channels of.
+    pub node: String,
+
+    /// The channel backup file (a node's channel.backup, from a target or `backup pull`).
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+
+    /// The node's name, typed in advance, to confirm without a terminal.
+    #[arg(long, value_name = "NODE")]
+    pub confirm_node: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -469,6 +533,13 @@ pub struct RenderArgs {
     /// Include Secret values in the output (they are masked as *** otherwise).
     #[arg(long)]
     pub show_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write openlsp.1 and openlsp-<command>.1 for every command into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

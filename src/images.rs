@@ -40,6 +40,11 @@ pub const CONTROLLER_PLACEHOLDER: &str = concat!(
     "registry.invalid/openlsp/openlsp:",
     env!("CARGO_PKG_VERSION")
 );
+/// rclone (rclone/rclone on Docker Hub; its Dockerfile: alpine:latest with ca-certificates,
+/// fuse3 and tzdata, rclone in /usr/local/bin; published for linux/amd64, arm64, arm/v7, arm/v6
+/// and 386). The channel backup container runs openlsp's script with its busybox `sh`, applets
+/// (`sha256sum`, `stat`, `mkfifo`, `inotifyd`) and rclone; it runs as the node's uid.
+pub const RCLONE: &str = "rclone/rclone:1.75.0";
 
 /// Every pinned image by component name, for tests.
 #[cfg(test)]
@@ -51,6 +56,7 @@ const ALL: &[(&str, &str)] = &[
     ("bitcoin-exporter", BITCOIN_EXPORTER),
     ("lndmon", LNDMON),
     ("openlsp-controller", CONTROLLER_PLACEHOLDER),
+    ("rclone", RCLONE),
 ];
 
 #[cfg(test)]

@@ -24,6 +24,38 @@ fn completions_for_every_shell() {
     }
 }
 
+/// The man page comes from the same clap definitions as `--help`: every command is in it, and
+/// `--out-dir` writes a page per command.
+#[test]
+fn man_pages_come_from_the_command_line_definitions() {
+    let test = Test::new();
+    let page = test.run(["man"]).expect(0).stdout;
+    assert!(page.starts_with(".ie \\n(.g .ds Aq"), "not roff:\n{page}");
+    assert!(page.contains(".TH openlsp 1"), "{page}");
+    for command in [
+        "init", "validate", "render", "diff", "apply", "delete", "secrets",
+    ] {
+        assert!(
+            page.contains(&format!("openlsp\\-{command}(1)")),
+            "{command}: {page}"
+        );
+    }
+    test.run(["man", "--out-dir", "pages"]).expect(0);
+    let mut pages: Vec<String> = std::fs::read_dir(test.path().join("pages"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    assert!(pages.contains(&"openlsp.1".to_owned()), "{pages:?}");
+    assert!(pages.contains(&"openlsp-apply.1".to_owned()), "{pages:?}");
+    assert!(
+        pages.contains(&"openlsp-secrets-rotate.1".to_owned()),
+        "{pages:?}"
+    );
+    let apply = std::fs::read_to_string(test.path().join("pages/openlsp-apply.1")).unwrap();
+    assert!(apply.contains("force\\-conflicts"), "{apply}");
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let test = Test::new();
@@ -54,9 +86,10 @@ fn install_sh_dry_run_prints_its_steps_and_changes_nothing() {
 /// The real install path, with a stand-in `cargo` first on PATH: it checks that it was called as
 /// `cargo install --locked --force --path . --root PREFIX` from the checkout and places the
 /// openlsp binary this test run built, so everything install.sh does after the compile runs for
-/// real (the compile itself is cargo's).
+/// real (the compile itself is cargo's). Then `man openlsp` finds the page as an operator's shell
+/// would: through PATH (man-db looks beside each `bin` directory), without MANPATH.
 #[test]
-fn install_sh_installs_the_binary_and_completions_and_is_harmless_to_rerun() {
+fn install_sh_installs_the_binary_completions_and_man_pages_and_is_harmless_to_rerun() {
     use std::os::unix::fs::PermissionsExt;
     let test = Test::new();
     let prefix = test.path().join("prefix");
@@ -106,15 +139,42 @@ fn install_sh_installs_the_binary_and_completions_and_is_harmless_to_rerun() {
         )
     );
 
+    let man = std::process::Command::new("man")
+        .args(["-P", "cat", "openlsp"])
+        .env("PATH", format!("{}:{}", prefix.join("bin").display(), path))
+        .env_remove("MANPATH")
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("man is installed by scripts/test-deps.sh");
+    let text = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        man.status.success() && text.contains("openlsp-apply(1)"),
+        "man openlsp: {}{text}",
+        String::from_utf8_lossy(&man.stderr)
+    );
+
+    let first_files = walk(&prefix);
     let second = install();
     assert!(second.status.success());
     assert_eq!(std::fs::read_to_string(&completions).unwrap(), script);
     let mut files: Vec<_> = walk(&prefix);
     files.sort();
-    assert_eq!(
-        files,
-        ["bin/openlsp", "share/bash-completion/completions/openlsp"],
-        "a second run leaves exactly the same files"
+    assert!(
+        files.contains(&"share/man/man1/openlsp.1".to_owned()),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"share/man/man1/openlsp-apply.1".to_owned()),
+        "{files:?}"
+    );
+    let mut before = first_files;
+    before.sort();
+    assert_eq!(files, before, "a second run leaves exactly the same files");
+    assert!(
+        files.iter().all(|f| f == "bin/openlsp"
+            || f == "share/bash-completion/completions/openlsp"
+            || (f.starts_with("share/man/man1/openlsp") && f.ends_with(".1"))),
+        "{files:?}"
     );
 }
 
@@ -167,4 +227,45 @@ fn quiet_drops_success_notes_but_keeps_warnings_results_and_errors() {
     );
     let error = test.run(["-q", "validate", "-p", "broken.yaml"]).expect(2);
     assert_output_snapshot!("quiet_error", error.stderr, &test);
+}
+
+/// The audit log names the user by the process's uid, also where `$USER` is unset (cron,
+/// `env -i`): never `unknown`. (The lock holder uses the same name: tests/e2e/faults.rs.)
+#[test]
+fn the_audit_log_names_the_uid_without_user_in_the_environment() {
+    let test = Test::new()
+        .with_example("regtest-playground")
+        .without_env("USER");
+    test.run(["render", "-p", "regtest-playground.yaml"])
+        .expect(0);
+    test.write("pass", "a long enough passphrase\n");
+    test.run([
+        "secrets",
+        "export",
+        "-p",
+        "regtest-playground.yaml",
+        "--to",
+        "backup.age",
+        "--passphrase-file",
+        "pass",
+    ])
+    .expect(0);
+    let log = std::fs::read_to_string(test.state_dir("playground").join("audit.log")).unwrap();
+    let user = uid_name();
+    assert!(
+        log.lines()
+            .last()
+            .is_some_and(|line| line.contains(&format!(" {user}: exported to backup.age"))),
+        "{log}"
+    );
+}
+
+/// The name of this process's uid, as `id -un` says.
+pub fn uid_name() -> String {
+    let id = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    assert!(id.status.success());
+    String::from_utf8(id.stdout).unwrap().trim().to_owned()
 }

@@ -3,7 +3,6 @@
 //! in a pseudo-terminal (keystrokes in, profile out). The fixture's `bin/` is the whole PATH, so
 //! every program openlsp runs is a fake, and one it does not find is "not installed".
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -50,20 +49,6 @@ fn copy_tree(from: &Path, dest: &Path) {
             fs::copy(&path, &target).unwrap();
         }
     }
-}
-
-/// Every file under `dir` with its bytes, to prove a run changed nothing.
-fn tree_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(tree_bytes(&path));
-        } else {
-            files.insert(path.clone(), fs::read(&path).unwrap());
-        }
-    }
-    files
 }
 
 /// The report's lines for one status: (title, found, fix lines).
@@ -312,10 +297,10 @@ fn fix_edits_a_fresh_pi_with_backups_and_a_second_run_changes_nothing() {
         assert!(allowed.contains(&call), "--fix ran {call:?}");
     }
 
-    let before_second = tree_bytes(&host);
+    let before_second = crate::common::tree_bytes(&host);
     let second = fix(&test, &host, true).expect(0);
     assert_eq!(
-        tree_bytes(&host),
+        crate::common::tree_bytes(&host),
         before_second,
         "the second run changed a file"
     );
@@ -336,11 +321,11 @@ fn fix_without_yes_and_without_a_terminal_refuses_and_changes_nothing() {
     let test = Test::new();
     let host = test.path().join("fresh-pi");
     copy_tree(&fixture("fresh-pi"), &host);
-    let before = tree_bytes(&host);
+    let before = crate::common::tree_bytes(&host);
     let test = test.env("PATH", host.join("bin")).env("HOME", HOME);
     let output = fix(&test, &host, false).expect(2);
     assert_output_snapshot!("fix_without_a_terminal", output.stderr, &test);
-    assert_eq!(tree_bytes(&host), before);
+    assert_eq!(crate::common::tree_bytes(&host), before);
 }
 
 /// In a terminal, `--fix` shows the edits, then asks: no (the default) changes nothing and exits
@@ -350,7 +335,7 @@ fn fix_in_a_terminal_asks_first_and_a_no_changes_nothing() {
     let test = Test::new();
     let host = test.path().join("fresh-pi");
     copy_tree(&fixture("fresh-pi"), &host);
-    let before = tree_bytes(&host);
+    let before = crate::common::tree_bytes(&host);
     let cmdline = host.join("boot/firmware/cmdline.txt");
     let modules = host.join("etc/modules");
     let cmdline_backup = host.join("boot/firmware/cmdline.txt.openlsp.bak");
@@ -371,7 +356,7 @@ fn fix_in_a_terminal_asks_first_and_a_no_changes_nothing() {
         );
         assert_eq!(exit_code(&mut session), 2, "answered {key:?}");
         assert_eq!(
-            tree_bytes(&host),
+            crate::common::tree_bytes(&host),
             before,
             "answering {key:?} changed a file"
         );
@@ -951,9 +936,13 @@ fn an_older_image_with_boot_cmdline_txt_is_checked_and_fixed_there() {
         !host.join("boot/firmware").exists(),
         "nothing new under /boot"
     );
-    let edited = tree_bytes(&host);
+    let edited = crate::common::tree_bytes(&host);
     let second = fix(&test, &host, true).expect(0);
-    assert_eq!(tree_bytes(&host), edited, "the second run changed a file");
+    assert_eq!(
+        crate::common::tree_bytes(&host),
+        edited,
+        "the second run changed a file"
+    );
     assert_output_snapshot!("fix_bullseye-pi_again", second.stderr, &test);
 }
 

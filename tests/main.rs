@@ -9,11 +9,14 @@
 mod common;
 
 mod architecture;
+mod backup;
 mod bitcoind;
 mod cli;
+mod connection_errors;
 mod e2e;
 mod init;
 mod monitoring;
+mod network_policy;
 mod networking;
 mod profile_errors;
 mod render;

@@ -151,9 +151,10 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 /// openlsp's `headers` container on a real bitcoind: its script, taken from the rendered
-/// Deployment, runs with the system python3 and the container's rendered environment (only
-/// bitcoind's address and the listening port moved here) and serves bitcoind's own header
-/// count; with a wrong password it answers 503, and no password is in any answer or its log.
+/// Deployment, runs with the system python3 and the container's rendered environment and
+/// connection file (only bitcoind's address and the listening port moved here) and serves
+/// bitcoind's own header count; with a wrong password it answers 503, and no password is in any
+/// answer or its log.
 #[test]
 fn the_headers_container_serves_bitcoinds_header_count() {
     let test = edited(
@@ -185,18 +186,10 @@ fn the_headers_container_serves_bitcoinds_header_count() {
         .unwrap()
         .iter()
         .map(|var| {
-            let value = match var["value"].as_str() {
-                Some(value) => value.to_owned(),
-                None => {
-                    let from = &var["valueFrom"]["secretKeyRef"];
-                    secret_value(
-                        &docs,
-                        from["name"].as_str().unwrap(),
-                        from["key"].as_str().unwrap(),
-                    )
-                }
-            };
-            (var["name"].as_str().unwrap().to_owned(), value)
+            let value = var["value"]
+                .as_str()
+                .expect("no variable comes from a Secret");
+            (var["name"].as_str().unwrap().to_owned(), value.to_owned())
         })
         .collect();
     let rendered = |name: &str| {
@@ -205,11 +198,41 @@ fn the_headers_container_serves_bitcoinds_header_count() {
             .map(|(_, value)| value.clone())
             .unwrap_or_else(|| panic!("the headers container has no {name}"))
     };
+    // Both containers read the connection file the credentials Secret holds, mounted from it.
+    let conf_path = rendered("BITCOIN_CONF_PATH");
+    let (mount_dir, key) = conf_path.rsplit_once('/').unwrap();
+    for each in pod["containers"].as_array().unwrap() {
+        let mount = each["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mountPath"] == mount_dir)
+            .unwrap_or_else(|| panic!("{} does not mount {mount_dir}", each["name"]));
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        assert_eq!(volume["secret"]["secretName"], "bitcoind-exporter-rpc");
+        assert_eq!(volume["secret"]["defaultMode"], 0o440);
+        let conf_env = each["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "BITCOIN_CONF_PATH")
+            .unwrap();
+        assert_eq!(conf_env["value"], conf_path.as_str());
+    }
     let user = secret_value(&docs, "bitcoind-exporter-rpc", "username");
     let password = secret_value(&docs, "bitcoind-exporter-rpc", "password");
-    assert_eq!(rendered("BITCOIN_RPC_USER"), user);
-    assert_eq!(rendered("BITCOIN_RPC_PASSWORD"), password);
-    assert_eq!(rendered("BITCOIN_RPC_HOST"), "bitcoind.playground.svc");
+    let conf = secret_value(&docs, "bitcoind-exporter-rpc", key);
+    assert_eq!(
+        conf,
+        format!(
+            "rpcconnect=bitcoind.playground.svc\nrpcport=18443\nrpcuser={user}\nrpcpassword={password}\n"
+        )
+    );
     assert_eq!(
         rendered("HEADERS_PORT"),
         container["ports"][0]["containerPort"].to_string()
@@ -234,9 +257,19 @@ fn the_headers_container_serves_bitcoinds_header_count() {
     assert_eq!(headers, 3);
 
     // The script as the container runs it, answering once it listens: status, body and log.
-    let scrape = |password: &str| {
+    let scrape = |attempt: &str| {
         let port = free_port();
         let log = test.path().join(format!("headers-{port}.log"));
+        let conf_file = test.write(
+            &format!("headers-{port}.conf"),
+            &conf
+                .replace("bitcoind.playground.svc", "127.0.0.1")
+                .replace("rpcport=18443", &format!("rpcport={}", knots.rpc_port))
+                .replace(
+                    &format!("rpcpassword={password}\n"),
+                    &format!("rpcpassword={attempt}\n"),
+                ),
+        );
         let mut command = Command::new("python3");
         command.args(["-c", script]);
         for (key, value) in &env {
@@ -244,9 +277,7 @@ fn the_headers_container_serves_bitcoinds_header_count() {
         }
         let daemon = Daemon(
             command
-                .env("BITCOIN_RPC_HOST", "127.0.0.1")
-                .env("BITCOIN_RPC_PORT", knots.rpc_port.to_string())
-                .env("BITCOIN_RPC_PASSWORD", password)
+                .env("BITCOIN_CONF_PATH", &conf_file)
                 .env("HEADERS_PORT", port.to_string())
                 .stdout(Stdio::null())
                 .stderr(fs::File::create(&log).unwrap())
@@ -327,11 +358,7 @@ fn the_disk_alert_fires_only_for_the_lightning_disks_own_machine() {
     else {
         return;
     };
-    let test = Test::new().with_example("full-stack");
-    let (docs, _) = render(&test, "full-stack.yaml");
-    let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
-    let groups = serde_json::json!({ "groups": rule["spec"]["groups"] });
-    test.write("rules.yaml", &serde_yaml::to_string(&groups).unwrap());
+    let test = full_stack_rules();
     // One node-exporter pod per machine; `pi4` holds the Lightning disk (/srv/lightning).
     let series = |pod: &str, node: &str, free: u32| {
         let target = format!(
@@ -382,18 +409,7 @@ fn the_disk_alert_fires_only_for_the_lightning_disks_own_machine() {
         case(20, 50, " []"),
     );
     let path = test.write("rules-test.yaml", &tests);
-    let output = Command::new(&promtool)
-        .args(["test", "rules"])
-        .arg(&path)
-        .current_dir(test.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "promtool test rules fails:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    promtool_test_rules(&promtool, &test, &path);
 }
 
 /// The alerts the issue names, each limited to the site, and the disk alert to the disk's own
@@ -434,7 +450,16 @@ fn the_alerts_cover_sync_disks_exporters_and_scrapes() {
     );
     assert!(expr("ExporterDown")[0].contains("bitcoind-exporter|lnd-lndmon"));
     let no_scrape = expr("NoScrape");
-    assert_eq!(no_scrape.len(), 3, "one per scrape job: {no_scrape:?}");
+    assert_eq!(no_scrape.len(), 4, "one per scrape job: {no_scrape:?}");
+    assert!(no_scrape[3].contains("job=\"lnd-backup\""), "{no_scrape:?}");
+    for alert in ["ChannelBackupNotCopied", "ChannelBackupTargetFailing"] {
+        let exprs = expr(alert);
+        assert_eq!(exprs.len(), 1, "{alert}");
+        assert!(
+            exprs[0].contains("{namespace=\"full-stack\", job=~\"lnd-backup\"}"),
+            "{alert}: {exprs:?}"
+        );
+    }
     assert!(no_scrape.iter().all(
         |e| e.starts_with("absent_over_time(up{namespace=\"full-stack\"") && e.ends_with("[10m])")
     ));
@@ -488,21 +513,39 @@ fn every_dashboard_is_json_and_shows_what_the_issue_lists() {
         }
     }
     for metric in [
-        "bitcoin_blocks",                   // chain sync: height
-        "bitcoin_headers",                  // chain sync: headers
-        "bitcoin_verification_progress",    // chain sync
-        "lnd_chain_block_height",           // LND's view of the chain
-        "bitcoin_peers",                    // peers
-        "lnd_peer_count",                   // peers
-        "bitcoin_mempool_size",             // mempool
-        "lnd_channels_active_total",        // channels
-        "lnd_channels_inactive_total",      // channels
-        "lnd_channels_pending_total",       // channels
-        "lnd_wallet_balance_confirmed_sat", // balances
-        "lnd_channels_open_balance_sat",    // balances
-        "node_filesystem_avail_bytes",      // disk free
+        "bitcoin_blocks",                                // chain sync: height
+        "bitcoin_headers",                               // chain sync: headers
+        "bitcoin_verification_progress",                 // chain sync
+        "lnd_chain_block_height",                        // LND's view of the chain
+        "bitcoin_peers",                                 // peers
+        "lnd_peer_count",                                // peers
+        "bitcoin_mempool_size",                          // mempool
+        "lnd_channels_active_total",                     // channels
+        "lnd_channels_inactive_total",                   // channels
+        "lnd_channels_pending_total",                    // channels
+        "lnd_wallet_balance_confirmed_sat",              // balances
+        "lnd_channels_open_balance_sat",                 // balances
+        "node_filesystem_avail_bytes",                   // disk free
+        "openlsp_backup_last_success_timestamp_seconds", // channel backups
+        "openlsp_backup_failures_total",                 // channel backups
     ] {
         assert!(exprs.contains(metric), "no panel shows {metric}");
+    }
+    // Every backup metric a panel or an alert queries is one the backup script writes.
+    let script = common::config(&docs, "lnd-backup", "backup.sh");
+    let rules =
+        serde_json::to_string(&find(&docs, "PrometheusRule", "openlsp-alerts")["spec"]).unwrap();
+    let queried: BTreeSet<&str> = exprs
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .chain(rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|word| word.starts_with("openlsp_backup_"))
+        .collect();
+    assert!(queried.len() >= 3, "{queried:?}");
+    for metric in queried {
+        assert!(
+            script.contains(&format!("metric {metric} ")),
+            "{metric} is queried but the backup script does not write it"
+        );
     }
     // Disk free only on the site's machines: the same mount point elsewhere is not the site's.
     assert!(exprs.contains(
@@ -591,7 +634,11 @@ fn monitoring_and_ingress_settings_reach_every_object() {
         .iter()
         .filter(|d| d["kind"] == "ServiceMonitor" || d["kind"] == "PrometheusRule")
         .collect();
-    assert_eq!(selected.len(), 4, "three ServiceMonitors and the rules");
+    assert_eq!(
+        selected.len(),
+        5,
+        "four ServiceMonitors (bitcoind's exporter, LND, lndmon, LND's backup) and the rules"
+    );
     for object in selected {
         assert_eq!(
             object["metadata"]["labels"]["release"], "myprom",
@@ -669,4 +716,85 @@ fn every_scrape_job_has_a_service_monitor_for_the_release() {
     assert!(lnd["metadata"]["labels"]["openlsp.io/metrics"].is_null());
     let lnd_conf = config(&docs, "lnd-config", "lnd.conf");
     assert!(lnd_conf.contains("prometheus.enable=true\nprometheus.listen=0.0.0.0:8989\n"));
+}
+
+/// `promtool test rules` on the rendered backup alerts with series as the backup container
+/// exports them: a target without the current channel.backup for 10 minutes fires
+/// ChannelBackupNotCopied; failures that keep coming fire ChannelBackupTargetFailing, a single
+/// failed attempt does not.
+#[test]
+fn the_backup_alerts_fire_on_a_stale_or_failing_target() {
+    let Some(promtool) = common::required_program("OPENLSP_TEST_PROMTOOL", "promtool test rules")
+    else {
+        return;
+    };
+    let test = full_stack_rules();
+    let labels = |target: &str| {
+        format!(r#"namespace="full-stack", job="lnd-backup", node="lnd", target="{target}""#)
+    };
+    let tests = format!(
+        r#"rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'openlsp_backup_target_current{{{usb}}}'
+        values: '1x4 0x40'
+      - series: 'openlsp_backup_target_current{{{nas}}}'
+        values: '1x45'
+      - series: 'openlsp_backup_failures_total{{{usb}}}'
+        values: '0x5 1x40'
+      - series: 'openlsp_backup_failures_total{{{nas}}}'
+        values: '0+1x45'
+    alert_rule_test:
+      - eval_time: 12m
+        alertname: ChannelBackupNotCopied
+        exp_alerts: []
+      - eval_time: 16m
+        alertname: ChannelBackupNotCopied
+        exp_alerts:
+          - exp_labels: {{ severity: critical, namespace: full-stack, job: lnd-backup, node: lnd, target: usb }}
+            exp_annotations:
+              summary: The channel backup of lnd changed and target usb has had no verified copy for 10 minutes
+              description: "The newest channel.backup is not on this target: if the Lightning disk dies now, the channels opened since the last copy cannot be recovered from it. openlsp backup status names the reason."
+      - eval_time: 30m
+        alertname: ChannelBackupTargetFailing
+        exp_alerts:
+          - exp_labels: {{ severity: warning, namespace: full-stack, job: lnd-backup, node: lnd, target: nas }}
+            exp_annotations:
+              summary: Backup target nas of lnd keeps failing
+              description: "Copying or verifying the channel backup on this target has failed again and again for 10 minutes; the backup container retries with backoff. openlsp backup status shows the last error."
+"#,
+        usb = labels("usb"),
+        nas = labels("nas"),
+    );
+    let path = test.write("rules-test.yaml", &tests);
+    promtool_test_rules(&promtool, &test, &path);
+}
+
+/// `promtool test rules` on `tests` (rule_files next to it, in `test`'s dir) passes.
+#[track_caller]
+fn promtool_test_rules(promtool: &std::path::Path, test: &Test, tests: &std::path::Path) {
+    let output = Command::new(promtool)
+        .args(["test", "rules"])
+        .arg(tests)
+        .current_dir(test.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "promtool test rules fails:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The full stack's rendered alert groups in `rules.yaml` of a new test dir.
+fn full_stack_rules() -> Test {
+    let test = Test::new().with_example("full-stack");
+    let (docs, _) = render(&test, "full-stack.yaml");
+    let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
+    let groups = serde_json::json!({ "groups": rule["spec"]["groups"] });
+    test.write("rules.yaml", &serde_yaml::to_string(&groups).unwrap());
+    test
 }

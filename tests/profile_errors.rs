@@ -357,11 +357,81 @@ const CASES: &[Case] = &[
         path: "spec.ingress.className",
     },
     Case {
+        name: "bad ingress controller namespace",
+        from: "      color: \"#3399ff\"",
+        to: "      color: \"#3399ff\"\n  ingress: { email: me@example.com, controllerNamespace: Ingress_NS }",
+        at: "22:58",
+        path: "spec.ingress.controllerNamespace",
+    },
+    Case {
         name: "unknown API in onion",
         from: "      color: \"#3399ff\"",
         to: "      color: \"#3399ff\"\n      onion: [rpc]",
         at: "22:15",
         path: "spec.lightning[0].onion[0]",
+    },
+    Case {
+        name: "maxmempool that overflowed the memory sizing",
+        from: "      txindex: true",
+        to: "      txindex: true\n      maxmempool: 17592186044416",
+        at: "16:19",
+        path: "spec.bitcoin[0].maxmempool",
+    },
+    Case {
+        name: "memory beyond any host",
+        from: "memory: 8Gi, cpus: 4 }",
+        to: "memory: 100Ti, cpus: 4 }",
+        at: "8:47",
+        path: "spec.host.memory",
+    },
+    Case {
+        name: "disk beyond any disk",
+        from: "size: 1Ti }",
+        to: "size: 2Pi }",
+        at: "10:48",
+        path: "spec.disks.blockchain.size",
+    },
+    Case {
+        name: "container memory out of range",
+        from: "      alias: my-node",
+        to: "      alias: my-node\n      resources: { memory: 1Mi }",
+        at: "21:28",
+        path: "spec.lightning[0].resources.memory",
+    },
+    Case {
+        name: "CPU count that overflows millicores",
+        from: "      txindex: true",
+        to: "      txindex: true\n      resources: { cpu: 18446744073709551615 }",
+        at: "16:25",
+        path: "spec.bitcoin[0].resources.cpu",
+    },
+    Case {
+        name: "zero CPU",
+        from: "      txindex: true",
+        to: "      txindex: true\n      resources: { cpu: 0m }",
+        at: "16:25",
+        path: "spec.bitcoin[0].resources.cpu",
+    },
+    Case {
+        name: "null site name",
+        from: "  name: home-pi",
+        to: "  name: null",
+        at: "4:9",
+        path: "metadata.name",
+    },
+    Case {
+        name: "boolean where text belongs",
+        from: "      disk: lightning",
+        to: "      disk: true",
+        at: "19:13",
+        path: "spec.lightning[0].disk",
+    },
+    Case {
+        name: "a second document",
+        from: "      color: \"#3399ff\"",
+        to: "      color: \"#3399ff\"\n---\nkind: Site",
+        at: "22:1",
+        path: "",
     },
 ];
 
@@ -401,6 +471,81 @@ fn every_bad_profile_exits_2_with_location_path_and_hint() {
         transcript.push_str(&format!("## {}\n{}\n", case.name, output.stderr));
     }
     assert_output_snapshot!("bad_profiles", transcript, &Plain);
+}
+
+/// Input that is not a profile at all: each refused at once, with its place when it has one,
+/// and a hint; never read without bound.
+#[test]
+fn unbounded_or_undecodable_input_is_refused_with_its_place() {
+    let test = Test::new();
+    test.write("binary.yaml", "");
+    std::fs::write(
+        test.path().join("binary.yaml"),
+        [&BASE.as_bytes()[..40], b"\xff\xfe", &BASE.as_bytes()[40..]].concat(),
+    )
+    .unwrap();
+    let huge = test.path().join("huge.yaml");
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(5 * 1024 * 1024).unwrap();
+    let fifo = test.path().join("fifo.yaml");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut transcript = Vec::new();
+    for (label, path) in [
+        ("a character device", "/dev/zero"),
+        ("a directory", "."),
+        ("a FIFO", "fifo.yaml"),
+        ("over the size cap", "huge.yaml"),
+        ("invalid UTF-8", "binary.yaml"),
+    ] {
+        let started = std::time::Instant::now();
+        let output = test.run(["validate", "-p", path]).expect(2);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{label}"
+        );
+        assert_eq!(
+            output.stderr.lines().count(),
+            2,
+            "{label}: {}",
+            output.stderr
+        );
+        transcript.push((label, output.stderr));
+    }
+    assert!(
+        transcript[4].1.starts_with("error: binary.yaml:2:9: "),
+        "{}",
+        transcript[4].1
+    );
+    let parts: Vec<(&str, &str)> = transcript.iter().map(|(l, t)| (*l, t.as_str())).collect();
+    assert_output_snapshot!("unbounded_input", crate::common::transcript(&parts), &test);
+}
+
+/// A megabyte-long value is echoed cut short, with its length: the message stays a line.
+#[test]
+fn long_values_are_echoed_cut_short() {
+    let test = Test::new();
+    let long = "x".repeat(1024 * 1024);
+    test.write(
+        "openlsp.yaml",
+        &BASE
+            .replace("name: home-pi", &format!("name: {long}"))
+            .replace("bitcoin: bitcoind", &format!("bitcoin: {long}")),
+    );
+    let output = test.run(["validate"]).expect(2);
+    assert!(output.stderr.len() < 2000, "{} bytes", output.stderr.len());
+    assert!(
+        output
+            .stderr
+            .contains("\u{2026}\" (1048576 characters) is not a valid DNS-1123 label"),
+        "{}",
+        output.stderr
+    );
 }
 
 #[test]
@@ -472,4 +617,60 @@ fn a_pruned_backend_is_a_warning_not_an_error() {
     test.write("openlsp.yaml", &BASE.replace("txindex: true", "prune: 550"));
     let output = test.run(["validate"]).expect(0);
     assert_output_snapshot!("pruned_backend_warning", output.stderr, &test);
+}
+
+/// The bad profiles above and the example profiles are seeds of the `profile` fuzz target
+/// (fuzz/corpus/profile), so the fuzzer starts from every path they reach.
+/// `OPENLSP_FUZZ_SEED=1` writes missing or outdated ones.
+#[test]
+fn every_bad_and_example_profile_is_a_fuzz_seed() {
+    let corpus = crate::common::repo_root().join("fuzz/corpus/profile");
+    let write = std::env::var_os("OPENLSP_FUZZ_SEED").is_some();
+    let mut missing = Vec::new();
+    for case in CASES {
+        let slug: String = case
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let slug = slug
+            .split('-')
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        let path = corpus.join(format!("bad-{slug}.yaml"));
+        let text = BASE.replacen(case.from, case.to, 1);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            if write {
+                std::fs::write(&path, &text).unwrap();
+            } else {
+                missing.push(path.display().to_string());
+            }
+        }
+    }
+    for entry in std::fs::read_dir(crate::common::repo_root().join("profiles")).unwrap() {
+        let example = entry.unwrap().path();
+        let path = corpus.join(format!(
+            "example-{}",
+            example.file_name().unwrap().to_str().unwrap()
+        ));
+        let text = std::fs::read(&example).unwrap();
+        if std::fs::read(&path).ok() != Some(text.clone()) {
+            if write {
+                std::fs::write(&path, &text).unwrap();
+            } else {
+                missing.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "profiles without their fuzz seed (run with OPENLSP_FUZZ_SEED=1): {missing:?}"
+    );
 }

@@ -125,10 +125,10 @@ fn the_pi_gets_every_object_the_issue_lists() {
     for secret in docs.iter().filter(|d| d["kind"] == "Secret") {
         assert!(secret.get("stringData").is_none());
         let name = secret["metadata"]["name"].as_str().unwrap();
-        if name == "lnd-rpc" {
+        if name == "lnd-rpc" || name == "lnd-scb" {
             assert!(
                 secret.get("data").is_none(),
-                "the sidecar fills lnd-rpc; openlsp owns no key"
+                "the pod's lndinit fills {name}; openlsp owns no key"
             );
         } else {
             assert!(secret["data"].is_object(), "{name} has no data");
@@ -231,8 +231,9 @@ fn pods_are_hardened_probed_labelled_and_fit_the_pi() {
         pods.push(workload["metadata"]["name"].as_str().unwrap().to_owned());
     }
     assert_eq!(pods, ["tor", "bitcoind", "lnd"]);
-    // bitcoind 2Gi, LND 1Gi plus its 64Mi sidecar (more than the 640Mi wallet step), Tor 256Mi.
-    assert_eq!(memory_mib, 2048 + 1024 + 64 + 256);
+    // bitcoind 2Gi; LND 1Gi plus its sidecars (more than the 640Mi wallet step): publish and
+    // scb-publish 64Mi each, the backup container 96Mi (one target); Tor 256Mi.
+    assert_eq!(memory_mib, 2048 + 1024 + 64 + 64 + 96 + 256);
     assert!(
         memory_mib <= 6 * 1024,
         "the stack needs {memory_mib} MiB; a Pi has 8 GiB, 2 GiB of it for the OS"
@@ -551,6 +552,13 @@ fn template_overrides_replace_files_and_template_errors_name_the_line() {
             builtin.replace("protocol: TCP }", "protocol: TCP"),
         ),
         (
+            "an invalid Secret, its values masked in the excerpt",
+            "lnd/secrets.yaml.j2",
+            fs::read_to_string(common::repo_root().join("templates/lnd/secrets.yaml.j2"))
+                .unwrap()
+                .replacen("labels: {{ node.labels }}", "labels: 7", 1),
+        ),
+        (
             "a directory that is not a service",
             "grafana/thing.yaml.j2",
             "kind: ConfigMap\n".to_owned(),
@@ -561,6 +569,7 @@ fn template_overrides_replace_files_and_template_errors_name_the_line() {
             .run(["render", "-p", "pi4-mainnet.yaml", "--templates", "tpl"])
             .expect(2);
         assert!(output.stdout.is_empty(), "{what}: {}", output.stdout);
+        common::assert_no_secrets(&output.stderr, &test.state_dir("home-pi"), what);
         errors.push((what, output.stderr));
     }
     let errors: Vec<(&str, &str)> = errors.iter().map(|(w, e)| (*w, e.as_str())).collect();
@@ -600,8 +609,8 @@ fn validate_shows_the_effective_profile() {
     );
 }
 
-/// A 4 GiB Pi gets caches sized for it, so the example stack (bitcoind, LND, Tor) fits beside
-/// the OS; an operator's own values still win.
+/// A 4 GiB Pi gets caches sized for it, so the example stack (bitcoind, LND, Tor, the channel
+/// backup) fits beside the OS; an operator's own values still win.
 #[test]
 fn a_4_gib_pi_gets_caches_that_fit_it() {
     let test = Test::new().with_example("pi4-mainnet");
@@ -615,16 +624,17 @@ fn a_4_gib_pi_gets_caches_that_fit_it() {
     assert_output_snapshot!("show_effective_4_gib", effective.stdout, &test);
     let site: Value = serde_yaml::from_str(&effective.stdout).unwrap();
     let bitcoind = &site["spec"]["bitcoin"][0];
-    assert_eq!(bitcoind["dbcache"], 384, "{}", effective.stdout);
+    // 384 MiB less the backup's 160 MiB, at least the 256 MiB minimum.
+    assert_eq!(bitcoind["dbcache"], 256, "{}", effective.stdout);
     assert_eq!(bitcoind["maxmempool"], 128);
-    assert_eq!(bitcoind["resources"]["memory"], "1152Mi");
+    assert_eq!(bitcoind["resources"]["memory"], "1Gi");
     let output = test.run(["render", "-p", "small.yaml"]).expect(0);
     let conf =
         find(&documents(&output.stdout), "ConfigMap", "bitcoind-config")["data"]["bitcoin.conf"]
             .as_str()
             .unwrap()
             .to_owned();
-    assert!(conf.contains("\ndbcache=384\n"), "{conf}");
+    assert!(conf.contains("\ndbcache=256\n"), "{conf}");
     assert!(conf.contains("\nmaxmempool=128\n"), "{conf}");
 
     // The 8 GiB Pi keeps bitcoind's default mempool.
@@ -767,9 +777,9 @@ fn the_memory_check_counts_the_wallet_step_of_a_small_lnd() {
             .unwrap()
             .to_owned()
     };
-    // 128Mi + the 64Mi sidecar is less than the wallet step; 576Mi + 64Mi equals it.
-    assert_eq!(needed("128Mi"), needed("576Mi"));
-    assert_ne!(needed("576Mi"), needed("1Gi"));
+    // 128Mi + the two 64Mi sidecars is less than the wallet step; 512Mi + 128Mi equals it.
+    assert_eq!(needed("128Mi"), needed("512Mi"));
+    assert_ne!(needed("512Mi"), needed("1Gi"));
 }
 
 /// A process's arguments are in /proc/<pid>/cmdline and `ps` for every local user of the node,
@@ -1020,7 +1030,6 @@ fn every_section_off_renders_only_the_nodes() {
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     for absent in [
         "Deployment",
-        "NetworkPolicy",
         "Ingress",
         "ClusterIssuer",
         "ServiceMonitor",
@@ -1028,6 +1037,13 @@ fn every_section_off_renders_only_the_nodes() {
     ] {
         assert!(!kinds.contains(&absent), "{absent} rendered: {kinds:?}");
     }
+    // The namespace's default deny and the nodes' own policies, no Tor's.
+    let policies: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["kind"] == "NetworkPolicy")
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(policies, ["bitcoind", "default-deny", "lnd"]);
     assert!(!stderr.contains("warning: spec."), "{stderr}");
     assert!(!config(&docs, "lnd-config", "lnd.conf").contains("[tor]"));
     assert!(!config(&docs, "bitcoind-config", "bitcoin.conf").contains("externalip"));

@@ -4,7 +4,6 @@
 //! configure the nodes differently; only the site's nodes may use Tor's SOCKS port; and the onion
 //! keys stay in the state dir.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -18,6 +17,7 @@ use crate::bitcoind::{assert_started_cleanly, start_knots};
 use crate::common::{
     self, Daemon, Test, appended, config, documents, find, free_port, render, values,
 };
+use crate::network_policy::{Site, selects};
 
 fn decoded(document: &Value, key: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
@@ -365,42 +365,11 @@ fn hybrid_tor_only_and_off_configure_the_nodes_differently() {
     assert!(!config(&docs, "lnd-config", "lnd.conf").contains("[tor]"));
 }
 
-/// Whether a Kubernetes label selector (`matchLabels` and `In` expressions) selects `labels`.
-fn selects(selector: &Value, labels: &Value) -> bool {
-    let wanted = selector["matchLabels"].as_object().unwrap();
-    let labels_match = wanted.iter().all(|(key, value)| &labels[key] == value);
-    let expressions_match = selector["matchExpressions"]
-        .as_array()
-        .is_none_or(|expressions| {
-            expressions.iter().all(|expression| {
-                assert_eq!(expression["operator"], "In", "{expression}");
-                let values = expression["values"].as_array().unwrap();
-                values.contains(&labels[expression["key"].as_str().unwrap()])
-            })
-        });
-    labels_match && expressions_match
-}
-
 #[test]
 fn only_the_sites_bitcoind_and_lnd_may_use_tors_socks_port() {
     let test = Test::new().with_example("full-stack");
     let (docs, _) = render(&test, "full-stack.yaml");
-    let policy = find(&docs, "NetworkPolicy", "tor");
     let tor_pod = &find(&docs, "Deployment", "tor")["spec"]["template"];
-    assert!(selects(
-        &policy["spec"]["podSelector"],
-        &tor_pod["metadata"]["labels"]
-    ));
-    assert_eq!(
-        policy["spec"]["policyTypes"],
-        serde_json::json!(["Ingress"])
-    );
-    let rules = policy["spec"]["ingress"].as_array().unwrap();
-    assert_eq!(rules.len(), 1, "{rules:?}");
-    assert_eq!(
-        rules[0]["ports"],
-        serde_json::json!([{ "port": "socks", "protocol": "TCP" }])
-    );
     let socks_port = tor_pod["spec"]["containers"][0]["ports"]
         .as_array()
         .unwrap()
@@ -408,43 +377,35 @@ fn only_the_sites_bitcoind_and_lnd_may_use_tors_socks_port() {
         .find(|port| port["name"] == "socks")
         .expect("the tor container names its SOCKS port");
     assert_eq!(socks_port["containerPort"], 9050);
-    let from = rules[0]["from"].as_array().unwrap();
-    assert_eq!(from.len(), 1, "{from:?}");
-    let clients = &from[0]["podSelector"];
-    assert!(
-        from[0].get("namespaceSelector").is_none(),
-        "same namespace only"
-    );
+    let policy = find(&docs, "NetworkPolicy", "tor");
+    assert!(selects(
+        &policy["spec"]["podSelector"],
+        &tor_pod["metadata"]["labels"]
+    ));
 
-    // Every pod of the site: exactly bitcoind's and LND's may connect.
-    let mut allowed = BTreeSet::new();
-    let mut pods = 0;
-    for doc in &docs {
-        let kind = doc["kind"].as_str().unwrap();
-        if !["Deployment", "StatefulSet", "DaemonSet"].contains(&kind) {
-            continue;
-        }
-        pods += 1;
-        if selects(clients, &doc["spec"]["template"]["metadata"]["labels"]) {
-            allowed.insert(format!(
-                "{kind}/{}",
-                doc["metadata"]["name"].as_str().unwrap()
-            ));
-        }
-    }
-    assert!(pods > 3, "the full stack has more pods than the nodes");
-    assert_eq!(
-        allowed,
-        BTreeSet::from([
-            "StatefulSet/bitcoind".to_owned(),
-            "StatefulSet/lnd".to_owned()
-        ])
+    // Every pod of the site and every stand-in around it (tests/network_policy.rs): exactly
+    // bitcoind's and LND's may connect.
+    let site = Site::new(docs.clone(), "observability", "ingress");
+    let to_tor: Vec<String> = site
+        .allowed()
+        .into_iter()
+        .filter(|line| line.starts_with("tor:"))
+        .collect();
+    assert!(
+        site.endpoints.len() > 8,
+        "the full stack has more pods than the nodes"
     );
+    assert_eq!(to_tor, ["tor:9050 <- bitcoind, lnd"]);
     // Another site's bitcoind in the same namespace is not this site's.
     let mut stranger =
         find(&docs, "StatefulSet", "bitcoind")["spec"]["template"]["metadata"]["labels"].clone();
     stranger["openlsp.io/site"] = Value::from("another-site");
-    assert!(!selects(clients, &stranger));
+    let from = policy["spec"]["ingress"][0]["from"].as_array().unwrap();
+    assert_eq!(from.len(), 2, "{from:?}");
+    assert!(
+        from.iter()
+            .all(|peer| !selects(&peer["podSelector"], &stranger))
+    );
 
     // Without Tor there is no policy: every_section_off_renders_only_the_nodes.
 }

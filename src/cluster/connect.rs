@@ -1,31 +1,34 @@
-//! Connecting like kubectl: `--kubeconfig`, `KUBECONFIG`, `~/.kube/config`, `--context`, then
-//! in-cluster config; and turning transport failures into one-line reasons with a next step.
+//! Connecting like kubectl: `--kubeconfig`, `KUBECONFIG` (a list; missing entries skipped),
+//! `~/.kube/config`, `--context`, then in-cluster config; the files and programs the user entry
+//! names checked before the first request; and turning transport failures into one-line reasons
+//! with a next step.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use super::{Cluster, ClusterError, resources::KindCache};
+
+/// How long one request may go unanswered, unless the command asks for less.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// At most this long per request (default [`REQUEST_TIMEOUT`]): a server that stopped
+    /// answering fails the run within it.
+    pub request_timeout: Option<Duration>,
 }
 
-fn default_kubeconfig_exists() -> bool {
-    std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
-        || std::env::var_os("HOME")
-            .map(|home| PathBuf::from(home).join(".kube/config").exists())
-            .unwrap_or(false)
-}
-
-async fn load_config(options: &ConnectOptions) -> Result<Config, ClusterError> {
-    let kube_options = KubeConfigOptions {
-        context: options.context.clone(),
-        ..Default::default()
+/// The kubeconfig the way kubectl finds it: `--kubeconfig`, else every file `$KUBECONFIG` lists
+/// that exists (merged, the first to set a value wins), else `~/.kube/config`. None: no file.
+fn read_kubeconfig(options: &ConnectOptions) -> Result<Option<Kubeconfig>, ClusterError> {
+    let read = |path: &Path| {
+        Kubeconfig::read_from(path)
+            .map_err(|err| ClusterError::Kubeconfig(format!("{}: {err}", path.display())))
     };
     if let Some(path) = &options.kubeconfig {
         if !path.exists() {
@@ -34,21 +37,132 @@ async fn load_config(options: &ConnectOptions) -> Result<Config, ClusterError> {
                 path.display()
             )));
         }
-        let file = Kubeconfig::read_from(path)
-            .map_err(|err| ClusterError::Kubeconfig(format!("{}: {err}", path.display())))?;
-        return Config::from_custom_kubeconfig(file, &kube_options)
-            .await
-            .map_err(|err| ClusterError::Kubeconfig(format!("{}: {err}", path.display())));
+        return read(path).map(Some);
     }
-    if default_kubeconfig_exists() {
-        return Config::from_kubeconfig(&kube_options)
-            .await
-            .map_err(|err| ClusterError::Kubeconfig(err.to_string()));
+    if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        let named: Vec<PathBuf> = std::env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        // kubectl skips a listed file that does not exist; so does openlsp.
+        let existing: Vec<&PathBuf> = named.iter().filter(|p| p.exists()).collect();
+        if existing.is_empty() && !named.is_empty() {
+            return Err(ClusterError::Kubeconfig(format!(
+                "$KUBECONFIG names no file that exists: {}",
+                named
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let mut merged: Option<Kubeconfig> = None;
+        for path in existing {
+            let next = read(path)?;
+            merged = Some(match merged {
+                None => next,
+                Some(first) => first.merge(next).map_err(|err| {
+                    ClusterError::Kubeconfig(format!("{}: {err}", path.display()))
+                })?,
+            });
+        }
+        if merged.is_some() {
+            return Ok(merged);
+        }
     }
-    if options.context.is_some() {
-        return Err(ClusterError::NoConfig);
+    let home = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kube/config"));
+    match home {
+        Some(path) if path.exists() => read(&path).map(Some),
+        _ => Ok(None),
     }
-    Config::incluster().map_err(|_| ClusterError::NoConfig)
+}
+
+async fn load_config(options: &ConnectOptions) -> Result<Config, ClusterError> {
+    let kube_options = KubeConfigOptions {
+        context: options.context.clone(),
+        ..Default::default()
+    };
+    let Some(kubeconfig) = read_kubeconfig(options)? else {
+        if options.context.is_some() {
+            return Err(ClusterError::NoConfig);
+        }
+        return Config::incluster().map_err(|_| ClusterError::NoConfig);
+    };
+    if let Some(user) = selected_user(&kubeconfig, options.context.as_deref()) {
+        check_user(user)?;
+    }
+    let source = options
+        .kubeconfig
+        .as_ref()
+        .map(|path| format!("{}: ", path.display()))
+        .unwrap_or_default();
+    Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+        .await
+        .map_err(|err| ClusterError::Kubeconfig(format!("{source}{err}")))
+}
+
+/// The user entry the chosen context (or the current one) names, if any.
+fn selected_user<'a>(kubeconfig: &'a Kubeconfig, context: Option<&str>) -> Option<&'a AuthInfo> {
+    let context = context.or(kubeconfig.current_context.as_deref())?;
+    let user = kubeconfig
+        .contexts
+        .iter()
+        .find(|named| named.name == context)?
+        .context
+        .as_ref()?
+        .user
+        .as_deref()?;
+    kubeconfig
+        .auth_infos
+        .iter()
+        .find(|named| named.name == user)?
+        .auth_info
+        .as_ref()
+}
+
+/// The files and the program the user entry names exist and can be read or run; otherwise the
+/// error names that file, not the server it was meant for.
+fn check_user(user: &AuthInfo) -> Result<(), ClusterError> {
+    let files = [
+        ("token file", &user.token_file),
+        ("client certificate", &user.client_certificate),
+        ("client key", &user.client_key),
+    ];
+    for (what, path) in files {
+        if let Some(path) = path
+            && let Err(err) = std::fs::File::open(path)
+        {
+            return Err(ClusterError::UserFile {
+                what: format!("the {what} {path}"),
+                reason: err.to_string(),
+            });
+        }
+    }
+    if let Some(command) = user.exec.as_ref().and_then(|exec| exec.command.as_deref())
+        && !runnable(command)
+    {
+        return Err(ClusterError::UserFile {
+            what: format!("the exec plugin {command}"),
+            reason: if command.contains('/') {
+                "no such executable file".to_owned()
+            } else {
+                "not found on PATH".to_owned()
+            },
+        });
+    }
+    Ok(())
+}
+
+/// Whether `command` names an executable file, itself or on PATH, as a shell would find it.
+fn runnable(command: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if command.contains('/') {
+        return executable(Path::new(command));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(command))))
 }
 
 impl Cluster {
@@ -56,7 +170,7 @@ impl Cluster {
     pub async fn connect(options: &ConnectOptions) -> Result<Self, ClusterError> {
         let mut config = load_config(options).await?;
         config.connect_timeout = Some(Duration::from_secs(5));
-        config.read_timeout = Some(Duration::from_secs(60));
+        config.read_timeout = Some(options.request_timeout.unwrap_or(REQUEST_TIMEOUT));
         let server = config
             .cluster_url
             .to_string()
@@ -67,7 +181,7 @@ impl Cluster {
         client
             .apiserver_version()
             .await
-            .map_err(|err| classify(&server, "read the server version".to_owned(), err))?;
+            .map_err(|err| classify_version(&server, err))?;
         Ok(Cluster {
             kinds: KindCache::new(client.clone()),
             client,
@@ -127,6 +241,8 @@ enum Transport {
     Unreachable(String),
     /// A connection, but the TLS handshake failed (certificate mismatch).
     Tls(String),
+    /// A connection, but no answer before the request's timeout (a stopped or hung server).
+    NoAnswer,
 }
 
 fn is_connection_io(kind: std::io::ErrorKind) -> bool {
@@ -183,9 +299,15 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         Some(std::io::ErrorKind::TimedOut) => return "connection timed out".to_owned(),
         _ => {}
     }
-    let message = innermost.to_string();
+    let mut message = innermost.to_string();
+    // rustls appends a link to its manual to some messages; an operator needs the words only.
+    if let Some(cut) = message.find(": https://") {
+        message.truncate(cut);
+    }
     let lower = message.to_ascii_lowercase();
-    if lower.contains("timed out") || lower.contains("deadline has elapsed") {
+    if lower.contains("close_notify") {
+        "the server closed the connection".to_owned()
+    } else if lower.contains("timed out") || lower.contains("deadline has elapsed") {
         "connection timed out".to_owned()
     } else if lower.contains("connection refused") {
         "connection refused".to_owned()
@@ -203,9 +325,7 @@ fn transport_failure(err: &(dyn std::error::Error + 'static)) -> Option<Transpor
             connecting |= client.is_connect();
         }
         if cause.is::<tower::timeout::error::Elapsed>() {
-            return Some(Transport::Unreachable(
-                "no answer before the request timed out".to_owned(),
-            ));
+            return Some(Transport::NoAnswer);
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             // rustls reports handshake failures (an unknown issuer, a wrong name) this way.
@@ -218,6 +338,53 @@ fn transport_failure(err: &(dyn std::error::Error + 'static)) -> Option<Transpor
         }
     }
     connecting.then(|| Transport::Unreachable(root_cause(err)))
+}
+
+/// What kube-client writes as the reason of an error answer that was not a Kubernetes `Status`
+/// (an HTML page, plain text, nothing): then `message` is the answer's body.
+const NOT_A_STATUS: &str = "Failed to parse error data";
+
+/// An error answer's body in a few words: never a whole page.
+fn describe_answer(code: u16, body: &str) -> String {
+    let body = body.trim();
+    let lower = body.to_ascii_lowercase();
+    if body.is_empty() {
+        format!("HTTP {code} with an empty body")
+    } else if lower.starts_with("<!doctype html") || lower.starts_with("<html") {
+        format!("HTTP {code} with an HTML page")
+    } else {
+        let first = body.lines().next().unwrap_or_default();
+        let mut shown: String = first.chars().take(120).collect();
+        if shown.len() < body.len() {
+            shown.push('…');
+        }
+        format!("HTTP {code}: {shown}")
+    }
+}
+
+/// The version check at connect: anything but a version (or a refusal of our credentials) means
+/// the URL is not a Kubernetes API server, whatever it answered.
+fn classify_version(server: &str, err: kube::Error) -> ClusterError {
+    let answer = match &err {
+        kube::Error::Api(status) if matches!(status.code, 401 | 403) => None,
+        kube::Error::Api(status) if status.reason == NOT_A_STATUS => {
+            Some(describe_answer(status.code, &status.message))
+        }
+        kube::Error::Api(status) if status.message.is_empty() => {
+            Some(format!("HTTP {} without a message", status.code))
+        }
+        kube::Error::Api(status) => Some(format!("HTTP {}: {}", status.code, status.message)),
+        // A 2xx answer that is not a version: a web page, another API.
+        kube::Error::SerdeError(_) => Some("something that is not a Kubernetes version".to_owned()),
+        _ => None,
+    };
+    match answer {
+        Some(answer) => ClusterError::NotKubernetes {
+            server: server.to_owned(),
+            answer,
+        },
+        None => classify(server, "read the server version".to_owned(), err),
+    }
 }
 
 /// Maps a client error to what the operator should know and do. Only a failure to connect is
@@ -234,7 +401,11 @@ pub(super) fn classify(server: &str, action: String, err: kube::Error) -> Cluste
             code => ClusterError::Api {
                 action,
                 code,
-                message: status.message,
+                message: if status.reason == NOT_A_STATUS || status.message.is_empty() {
+                    describe_answer(code, &status.message)
+                } else {
+                    status.message
+                },
             },
         },
         // hyper errors are all about the connection (closed, reset, incomplete answer).
@@ -255,6 +426,7 @@ pub(super) fn classify(server: &str, action: String, err: kube::Error) -> Cluste
                     ClusterError::Unreachable { server, reason }
                 }
                 Some(Transport::Tls(reason)) => ClusterError::Tls { server, reason },
+                Some(Transport::NoAnswer) => ClusterError::NoAnswer { server },
                 None => ClusterError::Api {
                     action,
                     code: 0,
@@ -262,6 +434,24 @@ pub(super) fn classify(server: &str, action: String, err: kube::Error) -> Cluste
                 },
             }
         }
+    }
+}
+
+/// [`classify`] for a request after connecting: a server that no longer answers was lost
+/// mid-run, not "unreachable" (it answered the version check).
+pub(super) fn classify_mid_run(server: &str, action: String, err: kube::Error) -> ClusterError {
+    match classify(server, action.clone(), err) {
+        ClusterError::Unreachable { server, reason } => ClusterError::ConnectionLost {
+            server,
+            action,
+            reason,
+        },
+        ClusterError::NoAnswer { server } => ClusterError::ConnectionLost {
+            server,
+            action,
+            reason: "no answer before the request timed out".to_owned(),
+        },
+        other => other,
     }
 }
 
@@ -303,9 +493,66 @@ mod tests {
             "list".into(),
             kube::Error::Service(Box::new(tower::timeout::error::Elapsed::new())),
         );
+        assert_eq!(
+            timeout.to_string().lines().next().unwrap(),
+            "the cluster at https://h:1 accepted the connection but sent no answer before the request timed out (stopped, hung or overloaded)"
+        );
+        let timeout_mid_run = classify_mid_run(
+            "https://h:1",
+            "list Secrets".into(),
+            kube::Error::Service(Box::new(tower::timeout::error::Elapsed::new())),
+        );
         assert!(
-            matches!(timeout, ClusterError::Unreachable { .. }),
-            "{timeout}"
+            timeout_mid_run.to_string().contains(
+                "mid-run, trying to list Secrets: no answer before the request timed out"
+            ),
+            "{timeout_mid_run}"
+        );
+    }
+
+    #[test]
+    fn a_connection_lost_after_connecting_says_so_without_the_rustls_link() {
+        let eof = io(
+            std::io::ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify: https://docs.rs/rustls/latest/rustls/manual/_03_howto/index.html#unexpected-eof",
+        );
+        let lost = classify_mid_run("https://h:1", "list Secrets".into(), eof);
+        assert_eq!(
+            lost.to_string().lines().next().unwrap(),
+            "lost the connection to the cluster at https://h:1 mid-run, trying to list Secrets: the server closed the connection"
+        );
+        let refused = classify_mid_run(
+            "https://h:1",
+            "list".into(),
+            io(std::io::ErrorKind::ConnectionRefused, "os error 111"),
+        );
+        assert!(
+            matches!(refused, ClusterError::ConnectionLost { .. }),
+            "{refused}"
+        );
+        assert!(
+            !refused.to_string().contains("microk8s running"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn an_error_answer_is_described_never_dumped() {
+        assert_eq!(describe_answer(404, ""), "HTTP 404 with an empty body");
+        assert_eq!(
+            describe_answer(502, "<HTML><body>bad</body></HTML>"),
+            "HTTP 502 with an HTML page"
+        );
+        let long = format!("oops {}", "x".repeat(500));
+        assert!(describe_answer(500, &long).chars().count() < 140);
+        let empty = kube::Error::Api(
+            kube::core::Status::failure("", NOT_A_STATUS)
+                .with_code(404)
+                .boxed(),
+        );
+        assert_eq!(
+            classify("https://h:1", "get Lease/x".into(), empty).to_string(),
+            "cannot get Lease/x: HTTP 404 with an empty body"
         );
     }
 

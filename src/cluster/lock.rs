@@ -18,6 +18,8 @@ use super::{Cluster, ClusterError};
 pub const LEASE_NAME: &str = "openlsp-lock";
 /// A holder that stops renewing loses the lock after this long.
 pub const LEASE_SECONDS: i64 = 60;
+/// How long releasing the lock may take before the run ends without it.
+const RELEASE_WITHIN: Duration = Duration::from_secs(5);
 /// Overrides [`LEASE_SECONDS`] (at least 4): tests use a short lease to pause a holder past it.
 pub const LEASE_SECONDS_ENV: &str = "OPENLSP_LOCK_LEASE_SECONDS";
 
@@ -111,7 +113,7 @@ fn holder_identity() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "unknown-host".to_owned());
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown-user".to_owned());
+    let user = crate::operator::user_name();
     let mut nonce = [0u8; 4];
     let _ = getrandom::fill(&mut nonce);
     format!(
@@ -400,7 +402,7 @@ impl LockGuard {
             .api
             .get_opt(self.name)
             .await
-            .map_err(|err| super::connect::classify(&self.server, action(), err))?;
+            .map_err(|err| super::connect::classify_mid_run(&self.server, action(), err))?;
         let ours = current.as_ref().is_some_and(|lease| {
             lease.metadata.resource_version == known.resource_version
                 && holder_of(lease) == Some(self.holder.as_str())
@@ -414,7 +416,7 @@ impl LockGuard {
             &self.namespace,
             &self.holder,
             self.lease_seconds,
-            |err| super::connect::classify(&self.server, action(), err),
+            |err| super::connect::classify_mid_run(&self.server, action(), err),
         )
         .await?;
         *self.held.lock().expect("lock state") = retaken;
@@ -434,9 +436,17 @@ impl LockGuard {
         })
     }
 
-    /// Stops renewing and deletes the lease if it is still ours.
+    /// Stops renewing and deletes the lease if it is still ours. Gives up after a few seconds
+    /// (a server that stopped answering): the lease then expires by itself.
     pub async fn release(self) {
         self.renewal.abort();
+        let released = tokio::time::timeout(RELEASE_WITHIN, self.delete_if_ours()).await;
+        if released.is_err() {
+            tracing::debug!("no answer while releasing the lock; it expires by itself");
+        }
+    }
+
+    async fn delete_if_ours(&self) {
         let Ok(Some(current)) = self.api.get_opt(self.name).await else {
             return;
         };

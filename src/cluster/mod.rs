@@ -6,6 +6,7 @@
 pub mod applyset;
 mod connect;
 mod lock;
+mod proxy;
 mod resources;
 mod secrets;
 mod site;
@@ -17,8 +18,9 @@ pub mod write;
 use crate::diff::Conflict;
 
 pub use applyset::ApplySet;
-pub use connect::ConnectOptions;
+pub use connect::{ConnectOptions, REQUEST_TIMEOUT};
 pub use lock::{LockGuard, Reconfirmed};
+pub use proxy::ServicePort;
 pub use resources::Kind;
 pub use survey::{Desired, Survey};
 pub use wait::readiness_of;
@@ -55,6 +57,10 @@ pub enum ClusterError {
     )]
     Unreachable { server: String, reason: String },
     #[error(
+        "the cluster at {server} accepted the connection but sent no answer before the request timed out (stopped, hung or overloaded)\n  hint: see whether it is alive with microk8s status (or kubectl get --raw /readyz), then run the command again; a request waits at most 60s (apply: at most its --timeout)"
+    )]
+    NoAnswer { server: String },
+    #[error(
         "TLS with the cluster at {server} failed: {reason}\n  hint: the kubeconfig's certificate-authority does not match the server; on microk8s run: microk8s config > ~/.kube/config"
     )]
     Tls { server: String, reason: String },
@@ -62,6 +68,26 @@ pub enum ClusterError {
         "cannot get credentials for the cluster at {server}: {reason}\n  hint: check the user entry of the kubeconfig (token file, exec plugin)"
     )]
     Credentials { server: String, reason: String },
+    #[error(
+        "cannot use {what}, which the kubeconfig's user entry names: {reason}\n  hint: fix that path in the kubeconfig (or install the plugin); on microk8s run: microk8s config > ~/.kube/config"
+    )]
+    UserFile {
+        /// `the token file /path`, `the exec plugin name`, ...
+        what: String,
+        reason: String,
+    },
+    #[error(
+        "{server} is not a Kubernetes API server: GET /version answered {answer}\n  hint: check the cluster's server URL in the kubeconfig; on microk8s run: microk8s config > ~/.kube/config"
+    )]
+    NotKubernetes { server: String, answer: String },
+    #[error(
+        "lost the connection to the cluster at {server} mid-run, trying to {action}: {reason}\n  hint: once the cluster answers again (microk8s status), run the command again: openlsp looks at the cluster afresh"
+    )]
+    ConnectionLost {
+        server: String,
+        action: String,
+        reason: String,
+    },
     #[error(
         "the cluster at {server} rejected our credentials (401 Unauthorized)\n  hint: the kubeconfig's token or certificate is wrong or expired; on microk8s run: microk8s config > ~/.kube/config"
     )]
@@ -155,6 +181,6 @@ impl Cluster {
     }
 
     fn api_error(&self, action: String, err: kube::Error) -> ClusterError {
-        connect::classify(&self.server, action, err)
+        connect::classify_mid_run(&self.server, action, err)
     }
 }

@@ -40,7 +40,7 @@ fn same_plan(confirmed: &ChangeSet, now: &ChangeSet) -> bool {
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     let profile = super::load_profile(ui, global)?;
-    let cluster = super::connect_cluster(global).await?;
+    let cluster = super::connect_within(global, Some(args.timeout)).await?;
     let namespace = profile.site.namespace().to_owned();
     super::refuse_controller_managed(&cluster, &namespace, "apply").await?;
     // The lock first: the credentials are checked against the cluster under it.
@@ -66,8 +66,13 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Resu
     }
     match deploy::wait_for_workloads(&cluster, ui, &desired, args.timeout, &interrupt)
         .await
-        .map_err(|err| super::deploy_failed(err, "openlsp apply"))?
-    {
+        .map_err(|err| {
+            let err = err.lost_while(
+                "while waiting for the workloads",
+                "every write had been made",
+            );
+            super::deploy_failed(err, "openlsp apply")
+        })? {
         (0, _) => {}
         (count, deploy::Waited::Ready) => ui.success(&format!("all {count} workloads are ready")),
         (_, deploy::Waited::TimedOut(waiting)) => bail!(
@@ -235,11 +240,14 @@ async fn apply_under_lock(
     report.pruned = written.pruned;
     report.kept = written.kept;
     report.stopped_before = written.stopped_before;
-    ui.success(&format!(
-        "applied to {}: {}",
-        cluster.server(),
-        report.describe()
-    ));
+    // Interrupted: the caller says what was and was not applied, as an error; no success line.
+    if report.stopped_before.is_none() {
+        ui.success(&format!(
+            "applied to {}: {}",
+            cluster.server(),
+            report.describe()
+        ));
+    }
     Ok(report)
 }
 

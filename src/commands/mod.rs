@@ -1,12 +1,14 @@
 //! One module per verb. Commands orchestrate: they call the pipeline and hand results to the ui.
 
 pub mod apply;
+pub mod backup;
 pub mod completions;
 pub mod connect;
 pub mod controller;
 pub mod delete;
 pub mod diff;
 pub mod init;
+pub mod man;
 pub mod render;
 pub mod schema;
 pub mod secrets;
@@ -34,6 +36,8 @@ pub enum Outcome {
     DiffFound,
     /// Exit 1: `status` found the site degraded.
     Degraded,
+    /// Exit 1: a channel backup is stale or failing.
+    Stale,
 }
 
 /// Loads the profile and shows its warnings.
@@ -233,9 +237,19 @@ pub fn lightning_node<'a>(
 
 /// Connects to the cluster named by --kubeconfig/--context (or the defaults).
 pub async fn connect_cluster(global: &GlobalArgs) -> anyhow::Result<Cluster> {
+    connect_within(global, None).await
+}
+
+/// [`connect_cluster`], where no single request may take longer than `timeout` (a command's
+/// `--timeout`): a server that stops answering fails the run within it.
+pub async fn connect_within(
+    global: &GlobalArgs,
+    timeout: Option<std::time::Duration>,
+) -> anyhow::Result<Cluster> {
     let options = ConnectOptions {
         kubeconfig: global.kubeconfig.clone(),
         context: global.context.clone(),
+        request_timeout: timeout.map(|t| t.min(crate::cluster::REQUEST_TIMEOUT)),
     };
     Ok(Cluster::connect(&options).await?)
 }
@@ -269,6 +283,9 @@ pub fn deploy_failed(err: crate::deploy::DeployError, again: &str) -> anyhow::Er
         DeployError::LockLost { .. } | DeployError::LockLostMidStage { .. } => {
             format!("run {again} again: it looks at the cluster afresh")
         }
+        DeployError::ConnectionLost { .. } => format!(
+            "once the cluster answers again (microk8s status), run {again} again: it looks at the cluster afresh"
+        ),
         other => other.engine_hint().unwrap_or_default().to_owned(),
     };
     anyhow::anyhow!("{err}\n  hint: {hint}")
@@ -341,4 +358,16 @@ pub async fn confirm(
         bail!("apply cancelled; nothing was changed");
     }
     Ok(())
+}
+
+/// A time as the tables show it: `2026-12-02 17:00 UTC`.
+pub(crate) fn utc_minute(at: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
 }

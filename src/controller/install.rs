@@ -7,11 +7,17 @@
 //! PersistentVolumes (cluster-scoped) for its disks. Its rules come from the table of kinds
 //! openlsp renders (plan/kinds.rs), so a kind added there is granted here with no extra work,
 //! and nothing else is: no pods/exec, no nodes, no wildcard.
+//!
+//! Network: the controller's pod gets a NetworkPolicy in the vocabulary of the site policies
+//! (plan/context/network.rs): nothing may connect to it, and it connects only to the API server
+//! and the cluster DNS.
 
 use serde_json::{Value, json};
 
 use super::resource;
 use crate::object::Stage;
+use crate::plan::context::network::{Access, PodPolicy};
+use crate::plan::context::shared::Labels;
 use crate::plan::{Plan, PlannedObject};
 
 /// The name of the controller's ServiceAccount and Deployment.
@@ -25,12 +31,40 @@ pub fn cluster_role_name(namespace: &str) -> String {
     format!("{NAME}-{namespace}")
 }
 
+fn label_map() -> Labels {
+    Labels::from([
+        ("app.kubernetes.io/name", NAME.to_owned()),
+        ("app.kubernetes.io/component", "controller".to_owned()),
+        ("app.kubernetes.io/part-of", "openlsp".to_owned()),
+        ("app.kubernetes.io/managed-by", "openlsp".to_owned()),
+    ])
+}
+
 fn labels() -> Value {
+    json!(label_map())
+}
+
+/// The controller pod's NetworkPolicy: no ingress at all (it serves nothing); egress to the API
+/// server, which it watches and writes, and to the cluster DNS, nothing else.
+fn network_policy(namespace: &str) -> Value {
+    let selector = Labels::from([("app.kubernetes.io/name", NAME.to_owned())]);
+    let policy = PodPolicy::new(
+        NAME,
+        &label_map(),
+        &selector,
+        Vec::new(),
+        vec![Access::api_server(), Access::dns()],
+    );
+    let policy = serde_json::to_value(policy).expect("a PodPolicy is plain data");
     json!({
-        "app.kubernetes.io/name": NAME,
-        "app.kubernetes.io/component": "controller",
-        "app.kubernetes.io/part-of": "openlsp",
-        "app.kubernetes.io/managed-by": "openlsp",
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": { "name": NAME, "namespace": namespace, "labels": policy["labels"] },
+        "spec": {
+            "podSelector": { "matchLabels": policy["selector"] },
+            "policyTypes": ["Ingress", "Egress"],
+            "egress": policy["egress"],
+        },
     })
 }
 
@@ -107,6 +141,7 @@ pub fn install_plan(namespace: &str, image: &str) -> Plan {
                     "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role },
                     "subjects": [ { "kind": "ServiceAccount", "name": NAME, "namespace": namespace } ] }),
         ),
+        object(Stage::Services, network_policy(namespace)),
         object(Stage::Workloads, deployment(namespace, image)),
     ];
     Plan {
@@ -182,6 +217,67 @@ mod tests {
         let text = serde_json::to_string(&rules).unwrap();
         assert!(!text.contains("\"*\""), "{text}");
         assert!(!text.contains("pods"), "{text}");
+    }
+
+    /// Nothing may connect to the controller; it reaches the API server's ports at private
+    /// addresses and the cluster DNS, and no other place.
+    #[test]
+    fn the_controller_pod_accepts_nothing_and_reaches_only_the_api_server_and_dns() {
+        let plan = install_plan("openlsp-system", "registry.example/openlsp:1");
+        let policy = plan
+            .objects
+            .iter()
+            .find(|o| o.kind == "NetworkPolicy")
+            .unwrap();
+        assert_eq!(policy.namespace.as_deref(), Some("openlsp-system"));
+        let spec = &policy.manifest["spec"];
+        let deployment = plan
+            .objects
+            .iter()
+            .find(|o| o.kind == "Deployment")
+            .unwrap();
+        let pod_labels = deployment.manifest["spec"]["template"]["metadata"]["labels"]
+            .as_object()
+            .unwrap();
+        for (key, value) in spec["podSelector"]["matchLabels"].as_object().unwrap() {
+            assert_eq!(pod_labels.get(key), Some(value), "{key}");
+        }
+        assert_eq!(spec["policyTypes"], json!(["Ingress", "Egress"]));
+        assert!(spec.get("ingress").is_none(), "{spec}");
+        let egress = spec["egress"].as_array().unwrap();
+        assert_eq!(egress.len(), 2, "{spec}");
+        let api = &egress[0];
+        assert_eq!(
+            api["ports"],
+            json!([{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}, {"port": 16443, "protocol": "TCP"}])
+        );
+        for peer in api["to"].as_array().unwrap() {
+            let cidr = peer["ipBlock"]["cidr"].as_str().unwrap();
+            assert!(
+                ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"].contains(&cidr),
+                "{cidr}"
+            );
+        }
+        let dns = &egress[1];
+        assert_eq!(
+            dns["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+            "kube-system"
+        );
+        assert_eq!(
+            dns["to"][0]["podSelector"]["matchLabels"]["k8s-app"],
+            "kube-dns"
+        );
+        assert!(
+            dns["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["port"] == 53)
+        );
+        crate::plan::kinds::lookup(&policy.api_version, &policy.kind)
+            .unwrap()
+            .check(&policy.manifest)
+            .unwrap();
     }
 
     #[test]

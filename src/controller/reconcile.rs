@@ -40,6 +40,7 @@ impl ReconcileError {
     pub fn reason(&self) -> &'static str {
         match self {
             ReconcileError::Invalid(_) => "InvalidSpec",
+            ReconcileError::Credentials(InClusterError::NotProvided { .. }) => "SecretNotProvided",
             ReconcileError::Credentials(_) => "CredentialsInconsistent",
             ReconcileError::Plan(_) => "RenderFailed",
             ReconcileError::Cluster(ClusterError::Conflicts(_)) => "Conflicts",
@@ -48,12 +49,16 @@ impl ReconcileError {
         }
     }
 
-    /// Whether the Site itself must change before another try can succeed.
+    /// Whether the Site itself must change before another try can succeed. A Secret the
+    /// operator gives is not the Site's, and no watch sees it arrive: that is tried again.
     pub fn needs_a_person(&self) -> bool {
-        matches!(
-            self,
-            ReconcileError::Invalid(_) | ReconcileError::Credentials(_) | ReconcileError::Plan(_)
-        )
+        match self {
+            ReconcileError::Credentials(InClusterError::NotProvided { .. }) => false,
+            ReconcileError::Invalid(_)
+            | ReconcileError::Credentials(_)
+            | ReconcileError::Plan(_) => true,
+            _ => false,
+        }
     }
 }
 

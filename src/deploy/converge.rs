@@ -29,7 +29,10 @@ pub async fn converge(
         let membership = survey.membership_after(&set.namespace, desired, &BTreeSet::new());
         cluster
             .write_parent(set, &survey.parent, &membership)
-            .await?;
+            .await
+            .map_err(|err| {
+                DeployError::lost_during(err, "writing the ApplySet parent, nothing else", &report)
+            })?;
         return Ok(report);
     }
     let parent = open_parent(cluster, lock, set, survey, desired).await?;

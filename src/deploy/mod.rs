@@ -73,6 +73,15 @@ pub enum DeployError {
         stage: Stage,
         report: Box<Report>,
     },
+    #[error("lost the connection to the cluster at {server} {during}: {reason}; {applied}")]
+    ConnectionLost {
+        server: String,
+        reason: String,
+        /// When: `in stage 4 (Config), whose writes may or may not have been made`.
+        during: String,
+        /// What had been written: `applied before that: 3 created, 0 changed, ...`.
+        applied: String,
+    },
     #[error(
         "timed out after {timeout:?} waiting for {} to be established; applied so far: {}",
         .waiting.join(", "),
@@ -108,7 +117,37 @@ impl DeployError {
             DeployError::LockLost { .. } | DeployError::LockLostMidStage { .. } => {
                 Some("run it again: it looks at the cluster afresh")
             }
+            DeployError::ConnectionLost { .. } => {
+                Some("once the cluster answers again, run it again: it looks at the cluster afresh")
+            }
             DeployError::Cluster(_) => None,
+        }
+    }
+}
+
+impl DeployError {
+    /// `err` with what `report` says was written, when it is a connection lost mid-run
+    /// (`during` says when); any other error unchanged.
+    pub fn lost_during(err: ClusterError, during: impl Into<String>, report: &Report) -> Self {
+        DeployError::Cluster(err).lost_while(
+            during,
+            format!("applied before that: {}", report.describe()),
+        )
+    }
+
+    /// `self` saying when the connection was lost and what had been `applied`, when it is a
+    /// connection lost mid-run; any other error unchanged.
+    pub fn lost_while(self, during: impl Into<String>, applied: impl Into<String>) -> Self {
+        match self {
+            DeployError::Cluster(ClusterError::ConnectionLost { server, reason, .. }) => {
+                DeployError::ConnectionLost {
+                    server,
+                    reason,
+                    during: during.into(),
+                    applied: applied.into(),
+                }
+            }
+            other => other,
         }
     }
 }
@@ -146,4 +185,54 @@ pub enum DesiredError {
     },
     #[error("template {template} rendered an object without a name; this is a bug in openlsp")]
     NoName { template: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lost() -> ClusterError {
+        ClusterError::ConnectionLost {
+            server: "https://h:1".into(),
+            action: "apply Secret/lnd-tls".into(),
+            reason: "connection refused".into(),
+        }
+    }
+
+    #[test]
+    fn a_connection_lost_mid_run_says_when_and_what_was_applied_on_one_line() {
+        let namespace = ObjectId {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: "home".into(),
+        };
+        let report = Report {
+            created: vec![namespace],
+            ..Report::default()
+        };
+        let err = DeployError::lost_during(
+            lost(),
+            "in stage 4 (Config), whose writes may or may not have been made",
+            &report,
+        );
+        assert_eq!(
+            err.to_string(),
+            "lost the connection to the cluster at https://h:1 in stage 4 (Config), whose writes may or may not have been made: connection refused; applied before that: 1 created, 0 changed, 0 pruned, 0 kept (data)"
+        );
+        let waiting = DeployError::Cluster(lost()).lost_while(
+            "while waiting for the workloads",
+            "every write had been made",
+        );
+        assert_eq!(
+            waiting.to_string(),
+            "lost the connection to the cluster at https://h:1 while waiting for the workloads: connection refused; every write had been made"
+        );
+        // Any other error is left as it is.
+        let other = DeployError::lost_during(ClusterError::NoConfig, "in stage 1", &report);
+        assert!(matches!(
+            other,
+            DeployError::Cluster(ClusterError::NoConfig)
+        ));
+    }
 }

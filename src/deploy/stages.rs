@@ -67,7 +67,16 @@ pub async fn open_parent(
         &set.namespace,
         desired.iter().map(|d| &d.id),
     ));
-    cluster.write_parent(set, &survey.parent, &union).await?;
+    cluster
+        .write_parent(set, &survey.parent, &union)
+        .await
+        .map_err(|err| {
+            DeployError::lost_during(
+                err,
+                "writing the ApplySet parent, before any object",
+                &Report::default(),
+            )
+        })?;
     Ok(ParentState {
         exists: true,
         membership: union,
@@ -154,7 +163,16 @@ pub async fn write_changes(
                     report: Box::new(report.clone()),
                 });
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => {
+                return Err(DeployError::lost_during(
+                    err,
+                    format!(
+                        "in stage {} ({stage:?}), whose writes may or may not have been made",
+                        stage.number()
+                    ),
+                    report,
+                ));
+            }
         }
         for object in &batch {
             match action_of(changes, &object.id) {
@@ -172,7 +190,16 @@ pub async fn write_changes(
                 interrupt,
                 report,
             )
-            .await?;
+            .await
+            .map_err(|err| {
+                err.lost_while(
+                    "after stage 2 (Crds), waiting for its CustomResourceDefinitions",
+                    format!(
+                        "nothing after stage 2 was written; applied before that: {}",
+                        report.describe()
+                    ),
+                )
+            })?;
         }
     }
     Ok(())
@@ -321,7 +348,15 @@ pub async fn finish_writes(
 ) -> Result<(), DeployError> {
     let prunes: Vec<&Change> = changes.with_action(Action::Prune).collect();
     fence(lock, "the prune", report)?;
-    delete_batch(cluster, lock, survey, &prunes).await?;
+    delete_batch(cluster, lock, survey, &prunes)
+        .await
+        .map_err(|err| {
+            DeployError::lost_during(
+                err,
+                "while pruning, whose deletes may or may not have been made",
+                report,
+            )
+        })?;
     report.pruned = prunes.iter().map(|c| c.id.clone()).collect();
     report.kept = changes.summary().kept;
     let pruned: BTreeSet<ObjectId> = report.pruned.iter().cloned().collect();
@@ -332,7 +367,14 @@ pub async fn finish_writes(
             parent,
             &survey.membership_after(&set.namespace, desired, &pruned),
         )
-        .await?;
+        .await
+        .map_err(|err| {
+            DeployError::lost_during(
+                err,
+                "at the ApplySet parent's last write (the next run completes it)",
+                report,
+            )
+        })?;
     Ok(())
 }
 

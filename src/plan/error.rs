@@ -13,7 +13,7 @@ pub enum PlanError {
         line: Option<usize>,
         message: String,
     },
-    #[error("template {template} rendered an invalid object{}: {message}\n  hint: fix the template; the rendered document was:\n{excerpt}", line.map(|l| format!(" (rendered line {l})")).unwrap_or_default())]
+    #[error("template {template} rendered an invalid object{}: {message}\n  hint: fix the template; the rendered document (values under data masked):\n{excerpt}", line.map(|l| format!(" (rendered line {l})")).unwrap_or_default())]
     InvalidObject {
         template: String,
         line: Option<usize>,

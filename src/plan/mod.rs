@@ -10,6 +10,7 @@
 pub mod checksum;
 pub mod context;
 pub mod error;
+mod excerpt;
 pub mod kinds;
 pub mod names;
 pub mod output;
@@ -116,12 +117,7 @@ fn parse_documents(
         template: template.to_owned(),
         line,
         message,
-        excerpt: text
-            .lines()
-            .enumerate()
-            .map(|(i, l)| format!("  {:>3} | {l}", i + 1))
-            .collect::<Vec<_>>()
-            .join("\n"),
+        excerpt: excerpt::excerpt(text, line),
     };
     let mut objects = Vec::new();
     let maps = SourceMap::index_documents(text);
@@ -197,6 +193,7 @@ fn parse_documents(
                 .next()
                 .and_then(|path| map.value_location(path.trim_start_matches("unknown field ")))
                 .map(|l| l.line);
+            let message = excerpt::mask_values(&message, &value);
             invalid(line, format!("{api_version} {kind}: {message}"))
         })?;
         let name = value

@@ -44,6 +44,29 @@ pub fn onion_secret(service: &str) -> String {
 /// Key of an onion service's secret key in its Secret (Tor's own file name).
 pub const ONION_KEY: &str = "hs_ed25519_secret_key";
 
+/// A node's cluster copy of its channel backup, written by its pod's `scb-publish` container:
+/// the backup file (key: its file name) and the backup container's status.
+pub fn scb_secret(node: &str) -> String {
+    format!("{node}-scb")
+}
+
+/// LND's channel backup file (lnd's chanbackup.DefaultBackupFileName), and its key in the
+/// cluster copy.
+pub const LND_BACKUP_FILE: &str = "channel.backup";
+
+/// Key of the backup container's status in the cluster copy.
+pub const SCB_STATUS_KEY: &str = "status";
+
+/// ConfigMap with a node's backup script and its settings.
+pub fn backup_config_map(node: &str) -> String {
+    format!("{node}-backup")
+}
+
+/// Service (and ServiceMonitor) of a node's backup metrics: its Prometheus job.
+pub fn backup_metrics_service(node: &str) -> String {
+    format!("{node}-backup")
+}
+
 /// ServiceAccount (and Role, RoleBinding) of an LND pod's lndinit containers.
 pub fn lnd_service_account(lightning: &str) -> String {
     format!("{lightning}-lndinit")

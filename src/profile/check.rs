@@ -6,6 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Component, Path};
 
 use super::diagnostic::{Diagnostic, Severity};
+use super::quantity::{MAX_CPU, MAX_MEMORY, MIN_CONTAINER_MEMORY};
+use super::site::Resources;
 use super::source_map::SourceMap;
 
 /// Collects every problem of one profile, each located at its field's place in the file.
@@ -49,6 +51,11 @@ impl<'a> Checker<'a> {
         self.push(Severity::Error, path, message.into(), Some(hint.into()));
     }
 
+    /// Whether the profile writes `path`.
+    pub(super) fn has(&self, path: &str) -> bool {
+        self.map.contains(path)
+    }
+
     pub(super) fn warn(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
         self.push(Severity::Warning, path, message.into(), Some(hint.into()));
     }
@@ -60,6 +67,28 @@ impl<'a> Checker<'a> {
                 path,
                 format!("{what} {name:?} is not a valid DNS-1123 label"),
                 "use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+            );
+        }
+    }
+
+    /// A container's memory and CPU, each within what a container can be given. Whether they
+    /// fit the host is the capacity check's business.
+    pub(super) fn check_resources(&mut self, path: &str, resources: Resources) {
+        if resources.memory < MIN_CONTAINER_MEMORY || resources.memory > MAX_MEMORY {
+            self.error(
+                &format!("{path}.memory"),
+                format!(
+                    "memory {} is outside {MIN_CONTAINER_MEMORY}..{MAX_MEMORY}",
+                    resources.memory
+                ),
+                "write it with a unit, for example `memory: 2Gi`, or leave it out for the default",
+            );
+        }
+        if resources.cpu.0 == 0 || resources.cpu > MAX_CPU {
+            self.error(
+                &format!("{path}.cpu"),
+                format!("cpu {} is outside 1m..{MAX_CPU}", resources.cpu),
+                "write cores or millicores, for example `cpu: 2` or `cpu: 500m`, or leave it out for the default",
             );
         }
     }

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use super::input::{BitcoinInput, LightningInput, ResourcesInput, SiteInput, SpecInput};
 use super::quantity::{Bytes, Millicores};
 use super::site::{
-    Acme, BitcoinIngress, BitcoinNode, Disk, Host, Inbound, Ingress, LightningNode, LndApi,
-    Metadata, Monitoring, Networking, Resources, Site, SiteSpec, Tor, TorMode,
+    Acme, Backup, BackupTarget, BitcoinIngress, BitcoinNode, Disk, Host, Inbound, Ingress,
+    LightningNode, LndApi, Metadata, Monitoring, Networking, Rclone, Resources, Site, SiteSpec,
+    Tor, TorMode,
 };
 use crate::images;
 
@@ -34,6 +35,12 @@ pub const LND_SIDECAR_MEMORY: Bytes = Bytes::mib(64);
 pub const LND_WALLET_INIT_MEMORY: Bytes = Bytes::mib(640);
 /// Its CPU request.
 pub const LND_SIDECAR_CPU: Millicores = Millicores(10);
+/// The channel backup container: busybox's shell and applets, and rclone. Each rclone process
+/// (one per target at once, and `rclone serve http` for metrics) takes about 45 MiB resident
+/// (rclone 1.60 copying to SFTP, measured); 64 MiB each leaves room for newer releases.
+pub const BACKUP_BASE_MEMORY: Bytes = Bytes::mib(32);
+pub const BACKUP_RCLONE_MEMORY: Bytes = Bytes::mib(64);
+pub const BACKUP_CPU: Millicores = Millicores(10);
 const BITCOIND_CPU: Millicores = Millicores(500);
 const LND_CPU: Millicores = Millicores(250);
 /// LND's own default node colour.
@@ -59,19 +66,35 @@ const MONITORING_RELEASE: &str = "kube-prom-stack";
 const MONITORING_NAMESPACE: &str = "observability";
 /// The ingress class of microk8s' nginx ingress addon.
 const INGRESS_CLASS: &str = "public";
+/// The microk8s `ingress` addon's namespace.
+const INGRESS_CONTROLLER_NAMESPACE: &str = "ingress";
+/// Timestamped copies of a channel backup kept on each target: a month of daily changes.
+const BACKUP_KEEP: u32 = 30;
+
+/// Memory of each Lightning pod's backup container: rclone for every target at once, and one
+/// more serving the metrics with monitoring on; none without targets (no container).
+pub fn backup_memory(site: &Site) -> Bytes {
+    let targets = site.spec.backup.targets.len() as u64;
+    if targets == 0 {
+        return Bytes(0);
+    }
+    let rclones = targets + u64::from(site.spec.monitoring.enabled);
+    Bytes(BACKUP_BASE_MEMORY.0 + rclones * BACKUP_RCLONE_MEMORY.0)
+}
 
 /// Memory kept for the OS, microk8s and its addons: a quarter of the host, at least 1.5 GiB.
 fn default_reserved_memory(host_memory: Bytes) -> Bytes {
     Bytes((host_memory.0 / 4).max(Bytes::mib(1536).0))
 }
 
-/// dbcache from the host's memory: an eighth of it (three thirty-seconds below 8 GiB), shared
-/// by the Bitcoin nodes on that machine, between 256 MiB and 4 GiB. An 8 GiB Pi gets 1 GiB, a
-/// 4 GiB one 384 MiB, so that bitcoind, LND and Tor fit beside the OS.
-fn default_dbcache_mib(host_memory: Bytes, bitcoin_nodes_on_machine: usize) -> u64 {
+/// dbcache from the host's memory: an eighth of it (three thirty-seconds below 8 GiB, less the
+/// channel backup containers on the machine), shared by the Bitcoin nodes on that machine,
+/// between 256 MiB and 4 GiB. An 8 GiB Pi gets 1 GiB, a 4 GiB one 384 MiB (256 MiB with a
+/// backup target), so that bitcoind, LND, Tor and the backups fit beside the OS.
+fn default_dbcache_mib(host_memory: Bytes, bitcoin_nodes_on_machine: usize, backups: Bytes) -> u64 {
     let host = host_memory.as_mib();
     let share = if host_memory.0 < SMALL_HOST_MEMORY.0 {
-        host * 3 / 32
+        (host * 3 / 32).saturating_sub(backups.as_mib())
     } else {
         host / 8
     };
@@ -88,10 +111,13 @@ fn default_maxmempool_mib(host_memory: Bytes) -> u64 {
     }
 }
 
-/// Pod memory for bitcoind: caches plus base, rounded up to 128 MiB.
+/// Pod memory for bitcoind: caches plus base, rounded up to 128 MiB. Saturates rather than
+/// wraps: the checks refuse caches this large, and must see them as large.
 fn bitcoind_memory(dbcache_mib: u64, maxmempool_mib: u64) -> Bytes {
-    let mib = dbcache_mib + maxmempool_mib + BITCOIND_BASE_MIB;
-    Bytes::mib(mib.div_ceil(128) * 128)
+    let mib = dbcache_mib
+        .saturating_add(maxmempool_mib)
+        .saturating_add(BITCOIND_BASE_MIB);
+    Bytes::mib(mib.div_ceil(128).saturating_mul(128))
 }
 
 /// Resolves the operator's profile into the effective site. Never fails: broken references
@@ -149,15 +175,17 @@ pub fn resolve(input: &SiteInput) -> Site {
             },
             monitoring: resolve_monitoring(spec),
             ingress: resolve_ingress(spec),
+            backup: resolve_backup(spec),
         },
     };
+    // Lightning first: bitcoind's default cache leaves room for the Lightning pods' backups.
+    site.spec.lightning = spec.lightning.iter().map(resolve_lightning).collect();
     let bitcoin = spec
         .bitcoin
         .iter()
         .map(|node| resolve_bitcoin(&site, &spec.bitcoin, node))
         .collect();
     site.spec.bitcoin = bitcoin;
-    site.spec.lightning = spec.lightning.iter().map(resolve_lightning).collect();
     site.spec.networking = resolve_networking(&site, spec);
     site
 }
@@ -240,9 +268,31 @@ fn resolve_ingress(spec: &SpecInput) -> Ingress {
     Ingress {
         enabled: input.enabled.unwrap_or(present),
         class_name: input.class_name.unwrap_or_else(|| INGRESS_CLASS.to_owned()),
+        controller_namespace: input
+            .controller_namespace
+            .unwrap_or_else(|| INGRESS_CONTROLLER_NAMESPACE.to_owned()),
         email: input.email,
         acme: input.acme.unwrap_or(Acme::Production),
         grafana: input.grafana,
+    }
+}
+
+fn resolve_backup(spec: &SpecInput) -> Backup {
+    let input = spec.backup.clone().unwrap_or_default();
+    Backup {
+        targets: input
+            .targets
+            .iter()
+            .map(|target| BackupTarget {
+                name: target.name.clone(),
+                path: target.path.clone(),
+                rclone: target.rclone.as_ref().map(|rclone| Rclone {
+                    remote: rclone.remote.clone(),
+                    config: rclone.config.clone(),
+                }),
+            })
+            .collect(),
+        keep: input.keep.unwrap_or(BACKUP_KEEP),
     }
 }
 
@@ -252,9 +302,21 @@ fn resolve_bitcoin(site: &Site, all: &[BitcoinInput], node: &BitcoinInput) -> Bi
         .iter()
         .filter(|other| site.machine_of_disk(&other.disk) == machine)
         .count();
+    // The backup and cluster-copy containers of the Lightning pods on this machine.
+    let backups = if site.spec.backup.targets.is_empty() {
+        Bytes(0)
+    } else {
+        let lightning_here = site
+            .spec
+            .lightning
+            .iter()
+            .filter(|l| site.machine_of_disk(&l.disk) == machine)
+            .count() as u64;
+        Bytes(lightning_here * (backup_memory(site).0 + LND_SIDECAR_MEMORY.0))
+    };
     let dbcache = node
         .dbcache
-        .unwrap_or_else(|| default_dbcache_mib(site.spec.host.memory, on_machine));
+        .unwrap_or_else(|| default_dbcache_mib(site.spec.host.memory, on_machine, backups));
     let maxmempool = node
         .maxmempool
         .unwrap_or_else(|| default_maxmempool_mib(site.spec.host.memory));
@@ -330,7 +392,7 @@ mod tests {
     #[test]
     fn an_8_gib_pi_gets_a_1_gib_dbcache_and_fits_lnd() {
         let host = Bytes::gib(8);
-        assert_eq!(default_dbcache_mib(host, 1), 1024);
+        assert_eq!(default_dbcache_mib(host, 1, Bytes(0)), 1024);
         assert_eq!(default_reserved_memory(host), Bytes::gib(2));
         let bitcoind = bitcoind_memory(1024, DEFAULT_MAXMEMPOOL_MIB);
         assert_eq!(bitcoind, Bytes::gib(2));
@@ -340,7 +402,9 @@ mod tests {
     #[test]
     fn a_4_gib_pi_gets_smaller_caches_that_leave_room_for_lnd_and_tor() {
         let host = Bytes::gib(4);
-        assert_eq!(default_dbcache_mib(host, 1), 384);
+        assert_eq!(default_dbcache_mib(host, 1, Bytes(0)), 384);
+        // A backup target's containers (160 MiB) come out of the cache, down to its minimum.
+        assert_eq!(default_dbcache_mib(host, 1, Bytes::mib(160)), 256);
         assert_eq!(default_maxmempool_mib(host), SMALL_HOST_MAXMEMPOOL_MIB);
         let bitcoind = bitcoind_memory(384, SMALL_HOST_MAXMEMPOOL_MIB);
         assert_eq!(bitcoind, Bytes::mib(1152));
@@ -354,12 +418,22 @@ mod tests {
 
     #[test]
     fn small_hosts_get_the_smallest_dbcache_and_big_ones_are_capped() {
-        assert_eq!(default_dbcache_mib(Bytes::gib(2), 1), MIN_AUTO_DBCACHE_MIB);
         assert_eq!(
-            default_dbcache_mib(Bytes::gib(128), 1),
+            default_dbcache_mib(Bytes::gib(2), 1, Bytes(0)),
+            MIN_AUTO_DBCACHE_MIB
+        );
+        assert_eq!(
+            default_dbcache_mib(Bytes::gib(128), 1, Bytes(0)),
             MAX_AUTO_DBCACHE_MIB
         );
-        assert_eq!(default_dbcache_mib(Bytes::gib(16), 2), 1024);
+        assert_eq!(default_dbcache_mib(Bytes::gib(16), 2, Bytes(0)), 1024);
         assert_eq!(default_reserved_memory(Bytes::gib(4)), Bytes::mib(1536));
+    }
+
+    #[test]
+    fn absurd_caches_saturate_instead_of_wrapping() {
+        // 2^44 MiB is 2^64 bytes: it once wrapped to a 4736Mi limit.
+        assert_eq!(bitcoind_memory(4096, 17_592_186_044_416), Bytes(u64::MAX));
+        assert_eq!(bitcoind_memory(u64::MAX, u64::MAX), Bytes(u64::MAX));
     }
 }

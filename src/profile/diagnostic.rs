@@ -39,13 +39,70 @@ impl fmt::Display for Diagnostic {
         }
         f.write_str(": ")?;
         if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
+            write!(f, "{}: ", cut(&self.path, MAX_PATH_CHARS))?;
         }
-        f.write_str(&self.message)?;
+        f.write_str(&shorten(&self.message, &['"', '`']))?;
         if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
+            // A hint's backticks hold commands to run: only its values (`"…"`) are cut.
+            write!(f, "\n  hint: {}", shorten(hint, &['"']))?;
         }
         Ok(())
+    }
+}
+
+/// A value the profile gave is echoed up to this many characters: a 1 MB name must not become
+/// a megabyte of error output.
+const MAX_QUOTED_CHARS: usize = 100;
+/// The most of a field path that is shown (an unknown key can be any length).
+const MAX_PATH_CHARS: usize = 200;
+/// The most of one message that is shown, whatever it holds.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// `text` with every span between two `quotes` (`"…"`, and serde's `` `…` ``) longer than
+/// [`MAX_QUOTED_CHARS`] cut short and its length said, then the whole cut at
+/// [`MAX_MESSAGE_CHARS`].
+fn shorten(text: &str, quotes: &[char]) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if !quotes.contains(&c) {
+            continue;
+        }
+        let mut quoted = String::new();
+        let mut closed = false;
+        while let Some(inner) = chars.next() {
+            if inner == c {
+                closed = true;
+                break;
+            }
+            quoted.push(inner);
+            if c == '"' && inner == '\\' {
+                quoted.extend(chars.next());
+            }
+        }
+        let length = quoted.chars().count();
+        if length > MAX_QUOTED_CHARS {
+            out.extend(quoted.chars().take(MAX_QUOTED_CHARS));
+            out.push('…');
+        } else {
+            out.push_str(&quoted);
+        }
+        if closed {
+            out.push(c);
+        }
+        if length > MAX_QUOTED_CHARS {
+            out.push_str(&format!(" ({length} characters)"));
+        }
+    }
+    cut(&out, MAX_MESSAGE_CHARS)
+}
+
+/// The first `max` characters of `text`, with `…` when there was more.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 
@@ -86,4 +143,44 @@ fn render_errors(diagnostics: &[Diagnostic]) -> String {
         text.push_str(&format!("\n{count} problems in the profile"));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_echoed_values_are_cut_short() {
+        let long = "a".repeat(100_000);
+        let message = format!("site name {long:?} is not a valid DNS-1123 label");
+        let shown = shorten(&message, &['"', '`']);
+        assert_eq!(
+            shown,
+            format!(
+                "site name \"{}…\" (100000 characters) is not a valid DNS-1123 label",
+                "a".repeat(MAX_QUOTED_CHARS)
+            )
+        );
+        let field = shorten(&format!("unknown field `{long}`, expected `name`"), &['`']);
+        assert!(
+            field.ends_with("(100000 characters), expected `name`"),
+            "{field}"
+        );
+        let escaped = "no disk named \"a\\\"b\"";
+        assert_eq!(shorten(escaped, &['"']), escaped);
+        assert!(shorten(&"x".repeat(5000), &['"']).chars().count() <= MAX_MESSAGE_CHARS + 1);
+        let diagnostic = Diagnostic {
+            severity: Severity::Error,
+            file: "p.yaml".into(),
+            location: None,
+            path: format!("spec.{long}"),
+            message: "unknown".to_owned(),
+            hint: Some(format!("use {long:?}")),
+        };
+        assert!(
+            diagnostic.to_string().len() < 600,
+            "{}",
+            diagnostic.to_string().len()
+        );
+    }
 }

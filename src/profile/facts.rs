@@ -3,8 +3,9 @@
 //! is worked out here, once.
 
 use super::defaults::{
-    EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU,
-    LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY,
+    BACKUP_CPU, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY,
+    LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY,
+    backup_memory,
 };
 use super::quantity::{Bytes, Millicores};
 use super::site::{LndApi, Resources, Site};
@@ -29,20 +30,20 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
         .lightning
         .iter()
         .map(|node| (&node.disk, LNDMON_MEMORY, LNDMON_CPU));
-    // Every LND pod also runs the lndinit sidecar that publishes its macaroons. Its init
-    // containers run one at a time before LND, so the pod needs max(wallet init, LND + sidecar):
-    // beyond LND itself, the larger of the sidecar and what the wallet init needs above LND.
-    let sidecars = site.spec.lightning.iter().map(|node| {
+    // Every LND pod also runs the lndinit sidecars that publish its macaroons and its channel
+    // backup's cluster copy, and with backup targets the backup container. Its init containers
+    // run one at a time before LND, so the pod needs max(wallet init, LND + sidecars): beyond
+    // LND itself, the larger of the sidecars and what the wallet init needs above LND.
+    let backup = backup_memory(site);
+    let sidecars = site.spec.lightning.iter().map(move |node| {
         let above_lnd = Bytes(
             LND_WALLET_INIT_MEMORY
                 .0
                 .saturating_sub(node.resources.memory.0),
         );
-        (
-            &node.disk,
-            above_lnd.max(LND_SIDECAR_MEMORY),
-            LND_SIDECAR_CPU,
-        )
+        let running = Bytes(2 * LND_SIDECAR_MEMORY.0 + backup.0);
+        let cpu = 2 * LND_SIDECAR_CPU.0 + if backup.0 > 0 { BACKUP_CPU.0 } else { 0 };
+        (&node.disk, above_lnd.max(running), Millicores(cpu))
     });
     let beside_nodes = exporters
         .filter(|_| monitoring.enabled)

@@ -1,12 +1,14 @@
 //! The profile exactly as the operator writes it: optional fields stay optional here and get
-//! their defaults in [`super::defaults`]. Unknown fields are errors. These types are also the
-//! schema of the profile (`openlsp schema`) and of the `Site` custom resource: a field added
-//! here is in both, with its doc comment as its description.
+//! their defaults in [`super::defaults`]. Unknown fields are errors, and so is a text field
+//! given null, a boolean or a number: `name: null` is not a site called "null". These types
+//! are also the schema of the profile (`openlsp schema`) and of the `Site` custom resource: a
+//! field added here is in both, with its doc comment as its description.
 
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use super::quantity::{Bytes, Millicores};
 use super::site::{Acme, Arch, Inbound, LndApi, Network, TorMode};
@@ -18,9 +20,11 @@ use super::site::{Acme, Arch, Inbound, LndApi, Network, TorMode};
 pub struct SiteInput {
     /// `openlsp.io/v1alpha1`.
     #[schemars(extend("enum" = ["openlsp.io/v1alpha1"]))]
+    #[serde(deserialize_with = "text")]
     pub api_version: String,
     /// `Site`.
     #[schemars(extend("enum" = ["Site"]))]
+    #[serde(deserialize_with = "text")]
     pub kind: String,
     pub metadata: MetadataInput,
     pub spec: SpecInput,
@@ -30,6 +34,7 @@ pub struct SiteInput {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MetadataInput {
     /// The site's name (a DNS label): labels every object and names the default state dir.
+    #[serde(deserialize_with = "text")]
     pub name: String,
 }
 
@@ -40,6 +45,7 @@ pub struct SpecInput {
     /// The chain every node runs on.
     pub network: Network,
     /// The namespace of every object [default: metadata.name].
+    #[serde(default, deserialize_with = "optional_text")]
     pub namespace: Option<String>,
     /// The machine.
     pub host: HostInput,
@@ -59,6 +65,38 @@ pub struct SpecInput {
     pub monitoring: Option<MonitoringInput>,
     /// Let's Encrypt and public Ingresses (off without this section).
     pub ingress: Option<IngressInput>,
+    /// Where LND's channel backup (SCB) is copied on every change (docs/backup.md).
+    pub backup: Option<BackupInput>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BackupInput {
+    /// Operator-owned places each SCB is copied to and verified on.
+    #[serde(default)]
+    pub targets: Vec<BackupTargetInput>,
+    /// Timestamped copies kept per target (1..10000) [default: 30].
+    pub keep: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BackupTargetInput {
+    /// Names the target in `backup status` and the alerts.
+    pub name: String,
+    /// A directory on the machine (absolute); give this or `rclone`.
+    pub path: Option<String>,
+    /// An rclone remote; give this or `path`.
+    pub rclone: Option<RcloneInput>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RcloneInput {
+    /// `<remote>:<path>`, the remote defined in the rclone config.
+    pub remote: String,
+    /// The rclone config's name, given with `openlsp secrets set <name>`.
+    pub config: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -67,6 +105,7 @@ pub struct TorInput {
     /// off, hybrid (clearnet and onion) or tor-only [default: hybrid].
     pub mode: Option<TorMode>,
     /// Override the pinned Tor image.
+    #[serde(default, deserialize_with = "optional_text")]
     pub image: Option<String>,
     pub resources: Option<ResourcesInput>,
 }
@@ -80,6 +119,7 @@ pub struct NetworkingInput {
     pub inbound: Option<Inbound>,
     /// Public addresses the nodes advertise to peers.
     #[serde(rename = "externalIPs")]
+    #[serde(default, deserialize_with = "optional_texts")]
     pub external_ips: Option<Vec<String>>,
 }
 
@@ -89,12 +129,16 @@ pub struct MonitoringInput {
     /// false keeps the settings but renders nothing [default: true].
     pub enabled: Option<bool>,
     /// The `release` label Prometheus selects by [default: kube-prom-stack].
+    #[serde(default, deserialize_with = "optional_text")]
     pub release: Option<String>,
     /// Where Grafana runs [default: observability].
+    #[serde(default, deserialize_with = "optional_text")]
     pub namespace: Option<String>,
     /// Run lndmon per LND [default: true].
     pub lndmon: Option<bool>,
+    #[serde(default, deserialize_with = "optional_text")]
     pub exporter_image: Option<String>,
+    #[serde(default, deserialize_with = "optional_text")]
     pub lndmon_image: Option<String>,
 }
 
@@ -104,12 +148,19 @@ pub struct IngressInput {
     /// [default: true when the section is present].
     pub enabled: Option<bool>,
     /// The ingress class [default: public].
+    #[serde(default, deserialize_with = "optional_text")]
     pub class_name: Option<String>,
+    /// Where the ingress controller runs: the only namespace the NetworkPolicies let reach a
+    /// published API [default: ingress].
+    #[serde(default, deserialize_with = "optional_text")]
+    pub controller_namespace: Option<String>,
     /// Let's Encrypt's account email.
+    #[serde(default, deserialize_with = "optional_text")]
     pub email: Option<String>,
     /// Which Let's Encrypt server issues certificates [default: production].
     pub acme: Option<Acme>,
     /// Publish Grafana at this host name.
+    #[serde(default, deserialize_with = "optional_text")]
     pub grafana: Option<String>,
 }
 
@@ -117,6 +168,7 @@ pub struct IngressInput {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BitcoinIngressInput {
     /// Publish bitcoind's RPC at this host name.
+    #[serde(default, deserialize_with = "optional_text")]
     pub rpc: Option<String>,
 }
 
@@ -124,8 +176,10 @@ pub struct BitcoinIngressInput {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LightningIngressInput {
     /// Publish LND's REST API at this host name.
+    #[serde(default, deserialize_with = "optional_text")]
     pub rest: Option<String>,
     /// Publish LND's gRPC API at this host name.
+    #[serde(default, deserialize_with = "optional_text")]
     pub grpc: Option<String>,
 }
 
@@ -133,6 +187,7 @@ pub struct LightningIngressInput {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HostInput {
     /// The Kubernetes node, as `kubectl get nodes` shows it.
+    #[serde(deserialize_with = "text")]
     pub node_name: String,
     pub arch: Arch,
     /// The machine's memory (8Gi).
@@ -147,10 +202,12 @@ pub struct HostInput {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DiskInput {
     /// The mount point (absolute, normal form, not /).
+    #[serde(deserialize_with = "text")]
     pub path: String,
     /// The disk's size (1Ti).
     pub size: Bytes,
     /// The machine the disk is attached to [default: host.nodeName].
+    #[serde(default, deserialize_with = "optional_text")]
     pub node_name: Option<String>,
     /// Opt in to Bitcoin and Lightning nodes sharing this disk.
     pub allow_bitcoin_and_lightning: Option<bool>,
@@ -171,8 +228,10 @@ pub struct ResourcesInput {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BitcoinInput {
     /// Names the StatefulSet, Service and derived objects.
+    #[serde(deserialize_with = "text")]
     pub name: String,
     /// The disk (by name) the chain lives on.
+    #[serde(deserialize_with = "text")]
     pub disk: String,
     /// Build the transaction index.
     pub txindex: Option<bool>,
@@ -182,9 +241,11 @@ pub struct BitcoinInput {
     pub dbcache: Option<u64>,
     /// bitcoind's mempool limit in MiB.
     pub maxmempool: Option<u64>,
+    #[serde(default, deserialize_with = "optional_text")]
     pub image: Option<String>,
     pub resources: Option<ResourcesInput>,
     /// Who may reach RPC (IPs or CIDRs).
+    #[serde(default, deserialize_with = "optional_texts")]
     pub rpc_allow_ip: Option<Vec<String>>,
     pub ingress: Option<BitcoinIngressInput>,
 }
@@ -193,25 +254,103 @@ pub struct BitcoinInput {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LightningInput {
     /// Names the StatefulSet, Service and derived objects.
+    #[serde(deserialize_with = "text")]
     pub name: String,
     /// The Bitcoin node (by name) it uses.
+    #[serde(deserialize_with = "text")]
     pub bitcoin: String,
     /// The disk (by name) channel state lives on.
+    #[serde(deserialize_with = "text")]
     pub disk: String,
     /// LND's alias [default: the node name].
+    #[serde(default, deserialize_with = "optional_text")]
     pub alias: Option<String>,
     /// LND's colour, "#rrggbb".
+    #[serde(default, deserialize_with = "optional_text")]
     pub color: Option<String>,
+    #[serde(default, deserialize_with = "optional_text")]
     pub image: Option<String>,
     pub resources: Option<ResourcesInput>,
     /// Extra DNS names in LND's certificate.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "texts")]
     pub tls_extra_domains: Vec<String>,
     /// Extra IP addresses in LND's certificate.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "texts")]
     pub tls_extra_ips: Vec<String>,
     /// APIs (rest, grpc) reachable through a private onion service.
     #[serde(default)]
     pub onion: Vec<LndApi>,
     pub ingress: Option<LightningIngressInput>,
+}
+
+/// A text field's value: a YAML string, never null, a boolean or a number that YAML would
+/// otherwise hand over as their spelling.
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("text")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+        Err(E::custom("expected text, found null"))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        Err(E::custom(format!("expected text, found the boolean {v}")))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Err(E::custom(format!("expected text, found the number {v}")))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Err(E::custom(format!("expected text, found the number {v}")))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Err(E::custom(format!("expected text, found the number {v}")))
+    }
+}
+
+/// One text value, for a list of them.
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TextVisitor).map(Text)
+    }
+}
+
+fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    deserializer.deserialize_any(TextVisitor)
+}
+
+/// Absent or null is None; anything else must be text.
+fn optional_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<Text>::deserialize(deserializer)?.map(|text| text.0))
+}
+
+fn texts<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<Text>::deserialize(deserializer)?
+        .into_iter()
+        .map(|text| text.0)
+        .collect())
+}
+
+fn optional_texts<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    Ok(Option::<Vec<Text>>::deserialize(deserializer)?
+        .map(|list| list.into_iter().map(|text| text.0).collect()))
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::defaults;
 use super::diagnostic::{Diagnostic, ProfileError, Severity};
 use super::input::SiteInput;
+use super::read::read_profile;
 use super::site::Site;
 use super::source_map::{Location, SourceMap};
 use super::validate;
@@ -21,16 +22,30 @@ pub struct LoadedProfile {
 
 /// Reads, parses, validates and completes the profile at `path`.
 pub fn load(path: &Path) -> Result<LoadedProfile, ProfileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_profile(path)?;
     parse(path, &text)
 }
 
 /// Like [`load`], for text already in memory; `file` is only used in messages.
 pub fn parse(file: &Path, text: &str) -> Result<LoadedProfile, ProfileError> {
-    let map = SourceMap::index(text);
+    let mut documents = SourceMap::index_documents(text).into_iter();
+    let map = documents.next().unwrap_or_default();
+    if let Some(second) = documents.next() {
+        return Err(ProfileError::Invalid {
+            diagnostics: vec![Diagnostic {
+                severity: Severity::Error,
+                file: file.to_path_buf(),
+                location: second.start(),
+                path: String::new(),
+                message: "a second YAML document starts here, but a profile is one document"
+                    .to_owned(),
+                hint: Some(
+                    "keep one site per file: remove this `---` and what follows, or move it to a file of its own"
+                        .to_owned(),
+                ),
+            }],
+        });
+    }
     let duplicates: Vec<Diagnostic> = map
         .duplicate_keys()
         .iter()
@@ -145,6 +160,11 @@ fn serde_diagnostic(
         .and_then(|rest| rest.split('`').next())
     {
         hint = Some(format!("add `{field}:` here (see docs/profile.md)"));
+    } else if message.starts_with("expected text") {
+        hint = Some(
+            "write the text itself; put it in quotes if it looks like a number, true/false or null"
+                .to_owned(),
+        );
     } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
         hint = Some("check the value's type against docs/profile.md".to_owned());
     }
@@ -196,8 +216,11 @@ fn unknown_name(message: &str, prefix: &str) -> Option<(String, Vec<String>)> {
 }
 
 fn suggest(given: &str, expected: &[String], what: &str) -> String {
+    // A name this long is no typo of a known one (and would take long to compare).
+    let comparable = given.len() <= 64;
     let closest = expected
         .iter()
+        .filter(|_| comparable)
         .map(|candidate| (edit_distance(given, candidate), candidate))
         .filter(|(distance, _)| *distance <= 3)
         .min();

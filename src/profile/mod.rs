@@ -11,6 +11,7 @@ mod input;
 mod load;
 mod new_site;
 pub(crate) mod quantity;
+mod read;
 mod resource;
 pub(crate) mod schema;
 mod site;
@@ -20,16 +21,15 @@ mod validate;
 pub(crate) use chain::{ChainMode, MIN_PRUNE_MIB, mainnet_chain_size};
 pub(crate) use check::{is_dns_label, is_normal_absolute_path};
 pub(crate) use defaults::{
-    DEFAULT_COLOR, DEFAULT_RPC_ALLOW_IP, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU,
-    HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY,
-    LNDMON_CPU, LNDMON_MEMORY,
+    BACKUP_CPU, DEFAULT_COLOR, DEFAULT_RPC_ALLOW_IP, EXPORTER_CPU, EXPORTER_MEMORY,
+    HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY,
+    LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY, backup_memory,
 };
 pub(crate) use diagnostic::{Diagnostic, ProfileError};
 pub(crate) use facts::public_exposures;
-#[cfg(test)]
-pub(crate) use load::parse;
-pub(crate) use load::{LoadedProfile, load};
+pub(crate) use load::{LoadedProfile, load, parse};
 pub(crate) use new_site::{Choice, NewDisk, NewSite};
+pub(crate) use read::decode;
 pub(crate) use resource::from_resource;
 pub(crate) use site::{
     Acme, Arch, BitcoinNode, Disk, Inbound, LightningNode, LndApi, Network, Resources, Site,

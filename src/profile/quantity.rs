@@ -11,17 +11,33 @@ const GI: u64 = MI * 1024;
 const TI: u64 = GI * 1024;
 const PI: u64 = TI * 1024;
 
+/// The most memory a host, or one container, may be given: far beyond any site openlsp runs,
+/// and small enough that adding up every pod of a profile never comes near overflowing.
+pub const MAX_MEMORY: Bytes = Bytes(64 * TI);
+/// Less than this is no memory limit a container starts with.
+pub const MIN_CONTAINER_MEMORY: Bytes = Bytes::mib(32);
+/// The largest disk a profile may describe.
+pub const MAX_DISK: Bytes = Bytes(PI);
+/// The most CPU one container may request: a thousand cores.
+pub const MAX_CPU: Millicores = Millicores(1_000_000);
+
 /// A byte count written like Kubernetes writes memory and storage (`512Mi`, `1Ti`, `8G`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Bytes(pub u64);
 
 impl Bytes {
+    /// `mib` MiB; a count too large for a u64 of bytes saturates (the checks refuse it).
     pub const fn mib(mib: u64) -> Self {
-        Bytes(mib * MI)
+        Bytes(mib.saturating_mul(MI))
     }
 
     pub const fn gib(gib: u64) -> Self {
-        Bytes(gib * GI)
+        Bytes(gib.saturating_mul(GI))
+    }
+
+    /// The sum, saturating: a profile's checks add up sizes before they refuse absurd ones.
+    pub const fn plus(self, other: Bytes) -> Self {
+        Bytes(self.0.saturating_add(other.0))
     }
 
     /// Whole MiB, rounded down.
@@ -142,6 +158,9 @@ impl Millicores {
         if !cores.is_finite() || cores < 0.0 {
             return Err(format!("{text:?} is not a CPU amount"));
         }
+        if cores * 1000.0 >= u64::MAX as f64 {
+            return Err(format!("{text:?} is out of range"));
+        }
         Ok(Millicores((cores * 1000.0).round() as u64))
     }
 }
@@ -171,12 +190,14 @@ impl<'de> Deserialize<'de> for Millicores {
                 f.write_str("a CPU amount such as 2, 1.5 or 500m")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Millicores, E> {
-                Ok(Millicores(v * 1000))
+                v.checked_mul(1000)
+                    .map(Millicores)
+                    .ok_or_else(|| E::custom(format!("{v} CPUs is out of range")))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Millicores, E> {
-                u64::try_from(v)
-                    .map(|v| Millicores(v * 1000))
-                    .map_err(|_| E::custom("a CPU amount cannot be negative"))
+                let cores =
+                    u64::try_from(v).map_err(|_| E::custom("a CPU amount cannot be negative"))?;
+                self.visit_u64(cores)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Millicores, E> {
                 Millicores::parse(&v.to_string()).map_err(E::custom)
@@ -275,5 +296,16 @@ mod tests {
         assert_eq!(Millicores::parse("4").unwrap().to_string(), "4");
         assert_eq!(Millicores(250).to_string(), "250m");
         assert!(Millicores::parse("fast").is_err());
+        assert!(Millicores::parse("1e300").is_err());
+    }
+
+    #[test]
+    fn huge_counts_neither_wrap_nor_panic() {
+        assert_eq!(Bytes::mib(17_592_186_044_416), Bytes(u64::MAX));
+        assert_eq!(Bytes(u64::MAX).plus(Bytes(1)), Bytes(u64::MAX));
+        let cpu: Result<Millicores, _> = serde_yaml::from_str("18446744073709551615");
+        assert!(cpu.unwrap_err().to_string().contains("out of range"));
+        let size: Bytes = serde_yaml::from_str("16Ei").unwrap_or(Bytes(0));
+        assert_eq!(size, Bytes(0), "no such suffix");
     }
 }

@@ -24,7 +24,9 @@ pub fn editor_schema() -> Value {
     let schema = SchemaSettings::draft2020_12()
         .into_generator()
         .into_root_schema_for::<SiteInput>();
-    schema.to_value()
+    let mut value = schema.to_value();
+    drop_null_defaults(&mut value);
+    value
 }
 
 /// The structural schema of a Site's `spec`: inline, `nullable` for optional fields, sizes and
@@ -46,7 +48,23 @@ pub fn crd_spec_schema() -> Value {
         map.remove("title");
     }
     structural_fixes(&mut value);
+    drop_null_defaults(&mut value);
     value
+}
+
+/// Removes `"default": null`, which `#[serde(default)]` on an optional field produces: absent
+/// and null mean the same to openlsp, and the field's description names the real default.
+fn drop_null_defaults(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.get("default") == Some(&Value::Null) {
+                map.remove("default");
+            }
+            map.values_mut().for_each(drop_null_defaults);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null_defaults),
+        _ => {}
+    }
 }
 
 /// Drops `null` from enums (`nullable` says it) and checks an int-or-string's text with its
@@ -103,6 +121,7 @@ mod tests {
         );
         let lightning = &schema["properties"]["lightning"]["items"];
         assert!(!text.contains("x-kubernetes-preserve-unknown-fields"));
+        assert!(!text.contains("\"default\":null"), "{text}");
         assert!(
             lightning["properties"]["onion"]["items"]["enum"].is_array(),
             "{lightning}"

@@ -205,6 +205,60 @@ pub struct SiteSpec {
     pub networking: Networking,
     pub monitoring: Monitoring,
     pub ingress: Ingress,
+    pub backup: Backup,
+}
+
+/// `spec.backup`: where each Lightning node's channel backup is copied, verified, every time it
+/// changes (docs/backup.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Backup {
+    pub targets: Vec<BackupTarget>,
+    /// Timestamped copies kept on each target.
+    pub keep: u32,
+}
+
+/// One place the backups go: a directory on a disk of the node's machine (other than the disks
+/// it protects), or an rclone remote. Validation makes sure exactly one is set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupTarget {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rclone: Option<Rclone>,
+}
+
+/// An rclone remote (`name:path`) and the operator-provided secret that holds its config.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rclone {
+    pub remote: String,
+    pub config: String,
+}
+
+impl Rclone {
+    /// The remote's name: what comes before the first `:`.
+    pub fn remote_name(&self) -> &str {
+        self.remote.split_once(':').map_or("", |(name, _)| name)
+    }
+}
+
+impl Backup {
+    /// The operator-provided secrets the targets name, each once, in profile order, with the
+    /// index of the first target that names it.
+    pub fn rclone_configs(&self) -> Vec<(usize, &str)> {
+        let mut found: Vec<(usize, &str)> = Vec::new();
+        for (i, target) in self.targets.iter().enumerate() {
+            if let Some(rclone) = &target.rclone
+                && !found.iter().any(|(_, name)| *name == rclone.config)
+            {
+                found.push((i, rclone.config.as_str()));
+            }
+        }
+        found
+    }
 }
 
 /// `spec.tor`: one Tor daemon for the site, with openlsp's onion services.
@@ -242,7 +296,8 @@ pub struct Monitoring {
     pub enabled: bool,
     /// The `release` label Prometheus selects ServiceMonitors, PodMonitors and rules by.
     pub release: String,
-    /// Where Grafana (and its dashboard sidecar) runs.
+    /// Where Prometheus and Grafana (and its dashboard sidecar) run: the only namespace that
+    /// may scrape the site's metrics ports.
     pub namespace: String,
     pub lndmon: bool,
     pub exporter_image: String,
@@ -255,6 +310,8 @@ pub struct Monitoring {
 pub struct Ingress {
     pub enabled: bool,
     pub class_name: String,
+    /// Where the ingress controller runs: the only namespace that may reach a published API.
+    pub controller_namespace: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub acme: Acme,

@@ -16,6 +16,8 @@ pub struct Location {
 /// Positions of every key and value in one YAML document, by field path.
 #[derive(Debug, Default, Clone)]
 pub struct SourceMap {
+    /// Where the document starts: its `---`, else its first node.
+    start: Option<Location>,
     keys: HashMap<String, Location>,
     values: HashMap<String, Location>,
     duplicates: Vec<(String, Location)>,
@@ -24,6 +26,7 @@ pub struct SourceMap {
 impl SourceMap {
     /// Indexes the first document of `text`; unparsable YAML gives what was read before the
     /// error (the deserializer reports the syntax error itself).
+    #[cfg(test)]
     pub fn index(text: &str) -> Self {
         Self::index_documents(text)
             .into_iter()
@@ -42,6 +45,11 @@ impl SourceMap {
         builder.documents
     }
 
+    /// Where the document starts: its `---` line, else its first node.
+    pub fn start(&self) -> Option<Location> {
+        self.start
+    }
+
     /// Keys written twice in one mapping, with the place of the second.
     pub fn duplicate_keys(&self) -> &[(String, Location)] {
         &self.duplicates
@@ -50,6 +58,11 @@ impl SourceMap {
     /// Where the value at `path` starts, else its key, else the nearest enclosing field.
     pub fn value_location(&self, path: &str) -> Option<Location> {
         self.find(path, |p| self.values.get(p).or_else(|| self.keys.get(p)))
+    }
+
+    /// Whether the profile writes `path` itself (not only a field around it).
+    pub fn contains(&self, path: &str) -> bool {
+        self.values.contains_key(path) || self.keys.contains_key(path)
     }
 
     /// Where the key at `path` is written, else its value, else the nearest enclosing field.
@@ -197,6 +210,7 @@ impl MarkedEventReceiver for Builder {
             Event::DocumentStart => {
                 self.stack.clear();
                 self.started = true;
+                self.map.start = Some(location(mark));
             }
             Event::DocumentEnd => {
                 self.documents.push(std::mem::take(&mut self.map));

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::provided::{self, RCLONE_CONFIG_KEY};
 use super::requirements::{self, EXPORTER_RPC_USER, paths};
 use crate::plan::names;
 use crate::profile::Site;
@@ -18,6 +19,8 @@ pub enum SecretKind {
     Seed,
     Macaroons,
     OnionKey,
+    /// The rclone config of backup targets, which the operator gives.
+    RcloneConfig,
 }
 
 impl fmt::Display for SecretKind {
@@ -29,6 +32,7 @@ impl fmt::Display for SecretKind {
             SecretKind::Seed => "seed",
             SecretKind::Macaroons => "macaroons",
             SecretKind::OnionKey => "onion key",
+            SecretKind::RcloneConfig => "rclone config",
         })
     }
 }
@@ -200,6 +204,23 @@ pub fn catalog(site: &Site) -> Vec<Entry> {
             values: Vec::new(),
             derived: Vec::new(),
         });
+    }
+    if !site.spec.lightning.is_empty() {
+        for (_, secret) in site.spec.backup.rclone_configs() {
+            entries.push(Entry {
+                secret: secret.to_owned(),
+                kind: SecretKind::RcloneConfig,
+                node: "the backup targets".to_owned(),
+                values: vec![(
+                    provided::path(secret),
+                    Source::Key {
+                        secret: secret.to_owned(),
+                        key: RCLONE_CONFIG_KEY,
+                    },
+                )],
+                derived: Vec::new(),
+            });
+        }
     }
     entries
 }

@@ -21,6 +21,9 @@ pub enum GenerateError {
     NoOnionKey(String),
     #[error("{path}: {reason}")]
     OnionKey { path: String, reason: OnionKeyError },
+    /// The operator gives this value; nothing makes it.
+    #[error("{0} is given by the operator, never generated; this is a bug in openlsp")]
+    Provided(String),
 }
 
 /// New values for every file of `requirement`, as (state path, value) in the order of
@@ -43,6 +46,7 @@ pub fn generate(
             let key = OnionKey::generate().map_err(GenerateError::Random)?;
             vec![(path.clone(), key.secret_file())]
         }
+        Requirement::Provided { path, .. } => return Err(GenerateError::Provided(path.clone())),
         Requirement::Tls {
             cert,
             key,

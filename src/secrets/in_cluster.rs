@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use super::catalog::{self, Source};
 use super::credential_check::{self, Finding, LiveSecret};
 use super::generate::{GenerateError, generate};
-use super::requirements::requirements;
+use super::requirements::{Requirement, requirements};
 use super::rpcauth;
 use super::snapshot::Secrets;
 use super::value_check::{check_pair, check_value};
@@ -38,6 +38,15 @@ pub enum InClusterError {
         secret: String,
         present: String,
         missing: String,
+    },
+    /// A backup target's rclone config: the operator gives it; the controller cannot make it.
+    #[error(
+        "Secret {secret} (an rclone config the profile's backup targets use) is not in namespace {namespace}; nothing was changed\n  hint: give it with kubectl create secret generic {secret} -n {namespace} --from-file={key}=<your rclone.conf>"
+    )]
+    NotProvided {
+        secret: String,
+        namespace: String,
+        key: &'static str,
     },
     #[error("{}", describe(.0))]
     Inconsistent(Vec<Finding>),
@@ -132,6 +141,13 @@ pub fn resolve(
                 });
             }
             (None, Some(_)) => {
+                if let Requirement::Provided { secret, .. } = &requirement {
+                    return Err(InClusterError::NotProvided {
+                        secret: secret.clone(),
+                        namespace: site.namespace().to_owned(),
+                        key: super::provided::RCLONE_CONFIG_KEY,
+                    });
+                }
                 for (path, value) in
                     generate(&requirement, &secrets).map_err(InClusterError::Generate)?
                 {
@@ -258,6 +274,32 @@ mod tests {
             .unwrap();
             assert_eq!(address, key.address(), "{service}");
         }
+    }
+
+    /// The controller cannot make an rclone config: a missing one is named with the kubectl
+    /// command that gives it, and one that is there is used as it is.
+    #[test]
+    fn an_rclone_config_comes_from_its_secret_and_is_never_generated() {
+        let path = format!("{}/profiles/full-stack.yaml", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).unwrap().replace(
+            "        path: /mnt/usb/openlsp-backup\n",
+            "        path: /mnt/usb/openlsp-backup\n      - name: nas\n        rclone: { remote: \"nas:openlsp\", config: backup-rclone }\n",
+        );
+        let site = parse(std::path::Path::new("p.yaml"), &text).unwrap().site;
+        let err = resolve(&site, &BTreeMap::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Secret backup-rclone (an rclone config the profile's backup targets use) is not in namespace full-stack; nothing was changed\n  hint: give it with kubectl create secret generic backup-rclone -n full-stack --from-file=rclone.conf=<your rclone.conf>"
+        );
+        let config = b"[nas]\ntype = webdav\n";
+        let given = BTreeMap::from([(
+            "backup-rclone".to_owned(),
+            live(&[(crate::secrets::provided::RCLONE_CONFIG_KEY, config)], 1),
+        )]);
+        let resolved = resolve(&site, &given).unwrap();
+        let path = crate::secrets::provided::path("backup-rclone");
+        assert_eq!(resolved.secrets.get(&path), Some(&config[..]));
+        assert!(!resolved.generated.contains(&path));
     }
 
     #[test]

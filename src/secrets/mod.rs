@@ -11,6 +11,7 @@
 //!   state-vs-cluster [`credential_check`] and [`fingerprint`]s that show a secret without its
 //!   value; the credentials of a site that lives only in the cluster ([`in_cluster`], the
 //!   controller's);
+//! - what the operator [`provided`] (an rclone config), which is kept but never generated;
 //! - the primitives [`tls`], [`onion`] and [`rpcauth`].
 //!
 //! It never prints and never talks to the cluster: it returns values and typed errors, and
@@ -25,6 +26,7 @@ mod fixtures;
 pub mod generate;
 pub mod in_cluster;
 pub mod onion;
+pub mod provided;
 pub mod pull;
 pub mod records;
 pub mod requirements;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use super::catalog::{Entry, Source};
+use super::catalog::{Entry, SecretKind, Source};
 use super::credential_check::LiveSecret;
 use super::restore::Restored;
 use super::rpcauth;
@@ -59,6 +59,10 @@ pub fn rebuild(
 ) -> Result<Restored, PullError> {
     let mut restored = Restored::default();
     for entry in entries {
+        // A config the operator has not given yet is not in the cluster either.
+        if entry.kind == SecretKind::RcloneConfig && !live.contains_key(&entry.secret) {
+            continue;
+        }
         if let Some(secret) = live.get(&entry.secret).filter(|_| !entry.values.is_empty()) {
             restored
                 .generations

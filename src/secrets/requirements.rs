@@ -4,6 +4,7 @@
 
 use crate::profile::Site;
 
+use super::provided::{self, Use};
 use super::tls;
 
 /// One value (or pair of values) the site needs in its state dir.
@@ -25,6 +26,13 @@ pub enum Requirement {
     },
     /// A Tor v3 onion service key, stored as Tor's own `hs_ed25519_secret_key` file.
     OnionKey { path: String },
+    /// A value the operator gives (`openlsp secrets set`), never generated: the rclone config
+    /// of backup targets, with the remotes the profile uses from it.
+    Provided {
+        path: String,
+        secret: String,
+        uses: Vec<Use>,
+    },
 }
 
 impl Requirement {
@@ -33,7 +41,8 @@ impl Requirement {
         match self {
             Requirement::Password { path }
             | Requirement::Salt { path }
-            | Requirement::OnionKey { path } => vec![path],
+            | Requirement::OnionKey { path }
+            | Requirement::Provided { path, .. } => vec![path],
             Requirement::Tls { cert, key, .. } => vec![cert, key],
         }
     }
@@ -168,5 +177,33 @@ pub fn requirements(site: &Site) -> Vec<Requirement> {
             path: paths::wallet_password(&node.name),
         });
     }
+    if !site.spec.lightning.is_empty() {
+        needed.extend(provided_secrets(site));
+    }
     needed
+}
+
+/// The rclone configs the backup targets name, each with the remotes the profile uses from it.
+fn provided_secrets(site: &Site) -> Vec<Requirement> {
+    let backup = &site.spec.backup;
+    backup
+        .rclone_configs()
+        .into_iter()
+        .map(|(_, secret)| Requirement::Provided {
+            path: provided::path(secret),
+            secret: secret.to_owned(),
+            uses: backup
+                .targets
+                .iter()
+                .enumerate()
+                .filter_map(|(i, target)| {
+                    let rclone = target.rclone.as_ref().filter(|r| r.config == secret)?;
+                    Some(Use {
+                        field: format!("spec.backup.targets[{i}].rclone"),
+                        remote: rclone.remote_name().to_owned(),
+                    })
+                })
+                .collect(),
+        })
+        .collect()
 }

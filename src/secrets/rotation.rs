@@ -54,6 +54,9 @@ fn check_rotatable(entry: &Entry) -> Result<(), RotationError> {
         SecretKind::OnionKey => {
             "the onion address is derived from the key: a new key is an address peers and wallets do not know"
         }
+        SecretKind::RcloneConfig => {
+            "the operator gives it; give the new one with openlsp secrets set NAME --from-file FILE"
+        }
     };
     Err(RotationError::NotRotatable(entry.secret.clone(), why))
 }

@@ -12,6 +12,7 @@ use crate::fsutil::{self, PRIVATE_DIR, PRIVATE_FILE};
 
 use super::generate::{GenerateError, generate};
 use super::onion::OnionKey;
+use super::provided;
 use super::records::{self, AUDIT_LOG, CHANGED, GENERATIONS};
 use super::requirements::{Requirement, paths};
 use super::snapshot::{Secrets, StateChange};
@@ -56,6 +57,24 @@ pub enum StateError {
     Missing { path: PathBuf },
     #[error("cannot generate a secret: {0}")]
     Generate(GenerateError),
+    #[error(
+        "{field}.config: the state dir {} has no secret {secret:?}, the rclone config of this backup target; nothing was changed\n  hint: give it once: openlsp secrets set {secret} --from-file rclone.conf (it stays in the state dir, 0600, and reaches the cluster only as a Secret)",
+        dir.display()
+    )]
+    NotProvided {
+        secret: String,
+        field: String,
+        dir: PathBuf,
+    },
+    #[error(
+        "{field}.remote: the rclone config in secret {secret:?} defines no remote {remote:?} (it defines: {known}); nothing was changed\n  hint: fix the remote's name in the profile, or add the remote to the config and give it again: openlsp secrets set {secret} --from-file rclone.conf"
+    )]
+    UnknownRemote {
+        field: String,
+        secret: String,
+        remote: String,
+        known: String,
+    },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
@@ -206,7 +225,17 @@ impl StateDir {
     pub fn ensure(&self, needed: &[Requirement]) -> Result<Vec<String>, StateError> {
         let _lock = self.lock()?;
         let mut generated = Vec::new();
+        // The operator gives these (`openlsp secrets set`): checked first, so a missing one
+        // stops the run before anything is generated.
         for requirement in needed {
+            if let Requirement::Provided { path, secret, uses } = requirement {
+                self.check_provided(self.read(path)?.as_deref(), path, secret, uses)?;
+            }
+        }
+        let generated_here = needed
+            .iter()
+            .filter(|r| !matches!(r, Requirement::Provided { .. }));
+        for requirement in generated_here {
             let (present, missing): (Vec<&str>, Vec<&str>) = requirement
                 .files()
                 .into_iter()
@@ -332,10 +361,15 @@ impl StateDir {
         Ok(secrets)
     }
 
-    /// Like [`Self::load_present`], and every value `needed` lists must be there.
+    /// Like [`Self::load_present`], and every value `needed` lists must be there; a provided
+    /// one must define the remotes the profile uses from it.
     pub fn load(&self, needed: &[Requirement]) -> Result<Secrets, StateError> {
         let secrets = self.load_present(needed)?;
         for requirement in needed {
+            if let Requirement::Provided { path, secret, uses } = requirement {
+                self.check_provided(secrets.get(path), path, secret, uses)?;
+                continue;
+            }
             for relative in requirement.files() {
                 if secrets.get(relative).is_none() {
                     return Err(StateError::Missing {
@@ -345,6 +379,36 @@ impl StateDir {
             }
         }
         Ok(secrets)
+    }
+
+    /// A provided secret is there and defines every remote the profile uses from it.
+    fn check_provided(
+        &self,
+        value: Option<&[u8]>,
+        path: &str,
+        secret: &str,
+        uses: &[provided::Use],
+    ) -> Result<(), StateError> {
+        let Some(value) = value else {
+            return Err(StateError::NotProvided {
+                secret: secret.to_owned(),
+                field: uses.first().map_or_else(String::new, |u| u.field.clone()),
+                dir: self.root.clone(),
+            });
+        };
+        let remotes = provided::remotes(value).map_err(|reason| StateError::Damaged {
+            path: self.root.join(path),
+            reason: reason.to_string(),
+        })?;
+        match uses.iter().find(|u| !remotes.contains(&u.remote)) {
+            Some(unknown) => Err(StateError::UnknownRemote {
+                field: unknown.field.clone(),
+                secret: secret.to_owned(),
+                remote: unknown.remote.clone(),
+                known: remotes.join(", "),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// `history/<stamp>`, or `history/<stamp>.2`, `.3`... when a commit in the same second
@@ -498,7 +562,7 @@ impl StateDir {
         use std::io::Write as _;
         let path = self.root.join(AUDIT_LOG);
         let now = time::OffsetDateTime::now_utc();
-        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+        let user = crate::operator::user_name();
         let line = records::audit_line(now, &user, event);
         OpenOptions::new()
             .create(true)

@@ -3,6 +3,7 @@
 //! not is damaged, and is never regenerated over.
 
 use super::onion::OnionKey;
+use super::provided;
 use super::requirements::{Requirement, paths};
 use super::snapshot::Secrets;
 use super::tls;
@@ -46,6 +47,9 @@ pub(super) fn check_value(
         }
         Requirement::OnionKey { .. } => {
             OnionKey::from_secret_file(value).map_err(|err| err.to_string())?;
+        }
+        Requirement::Provided { .. } => {
+            provided::remotes(value).map_err(|err| err.to_string())?;
         }
         Requirement::Tls { cert, .. } => {
             let what = if relative == cert {

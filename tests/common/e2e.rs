@@ -28,15 +28,42 @@ pub const PATIENCE: Duration = Duration::from_secs(180);
 
 /// The real test API server's kubeconfig, or None after a skip.
 pub fn test_cluster() -> Option<PathBuf> {
+    kubectl_program()?;
     common::required_program("OPENLSP_TEST_KUBECONFIG", "the real API server")
 }
 
 /// The second test API server, which never gets the addon CRDs, or None after a skip.
 pub fn bare_cluster() -> Option<PathBuf> {
+    kubectl_program()?;
     common::required_program(
         "OPENLSP_TEST_KUBECONFIG_BARE",
         "the API server without addon CRDs",
     )
+}
+
+const KUBECTL: &str = "OPENLSP_TEST_KUBECTL";
+
+/// The kubectl the tests check the server with: v1.20.2 like the server, built from the same
+/// source by scripts/test-deps.sh. Never `kubectl` from PATH: a newer client would hide version
+/// skew, and a fresh machine has none. None after a skip.
+fn kubectl_program() -> Option<PathBuf> {
+    common::required_program(KUBECTL, "kubectl of the test API server's version")
+}
+
+/// The path of the kubectl of [`kubectl_program`], which [`test_cluster`] and [`bare_cluster`]
+/// checked for.
+pub fn kubectl_path() -> PathBuf {
+    std::env::var_os(KUBECTL)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("{KUBECTL} is not set: get the kubeconfig from test_cluster()"))
+}
+
+/// A kubectl command against `kubeconfig`.
+pub fn kubectl_command(kubeconfig: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(kubectl_path());
+    command.arg("--kubeconfig").arg(kubeconfig);
+    command
 }
 
 /// Runs kubectl against `kubeconfig`.
@@ -45,9 +72,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let output = std::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
+    let output = kubectl_command(kubeconfig)
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()
@@ -410,6 +435,17 @@ impl Site {
         serde_json::from_str(&output.stdout).unwrap()
     }
 
+    /// Key `key` of the live Secret `name`, decoded.
+    pub fn live_secret(&self, name: &str, key: &str) -> Vec<u8> {
+        let secret = self.get_json(&["secret", name, "-n", self.namespace()]);
+        let encoded = secret["data"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} has no {key}"));
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap()
+    }
+
     /// resourceVersion of every object openlsp manages, the parent and the namespace.
     pub fn resource_versions(&self) -> BTreeMap<String, String> {
         let selector = format!("applyset.kubernetes.io/part-of={}", self.applyset_id());
@@ -530,11 +566,17 @@ impl Site {
     }
 
     /// Does what a kubelet would: reports the pods of the namespace whose name passes `wanted`
-    /// running and ready.
+    /// running and ready. The whole pod goes back through its status subresource
+    /// (`kubectl replace --raw`: the tests' kubectl v1.20.2 has no `patch --subresource`),
+    /// without its resourceVersion, so a write in between is overwritten rather than refused.
     pub fn mark_pods_ready_where(&self, wanted: impl Fn(&str) -> bool) {
         let pods = self.get_json(&["pods", "-n", self.namespace()]);
-        for pod in pods["items"].as_array().unwrap() {
-            if !wanted(pod["metadata"]["name"].as_str().unwrap_or_default()) {
+        for mut pod in pods["items"].as_array().cloned().unwrap_or_default() {
+            let name = pod["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if !wanted(&name) {
                 continue;
             }
             let ready = pod["status"]["conditions"].as_array().is_some_and(|c| {
@@ -553,29 +595,42 @@ impl Site {
                     "image": c["image"], "imageID": "", "state": { "running": { "startedAt": "2026-11-21T00:00:00Z" } }
                 }))
                 .collect();
-            let patch = serde_json::json!({ "status": {
-                "phase": "Running",
-                "conditions": [
-                    { "type": "Initialized", "status": "True" },
-                    { "type": "Ready", "status": "True" },
-                    { "type": "ContainersReady", "status": "True" },
-                    { "type": "PodScheduled", "status": "True" }
-                ],
-                "containerStatuses": statuses
-            }});
-            let name = pod["metadata"]["name"].as_str().unwrap();
-            self.kubectl(&[
-                "patch",
-                "pod",
-                name,
-                "-n",
-                self.namespace(),
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                &patch.to_string(),
+            pod["kind"] = Value::String("Pod".into());
+            pod["apiVersion"] = Value::String("v1".into());
+            if let Some(metadata) = pod["metadata"].as_object_mut() {
+                metadata.remove("resourceVersion");
+            }
+            pod["status"]["phase"] = Value::String("Running".into());
+            pod["status"]["conditions"] = serde_json::json!([
+                { "type": "Initialized", "status": "True" },
+                { "type": "Ready", "status": "True" },
+                { "type": "ContainersReady", "status": "True" },
+                { "type": "PodScheduled", "status": "True" }
             ]);
+            pod["status"]["containerStatuses"] = Value::Array(statuses);
+            let file = self
+                .test
+                .write(&format!("kubelet/{name}.json"), &pod.to_string());
+            let uri = format!("/api/v1/namespaces/{}/pods/{name}/status", self.namespace());
+            self.kubectl(&["replace", "--raw", &uri, "-f", file.to_str().unwrap()]);
         }
+    }
+
+    /// Waits until StatefulSet `name` runs its current template everywhere and is ready.
+    pub fn wait_rolled(&self, name: &str) {
+        common::wait_for(&format!("{name} to roll"), PATIENCE, || {
+            let sts = self.get_json(&["statefulset", name, "-n", self.namespace()]);
+            let status = &sts["status"];
+            let done = status["observedGeneration"].as_i64()
+                >= sts["metadata"]["generation"].as_i64()
+                && status["updatedReplicas"] == 1
+                && status["readyReplicas"] == 1;
+            if done {
+                Ok(())
+            } else {
+                Err(status.to_string())
+            }
+        });
     }
 
     /// Waits until the object is gone (deletion waits for finalizers such as pvc-protection).
@@ -614,6 +669,25 @@ impl Site {
             .as_str()
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// A hash of each of the site's Secrets' data, by name: proves a Secret unchanged without
+    /// holding its value.
+    pub fn secret_digests(&self) -> BTreeMap<String, String> {
+        let selector = format!("applyset.kubernetes.io/part-of={}", self.applyset_id());
+        let secrets = self.get_json(&["secrets", "-n", self.namespace(), "-l", &selector]);
+        secrets["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let digest = Sha256::digest(s["data"].to_string().as_bytes());
+                (
+                    s["metadata"]["name"].as_str().unwrap().to_owned(),
+                    hex::encode(digest),
+                )
+            })
+            .collect()
     }
 
     pub fn state_dir(&self) -> PathBuf {

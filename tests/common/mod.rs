@@ -1,12 +1,15 @@
 //! What every test module shares: a small builder around the real binary (a temp dir as working
 //! directory and state home), parsing of rendered documents, the secret leak check, waits that
-//! poll with a deadline, and the submodules for skips, snapshots and the real API server.
+//! poll with a deadline, and the submodules for skips, snapshots, the real API server and its
+//! real node.
 
 pub mod e2e;
+pub mod node;
 #[macro_use]
 pub mod snapshot;
 pub mod skip;
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::net::TcpListener;
@@ -38,6 +41,7 @@ pub fn example_profiles() -> Vec<String> {
 pub struct Test {
     dir: tempfile::TempDir,
     envs: Vec<(String, String)>,
+    removed: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -118,6 +122,7 @@ impl Test {
         Test {
             dir: tempfile::tempdir().unwrap(),
             envs: Vec::new(),
+            removed: Vec::new(),
         }
     }
 
@@ -131,6 +136,12 @@ impl Test {
             key.to_owned(),
             value.as_ref().to_string_lossy().into_owned(),
         ));
+        self
+    }
+
+    /// Removes an environment variable from every run (as a shell without it would).
+    pub fn without_env(mut self, key: &str) -> Self {
+        self.removed.push(key.to_owned());
         self
     }
 
@@ -203,6 +214,9 @@ impl Test {
             .stdin(Stdio::null());
         for (key, value) in &self.envs {
             command.env(key, value);
+        }
+        for key in &self.removed {
+            command.env_remove(key);
         }
         command
     }
@@ -401,4 +415,18 @@ pub fn base64_decode(encoded: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .unwrap()
+}
+
+/// Every file under `dir` with its bytes, to prove a run changed nothing.
+pub fn tree_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(tree_bytes(&path));
+        } else {
+            files.insert(path.clone(), fs::read(&path).unwrap());
+        }
+    }
+    files
 }

@@ -56,8 +56,11 @@ fn the_kubeconfig_comes_from_the_flag_then_kubeconfig_then_home() {
     assert!(unreachable(&diff(&site, &[]).expect(2)));
     diff(&site, &["--kubeconfig", &good]).expect(1);
 
-    // A KUBECONFIG naming a missing file says which.
+    // A KUBECONFIG list skips a file that does not exist, as kubectl does...
     let missing = site.test.path().join("missing.kubeconfig");
+    let site = site.env("KUBECONFIG", format!("{}:{good}", missing.display()));
+    diff(&site, &[]).expect(1);
+    // ...and one naming only missing files says which.
     let site = site.env("KUBECONFIG", missing);
     let output = diff(&site, &[]).expect(2);
     assert_output_snapshot!("missing_kubeconfig", output.stderr, &site);

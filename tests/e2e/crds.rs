@@ -262,6 +262,12 @@ fn an_unfinished_run_leaves_the_union_and_a_finished_one_the_exact_set() {
         "progress names the CRD and why: {}",
         interrupted.stderr
     );
+    // Only the error: an interrupted run is not reported as applied as well.
+    assert!(
+        !interrupted.all().contains("applied to https://"),
+        "{}",
+        interrupted.all()
+    );
     // Opened before any write: the old kinds (Deployment) and the new (the CRD) together,
     // although no Deployment was pruned yet and nothing but the CRD was written.
     let union = site.parent_annotation(GROUP_KINDS);

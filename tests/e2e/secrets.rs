@@ -13,22 +13,11 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::bitcoind::Knots;
-use crate::common::e2e::{self, Site};
+use crate::common::e2e::Site;
 use crate::common::{self, documents, find, secret_value};
 
-/// A live Secret's decoded value.
-fn live_secret(site: &Site, name: &str, key: &str) -> Vec<u8> {
-    let secret = site.get_json(&["secret", name, "-n", site.namespace()]);
-    let encoded = secret["data"][key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{name} has no {key}"));
-    base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .unwrap()
-}
-
 fn rpcauth_lines(site: &Site) -> Vec<String> {
-    String::from_utf8(live_secret(site, "bitcoind-rpcauth", "rpcauth.conf"))
+    String::from_utf8(site.live_secret("bitcoind-rpcauth", "rpcauth.conf"))
         .unwrap()
         .lines()
         .filter(|l| l.starts_with("rpcauth=lnd:"))
@@ -52,22 +41,6 @@ fn checksum(site: &Site, statefulset: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// Waits until a StatefulSet runs its current template everywhere and is ready.
-fn wait_rolled(site: &Site, statefulset: &str) {
-    common::wait_for(&format!("{statefulset} to roll"), e2e::PATIENCE, || {
-        let sts = site.get_json(&["statefulset", statefulset, "-n", site.namespace()]);
-        let status = &sts["status"];
-        let done = status["observedGeneration"].as_i64() >= sts["metadata"]["generation"].as_i64()
-            && status["updatedReplicas"] == 1
-            && status["readyReplicas"] == 1;
-        if done {
-            Ok(())
-        } else {
-            Err(status.to_string())
-        }
-    });
 }
 
 fn state_text(site: &Site, path: &str) -> String {
@@ -124,7 +97,7 @@ fn an_rpc_credential_rotates_in_two_phases_and_lnd_is_never_locked_out() {
     let new = state_text(&site, "bitcoin/bitcoind/rpc/lnd/password");
     assert_ne!(old, new);
     assert_eq!(
-        String::from_utf8(live_secret(&site, "lnd-bitcoind-rpc", "password")).unwrap(),
+        String::from_utf8(site.live_secret("lnd-bitcoind-rpc", "password")).unwrap(),
         new,
         "LND's Secret holds the new password"
     );
@@ -192,7 +165,7 @@ fn an_rpc_credential_rotates_in_two_phases_and_lnd_is_never_locked_out() {
         .with_kubelet(
             |_| true,
             || {
-                wait_rolled(&site, "lnd");
+                site.wait_rolled("lnd");
                 site.openlsp(&["secrets", "rotate", "--finish", "--yes", "--timeout", "60s"])
             },
         )
@@ -283,8 +256,7 @@ fn an_interrupted_phase_one_is_resumed_and_lnd_never_holds_a_rejected_password()
     assert_ne!(new, old, "phase 1 is recorded");
     let lines = rpcauth_lines(&site);
     assert_eq!(lines.len(), 2, "bitcoind got both lines: {lines:?}");
-    let lnd_password =
-        String::from_utf8(live_secret(&site, "lnd-bitcoind-rpc", "password")).unwrap();
+    let lnd_password = String::from_utf8(site.live_secret("lnd-bitcoind-rpc", "password")).unwrap();
     assert_eq!(
         lnd_password, old,
         "LND keeps the old password until bitcoind is ready"
@@ -336,7 +308,7 @@ fn an_interrupted_phase_one_is_resumed_and_lnd_never_holds_a_rejected_password()
         "the resume keeps the recorded password"
     );
     assert_eq!(
-        String::from_utf8(live_secret(&site, "lnd-bitcoind-rpc", "password")).unwrap(),
+        String::from_utf8(site.live_secret("lnd-bitcoind-rpc", "password")).unwrap(),
         new
     );
     let lines = rpcauth_lines(&site);
@@ -403,7 +375,7 @@ fn a_certificate_is_reissued_with_the_same_names_and_a_new_key() {
     assert_ne!(key, old_key, "a new key");
     assert_eq!(sans(&cert), sans(&old_cert), "the same names");
     assert_eq!(
-        String::from_utf8(live_secret(&site, "lnd-tls", "tls.crt")).unwrap(),
+        String::from_utf8(site.live_secret("lnd-tls", "tls.crt")).unwrap(),
         cert
     );
     assert_ne!(checksum(&site, "lnd"), before, "LND rolls");
@@ -474,24 +446,21 @@ fn pull_rebuilds_a_lost_state_dir_byte_for_byte() {
     // Pulled values are dated when the cluster wrote them, not when pull ran.
     std::thread::sleep(Duration::from_secs(2));
     let output = site.openlsp(&["secrets", "pull"]).expect(0);
-    let written = site.get_json(&[
-        "secret",
-        "lnd-routing-bitcoind-rpc",
-        "-n",
-        site.namespace(),
-        "--show-managed-fields",
-    ])["metadata"]["managedFields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|f| f["time"].as_str())
-        .map(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                .unwrap()
-                .unix_timestamp()
-        })
-        .max()
-        .unwrap();
+    // kubectl 1.20 prints managedFields without asking (it has no --show-managed-fields).
+    let written =
+        site.get_json(&["secret", "lnd-routing-bitcoind-rpc", "-n", site.namespace()])["metadata"]
+            ["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["time"].as_str())
+            .map(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                    .unwrap()
+                    .unix_timestamp()
+            })
+            .max()
+            .unwrap();
     let recorded = fs::read_to_string(site.state_dir().join("changed")).unwrap();
     assert!(
         recorded.contains(&format!(
@@ -908,7 +877,7 @@ fn the_seed_is_shown_once_after_typed_confirmation_and_recorded() {
     site.openlsp(&["diff"]).expect(0);
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     assert_eq!(
-        String::from_utf8(live_secret(&site, "lnd-wallet", "seed")).unwrap(),
+        String::from_utf8(site.live_secret("lnd-wallet", "seed")).unwrap(),
         words,
         "apply keeps lndinit's seed"
     );

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::common::e2e::{self, Site};
 
@@ -18,21 +17,7 @@ use crate::common::e2e::{self, Site};
 /// hash of each of its Secrets' data, to prove nothing changed without printing a value.
 fn cluster_state(site: &Site) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let versions = site.settle();
-    let selector = format!("applyset.kubernetes.io/part-of={}", site.applyset_id());
-    let secrets = site.get_json(&["secrets", "-n", site.namespace(), "-l", &selector]);
-    let data = secrets["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let digest = Sha256::digest(s["data"].to_string().as_bytes());
-            (
-                s["metadata"]["name"].as_str().unwrap().to_owned(),
-                hex::encode(digest),
-            )
-        })
-        .collect();
-    (versions, data)
+    (versions, site.secret_digests())
 }
 
 /// Copies a state dir (files 0600, dirs 0700), as an operator's backup or second laptop has it.
@@ -483,12 +468,13 @@ fn a_site_moves_to_another_namespace_as_documented() {
     site.openlsp(&["delete", "--yes"]).expect(0);
     site.kubectl(&["create", "namespace", &new]).expect(0);
     let carry = format!(
-        "kubectl --kubeconfig {} get secret lnd-wallet -n {old} -o json | jq '{{apiVersion, kind, type, metadata: {{name: .metadata.name, namespace: \"{new}\"}}, data: {{seed: .data.seed}}}}' | kubectl --kubeconfig {} create -f -",
+        "\"$KUBECTL\" --kubeconfig {} get secret lnd-wallet -n {old} -o json | jq '{{apiVersion, kind, type, metadata: {{name: .metadata.name, namespace: \"{new}\"}}, data: {{seed: .data.seed}}}}' | \"$KUBECTL\" --kubeconfig {} create -f -",
         site.kubeconfig.display(),
         site.kubeconfig.display()
     );
     let status = std::process::Command::new("sh")
         .args(["-c", &carry])
+        .env("KUBECTL", e2e::kubectl_path())
         .status()
         .unwrap();
     assert!(status.success(), "carrying the seed failed");

@@ -15,16 +15,7 @@ use crate::secrets::catalog::{self, Entry, SecretKind};
 use crate::secrets::{Secrets, StateDir, fingerprint, paths, requirements, rotation};
 use crate::ui::Ui;
 
-fn date(at: OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute()
-    )
-}
+use crate::commands::utc_minute as date;
 
 /// Workloads (`Kind/name`) that consume each Secret of the plan, directly or through a
 /// Secret derived from it.
@@ -96,8 +87,16 @@ pub(super) async fn run(
         } else {
             users.into_iter().collect::<Vec<_>>().join(", ")
         };
+        let not_given =
+            entry.kind == SecretKind::RcloneConfig && state.read(&entry.values[0].0)?.is_none();
         let (changed, print, expiry) = if entry.values.is_empty() {
             cluster_row(cluster.as_ref(), site, entry).await?
+        } else if not_given {
+            warnings.push(format!(
+                "{} is not given yet: openlsp secrets set {} --from-file rclone.conf",
+                entry.secret, entry.secret
+            ));
+            ("-".to_owned(), "(not given)".to_owned(), "-".to_owned())
         } else {
             let mut values = Vec::new();
             for path in entry.state_paths() {

@@ -1,13 +1,15 @@
 //! `openlsp secrets`: credentials after day one. `list` shows every secret without a value;
 //! `rotate` replaces RPC credentials in two phases without downtime and reissues
 //! certificates; `pull` rebuilds the state dir from the cluster; `export`/`import` make and
-//! restore encrypted offline backups; `seed` reveals an LND seed once, after confirmation.
+//! restore encrypted offline backups; `seed` reveals an LND seed once, after confirmation; `set`
+//! takes a secret only the operator can give (a backup target's rclone config).
 
 mod backup;
 mod list;
 mod pull;
 mod rotate;
 mod seed;
+mod set;
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -28,6 +30,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &SecretsArgs) -> anyhow::Re
         SecretsCommand::Export(args) => backup::export(ui, global, args),
         SecretsCommand::Import(args) => backup::import(ui, global, args),
         SecretsCommand::Seed(args) => seed::run(ui, global, args).await,
+        SecretsCommand::Set(args) => set::run(ui, global, args),
     }
 }
 

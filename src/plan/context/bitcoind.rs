@@ -6,10 +6,11 @@
 use serde::Serialize;
 
 use super::ingress::{self, NodeIngressContext};
+use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
-    BITCOIN_COMPONENT, EXPORTER_PORT, HEADERS_EXPORTER_PORT, Labels, ResourcesContext,
-    StorageContext, ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, component_labels, resources, secret,
-    secret_text, service_host, storage,
+    BITCOIN_COMPONENT, BITCOIND_APP, EXPORTER_PORT, HEADERS_EXPORTER_PORT, Labels,
+    ResourcesContext, StorageContext, ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, bitcoind_selector,
+    component_labels, lnd_selector, resources, secret_text, service_host, storage,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
@@ -46,6 +47,11 @@ pub(crate) const EXPORTER_RPCS: [&str; 14] = [
 /// a minute old and the readiness probe (every 30 s) does not double bitcoind's RPC load.
 pub(crate) const EXPORTER_RATE_LIMIT_SECONDS: u32 = 55;
 
+/// The exporter's connection file: a key of its credentials Secret, mounted at
+/// `EXPORTER_CONF_DIR`.
+const EXPORTER_CONF_KEY: &str = "bitcoin.conf";
+const EXPORTER_CONF_DIR: &str = "/etc/exporter";
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BitcoinContext {
@@ -81,6 +87,8 @@ pub(crate) struct BitcoinNodeContext {
     exporter: Option<ExporterContext>,
     /// Its RPC's public Ingress, if the profile names one.
     ingress: Option<NodeIngressContext>,
+    /// Who may reach its ports, and where it connects to.
+    policy: PodPolicy,
 }
 
 #[derive(Serialize)]
@@ -139,11 +147,17 @@ pub(crate) struct ExporterContext {
     cpu: String,
     headers_memory: String,
     headers_cpu: String,
-    rpc_host: String,
     user_b64: String,
     password_b64: String,
+    /// The exporter's `BITCOIN_CONF_PATH` file: bitcoind's address and the exporter's
+    /// credentials, as a Secret key mounted in both containers.
+    conf_key: &'static str,
+    conf_dir: &'static str,
+    conf_b64: String,
     labels: Labels,
     selector: Labels,
+    /// Only the monitoring namespace scrapes it; it reaches its bitcoind's RPC.
+    policy: PodPolicy,
 }
 
 pub(crate) fn context(
@@ -151,7 +165,7 @@ pub(crate) fn context(
     node: &BitcoinNode,
     secrets: &Secrets,
 ) -> Result<BitcoinContext, PlanError> {
-    let (labels, selector) = component_labels(site, "bitcoind", &node.name, BITCOIN_COMPONENT);
+    let (labels, selector) = component_labels(site, BITCOIND_APP, &node.name, BITCOIN_COMPONENT);
     let mut clients = Vec::new();
     let mut conf = String::from("# RPC users of this bitcoind, one salted rpcauth line each.\n");
     for client in site.clients_of(&node.name) {
@@ -163,6 +177,10 @@ pub(crate) fn context(
     }
     conf.push_str(&exporter_rpcauth(site, node, secrets)?);
     let network = site.spec.network;
+    let rpc_ingress = node.ingress.rpc.as_ref().and_then(|host| {
+        ingress::node_ingress(site, &node.name, "rpc", host, network.rpc_port(), "HTTP")
+    });
+    let policy = policy(site, node, &labels, &selector, rpc_ingress.is_some());
     Ok(BitcoinContext {
         node: BitcoinNodeContext {
             name: node.name.clone(),
@@ -193,9 +211,8 @@ pub(crate) fn context(
             inbound: site::node_inbound(site, &node.name, network.p2p_port()),
             external_ips: site::clearnet_external_ips(site).to_vec(),
             exporter: exporter(site, node, secrets)?,
-            ingress: node.ingress.rpc.as_ref().and_then(|host| {
-                ingress::node_ingress(site, &node.name, "rpc", host, network.rpc_port(), "HTTP")
-            }),
+            ingress: rpc_ingress,
+            policy,
         },
         clients,
         rpcauth_conf_b64: b64(conf.as_bytes()),
@@ -247,6 +264,64 @@ fn exporter_rpcauth(
     ))
 }
 
+/// bitcoind's NetworkPolicy. RPC: its Lightning nodes, its exporter and, when the RPC is
+/// published, the ingress controller; ZMQ: its Lightning nodes; P2P: anyone, except in tor-only
+/// mode, where bitcoind listens only for Tor's onion peers. In tor-only mode it connects only to
+/// Tor and the cluster DNS; otherwise anywhere (clearnet peers).
+fn policy(
+    site: &Site,
+    node: &BitcoinNode,
+    labels: &Labels,
+    selector: &Labels,
+    rpc_published: bool,
+) -> PodPolicy {
+    let network = site.spec.network;
+    let lightning: Vec<network::Peer> = site
+        .spec
+        .lightning
+        .iter()
+        .filter(|lnd| lnd.bitcoin == node.name)
+        .map(|lnd| network::pods(site, &lnd_selector(site, &lnd.name)))
+        .collect();
+    let mut rpc_clients = lightning.clone();
+    if site.spec.monitoring.enabled {
+        rpc_clients.push(network::pods(site, &exporter_labels(site, node).1));
+    }
+    if rpc_published {
+        rpc_clients.push(network::namespace(&site.spec.ingress.controller_namespace));
+    }
+    let tor_only = site.spec.tor.mode == TorMode::TorOnly;
+    let mut ingress = vec![
+        Access::from(rpc_clients, vec![tcp(network.rpc_port())]),
+        Access::from(lightning, vec![tcp(ZMQ_RAWBLOCK_PORT), tcp(ZMQ_RAWTX_PORT)]),
+    ];
+    if !tor_only {
+        ingress.push(Access::anywhere(vec![tcp(network.p2p_port())]));
+    }
+    if site.spec.tor.enabled() {
+        ingress.push(Access::from(
+            vec![tor::peer(site)],
+            vec![tcp(network.onion_target_port())],
+        ));
+    }
+    let egress = if tor_only {
+        vec![tor::socks_access(site), Access::dns()]
+    } else {
+        vec![Access::anywhere(Vec::new())]
+    };
+    PodPolicy::new(node.name.clone(), labels, selector, ingress, egress)
+}
+
+/// The labels and selector of bitcoind `node`'s exporter pod.
+fn exporter_labels(site: &Site, node: &BitcoinNode) -> (Labels, Labels) {
+    component_labels(
+        site,
+        "bitcoin-prometheus-exporter",
+        &node.name,
+        "metrics-exporter",
+    )
+}
+
 /// The node's onion service: peers through Tor, and in hybrid mode clearnet beside it.
 fn tor_context(
     site: &Site,
@@ -286,11 +361,33 @@ fn exporter(
     if !site.spec.monitoring.enabled {
         return Ok(None);
     }
-    let (labels, selector) = component_labels(
-        site,
-        "bitcoin-prometheus-exporter",
-        &node.name,
-        "metrics-exporter",
+    let (labels, selector) = exporter_labels(site, node);
+    let password = secret_text(
+        secrets,
+        &state::paths::rpc_password(&node.name, EXPORTER_RPC_USER),
+    )?;
+    // python-bitcoinlib's `Proxy(btc_conf_file=...)` (which jvstein's bitcoind-monitor.py uses
+    // when BITCOIN_CONF_PATH is set) reads rpcconnect, rpcport, rpcuser and rpcpassword.
+    let conf = format!(
+        "rpcconnect={}\nrpcport={}\nrpcuser={EXPORTER_RPC_USER}\nrpcpassword={password}\n",
+        service_host(site, &node.name),
+        site.spec.network.rpc_port()
+    );
+    let policy = PodPolicy::new(
+        format!("{}-exporter", node.name),
+        &labels,
+        &selector,
+        vec![Access::from(
+            vec![network::namespace(&site.spec.monitoring.namespace)],
+            vec![tcp(EXPORTER_PORT), tcp(HEADERS_EXPORTER_PORT)],
+        )],
+        vec![
+            Access::from(
+                vec![network::pods(site, &bitcoind_selector(site, &node.name))],
+                vec![tcp(site.spec.network.rpc_port())],
+            ),
+            Access::dns(),
+        ],
     );
     Ok(Some(ExporterContext {
         user: EXPORTER_RPC_USER,
@@ -305,13 +402,13 @@ fn exporter(
         cpu: crate::profile::EXPORTER_CPU.to_string(),
         headers_memory: crate::profile::HEADERS_EXPORTER_MEMORY.to_string(),
         headers_cpu: crate::profile::HEADERS_EXPORTER_CPU.to_string(),
-        rpc_host: service_host(site, &node.name),
         user_b64: b64(EXPORTER_RPC_USER.as_bytes()),
-        password_b64: b64(secret(
-            secrets,
-            &state::paths::rpc_password(&node.name, EXPORTER_RPC_USER),
-        )?),
+        password_b64: b64(password.as_bytes()),
+        conf_key: EXPORTER_CONF_KEY,
+        conf_dir: EXPORTER_CONF_DIR,
+        conf_b64: b64(conf.as_bytes()),
         labels,
         selector,
+        policy,
     }))
 }

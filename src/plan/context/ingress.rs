@@ -4,8 +4,15 @@
 
 use serde::Serialize;
 
-use super::shared::GRAFANA_PORT;
+use super::network::{self, Access, PodPolicy, tcp};
+use super::shared::{GRAFANA_PORT, Labels, site_labels};
 use crate::profile::{Acme, Site};
+
+/// cert-manager's HTTP-01 solver pods, which it starts in the namespace of each Ingress whose
+/// certificate it orders: their label and port (cert-manager's pkg/apis/acme/v1/types.go
+/// `SolverIdentificationLabelKey`, pkg/issuer/acme/http/http.go `acmeSolverListenPort`).
+const ACME_SOLVER_LABEL: &str = "acme.cert-manager.io/http01-solver";
+const ACME_SOLVER_PORT: u16 = 8089;
 
 /// Let's Encrypt's ACME v2 directories.
 pub(crate) const LETSENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -41,6 +48,9 @@ pub(crate) struct IngressContext {
     /// The issuer the Ingresses ask for.
     issuer: String,
     grafana: Option<GrafanaIngressContext>,
+    /// With a node API published: Let's Encrypt's challenge reaches the solver pods through
+    /// the ingress controller.
+    solver_policy: Option<PodPolicy>,
 }
 
 pub(crate) fn context(site: &Site) -> IngressContext {
@@ -70,6 +80,18 @@ pub(crate) fn context(site: &Site) -> IngressContext {
             service: format!("{}-grafana", site.spec.monitoring.release),
             port: GRAFANA_PORT,
             tls_secret: format!("openlsp-{}-grafana-tls", site.name()),
+        }),
+        solver_policy: (!crate::profile::public_exposures(site).is_empty()).then(|| {
+            PodPolicy::new(
+                "acme-http01-solver",
+                &site_labels(site),
+                &Labels::from([(ACME_SOLVER_LABEL, "true".to_owned())]),
+                vec![Access::from(
+                    vec![network::namespace(&ingress.controller_namespace)],
+                    vec![tcp(ACME_SOLVER_PORT)],
+                )],
+                Vec::new(),
+            )
         }),
     }
 }

@@ -1,17 +1,21 @@
 //! A Lightning node (LND), once per `spec.lightning` entry: everything `templates/lnd/` renders
 //! with. `node` is the node with its names, ports, volume, pod size and wallet setup, and what
-//! the rest of the site gives it: its onion services, inbound P2P, metrics and lndmon, and its
-//! API Ingresses. `backend` is its bitcoind; `secrets` its credentials, in base64.
+//! the rest of the site gives it: its onion services, inbound P2P, metrics and lndmon, its API
+//! Ingresses, and the backup of its channel.backup. `backend` is its bitcoind; `secrets` its
+//! credentials, in base64.
 
 use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::backup::{self, NodeBackupContext, WatchedFile};
 use super::ingress::{self, NodeIngressContext};
+use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
-    LIGHTNING_COMPONENT, LND_GRPC_PORT, LND_METRICS_PORT, LND_P2P_PORT, LND_REST_PORT, LNDMON_PORT,
-    Labels, ResourcesContext, StorageContext, ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64,
-    component_labels, lnd_api_port, resources, secret, service_host, storage,
+    BACKUP_METRICS_PORT, LIGHTNING_COMPONENT, LND_APP, LND_GRPC_PORT, LND_METRICS_PORT,
+    LND_P2P_PORT, LND_REST_PORT, LNDMON_PORT, Labels, ResourcesContext, StorageContext,
+    ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, bitcoind_selector, component_labels, lnd_api_port,
+    lnd_selector, resources, secret, service_host, storage,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
@@ -59,6 +63,10 @@ pub(crate) struct LightningNodeContext {
     monitoring: Option<LightningMonitoring>,
     /// The public Ingress of each API the profile names.
     ingress: Vec<NodeIngressContext>,
+    /// Who may reach its ports, and where it connects to.
+    policy: PodPolicy,
+    /// The copies of its channel.backup: to the targets, and the cluster copy.
+    backup: NodeBackupContext,
 }
 
 #[derive(Serialize)]
@@ -71,6 +79,7 @@ pub(crate) struct LightningNames {
     wallet_secret: String,
     rpc_credentials_secret: String,
     macaroons_secret: String,
+    scb_secret: String,
     service_account: String,
 }
 
@@ -147,6 +156,8 @@ pub(crate) struct LndmonContext {
     rpc_host: String,
     labels: Labels,
     selector: Labels,
+    /// Only the monitoring namespace scrapes it; it reaches its LND's gRPC.
+    policy: PodPolicy,
 }
 
 #[derive(Serialize)]
@@ -172,7 +183,7 @@ pub(crate) fn context(
             node.name, node.bitcoin
         ))
     })?;
-    let (labels, selector) = component_labels(site, "lnd", &node.name, LIGHTNING_COMPONENT);
+    let (labels, selector) = component_labels(site, LND_APP, &node.name, LIGHTNING_COMPONENT);
     let backend_host = service_host(site, &backend.name);
     let mut tls_domains =
         state::lnd_dns_names(&node.name, site.namespace(), &node.tls_extra_domains);
@@ -197,6 +208,31 @@ pub(crate) fn context(
             .iter()
             .map(|ip| with_port(ip, LND_P2P_PORT)),
     );
+    let ingress: Vec<NodeIngressContext> = node
+        .ingress
+        .iter()
+        .filter_map(|(api, host)| {
+            let protocol = match api {
+                LndApi::Rest => "HTTPS",
+                LndApi::Grpc => "GRPCS",
+            };
+            ingress::node_ingress(
+                site,
+                &node.name,
+                api.as_str(),
+                host,
+                lnd_api_port(*api),
+                protocol,
+            )
+        })
+        .collect();
+    // An API named under `ingress` is published once the site has `spec.ingress`.
+    let published: Vec<LndApi> = if site.spec.ingress.enabled {
+        node.ingress.keys().copied().collect()
+    } else {
+        Vec::new()
+    };
+    let policy = policy(site, node, &backend.name, &labels, &selector, &published);
     Ok(LightningContext {
         node: LightningNodeContext {
             name: node.name.clone(),
@@ -226,6 +262,7 @@ pub(crate) fn context(
                 wallet_secret: names::wallet_secret(&node.name),
                 rpc_credentials_secret: names::rpc_credentials_secret(&node.name, &backend.name),
                 macaroons_secret: names::macaroons_secret(&node.name),
+                scb_secret: names::scb_secret(&node.name),
                 service_account: names::lnd_service_account(&node.name),
             },
             labels,
@@ -234,24 +271,20 @@ pub(crate) fn context(
             inbound: site::node_inbound(site, &node.name, LND_P2P_PORT),
             external_ips,
             monitoring: monitoring(site, node),
-            ingress: node
-                .ingress
-                .iter()
-                .filter_map(|(api, host)| {
-                    let protocol = match api {
-                        LndApi::Rest => "HTTPS",
-                        LndApi::Grpc => "GRPCS",
-                    };
-                    ingress::node_ingress(
-                        site,
-                        &node.name,
-                        api.as_str(),
-                        host,
-                        lnd_api_port(*api),
-                        protocol,
-                    )
-                })
-                .collect(),
+            ingress,
+            policy,
+            backup: backup::node_backup(
+                site,
+                &node.name,
+                WatchedFile {
+                    dir: lnd_network_dir(site),
+                    // In LND's network directory: lnd's config.go, backupfilepath's default.
+                    file: names::LND_BACKUP_FILE,
+                    volume: "data",
+                    mount_path: "/data",
+                    token_volume: "lndinit-token",
+                },
+            ),
         },
         backend: BackendContext {
             name: backend.name.clone(),
@@ -263,6 +296,73 @@ pub(crate) fn context(
         },
         secrets: secrets_context,
     })
+}
+
+/// LND's NetworkPolicy. P2P: anyone, or only Tor in tor-only mode; each API: lndmon (gRPC),
+/// Tor when the profile lists it under `onion`, the ingress controller when it is published;
+/// metrics (LND's and its backup container's): the monitoring namespace. In tor-only mode LND connects only to Tor, its bitcoind
+/// (RPC and ZMQ), the cluster DNS and the API server (lndinit's containers in the same pod
+/// write the wallet and macaroons Secrets); otherwise anywhere.
+fn policy(
+    site: &Site,
+    node: &LightningNode,
+    backend: &str,
+    labels: &Labels,
+    selector: &Labels,
+    published: &[LndApi],
+) -> PodPolicy {
+    let tor_only = site.spec.tor.mode == TorMode::TorOnly;
+    let mut ingress = vec![if tor_only {
+        Access::from(vec![tor::peer(site)], vec![tcp(LND_P2P_PORT)])
+    } else {
+        Access::anywhere(vec![tcp(LND_P2P_PORT)])
+    }];
+    for api in [LndApi::Grpc, LndApi::Rest] {
+        let mut clients = Vec::new();
+        if api == LndApi::Grpc && site.spec.monitoring.enabled && site.spec.monitoring.lndmon {
+            clients.push(network::pods(site, &lndmon_labels(site, node).1));
+        }
+        if site.spec.tor.enabled() && node.onion.contains(&api) {
+            clients.push(tor::peer(site));
+        }
+        if published.contains(&api) {
+            clients.push(network::namespace(&site.spec.ingress.controller_namespace));
+        }
+        ingress.push(Access::from(clients, vec![tcp(lnd_api_port(api))]));
+    }
+    if site.spec.monitoring.enabled {
+        let mut metrics = vec![tcp(LND_METRICS_PORT)];
+        if !site.spec.backup.targets.is_empty() {
+            metrics.push(tcp(BACKUP_METRICS_PORT));
+        }
+        ingress.push(Access::from(
+            vec![network::namespace(&site.spec.monitoring.namespace)],
+            metrics,
+        ));
+    }
+    let egress = if tor_only {
+        vec![
+            tor::socks_access(site),
+            Access::from(
+                vec![network::pods(site, &bitcoind_selector(site, backend))],
+                vec![
+                    tcp(site.spec.network.rpc_port()),
+                    tcp(ZMQ_RAWBLOCK_PORT),
+                    tcp(ZMQ_RAWTX_PORT),
+                ],
+            ),
+            Access::dns(),
+            Access::api_server(),
+        ]
+    } else {
+        vec![Access::anywhere(Vec::new())]
+    };
+    PodPolicy::new(node.name.clone(), labels, selector, ingress, egress)
+}
+
+/// The labels and selector of LND `node`'s lndmon pod.
+fn lndmon_labels(site: &Site, node: &LightningNode) -> (Labels, Labels) {
+    component_labels(site, "lndmon", &node.name, "metrics-exporter")
 }
 
 fn wallet_init(site: &Site) -> WalletInitContext {
@@ -277,13 +377,18 @@ fn wallet_init(site: &Site) -> WalletInitContext {
     WalletInitContext {
         mode,
         network: lndinit_network,
-        dir: format!("/data/data/chain/bitcoin/{}", network.as_str()),
+        dir: lnd_network_dir(site),
         lndinit_image: images::LNDINIT,
         memory: LND_WALLET_INIT_MEMORY.to_string(),
         go_mem_limit: format!("{}MiB", LND_WALLET_INIT_MEMORY.0 / 1024 / 1024 * 9 / 10),
         sidecar_memory: LND_SIDECAR_MEMORY.to_string(),
         sidecar_cpu: LND_SIDECAR_CPU.to_string(),
     }
+}
+
+/// LND's network directory (`--lnddir=/data`): its wallet and its channel.backup.
+fn lnd_network_dir(site: &Site) -> String {
+    format!("/data/data/chain/bitcoin/{}", site.spec.network.as_str())
 }
 
 /// The node's onion services: P2P, and REST/gRPC when the profile lists them under `onion`.
@@ -316,9 +421,26 @@ fn monitoring(site: &Site, node: &LightningNode) -> Option<LightningMonitoring> 
         return None;
     }
     let lndmon = monitoring.lndmon.then(|| {
-        let (labels, selector) = component_labels(site, "lndmon", &node.name, "metrics-exporter");
+        let (labels, selector) = lndmon_labels(site, node);
+        let name = format!("{}-lndmon", node.name);
+        let policy = PodPolicy::new(
+            name.clone(),
+            &labels,
+            &selector,
+            vec![Access::from(
+                vec![network::namespace(&monitoring.namespace)],
+                vec![tcp(LNDMON_PORT)],
+            )],
+            vec![
+                Access::from(
+                    vec![network::pods(site, &lnd_selector(site, &node.name))],
+                    vec![tcp(LND_GRPC_PORT)],
+                ),
+                Access::dns(),
+            ],
+        );
         LndmonContext {
-            name: format!("{}-lndmon", node.name),
+            name,
             image: monitoring.lndmon_image.clone(),
             uid: images::NOBODY_UID,
             memory: crate::profile::LNDMON_MEMORY.to_string(),
@@ -329,9 +451,11 @@ fn monitoring(site: &Site, node: &LightningNode) -> Option<LightningMonitoring> 
             rpc_host: format!("{}:{LND_GRPC_PORT}", service_host(site, &node.name)),
             labels,
             selector,
+            policy,
         }
     });
-    let (mut labels, mut selector) = component_labels(site, "lnd", &node.name, LIGHTNING_COMPONENT);
+    let (mut labels, mut selector) =
+        component_labels(site, LND_APP, &node.name, LIGHTNING_COMPONENT);
     labels.insert("openlsp.io/metrics", "lnd".to_owned());
     selector.insert("openlsp.io/metrics", "lnd".to_owned());
     Some(LightningMonitoring {

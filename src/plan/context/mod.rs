@@ -4,19 +4,22 @@
 //! A service is a template directory, and [`SERVICES`] is the one table of them: for each
 //! directory, how often its templates render and what builds their context. Each service's
 //! context is built in its own file (`site.rs`, `bitcoind.rs`, …) from the profile and the
-//! secrets snapshot, over the vocabulary in `shared.rs` (ports, labels, volumes, secret values);
-//! service files import `shared.rs` and, for what one service gives another (an onion key, an
-//! Ingress, inbound P2P), the giver's file, never the other way round.
+//! secrets snapshot, over the vocabulary in `shared.rs` (ports, labels, volumes, secret values)
+//! and `network.rs` (who may connect to each pod, and where it may connect to); service files
+//! import those and, for what one service gives another (an onion key, an Ingress, inbound P2P),
+//! the giver's file, never the other way round.
 //!
 //! Every template sees `site`: the site service's context, with each other once-per-site
 //! service's context under its directory name (`site.tor`, `site.monitoring`, `site.ingress`),
 //! so any template can read a site-wide fact. A once-per-node service's templates see its
 //! context's fields beside `site` (`node`, `backend`, …).
 
+pub(crate) mod backup;
 pub(crate) mod bitcoind;
 pub(crate) mod ingress;
 pub(crate) mod lnd;
 pub(crate) mod monitoring;
+pub(crate) mod network;
 pub(crate) mod shared;
 pub(crate) mod site;
 pub(crate) mod tor;
@@ -33,6 +36,9 @@ use shared::to_value;
 pub(crate) enum Scope {
     /// Once per site.
     Site(fn(&Site) -> Result<Value, PlanError>),
+    /// Once per site, with the secrets snapshot. Its fields sit beside `site`, not in it, so
+    /// the credential values it carries reach only its own templates.
+    SiteSecrets(fn(&Site, &Secrets) -> Result<Value, PlanError>),
     /// Once per Bitcoin node (`spec.bitcoin`).
     EachBitcoin(fn(&Site, &BitcoinNode, &Secrets) -> Result<Value, PlanError>),
     /// Once per Lightning node (`spec.lightning`).
@@ -50,7 +56,7 @@ const SITE: &str = "site";
 
 /// Every service openlsp renders. Adding one is a row here, its context file, its template
 /// directory and its images-table row (docs/architecture.md).
-pub(crate) const SERVICES: [Service; 6] = [
+pub(crate) const SERVICES: [Service; 7] = [
     Service {
         dir: SITE,
         scope: Scope::Site(|site| to_value(site::context(site))),
@@ -78,6 +84,10 @@ pub(crate) const SERVICES: [Service; 6] = [
     Service {
         dir: "ingress",
         scope: Scope::Site(|site| to_value(ingress::context(site))),
+    },
+    Service {
+        dir: "backup",
+        scope: Scope::SiteSecrets(|site, secrets| to_value(backup::context(site, secrets)?)),
     },
 ];
 
@@ -129,6 +139,7 @@ impl Contexts {
         for service in &SERVICES {
             let contexts = match service.scope {
                 Scope::Site(_) => vec![with_site(Value::Object(Map::new()))],
+                Scope::SiteSecrets(build) => vec![with_site(build(site, secrets)?)],
                 Scope::EachBitcoin(build) => site
                     .spec
                     .bitcoin

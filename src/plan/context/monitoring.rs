@@ -46,6 +46,8 @@ pub(crate) struct MonitoringContext {
     exporters: Vec<ScrapeJob>,
     lnd_jobs: Vec<ScrapeJob>,
     lndmon_jobs: Vec<ScrapeJob>,
+    /// The backup containers' metrics, one job per Lightning node, when there are targets.
+    backup_jobs: Vec<ScrapeJob>,
     disks: Vec<DiskWatch>,
     lightning_disks: Vec<DiskWatch>,
     /// Regex of every disk's mount point, for the dashboards.
@@ -93,6 +95,11 @@ pub(crate) fn context(site: &Site) -> MonitoringContext {
             scrape_jobs(site.spec.lightning.iter().map(|n| &n.name), "lndmon")
         } else {
             Vec::new()
+        },
+        backup_jobs: if site.spec.backup.targets.is_empty() {
+            Vec::new()
+        } else {
+            scrape_jobs(site.spec.lightning.iter().map(|n| &n.name), "backup")
         },
         disks,
         lightning_disks,

@@ -29,6 +29,8 @@ pub(crate) const HEADERS_EXPORTER_PORT: u16 = 9333;
 pub(crate) const LND_METRICS_PORT: u16 = 8989;
 /// lndmon's default `prometheus.listenaddr` port.
 pub(crate) const LNDMON_PORT: u16 = 9092;
+/// The backup container's metrics (`rclone serve http` of its metrics file).
+pub(crate) const BACKUP_METRICS_PORT: u16 = 9741;
 /// kube-prometheus-stack's Grafana Service port.
 pub(crate) const GRAFANA_PORT: u16 = 80;
 
@@ -46,6 +48,9 @@ pub(crate) const SITE_LABEL: &str = "openlsp.io/site";
 /// `app.kubernetes.io/component` of bitcoind's and LND's pods.
 pub(crate) const BITCOIN_COMPONENT: &str = "bitcoin-node";
 pub(crate) const LIGHTNING_COMPONENT: &str = "lightning-node";
+/// `app.kubernetes.io/name` of bitcoind's and LND's pods.
+pub(crate) const BITCOIND_APP: &str = "bitcoind";
+pub(crate) const LND_APP: &str = "lnd";
 
 /// Labels as templates print them: sorted by key.
 pub(crate) type Labels = BTreeMap<&'static str, String>;
@@ -73,6 +78,16 @@ pub(crate) fn component_labels(
     labels.extend(selector.clone());
     labels.insert("app.kubernetes.io/component", component.to_owned());
     (labels, selector)
+}
+
+/// The selector of bitcoind `node`'s pod, which its clients' policies name.
+pub(crate) fn bitcoind_selector(site: &Site, node: &str) -> Labels {
+    component_labels(site, BITCOIND_APP, node, BITCOIN_COMPONENT).1
+}
+
+/// The selector of LND `node`'s pod, which its clients' policies name.
+pub(crate) fn lnd_selector(site: &Site, node: &str) -> Labels {
+    component_labels(site, LND_APP, node, LIGHTNING_COMPONENT).1
 }
 
 /// The annotations of an object that holds data, which prune keeps.

@@ -4,9 +4,10 @@
 
 use serde::Serialize;
 
+use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
-    BITCOIN_COMPONENT, LIGHTNING_COMPONENT, LND_P2P_PORT, Labels, ResourcesContext, TOR_SOCKS_PORT,
-    b64, component_labels, lnd_api_port, resources, secret, service_host, site_labels,
+    LND_P2P_PORT, Labels, ResourcesContext, TOR_SOCKS_PORT, b64, bitcoind_selector,
+    component_labels, lnd_api_port, lnd_selector, resources, secret, service_host,
 };
 use crate::images;
 use crate::plan::error::PlanError;
@@ -67,9 +68,8 @@ pub(crate) struct TorContext {
     socks: String,
     /// Source ranges allowed to use the SOCKS port (`SocksPolicy accept`).
     socks_allow: Vec<String>,
-    /// The NetworkPolicy's pods allowed to use the SOCKS port: this site's bitcoind and LND.
-    socks_client_labels: Labels,
-    socks_client_components: [&'static str; 2],
+    /// Only this site's bitcoind and LND pods may use the SOCKS port; Tor connects anywhere.
+    policy: PodPolicy,
     /// The emptyDir holding Tor's DataDirectory and HiddenServiceDirs.
     state_dir: &'static str,
     /// The DataDirectory: absolute for the torrc, relative to `state_dir` for copy-keys.sh.
@@ -102,8 +102,13 @@ pub(crate) fn context(site: &Site) -> TorContext {
             .iter()
             .map(|range| tor_policy_range(range))
             .collect(),
-        socks_client_labels: site_labels(site),
-        socks_client_components: [BITCOIN_COMPONENT, LIGHTNING_COMPONENT],
+        policy: PodPolicy::new(
+            TOR_NAME,
+            &labels,
+            &selector,
+            vec![Access::from(socks_clients(site), vec![tcp(TOR_SOCKS_PORT)])],
+            vec![Access::anywhere(Vec::new())],
+        ),
         state_dir: TOR_STATE_DIR,
         data_dir: format!("{TOR_STATE_DIR}/{TOR_DATA_SUBDIR}"),
         data_subdir: TOR_DATA_SUBDIR,
@@ -117,6 +122,34 @@ pub(crate) fn context(site: &Site) -> TorContext {
         labels,
         selector,
     }
+}
+
+/// The pods that use the SOCKS proxy: every bitcoind and LND of the site.
+fn socks_clients(site: &Site) -> Vec<network::Peer> {
+    let bitcoind = site
+        .spec
+        .bitcoin
+        .iter()
+        .map(|n| bitcoind_selector(site, &n.name));
+    let lnd = site
+        .spec
+        .lightning
+        .iter()
+        .map(|n| lnd_selector(site, &n.name));
+    bitcoind
+        .chain(lnd)
+        .map(|selector| network::pods(site, &selector))
+        .collect()
+}
+
+/// The Tor daemon's pods, as a peer of the nodes' policies.
+pub(crate) fn peer(site: &Site) -> network::Peer {
+    network::pods(site, &component_labels(site, TOR_NAME, TOR_NAME, "tor").1)
+}
+
+/// Access to the SOCKS port: in tor-only mode all a node may reach outside the cluster.
+pub(crate) fn socks_access(site: &Site) -> Access {
+    Access::from(vec![peer(site)], vec![tcp(TOR_SOCKS_PORT)])
 }
 
 /// `host:port` of the site's SOCKS proxy.

@@ -6,6 +6,9 @@ use crate::profile::check::{Checker, is_ip_or_cidr};
 use crate::profile::quantity::Bytes;
 use crate::profile::site::Site;
 
+/// The largest mempool openlsp sets, as for dbcache: 64 GiB holds many days of transactions.
+const MAX_MAXMEMPOOL_MIB: u64 = 65536;
+
 pub(super) fn check(checker: &mut Checker, site: &Site) {
     for (i, node) in site.spec.bitcoin.iter().enumerate() {
         let base = format!("spec.bitcoin[{i}]");
@@ -39,18 +42,29 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
                 );
             }
         }
-        if !(4..=65536).contains(&node.dbcache) {
+        let dbcache_ok = (4..=65536).contains(&node.dbcache);
+        if !dbcache_ok {
             checker.error(
                 &format!("{base}.dbcache"),
                 format!("dbcache {} MiB is outside 4..65536", node.dbcache),
                 "leave it out to size it from the host's memory",
             );
         }
+        let maxmempool_ok = (5..=MAX_MAXMEMPOOL_MIB).contains(&node.maxmempool);
         if node.maxmempool < 5 {
             checker.error(
                 &format!("{base}.maxmempool"),
                 format!(
                     "maxmempool {} MiB is below bitcoind's minimum of 5",
+                    node.maxmempool
+                ),
+                "leave it out for the default of 300",
+            );
+        } else if node.maxmempool > MAX_MAXMEMPOOL_MIB {
+            checker.error(
+                &format!("{base}.maxmempool"),
+                format!(
+                    "maxmempool {} MiB is outside 5..{MAX_MAXMEMPOOL_MIB} (the value is in MiB)",
                     node.maxmempool
                 ),
                 "leave it out for the default of 300",
@@ -66,6 +80,11 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
                 );
             }
         }
+        // Memory sized from caches already refused would only repeat that problem.
+        if !(dbcache_ok && maxmempool_ok) {
+            continue;
+        }
+        checker.check_resources(&format!("{base}.resources"), node.resources);
         let floor = node.dbcache + node.maxmempool + 256;
         if node.resources.memory < Bytes::mib(floor) {
             checker.error(

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::profile::chain::mainnet_chain_size;
 use crate::profile::check::{Checker, is_dns_subdomain, is_normal_absolute_path};
+use crate::profile::quantity::MAX_DISK;
 use crate::profile::site::{Network, Site};
 
 /// Each disk: a valid name, a normal absolute mount point other than `/`, a size, a node
@@ -39,6 +40,15 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
             checker.error(
                 &format!("{path}.size"),
                 "a disk needs a size",
+                "write its size with a unit, for example `size: 1Ti`",
+            );
+        } else if disk.size > MAX_DISK {
+            checker.error(
+                &format!("{path}.size"),
+                format!(
+                    "{} is larger than openlsp plans for (at most {MAX_DISK})",
+                    disk.size
+                ),
                 "write its size with a unit, for example `size: 1Ti`",
             );
         }

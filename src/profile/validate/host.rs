@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::profile::check::{Checker, is_dns_subdomain};
 use crate::profile::facts::extra_pods;
-use crate::profile::quantity::{Bytes, Millicores};
+use crate::profile::quantity::{Bytes, MAX_CPU, MAX_MEMORY, Millicores};
 use crate::profile::site::Site;
 
 /// The machine itself: its node name, memory, CPUs and what is reserved.
@@ -22,6 +22,15 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
         checker.error(
             "spec.host.memory",
             format!("{} is too little memory for a Bitcoin node", host.memory),
+            "write the host's memory with a unit, for example `memory: 8Gi`",
+        );
+    } else if host.memory > MAX_MEMORY {
+        checker.error(
+            "spec.host.memory",
+            format!(
+                "{} is more memory than openlsp plans for (at most {MAX_MEMORY})",
+                host.memory
+            ),
             "write the host's memory with a unit, for example `memory: 8Gi`",
         );
     }
@@ -64,6 +73,10 @@ pub(super) fn check_capacity(checker: &mut Checker, site: &Site) {
         )
         .collect::<Vec<_>>();
     for (base, disk, resources) in &nodes {
+        // Out of any range: reported by the node's own checks, and no sum means much with it.
+        if resources.memory > MAX_MEMORY || resources.cpu > MAX_CPU {
+            continue;
+        }
         if resources.memory > budget {
             checker.error(
                 &format!("{base}.resources.memory"),
@@ -76,14 +89,14 @@ pub(super) fn check_capacity(checker: &mut Checker, site: &Site) {
         }
         let machine = site.machine_of_disk(disk);
         let entry = per_machine.entry(machine).or_insert((Bytes(0), 0));
-        entry.0 = Bytes(entry.0.0 + resources.memory.0);
-        entry.1 += resources.cpu.0;
+        entry.0 = entry.0.plus(resources.memory);
+        entry.1 = entry.1.saturating_add(resources.cpu.0);
     }
     // Tor, the exporters, lndmon and the lndinit sidecars run beside the nodes and count too.
     for (machine, resources) in extra_pods(site) {
         let entry = per_machine.entry(machine).or_insert((Bytes(0), 0));
-        entry.0 = Bytes(entry.0.0 + resources.memory.0);
-        entry.1 += resources.cpu.0;
+        entry.0 = entry.0.plus(resources.memory);
+        entry.1 = entry.1.saturating_add(resources.cpu.0);
     }
     for (machine, (memory, cpu)) in per_machine {
         if memory > budget {

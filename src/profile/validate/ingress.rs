@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::profile::check::{Checker, is_dns_subdomain, is_public_host};
+use crate::profile::check::{Checker, is_dns_label, is_dns_subdomain, is_public_host};
 use crate::profile::facts::node_ingresses;
 use crate::profile::site::{Site, TorMode};
 
@@ -73,6 +73,16 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
             "spec.ingress.className",
             format!("{:?} is not an ingress class name", ingress.class_name),
             "use public on microk8s, or the name `kubectl get ingressclass` shows",
+        );
+    }
+    if !is_dns_label(&ingress.controller_namespace) {
+        checker.error(
+            "spec.ingress.controllerNamespace",
+            format!(
+                "{:?} is not a valid namespace name",
+                ingress.controller_namespace
+            ),
+            "use the namespace the ingress controller runs in, ingress on microk8s",
         );
     }
     match &ingress.email {

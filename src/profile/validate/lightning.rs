@@ -39,6 +39,7 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
             Some(_) => {}
         }
         disks::check_ref(checker, site, &format!("{base}.disk"), &node.disk);
+        checker.check_resources(&format!("{base}.resources"), node.resources);
         if node.alias.len() > MAX_ALIAS_BYTES || node.alias.is_empty() {
             checker.error(
                 &format!("{base}.alias"),

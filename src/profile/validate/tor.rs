@@ -5,6 +5,7 @@ use crate::profile::site::Site;
 
 pub(super) fn check(checker: &mut Checker, site: &Site) {
     checker.check_image("spec.tor.image", &site.spec.tor.image);
+    checker.check_resources("spec.tor.resources", site.spec.tor.resources);
     for (i, node) in site.spec.lightning.iter().enumerate() {
         if !node.onion.is_empty() && !site.spec.tor.enabled() {
             checker.error(

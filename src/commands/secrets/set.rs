@@ -1,0 +1,103 @@
+//! `openlsp secrets set NAME --from-file FILE`: a secret only the operator can give (a backup
+//! target's rclone config), checked and kept in the state dir (the old value to history) one
+//! generation on, so `apply` writes it over the cluster's copy and an older state dir cannot.
+
+use std::io::Read as _;
+
+use anyhow::{Context as _, bail};
+
+use super::stamp;
+use crate::cli::{GlobalArgs, SetArgs};
+use crate::commands::{self, Outcome};
+use crate::secrets::provided::{self, MAX_SIZE};
+use crate::secrets::{Requirement, StateChange, requirements};
+use crate::ui::Ui;
+
+pub(super) fn run(ui: &Ui, global: &GlobalArgs, args: &SetArgs) -> anyhow::Result<Outcome> {
+    let profile = commands::load_profile(ui, global)?;
+    let site = &profile.site;
+    let needed = requirements(site);
+    let given: Vec<(&String, &String, &Vec<provided::Use>)> = needed
+        .iter()
+        .filter_map(|r| match r {
+            Requirement::Provided { path, secret, uses } => Some((path, secret, uses)),
+            _ => None,
+        })
+        .collect();
+    let Some((path, secret, uses)) = given.iter().find(|(_, s, _)| **s == args.name) else {
+        let known: Vec<&str> = given.iter().map(|(_, s, _)| s.as_str()).collect();
+        bail!(
+            "the profile names no secret {:?} to give; nothing was changed\n  hint: {}",
+            args.name,
+            if known.is_empty() {
+                "only a backup target's rclone config is given this way (spec.backup.targets[].rclone.config); openlsp makes every other secret itself".to_owned()
+            } else {
+                format!(
+                    "secrets this profile expects from you: {}",
+                    known.join(", ")
+                )
+            }
+        );
+    };
+    let value = read_value(args)?;
+    let what = if args.from_file.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        args.from_file.display().to_string()
+    };
+    let remotes = provided::remotes(&value)
+        .map_err(|reason| anyhow::anyhow!("{what}: {reason}; nothing was changed"))?;
+    if let Some(missing) = uses.iter().find(|u| !remotes.contains(&u.remote)) {
+        bail!(
+            "{what} defines no remote {:?}, which {}.remote uses (it defines: {}); nothing was changed\n  hint: add the remote with rclone config, or fix the remote's name in the profile",
+            missing.remote,
+            missing.field,
+            remotes.join(", ")
+        );
+    }
+    let state = commands::open_state(global, site.name())?;
+    if state.read(path)?.as_deref() == Some(value.as_slice()) {
+        ui.success(&format!(
+            "{secret} is unchanged in {}",
+            state.root().display()
+        ));
+        return Ok(Outcome::Ok);
+    }
+    let generation = state.generations()?.get(*secret).copied().unwrap_or(0) + 1;
+    let changes = [
+        StateChange::Write {
+            path: (*path).clone(),
+            value,
+        },
+        StateChange::Generation {
+            secret: (*secret).clone(),
+            generation,
+        },
+    ];
+    state.commit(&stamp(), &[(*path).clone()], &changes)?;
+    state.audit(&format!("set {secret} (generation {generation})"))?;
+    ui.success(&format!(
+        "{secret} set in {} (0600; remotes {}; generation {generation})",
+        state.root().display(),
+        remotes.join(", ")
+    ));
+    ui.info("openlsp apply writes it to the cluster, and the LND pods restart to read it");
+    Ok(Outcome::Ok)
+}
+
+/// The value, from the file or standard input, refused when larger than a config can be.
+fn read_value(args: &SetArgs) -> anyhow::Result<Vec<u8>> {
+    let mut value = Vec::new();
+    let limit = u64::try_from(MAX_SIZE).unwrap_or(u64::MAX) + 1;
+    if args.from_file.as_os_str() == "-" {
+        std::io::stdin()
+            .take(limit)
+            .read_to_end(&mut value)
+            .context("reading standard input")?;
+    } else {
+        std::fs::File::open(&args.from_file)
+            .and_then(|file| file.take(limit).read_to_end(&mut value))
+            .with_context(|| format!("reading {}", args.from_file.display()))?;
+    }
+    Ok(value)
+}

@@ -1,0 +1,93 @@
+//! Secrets the operator provides, which openlsp never generates: the rclone config of backup
+//! targets. Each is given once with `openlsp secrets set NAME --from-file FILE`, kept in the
+//! state dir like every other value and rendered only into its Secret. Here: where it is kept,
+//! what a value must look like, and the remotes a config defines.
+
+use std::fmt;
+
+/// The key of the rclone config in its Secret, and the file name rclone reads.
+pub const RCLONE_CONFIG_KEY: &str = "rclone.conf";
+/// Longer values are refused: a Secret holds at most 1 MiB, and an rclone config is a few lines.
+pub const MAX_SIZE: usize = 256 * 1024;
+
+/// Where the state dir keeps provided secret `secret`.
+pub fn path(secret: &str) -> String {
+    format!("provided/{secret}/{RCLONE_CONFIG_KEY}")
+}
+
+/// One place the profile uses a provided secret: a backup target's rclone remote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Use {
+    /// The target's field path, such as `spec.backup.targets[1].rclone`.
+    pub field: String,
+    /// The remote's name, which the config must define.
+    pub remote: String,
+}
+
+/// Why a value is not an rclone config openlsp can use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAConfig(pub String);
+
+impl fmt::Display for NotAConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The remotes an rclone config defines (its `[section]` names), in file order. It must be
+/// text, unencrypted (rclone would ask for the config password), and define at least one.
+pub fn remotes(config: &[u8]) -> Result<Vec<String>, NotAConfig> {
+    if config.len() > MAX_SIZE {
+        return Err(NotAConfig(format!(
+            "it has {} bytes; an rclone config of a few remotes has a few hundred (at most {MAX_SIZE})",
+            config.len()
+        )));
+    }
+    let text = std::str::from_utf8(config)
+        .map_err(|_| NotAConfig("it is not text; an rclone config is an INI file".to_owned()))?;
+    if text.contains("RCLONE_ENCRYPT_V0:") {
+        return Err(NotAConfig(
+            "it is encrypted with a config password, which the backup container cannot type; give the config unencrypted (rclone config show), it stays private in the state dir and a Secret".to_owned(),
+        ));
+    }
+    let remotes: Vec<String> = text
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            line.strip_prefix('[')?.strip_suffix(']').map(str::to_owned)
+        })
+        .collect();
+    if remotes.is_empty() {
+        return Err(NotAConfig(
+            "it defines no remote (no [name] section); write one with `rclone config`, then give the file rclone config file shows".to_owned(),
+        ));
+    }
+    Ok(remotes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_is_text_with_remotes_and_no_encryption() {
+        let config = b"[nas]\ntype = sftp\nhost = nas.lan\n\n[cloud]\ntype = s3\n";
+        assert_eq!(remotes(config).unwrap(), ["nas", "cloud"]);
+        assert!(
+            remotes(b"type = sftp\n")
+                .unwrap_err()
+                .0
+                .contains("no remote")
+        );
+        assert!(remotes(&[0xff, 0xfe]).unwrap_err().0.contains("not text"));
+        let encrypted = b"# Encrypted rclone configuration File\n\nRCLONE_ENCRYPT_V0:\nabc\n";
+        assert!(remotes(encrypted).unwrap_err().0.contains("encrypted"));
+        assert!(
+            remotes(&vec![b'#'; MAX_SIZE + 1])
+                .unwrap_err()
+                .0
+                .contains("bytes")
+        );
+        assert_eq!(path("backup-rclone"), "provided/backup-rclone/rclone.conf");
+    }
+}
