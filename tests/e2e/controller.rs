@@ -98,13 +98,8 @@ fn a_site_resource_is_applied_kept_as_declared_and_rolled_out() {
     assert_eq!(components.len(), 2, "{components:?}");
     // Exactly the objects apply makes from the same profile.
     assert_eq!(live_ids(&site), rendered_ids(&site));
-    let lnd = site.get_json(&[
-        "statefulset",
-        "lnd",
-        "-n",
-        site.namespace(),
-        "--show-managed-fields",
-    ]);
+    // kubectl 1.20 prints managedFields without asking (it has no --show-managed-fields).
+    let lnd = site.get_json(&["statefulset", "lnd", "-n", site.namespace()]);
     assert!(
         lnd["metadata"]["managedFields"]
             .as_array()
@@ -391,25 +386,35 @@ fn install_applies_a_controller_whose_rbac_is_enough_to_reconcile_a_site() {
         "registry.example/openlsp:test"
     );
     assert_eq!(pod["serviceAccountName"], "openlsp-controller");
+    // The API server took its NetworkPolicy: no ingress, egress to the API server and DNS.
+    let policy = site.get_json(&["networkpolicy", "openlsp-controller", "-n", &system]);
+    assert_eq!(
+        policy["spec"]["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
+    assert!(policy["spec"].get("ingress").is_none(), "{policy}");
+    assert_eq!(policy["spec"]["egress"].as_array().unwrap().len(), 2);
     // Installed as asked: a second run has nothing to do.
     let again = install(&[]).expect(0);
     assert!(again.stderr.contains("no changes"), "{}", again.stderr);
 
     // The controller with nothing but the ServiceAccount's grants reconciles a Site.
-    let token = site
+    // A token through the TokenRequest API (the tests' kubectl v1.20.2 has no `create token`).
+    let request = site.test.write(
+        "token-request.json",
+        r#"{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}}"#,
+    );
+    let issued = site
         .kubectl(&[
             "create",
-            "token",
-            "openlsp-controller",
-            "-n",
-            &system,
-            "--duration",
-            "1h",
+            "--raw",
+            &format!("/api/v1/namespaces/{system}/serviceaccounts/openlsp-controller/token"),
+            "-f",
+            request.to_str().unwrap(),
         ])
-        .expect(0)
-        .stdout
-        .trim()
-        .to_owned();
+        .expect(0);
+    let issued: Value = serde_json::from_str(&issued.stdout).unwrap();
+    let token = issued["status"]["token"].as_str().unwrap().to_owned();
     let mut config: Value =
         serde_yaml::from_str(&std::fs::read_to_string(&site.kubeconfig).unwrap()).unwrap();
     for user in config["users"].as_array_mut().unwrap() {

@@ -9,19 +9,31 @@ use serde_json::{Value, json};
 use crate::common::e2e::{PATIENCE, Site};
 use crate::common::{self};
 
+/// Writes `status`'s fields over the object's status, as a kubelet or the volume controller
+/// would: through the status subresource with `kubectl replace --raw` (the tests' kubectl
+/// v1.20.2 has no `patch --subresource`), without a resourceVersion, so it always lands.
 fn set_status(site: &Site, kind: &str, name: &str, status: Value) {
-    site.kubectl(&[
-        "patch",
-        kind,
-        name,
-        "-n",
-        site.namespace(),
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &json!({ "status": status }).to_string(),
-    ])
-    .expect(0);
+    let resource = match kind {
+        "pod" => "pods",
+        "pvc" => "persistentvolumeclaims",
+        other => panic!("set_status knows no kind {other}"),
+    };
+    let mut object = site.get_json(&[kind, name, "-n", site.namespace()]);
+    for (field, value) in status.as_object().unwrap() {
+        object["status"][field] = value.clone();
+    }
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        metadata.remove("resourceVersion");
+    }
+    let file = site
+        .test
+        .write(&format!("status/{kind}-{name}.json"), &object.to_string());
+    let uri = format!(
+        "/api/v1/namespaces/{}/{resource}/{name}/status",
+        site.namespace()
+    );
+    site.kubectl(&["replace", "--raw", &uri, "-f", file.to_str().unwrap()])
+        .expect(0);
 }
 
 #[test]
