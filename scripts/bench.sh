@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks openlsp against kubectl on the same real API server (scripts/test-cluster.sh):
 #   fresh apply, no-op re-apply and diff, for the Pi profile and a generated LSP profile with
-#   50 Lightning nodes. Prints medians, ratios and peak RSS as a Markdown table.
+#   50 Lightning nodes; prints medians, ratios and peak RSS as a Markdown table.
+#   50 Lightning nodes. Then the controller on the Pi profile: its idle request rate (from the
+#   API server's request counters, less the control plane's own over the same time), its peak
+#   RSS, and the time from a drift event (a deleted Service, an edited ConfigMap) to its
+#   correction.
 #   scripts/bench.sh [--runs N]      (default 7 runs per measurement)
 # kubectl gets the same objects (openlsp render --show-secrets -o DIR) in a namespace of its
 # own, applied with `kubectl apply --server-side -f DIR`, diffed with `kubectl diff --server-side`:
@@ -118,4 +122,96 @@ print("|---|---|---|---|---|---|---|---|")
 for kind, objects, name, to, tk, ratio, mo, mk in rows:
     label = "Pi (pi4-mainnet)" if kind == "pi" else "LSP, 50 LND"
     print(f"| {label} | {objects} | {name} | {to*1000:.0f} ms | {tk*1000:.0f} ms | {ratio:.2f}x | {mo:.0f} MiB | {mk:.0f} MiB |")
+PY
+
+KUBECONFIG=$kubeconfig OPENLSP=$openlsp WORK=$work RUNS=$runs python3 - <<'PY'
+import collections, os, re, signal, statistics, subprocess, sys, time
+
+openlsp, work, runs = os.environ["OPENLSP"], os.environ["WORK"], int(os.environ["RUNS"])
+env = dict(os.environ, NO_COLOR="1")
+site = os.environ.get("SITE", "bench-controller")
+IDLE = 60
+
+def kubectl(*args, ok=True):
+    p = subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True)
+    if ok and p.returncode != 0:
+        sys.exit(f"bench: kubectl {' '.join(args)}: {p.stderr}")
+    return p
+
+def requests():
+    """The API server's request counts by verb (every client)."""
+    counts = collections.Counter()
+    for line in kubectl("get", "--raw", "/metrics").stdout.splitlines():
+        if line.startswith("apiserver_request_total{"):
+            verb = re.search(r'verb="([A-Z]+)"', line).group(1)
+            counts[verb] += float(line.rsplit(" ", 1)[1])
+    return counts
+
+def rate(before, after):
+    return {verb: (after[verb] - before[verb]) / IDLE for verb in set(before) | set(after)}
+
+crd = subprocess.run([openlsp, "schema", "--crd"], capture_output=True, text=True, check=True).stdout
+subprocess.run(["kubectl", "apply", "--server-side", "-f", "-"], input=crd, env=env, check=True, capture_output=True, text=True)
+kubectl("wait", "--for=condition=Established", "crd/sites.openlsp.io", "--timeout=60s")
+kubectl("create", "namespace", site, ok=False)
+text = open("profiles/pi4-mainnet.yaml").read()
+text = text.replace("  name: home-pi", f"  name: {site}").replace("  namespace: openlsp", f"  namespace: {site}")
+path = os.path.join(work, "site.yaml")
+open(path, "w").write(text)
+kubectl("apply", "-n", site, "-f", path)
+
+log = open(os.path.join(work, "controller.log"), "w+")
+controller = subprocess.Popen(["/usr/bin/time", "-f", "%M", openlsp, "controller", "run", "--namespace", site,
+                               "--watch-namespace", site], env=env, stderr=log, stdout=subprocess.DEVNULL)
+def wait_log(texts, limit=120):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        log.seek(0)
+        shown = log.read()
+        if any(text in shown for text in texts):
+            return
+        time.sleep(0.1)
+    log.seek(0)
+    sys.exit(f"bench: the controller never printed {texts!r}:\n{log.read()}")
+wait_log(["applied:", "reconciled: no changes"])
+time.sleep(5)
+# The control plane's own requests while the controller is idle are in both windows; the
+# controller's are the difference to a window with it stopped (measured after).
+before = requests(); time.sleep(IDLE); after = requests()
+with_controller = rate(before, after)
+
+def until(check):
+    start = time.perf_counter()
+    while not check():
+        time.sleep(0.05)
+    return time.perf_counter() - start
+drift = []
+for _ in range(runs):
+    kubectl("delete", "service", "lnd", "-n", site, "--wait=false")
+    drift.append(("deleted Service", until(lambda: kubectl("get", "service", "lnd", "-n", site, ok=False).returncode == 0)))
+    kubectl("patch", "configmap", "lnd-config", "-n", site, "--type=merge", "-p", '{"data":{"lnd.conf":"edited"}}')
+    drift.append(("edited ConfigMap", until(lambda: "edited" != kubectl("get", "configmap", "lnd-config", "-n", site,
+                                                                         "-o", "jsonpath={.data.lnd\\.conf}").stdout)))
+    time.sleep(1)
+
+# SIGTERM to openlsp itself (time's child): time then prints the peak RSS.
+child = open(f"/proc/{controller.pid}/task/{controller.pid}/children").read().split()[0]
+os.kill(int(child), signal.SIGTERM)
+controller.wait()
+log.seek(0)
+rss_mib = int(log.read().strip().splitlines()[-1]) / 1024
+before = requests(); time.sleep(IDLE); after = requests()
+without = rate(before, after)
+
+print(f"\ncontroller on the Pi profile (release build; {IDLE} s idle windows; {runs} drift events of each kind)\n")
+print("| measurement | value |")
+print("|---|---|")
+for verb in sorted(set(with_controller) | set(without)):
+    extra = with_controller.get(verb, 0) - without.get(verb, 0)
+    if abs(extra) >= 0.005 or verb in ("LIST", "WATCH"):
+        print(f"| idle requests/s, {verb} | {max(extra, 0):.2f} |")
+for kind in ("deleted Service", "edited ConfigMap"):
+    samples = [s for k, s in drift if k == kind]
+    print(f"| drift corrected, {kind} (median / max) | {statistics.median(samples)*1000:.0f} ms / {max(samples)*1000:.0f} ms |")
+print(f"| controller peak RSS | {rss_mib:.1f} MiB |")
 PY

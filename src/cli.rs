@@ -85,8 +85,85 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Print the profile's JSON Schema for editors (or, with --crd, the Site CRD).
+    Schema(SchemaArgs),
+    /// Keep the site as declared from inside the cluster: the Site custom resource.
+    Controller(ControllerArgs),
+    /// How the site is doing: pods, waiting reasons with the next step, onion addresses, the
+    /// last apply or reconcile (exit 1 when degraded).
+    Status(StatusArgs),
     /// Print the manual page (roff), or write one page per command to a directory.
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Print the Site CustomResourceDefinition instead.
+    #[arg(long)]
+    pub crd: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    #[command(subcommand)]
+    pub command: ControllerCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ControllerCommand {
+    /// Apply the Site CRD, the controller's ServiceAccount and RBAC, and its Deployment.
+    Install(ControllerInstallArgs),
+    /// Run the controller (in its Deployment, or locally against a kubeconfig).
+    Run(ControllerRunArgs),
+    /// Hand a site applied from this machine to the controller: its profile becomes a Site in
+    /// its namespace, and its secrets stay exactly as they are in the cluster.
+    Adopt,
+}
+
+#[derive(Debug, Args)]
+pub struct ControllerInstallArgs {
+    /// The namespace the controller runs in.
+    #[arg(long, default_value = "openlsp-system")]
+    pub namespace: String,
+
+    /// The controller's image (build it from the Containerfile and push it to your registry).
+    #[arg(long, default_value = crate::images::CONTROLLER_PLACEHOLDER)]
+    pub image: String,
+
+    /// Apply without asking.
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Do not wait for the controller to become ready.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// How long to wait for the controller (e.g. 90s, 10m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ControllerRunArgs {
+    /// The namespace of the leader election Lease [default: the pod's namespace, else openlsp-system].
+    #[arg(long, env = "OPENLSP_CONTROLLER_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Watch only the Sites of this namespace (then namespaced RBAC in it is enough).
+    #[arg(long)]
+    pub watch_namespace: Option<String>,
+
+    /// How often every Site is reconciled even without a change (a safety net; changes are
+    /// seen on their watch events).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub resync: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Show the status again whenever it changes, until Ctrl-C.
+    #[arg(short, long)]
+    pub watch: bool,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,14 @@ pub const LNDMON: &str = "lightninglabs/lndmon:v0.2.7";
 /// The exporters run as `nobody`: they only talk to RPC and serve /metrics.
 pub const NOBODY_UID: i64 = 65534;
 
+/// The controller's image: a placeholder the operator overrides with `controller install
+/// --image`. There is no published image: build one from the Containerfile and push it to a
+/// registry the cluster can pull from (docs/controller.md). `.invalid` is a reserved name
+/// (RFC 2606), so a forgotten `--image` fails to pull, saying so, instead of running a stranger's.
+pub const CONTROLLER_PLACEHOLDER: &str = concat!(
+    "registry.invalid/openlsp/openlsp:",
+    env!("CARGO_PKG_VERSION")
+);
 /// rclone (rclone/rclone on Docker Hub; its Dockerfile: alpine:latest with ca-certificates,
 /// fuse3 and tzdata, rclone in /usr/local/bin; published for linux/amd64, arm64, arm/v7, arm/v6
 /// and 386). The channel backup container runs openlsp's script with its busybox `sh`, applets
@@ -47,6 +55,7 @@ const ALL: &[(&str, &str)] = &[
     ("tor", TOR),
     ("bitcoin-exporter", BITCOIN_EXPORTER),
     ("lndmon", LNDMON),
+    ("openlsp-controller", CONTROLLER_PLACEHOLDER),
     ("rclone", RCLONE),
 ];
 
@@ -72,7 +81,7 @@ mod tests {
         let source = include_str!("images.rs");
         let constants = source
             .lines()
-            .filter(|line| line.starts_with("pub const") && line.contains(": &str = \""))
+            .filter(|line| line.starts_with("pub const") && line.contains(": &str ="))
             .count();
         assert_eq!(
             constants,

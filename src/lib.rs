@@ -12,12 +12,14 @@ pub(crate) mod channel_backup;
 pub mod cli;
 pub(crate) mod cluster;
 pub(crate) mod commands;
+pub(crate) mod controller;
 pub(crate) mod deploy;
 pub(crate) mod diff;
 pub(crate) mod fsutil;
 /// For the fuzz targets in fuzz/ only.
 #[doc(hidden)]
 pub mod fuzzing;
+pub(crate) mod health;
 pub(crate) mod host;
 pub(crate) mod images;
 pub(crate) mod object;
@@ -56,11 +58,14 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Backup(args) => commands::backup::run(&ui, &cli.global, args).await,
         Command::Connect(args) => commands::connect::run(&ui, &cli.global, args).await,
         Command::Completions(args) => commands::completions::run(&ui, args),
+        Command::Schema(args) => commands::schema::run(&ui, args),
+        Command::Controller(args) => commands::controller::run(&ui, &cli.global, args).await,
+        Command::Status(args) => commands::status::run(&ui, &cli.global, args).await,
         Command::Man(args) => commands::man::run(&ui, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::DiffFound | Outcome::Stale) => ExitCode::from(1),
+        Ok(Outcome::DiffFound | Outcome::Degraded | Outcome::Stale) => ExitCode::from(1),
         Err(err) => {
             ui.error(&err);
             ExitCode::from(EXIT_ERROR)

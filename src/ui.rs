@@ -298,6 +298,53 @@ impl Ui {
         self.stdout(&format!("{line}\n"));
     }
 
+    /// `openlsp status`: per component its pods and what is wrong with the next step, the onion
+    /// addresses, the last write and the Site's conditions on stdout; the one-line summary last.
+    pub fn site_health(&self, title: &str, health: &crate::health::Health) {
+        let mut text = format!("{title}\n");
+        let width = health
+            .components
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(0);
+        for component in &health.components {
+            text.push_str(&format!(
+                "  {:width$}  {}/{} ready  {} restart{}\n",
+                component.name,
+                component.ready,
+                component.wanted,
+                component.restarts,
+                if component.restarts == 1 { "" } else { "s" }
+            ));
+            for problem in &component.problems {
+                text.push_str(&format!(
+                    "    {}\n      next: {}\n",
+                    problem.what, problem.next
+                ));
+            }
+        }
+        if !health.onions.is_empty() {
+            text.push_str("onion addresses:\n");
+            for (service, address) in &health.onions {
+                text.push_str(&format!("  {service}  {address}\n"));
+            }
+        }
+        text.push_str(&format!(
+            "last write: {}\n",
+            health.last_write.as_deref().unwrap_or("none yet")
+        ));
+        if !health.conditions.is_empty() {
+            text.push_str("Site conditions (openlsp controller):\n");
+            for condition in &health.conditions {
+                text.push_str(&format!("  {condition}\n"));
+            }
+        }
+        text.push_str(&health.summary());
+        text.push('\n');
+        self.stdout(&text);
+    }
+
     /// Every change of a plan: full diffs of changes (and of creates when `full_creates`), one
     /// line for creates, prunes and kept data, then the summary.
     pub fn show_changes(&self, changes: &crate::diff::ChangeSet, full_creates: bool) {

@@ -20,6 +20,7 @@ mod network_policy;
 mod networking;
 mod profile_errors;
 mod render;
+mod schema;
 mod secrets;
 mod tls;
 mod tor;

@@ -9,7 +9,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Cluster, ClusterError, FIELD_MANAGER};
+use super::{Cluster, ClusterError};
 use crate::object::{APPLIED_HASH_ANNOTATION, ObjectId};
 
 pub const PARENT_NAME: &str = "openlsp-applyset";
@@ -282,7 +282,7 @@ impl Cluster {
         if up_to_date {
             return Ok(false);
         }
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let params = PatchParams::apply(self.manager).force();
         self.secrets(&set.namespace)
             .patch(
                 PARENT_NAME,

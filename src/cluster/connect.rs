@@ -186,6 +186,7 @@ impl Cluster {
             kinds: KindCache::new(client.clone()),
             client,
             server,
+            manager: super::FIELD_MANAGER,
         })
     }
 

@@ -76,6 +76,8 @@ impl std::fmt::Display for LockLoss {
 /// Holds the lock until released; renews it in the background.
 pub struct LockGuard {
     api: Api<DynamicObject>,
+    /// The Lease's name: the site lock's, or the controller's leader election.
+    name: &'static str,
     server: String,
     namespace: String,
     holder: String,
@@ -123,6 +125,7 @@ fn holder_identity() -> String {
 }
 
 fn lease(
+    name: &str,
     namespace: &str,
     holder: &str,
     seconds: i64,
@@ -134,7 +137,7 @@ fn lease(
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
         "metadata": {
-            "name": LEASE_NAME,
+            "name": name,
             "namespace": namespace,
             "labels": { "app.kubernetes.io/managed-by": "openlsp" },
         },
@@ -180,22 +183,34 @@ impl Cluster {
 
     /// Takes the site's lock, or fails naming the holder.
     pub async fn lock(&self, namespace: &str) -> Result<LockGuard, ClusterError> {
+        self.lease_lock(namespace, LEASE_NAME).await
+    }
+
+    /// Takes the Lease `name` in `namespace` as [`Cluster::lock`] takes the site's: the
+    /// controller's leader election uses one of its own.
+    pub async fn lease_lock(
+        &self,
+        namespace: &str,
+        name: &'static str,
+    ) -> Result<LockGuard, ClusterError> {
         let api = self.leases(namespace);
         let holder = holder_identity();
         let seconds = lease_seconds();
-        let taken = take(&api, namespace, &holder, seconds, |err| {
-            self.api_error(format!("take the lock {namespace}/{LEASE_NAME}"), err)
+        let taken = take(&api, name, namespace, &holder, seconds, |err| {
+            self.api_error(format!("take the lock {namespace}/{name}"), err)
         })
         .await?;
         let held = Arc::new(Mutex::new(taken));
         let renewal = tokio::spawn(renew(
             api.clone(),
+            name,
             holder.clone(),
             seconds,
             Arc::clone(&held),
         ));
         Ok(LockGuard {
             api,
+            name,
             server: self.server.clone(),
             namespace: namespace.to_owned(),
             holder,
@@ -209,21 +224,22 @@ impl Cluster {
 /// Creates the lease, or takes it over once it expired; fails naming a live holder.
 async fn take(
     api: &Api<DynamicObject>,
+    name: &str,
     namespace: &str,
     holder: &str,
     seconds: i64,
     api_error: impl Fn(kube::Error) -> ClusterError,
 ) -> Result<Held, ClusterError> {
     {
-        let action = || format!("take the lock {namespace}/{LEASE_NAME}");
+        let action = || format!("take the lock {namespace}/{name}");
         for _ in 0..3 {
-            let current = api.get_opt(LEASE_NAME).await.map_err(&api_error)?;
+            let current = api.get_opt(name).await.map_err(&api_error)?;
             let sent = OffsetDateTime::now_utc();
             let attempt = match current {
                 None => {
                     api.create(
                         &PostParams::default(),
-                        &lease(namespace, holder, seconds, 0, None),
+                        &lease(name, namespace, holder, seconds, 0, None),
                     )
                     .await
                 }
@@ -245,13 +261,14 @@ async fn take(
                         .unwrap_or(0)
                         + 1;
                     let replacement = lease(
+                        name,
                         namespace,
                         holder,
                         seconds,
                         transitions,
                         existing.metadata.resource_version.as_deref(),
                     );
-                    api.replace(LEASE_NAME, &PostParams::default(), &replacement)
+                    api.replace(name, &PostParams::default(), &replacement)
                         .await
                 }
             };
@@ -278,7 +295,13 @@ async fn take(
 
 /// Renews the lease every quarter of its duration, with our last resourceVersion, so a write
 /// by anyone else makes ours fail. Stops for good once the lease is lost or has lapsed.
-async fn renew(api: Api<DynamicObject>, holder: String, seconds: i64, held: Arc<Mutex<Held>>) {
+async fn renew(
+    api: Api<DynamicObject>,
+    name: &'static str,
+    holder: String,
+    seconds: i64,
+    held: Arc<Mutex<Held>>,
+) {
     loop {
         tokio::time::sleep(renew_every(seconds)).await;
         let known = held.lock().expect("lock state").clone();
@@ -296,7 +319,7 @@ async fn renew(api: Api<DynamicObject>, holder: String, seconds: i64, held: Arc<
             held.lock().expect("lock state").lost = Some(lapsed);
             return;
         }
-        let current = match api.get_opt(LEASE_NAME).await {
+        let current = match api.get_opt(name).await {
             Ok(current) => current,
             Err(err) => {
                 tracing::warn!("cannot read the lock to renew it: {err}");
@@ -318,10 +341,7 @@ async fn renew(api: Api<DynamicObject>, holder: String, seconds: i64, held: Arc<
         let Some(renewal) = current.and_then(|lease| renewed(lease, &holder, now)) else {
             continue;
         };
-        match api
-            .replace(LEASE_NAME, &PostParams::default(), &renewal)
-            .await
-        {
+        match api.replace(name, &PostParams::default(), &renewal).await {
             Ok(written) => {
                 let mut state = held.lock().expect("lock state");
                 state.resource_version = written.metadata.resource_version;
@@ -377,10 +397,10 @@ impl LockGuard {
     /// renew it and go on; if it changed hands, take it again, and the caller surveys again.
     pub async fn reconfirm(&mut self) -> Result<Reconfirmed, ClusterError> {
         let known = self.held.lock().expect("lock state").clone();
-        let action = || format!("take the lock {}/{LEASE_NAME}", self.namespace);
+        let action = || format!("take the lock {}/{}", self.namespace, self.name);
         let current = self
             .api
-            .get_opt(LEASE_NAME)
+            .get_opt(self.name)
             .await
             .map_err(|err| super::connect::classify_mid_run(&self.server, action(), err))?;
         let ours = current.as_ref().is_some_and(|lease| {
@@ -392,6 +412,7 @@ impl LockGuard {
         }
         let retaken = take(
             &self.api,
+            self.name,
             &self.namespace,
             &self.holder,
             self.lease_seconds,
@@ -403,6 +424,7 @@ impl LockGuard {
         self.renewal.abort();
         self.renewal = tokio::spawn(renew(
             self.api.clone(),
+            self.name,
             self.holder.clone(),
             self.lease_seconds,
             Arc::clone(&self.held),
@@ -425,7 +447,7 @@ impl LockGuard {
     }
 
     async fn delete_if_ours(&self) {
-        let Ok(Some(current)) = self.api.get_opt(LEASE_NAME).await else {
+        let Ok(Some(current)) = self.api.get_opt(self.name).await else {
             return;
         };
         if current.data["spec"]["holderIdentity"].as_str() != Some(self.holder.as_str()) {
@@ -435,7 +457,7 @@ impl LockGuard {
             uid: current.metadata.uid.clone(),
             resource_version: current.metadata.resource_version.clone(),
         });
-        if let Err(err) = self.api.delete(LEASE_NAME, &params).await {
+        if let Err(err) = self.api.delete(self.name, &params).await {
             tracing::warn!("cannot release the lock (it expires by itself): {err}");
         }
     }
@@ -461,7 +483,7 @@ mod tests {
     /// renewal never takes a lease back from another holder.
     #[test]
     fn renewal_keeps_the_lease_valid_and_only_for_its_holder() {
-        let mut held = lease("ns", "me", LEASE_SECONDS, 3, Some("41"));
+        let mut held = lease(LEASE_NAME, "ns", "me", LEASE_SECONDS, 3, Some("41"));
         held.data["spec"]["renewTime"] = Value::String("2020-01-01T00:00:00.000000Z".into());
         let acquired = held.data["spec"]["acquireTime"].clone();
         assert!(expires_in(&held) < 0);
@@ -485,11 +507,11 @@ mod tests {
 
     #[test]
     fn a_lease_expires_after_its_duration() {
-        let mut fresh = lease("ns", "me", LEASE_SECONDS, 0, None);
+        let mut fresh = lease(LEASE_NAME, "ns", "me", LEASE_SECONDS, 0, None);
         assert!(expires_in(&fresh) > LEASE_SECONDS - 5);
         fresh.data["spec"]["renewTime"] = Value::String("2020-01-01T00:00:00.000000Z".into());
         assert!(expires_in(&fresh) < 0);
-        let short = lease("ns", "me", 5, 0, None);
+        let short = lease(LEASE_NAME, "ns", "me", 5, 0, None);
         assert!((1..=5).contains(&expires_in(&short)));
     }
 

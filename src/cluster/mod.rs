@@ -9,8 +9,10 @@ mod lock;
 mod proxy;
 mod resources;
 mod secrets;
+mod site;
 mod survey;
 mod wait;
+mod watch;
 pub mod write;
 
 use crate::diff::Conflict;
@@ -22,9 +24,12 @@ pub use proxy::ServicePort;
 pub use resources::Kind;
 pub use survey::{Desired, Survey};
 pub use wait::readiness_of;
+pub use watch::ReconcileFailed;
 
-/// Field manager of every openlsp write.
+/// Field manager of every openlsp write from the command line.
 pub const FIELD_MANAGER: &str = "openlsp";
+/// Field manager of the controller's writes.
+pub const CONTROLLER_FIELD_MANAGER: &str = "openlsp-controller";
 /// Writes and reads in flight at once, per stage.
 pub const CONCURRENCY: usize = 16;
 
@@ -33,6 +38,8 @@ pub struct Cluster {
     client: kube::Client,
     server: String,
     kinds: resources::KindCache,
+    /// Who server-side applies: [`FIELD_MANAGER`], or the controller's.
+    manager: &'static str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +169,12 @@ fn render_conflicts(conflicts: &[(String, Conflict)]) -> String {
 }
 
 impl Cluster {
+    /// The same connection, writing (and dry-running) as field manager `manager`.
+    pub fn writing_as(mut self, manager: &'static str) -> Self {
+        self.manager = manager;
+        self
+    }
+
     /// The API server's URL, for messages.
     pub fn server(&self) -> &str {
         &self.server

@@ -1,11 +1,12 @@
-//! Server-side apply (dry run or real) with field manager `openlsp`, and deletion. Conflicts
-//! with other field managers come back per field, with the manager's name.
+//! Server-side apply (dry run or real) with field manager `openlsp` (the controller's own when it
+//! writes), and deletion. Conflicts with other field managers come back per field, with the
+//! manager's name.
 
 use kube::Resource as _;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
 use serde_json::Value;
 
-use super::{Cluster, ClusterError, FIELD_MANAGER, Kind};
+use super::{Cluster, ClusterError, Kind};
 use crate::diff::{Conflict, ObjectId};
 
 /// What a server-side apply returned.
@@ -84,7 +85,7 @@ impl Cluster {
         force: bool,
     ) -> Result<Applied, ClusterError> {
         let id = ObjectId::of(manifest).expect("planned objects have an id");
-        let mut params = PatchParams::apply(FIELD_MANAGER);
+        let mut params = PatchParams::apply(self.manager);
         params.dry_run = dry_run;
         params.force = force;
         let request = self.request(kind, id.namespace.as_deref()).patch(

@@ -42,6 +42,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Resu
     let profile = super::load_profile(ui, global)?;
     let cluster = super::connect_within(global, Some(args.timeout)).await?;
     let namespace = profile.site.namespace().to_owned();
+    super::refuse_controller_managed(&cluster, &namespace, "apply").await?;
     // The lock first: the credentials are checked against the cluster under it.
     let mut lock = None;
     if cluster.namespace_exists(&namespace).await? {
@@ -217,42 +218,28 @@ async fn apply_under_lock(
             names.join(", ")
         ))?;
     }
-    let written = async {
-        let parent = deploy::open_parent(cluster, lock, set, &survey, desired).await?;
-        deploy::write_changes(
-            cluster,
-            lock,
-            ui,
-            desired,
-            &survey,
-            &changes,
-            &|_| true,
-            &WriteLimits {
-                force_conflicts: args.force_conflicts,
-                timeout: args.timeout,
-            },
-            interrupt,
-            &mut report,
-        )
-        .await?;
-        if report.stopped_before.is_none() {
-            deploy::finish_writes(
-                cluster,
-                lock,
-                set,
-                desired,
-                &survey,
-                &changes,
-                &parent,
-                &mut report,
-            )
-            .await?;
-        }
-        Ok(())
-    };
-    written
-        .await
-        .map_err(|err| super::deploy_failed(err, "openlsp apply"))?;
+    let written = deploy::converge(
+        cluster,
+        lock,
+        ui,
+        set,
+        desired,
+        &survey,
+        &changes,
+        &WriteLimits {
+            force_conflicts: args.force_conflicts,
+            timeout: args.timeout,
+        },
+        interrupt,
+    )
+    .await
+    .map_err(|err| super::deploy_failed(err, "openlsp apply"))?;
+    // A new site's namespace was created above, before the lock.
+    report.created.extend(written.created);
+    report.changed = written.changed;
+    report.pruned = written.pruned;
+    report.kept = written.kept;
+    report.stopped_before = written.stopped_before;
     // Interrupted: the caller says what was and was not applied, as an error; no success line.
     if report.stopped_before.is_none() {
         ui.success(&format!(

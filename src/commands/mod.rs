@@ -4,12 +4,15 @@ pub mod apply;
 pub mod backup;
 pub mod completions;
 pub mod connect;
+pub mod controller;
 pub mod delete;
 pub mod diff;
 pub mod init;
 pub mod man;
 pub mod render;
+pub mod schema;
 pub mod secrets;
+pub mod status;
 pub mod validate;
 
 use anyhow::{Context as _, bail};
@@ -31,6 +34,8 @@ pub enum Outcome {
     Ok,
     /// Exit 1: the plan differs from the cluster.
     DiffFound,
+    /// Exit 1: `status` found the site degraded.
+    Degraded,
     /// Exit 1: a channel backup is stale or failing.
     Stale,
 }
@@ -247,6 +252,22 @@ pub async fn connect_within(
         request_timeout: timeout.map(|t| t.min(crate::cluster::REQUEST_TIMEOUT)),
     };
     Ok(Cluster::connect(&options).await?)
+}
+
+/// One writer: a site whose namespace holds a Site custom resource is the controller's, and
+/// `verb` (a CLI write) refuses with the next step.
+pub async fn refuse_controller_managed(
+    cluster: &Cluster,
+    namespace: &str,
+    verb: &str,
+) -> anyhow::Result<()> {
+    if let Some(site) = cluster.site_in(namespace).await? {
+        let name = site["metadata"]["name"].as_str().unwrap_or_default();
+        bail!(
+            "the openlsp controller manages namespace {namespace} (Site {namespace}/{name}); openlsp {verb} changed nothing\n  hint: change the site with kubectl edit site {name} -n {namespace} (or kubectl apply -f openlsp.yaml -n {namespace}); kubectl get site {name} -n {namespace} shows how it is doing"
+        );
+    }
+    Ok(())
 }
 
 /// The plan's objects as openlsp sends them (see [`crate::deploy::desired_objects`]).

@@ -20,11 +20,32 @@ impl Interrupt {
         let handle = interrupt.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                handle.flag.store(true, Ordering::SeqCst);
-                handle.notify.notify_waiters();
+                handle.set();
             }
         });
         interrupt
+    }
+
+    /// Listens for Ctrl-C and for SIGTERM (how Kubernetes stops a pod) from now on.
+    pub fn listen_with_terminate() -> Self {
+        let interrupt = Interrupt::listen();
+        let handle = interrupt.clone();
+        tokio::spawn(async move {
+            #[cfg(unix)]
+            if let Ok(mut terminate) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                terminate.recv().await;
+                handle.set();
+            }
+        });
+        interrupt
+    }
+
+    /// Sets the flag as a signal would (the controller, when it loses its leadership).
+    pub fn set(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
     }
 
     pub fn is_set(&self) -> bool {

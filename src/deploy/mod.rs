@@ -5,11 +5,13 @@
 //! `secrets rotate` use it (and later verbs will); it reports through [`Progress`] and returns
 //! typed outcomes, so each caller words its own hints.
 
+mod converge;
 mod interrupt;
 mod progress;
 mod stages;
 mod wait;
 
+pub use converge::converge;
 pub use interrupt::Interrupt;
 pub use progress::{Progress, WaitProgress};
 pub use stages::{

@@ -12,6 +12,8 @@ mod load;
 mod new_site;
 pub(crate) mod quantity;
 mod read;
+mod resource;
+pub(crate) mod schema;
 mod site;
 mod source_map;
 mod validate;
@@ -28,6 +30,7 @@ pub(crate) use facts::public_exposures;
 pub(crate) use load::{LoadedProfile, load, parse};
 pub(crate) use new_site::{Choice, NewDisk, NewSite};
 pub(crate) use read::decode;
+pub(crate) use resource::from_resource;
 pub(crate) use site::{
     Acme, Arch, BitcoinNode, Disk, Inbound, LightningNode, LndApi, Network, Resources, Site,
     TorMode,

@@ -90,6 +90,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 /// What the template sees: every value ready to print.
 #[derive(Serialize)]
 struct Context<'a> {
+    /// The first line: where editors find the schema.
+    modeline: String,
     api_version: &'a str,
     kind: &'a str,
     site: &'a str,
@@ -179,6 +181,7 @@ impl NewSite {
             ChainMode::Pruned(mib) => (false, Some(mib)),
         };
         let context = Context {
+            modeline: super::schema::modeline(super::schema::SCHEMA_URL),
             api_version: API_VERSION,
             kind: KIND,
             site: &self.site,
@@ -348,7 +351,8 @@ mod tests {
         };
         assert_eq!(
             answers.to_yaml(),
-            r##"# Site profile written by `openlsp init`. `openlsp validate --show-effective` prints it
+            r##"# yaml-language-server: $schema=https://raw.githubusercontent.com/openlsp/openlsp/main/schema/site.schema.json
+# Site profile written by `openlsp init`. `openlsp validate --show-effective` prints it
 # with every default filled in; docs/profile.md describes every field.
 apiVersion: openlsp.io/v1alpha1
 kind: Site

@@ -210,6 +210,53 @@ impl<'de> Deserialize<'de> for Millicores {
     }
 }
 
+/// A quantity as Kubernetes writes it: an integer, or a string with an optional suffix. In the
+/// Site CRD this is `x-kubernetes-int-or-string`, as Kubernetes' own quantities are.
+fn quantity_schema(description: &str, pattern: &str) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": description,
+        "x-kubernetes-int-or-string": true,
+        "anyOf": [
+            { "type": "integer", "minimum": 0 },
+            { "type": "string", "pattern": pattern }
+        ]
+    })
+}
+
+impl schemars::JsonSchema for Bytes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Size".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        quantity_schema(
+            "a size with a Kubernetes suffix: 512Mi, 8Gi, 1Ti (Ki Mi Gi Ti Pi, or k M G T P), or bytes",
+            r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$",
+        )
+    }
+}
+
+impl schemars::JsonSchema for Millicores {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Cpu".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        quantity_schema(
+            "a CPU amount: 2, 1.5 or 500m",
+            r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$",
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

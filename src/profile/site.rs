@@ -10,7 +10,7 @@ pub const API_VERSION: &str = "openlsp.io/v1alpha1";
 pub const KIND: &str = "Site";
 
 /// The Bitcoin network (chain) the whole site runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
     Mainnet,
@@ -87,7 +87,7 @@ impl Network {
 }
 
 /// How the site uses Tor (`spec.tor.mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TorMode {
     /// No Tor at all.
@@ -109,7 +109,7 @@ impl TorMode {
 }
 
 /// How inbound P2P connections (8333, 9735) reach the nodes (`spec.networking.inbound`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Inbound {
     /// A `hostPort` on the node's machine: the default for one Pi.
@@ -134,7 +134,9 @@ impl Inbound {
 }
 
 /// LND's HTTP APIs, which can be given an onion service or an Ingress by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LndApi {
     Rest,
@@ -151,7 +153,7 @@ impl LndApi {
 }
 
 /// Which Let's Encrypt server the Ingresses' certificates come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Acme {
     Production,
@@ -159,7 +161,7 @@ pub enum Acme {
 }
 
 /// CPU architecture of the host; images must be published for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
     Arm64,

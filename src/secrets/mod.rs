@@ -9,7 +9,8 @@
 //! - the [`catalog`] of a site's Kubernetes Secrets, the [`rotation`] plan, the [`pull`] rebuild
 //!   from the cluster, the [`restore`] of pulled or imported values, encrypted [`backup`]s, the
 //!   state-vs-cluster [`credential_check`] and [`fingerprint`]s that show a secret without its
-//!   value;
+//!   value; the credentials of a site that lives only in the cluster ([`in_cluster`], the
+//!   controller's);
 //! - what the operator [`provided`] (an rclone config), which is kept but never generated;
 //! - the primitives [`tls`], [`onion`] and [`rpcauth`].
 //!
@@ -23,6 +24,7 @@ pub mod fingerprint;
 #[cfg(test)]
 mod fixtures;
 pub mod generate;
+pub mod in_cluster;
 pub mod onion;
 pub mod provided;
 pub mod pull;

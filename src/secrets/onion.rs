@@ -118,6 +118,12 @@ impl OnionKey {
     }
 }
 
+/// The v3 onion address in the contents of an `hs_ed25519_public_key` file, if it is one.
+pub fn address_of_public_file(file: &[u8]) -> Option<String> {
+    let key: [u8; 32] = file.strip_prefix(PUBLIC_HEADER)?.try_into().ok()?;
+    Some(address_of(&key))
+}
+
 /// The v3 onion address of an ed25519 public key.
 pub fn address_of(public_key: &[u8; 32]) -> String {
     let mut hasher = Sha3_256::new();

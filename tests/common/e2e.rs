@@ -154,6 +154,15 @@ impl Running {
         });
     }
 
+    /// Sends SIGTERM, as Kubernetes does to stop a pod, and collects what the run printed.
+    pub fn terminate(self) -> Output {
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.finish()
+    }
+
     /// Sends SIGINT, as Ctrl-C does, and collects what the run printed.
     fn interrupt(self) -> Output {
         std::process::Command::new("kill")
@@ -231,6 +240,89 @@ impl Site {
         args.extend(["-p", &self.profile, "--kubeconfig"]);
         args.push(self.kubeconfig.to_str().unwrap());
         Running::start(self.test.spawn(&args))
+    }
+
+    /// Starts `openlsp controller run` for this site's namespace only (its leader election
+    /// Lease there too), as a local process against the test server, with `extra` arguments.
+    pub fn spawn_controller(&self, extra: &[&str]) -> Running {
+        self.spawn_controller_as(&self.kubeconfig, extra)
+    }
+
+    /// Like [`Site::spawn_controller`], with the credentials of `kubeconfig`.
+    pub fn spawn_controller_as(&self, kubeconfig: &Path, extra: &[&str]) -> Running {
+        let namespace = self.namespace();
+        let mut args = vec![
+            "controller",
+            "run",
+            "--namespace",
+            namespace,
+            "--watch-namespace",
+            namespace,
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Running::start(self.test.spawn(args))
+    }
+
+    /// Stops a spawned controller with SIGTERM and records what it printed.
+    pub fn terminate(&self, running: Running) -> Output {
+        let output = running.terminate();
+        self.seen.lock().unwrap().push(output.all());
+        output
+    }
+
+    /// Creates the site's namespace and its profile there as a Site custom resource (the Site
+    /// CRD installed first), as `kubectl apply -f openlsp.yaml -n <namespace>` does.
+    pub fn create_site_resource(&self) {
+        site_crd(&self.kubeconfig);
+        ensure_namespace(&self.kubeconfig, self.namespace());
+        let path = self.site_resource_file();
+        self.kubectl(&[
+            "apply",
+            "-n",
+            self.namespace(),
+            "-f",
+            path.to_str().unwrap(),
+        ])
+        .expect(0);
+    }
+
+    /// The profile as JSON, for kubectl: it reads YAML 1.1, where the unquoted `off` the
+    /// harness's YAML writer leaves is a boolean.
+    pub fn site_resource_file(&self) -> PathBuf {
+        let text = fs::read_to_string(self.test.path().join(&self.profile)).unwrap();
+        let value: Value = serde_yaml::from_str(&text).unwrap();
+        self.test.write("site.json", &value.to_string())
+    }
+
+    /// The Site custom resource as the server has it.
+    pub fn site_resource(&self) -> Value {
+        self.get_json(&["site", &self.name, "-n", self.namespace()])
+    }
+
+    /// Waits until the Site's condition `kind` has `status` for its current generation, and
+    /// returns the Site.
+    pub fn wait_site_condition(&self, kind: &str, status: &str) -> Value {
+        common::wait_for(
+            &format!("Site {} to report {kind}={status}", self.name),
+            PATIENCE,
+            || {
+                let site = self.site_resource();
+                let holds = site["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter().any(|c| {
+                        c["type"] == kind
+                            && c["status"] == status
+                            && c["observedGeneration"] == site["metadata"]["generation"]
+                    })
+                });
+                if holds {
+                    Ok(site)
+                } else {
+                    Err(format!("status: {}", site["status"]))
+                }
+            },
+        )
     }
 
     /// Sends SIGINT to a spawned run, as Ctrl-C does, and collects what it printed.
@@ -794,6 +886,30 @@ fn install_addon_crds(kubeconfig: &Path, dir: &Path) -> Result<(), String> {
         wait_established(kubeconfig, crd)?;
     }
     Ok(())
+}
+
+static SITE_CRD: OnceLock<()> = OnceLock::new();
+
+/// The Site CustomResourceDefinition, as `openlsp schema --crd` prints it, installed once per
+/// test process on `kubeconfig` and established.
+pub fn site_crd(kubeconfig: &Path) {
+    SITE_CRD.get_or_init(|| {
+        let test = Test::new();
+        let crd = test.run(["schema", "--crd"]).expect(0).stdout;
+        let path = test.write("site-crd.json", &crd);
+        kubectl(
+            kubeconfig,
+            [
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-f",
+                path.to_str().unwrap(),
+            ],
+        )
+        .expect(0);
+        wait_established(kubeconfig, "sites.openlsp.io").unwrap();
+    });
 }
 
 /// The namespace microk8s' observability addon would have created.

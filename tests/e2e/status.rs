@@ -1,0 +1,191 @@
+//! `openlsp status` on the real API server, with pod and claim states set through the status
+//! subresource as a kubelet and the volume controller would; and `controller adopt`, which
+//! hands a site applied from the command line to the controller with its secrets untouched.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::common::e2e::{PATIENCE, Site};
+use crate::common::{self};
+
+/// Writes `status`'s fields over the object's status, as a kubelet or the volume controller
+/// would: through the status subresource with `kubectl replace --raw` (the tests' kubectl
+/// v1.20.2 has no `patch --subresource`), without a resourceVersion, so it always lands.
+fn set_status(site: &Site, kind: &str, name: &str, status: Value) {
+    let resource = match kind {
+        "pod" => "pods",
+        "pvc" => "persistentvolumeclaims",
+        other => panic!("set_status knows no kind {other}"),
+    };
+    let mut object = site.get_json(&[kind, name, "-n", site.namespace()]);
+    for (field, value) in status.as_object().unwrap() {
+        object["status"][field] = value.clone();
+    }
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        metadata.remove("resourceVersion");
+    }
+    let file = site
+        .test
+        .write(&format!("status/{kind}-{name}.json"), &object.to_string());
+    let uri = format!(
+        "/api/v1/namespaces/{}/{resource}/{name}/status",
+        site.namespace()
+    );
+    site.kubectl(&["replace", "--raw", &uri, "-f", file.to_str().unwrap()])
+        .expect(0);
+}
+
+#[test]
+fn status_says_why_pods_wait_with_the_next_step_and_exits_1_until_healthy() {
+    let Some(site) = Site::new("regtest-playground", "status") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    site.settle();
+    // bitcoind's claim deleted (with its pod) and made again by apply: its volume is Released,
+    // still naming the old claim, so the new one stays Pending.
+    site.kubectl(&[
+        "delete",
+        "pvc",
+        "bitcoind-data",
+        "-n",
+        site.namespace(),
+        "--wait=false",
+    ])
+    .expect(0);
+    site.kubectl(&[
+        "delete",
+        "pod",
+        "bitcoind-0",
+        "-n",
+        site.namespace(),
+        "--force",
+        "--grace-period=0",
+    ])
+    .expect(0);
+    site.wait_gone("pvc", "bitcoind-data");
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    common::wait_for("the pods to exist", PATIENCE, || {
+        let pods = site.get_json(&["pods", "-n", site.namespace()]);
+        match pods["items"].as_array().map(Vec::len) {
+            Some(2) => Ok(()),
+            other => Err(format!("{other:?} pods")),
+        }
+    });
+    // bitcoind-0 has no node that takes it, and its claim is not bound.
+    set_status(
+        &site,
+        "pod",
+        "bitcoind-0",
+        json!({ "phase": "Pending", "conditions": [ { "type": "PodScheduled", "status": "False",
+            "reason": "Unschedulable", "message": "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector." } ] }),
+    );
+    // lnd-0: one container crashes and was killed for memory before, the other cannot pull.
+    set_status(
+        &site,
+        "pod",
+        "lnd-0",
+        json!({ "phase": "Running", "conditions": [ { "type": "Ready", "status": "False" } ],
+            "containerStatuses": [
+                { "name": "lnd", "ready": false, "restartCount": 5, "image": "lnd", "imageID": "",
+                  "state": { "waiting": { "reason": "CrashLoopBackOff" } },
+                  "lastState": { "terminated": { "reason": "OOMKilled", "exitCode": 137 } } },
+                { "name": "publish", "ready": false, "restartCount": 0, "image": "registry.example/missing:1", "imageID": "",
+                  "state": { "waiting": { "reason": "ImagePullBackOff" } } } ] }),
+    );
+    // The volume controller binds claims again on its next pass: look until status sees it.
+    let degraded = common::wait_for("status to see the unbound claim", PATIENCE, || {
+        set_status(&site, "pvc", "bitcoind-data", json!({ "phase": "Pending" }));
+        let output = site.openlsp(&["status"]);
+        if output.stdout.contains("bitcoind-data is Pending") {
+            Ok(output)
+        } else {
+            Err(output.stdout)
+        }
+    });
+    assert_eq!(degraded.code, 1, "{}", degraded.stderr);
+    assert_output_snapshot!("status_degraded", degraded.stdout, &site);
+
+    // The volume freed as status says, every pod ready: healthy, exit 0.
+    let volume = format!("{}-bitcoind", site.name);
+    site.kubectl(&[
+        "patch",
+        "pv",
+        &volume,
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/claimRef"}]"#,
+    ])
+    .expect(0);
+    common::wait_for("the claim to bind", PATIENCE, || {
+        let claim = site.get_json(&["pvc", "bitcoind-data", "-n", site.namespace()]);
+        if claim["status"]["phase"] == "Bound" {
+            Ok(())
+        } else {
+            Err(claim["status"].to_string())
+        }
+    });
+    site.mark_pods_ready_where(|_| true);
+    let healthy = site.openlsp(&["status"]).expect(0);
+    assert!(
+        healthy
+            .stdout
+            .ends_with("healthy: all 2 components ready\n"),
+        "{}",
+        healthy.stdout
+    );
+    site.assert_nothing_leaked();
+}
+
+/// Every Secret's data in the namespace, byte for byte.
+fn secret_data(site: &Site) -> BTreeMap<String, Value> {
+    site.get_json(&["secrets", "-n", site.namespace()])["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["metadata"]["name"].as_str().unwrap().to_owned(),
+                s["data"].clone(),
+            )
+        })
+        .filter(|(name, _)| name != "openlsp-applyset")
+        .collect()
+}
+
+#[test]
+fn adopt_hands_a_cli_site_to_the_controller_with_every_secret_kept() {
+    let Some(site) = Site::new("regtest-playground", "adopt") else {
+        return;
+    };
+    crate::common::e2e::site_crd(&site.kubeconfig);
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let before = secret_data(&site);
+    assert!(before.len() >= 5, "{before:?}");
+    let adopted = site.openlsp(&["controller", "adopt"]).expect(0);
+    assert!(
+        adopted.stderr.contains("every secret stays as it was"),
+        "{}",
+        adopted.stderr
+    );
+    // From now on apply refuses: one writer.
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(2);
+    let mut controller = site.spawn_controller(&[]);
+    controller.wait_for_stderr(&format!("Site {0}/{0}: ", site.name));
+    site.wait_site_condition("Degraded", "False");
+    assert_eq!(secret_data(&site), before);
+    // status shows the Site's conditions now.
+    let status = site.openlsp(&["status"]);
+    assert!(
+        status
+            .stdout
+            .contains("Site conditions (openlsp controller):")
+            && status.stdout.contains("Degraded=False (Reconciled)"),
+        "{}",
+        status.stdout
+    );
+    let output = site.terminate(controller).expect(0);
+    assert!(!output.stderr.contains("generated"), "{}", output.stderr);
+    site.assert_nothing_leaked();
+}
