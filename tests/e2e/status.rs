@@ -73,14 +73,6 @@ fn status_says_why_pods_wait_with_the_next_step_and_exits_1_until_healthy() {
             other => Err(format!("{other:?} pods")),
         }
     });
-    // bitcoind-0 has no node that takes it, and its claim is not bound.
-    set_status(
-        &site,
-        "pod",
-        "bitcoind-0",
-        json!({ "phase": "Pending", "conditions": [ { "type": "PodScheduled", "status": "False",
-            "reason": "Unschedulable", "message": "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector." } ] }),
-    );
     // lnd-0: one container crashes and was killed for memory before, the other cannot pull.
     set_status(
         &site,
@@ -94,11 +86,24 @@ fn status_says_why_pods_wait_with_the_next_step_and_exits_1_until_healthy() {
                 { "name": "publish", "ready": false, "restartCount": 0, "image": "registry.example/missing:1", "imageID": "",
                   "state": { "waiting": { "reason": "ImagePullBackOff" } } } ] }),
     );
-    // The volume controller binds claims again on its next pass: look until status sees it.
+    // bitcoind-0 has no node that takes it, and its claim is not bound. The volume controller
+    // binds claims again on its next pass, and the test cluster's scheduler writes its own
+    // reason for the pod on each retry: set both, and look until status sees them as set.
+    let unschedulable =
+        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.";
     let degraded = common::wait_for("status to see the unbound claim", PATIENCE, || {
         set_status(&site, "pvc", "bitcoind-data", json!({ "phase": "Pending" }));
+        set_status(
+            &site,
+            "pod",
+            "bitcoind-0",
+            json!({ "phase": "Pending", "conditions": [ { "type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": unschedulable } ] }),
+        );
         let output = site.openlsp(&["status"]);
-        if output.stdout.contains("bitcoind-data is Pending") {
+        if output.stdout.contains("bitcoind-data is Pending")
+            && output.stdout.contains(unschedulable)
+        {
             Ok(output)
         } else {
             Err(output.stdout)
