@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks openlsp against kubectl on the same real API server (scripts/test-cluster.sh):
 #   fresh apply, no-op re-apply and diff, for the Pi profile and a generated LSP profile with
-#   50 Lightning nodes; prints medians, ratios and peak RSS as a Markdown table.
-#   50 Lightning nodes. Then the controller on the Pi profile: its idle request rate (from the
+#   50 Lightning nodes; prints medians, ratios and peak RSS as a Markdown table. Then the controller on the Pi profile: its idle request rate (from the
 #   API server's request counters, less the control plane's own over the same time), its peak
 #   RSS, and the time from a drift event (a deleted Service, an edited ConfigMap) to its
 #   correction.
-#   scripts/bench.sh [--runs N]      (default 7 runs per measurement)
+#   scripts/bench.sh [--runs N] [--only apply|controller]   (default 7 runs per measurement)
 # kubectl gets the same objects (openlsp render --show-secrets -o DIR) in a namespace of its
 # own, applied with `kubectl apply --server-side -f DIR`, diffed with `kubectl diff --server-side`:
 # kubectl v1.20.2 like the server, built by scripts/test-deps.sh, not whatever kubectl is on PATH.
@@ -14,9 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs=7
+only=""
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) runs=$2; shift 2 ;;
+    --only)
+      case $2 in apply|controller) only=$2 ;; *) echo "bench: --only takes apply or controller" >&2; exit 2 ;; esac
+      shift 2 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -38,7 +41,7 @@ trap cleanup EXIT
 log "starting the test control plane"
 kubeconfig=$(scripts/test-cluster.sh up "$cluster_dir" | tail -n 1)
 
-KUBECONFIG=$kubeconfig KUBECTL=$OPENLSP_TEST_KUBECTL OPENLSP=$openlsp WORK=$work RUNS=$runs python3 - <<'PY'
+[ "$only" = controller ] || KUBECONFIG=$kubeconfig KUBECTL=$OPENLSP_TEST_KUBECTL OPENLSP=$openlsp WORK=$work RUNS=$runs python3 - <<'PY'
 import os, statistics, subprocess, sys, time
 
 openlsp, kubectl, work = os.environ["OPENLSP"], os.environ["KUBECTL"], os.environ["WORK"]
@@ -124,16 +127,17 @@ for kind, objects, name, to, tk, ratio, mo, mk in rows:
     print(f"| {label} | {objects} | {name} | {to*1000:.0f} ms | {tk*1000:.0f} ms | {ratio:.2f}x | {mo:.0f} MiB | {mk:.0f} MiB |")
 PY
 
-KUBECONFIG=$kubeconfig OPENLSP=$openlsp WORK=$work RUNS=$runs python3 - <<'PY'
+[ "$only" = apply ] || KUBECONFIG=$kubeconfig KUBECTL=$OPENLSP_TEST_KUBECTL OPENLSP=$openlsp WORK=$work RUNS=$runs python3 - <<'PY'
 import collections, os, re, signal, statistics, subprocess, sys, time
 
-openlsp, work, runs = os.environ["OPENLSP"], os.environ["WORK"], int(os.environ["RUNS"])
+openlsp, kubectl_bin, work = os.environ["OPENLSP"], os.environ["KUBECTL"], os.environ["WORK"]
+runs = int(os.environ["RUNS"])
 env = dict(os.environ, NO_COLOR="1")
 site = os.environ.get("SITE", "bench-controller")
 IDLE = 60
 
 def kubectl(*args, ok=True):
-    p = subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True)
+    p = subprocess.run([kubectl_bin, *args], env=env, capture_output=True, text=True)
     if ok and p.returncode != 0:
         sys.exit(f"bench: kubectl {' '.join(args)}: {p.stderr}")
     return p
@@ -151,7 +155,7 @@ def rate(before, after):
     return {verb: (after[verb] - before[verb]) / IDLE for verb in set(before) | set(after)}
 
 crd = subprocess.run([openlsp, "schema", "--crd"], capture_output=True, text=True, check=True).stdout
-subprocess.run(["kubectl", "apply", "--server-side", "-f", "-"], input=crd, env=env, check=True, capture_output=True, text=True)
+subprocess.run([kubectl_bin, "apply", "--server-side", "-f", "-"], input=crd, env=env, check=True, capture_output=True, text=True)
 kubectl("wait", "--for=condition=Established", "crd/sites.openlsp.io", "--timeout=60s")
 kubectl("create", "namespace", site, ok=False)
 text = open("profiles/pi4-mainnet.yaml").read()

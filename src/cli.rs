@@ -130,6 +130,10 @@ pub struct ControllerInstallArgs {
     #[arg(long, default_value = crate::images::CONTROLLER_PLACEHOLDER)]
     pub image: String,
 
+    /// Reconcile only the Sites in this namespace (default: every namespace).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub watch_namespace: Option<String>,
+
     /// Apply without asking.
     #[arg(short, long)]
     pub yes: bool,

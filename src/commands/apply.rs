@@ -42,7 +42,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Resu
     let profile = super::load_profile(ui, global)?;
     let cluster = super::connect_within(global, Some(args.timeout)).await?;
     let namespace = profile.site.namespace().to_owned();
-    super::refuse_controller_managed(&cluster, &namespace, "apply").await?;
+    super::refuse_controller_managed(&cluster, &namespace, super::CliWrite::Apply).await?;
     // The lock first: the credentials are checked against the cluster under it.
     let mut lock = None;
     if cluster.namespace_exists(&namespace).await? {

@@ -58,6 +58,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DeleteArgs) -> anyhow::Res
         ));
         return Ok(Outcome::Ok);
     }
+    super::refuse_controller_managed(&cluster, site.namespace(), super::CliWrite::Delete).await?;
     let set = ApplySet::new(site.namespace());
     let mut lock = cluster.lock(site.namespace()).await?;
     let result = delete_under_lock(ui, args, site, &cluster, &set, &mut lock).await;

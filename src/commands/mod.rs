@@ -254,20 +254,51 @@ pub async fn connect_within(
     Ok(Cluster::connect(&options).await?)
 }
 
+/// A CLI write that the controller would fight: `apply`, `delete`, `secrets rotate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CliWrite {
+    Apply,
+    Delete,
+    Rotate,
+}
+
 /// One writer: a site whose namespace holds a Site custom resource is the controller's, and
-/// `verb` (a CLI write) refuses with the next step.
+/// a CLI write refuses, before it writes anything, with the next step.
 pub async fn refuse_controller_managed(
     cluster: &Cluster,
     namespace: &str,
-    verb: &str,
+    write: CliWrite,
 ) -> anyhow::Result<()> {
-    if let Some(site) = cluster.site_in(namespace).await? {
-        let name = site["metadata"]["name"].as_str().unwrap_or_default();
-        bail!(
-            "the openlsp controller manages namespace {namespace} (Site {namespace}/{name}); openlsp {verb} changed nothing\n  hint: change the site with kubectl edit site {name} -n {namespace} (or kubectl apply -f openlsp.yaml -n {namespace}); kubectl get site {name} -n {namespace} shows how it is doing"
-        );
-    }
-    Ok(())
+    let Some(site) = cluster.site_in(namespace).await? else {
+        return Ok(());
+    };
+    let name = site["metadata"]["name"].as_str().unwrap_or_default();
+    let hand_back = format!(
+        "kubectl delete site {name} -n {namespace} hands the site back to the command line (it deletes nothing, the site keeps running)"
+    );
+    let (verb, hint) = match write {
+        CliWrite::Apply => (
+            "apply",
+            format!(
+                "change the site with kubectl edit site {name} -n {namespace} (or kubectl apply -f openlsp.yaml -n {namespace}); kubectl get site {name} -n {namespace} shows how it is doing"
+            ),
+        ),
+        CliWrite::Delete => (
+            "delete",
+            format!(
+                "the controller would make the site again; {hand_back}, then run openlsp delete again"
+            ),
+        ),
+        CliWrite::Rotate => (
+            "secrets rotate",
+            format!(
+                "{hand_back}; then openlsp secrets pull, openlsp secrets rotate, and openlsp controller adopt gives it to the controller again"
+            ),
+        ),
+    };
+    bail!(
+        "the openlsp controller manages namespace {namespace} (Site {namespace}/{name}); openlsp {verb} changed nothing\n  hint: {hint}"
+    )
 }
 
 /// The plan's objects as openlsp sends them (see [`crate::deploy::desired_objects`]).

@@ -114,8 +114,9 @@ fn object(stage: Stage, manifest: Value) -> PlannedObject {
     }
 }
 
-/// Everything `controller install` applies into `namespace`, running `image`.
-pub fn install_plan(namespace: &str, image: &str) -> Plan {
+/// Everything `controller install` applies into `namespace`, running `image`, for the Sites of
+/// `watch_namespace` only when one is given.
+pub fn install_plan(namespace: &str, image: &str, watch_namespace: Option<&str>) -> Plan {
     let role = cluster_role_name(namespace);
     let objects = vec![
         object(
@@ -142,7 +143,10 @@ pub fn install_plan(namespace: &str, image: &str) -> Plan {
                     "subjects": [ { "kind": "ServiceAccount", "name": NAME, "namespace": namespace } ] }),
         ),
         object(Stage::Services, network_policy(namespace)),
-        object(Stage::Workloads, deployment(namespace, image)),
+        object(
+            Stage::Workloads,
+            deployment(namespace, image, watch_namespace),
+        ),
     ];
     Plan {
         objects,
@@ -150,8 +154,12 @@ pub fn install_plan(namespace: &str, image: &str) -> Plan {
     }
 }
 
-fn deployment(namespace: &str, image: &str) -> Value {
+fn deployment(namespace: &str, image: &str, watch_namespace: Option<&str>) -> Value {
     let selector = json!({ "app.kubernetes.io/name": NAME });
+    let mut args = vec!["controller", "run"];
+    if let Some(watched) = watch_namespace {
+        args.extend(["--watch-namespace", watched]);
+    }
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -174,7 +182,7 @@ fn deployment(namespace: &str, image: &str) -> Value {
                     "containers": [ {
                         "name": "controller",
                         "image": image,
-                        "args": ["controller", "run"],
+                        "args": args,
                         "env": [ {
                             "name": "OPENLSP_CONTROLLER_NAMESPACE",
                             "valueFrom": { "fieldRef": { "fieldPath": "metadata.namespace" } },
@@ -223,7 +231,7 @@ mod tests {
     /// addresses and the cluster DNS, and no other place.
     #[test]
     fn the_controller_pod_accepts_nothing_and_reaches_only_the_api_server_and_dns() {
-        let plan = install_plan("openlsp-system", "registry.example/openlsp:1");
+        let plan = install_plan("openlsp-system", "registry.example/openlsp:1", None);
         let policy = plan
             .objects
             .iter()
@@ -282,11 +290,16 @@ mod tests {
 
     #[test]
     fn the_deployment_runs_the_controller_unprivileged_with_its_image() {
-        let plan = install_plan("openlsp-system", "registry.example/openlsp:1");
+        let plan = install_plan("openlsp-system", "registry.example/openlsp:1", None);
         let deployment = &plan.objects.last().unwrap().manifest;
         let pod = &deployment["spec"]["template"]["spec"];
         assert_eq!(pod["containers"][0]["image"], "registry.example/openlsp:1");
         assert_eq!(pod["containers"][0]["args"], json!(["controller", "run"]));
+        let scoped = install_plan("openlsp-system", "registry.example/openlsp:1", Some("shop"));
+        assert_eq!(
+            scoped.objects.last().unwrap().manifest["spec"]["template"]["spec"]["containers"][0]["args"],
+            json!(["controller", "run", "--watch-namespace", "shop"])
+        );
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
         assert_eq!(pod["serviceAccountName"], NAME);
         let binding = plan

@@ -101,33 +101,33 @@ const NAMESPACED: &str = "configmaps,secrets,services,statefulsets.apps,deployme
 /// moment openlsp reports something (instead of guessing how long that takes).
 pub struct Running {
     child: Child,
-    stdout: JoinHandle<Vec<u8>>,
+    stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
-    stderr_reader: JoinHandle<()>,
+    readers: [JoinHandle<()>; 2],
+}
+
+/// Copies what `pipe` gives into a buffer the test can read while the run goes on.
+fn collect(mut pipe: impl Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, JoinHandle<()>) {
+    let shared = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&shared);
+    let reader = std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(read @ 1..) = pipe.read(&mut buffer) {
+            sink.lock().unwrap().extend_from_slice(&buffer[..read]);
+        }
+    });
+    (shared, reader)
 }
 
 impl Running {
     fn start(mut child: Child) -> Self {
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        let mut stderr = child.stderr.take().expect("stderr is piped");
-        let stdout = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = stdout.read_to_end(&mut bytes);
-            bytes
-        });
-        let shared = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&shared);
-        let stderr_reader = std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(read @ 1..) = stderr.read(&mut buffer) {
-                sink.lock().unwrap().extend_from_slice(&buffer[..read]);
-            }
-        });
+        let (stdout, stdout_reader) = collect(child.stdout.take().expect("stdout is piped"));
+        let (stderr, stderr_reader) = collect(child.stderr.take().expect("stderr is piped"));
         Running {
             child,
             stdout,
-            stderr: shared,
-            stderr_reader,
+            stderr,
+            readers: [stdout_reader, stderr_reader],
         }
     }
 
@@ -140,17 +140,31 @@ impl Running {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }
 
+    /// What the run printed on stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
     /// Waits until the run printed `text` on stderr; fails if it exits or takes too long first.
     pub fn wait_for_stderr(&mut self, text: &str) {
+        self.wait_for_output(text, Self::stderr_so_far);
+    }
+
+    /// Waits until the run printed `text` on stdout; fails if it exits or takes too long first.
+    pub fn wait_for_stdout(&mut self, text: &str) {
+        self.wait_for_output(text, Self::stdout_so_far);
+    }
+
+    fn wait_for_output(&mut self, text: &str, so_far: fn(&Self) -> String) {
         common::wait_for(&format!("openlsp to print {text:?}"), PATIENCE, || {
-            let shown = self.stderr_so_far();
+            let shown = so_far(self);
             if shown.contains(text) {
                 return Ok(());
             }
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("openlsp exited ({status}) before printing {text:?}:\n{shown}");
             }
-            Err(format!("stderr so far:\n{shown}"))
+            Err(format!("printed so far:\n{shown}"))
         });
     }
 
@@ -175,8 +189,10 @@ impl Running {
     /// Waits for the run to end and collects what it printed.
     fn finish(mut self) -> Output {
         let status = self.child.wait().unwrap();
-        let stdout = self.stdout.join().unwrap();
-        self.stderr_reader.join().unwrap();
+        for reader in self.readers {
+            reader.join().unwrap();
+        }
+        let stdout = self.stdout.lock().unwrap().clone();
         let stderr = self.stderr.lock().unwrap().clone();
         Output {
             code: status.code().unwrap_or(-1),
@@ -233,13 +249,19 @@ impl Site {
         self.interrupt(running)
     }
 
+    /// Starts `openlsp <args>` on this site's profile and cluster in the background.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let mut full = args.to_vec();
+        full.extend(["-p", &self.profile, "--kubeconfig"]);
+        full.push(self.kubeconfig.to_str().unwrap());
+        Running::start(self.test.spawn(&full))
+    }
+
     /// Starts `apply --yes --timeout 120s` with `extra` arguments in the background.
     pub fn spawn_apply(&self, extra: &[&str]) -> Running {
         let mut args = vec!["apply", "--yes", "--timeout", "120s"];
         args.extend_from_slice(extra);
-        args.extend(["-p", &self.profile, "--kubeconfig"]);
-        args.push(self.kubeconfig.to_str().unwrap());
-        Running::start(self.test.spawn(&args))
+        self.spawn(&args)
     }
 
     /// Starts `openlsp controller run` for this site's namespace only (its leader election

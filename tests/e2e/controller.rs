@@ -435,3 +435,67 @@ fn install_applies_a_controller_whose_rbac_is_enough_to_reconcile_a_site() {
         site.kubectl(&["delete", kind, &format!("openlsp-controller-{system}")]);
     }
 }
+
+/// The controller as it is installed: its Deployment's pod on the real node, from the
+/// openlsp.test/openlsp:local image (this checkout's binary, docs/testing.md), as uid 65532
+/// with a read-only root, in-cluster credentials from its ServiceAccount, reconciling a Site.
+#[test]
+fn the_installed_controller_runs_as_a_pod_and_reconciles_a_site() {
+    let Some(image) = crate::common::required_program(
+        "OPENLSP_TEST_IMAGE_OPENLSP",
+        "the controller's pod on the real node",
+    ) else {
+        return;
+    };
+    let image = image.to_string_lossy().into_owned();
+    let Some(site) = Site::new("regtest-playground", "ctl-pod") else {
+        return;
+    };
+    let system = format!("{}-system", site.name);
+    let installed = site
+        .test
+        .run([
+            "controller",
+            "install",
+            "--namespace",
+            &system,
+            "--image",
+            &image,
+            "--watch-namespace",
+            site.namespace(),
+            "--yes",
+            "--timeout",
+            "180s",
+            "--kubeconfig",
+            site.kubeconfig.to_str().unwrap(),
+        ])
+        .expect(0);
+    assert!(
+        installed.stderr.contains("installed into namespace"),
+        "{}",
+        installed.stderr
+    );
+    site.create_site_resource();
+    let ready = site.wait_site_condition("Degraded", "False");
+    assert_eq!(
+        ready["metadata"]["generation"],
+        ready["status"]["observedGeneration"]
+    );
+    assert_eq!(live_ids(&site), rendered_ids(&site));
+    let logs = site
+        .kubectl(&["logs", "deployment/openlsp-controller", "-n", &system])
+        .expect(0);
+    assert!(
+        logs.stdout.contains("applied:") && !logs.stdout.contains("forbidden"),
+        "{}",
+        logs.stdout
+    );
+    site.saw(&logs.stdout);
+    // Uninstalled: its namespace (with its pod) and its cluster-wide grants.
+    site.kubectl(&["delete", "namespace", &system, "--wait=false"])
+        .expect(0);
+    for kind in ["clusterrolebinding", "clusterrole"] {
+        site.kubectl(&["delete", kind, &format!("openlsp-controller-{system}")]);
+    }
+    site.assert_nothing_leaked();
+}

@@ -143,6 +143,37 @@ fn status_says_why_pods_wait_with_the_next_step_and_exits_1_until_healthy() {
     site.assert_nothing_leaked();
 }
 
+#[test]
+fn status_watch_shows_each_change_once_and_stops_cleanly_on_ctrl_c() {
+    let Some(site) = Site::new("regtest-playground", "status-watch") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    site.settle();
+    let mut watch = site.spawn(&["status", "--watch"]);
+    watch.wait_for_stdout("degraded: 2 of 2 components not ready");
+    // bitcoind's pod ready first, then lnd's: each change is shown as it happens.
+    site.mark_pods_ready_where(|pod| pod.starts_with("bitcoind"));
+    watch.wait_for_stdout("degraded: 1 of 2 components not ready: StatefulSet/lnd");
+    site.mark_pods_ready_where(|_| true);
+    watch.wait_for_stdout("healthy: all 2 components ready");
+    let output = site.interrupt(watch);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    // A view is printed again only when something changed: each pod's change is one view.
+    for summary in [
+        "degraded: 1 of 2 components not ready",
+        "healthy: all 2 components ready",
+    ] {
+        assert_eq!(
+            output.stdout.matches(summary).count(),
+            1,
+            "{summary:?} shown once:\n{}",
+            output.stdout
+        );
+    }
+    site.assert_nothing_leaked();
+}
+
 /// Every Secret's data in the namespace, byte for byte.
 fn secret_data(site: &Site) -> BTreeMap<String, Value> {
     site.get_json(&["secrets", "-n", site.namespace()])["items"]
@@ -174,8 +205,27 @@ fn adopt_hands_a_cli_site_to_the_controller_with_every_secret_kept() {
         "{}",
         adopted.stderr
     );
-    // From now on apply refuses: one writer.
-    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(2);
+    // From now on the CLI's writes refuse, before they write anything: one writer.
+    let versions = site.resource_versions();
+    for (args, verb) in [
+        (&["apply", "--yes", "--no-wait"][..], "apply"),
+        (&["delete", "--yes"][..], "delete"),
+        (
+            &["secrets", "rotate", "--all", "--yes"][..],
+            "secrets rotate",
+        ),
+    ] {
+        let refused = site.openlsp(args).expect(2);
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("openlsp {verb} changed nothing"))
+                && refused.stderr.contains("hint: "),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert_eq!(site.resource_versions(), versions);
     let mut controller = site.spawn_controller(&[]);
     controller.wait_for_stderr(&format!("Site {0}/{0}: ", site.name));
     site.wait_site_condition("Degraded", "False");

@@ -27,7 +27,10 @@ pub async fn run(
     }
     let cluster = super::super::connect_cluster(global).await?;
     let set = ApplySet::new(namespace);
-    let desired = super::super::desired_objects(install_plan(namespace, &args.image), &set)?;
+    let desired = super::super::desired_objects(
+        install_plan(namespace, &args.image, args.watch_namespace.as_deref()),
+        &set,
+    )?;
     if !cluster.namespace_exists(namespace).await? {
         let survey = cluster.survey(&set, &desired, false).await?;
         for object in desired.iter().filter(|d| d.stage == Stage::Namespaces) {

@@ -53,6 +53,10 @@ pub(super) async fn run(
     let profile = commands::load_profile(ui, global)?;
     let cluster = commands::connect_cluster(global).await?;
     let namespace = profile.site.namespace().to_owned();
+    if !args.dry_run {
+        commands::refuse_controller_managed(&cluster, &namespace, commands::CliWrite::Rotate)
+            .await?;
+    }
     // Under the lock from the start: the state dir is checked against the cluster under it.
     let lock = if cluster.namespace_exists(&namespace).await? {
         Some(cluster.lock(&namespace).await?)
