@@ -32,7 +32,7 @@ pub(crate) use new_site::{Choice, NewDisk, NewSite};
 pub(crate) use read::decode;
 pub(crate) use resource::from_resource;
 pub(crate) use site::{
-    Acme, Arch, BitcoinNode, Disk, Inbound, LightningNode, LndApi, Network, Resources, Site,
-    TorMode,
+    Acme, Arch, BitcoinNode, Disk, Implementation, Inbound, LightningNode, LndApi, Network,
+    Resources, Site, TorMode,
 };
 pub(crate) use source_map::SourceMap;
