@@ -17,6 +17,9 @@ pub const LND_UID: i64 = 1000;
 /// (tools/docker-entrypoint.sh) can bridge the admin RPC socket to TCP with `EXPOSE_TCP`:
 /// openlsp never uses it and runs `lightningd` itself.
 pub const CLN: &str = "elementsproject/lightningd:v26.06.6";
+/// The image declares no user (root by default); openlsp runs lightningd as this unprivileged
+/// uid and gid, with its data in `/data`, which needs nothing of root.
+pub const CLN_UID: i64 = 1000;
 
 /// lndinit from Lightning Labs, built on the same LND release (`<lndinit>-lnd-<lnd>`): creates
 /// the seed and wallet, and publishes the macaroons.

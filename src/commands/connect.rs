@@ -48,7 +48,7 @@ fn qr_code(uri: &str) -> anyhow::Result<String> {
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ConnectArgs) -> anyhow::Result<Outcome> {
     let profile = super::load_profile(ui, global)?;
     let site = &profile.site;
-    let node = super::lightning_node(site, Some(&args.node))?;
+    let node = super::lnd_node(site, Some(&args.node), "`openlsp connect`")?;
     let port = args.port.unwrap_or(if args.rest {
         LND_REST_PORT
     } else {

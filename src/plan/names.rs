@@ -26,6 +26,14 @@ pub fn wallet_secret(lightning: &str) -> String {
     format!("{lightning}-wallet")
 }
 
+/// A Core Lightning node's 12 words (from openlsp), from which its pod writes `hsm_secret`.
+pub fn hsm_secret(lightning: &str) -> String {
+    format!("{lightning}-hsm")
+}
+
+/// Key of the words in a CLN node's hsm Secret.
+pub const HSM_WORDS_KEY: &str = "words";
+
 /// LND's `tls.cert` and macaroons, published by the node's sidecar for wallets and dashboards.
 pub fn macaroons_secret(lightning: &str) -> String {
     format!("{lightning}-rpc")

@@ -13,7 +13,7 @@ use crate::ui::Ui;
 pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: &SeedArgs) -> anyhow::Result<Outcome> {
     let profile = commands::load_profile(ui, global)?;
     let site = &profile.site;
-    let node = commands::lightning_node(site, args.node.as_deref())?;
+    let node = commands::lnd_node(site, args.node.as_deref(), "`openlsp secrets seed`")?;
     let cluster = commands::connect_cluster(global).await?;
     let wallet = names::wallet_secret(&node.name);
     let data = cluster

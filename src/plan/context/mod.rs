@@ -16,6 +16,7 @@
 
 pub(crate) mod backup;
 pub(crate) mod bitcoind;
+pub(crate) mod cln;
 pub(crate) mod ingress;
 pub(crate) mod lnd;
 pub(crate) mod monitoring;
@@ -59,7 +60,7 @@ const SITE: &str = "site";
 
 /// Every service openlsp renders. Adding one is a row here, its context file, its template
 /// directory and its images-table row (docs/architecture.md).
-pub(crate) const SERVICES: [Service; 7] = [
+pub(crate) const SERVICES: [Service; 8] = [
     Service {
         dir: SITE,
         scope: Scope::Site(|site| to_value(site::context(site))),
@@ -74,6 +75,12 @@ pub(crate) const SERVICES: [Service; 7] = [
         dir: "lnd",
         scope: Scope::EachLightning(Implementation::Lnd, |site, node, secrets| {
             to_value(lnd::context(site, node, secrets)?)
+        }),
+    },
+    Service {
+        dir: "cln",
+        scope: Scope::EachLightning(Implementation::Cln, |site, node, secrets| {
+            to_value(cln::context(site, node, secrets)?)
         }),
     },
     Service {

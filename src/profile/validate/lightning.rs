@@ -106,9 +106,4 @@ fn check_cln(checker: &mut Checker, base: &str, node: &LightningNode) {
             );
         }
     }
-    checker.error(
-        &format!("{base}.implementation"),
-        "this openlsp does not render Core Lightning nodes yet",
-        "use implementation: lnd for now",
-    );
 }
