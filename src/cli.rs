@@ -77,7 +77,7 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Remove the site from the cluster, keeping its data unless --purge.
     Delete(DeleteArgs),
-    /// Credentials after day one: list, rotate, pull, export, import, set, the LND seed.
+    /// Credentials after day one: list, rotate, pull, export, import, set, a node's seed.
     Secrets(SecretsArgs),
     /// Channel backups: status of every target, the latest backup to a file, restore.
     Backup(BackupArgs),
@@ -184,7 +184,7 @@ pub enum SecretsCommand {
     Export(ExportArgs),
     /// Restore the state dir from an export.
     Import(ImportArgs),
-    /// Show where an LND seed is; --reveal prints it once, after a typed confirmation.
+    /// Show where a Lightning node's seed is; --reveal prints it once, after a typed confirmation.
     Seed(SeedArgs),
     /// Give a secret openlsp cannot make (a backup target's rclone config); kept 0600.
     Set(SetArgs),
@@ -324,7 +324,7 @@ pub struct SeedArgs {
     /// The Lightning node [default: the site's only one].
     pub node: Option<String>,
 
-    /// Print the 24 words (asks to type the node's name first).
+    /// Print the words, 24 for LND, 12 for CLN (asks to type the node's name first).
     #[arg(long)]
     pub reveal: bool,
 

@@ -220,3 +220,262 @@ fn the_pod_writes_hsm_secret_only_when_absent_and_never_runs_the_image_entrypoin
         .unwrap();
     assert!(liveness.ends_with("[ $? -ne 2 ]"), "{liveness}");
 }
+
+/// The final config as the pod's `config` init container composes it: its own script, run with
+/// the mounted paths moved into `dir`.
+fn compose_config(dir: &std::path::Path, docs: &[Value]) -> String {
+    let pod = pod(docs, "cln");
+    let init = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "config")
+        .unwrap();
+    for sub in ["config", "rpc", "run"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::write(
+        dir.join("config/config"),
+        config(docs, "cln-config", "config"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("rpc/password"),
+        common::secret_value(docs, "cln-bitcoind-rpc", "password"),
+    )
+    .unwrap();
+    let script = init["command"][2]
+        .as_str()
+        .unwrap()
+        .replace("/etc/cln/config", dir.join("config").to_str().unwrap())
+        .replace("/etc/cln/rpc", dir.join("rpc").to_str().unwrap())
+        .replace("/run/cln", dir.join("run").to_str().unwrap());
+    let status = std::process::Command::new("sh")
+        .args(["-ec", &script])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let composed = dir.join("run/config");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&composed).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the composed config is the owner's alone");
+    std::fs::read_to_string(composed).unwrap()
+}
+
+/// The one value of `key` in a composed config.
+fn one<'a>(conf: &'a str, key: &str) -> &'a str {
+    let found = values(conf, key);
+    assert_eq!(found.len(), 1, "{key}: {found:?}");
+    found[0]
+}
+
+/// Runs bitcoin-cli the way CLN's bcli plugin (plugins/bcli.c, v26.06.6) does: `-rpcconnect`,
+/// `-rpcport`, `-rpcuser` and the password on stdin (`-stdinrpcpass`), or as `-rpcpassword` the
+/// way the issue spells it. Whether getblockchaininfo succeeded, and its output.
+fn bcli(
+    cli: &std::path::Path,
+    port: u16,
+    user: &str,
+    password: &str,
+    on_stdin: bool,
+) -> (bool, String) {
+    use std::io::Write;
+    let mut args = vec![
+        "-rpcclienttimeout=60".to_owned(),
+        "-rpcconnect=127.0.0.1".to_owned(),
+        format!("-rpcport={port}"),
+        format!("-rpcuser={user}"),
+    ];
+    if on_stdin {
+        args.push("-stdinrpcpass".to_owned());
+    } else {
+        args.push(format!("-rpcpassword={password}"));
+    }
+    args.push("getblockchaininfo".to_owned());
+    let mut child = std::process::Command::new(cli)
+        .args(&args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    if on_stdin {
+        writeln!(stdin, "{password}").unwrap();
+    }
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn the_rendered_cln_credentials_authenticate_against_a_real_bitcoind_as_bcli_calls_it() {
+    let Some(cli) = common::required_program("OPENLSP_TEST_BITCOIN_CLI", "CLN's bcli credentials")
+    else {
+        return;
+    };
+    let test = Test::new().with_example("cln-and-lnd");
+    let (docs, _) = render(&test, "cln-and-lnd.yaml");
+    let Some((knots, _, lnd_user, lnd_password)) = crate::bitcoind::start_knots(&test, &docs)
+    else {
+        return;
+    };
+    let conf = compose_config(&test.path().join("cln"), &docs);
+    // What bcli is given: the Service of the profile's bitcoind, on the chain's RPC port.
+    assert_eq!(one(&conf, "bitcoin-rpcconnect"), "bitcoind.lightning.svc");
+    assert_eq!(one(&conf, "bitcoin-rpcport"), "8332");
+    let user = one(&conf, "bitcoin-rpcuser");
+    let password = one(&conf, "bitcoin-rpcpassword");
+    assert_eq!(user, "cln");
+    assert_ne!(password, lnd_password, "CLN has its own credential");
+    for on_stdin in [true, false] {
+        let (ok, output) = bcli(&cli, knots.rpc_port, user, password, on_stdin);
+        assert!(ok, "stdin {on_stdin}: {output}");
+        assert!(output.contains("\"chain\": \"main\""), "{output}");
+        let wrong = format!("{password}x");
+        let (ok, output) = bcli(&cli, knots.rpc_port, user, &wrong, on_stdin);
+        assert!(
+            !ok,
+            "a wrong password is refused (stdin {on_stdin}): {output}"
+        );
+        assert!(
+            output.contains("Incorrect rpcuser or rpcpassword"),
+            "{output}"
+        );
+        // LND's password is not CLN's.
+        let (ok, _) = bcli(&cli, knots.rpc_port, user, &lnd_password, on_stdin);
+        assert!(!ok);
+    }
+    knots.stop(&lnd_user, &lnd_password);
+}
+
+/// The words are openlsp's, in the state dir: `secrets seed` shows where and, once confirmed,
+/// prints them; `secrets list` has CLN's credential and seed; export and import carry them; and
+/// nothing else prints a word or a password.
+#[test]
+fn the_words_are_shown_only_on_reveal_listed_and_carried_by_export_and_import() {
+    let test = Test::new().with_example("cln-and-lnd");
+    let profile = "cln-and-lnd.yaml";
+    let render = test.run(["render", "-p", profile]).expect(0);
+    let state = test.state_dir("two-impls");
+    common::assert_no_secrets(&render.all(), &state, "render");
+    let words = std::fs::read_to_string(state.join("lightning/cln/hsm-words")).unwrap();
+    assert_eq!(words.split(' ').count(), 12);
+    let first = words.split(' ').next().unwrap();
+
+    let location = test
+        .run(["secrets", "seed", "cln", "-p", profile])
+        .expect(0);
+    common::assert_no_secrets(&location.all(), &state, "secrets seed");
+    assert!(location.stdout.contains("hsm-words"), "{}", location.stdout);
+    let wrong = test.run([
+        "secrets",
+        "seed",
+        "cln",
+        "--reveal",
+        "--confirm-node",
+        "lnd",
+        "-p",
+        profile,
+    ]);
+    let wrong = wrong.expect(2);
+    common::assert_no_secrets(&wrong.all(), &state, "an unconfirmed reveal");
+    let shown = test
+        .run([
+            "secrets",
+            "seed",
+            "cln",
+            "--reveal",
+            "--confirm-node",
+            "cln",
+            "-p",
+            profile,
+        ])
+        .expect(0);
+    for (index, word) in words.split(' ').enumerate() {
+        assert!(
+            shown.stdout.contains(&format!("{:>3}. {word}", index + 1)),
+            "{word}"
+        );
+    }
+    let audit = std::fs::read_to_string(state.join("audit.log")).unwrap_or_default();
+    assert!(audit.contains("seed of cln revealed"), "{audit}");
+
+    let list = test
+        .run(["secrets", "list", "--offline", "-p", profile])
+        .expect(0);
+    common::assert_no_secrets(&list.all(), &state, "secrets list");
+    for (secret, kind) in [("cln-bitcoind-rpc", "rpc"), ("cln-hsm", "seed")] {
+        assert!(
+            list.stdout
+                .lines()
+                .any(|l| l.contains(secret) && l.contains(kind)),
+            "{secret} {kind}:\n{}",
+            list.stdout
+        );
+    }
+    assert!(!list.stdout.contains("cln-tls") && !list.stdout.contains("cln-wallet"));
+
+    test.write("pass", "a long enough passphrase\n");
+    let exported = test
+        .run([
+            "secrets",
+            "export",
+            "-p",
+            profile,
+            "--to",
+            "site.export",
+            "--passphrase-file",
+            "pass",
+        ])
+        .expect(0);
+    common::assert_no_secrets(&exported.all(), &state, "export");
+    let exported_bytes = std::fs::read(test.path().join("site.export")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&exported_bytes).contains(first),
+        "the export is encrypted"
+    );
+    let fresh = test.path().join("fresh");
+    test.run([
+        "secrets",
+        "import",
+        "-p",
+        profile,
+        "--from",
+        "site.export",
+        "--passphrase-file",
+        "pass",
+        "--state-dir",
+        fresh.to_str().unwrap(),
+    ])
+    .expect(0);
+    assert_eq!(
+        std::fs::read_to_string(fresh.join("lightning/cln/hsm-words")).unwrap(),
+        words
+    );
+}
+
+/// During a rotation (phase 1, the previous credential kept beside the new one) bitcoind has
+/// two rpcauth lines for CLN, as for LND, so the pod rolls without a moment refused.
+#[test]
+fn a_rotation_in_progress_gives_bitcoind_two_rpcauth_lines_for_cln() {
+    let test = Test::new().with_example("cln-and-lnd");
+    test.run(["render", "-p", "cln-and-lnd.yaml"]).expect(0);
+    let dir = test.state_dir("two-impls").join("bitcoin/bitcoind/rpc/cln");
+    std::fs::create_dir_all(dir.join("previous")).unwrap();
+    for file in ["password", "salt"] {
+        std::fs::copy(dir.join(file), dir.join("previous").join(file)).unwrap();
+    }
+    let (docs, _) = render(&test, "cln-and-lnd.yaml");
+    let rpcauth = common::secret_value(&docs, "bitcoind-rpcauth", "rpcauth.conf");
+    let cln_lines = rpcauth
+        .lines()
+        .filter(|l| l.starts_with("rpcauth=cln:"))
+        .count();
+    assert_eq!(cln_lines, 2, "{rpcauth}");
+}
