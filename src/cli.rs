@@ -81,7 +81,7 @@ pub enum Command {
     Secrets(SecretsArgs),
     /// Channel backups: status of every target, the latest backup to a file, restore.
     Backup(BackupArgs),
-    /// Print an lndconnect URI and QR code for a mobile wallet (it contains a macaroon).
+    /// Print a connection URI and QR code for a mobile wallet (it contains a macaroon or rune).
     Connect(ConnectArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
@@ -338,7 +338,7 @@ pub struct ConnectArgs {
     /// The Lightning node.
     pub node: String,
 
-    /// Connect over REST (port 8080).
+    /// Connect over REST (port 8080; CLN: CLNRest on 3010, always).
     #[arg(long, conflicts_with = "grpc")]
     pub rest: bool,
 
@@ -346,15 +346,15 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub grpc: bool,
 
-    /// Host name or address the wallet reaches LND at [default: the node's first extra TLS name].
+    /// Host name or address the wallet reaches the node at [default: LND's first extra TLS name].
     #[arg(long)]
     pub host: Option<String>,
 
-    /// Port the wallet reaches LND at [default: 10009, or 8080 with --rest].
+    /// Port the wallet reaches the node at [default: 10009, or 8080 with --rest; CLN: 3010].
     #[arg(long)]
     pub port: Option<u16>,
 
-    /// Print without asking (it shows an admin macaroon).
+    /// Print without asking (it shows an admin macaroon or rune).
     #[arg(short, long)]
     pub yes: bool,
 }

@@ -479,3 +479,54 @@ fn a_rotation_in_progress_gives_bitcoind_two_rpcauth_lines_for_cln() {
         .count();
     assert_eq!(cln_lines, 2, "{rpcauth}");
 }
+
+/// The runes and gRPC client certificates reach Secret `<cln>-rpc` through two sidecars: the
+/// one with lightning-cli has no API token, the one with a token (lndinit) may only get and
+/// update that one Secret, and lightningd itself has neither.
+#[test]
+fn only_the_publish_sidecar_has_a_token_and_it_may_write_only_the_rpc_secret() {
+    let test = Test::new().with_example("cln-and-lnd");
+    let (docs, _) = render(&test, "cln-and-lnd.yaml");
+    let pod = pod(&docs, "cln");
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["serviceAccountName"], "cln-publish");
+    let names: Vec<&str> = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["lightningd", "runes", "publish"]);
+    for container in pod["containers"].as_array().unwrap() {
+        let mounts = container["volumeMounts"].to_string();
+        assert_eq!(
+            mounts.contains("publish-token"),
+            container["name"] == "publish",
+            "{}",
+            container["name"]
+        );
+    }
+    let role = find(&docs, "Role", "cln-publish");
+    assert_eq!(role["rules"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        role["rules"][0]["resourceNames"],
+        serde_json::json!(["cln-rpc"])
+    );
+    assert_eq!(
+        role["rules"][0]["verbs"],
+        serde_json::json!(["get", "update", "patch"])
+    );
+    // openlsp creates the Secret empty, as data: prune keeps it, the sidecar fills it.
+    let secret = find(&docs, "Secret", "cln-rpc");
+    assert!(secret["data"].is_null(), "{secret}");
+    assert_eq!(secret["metadata"]["annotations"]["openlsp.io/data"], "true");
+    let runes = pod["containers"][1]["command"][2].as_str().unwrap();
+    assert!(
+        runes.contains("createrune restrictions=readonly"),
+        "{runes}"
+    );
+    assert!(
+        runes.contains("if [ ! -s \"$store/$admin_rune\" ]"),
+        "once: {runes}"
+    );
+}

@@ -847,8 +847,8 @@ fn cln_and_lnd_admit_exactly_the_intended_connections() {
     );
 }
 
-/// tor-only with CLN: lightningd reaches only Tor, its bitcoind's RPC and the cluster DNS; it
-/// has no API token, so not even the API server.
+/// tor-only with CLN: the pod reaches only Tor, its bitcoind's RPC, the cluster DNS and (its
+/// publish sidecar) the API server.
 #[test]
 fn tor_only_cln_reaches_only_tor_dns_and_its_bitcoinds_rpc() {
     let test = common::edited(
@@ -861,7 +861,7 @@ fn tor_only_cln_reaches_only_tor_dns_and_its_bitcoinds_rpc() {
         "cln-and-lnd tor-only",
         &site,
         &[
-            "api-server:16443 <- tor, lnd",
+            "api-server:16443 <- tor, cln, lnd",
             "bitcoind:28332 <- lnd",
             "bitcoind:28333 <- lnd",
             "bitcoind:8332 <- cln, lnd",
@@ -871,9 +871,9 @@ fn tor_only_cln_reaches_only_tor_dns_and_its_bitcoinds_rpc() {
             "cln:9736 <- tor",
             "cluster-dns:53 <- tor, bitcoind, cln, lnd",
             "cluster-dns:53/UDP <- tor, bitcoind, cln, lnd",
-            "elsewhere:443 <- tor, lnd",
+            "elsewhere:443 <- tor, cln, lnd",
             "elsewhere:8080 <- tor",
-            "ingress-controller:443 <- tor, lnd",
+            "ingress-controller:443 <- tor, cln, lnd",
             "ingress-controller:80 <- tor",
             "internet:443 <- tor",
             "internet:8333 <- tor",

@@ -34,7 +34,16 @@ pub fn hsm_secret(lightning: &str) -> String {
 /// Key of the words in a CLN node's hsm Secret.
 pub const HSM_WORDS_KEY: &str = "words";
 
-/// LND's `tls.cert` and macaroons, published by the node's sidecar for wallets and dashboards.
+/// ServiceAccount (and Role, RoleBinding) of a CLN pod's publish sidecar.
+pub fn cln_service_account(lightning: &str) -> String {
+    format!("{lightning}-publish")
+}
+
+/// Keys of a CLN node's runes in `<node>-rpc`.
+pub const CLN_ADMIN_RUNE: &str = "admin.rune";
+pub const CLN_READONLY_RUNE: &str = "readonly.rune";
+
+/// LND's `tls.cert` and macaroons (CLN's runes and gRPC client certificates), published by the node's sidecar for wallets and dashboards.
 pub fn macaroons_secret(lightning: &str) -> String {
     format!("{lightning}-rpc")
 }

@@ -21,9 +21,20 @@ use crate::images;
 use crate::plan::error::PlanError;
 use crate::plan::names;
 use crate::profile::{
-    CLN_INIT_CPU, CLN_INIT_MEMORY, LightningNode, LndApi, Network, Site, TorMode,
+    CLN_INIT_CPU, CLN_INIT_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LightningNode, LndApi,
+    Network, Site, TorMode,
 };
 use crate::secrets::{self as state, Secrets};
+
+/// What `<node>-rpc` holds: an admin and a read-only rune (`createrune`, once), and the gRPC
+/// client certificates lightningd writes on first start (lightningd-config(5), `grpc-port`).
+const PUBLISHED: [&str; 5] = [
+    names::CLN_ADMIN_RUNE,
+    names::CLN_READONLY_RUNE,
+    "ca.pem",
+    "client.pem",
+    "client-key.pem",
+];
 
 /// Where the pod mounts the node's volume: lightningd's `--lightning-dir`.
 const LIGHTNING_DIR: &str = "/data";
@@ -53,6 +64,13 @@ pub(crate) struct ClnNodeContext {
     /// Memory and CPU request of the init containers, as the memory check counts them.
     init_memory: String,
     init_cpu: String,
+    /// The sidecars that make the runes once and publish them with the gRPC client
+    /// certificates: their memory and CPU request, and lndinit's image for the API writes.
+    sidecar_memory: String,
+    sidecar_cpu: String,
+    lndinit_image: &'static str,
+    /// Files the `runes` sidecar hands the `publish` sidecar, each a key of `<node>-rpc`.
+    published: Vec<&'static str>,
     resources: ResourcesContext,
     ports: ClnPorts,
     /// `bind-addr=` for P2P: empty means every IPv4 and IPv6 interface.
@@ -81,6 +99,9 @@ pub(crate) struct ClnNames {
     rpc_credentials_secret: String,
     hsm_secret: String,
     hsm_words_key: &'static str,
+    /// The runes and gRPC client certificates, published by the pod's sidecar.
+    rpc_secret: String,
+    service_account: String,
 }
 
 #[derive(Serialize)]
@@ -188,6 +209,10 @@ pub(crate) fn context(
             network_dir: format!("{LIGHTNING_DIR}/{network}"),
             init_memory: CLN_INIT_MEMORY.to_string(),
             init_cpu: CLN_INIT_CPU.to_string(),
+            sidecar_memory: LND_SIDECAR_MEMORY.to_string(),
+            sidecar_cpu: LND_SIDECAR_CPU.to_string(),
+            lndinit_image: images::LNDINIT,
+            published: PUBLISHED.to_vec(),
             resources: resources(site, node.resources),
             ports: ClnPorts {
                 p2p: LND_P2P_PORT,
@@ -204,6 +229,8 @@ pub(crate) fn context(
                 rpc_credentials_secret: names::rpc_credentials_secret(&node.name, &backend.name),
                 hsm_secret: names::hsm_secret(&node.name),
                 hsm_words_key: names::HSM_WORDS_KEY,
+                rpc_secret: names::macaroons_secret(&node.name),
+                service_account: names::cln_service_account(&node.name),
             },
             labels,
             selector,
@@ -235,8 +262,8 @@ pub(crate) fn cln_network(network: Network) -> &'static str {
 
 /// CLN's NetworkPolicy. P2P: anyone, or only Tor in tor-only mode; clnrest and cln-grpc: Tor
 /// when the profile lists them under `onion`, the ingress controller when published. In
-/// tor-only mode lightningd connects only to Tor, its bitcoind's RPC (the bcli plugin) and the
-/// cluster DNS; otherwise anywhere.
+/// tor-only mode the pod connects only to Tor, its bitcoind's RPC (the bcli plugin), the
+/// cluster DNS and the API server (the publish sidecar writes `<node>-rpc`); otherwise anywhere.
 fn policy(
     site: &Site,
     node: &LightningNode,
@@ -269,6 +296,7 @@ fn policy(
                 vec![tcp(site.spec.network.rpc_port())],
             ),
             Access::dns(),
+            Access::api_server(),
         ]
     } else {
         vec![Access::anywhere(Vec::new())]
