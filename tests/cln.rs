@@ -482,9 +482,10 @@ fn a_rotation_in_progress_gives_bitcoind_two_rpcauth_lines_for_cln() {
 
 /// The runes and gRPC client certificates reach Secret `<cln>-rpc` through two sidecars: the
 /// one with lightning-cli has no API token, the one with a token (lndinit) may only get and
-/// update that one Secret, and lightningd itself has neither.
+/// update that Secret and the cluster copy of emergency.recover (which scb-publish, the other
+/// container with a token, keeps), and lightningd itself has neither.
 #[test]
-fn only_the_publish_sidecar_has_a_token_and_it_may_write_only_the_rpc_secret() {
+fn only_the_publish_sidecars_have_a_token_and_they_may_write_only_their_secrets() {
     let test = Test::new().with_example("cln-and-lnd");
     let (docs, _) = render(&test, "cln-and-lnd.yaml");
     let pod = pod(&docs, "cln");
@@ -496,30 +497,35 @@ fn only_the_publish_sidecar_has_a_token_and_it_may_write_only_the_rpc_secret() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["lightningd", "runes", "publish"]);
+    assert_eq!(
+        names,
+        ["lightningd", "runes", "publish", "backup", "scb-publish"]
+    );
     for container in pod["containers"].as_array().unwrap() {
         let mounts = container["volumeMounts"].to_string();
+        let name = container["name"].as_str().unwrap();
         assert_eq!(
             mounts.contains("publish-token"),
-            container["name"] == "publish",
-            "{}",
-            container["name"]
+            name == "publish" || name == "scb-publish",
+            "{name}"
         );
     }
     let role = find(&docs, "Role", "cln-publish");
     assert_eq!(role["rules"].as_array().unwrap().len(), 1);
     assert_eq!(
         role["rules"][0]["resourceNames"],
-        serde_json::json!(["cln-rpc"])
+        serde_json::json!(["cln-rpc", "cln-scb"])
     );
     assert_eq!(
         role["rules"][0]["verbs"],
         serde_json::json!(["get", "update", "patch"])
     );
-    // openlsp creates the Secret empty, as data: prune keeps it, the sidecar fills it.
-    let secret = find(&docs, "Secret", "cln-rpc");
-    assert!(secret["data"].is_null(), "{secret}");
-    assert_eq!(secret["metadata"]["annotations"]["openlsp.io/data"], "true");
+    // openlsp creates both Secrets empty, as data: prune keeps them, the sidecars fill them.
+    for name in ["cln-rpc", "cln-scb"] {
+        let secret = find(&docs, "Secret", name);
+        assert!(secret["data"].is_null(), "{secret}");
+        assert_eq!(secret["metadata"]["annotations"]["openlsp.io/data"], "true");
+    }
     let runes = pod["containers"][1]["command"][2].as_str().unwrap();
     assert!(
         runes.contains("createrune restrictions=readonly"),
@@ -529,4 +535,42 @@ fn only_the_publish_sidecar_has_a_token_and_it_may_write_only_the_rpc_secret() {
         runes.contains("if [ ! -s \"$store/$admin_rune\" ]"),
         "once: {runes}"
     );
+}
+
+/// emergency.recover, beside hsm_secret, joins the channel backup: copied to the profile's
+/// targets by the backup container, which mounts the node's volume read-only.
+#[test]
+fn emergency_recover_is_backed_up_to_the_targets_and_the_cluster_copy() {
+    let test = Test::new().with_example("cln-and-lnd");
+    let (docs, _) = render(&test, "cln-and-lnd.yaml");
+    let conf = config(&docs, "cln-backup", "backup.conf");
+    assert_eq!(
+        values_space(&conf, "source"),
+        ["/data/bitcoin/emergency.recover"]
+    );
+    assert_eq!(
+        values_space(&conf, "target"),
+        ["usb /backup/usb/two-impls/cln -"]
+    );
+    let pod = pod(&docs, "cln");
+    let backup = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "backup")
+        .unwrap();
+    let data = backup["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "data")
+        .unwrap();
+    assert_eq!(data["readOnly"], true);
+}
+
+/// Lines of a space-separated config that start with `key `, without the key.
+fn values_space<'a>(conf: &'a str, key: &str) -> Vec<&'a str> {
+    conf.lines()
+        .filter_map(|line| line.strip_prefix(key)?.strip_prefix(' '))
+        .collect()
 }

@@ -71,6 +71,10 @@ pub fn scb_secret(node: &str) -> String {
 /// cluster copy.
 pub const LND_BACKUP_FILE: &str = "channel.backup";
 
+/// Core Lightning's channel backup file, beside `hsm_secret` (lightningd-config(5): its
+/// `emergency.recover`), and its key in the cluster copy.
+pub const CLN_BACKUP_FILE: &str = "emergency.recover";
+
 /// Key of the backup container's status in the cluster copy.
 pub const SCB_STATUS_KEY: &str = "status";
 

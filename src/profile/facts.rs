@@ -37,18 +37,18 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
     // run one at a time before LND, so the pod needs max(wallet init, LND + sidecars): beyond
     // LND itself, the larger of the sidecars and what the wallet init needs above LND. A CLN
     // pod's init containers are small and run one at a time before lightningd: beyond it, the
-    // larger of what they need above lightningd and its two sidecars (runes, publish) with the
-    // backup container.
+    // larger of what they need above lightningd and its three sidecars (runes, publish,
+    // scb-publish) with the backup container.
     let backup = backup_memory(site);
     let backup_cpu = if backup.0 > 0 { BACKUP_CPU.0 } else { 0 };
     let sidecars = site.spec.lightning.iter().map(move |node| {
         if node.implementation == Implementation::Cln {
             let above_cln = Bytes(CLN_INIT_MEMORY.0.saturating_sub(node.resources.memory.0));
-            let running = Bytes(2 * LND_SIDECAR_MEMORY.0 + backup.0);
+            let running = Bytes(3 * LND_SIDECAR_MEMORY.0 + backup.0);
             let cpu = CLN_INIT_CPU
                 .0
                 .saturating_sub(node.resources.cpu.0)
-                .max(2 * LND_SIDECAR_CPU.0 + backup_cpu);
+                .max(3 * LND_SIDECAR_CPU.0 + backup_cpu);
             return (&node.disk, above_cln.max(running), Millicores(cpu));
         }
         let above_lnd = Bytes(
@@ -187,13 +187,13 @@ spec:
                 },
             ]
         );
-        // CLN: no lndmon, no lndinit init containers; its runes and publish sidecars and the
-        // backup container (its small init containers run before lightningd).
+        // CLN: no lndmon, no lndinit init containers; its runes, publish and scb-publish
+        // sidecars and the backup container (its small init containers run before lightningd).
         assert_eq!(
             beside_lightning(&cln),
             vec![Resources {
-                memory: Bytes(2 * LND_SIDECAR_MEMORY.0 + backup.0),
-                cpu: Millicores(2 * LND_SIDECAR_CPU.0 + BACKUP_CPU.0),
+                memory: Bytes(3 * LND_SIDECAR_MEMORY.0 + backup.0),
+                cpu: Millicores(3 * LND_SIDECAR_CPU.0 + BACKUP_CPU.0),
             }]
         );
     }

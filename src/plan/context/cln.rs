@@ -8,11 +8,12 @@
 
 use serde::Serialize;
 
+use super::backup::{self, NodeBackupContext, WatchedFile};
 use super::ingress::{self, NodeIngressContext};
 use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
-    CLN_APP, CLN_GRPC_PORT, CLN_REST_PORT, LIGHTNING_COMPONENT, LND_P2P_PORT, Labels,
-    ResourcesContext, StorageContext, api_port, b64, bitcoind_selector, component_labels,
+    BACKUP_METRICS_PORT, CLN_APP, CLN_GRPC_PORT, CLN_REST_PORT, LIGHTNING_COMPONENT, LND_P2P_PORT,
+    Labels, ResourcesContext, StorageContext, api_port, b64, bitcoind_selector, component_labels,
     resources, secret, service_host, storage, with_port,
 };
 use super::site::{self, NodeInbound};
@@ -88,6 +89,8 @@ pub(crate) struct ClnNodeContext {
     ingress: Vec<NodeIngressContext>,
     /// Who may reach its ports, and where it connects to.
     policy: PodPolicy,
+    /// The copies of its emergency.recover: to the targets, and the cluster copy.
+    backup: NodeBackupContext,
 }
 
 #[derive(Serialize)]
@@ -101,6 +104,7 @@ pub(crate) struct ClnNames {
     hsm_words_key: &'static str,
     /// The runes and gRPC client certificates, published by the pod's sidecar.
     rpc_secret: String,
+    scb_secret: String,
     service_account: String,
 }
 
@@ -230,6 +234,7 @@ pub(crate) fn context(
                 hsm_secret: names::hsm_secret(&node.name),
                 hsm_words_key: names::HSM_WORDS_KEY,
                 rpc_secret: names::macaroons_secret(&node.name),
+                scb_secret: names::scb_secret(&node.name),
                 service_account: names::cln_service_account(&node.name),
             },
             labels,
@@ -238,6 +243,18 @@ pub(crate) fn context(
             inbound: site::node_inbound(site, &node.name, LND_P2P_PORT),
             ingress,
             policy,
+            backup: backup::node_backup(
+                site,
+                &node.name,
+                WatchedFile {
+                    dir: format!("{LIGHTNING_DIR}/{network}"),
+                    // Beside hsm_secret; lightningd rewrites it on every channel change.
+                    file: names::CLN_BACKUP_FILE,
+                    volume: "data",
+                    mount_path: LIGHTNING_DIR,
+                    token_volume: "publish-token",
+                },
+            ),
         },
         backend: ClnBackendContext {
             name: backend.name.clone(),
@@ -261,7 +278,8 @@ pub(crate) fn cln_network(network: Network) -> &'static str {
 }
 
 /// CLN's NetworkPolicy. P2P: anyone, or only Tor in tor-only mode; clnrest and cln-grpc: Tor
-/// when the profile lists them under `onion`, the ingress controller when published. In
+/// when the profile lists them under `onion`, the ingress controller when published; the backup
+/// container's metrics: the monitoring namespace. In
 /// tor-only mode the pod connects only to Tor, its bitcoind's RPC (the bcli plugin), the
 /// cluster DNS and the API server (the publish sidecar writes `<node>-rpc`); otherwise anywhere.
 fn policy(
@@ -287,6 +305,12 @@ fn policy(
             clients.push(network::namespace(&site.spec.ingress.controller_namespace));
         }
         ingress.push(Access::from(clients, vec![tcp(api_port(node, api))]));
+    }
+    if site.spec.monitoring.enabled && !site.spec.backup.targets.is_empty() {
+        ingress.push(Access::from(
+            vec![network::namespace(&site.spec.monitoring.namespace)],
+            vec![tcp(BACKUP_METRICS_PORT)],
+        ));
     }
     let egress = if tor_only {
         vec![

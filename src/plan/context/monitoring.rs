@@ -81,7 +81,7 @@ pub(crate) fn context(site: &Site) -> MonitoringContext {
         uid: dashboard_uid(site, kind),
         key: format!("openlsp-{}-{kind}.json", site.name()),
     };
-    // LND's metrics, lndmon and the backup container; a CLN node has none of them yet.
+    // LND's metrics and lndmon; a CLN node has neither (its backup container is below).
     let lnds: Vec<&String> = site
         .spec
         .lightning
@@ -107,7 +107,7 @@ pub(crate) fn context(site: &Site) -> MonitoringContext {
         backup_jobs: if site.spec.backup.targets.is_empty() {
             Vec::new()
         } else {
-            scrape_jobs(lnds.iter().copied(), "backup")
+            scrape_jobs(site.spec.lightning.iter().map(|n| &n.name), "backup")
         },
         disks,
         lightning_disks,
