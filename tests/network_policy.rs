@@ -847,6 +847,49 @@ fn cln_and_lnd_admit_exactly_the_intended_connections() {
     );
 }
 
+/// With monitoring, Prometheus scrapes CLN's backup container like LND's; CLN has no other
+/// metrics port yet.
+#[test]
+fn cln_with_monitoring_admits_prometheus_to_its_backup_metrics_only() {
+    let test = appended("cln-and-lnd", "  monitoring: {}");
+    let site = site(&test, "openlsp.yaml", "observability", "ingress");
+    assert_connections(
+        "cln-and-lnd monitoring",
+        &site,
+        &[
+            "api-server:16443 <- tor, bitcoind, cln, lnd",
+            "bitcoind-exporter:9332 <- prometheus",
+            "bitcoind-exporter:9333 <- prometheus",
+            "bitcoind:28332 <- lnd",
+            "bitcoind:28333 <- lnd",
+            "bitcoind:8332 <- bitcoind-exporter, cln, lnd",
+            "bitcoind:8333 <- *",
+            "bitcoind:8334 <- tor",
+            "cln:3010 <- tor",
+            "cln:9735 <- *",
+            "cln:9736 <- tor",
+            "cln:9741 <- prometheus",
+            "cluster-dns:53 <- bitcoind-exporter, lnd-lndmon, tor, bitcoind, cln, lnd",
+            "cluster-dns:53/UDP <- bitcoind-exporter, lnd-lndmon, tor, bitcoind, cln, lnd",
+            "elsewhere:443 <- tor, bitcoind, cln, lnd",
+            "elsewhere:8080 <- tor, bitcoind, cln, lnd",
+            "ingress-controller:443 <- tor, bitcoind, cln, lnd",
+            "ingress-controller:80 <- tor, bitcoind, cln, lnd",
+            "internet:443 <- tor, bitcoind, cln, lnd",
+            "internet:8333 <- tor, bitcoind, cln, lnd",
+            "internet:9001 <- tor, bitcoind, cln, lnd",
+            "internet:9735 <- tor, bitcoind, cln, lnd",
+            "lnd-lndmon:9092 <- prometheus",
+            "lnd:10009 <- lnd-lndmon",
+            "lnd:8989 <- prometheus",
+            "lnd:9735 <- *",
+            "lnd:9741 <- prometheus",
+            "prometheus:9090 <- tor, bitcoind, cln, lnd",
+            "tor:9050 <- bitcoind, cln, lnd",
+        ],
+    );
+}
+
 /// tor-only with CLN: the pod reaches only Tor, its bitcoind's RPC, the cluster DNS and (its
 /// publish sidecar) the API server.
 #[test]
