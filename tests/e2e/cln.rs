@@ -1,7 +1,10 @@
 //! A site with Core Lightning beside LND on the real API server: a fresh apply creates CLN's
 //! objects, a second one writes nothing and diff finds nothing, and when the CLN node leaves the
 //! profile its workload is pruned but its data (volume, words, bitcoind credential, onion keys)
-//! stays, as do the words in the state dir.
+//! stays, as do the words in the state dir. `openlsp connect <cln>` prints the `clnrest://` URI
+//! with the rune the sidecar published, only after confirmation.
+
+use base64::Engine as _;
 
 use crate::common::e2e::Site;
 
@@ -84,4 +87,76 @@ fn cln_applies_reapplies_as_a_no_op_and_is_pruned_keeping_its_data() {
     );
     assert_eq!(std::fs::read(&words_path).unwrap(), words, "the words stay");
     site.openlsp(&["diff"]).expect(0);
+}
+
+#[test]
+fn connect_prints_the_clnrest_uri_with_the_published_rune_after_confirmation() {
+    let Some(site) = Site::new("cln-and-lnd", "cln-connect") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let missing = site
+        .openlsp(&["connect", "cln", "--host", "node.example.com", "--yes"])
+        .expect(2);
+    assert!(
+        missing.stderr.contains("has not published its runes yet"),
+        "{}",
+        missing.stderr
+    );
+    // Publish a rune the way the node's sidecar does.
+    let rune = "S34KtUW-6gqS_hD_9cc_PNhfF-NinZyBOCgr1aIrark9NCZtZXRob2Q9aW52b2ljZQ==";
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let patch = serde_json::json!({ "data": { "admin.rune": b64.encode(rune) } });
+    site.kubectl(&[
+        "patch",
+        "secret",
+        "cln-rpc",
+        "-n",
+        site.namespace(),
+        "--type=merge",
+        "-p",
+        &patch.to_string(),
+        "--field-manager",
+        "lndinit",
+    ])
+    .expect(0);
+
+    let refused = site
+        .openlsp(&["connect", "cln", "--host", "node.example.com"])
+        .expect(2);
+    assert!(
+        !refused.stdout.contains("clnrest://"),
+        "no URI without confirmation"
+    );
+    assert!(refused.all().contains("admin rune"), "{}", refused.all());
+    let grpc = site
+        .openlsp(&["connect", "cln", "--grpc", "--yes"])
+        .expect(2);
+    assert!(grpc.stderr.contains("CLNRest"), "{}", grpc.stderr);
+    let output = site
+        .openlsp(&["connect", "cln", "--host", "node.example.com", "--yes"])
+        .expect(0);
+    assert!(
+        output.stderr.contains("admin rune"),
+        "the warning stays with --yes"
+    );
+    let uri = output
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("clnrest://"))
+        .unwrap();
+    assert_eq!(
+        uri,
+        format!(
+            "clnrest://node.example.com:3010?rune={}",
+            rune.replace('=', "%3D")
+        )
+    );
+    assert!(output.stdout.contains('\u{2588}'), "a QR code is printed");
+    // The published rune is the sidecar's, not a difference.
+    let diff = site.openlsp(&["diff"]).expect(0);
+    for other in [&missing, &refused, &grpc, &diff] {
+        assert!(!other.all().contains(rune), "the rune leaked");
+        assert!(!other.all().contains(&b64.encode(rune)), "the rune leaked");
+    }
 }
