@@ -160,3 +160,35 @@ fn connect_prints_the_clnrest_uri_with_the_published_rune_after_confirmation() {
         assert!(!other.all().contains(&b64.encode(rune)), "the rune leaked");
     }
 }
+
+/// A lost state dir comes back from the cluster with CLN's words as they were: `secrets pull`
+/// reads them from `<cln>-hsm`, and the next diff finds nothing to change; a state dir with
+/// other words is refused by apply rather than written over the node's.
+#[test]
+fn pull_brings_back_the_words_and_apply_refuses_other_words() {
+    let Some(site) = Site::new("cln-and-lnd", "cln-pull") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let words_path = site.state_dir().join("lightning/cln/hsm-words");
+    let words = std::fs::read(&words_path).unwrap();
+    std::fs::remove_dir_all(site.state_dir()).unwrap();
+    site.openlsp(&["secrets", "pull"]).expect(0);
+    assert_eq!(std::fs::read(&words_path).unwrap(), words, "the same words");
+    site.openlsp(&["diff"]).expect(0);
+
+    // Other (valid) words in the state dir: the cluster's win, nothing is written.
+    let other = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+    std::fs::write(&words_path, other).unwrap();
+    let before = site.resource_versions();
+    let refused = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(2);
+    assert!(refused.stderr.contains("cln-hsm"), "{}", refused.stderr);
+    assert!(!refused.all().contains(other), "the words leaked");
+    assert_eq!(site.resource_versions(), before, "a refused apply wrote");
+    let hsm = site.get_json(&["secret", "cln-hsm", "-n", site.namespace()]);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert_eq!(
+        b64.decode(hsm["data"]["words"].as_str().unwrap()).unwrap(),
+        words
+    );
+}
