@@ -574,3 +574,41 @@ fn values_space<'a>(conf: &'a str, key: &str) -> Vec<&'a str> {
         .filter_map(|line| line.strip_prefix(key)?.strip_prefix(' '))
         .collect()
 }
+
+/// The Pi profile with its node switched to Core Lightning: one CLN on the machine takes P2P on
+/// a host port, fits a 4 GiB Pi beside bitcoind and Tor, and an API named under `ingress` is
+/// published at clnrest's port, HTTPS to the backend, with the plan's warning.
+#[test]
+fn a_pi_runs_cln_with_a_host_port_and_publishes_clnrest_by_name() {
+    let test = common::edited(
+        "pi4-mainnet",
+        "    - name: lnd\n      bitcoin: bitcoind",
+        "    - name: lnd\n      implementation: cln\n      bitcoin: bitcoind\n      ingress: { rest: ln.example.com }",
+    );
+    let profile = std::fs::read_to_string(test.path().join("openlsp.yaml"))
+        .unwrap()
+        .replace("memory: 8Gi", "memory: 4Gi")
+        + "  ingress: { email: ops@example.com }\n";
+    test.write("openlsp.yaml", &profile);
+    let (docs, stderr) = render(&test, "openlsp.yaml");
+    let pod = pod(&docs, "lnd");
+    let p2p = &pod["containers"][0]["ports"][0];
+    assert_eq!(p2p["name"], "p2p");
+    assert_eq!(p2p["hostPort"], 9735);
+    assert_eq!(pod["containers"][0]["command"][0], "lightningd");
+    let ingress = find(&docs, "Ingress", "lnd-rest");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]["number"],
+        3010
+    );
+    assert_eq!(
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"],
+        "HTTPS"
+    );
+    assert!(
+        stderr.contains("CLN lnd's REST API at https://ln.example.com is exposed publicly"),
+        "{stderr}"
+    );
+    let policy = find(&docs, "NetworkPolicy", "lnd").to_string();
+    assert!(policy.contains("\"port\":3010"), "{policy}");
+}
