@@ -410,7 +410,11 @@ fn the_words_are_shown_only_on_reveal_listed_and_carried_by_export_and_import() 
         .run(["secrets", "list", "--offline", "-p", profile])
         .expect(0);
     common::assert_no_secrets(&list.all(), &state, "secrets list");
-    for (secret, kind) in [("cln-bitcoind-rpc", "rpc"), ("cln-hsm", "seed")] {
+    for (secret, kind) in [
+        ("cln-bitcoind-rpc", "rpc"),
+        ("cln-hsm", "seed"),
+        ("cln-rpc", "runes"),
+    ] {
         assert!(
             list.stdout
                 .lines()

@@ -18,6 +18,8 @@ pub enum SecretKind {
     WalletPassword,
     Seed,
     Macaroons,
+    /// A Core Lightning node's runes and gRPC client certificates, published by its sidecar.
+    Runes,
     OnionKey,
     /// The rclone config of backup targets, which the operator gives.
     RcloneConfig,
@@ -31,6 +33,7 @@ impl fmt::Display for SecretKind {
             SecretKind::WalletPassword => "wallet password",
             SecretKind::Seed => "seed",
             SecretKind::Macaroons => "macaroons",
+            SecretKind::Runes => "runes",
             SecretKind::OnionKey => "onion key",
             SecretKind::RcloneConfig => "rclone config",
         })
@@ -167,6 +170,13 @@ pub fn catalog(site: &Site) -> Vec<Entry> {
                         key: names::HSM_WORDS_KEY,
                     },
                 )],
+                derived: Vec::new(),
+            });
+            entries.push(Entry {
+                secret: names::macaroons_secret(&node.name),
+                kind: SecretKind::Runes,
+                node: node.name.clone(),
+                values: Vec::new(),
                 derived: Vec::new(),
             });
             continue;

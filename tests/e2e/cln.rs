@@ -153,9 +153,17 @@ fn connect_prints_the_clnrest_uri_with_the_published_rune_after_confirmation() {
         )
     );
     assert!(output.stdout.contains('\u{2588}'), "a QR code is printed");
-    // The published rune is the sidecar's, not a difference.
+    // The published rune is the sidecar's, not a difference; secrets list shows its print.
     let diff = site.openlsp(&["diff"]).expect(0);
-    for other in [&missing, &refused, &grpc, &diff] {
+    let list = site.openlsp(&["secrets", "list"]).expect(0);
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.starts_with("cln-rpc") && l.contains("(1 runes)")),
+        "{}",
+        list.stdout
+    );
+    for other in [&missing, &refused, &grpc, &diff, &list] {
         assert!(!other.all().contains(rune), "the rune leaked");
         assert!(!other.all().contains(&b64.encode(rune)), "the rune leaked");
     }
@@ -180,7 +188,8 @@ fn pull_brings_back_the_words_and_apply_refuses_other_words() {
     // Other (valid) words in the state dir: the cluster's win, nothing is written.
     let other = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
     std::fs::write(&words_path, other).unwrap();
-    let before = site.resource_versions();
+    // Once the controllers have bound the volumes, nothing else writes.
+    let before = site.settle();
     let refused = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(2);
     assert!(refused.stderr.contains("cln-hsm"), "{}", refused.stderr);
     assert!(!refused.all().contains(other), "the words leaked");
