@@ -77,11 +77,11 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Remove the site from the cluster, keeping its data unless --purge.
     Delete(DeleteArgs),
-    /// Credentials after day one: list, rotate, pull, export, import, set, the LND seed.
+    /// Credentials after day one: list, rotate, pull, export, import, set, a node's seed.
     Secrets(SecretsArgs),
     /// Channel backups: status of every target, the latest backup to a file, restore.
     Backup(BackupArgs),
-    /// Print an lndconnect URI and QR code for a mobile wallet (it contains a macaroon).
+    /// Print a connection URI and QR code for a mobile wallet (it contains a macaroon or rune).
     Connect(ConnectArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
@@ -188,7 +188,7 @@ pub enum SecretsCommand {
     Export(ExportArgs),
     /// Restore the state dir from an export.
     Import(ImportArgs),
-    /// Show where an LND seed is; --reveal prints it once, after a typed confirmation.
+    /// Show where a Lightning node's seed is; --reveal prints it once, after a typed confirmation.
     Seed(SeedArgs),
     /// Give a secret openlsp cannot make (a backup target's rclone config); kept 0600.
     Set(SetArgs),
@@ -328,7 +328,7 @@ pub struct SeedArgs {
     /// The Lightning node [default: the site's only one].
     pub node: Option<String>,
 
-    /// Print the 24 words (asks to type the node's name first).
+    /// Print the words, 24 for LND, 12 for CLN (asks to type the node's name first).
     #[arg(long)]
     pub reveal: bool,
 
@@ -342,7 +342,7 @@ pub struct ConnectArgs {
     /// The Lightning node.
     pub node: String,
 
-    /// Connect over REST (port 8080).
+    /// Connect over REST (port 8080; CLN: CLNRest on 3010, always).
     #[arg(long, conflicts_with = "grpc")]
     pub rest: bool,
 
@@ -350,15 +350,15 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub grpc: bool,
 
-    /// Host name or address the wallet reaches LND at [default: the node's first extra TLS name].
+    /// Host name or address the wallet reaches the node at [default: LND's first extra TLS name].
     #[arg(long)]
     pub host: Option<String>,
 
-    /// Port the wallet reaches LND at [default: 10009, or 8080 with --rest].
+    /// Port the wallet reaches the node at [default: 10009, or 8080 with --rest; CLN: 3010].
     #[arg(long)]
     pub port: Option<u16>,
 
-    /// Print without asking (it shows an admin macaroon).
+    /// Print without asking (it shows an admin macaroon or rune).
     #[arg(short, long)]
     pub yes: bool,
 }

@@ -11,6 +11,16 @@ pub const LND: &str = "lightninglabs/lnd:v0.21.3-beta";
 /// openlsp runs LND as this unprivileged uid and gid; the image does not need root.
 pub const LND_UID: i64 = 1000;
 
+/// Core Lightning from Blockstream (ElementsProject/lightning's Dockerfile at v26.06.6:
+/// debian:bookworm-slim, published for amd64, arm64 and arm/v7). It holds lightningd,
+/// lightning-cli, lightning-hsmtool and bitcoin-cli for the bcli plugin. Its entrypoint
+/// (tools/docker-entrypoint.sh) can bridge the admin RPC socket to TCP with `EXPOSE_TCP`:
+/// openlsp never uses it and runs `lightningd` itself.
+pub const CLN: &str = "elementsproject/lightningd:v26.06.6";
+/// The image declares no user (root by default); openlsp runs lightningd as this unprivileged
+/// uid and gid, with its data in `/data`, which needs nothing of root.
+pub const CLN_UID: i64 = 1000;
+
 /// lndinit from Lightning Labs, built on the same LND release (`<lndinit>-lnd-<lnd>`): creates
 /// the seed and wallet, and publishes the macaroons.
 pub const LNDINIT: &str = "lightninglabs/lndinit:v0.1.37-beta-lnd-v0.21.3-beta";
@@ -51,6 +61,7 @@ pub const RCLONE: &str = "rclone/rclone:1.75.0";
 const ALL: &[(&str, &str)] = &[
     ("bitcoind", BITCOIND),
     ("lnd", LND),
+    ("cln", CLN),
     ("lndinit", LNDINIT),
     ("tor", TOR),
     ("bitcoin-exporter", BITCOIN_EXPORTER),

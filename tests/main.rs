@@ -12,6 +12,7 @@ mod architecture;
 mod backup;
 mod bitcoind;
 mod cli;
+mod cln;
 mod connection_errors;
 mod e2e;
 mod init;

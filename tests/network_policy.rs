@@ -537,7 +537,11 @@ fn service_addresses(text: &str, suffix: &str) -> Vec<(String, u64)> {
     let mut found = Vec::new();
     let rpcport = text
         .lines()
-        .find_map(|line| line.strip_prefix("rpcport="))
+        .find_map(|line| {
+            // bitcoin-cli's (bitcoind exporter) and CLN's bcli plugin's.
+            line.strip_prefix("rpcport=")
+                .or_else(|| line.strip_prefix("bitcoin-rpcport="))
+        })
         .map(|port| port.trim().parse::<u64>().unwrap());
     for (at, _) in text.match_indices(suffix) {
         let start = text[..at]
@@ -803,6 +807,124 @@ fn tor_only_nodes_reach_only_tor_dns_their_bitcoind_and_the_api_server() {
             "lnd:9735 <- tor",
             "prometheus:9090 <- tor",
             "tor:9050 <- bitcoind, lnd",
+        ],
+    );
+}
+
+/// CLN beside LND on one bitcoind: CLN reaches bitcoind's RPC but not its ZMQ (bcli polls), its
+/// clnrest and gRPC only through Tor (the profile's `onion`), P2P from anywhere.
+#[test]
+fn cln_and_lnd_admit_exactly_the_intended_connections() {
+    let test = Test::new().with_example("cln-and-lnd");
+    let site = site(&test, "cln-and-lnd.yaml", "observability", "ingress");
+    assert_connections(
+        "cln-and-lnd",
+        &site,
+        &[
+            "api-server:16443 <- tor, bitcoind, cln, lnd",
+            "bitcoind:28332 <- lnd",
+            "bitcoind:28333 <- lnd",
+            "bitcoind:8332 <- cln, lnd",
+            "bitcoind:8333 <- *",
+            "bitcoind:8334 <- tor",
+            "cln:3010 <- tor",
+            "cln:9735 <- *",
+            "cln:9736 <- tor",
+            "cluster-dns:53 <- tor, bitcoind, cln, lnd",
+            "cluster-dns:53/UDP <- tor, bitcoind, cln, lnd",
+            "elsewhere:443 <- tor, bitcoind, cln, lnd",
+            "elsewhere:8080 <- tor, bitcoind, cln, lnd",
+            "ingress-controller:443 <- tor, bitcoind, cln, lnd",
+            "ingress-controller:80 <- tor, bitcoind, cln, lnd",
+            "internet:443 <- tor, bitcoind, cln, lnd",
+            "internet:8333 <- tor, bitcoind, cln, lnd",
+            "internet:9001 <- tor, bitcoind, cln, lnd",
+            "internet:9735 <- tor, bitcoind, cln, lnd",
+            "lnd:9735 <- *",
+            "prometheus:9090 <- tor, bitcoind, cln, lnd",
+            "tor:9050 <- bitcoind, cln, lnd",
+        ],
+    );
+}
+
+/// With monitoring, Prometheus scrapes CLN's backup container like LND's; CLN has no other
+/// metrics port yet.
+#[test]
+fn cln_with_monitoring_admits_prometheus_to_its_backup_metrics_only() {
+    let test = appended("cln-and-lnd", "  monitoring: {}");
+    let site = site(&test, "openlsp.yaml", "observability", "ingress");
+    assert_connections(
+        "cln-and-lnd monitoring",
+        &site,
+        &[
+            "api-server:16443 <- tor, bitcoind, cln, lnd",
+            "bitcoind-exporter:9332 <- prometheus",
+            "bitcoind-exporter:9333 <- prometheus",
+            "bitcoind:28332 <- lnd",
+            "bitcoind:28333 <- lnd",
+            "bitcoind:8332 <- bitcoind-exporter, cln, lnd",
+            "bitcoind:8333 <- *",
+            "bitcoind:8334 <- tor",
+            "cln:3010 <- tor",
+            "cln:9735 <- *",
+            "cln:9736 <- tor",
+            "cln:9741 <- prometheus",
+            "cluster-dns:53 <- bitcoind-exporter, lnd-lndmon, tor, bitcoind, cln, lnd",
+            "cluster-dns:53/UDP <- bitcoind-exporter, lnd-lndmon, tor, bitcoind, cln, lnd",
+            "elsewhere:443 <- tor, bitcoind, cln, lnd",
+            "elsewhere:8080 <- tor, bitcoind, cln, lnd",
+            "ingress-controller:443 <- tor, bitcoind, cln, lnd",
+            "ingress-controller:80 <- tor, bitcoind, cln, lnd",
+            "internet:443 <- tor, bitcoind, cln, lnd",
+            "internet:8333 <- tor, bitcoind, cln, lnd",
+            "internet:9001 <- tor, bitcoind, cln, lnd",
+            "internet:9735 <- tor, bitcoind, cln, lnd",
+            "lnd-lndmon:9092 <- prometheus",
+            "lnd:10009 <- lnd-lndmon",
+            "lnd:8989 <- prometheus",
+            "lnd:9735 <- *",
+            "lnd:9741 <- prometheus",
+            "prometheus:9090 <- tor, bitcoind, cln, lnd",
+            "tor:9050 <- bitcoind, cln, lnd",
+        ],
+    );
+}
+
+/// tor-only with CLN: the pod reaches only Tor, its bitcoind's RPC, the cluster DNS and (its
+/// publish sidecar) the API server.
+#[test]
+fn tor_only_cln_reaches_only_tor_dns_and_its_bitcoinds_rpc() {
+    let test = common::edited(
+        "cln-and-lnd",
+        "  networking:\n    ipv6: true\n    inbound: loadBalancer\n    externalIPs: [81.2.69.160, \"2a02:c207::1\"]",
+        "  tor: { mode: tor-only }",
+    );
+    let site = site(&test, "openlsp.yaml", "observability", "ingress");
+    assert_connections(
+        "cln-and-lnd tor-only",
+        &site,
+        &[
+            "api-server:16443 <- tor, cln, lnd",
+            "bitcoind:28332 <- lnd",
+            "bitcoind:28333 <- lnd",
+            "bitcoind:8332 <- cln, lnd",
+            "bitcoind:8334 <- tor",
+            "cln:3010 <- tor",
+            "cln:9735 <- tor",
+            "cln:9736 <- tor",
+            "cluster-dns:53 <- tor, bitcoind, cln, lnd",
+            "cluster-dns:53/UDP <- tor, bitcoind, cln, lnd",
+            "elsewhere:443 <- tor, cln, lnd",
+            "elsewhere:8080 <- tor",
+            "ingress-controller:443 <- tor, cln, lnd",
+            "ingress-controller:80 <- tor",
+            "internet:443 <- tor",
+            "internet:8333 <- tor",
+            "internet:9001 <- tor",
+            "internet:9735 <- tor",
+            "lnd:9735 <- tor",
+            "prometheus:9090 <- tor",
+            "tor:9050 <- bitcoind, cln, lnd",
         ],
     );
 }

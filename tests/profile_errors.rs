@@ -126,6 +126,13 @@ const CASES: &[Case] = &[
         path: "spec.host.memory",
     },
     Case {
+        name: "certificate names on a CLN node",
+        from: "      alias: my-node",
+        to: "      alias: my-node\n      implementation: cln\n      tlsExtraDomains: [ln.example.com]",
+        at: "22:24",
+        path: "spec.lightning[0].tlsExtraDomains",
+    },
+    Case {
         name: "duplicate names",
         from: "    - name: lnd",
         to: "    - name: bitcoind",

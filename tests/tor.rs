@@ -229,6 +229,54 @@ fn tor_serves_openlsps_keys_under_openlsps_addresses() {
     assert!(!torrc.contains("ControlPort"), "no control port is needed");
 }
 
+/// Core Lightning announces, as `announce-addr`, the onion address the real Tor serves for the
+/// key openlsp rendered, and its API onion service forwards clnrest and cln-grpc.
+#[test]
+fn cln_announces_the_onion_tor_derives_from_its_key() {
+    let Some(tor) = common::required_program("OPENLSP_TEST_TOR", "CLN's onion address") else {
+        return;
+    };
+    let test = Test::new().with_example("cln-and-lnd");
+    let (docs, _) = render(&test, "cln-and-lnd.yaml");
+    let root = test.path().join("tor");
+    let services = run_copy_keys(&docs, &root);
+    assert_eq!(services, ["bitcoind-p2p", "cln-p2p", "cln-rpc", "lnd-p2p"]);
+    let state = root.join("state");
+    let torrc = local_torrc(&config(&docs, "tor-config", "torrc"), &state);
+    test.write("tor/torrc", &torrc);
+    let log = fs::File::create(root.join("tor.log")).unwrap();
+    let _tor = Daemon(
+        Command::new(&tor)
+            .arg("-f")
+            .arg(root.join("torrc"))
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let hostname = || fs::read_to_string(state.join("hs/cln-p2p/hostname"));
+    common::wait_for(
+        "tor to write cln-p2p's hostname",
+        Duration::from_secs(120),
+        || {
+            hostname()
+                .map(|_| ())
+                .map_err(|_| fs::read_to_string(root.join("tor.log")).unwrap_or_default())
+        },
+    );
+    let cln_conf = config(&docs, "cln-config", "config");
+    let announced = values(&cln_conf, "announce-addr")
+        .into_iter()
+        .find_map(|v| v.strip_suffix(":9735").filter(|h| h.ends_with(".onion")))
+        .expect("CLN announces its onion address");
+    assert_eq!(hostname().unwrap().trim(), announced);
+    assert_eq!(announced.len(), 56 + ".onion".len());
+    let torrc = config(&docs, "tor-config", "torrc");
+    assert!(torrc.contains("HiddenServicePort 9735 cln.lightning.svc:9735"));
+    assert!(torrc.contains("HiddenServicePort 3010 cln.lightning.svc:3010"));
+    assert!(torrc.contains("HiddenServicePort 9736 cln.lightning.svc:9736"));
+}
+
 /// LND's certificate names its API onion address, so lncli and wallets over Tor can verify it.
 #[test]
 fn lnds_certificate_names_its_api_onion_address() {

@@ -26,7 +26,24 @@ pub fn wallet_secret(lightning: &str) -> String {
     format!("{lightning}-wallet")
 }
 
-/// LND's `tls.cert` and macaroons, published by the node's sidecar for wallets and dashboards.
+/// A Core Lightning node's 12 words (from openlsp), from which its pod writes `hsm_secret`.
+pub fn hsm_secret(lightning: &str) -> String {
+    format!("{lightning}-hsm")
+}
+
+/// Key of the words in a CLN node's hsm Secret.
+pub const HSM_WORDS_KEY: &str = "words";
+
+/// ServiceAccount (and Role, RoleBinding) of a CLN pod's publish sidecar.
+pub fn cln_service_account(lightning: &str) -> String {
+    format!("{lightning}-publish")
+}
+
+/// Keys of a CLN node's runes in `<node>-rpc`.
+pub const CLN_ADMIN_RUNE: &str = "admin.rune";
+pub const CLN_READONLY_RUNE: &str = "readonly.rune";
+
+/// LND's `tls.cert` and macaroons (CLN's runes and gRPC client certificates), published by the node's sidecar for wallets and dashboards.
 pub fn macaroons_secret(lightning: &str) -> String {
     format!("{lightning}-rpc")
 }
@@ -53,6 +70,10 @@ pub fn scb_secret(node: &str) -> String {
 /// LND's channel backup file (lnd's chanbackup.DefaultBackupFileName), and its key in the
 /// cluster copy.
 pub const LND_BACKUP_FILE: &str = "channel.backup";
+
+/// Core Lightning's channel backup file, beside `hsm_secret` (lightningd-config(5): its
+/// `emergency.recover`), and its key in the cluster copy.
+pub const CLN_BACKUP_FILE: &str = "emergency.recover";
 
 /// Key of the backup container's status in the cluster copy.
 pub const SCB_STATUS_KEY: &str = "status";

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use super::input::{BitcoinInput, LightningInput, ResourcesInput, SiteInput, SpecInput};
 use super::quantity::{Bytes, Millicores};
 use super::site::{
-    Acme, Backup, BackupTarget, BitcoinIngress, BitcoinNode, Disk, Host, Inbound, Ingress,
-    LightningNode, LndApi, Metadata, Monitoring, Networking, Rclone, Resources, Site, SiteSpec,
-    Tor, TorMode,
+    Acme, Backup, BackupTarget, BitcoinIngress, BitcoinNode, Disk, Host, Implementation, Inbound,
+    Ingress, LightningNode, LndApi, Metadata, Monitoring, Networking, Rclone, Resources, Site,
+    SiteSpec, Tor, TorMode,
 };
 use crate::images;
 
@@ -41,6 +41,14 @@ pub const LND_SIDECAR_CPU: Millicores = Millicores(10);
 pub const BACKUP_BASE_MEMORY: Bytes = Bytes::mib(32);
 pub const BACKUP_RCLONE_MEMORY: Bytes = Bytes::mib(64);
 pub const BACKUP_CPU: Millicores = Millicores(10);
+/// Core Lightning on a Pi: lightningd, its subdaemons (one channeld per peer) and the plugins
+/// it starts by default (bcli, cln-grpc, clnrest, askrene, xpay, ...).
+const CLN_MEMORY: Bytes = Bytes::mib(768);
+const CLN_CPU: Millicores = Millicores(250);
+/// Each of the CLN pod's init containers (the config composer, the hsm_secret writer): a shell
+/// and one small program, one at a time before lightningd.
+pub const CLN_INIT_MEMORY: Bytes = Bytes::mib(64);
+pub const CLN_INIT_CPU: Millicores = Millicores(10);
 const BITCOIND_CPU: Millicores = Millicores(500);
 const LND_CPU: Millicores = Millicores(250);
 /// LND's own default node colour.
@@ -352,8 +360,14 @@ fn resolve_bitcoin(site: &Site, all: &[BitcoinInput], node: &BitcoinInput) -> Bi
 
 fn resolve_lightning(node: &LightningInput) -> LightningNode {
     let resources: ResourcesInput = node.resources.clone().unwrap_or_default();
+    let implementation = node.implementation.unwrap_or_default();
+    let (image, memory, cpu) = match implementation {
+        Implementation::Lnd => (images::LND, LND_MEMORY, LND_CPU),
+        Implementation::Cln => (images::CLN, CLN_MEMORY, CLN_CPU),
+    };
     LightningNode {
         name: node.name.clone(),
+        implementation,
         bitcoin: node.bitcoin.clone(),
         disk: node.disk.clone(),
         alias: node.alias.clone().unwrap_or_else(|| node.name.clone()),
@@ -362,10 +376,10 @@ fn resolve_lightning(node: &LightningInput) -> LightningNode {
             .clone()
             .unwrap_or_else(|| DEFAULT_COLOR.to_owned())
             .to_ascii_lowercase(),
-        image: node.image.clone().unwrap_or_else(|| images::LND.to_owned()),
+        image: node.image.clone().unwrap_or_else(|| image.to_owned()),
         resources: Resources {
-            memory: resources.memory.unwrap_or(LND_MEMORY),
-            cpu: resources.cpu.unwrap_or(LND_CPU),
+            memory: resources.memory.unwrap_or(memory),
+            cpu: resources.cpu.unwrap_or(cpu),
         },
         tls_extra_domains: node.tls_extra_domains.clone(),
         tls_extra_ips: node.tls_extra_ips.clone(),
@@ -428,6 +442,33 @@ mod tests {
         );
         assert_eq!(default_dbcache_mib(Bytes::gib(16), 2, Bytes(0)), 1024);
         assert_eq!(default_reserved_memory(Bytes::gib(4)), Bytes::mib(1536));
+    }
+
+    #[test]
+    fn a_node_runs_lnd_unless_it_asks_for_cln_which_gets_its_own_image_and_size() {
+        let input = |implementation| LightningInput {
+            name: "ln".to_owned(),
+            implementation,
+            bitcoin: "bitcoind".to_owned(),
+            disk: "lightning".to_owned(),
+            alias: None,
+            color: None,
+            image: None,
+            resources: None,
+            tls_extra_domains: Vec::new(),
+            tls_extra_ips: Vec::new(),
+            onion: Vec::new(),
+            ingress: None,
+        };
+        let lnd = resolve_lightning(&input(None));
+        assert_eq!(lnd.implementation, Implementation::Lnd);
+        assert_eq!(lnd.image, images::LND);
+        assert_eq!(lnd.resources.memory, LND_MEMORY);
+        let cln = resolve_lightning(&input(Some(Implementation::Cln)));
+        assert_eq!(cln.implementation, Implementation::Cln);
+        assert_eq!(cln.image, images::CLN);
+        assert_eq!(cln.resources.memory, CLN_MEMORY);
+        assert_eq!(cln.resources.cpu, CLN_CPU);
     }
 
     #[test]

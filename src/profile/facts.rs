@@ -3,15 +3,16 @@
 //! is worked out here, once.
 
 use super::defaults::{
-    BACKUP_CPU, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY,
-    LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY,
-    backup_memory,
+    BACKUP_CPU, CLN_INIT_CPU, CLN_INIT_MEMORY, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU,
+    HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY,
+    LNDMON_CPU, LNDMON_MEMORY, backup_memory,
 };
 use super::quantity::{Bytes, Millicores};
-use super::site::{LndApi, Resources, Site};
+use super::site::{Implementation, LndApi, Resources, Site};
 
 /// Pods beside the nodes, with the machine they run on: Tor on the host, each exporter pod (the
-/// exporter and its `headers` container) beside its bitcoind, each lndmon beside its LND.
+/// exporter and its `headers` container) beside its bitcoind, each lndmon beside its LND, the
+/// containers of each Lightning pod beside the daemon.
 pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
     let mut pods = Vec::new();
     if site.spec.tor.enabled() {
@@ -29,20 +30,34 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
         .spec
         .lightning
         .iter()
+        .filter(|node| node.implementation == Implementation::Lnd)
         .map(|node| (&node.disk, LNDMON_MEMORY, LNDMON_CPU));
     // Every LND pod also runs the lndinit sidecars that publish its macaroons and its channel
     // backup's cluster copy, and with backup targets the backup container. Its init containers
     // run one at a time before LND, so the pod needs max(wallet init, LND + sidecars): beyond
-    // LND itself, the larger of the sidecars and what the wallet init needs above LND.
+    // LND itself, the larger of the sidecars and what the wallet init needs above LND. A CLN
+    // pod's init containers are small and run one at a time before lightningd: beyond it, the
+    // larger of what they need above lightningd and its three sidecars (runes, publish,
+    // scb-publish) with the backup container.
     let backup = backup_memory(site);
+    let backup_cpu = if backup.0 > 0 { BACKUP_CPU.0 } else { 0 };
     let sidecars = site.spec.lightning.iter().map(move |node| {
+        if node.implementation == Implementation::Cln {
+            let above_cln = Bytes(CLN_INIT_MEMORY.0.saturating_sub(node.resources.memory.0));
+            let running = Bytes(3 * LND_SIDECAR_MEMORY.0 + backup.0);
+            let cpu = CLN_INIT_CPU
+                .0
+                .saturating_sub(node.resources.cpu.0)
+                .max(3 * LND_SIDECAR_CPU.0 + backup_cpu);
+            return (&node.disk, above_cln.max(running), Millicores(cpu));
+        }
         let above_lnd = Bytes(
             LND_WALLET_INIT_MEMORY
                 .0
                 .saturating_sub(node.resources.memory.0),
         );
         let running = Bytes(2 * LND_SIDECAR_MEMORY.0 + backup.0);
-        let cpu = 2 * LND_SIDECAR_CPU.0 + if backup.0 > 0 { BACKUP_CPU.0 } else { 0 };
+        let cpu = 2 * LND_SIDECAR_CPU.0 + backup_cpu;
         (&node.disk, above_lnd.max(running), Millicores(cpu))
     });
     let beside_nodes = exporters
@@ -90,7 +105,8 @@ pub(super) fn node_ingresses(site: &Site) -> Vec<NodeIngress<'_>> {
                 path: format!("spec.lightning[{i}].ingress.{}", api.as_str()),
                 host,
                 what: format!(
-                    "LND {}'s {} API",
+                    "{} {}'s {} API",
+                    node.implementation.label(),
                     node.name,
                     match api {
                         LndApi::Rest => "REST",
@@ -115,4 +131,70 @@ pub fn public_exposures(site: &Site) -> Vec<(String, String)> {
             (ingress.path, exposed)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::defaults;
+    use crate::profile::input::SiteInput;
+
+    fn site(implementation: &str) -> Site {
+        let yaml = format!(
+            r#"
+apiVersion: openlsp.io/v1alpha1
+kind: Site
+metadata: {{ name: pi }}
+spec:
+  network: mainnet
+  host: {{ nodeName: pi4, arch: arm64, memory: 8Gi, cpus: 4 }}
+  disks:
+    chain: {{ path: /srv/chain, size: 1Ti }}
+    ln: {{ path: /srv/ln, size: 20Gi }}
+  bitcoin: [{{ name: bitcoind, disk: chain }}]
+  lightning: [{{ name: ln, implementation: {implementation}, bitcoin: bitcoind, disk: ln }}]
+  monitoring: {{}}
+  backup: {{ targets: [{{ name: usb, path: /media/usb }}] }}
+"#
+        );
+        let input: SiteInput = serde_yaml::from_str(&yaml).unwrap();
+        defaults::resolve(&input)
+    }
+
+    /// The pods beside the Lightning node, without Tor and the bitcoind exporter.
+    fn beside_lightning(site: &Site) -> Vec<Resources> {
+        let everything = extra_pods(site);
+        everything[2..].iter().map(|(_, r)| *r).collect()
+    }
+
+    #[test]
+    fn a_cln_pod_counts_its_sidecars_and_backup_container_but_no_lndmon() {
+        let lnd = site("lnd");
+        let cln = site("cln");
+        let backup = backup_memory(&cln);
+        assert!(backup.0 > 0);
+        // LND: lndmon, then the lndinit sidecars and the backup container.
+        assert_eq!(
+            beside_lightning(&lnd),
+            vec![
+                Resources {
+                    memory: LNDMON_MEMORY,
+                    cpu: LNDMON_CPU
+                },
+                Resources {
+                    memory: Bytes(2 * LND_SIDECAR_MEMORY.0 + backup.0),
+                    cpu: Millicores(2 * LND_SIDECAR_CPU.0 + BACKUP_CPU.0),
+                },
+            ]
+        );
+        // CLN: no lndmon, no lndinit init containers; its runes, publish and scb-publish
+        // sidecars and the backup container (its small init containers run before lightningd).
+        assert_eq!(
+            beside_lightning(&cln),
+            vec![Resources {
+                memory: Bytes(3 * LND_SIDECAR_MEMORY.0 + backup.0),
+                cpu: Millicores(3 * LND_SIDECAR_CPU.0 + BACKUP_CPU.0),
+            }]
+        );
+    }
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::quantity::{Bytes, Millicores};
-use super::site::{Acme, Arch, Inbound, LndApi, Network, TorMode};
+use super::site::{Acme, Arch, Implementation, Inbound, LndApi, Network, TorMode};
 
 /// One site: the machine, its disks and the Bitcoin and Lightning nodes (docs/profile.md).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -54,7 +54,7 @@ pub struct SpecInput {
     /// Bitcoin nodes (bitcoind).
     #[serde(default)]
     pub bitcoin: Vec<BitcoinInput>,
-    /// Lightning nodes (LND).
+    /// Lightning nodes (LND or Core Lightning).
     #[serde(default)]
     pub lightning: Vec<LightningInput>,
     /// Onion services and the Tor proxy [default: hybrid].
@@ -256,25 +256,27 @@ pub struct LightningInput {
     /// Names the StatefulSet, Service and derived objects.
     #[serde(deserialize_with = "text")]
     pub name: String,
+    /// lnd or cln (Core Lightning) [default: lnd].
+    pub implementation: Option<Implementation>,
     /// The Bitcoin node (by name) it uses.
     #[serde(deserialize_with = "text")]
     pub bitcoin: String,
     /// The disk (by name) channel state lives on.
     #[serde(deserialize_with = "text")]
     pub disk: String,
-    /// LND's alias [default: the node name].
+    /// The node's alias [default: the node name].
     #[serde(default, deserialize_with = "optional_text")]
     pub alias: Option<String>,
-    /// LND's colour, "#rrggbb".
+    /// The node's colour, "#rrggbb".
     #[serde(default, deserialize_with = "optional_text")]
     pub color: Option<String>,
     #[serde(default, deserialize_with = "optional_text")]
     pub image: Option<String>,
     pub resources: Option<ResourcesInput>,
-    /// Extra DNS names in LND's certificate.
+    /// Extra DNS names in LND's certificate (LND only).
     #[serde(default, deserialize_with = "texts")]
     pub tls_extra_domains: Vec<String>,
-    /// Extra IP addresses in LND's certificate.
+    /// Extra IP addresses in LND's certificate (LND only).
     #[serde(default, deserialize_with = "texts")]
     pub tls_extra_ips: Vec<String>,
     /// APIs (rest, grpc) reachable through a private onion service.

@@ -108,7 +108,7 @@ mod tests {
         let err = from_resource("Site home/home", "home", &site(bad)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Site home/home: spec.lightning[0].colour: unknown field `colour`, expected one of `name`, `bitcoin`, `disk`, `alias`, `color`, `image`, `resources`, `tlsExtraDomains`, `tlsExtraIps`, `onion`, `ingress`\n  hint: did you mean `color`?"
+            "Site home/home: spec.lightning[0].colour: unknown field `colour`, expected one of `name`, `implementation`, `bitcoin`, `disk`, `alias`, `color`, `image`, `resources`, `tlsExtraDomains`, `tlsExtraIps`, `onion`, `ingress`\n  hint: did you mean `color`?"
         );
         let mut broken = spec();
         broken["lightning"] = json!([ { "name": "lnd", "bitcoin": "btc", "disk": "chain" } ]);

@@ -133,7 +133,8 @@ impl Inbound {
     }
 }
 
-/// LND's HTTP APIs, which can be given an onion service or an Ingress by name.
+/// A Lightning node's APIs, which can be given an onion service or an Ingress by name: LND's
+/// REST and gRPC, Core Lightning's clnrest and cln-grpc.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
 )]
@@ -148,6 +149,29 @@ impl LndApi {
         match self {
             LndApi::Rest => "rest",
             LndApi::Grpc => "grpc",
+        }
+    }
+}
+
+/// Which Lightning daemon a node runs (`spec.lightning[].implementation`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Implementation {
+    /// LND from Lightning Labs.
+    #[default]
+    Lnd,
+    /// Core Lightning (lightningd) from Blockstream.
+    Cln,
+}
+
+impl Implementation {
+    /// How messages name it: `LND`, `CLN`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Implementation::Lnd => "LND",
+            Implementation::Cln => "CLN",
         }
     }
 }
@@ -385,6 +409,7 @@ pub struct BitcoinIngress {
 #[serde(rename_all = "camelCase")]
 pub struct LightningNode {
     pub name: String,
+    pub implementation: Implementation,
     /// The Bitcoin node it uses, by name.
     pub bitcoin: String,
     pub disk: String,

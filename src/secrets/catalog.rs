@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::provided::{self, RCLONE_CONFIG_KEY};
 use super::requirements::{self, EXPORTER_RPC_USER, paths};
 use crate::plan::names;
-use crate::profile::Site;
+use crate::profile::{Implementation, Site};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -18,6 +18,8 @@ pub enum SecretKind {
     WalletPassword,
     Seed,
     Macaroons,
+    /// A Core Lightning node's runes and gRPC client certificates, published by its sidecar.
+    Runes,
     OnionKey,
     /// The rclone config of backup targets, which the operator gives.
     RcloneConfig,
@@ -31,6 +33,7 @@ impl fmt::Display for SecretKind {
             SecretKind::WalletPassword => "wallet password",
             SecretKind::Seed => "seed",
             SecretKind::Macaroons => "macaroons",
+            SecretKind::Runes => "runes",
             SecretKind::OnionKey => "onion key",
             SecretKind::RcloneConfig => "rclone config",
         })
@@ -68,7 +71,8 @@ pub struct Entry {
     /// The node it belongs to.
     pub node: String,
     /// State-dir values and where each is in the cluster; empty for secrets that exist only in
-    /// the cluster (the seed, which lndinit generates, and the macaroons LND makes).
+    /// the cluster (LND's seed, which lndinit generates, and the macaroons LND makes). A CLN
+    /// node's seed is its words, which openlsp makes and keeps.
     pub values: Vec<(String, Source)>,
     /// Other Secrets derived from it (bitcoind's rpcauth lines).
     pub derived: Vec<String>,
@@ -153,6 +157,30 @@ pub fn catalog(site: &Site) -> Vec<Entry> {
             &node.bitcoin,
             &node.name,
         ));
+        if node.implementation == Implementation::Cln {
+            let hsm = names::hsm_secret(&node.name);
+            entries.push(Entry {
+                secret: hsm.clone(),
+                kind: SecretKind::Seed,
+                node: node.name.clone(),
+                values: vec![(
+                    paths::hsm_words(&node.name),
+                    Source::Key {
+                        secret: hsm,
+                        key: names::HSM_WORDS_KEY,
+                    },
+                )],
+                derived: Vec::new(),
+            });
+            entries.push(Entry {
+                secret: names::macaroons_secret(&node.name),
+                kind: SecretKind::Runes,
+                node: node.name.clone(),
+                values: Vec::new(),
+                derived: Vec::new(),
+            });
+            continue;
+        }
         let tls = names::tls_secret(&node.name);
         entries.push(Entry {
             secret: tls.clone(),

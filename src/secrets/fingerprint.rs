@@ -63,7 +63,7 @@ pub fn of_values(kind: SecretKind, values: &[Vec<u8>]) -> Identity {
     }
 }
 
-/// The print of a secret only the cluster holds (the seed, the macaroons), from its Secret's
+/// The print of a secret only the cluster holds (the seed, the macaroons, the runes), from its Secret's
 /// data (None: the Secret is not there).
 pub fn of_cluster_data(kind: SecretKind, data: Option<&BTreeMap<String, Vec<u8>>>) -> String {
     match (kind, data) {
@@ -84,6 +84,22 @@ pub fn of_cluster_data(kind: SecretKind, data: Option<&BTreeMap<String, Vec<u8>>
                     "{} ({} macaroons)",
                     fingerprint(macaroons.iter().map(|m| m.as_slice())),
                     macaroons.len()
+                )
+            }
+        }
+        (SecretKind::Runes, Some(data)) => {
+            let runes: Vec<&Vec<u8>> = data
+                .iter()
+                .filter(|(key, _)| key.ends_with(".rune"))
+                .map(|(_, value)| value)
+                .collect();
+            if runes.is_empty() {
+                "(not published yet)".to_owned()
+            } else {
+                format!(
+                    "{} ({} runes)",
+                    fingerprint(runes.iter().map(|r| r.as_slice())),
+                    runes.len()
                 )
             }
         }
@@ -149,6 +165,19 @@ mod tests {
         assert_eq!(
             of_cluster_data(SecretKind::Macaroons, Some(&published)),
             "sha256:ba7816bf8f01cfea (2 macaroons)"
+        );
+        let runes = BTreeMap::from([
+            ("admin.rune".to_owned(), b"a".to_vec()),
+            ("ca.pem".to_owned(), b"cert".to_vec()),
+            ("readonly.rune".to_owned(), b"bc".to_vec()),
+        ]);
+        assert_eq!(
+            of_cluster_data(SecretKind::Runes, Some(&runes)),
+            "sha256:ba7816bf8f01cfea (2 runes)"
+        );
+        assert_eq!(
+            of_cluster_data(SecretKind::Runes, Some(&BTreeMap::new())),
+            "(not published yet)"
         );
         assert_eq!(
             of_cluster_data(SecretKind::Macaroons, Some(&BTreeMap::new())),

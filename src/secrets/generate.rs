@@ -46,6 +46,10 @@ pub fn generate(
             let key = OnionKey::generate().map_err(GenerateError::Random)?;
             vec![(path.clone(), key.secret_file())]
         }
+        Requirement::Words { path } => {
+            let words = generate_words().map_err(GenerateError::Random)?;
+            vec![(path.clone(), words.into_bytes())]
+        }
         Requirement::Provided { path, .. } => return Err(GenerateError::Provided(path.clone())),
         Requirement::Tls {
             cert,
@@ -73,6 +77,15 @@ pub fn generate(
             ]
         }
     })
+}
+
+/// 12 BIP39 words from 128 bits of the system's randomness.
+fn generate_words() -> Result<String, getrandom::Error> {
+    let mut entropy = [0u8; 16];
+    getrandom::fill(&mut entropy)?;
+    let mnemonic = bip39::Mnemonic::from_entropy(&entropy)
+        .expect("16 bytes of entropy always make 12 words; this is a bug in openlsp");
+    Ok(mnemonic.to_string())
 }
 
 #[cfg(test)]
@@ -105,6 +118,9 @@ mod tests {
             Requirement::OnionKey {
                 path: "tor/x/hs_ed25519_secret_key".into(),
             },
+            Requirement::Words {
+                path: "lightning/cln/hsm-words".into(),
+            },
             tls(vec!["tor/lnd-rpc/hs_ed25519_secret_key".into()]),
         ];
         for requirement in &needed {
@@ -121,6 +137,15 @@ mod tests {
             generate(&needed[0], &known).unwrap(),
             "fresh each time"
         );
+    }
+
+    #[test]
+    fn words_are_12_english_bip39_words_with_a_valid_checksum() {
+        let words = generate_words().unwrap();
+        assert_eq!(words.split(' ').count(), 12, "{words}");
+        let parsed = bip39::Mnemonic::parse_in(bip39::Language::English, &words).unwrap();
+        assert_eq!(parsed.to_string(), words);
+        assert_ne!(words, generate_words().unwrap(), "fresh each time");
     }
 
     #[test]

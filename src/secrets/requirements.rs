@@ -2,7 +2,7 @@
 //! (the relative state paths templates and commands share), and the names derived from the
 //! profile that go into them (onion services, LND's certificate names).
 
-use crate::profile::Site;
+use crate::profile::{Implementation, Site};
 
 use super::provided::{self, Use};
 use super::tls;
@@ -26,6 +26,9 @@ pub enum Requirement {
     },
     /// A Tor v3 onion service key, stored as Tor's own `hs_ed25519_secret_key` file.
     OnionKey { path: String },
+    /// 12 BIP39 words (English, one space between them): a Core Lightning node's secret, from
+    /// which its pod writes `hsm_secret` once.
+    Words { path: String },
     /// A value the operator gives (`openlsp secrets set`), never generated: the rclone config
     /// of backup targets, with the remotes the profile uses from it.
     Provided {
@@ -42,6 +45,7 @@ impl Requirement {
             Requirement::Password { path }
             | Requirement::Salt { path }
             | Requirement::OnionKey { path }
+            | Requirement::Words { path }
             | Requirement::Provided { path, .. } => vec![path],
             Requirement::Tls { cert, key, .. } => vec![cert, key],
         }
@@ -73,6 +77,10 @@ pub mod paths {
     }
     pub fn wallet_password(lightning: &str) -> String {
         format!("lightning/{lightning}/wallet-password")
+    }
+    /// A Core Lightning node's 12 words, the source of its `hsm_secret`.
+    pub fn hsm_words(lightning: &str) -> String {
+        format!("lightning/{lightning}/hsm-words")
     }
     /// Where a credential's previous value waits while a rotation is in phase 1.
     pub fn previous(path: &str) -> String {
@@ -154,6 +162,12 @@ pub fn requirements(site: &Site) -> Vec<Requirement> {
         needed.push(Requirement::Salt {
             path: paths::rpc_salt(&node.bitcoin, &node.name),
         });
+        if node.implementation == Implementation::Cln {
+            needed.push(Requirement::Words {
+                path: paths::hsm_words(&node.name),
+            });
+            continue;
+        }
         let ips: Vec<String> = LND_LOOPBACK_IPS
             .iter()
             .map(|ip| (*ip).to_owned())

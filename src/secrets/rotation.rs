@@ -51,6 +51,9 @@ fn check_rotatable(entry: &Entry) -> Result<(), RotationError> {
         }
         SecretKind::Seed => "the seed is the wallet; move funds to a new node instead",
         SecretKind::Macaroons => "LND issues them; bake or revoke macaroons with lncli",
+        SecretKind::Runes => {
+            "CLN issues them; make or revoke runes with lightning-cli createrune and blacklistrune"
+        }
         SecretKind::OnionKey => {
             "the onion address is derived from the key: a new key is an address peers and wallets do not know"
         }

@@ -48,6 +48,17 @@ pub(super) fn check_value(
         Requirement::OnionKey { .. } => {
             OnionKey::from_secret_file(value).map_err(|err| err.to_string())?;
         }
+        Requirement::Words { .. } => {
+            let text = std::str::from_utf8(value).map_err(|_| "the words are not text")?;
+            let words = bip39::Mnemonic::parse_in(bip39::Language::English, text)
+                .map_err(|_| "they are not BIP39 words with a valid checksum".to_owned())?;
+            if words.word_count() != 12 || words.to_string() != text {
+                return Err(
+                    "they are not 12 BIP39 words, one space between them, as openlsp writes them"
+                        .to_owned(),
+                );
+            }
+        }
         Requirement::Provided { .. } => {
             provided::remotes(value).map_err(|err| err.to_string())?;
         }

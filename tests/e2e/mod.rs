@@ -10,6 +10,7 @@
 mod addons;
 mod apply;
 mod backup;
+mod cln;
 mod connection;
 mod controller;
 mod crds;

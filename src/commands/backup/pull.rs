@@ -18,7 +18,7 @@ pub(super) async fn run(
 ) -> anyhow::Result<Outcome> {
     let profile = commands::load_profile(ui, global)?;
     let site = &profile.site;
-    let node = commands::lightning_node(site, Some(&args.node))?;
+    let node = commands::lnd_node(site, Some(&args.node), "`openlsp backup pull`")?;
     let cluster = commands::connect_cluster(global).await?;
     let copy = ClusterCopy::read(&cluster, site, &node.name).await?;
     let Some(backup) = copy.backup() else {

@@ -30,7 +30,7 @@ pub(super) async fn run(
 ) -> anyhow::Result<Outcome> {
     let profile = commands::load_profile(ui, global)?;
     let site = &profile.site;
-    let node = commands::lightning_node(site, Some(&args.node))?;
+    let node = commands::lnd_node(site, Some(&args.node), "`openlsp backup restore`")?;
     let namespace = site.namespace();
     let file = args.from.display();
     let backup =

@@ -19,8 +19,18 @@ pub(super) async fn run(
     let profile = commands::load_profile(ui, global)?;
     let site = &profile.site;
     let nodes = match &args.node {
-        Some(name) => vec![commands::lightning_node(site, Some(name))?],
-        None => site.spec.lightning.iter().collect(),
+        Some(name) => vec![commands::lnd_node(
+            site,
+            Some(name),
+            "`openlsp backup status`",
+        )?],
+        // Core Lightning's emergency.recover has no backup container yet.
+        None => site
+            .spec
+            .lightning
+            .iter()
+            .filter(|node| node.implementation == crate::profile::Implementation::Lnd)
+            .collect(),
     };
     if nodes.is_empty() {
         anyhow::bail!(

@@ -66,7 +66,7 @@ pub(super) async fn run(
         match commands::connect_cluster(global).await {
             Ok(cluster) => Some(cluster),
             Err(err) => {
-                ui.warn(&format!("seed and macaroons are not shown: {err}"));
+                ui.warn(&format!("seed, macaroons and runes are not shown: {err}"));
                 None
             }
         }
@@ -78,7 +78,7 @@ pub(super) async fn run(
         let users = consumers_of(entry, &consumer_map);
         let users = if users.is_empty() {
             match entry.kind {
-                SecretKind::Macaroons => format!(
+                SecretKind::Macaroons | SecretKind::Runes => format!(
                     "wallets, dashboards (published by {}'s sidecar)",
                     entry.node
                 ),

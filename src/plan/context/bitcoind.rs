@@ -10,14 +10,14 @@ use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
     BITCOIN_COMPONENT, BITCOIND_APP, EXPORTER_PORT, HEADERS_EXPORTER_PORT, Labels,
     ResourcesContext, StorageContext, ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, bitcoind_selector,
-    component_labels, lnd_selector, resources, secret_text, service_host, storage,
+    component_labels, lightning_selector, resources, secret_text, service_host, storage,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
 use crate::images;
 use crate::plan::error::PlanError;
 use crate::plan::names;
-use crate::profile::{BitcoinNode, Site, TorMode};
+use crate::profile::{BitcoinNode, Implementation, Site, TorMode};
 use crate::secrets::rpcauth;
 use crate::secrets::{self as state, EXPORTER_RPC_USER, Secrets};
 
@@ -276,14 +276,18 @@ fn policy(
     rpc_published: bool,
 ) -> PodPolicy {
     let network = site.spec.network;
-    let lightning: Vec<network::Peer> = site
-        .spec
-        .lightning
+    let clients: Vec<_> = site.clients_of(&node.name).collect();
+    let lightning: Vec<network::Peer> = clients
         .iter()
-        .filter(|lnd| lnd.bitcoin == node.name)
-        .map(|lnd| network::pods(site, &lnd_selector(site, &lnd.name)))
+        .map(|client| network::pods(site, &lightning_selector(site, client)))
         .collect();
-    let mut rpc_clients = lightning.clone();
+    // Only LND subscribes to ZMQ; CLN's bcli plugin polls RPC.
+    let zmq_clients: Vec<network::Peer> = clients
+        .iter()
+        .filter(|client| client.implementation == Implementation::Lnd)
+        .map(|client| network::pods(site, &lightning_selector(site, client)))
+        .collect();
+    let mut rpc_clients = lightning;
     if site.spec.monitoring.enabled {
         rpc_clients.push(network::pods(site, &exporter_labels(site, node).1));
     }
@@ -293,7 +297,10 @@ fn policy(
     let tor_only = site.spec.tor.mode == TorMode::TorOnly;
     let mut ingress = vec![
         Access::from(rpc_clients, vec![tcp(network.rpc_port())]),
-        Access::from(lightning, vec![tcp(ZMQ_RAWBLOCK_PORT), tcp(ZMQ_RAWTX_PORT)]),
+        Access::from(
+            zmq_clients,
+            vec![tcp(ZMQ_RAWBLOCK_PORT), tcp(ZMQ_RAWTX_PORT)],
+        ),
     ];
     if !tor_only {
         ingress.push(Access::anywhere(vec![tcp(network.p2p_port())]));

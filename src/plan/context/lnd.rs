@@ -4,8 +4,6 @@
 //! Ingresses, and the backup of its channel.backup. `backend` is its bitcoind; `secrets` its
 //! credentials, in base64.
 
-use std::net::IpAddr;
-
 use serde::Serialize;
 
 use super::backup::{self, NodeBackupContext, WatchedFile};
@@ -15,7 +13,7 @@ use super::shared::{
     BACKUP_METRICS_PORT, LIGHTNING_COMPONENT, LND_APP, LND_GRPC_PORT, LND_METRICS_PORT,
     LND_P2P_PORT, LND_REST_PORT, LNDMON_PORT, Labels, ResourcesContext, StorageContext,
     ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, bitcoind_selector, component_labels, lnd_api_port,
-    lnd_selector, resources, secret, service_host, storage,
+    lnd_selector, resources, secret, service_host, storage, with_port,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
@@ -465,12 +463,4 @@ fn monitoring(site: &Site, node: &LightningNode) -> Option<LightningMonitoring> 
         metrics_service: format!("{}-metrics", node.name),
         lndmon,
     })
-}
-
-/// `ip` with `port`, brackets around IPv6.
-fn with_port(ip: &str, port: u16) -> String {
-    match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V6(_)) => format!("[{ip}]:{port}"),
-        _ => format!("{ip}:{port}"),
-    }
 }

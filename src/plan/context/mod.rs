@@ -16,6 +16,7 @@
 
 pub(crate) mod backup;
 pub(crate) mod bitcoind;
+pub(crate) mod cln;
 pub(crate) mod ingress;
 pub(crate) mod lnd;
 pub(crate) mod monitoring;
@@ -27,7 +28,7 @@ pub(crate) mod tor;
 use serde_json::{Map, Value};
 
 use super::error::PlanError;
-use crate::profile::{BitcoinNode, LightningNode, Site};
+use crate::profile::{BitcoinNode, Implementation, LightningNode, Site};
 use crate::secrets::Secrets;
 use shared::to_value;
 
@@ -41,8 +42,11 @@ pub(crate) enum Scope {
     SiteSecrets(fn(&Site, &Secrets) -> Result<Value, PlanError>),
     /// Once per Bitcoin node (`spec.bitcoin`).
     EachBitcoin(fn(&Site, &BitcoinNode, &Secrets) -> Result<Value, PlanError>),
-    /// Once per Lightning node (`spec.lightning`).
-    EachLightning(fn(&Site, &LightningNode, &Secrets) -> Result<Value, PlanError>),
+    /// Once per Lightning node (`spec.lightning`) that runs the implementation.
+    EachLightning(
+        Implementation,
+        fn(&Site, &LightningNode, &Secrets) -> Result<Value, PlanError>,
+    ),
 }
 
 /// One template directory and how its templates render.
@@ -56,7 +60,7 @@ const SITE: &str = "site";
 
 /// Every service openlsp renders. Adding one is a row here, its context file, its template
 /// directory and its images-table row (docs/architecture.md).
-pub(crate) const SERVICES: [Service; 7] = [
+pub(crate) const SERVICES: [Service; 8] = [
     Service {
         dir: SITE,
         scope: Scope::Site(|site| to_value(site::context(site))),
@@ -69,8 +73,14 @@ pub(crate) const SERVICES: [Service; 7] = [
     },
     Service {
         dir: "lnd",
-        scope: Scope::EachLightning(|site, node, secrets| {
+        scope: Scope::EachLightning(Implementation::Lnd, |site, node, secrets| {
             to_value(lnd::context(site, node, secrets)?)
+        }),
+    },
+    Service {
+        dir: "cln",
+        scope: Scope::EachLightning(Implementation::Cln, |site, node, secrets| {
+            to_value(cln::context(site, node, secrets)?)
         }),
     },
     Service {
@@ -146,10 +156,11 @@ impl Contexts {
                     .iter()
                     .map(|node| build(site, node, secrets).map(&with_site))
                     .collect::<Result<_, _>>()?,
-                Scope::EachLightning(build) => site
+                Scope::EachLightning(implementation, build) => site
                     .spec
                     .lightning
                     .iter()
+                    .filter(|node| node.implementation == implementation)
                     .map(|node| build(site, node, secrets).map(&with_site))
                     .collect::<Result<_, _>>()?,
             };

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::shared::{Labels, site_labels};
-use crate::profile::Site;
+use crate::profile::{Implementation, Site};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -81,7 +81,15 @@ pub(crate) fn context(site: &Site) -> MonitoringContext {
         uid: dashboard_uid(site, kind),
         key: format!("openlsp-{}-{kind}.json", site.name()),
     };
-    let lndmon = monitoring.lndmon && !site.spec.lightning.is_empty();
+    // LND's metrics and lndmon; a CLN node has neither (its backup container is below).
+    let lnds: Vec<&String> = site
+        .spec
+        .lightning
+        .iter()
+        .filter(|n| n.implementation == Implementation::Lnd)
+        .map(|n| &n.name)
+        .collect();
+    let lndmon = monitoring.lndmon && !lnds.is_empty();
     MonitoringContext {
         enabled: monitoring.enabled,
         release: monitoring.release.clone(),
@@ -90,9 +98,9 @@ pub(crate) fn context(site: &Site) -> MonitoringContext {
         monitor_labels,
         rules_name: "openlsp-alerts",
         exporters: scrape_jobs(site.spec.bitcoin.iter().map(|n| &n.name), "exporter"),
-        lnd_jobs: scrape_jobs(site.spec.lightning.iter().map(|n| &n.name), "metrics"),
+        lnd_jobs: scrape_jobs(lnds.iter().copied(), "metrics"),
         lndmon_jobs: if lndmon {
-            scrape_jobs(site.spec.lightning.iter().map(|n| &n.name), "lndmon")
+            scrape_jobs(lnds.iter().copied(), "lndmon")
         } else {
             Vec::new()
         },
@@ -169,7 +177,12 @@ fn scrape_jobs<'a>(nodes: impl Iterator<Item = &'a String>, suffix: &str) -> Vec
 /// Without lndmon nothing reports whether LND is synced to the chain.
 pub(crate) fn warnings(site: &Site) -> Vec<String> {
     let monitoring = &site.spec.monitoring;
-    if monitoring.enabled && !monitoring.lndmon && !site.spec.lightning.is_empty() {
+    let any_lnd = site
+        .spec
+        .lightning
+        .iter()
+        .any(|n| n.implementation == Implementation::Lnd);
+    if monitoring.enabled && !monitoring.lndmon && any_lnd {
         vec![
             "spec.monitoring.lndmon: off, so no alert fires when LND falls behind the chain (LndNotSyncedToChain reads lndmon's lnd_chain_synced; LND's own metrics are gRPC statistics only) and the LND dashboard shows no chain, channel, balance or peer data; set lndmon: true (mainnet, testnet and regtest) or watch LND's sync yourself"
                 .to_owned(),

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::object::DATA_ANNOTATION;
 use crate::plan::error::PlanError;
-use crate::profile::{LndApi, Resources, Site};
+use crate::profile::{Implementation, LightningNode, LndApi, Resources, Site};
 use crate::secrets::{Secrets, StateError};
 
 /// bitcoind's ZMQ publishers, which LND subscribes to.
@@ -42,6 +42,20 @@ pub(crate) fn lnd_api_port(api: LndApi) -> u16 {
     }
 }
 
+/// Core Lightning's cln-grpc port (lightningd-config(5): `grpc-port`, default 9736).
+pub(crate) const CLN_GRPC_PORT: u16 = 9736;
+/// Core Lightning's clnrest port (off unless set; lightningd-config(5): "3010 is common").
+pub(crate) const CLN_REST_PORT: u16 = 3010;
+
+/// The port Lightning node `node` serves `api` on.
+pub(crate) fn api_port(node: &LightningNode, api: LndApi) -> u16 {
+    match (node.implementation, api) {
+        (Implementation::Lnd, api) => lnd_api_port(api),
+        (Implementation::Cln, LndApi::Rest) => CLN_REST_PORT,
+        (Implementation::Cln, LndApi::Grpc) => CLN_GRPC_PORT,
+    }
+}
+
 /// storageClassName of every openlsp volume: no provisioner may claim them.
 pub(crate) const STORAGE_CLASS: &str = "openlsp-local";
 pub(crate) const SITE_LABEL: &str = "openlsp.io/site";
@@ -51,6 +65,7 @@ pub(crate) const LIGHTNING_COMPONENT: &str = "lightning-node";
 /// `app.kubernetes.io/name` of bitcoind's and LND's pods.
 pub(crate) const BITCOIND_APP: &str = "bitcoind";
 pub(crate) const LND_APP: &str = "lnd";
+pub(crate) const CLN_APP: &str = "cln";
 
 /// Labels as templates print them: sorted by key.
 pub(crate) type Labels = BTreeMap<&'static str, String>;
@@ -88,6 +103,19 @@ pub(crate) fn bitcoind_selector(site: &Site, node: &str) -> Labels {
 /// The selector of LND `node`'s pod, which its clients' policies name.
 pub(crate) fn lnd_selector(site: &Site, node: &str) -> Labels {
     component_labels(site, LND_APP, node, LIGHTNING_COMPONENT).1
+}
+
+/// `app.kubernetes.io/name` of Lightning node `node`'s pod.
+pub(crate) fn lightning_app(node: &LightningNode) -> &'static str {
+    match node.implementation {
+        Implementation::Lnd => LND_APP,
+        Implementation::Cln => CLN_APP,
+    }
+}
+
+/// The selector of Lightning node `node`'s pod, LND or CLN, which its clients' policies name.
+pub(crate) fn lightning_selector(site: &Site, node: &LightningNode) -> Labels {
+    component_labels(site, lightning_app(node), &node.name, LIGHTNING_COMPONENT).1
 }
 
 /// The annotations of an object that holds data, which prune keeps.
@@ -139,6 +167,14 @@ pub(crate) fn storage(site: &Site, node: &str, disk_name: &str) -> StorageContex
         path: format!("{}/{node}", disk.path),
         size: disk.size.to_string(),
         node_name: disk.node_name.clone(),
+    }
+}
+
+/// `ip` with `port`, brackets around IPv6.
+pub(crate) fn with_port(ip: &str, port: u16) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(_)) => format!("[{ip}]:{port}"),
+        _ => format!("{ip}:{port}"),
     }
 }
 

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
-    LND_P2P_PORT, Labels, ResourcesContext, TOR_SOCKS_PORT, b64, bitcoind_selector,
-    component_labels, lnd_api_port, lnd_selector, resources, secret, service_host,
+    LND_P2P_PORT, Labels, ResourcesContext, TOR_SOCKS_PORT, api_port, b64, bitcoind_selector,
+    component_labels, lightning_selector, resources, secret, service_host,
 };
 use crate::images;
 use crate::plan::error::PlanError;
@@ -124,7 +124,7 @@ pub(crate) fn context(site: &Site) -> TorContext {
     }
 }
 
-/// The pods that use the SOCKS proxy: every bitcoind and LND of the site.
+/// The pods that use the SOCKS proxy: every bitcoind and Lightning node of the site.
 fn socks_clients(site: &Site) -> Vec<network::Peer> {
     let bitcoind = site
         .spec
@@ -135,7 +135,7 @@ fn socks_clients(site: &Site) -> Vec<network::Peer> {
         .spec
         .lightning
         .iter()
-        .map(|n| lnd_selector(site, &n.name));
+        .map(|n| lightning_selector(site, n));
     bitcoind
         .chain(lnd)
         .map(|selector| network::pods(site, &selector))
@@ -197,7 +197,7 @@ fn onion_services(site: &Site) -> Vec<OnionServiceContext> {
                 .onion
                 .iter()
                 .map(|api| {
-                    let port = lnd_api_port(*api);
+                    let port = api_port(node, *api);
                     PortTarget {
                         virtual_port: port,
                         target: format!("{target}:{port}"),

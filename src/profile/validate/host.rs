@@ -92,7 +92,7 @@ pub(super) fn check_capacity(checker: &mut Checker, site: &Site) {
         entry.0 = entry.0.plus(resources.memory);
         entry.1 = entry.1.saturating_add(resources.cpu.0);
     }
-    // Tor, the exporters, lndmon and the lndinit sidecars run beside the nodes and count too.
+    // Tor, the exporters, lndmon and the containers beside LND and CLN count too.
     for (machine, resources) in extra_pods(site) {
         let entry = per_machine.entry(machine).or_insert((Bytes(0), 0));
         entry.0 = entry.0.plus(resources.memory);

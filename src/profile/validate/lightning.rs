@@ -1,13 +1,13 @@
 //! `spec.lightning[]`: each Lightning node's backend, disk, alias, colour, image and the extra
-//! names of its TLS certificate.
+//! names of its TLS certificate, and what cannot apply to the implementation it runs.
 
 use std::net::IpAddr;
 
 use super::disks;
 use crate::profile::check::{Checker, is_dns_subdomain, is_hex_color};
-use crate::profile::site::Site;
+use crate::profile::site::{Implementation, LightningNode, Site};
 
-/// LND rejects longer aliases.
+/// LND rejects longer aliases; lightningd-config(5) allows "up to 32 bytes" too.
 const MAX_ALIAS_BYTES: usize = 32;
 
 pub(super) fn check(checker: &mut Checker, site: &Site) {
@@ -31,7 +31,8 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
             Some(backend) if backend.prune.is_some() => checker.warn(
                 &format!("{base}.bitcoin"),
                 format!(
-                    "LND uses the pruned node {:?}; it works, but fetches old blocks from peers and is slower",
+                    "{} uses the pruned node {:?}; it works, but fetches old blocks from peers and is slower",
+                    node.implementation.label(),
                     backend.name
                 ),
                 "for a routing node keep the full chain (remove `prune`)",
@@ -65,6 +66,9 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
             );
         }
         checker.check_image(&format!("{base}.image"), &node.image);
+        if node.implementation == Implementation::Cln {
+            check_cln(checker, &base, node);
+        }
         for (j, domain) in node.tls_extra_domains.iter().enumerate() {
             let bare = domain.strip_prefix("*.").unwrap_or(domain);
             if !is_dns_subdomain(bare) {
@@ -83,6 +87,23 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
                     "write an IPv4 or IPv6 address such as 192.168.1.10",
                 );
             }
+        }
+    }
+}
+
+/// What a CLN node cannot have: extra names for a certificate openlsp does not make. lightningd
+/// writes its own gRPC and clnrest certificates on first start, for the name `cln`.
+fn check_cln(checker: &mut Checker, base: &str, node: &LightningNode) {
+    for (field, given) in [
+        ("tlsExtraDomains", !node.tls_extra_domains.is_empty()),
+        ("tlsExtraIps", !node.tls_extra_ips.is_empty()),
+    ] {
+        if given {
+            checker.error(
+                &format!("{base}.{field}"),
+                "cannot apply to CLN: lightningd makes its own certificates, for the name `cln`",
+                "remove it; clients of CLN's gRPC override the TLS server name to `cln`",
+            );
         }
     }
 }

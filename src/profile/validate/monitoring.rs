@@ -2,7 +2,7 @@
 //! the networks lndmon knows.
 
 use crate::profile::check::{Checker, is_dns_label, is_label_value};
-use crate::profile::site::{Network, Site};
+use crate::profile::site::{Implementation, Network, Site};
 
 pub(super) fn check(checker: &mut Checker, site: &Site) {
     let monitoring = &site.spec.monitoring;
@@ -26,8 +26,12 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
         site.spec.network,
         Network::Mainnet | Network::Testnet | Network::Regtest
     );
-    if monitoring.enabled && monitoring.lndmon && !lndmon_network && !site.spec.lightning.is_empty()
-    {
+    let any_lnd = site
+        .spec
+        .lightning
+        .iter()
+        .any(|node| node.implementation == Implementation::Lnd);
+    if monitoring.enabled && monitoring.lndmon && !lndmon_network && any_lnd {
         checker.error(
             "spec.monitoring.lndmon",
             format!(

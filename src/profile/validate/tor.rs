@@ -10,7 +10,10 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
         if !node.onion.is_empty() && !site.spec.tor.enabled() {
             checker.error(
                 &format!("spec.lightning[{i}].onion"),
-                "an onion service for LND's APIs needs Tor, but spec.tor.mode is off",
+                format!(
+                    "an onion service for {}'s APIs needs Tor, but spec.tor.mode is off",
+                    node.implementation.label()
+                ),
                 "set spec.tor.mode to hybrid or tor-only, or remove `onion`",
             );
         }

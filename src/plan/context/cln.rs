@@ -1,0 +1,351 @@
+//! A Core Lightning node, once per `spec.lightning` entry with `implementation: cln`: everything
+//! `templates/cln/` renders with. `node` is the node with its names, ports, volume, pod size and
+//! lightningd settings, and what the rest of the site gives it: its onion services, inbound P2P
+//! and API Ingresses. `backend` is its bitcoind; `secrets` its credentials, in base64.
+//!
+//! Every lightningd option rendered is documented in ElementsProject/lightning's
+//! doc/lightningd-config.5.md (v26.06); tests/cln.rs checks each against that list.
+
+use serde::Serialize;
+
+use super::backup::{self, NodeBackupContext, WatchedFile};
+use super::ingress::{self, NodeIngressContext};
+use super::network::{self, Access, PodPolicy, tcp};
+use super::shared::{
+    BACKUP_METRICS_PORT, CLN_APP, CLN_GRPC_PORT, CLN_REST_PORT, LIGHTNING_COMPONENT, LND_P2P_PORT,
+    Labels, ResourcesContext, StorageContext, api_port, b64, bitcoind_selector, component_labels,
+    resources, secret, service_host, storage, with_port,
+};
+use super::site::{self, NodeInbound};
+use super::tor::{self, OnionSecretContext};
+use crate::images;
+use crate::plan::error::PlanError;
+use crate::plan::names;
+use crate::profile::{
+    CLN_INIT_CPU, CLN_INIT_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LightningNode, LndApi,
+    Network, Site, TorMode,
+};
+use crate::secrets::{self as state, Secrets};
+
+/// What `<node>-rpc` holds: an admin and a read-only rune (`createrune`, once), and the gRPC
+/// client certificates lightningd writes on first start (lightningd-config(5), `grpc-port`).
+const PUBLISHED: [&str; 5] = [
+    names::CLN_ADMIN_RUNE,
+    names::CLN_READONLY_RUNE,
+    "ca.pem",
+    "client.pem",
+    "client-key.pem",
+];
+
+/// Where the pod mounts the node's volume: lightningd's `--lightning-dir`.
+const LIGHTNING_DIR: &str = "/data";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClnContext {
+    node: ClnNodeContext,
+    backend: ClnBackendContext,
+    secrets: ClnSecrets,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClnNodeContext {
+    name: String,
+    image: String,
+    uid: i64,
+    alias: String,
+    /// `rgb=`: the colour without its `#`.
+    rgb: String,
+    /// lightningd's `network=` (`bitcoin` on mainnet).
+    network: &'static str,
+    lightning_dir: &'static str,
+    /// Where lightningd keeps `hsm_secret` and `emergency.recover`: `<lightning-dir>/<network>`.
+    network_dir: String,
+    /// Memory and CPU request of the init containers, as the memory check counts them.
+    init_memory: String,
+    init_cpu: String,
+    /// The sidecars that make the runes once and publish them with the gRPC client
+    /// certificates: their memory and CPU request, and lndinit's image for the API writes.
+    sidecar_memory: String,
+    sidecar_cpu: String,
+    lndinit_image: &'static str,
+    /// Files the `runes` sidecar hands the `publish` sidecar, each a key of `<node>-rpc`.
+    published: Vec<&'static str>,
+    resources: ResourcesContext,
+    ports: ClnPorts,
+    /// `bind-addr=` for P2P: empty means every IPv4 and IPv6 interface.
+    bind_addr: String,
+    /// `announce-addr=` values: the onion and the public addresses, with the P2P port.
+    announce_addrs: Vec<String>,
+    storage: StorageContext,
+    names: ClnNames,
+    labels: Labels,
+    selector: Labels,
+    /// Its onion services and the SOCKS proxy, with Tor on.
+    tor: Option<ClnTorContext>,
+    inbound: NodeInbound,
+    /// The public Ingress of each API the profile names.
+    ingress: Vec<NodeIngressContext>,
+    /// Who may reach its ports, and where it connects to.
+    policy: PodPolicy,
+    /// The copies of its emergency.recover: to the targets, and the cluster copy.
+    backup: NodeBackupContext,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClnNames {
+    service: String,
+    stateful_set: String,
+    config_map: String,
+    rpc_credentials_secret: String,
+    hsm_secret: String,
+    hsm_words_key: &'static str,
+    /// The runes and gRPC client certificates, published by the pod's sidecar.
+    rpc_secret: String,
+    scb_secret: String,
+    service_account: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClnPorts {
+    p2p: u16,
+    grpc: u16,
+    rest: u16,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClnBackendContext {
+    name: String,
+    host: String,
+    rpc_port: u16,
+    rpc_user: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClnSecrets {
+    rpc_user_b64: String,
+    rpc_password_b64: String,
+    hsm_words_b64: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClnTorContext {
+    /// `proxy=`: openlsp's Tor daemon, which serves the onion services itself, so lightningd
+    /// needs no Tor control port.
+    proxy: String,
+    /// `always-use-proxy=true` in tor-only mode.
+    always_use_proxy: bool,
+    p2p: OnionSecretContext,
+    rpc: Option<OnionSecretContext>,
+}
+
+pub(crate) fn context(
+    site: &Site,
+    node: &LightningNode,
+    secrets: &Secrets,
+) -> Result<ClnContext, PlanError> {
+    let backend = site.bitcoin_node(&node.bitcoin).ok_or_else(|| {
+        PlanError::Bug(format!(
+            "lightning node {} refers to unknown bitcoin node {}",
+            node.name, node.bitcoin
+        ))
+    })?;
+    let (labels, selector) = component_labels(site, CLN_APP, &node.name, LIGHTNING_COMPONENT);
+    let secrets_context = ClnSecrets {
+        rpc_user_b64: b64(node.name.as_bytes()),
+        rpc_password_b64: b64(secret(
+            secrets,
+            &state::paths::rpc_password(&backend.name, &node.name),
+        )?),
+        hsm_words_b64: b64(secret(secrets, &state::paths::hsm_words(&node.name))?),
+    };
+    let tor = tor_context(site, node, secrets)?;
+    let mut announce_addrs: Vec<String> = tor
+        .iter()
+        .map(|t| format!("{}:{LND_P2P_PORT}", t.p2p.address))
+        .collect();
+    announce_addrs.extend(
+        site::clearnet_external_ips(site)
+            .iter()
+            .map(|ip| with_port(ip, LND_P2P_PORT)),
+    );
+    let ingress: Vec<NodeIngressContext> = node
+        .ingress
+        .iter()
+        .filter_map(|(api, host)| {
+            // clnrest serves HTTPS (`clnrest-protocol`), cln-grpc gRPC over TLS.
+            let protocol = match api {
+                LndApi::Rest => "HTTPS",
+                LndApi::Grpc => "GRPCS",
+            };
+            ingress::node_ingress(
+                site,
+                &node.name,
+                api.as_str(),
+                host,
+                api_port(node, *api),
+                protocol,
+            )
+        })
+        .collect();
+    let published: Vec<LndApi> = if site.spec.ingress.enabled {
+        node.ingress.keys().copied().collect()
+    } else {
+        Vec::new()
+    };
+    let policy = policy(site, node, &backend.name, &labels, &selector, &published);
+    let network = cln_network(site.spec.network);
+    Ok(ClnContext {
+        node: ClnNodeContext {
+            name: node.name.clone(),
+            image: node.image.clone(),
+            uid: images::CLN_UID,
+            alias: node.alias.clone(),
+            rgb: node.color.trim_start_matches('#').to_owned(),
+            network,
+            lightning_dir: LIGHTNING_DIR,
+            network_dir: format!("{LIGHTNING_DIR}/{network}"),
+            init_memory: CLN_INIT_MEMORY.to_string(),
+            init_cpu: CLN_INIT_CPU.to_string(),
+            sidecar_memory: LND_SIDECAR_MEMORY.to_string(),
+            sidecar_cpu: LND_SIDECAR_CPU.to_string(),
+            lndinit_image: images::LNDINIT,
+            published: PUBLISHED.to_vec(),
+            resources: resources(site, node.resources),
+            ports: ClnPorts {
+                p2p: LND_P2P_PORT,
+                grpc: CLN_GRPC_PORT,
+                rest: CLN_REST_PORT,
+            },
+            bind_addr: format!(":{LND_P2P_PORT}"),
+            announce_addrs,
+            storage: storage(site, &node.name, &node.disk),
+            names: ClnNames {
+                service: node.name.clone(),
+                stateful_set: node.name.clone(),
+                config_map: names::config_map(&node.name),
+                rpc_credentials_secret: names::rpc_credentials_secret(&node.name, &backend.name),
+                hsm_secret: names::hsm_secret(&node.name),
+                hsm_words_key: names::HSM_WORDS_KEY,
+                rpc_secret: names::macaroons_secret(&node.name),
+                scb_secret: names::scb_secret(&node.name),
+                service_account: names::cln_service_account(&node.name),
+            },
+            labels,
+            selector,
+            tor,
+            inbound: site::node_inbound(site, &node.name, LND_P2P_PORT),
+            ingress,
+            policy,
+            backup: backup::node_backup(
+                site,
+                &node.name,
+                WatchedFile {
+                    dir: format!("{LIGHTNING_DIR}/{network}"),
+                    // Beside hsm_secret; lightningd rewrites it on every channel change.
+                    file: names::CLN_BACKUP_FILE,
+                    volume: "data",
+                    mount_path: LIGHTNING_DIR,
+                    token_volume: "publish-token",
+                },
+            ),
+        },
+        backend: ClnBackendContext {
+            name: backend.name.clone(),
+            host: service_host(site, &backend.name),
+            rpc_port: site.spec.network.rpc_port(),
+            rpc_user: node.name.clone(),
+        },
+        secrets: secrets_context,
+    })
+}
+
+/// lightningd's name for the chain (`network=`): mainnet is `bitcoin`.
+pub(crate) fn cln_network(network: Network) -> &'static str {
+    match network {
+        Network::Mainnet => "bitcoin",
+        Network::Testnet => "testnet",
+        Network::Testnet4 => "testnet4",
+        Network::Signet => "signet",
+        Network::Regtest => "regtest",
+    }
+}
+
+/// CLN's NetworkPolicy. P2P: anyone, or only Tor in tor-only mode; clnrest and cln-grpc: Tor
+/// when the profile lists them under `onion`, the ingress controller when published; the backup
+/// container's metrics: the monitoring namespace. In
+/// tor-only mode the pod connects only to Tor, its bitcoind's RPC (the bcli plugin), the
+/// cluster DNS and the API server (the publish sidecar writes `<node>-rpc`); otherwise anywhere.
+fn policy(
+    site: &Site,
+    node: &LightningNode,
+    backend: &str,
+    labels: &Labels,
+    selector: &Labels,
+    published: &[LndApi],
+) -> PodPolicy {
+    let tor_only = site.spec.tor.mode == TorMode::TorOnly;
+    let mut ingress = vec![if tor_only {
+        Access::from(vec![tor::peer(site)], vec![tcp(LND_P2P_PORT)])
+    } else {
+        Access::anywhere(vec![tcp(LND_P2P_PORT)])
+    }];
+    for api in [LndApi::Grpc, LndApi::Rest] {
+        let mut clients = Vec::new();
+        if site.spec.tor.enabled() && node.onion.contains(&api) {
+            clients.push(tor::peer(site));
+        }
+        if published.contains(&api) {
+            clients.push(network::namespace(&site.spec.ingress.controller_namespace));
+        }
+        ingress.push(Access::from(clients, vec![tcp(api_port(node, api))]));
+    }
+    if site.spec.monitoring.enabled && !site.spec.backup.targets.is_empty() {
+        ingress.push(Access::from(
+            vec![network::namespace(&site.spec.monitoring.namespace)],
+            vec![tcp(BACKUP_METRICS_PORT)],
+        ));
+    }
+    let egress = if tor_only {
+        vec![
+            tor::socks_access(site),
+            Access::from(
+                vec![network::pods(site, &bitcoind_selector(site, backend))],
+                vec![tcp(site.spec.network.rpc_port())],
+            ),
+            Access::dns(),
+            Access::api_server(),
+        ]
+    } else {
+        vec![Access::anywhere(Vec::new())]
+    };
+    PodPolicy::new(node.name.clone(), labels, selector, ingress, egress)
+}
+
+/// The node's onion services: P2P, and clnrest/cln-grpc when the profile lists them.
+fn tor_context(
+    site: &Site,
+    node: &LightningNode,
+    secrets: &Secrets,
+) -> Result<Option<ClnTorContext>, PlanError> {
+    if !site.spec.tor.enabled() {
+        return Ok(None);
+    }
+    let rpc = if node.onion.is_empty() {
+        None
+    } else {
+        Some(tor::onion_secret(secrets, &format!("{}-rpc", node.name))?)
+    };
+    Ok(Some(ClnTorContext {
+        proxy: tor::socks(site),
+        always_use_proxy: site.spec.tor.mode == TorMode::TorOnly,
+        p2p: tor::onion_secret(secrets, &format!("{}-p2p", node.name))?,
+        rpc,
+    }))
+}
