@@ -185,7 +185,19 @@ def wait_log(texts, limit=120):
     log.seek(0)
     sys.exit(f"bench: the controller never printed {texts!r}:\n{log.read()}")
 wait_log(["applied:", "reconciled: no changes"])
-time.sleep(5)
+# A fresh site settles for a while (claims bind, workloads get their status), and each change
+# is a watch event and a reconcile: idle is when the log stops growing.
+def quiet_for(seconds, limit=300):
+    deadline, size, since = time.time() + limit, -1, time.time()
+    while time.time() < deadline:
+        log.seek(0, os.SEEK_END)
+        if log.tell() != size:
+            size, since = log.tell(), time.time()
+        elif time.time() - since >= seconds:
+            return
+        time.sleep(0.5)
+    sys.exit("bench: the controller never went quiet")
+quiet_for(20)
 before = requests(); time.sleep(IDLE); after = requests()
 with_controller = rate(before, after)
 
