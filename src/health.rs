@@ -4,8 +4,8 @@
 //! takes, a failing probe); the last apply or reconcile, and the Site's conditions when the
 //! controller manages it. Pure: `status` reads the objects, this reads them.
 //!
-//! Seam: later checks (the age of the last channel backup, the chain's sync state) add one
-//! [`Finding`] source each to [`assess`] and a line in the report.
+//! The channel backups' ages come from the cluster copy Secrets ([`channel_backups`]). Seam: the
+//! chain's sync state (when monitoring is reachable) would add one more source and a line.
 
 use serde_json::Value;
 
@@ -39,6 +39,8 @@ pub struct Health {
     pub conditions: Vec<String>,
     /// Whether the Site reports itself Degraded.
     pub site_degraded: bool,
+    /// Each LND node's channel backup: its latest change and each target's last verified copy.
+    pub backups: Vec<String>,
 }
 
 impl Health {
@@ -127,7 +129,68 @@ pub fn assess(observed: &Observed<'_>, onions: Vec<(String, String)>) -> Health 
         last_write: observed.parent.and_then(last_write),
         conditions,
         site_degraded,
+        backups: Vec::new(),
     }
+}
+
+/// One line per LND node in `nodes`: when its channel backup last changed and when each of
+/// `targets` last verified a copy, with `backup status`'s verdict, from the cluster copy
+/// Secret among `secrets` that the node's pod publishes, at `now` (unix seconds).
+pub fn channel_backups(
+    nodes: &[String],
+    targets: &[String],
+    secrets: &[Value],
+    now: i64,
+) -> Vec<String> {
+    use crate::channel_backup::{age, judge, parse_status};
+    use crate::plan::names;
+    let decoded = |secret: &Value, key: &str| {
+        use base64::Engine as _;
+        secret["data"][key]
+            .as_str()
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+    };
+    nodes
+        .iter()
+        .map(|node| {
+            let name = names::scb_secret(node);
+            let secret = secrets
+                .iter()
+                .find(|s| s["metadata"]["name"] == name.as_str());
+            let backup = secret.and_then(|s| decoded(s, names::LND_BACKUP_FILE));
+            let Some(backup) = backup else {
+                return format!("{node}: no channel backup yet (LND writes it once it runs)");
+            };
+            let status = secret
+                .and_then(|s| decoded(s, names::SCB_STATUS_KEY))
+                .map(|text| parse_status(&String::from_utf8_lossy(&text)));
+            let mut parts = vec![match status.as_ref().and_then(|s| s.source.as_ref()) {
+                Some((_, changed)) => format!("last change {} ago", age(now - changed)),
+                None => "last change not reported yet".to_owned(),
+            }];
+            for report in judge(targets, Some(&backup), status.as_ref(), now) {
+                parts.push(match report.verified {
+                    Some(at) => format!(
+                        "{} verified {} ago ({})",
+                        report.target,
+                        age(now - at),
+                        report.verdict.word()
+                    ),
+                    None => format!(
+                        "{} never verified ({})",
+                        report.target,
+                        report.verdict.word()
+                    ),
+                });
+            }
+            if targets.is_empty() {
+                parts.push(
+                    "no backup target: only the cluster holds it (docs/backup.md)".to_owned(),
+                );
+            }
+            format!("{node}: {}", parts.join(", "))
+        })
+        .collect()
 }
 
 fn text(value: &Value) -> &str {
@@ -486,6 +549,39 @@ mod tests {
         assert_eq!(
             degraded.conditions,
             ["Degraded=True (InvalidSpec): spec.x: bad"]
+        );
+    }
+
+    #[test]
+    fn channel_backups_give_the_latest_change_and_each_targets_age_and_verdict() {
+        use base64::Engine as _;
+        let b64 = |text: &[u8]| base64::engine::general_purpose::STANDARD.encode(text);
+        let backup: Vec<u8> = (0..100u8).collect();
+        let sha = crate::channel_backup::sha256_hex(&backup);
+        let now = 1_000_000;
+        let status = format!(
+            "source {sha} {}\ntarget usb {sha} {} 0 \n",
+            now - 600,
+            now - 120
+        );
+        let secrets = vec![json!({ "metadata": { "name": "lnd-scb" }, "data": {
+            "channel.backup": b64(&backup), "status": b64(status.as_bytes()) } })];
+        let targets = vec!["usb".to_owned(), "nas".to_owned()];
+        let nodes = vec!["lnd".to_owned(), "lnd2".to_owned()];
+        assert_eq!(
+            channel_backups(&nodes, &targets, &secrets, now),
+            vec![
+                "lnd: last change 10m ago, usb verified 2m ago (fresh), nas never verified (stale)"
+                    .to_owned(),
+                "lnd2: no channel backup yet (LND writes it once it runs)".to_owned(),
+            ]
+        );
+        assert_eq!(
+            channel_backups(&nodes[..1], &[], &secrets, now),
+            vec![
+                "lnd: last change 10m ago, no backup target: only the cluster holds it (docs/backup.md)"
+                    .to_owned()
+            ]
         );
     }
 }

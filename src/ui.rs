@@ -330,6 +330,12 @@ impl Ui {
                 text.push_str(&format!("  {service}  {address}\n"));
             }
         }
+        if !health.backups.is_empty() {
+            text.push_str("channel backups:\n");
+            for line in &health.backups {
+                text.push_str(&format!("  {line}\n"));
+            }
+        }
         text.push_str(&format!(
             "last write: {}\n",
             health.last_write.as_deref().unwrap_or("none yet")

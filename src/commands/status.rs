@@ -83,7 +83,22 @@ async fn look(cluster: &Cluster, site: &Site) -> anyhow::Result<Health> {
         .find(|s| s["metadata"]["name"] == PARENT_NAME);
     let managing = cluster.site_in(namespace).await?;
     let live = cluster.live_secrets(namespace).await?;
-    Ok(health::assess(
+    let lnd_nodes: Vec<String> = site
+        .spec
+        .lightning
+        .iter()
+        .filter(|node| node.implementation == crate::profile::Implementation::Lnd)
+        .map(|node| node.name.clone())
+        .collect();
+    let targets: Vec<String> = site
+        .spec
+        .backup
+        .targets
+        .iter()
+        .map(|target| target.name.clone())
+        .collect();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut health = health::assess(
         &health::Observed {
             namespace,
             workloads: &workloads,
@@ -94,5 +109,7 @@ async fn look(cluster: &Cluster, site: &Site) -> anyhow::Result<Health> {
             site: managing.as_ref(),
         },
         onion_addresses(site, &live),
-    ))
+    );
+    health.backups = health::channel_backups(&lnd_nodes, &targets, &secrets, now);
+    Ok(health)
 }

@@ -124,6 +124,15 @@ fn backups_apply_clean_report_their_state_and_stay_as_data() {
 
     // backup status on the states the test arranges.
     let fresh = site.openlsp(&["backup", "status"]).expect(0);
+    // openlsp status gives the same ages, beside the pods (not ready here: no kubelet).
+    let status = site.openlsp(&["status"]);
+    assert!(
+        status.stdout.contains(
+            "channel backups:\n  lnd: last change 10m ago, usb verified 2m ago (fresh), nas verified 2m ago (fresh)\n"
+        ),
+        "{}",
+        status.stdout
+    );
     let t = now();
     publish(
         &site,

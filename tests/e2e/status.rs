@@ -81,13 +81,21 @@ fn status_says_why_pods_wait_with_the_next_step_and_exits_1_until_healthy() {
               "lastState": { "terminated": { "reason": "OOMKilled", "exitCode": 137 } } },
             { "name": "publish", "ready": false, "restartCount": 0, "image": "registry.example/missing:1", "imageID": "",
               "state": { "waiting": { "reason": "ImagePullBackOff" } } } ] });
-    // bitcoind-0: its claim is not bound, and no node takes the pod; the test cluster's real
-    // scheduler says why, in its own words, on each retry. The volume controller binds claims
-    // again on its next pass: set the claim (and lnd-0) on each look until status sees it all.
+    // bitcoind-0: its claim is not bound, and no node takes the pod. Where the control plane
+    // has a scheduler, it says why in its own words on each retry, over what the test wrote;
+    // the volume controller binds claims again on its next pass: set the claim, the pods'
+    // states and the scheduler's verdict on each look until status sees them all.
     let unschedulable = "bitcoind-0: no node can run it: ";
     let degraded = common::wait_for("status to see the unbound claim", PATIENCE, || {
         set_status(&site, "pvc", "bitcoind-data", json!({ "phase": "Pending" }));
         set_status(&site, "pod", "lnd-0", lnd_waiting.clone());
+        set_status(
+            &site,
+            "pod",
+            "bitcoind-0",
+            json!({ "phase": "Pending", "conditions": [ { "type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector." } ] }),
+        );
         let output = site.openlsp(&["status"]);
         if output.stdout.contains("bitcoind-data is Pending")
             && output.stdout.contains(unschedulable)
