@@ -14,7 +14,7 @@ use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
     BACKUP_METRICS_PORT, CLN_APP, CLN_GRPC_PORT, CLN_REST_PORT, LIGHTNING_COMPONENT, LND_P2P_PORT,
     Labels, ResourcesContext, StorageContext, api_port, b64, bitcoind_selector, component_labels,
-    resources, secret, service_host, storage, with_port,
+    resources, secret, service_host, storage,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
@@ -166,34 +166,8 @@ pub(crate) fn context(
         hsm_words_b64: b64(secret(secrets, &state::paths::hsm_words(&node.name))?),
     };
     let tor = tor_context(site, node, secrets)?;
-    let mut announce_addrs: Vec<String> = tor
-        .iter()
-        .map(|t| format!("{}:{LND_P2P_PORT}", t.p2p.address))
-        .collect();
-    announce_addrs.extend(
-        site::clearnet_external_ips(site)
-            .iter()
-            .map(|ip| with_port(ip, LND_P2P_PORT)),
-    );
-    let ingress: Vec<NodeIngressContext> = node
-        .ingress
-        .iter()
-        .filter_map(|(api, host)| {
-            // clnrest serves HTTPS (`clnrest-protocol`), cln-grpc gRPC over TLS.
-            let protocol = match api {
-                LndApi::Rest => "HTTPS",
-                LndApi::Grpc => "GRPCS",
-            };
-            ingress::node_ingress(
-                site,
-                &node.name,
-                api.as_str(),
-                host,
-                api_port(node, *api),
-                protocol,
-            )
-        })
-        .collect();
+    let announce_addrs = site::p2p_addresses(site, tor.as_ref().map(|t| t.p2p.address.as_str()));
+    let ingress = ingress::api_ingresses(site, node);
     let published: Vec<LndApi> = if site.spec.ingress.enabled {
         node.ingress.keys().copied().collect()
     } else {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{GRAFANA_PORT, Labels, site_labels};
-use crate::profile::{Acme, Site};
+use crate::profile::{Acme, LightningNode, LndApi, Site};
 
 /// cert-manager's HTTP-01 solver pods, which it starts in the namespace of each Ingress whose
 /// certificate it orders: their label and port (cert-manager's pkg/apis/acme/v1/types.go
@@ -120,6 +120,28 @@ pub(crate) struct NodeIngressContext {
 
 /// The Ingress of `node`'s `api` at `host`, which the node serves on `port`; none while the
 /// site has no `spec.ingress`.
+/// The Ingresses of a Lightning node's APIs that the profile names: REST serves HTTPS (LND's
+/// REST, clnrest), gRPC is gRPC over TLS.
+pub(crate) fn api_ingresses(site: &Site, node: &LightningNode) -> Vec<NodeIngressContext> {
+    node.ingress
+        .iter()
+        .filter_map(|(api, host)| {
+            let protocol = match api {
+                LndApi::Rest => "HTTPS",
+                LndApi::Grpc => "GRPCS",
+            };
+            node_ingress(
+                site,
+                &node.name,
+                api.as_str(),
+                host,
+                super::shared::api_port(node, *api),
+                protocol,
+            )
+        })
+        .collect()
+}
+
 pub(crate) fn node_ingress(
     site: &Site,
     node: &str,

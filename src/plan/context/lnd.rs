@@ -13,7 +13,7 @@ use super::shared::{
     BACKUP_METRICS_PORT, LIGHTNING_COMPONENT, LND_APP, LND_GRPC_PORT, LND_METRICS_PORT,
     LND_P2P_PORT, LND_REST_PORT, LNDMON_PORT, Labels, ResourcesContext, StorageContext,
     ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, bitcoind_selector, component_labels, lnd_api_port,
-    lnd_selector, resources, secret, service_host, storage, with_port,
+    lnd_selector, resources, secret, service_host, storage,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
@@ -197,33 +197,8 @@ pub(crate) fn context(
         )?),
     };
     let tor = tor_context(site, node, secrets)?;
-    let mut external_ips: Vec<String> = tor
-        .iter()
-        .map(|t| format!("{}:{LND_P2P_PORT}", t.p2p.address))
-        .collect();
-    external_ips.extend(
-        site::clearnet_external_ips(site)
-            .iter()
-            .map(|ip| with_port(ip, LND_P2P_PORT)),
-    );
-    let ingress: Vec<NodeIngressContext> = node
-        .ingress
-        .iter()
-        .filter_map(|(api, host)| {
-            let protocol = match api {
-                LndApi::Rest => "HTTPS",
-                LndApi::Grpc => "GRPCS",
-            };
-            ingress::node_ingress(
-                site,
-                &node.name,
-                api.as_str(),
-                host,
-                lnd_api_port(*api),
-                protocol,
-            )
-        })
-        .collect();
+    let external_ips = site::p2p_addresses(site, tor.as_ref().map(|t| t.p2p.address.as_str()));
+    let ingress = ingress::api_ingresses(site, node);
     // An API named under `ingress` is published once the site has `spec.ingress`.
     let published: Vec<LndApi> = if site.spec.ingress.enabled {
         node.ingress.keys().copied().collect()

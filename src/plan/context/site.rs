@@ -107,6 +107,20 @@ pub(crate) fn node_inbound(site: &Site, node: &str, p2p_port: u16) -> NodeInboun
     }
 }
 
+/// Where peers reach a Lightning node's P2P port: its onion (when Tor serves it), then the
+/// site's clearnet addresses.
+pub(crate) fn p2p_addresses(site: &Site, onion: Option<&str>) -> Vec<String> {
+    onion
+        .map(|address| format!("{address}:{LND_P2P_PORT}"))
+        .into_iter()
+        .chain(
+            clearnet_external_ips(site)
+                .iter()
+                .map(|ip| super::shared::with_port(ip, LND_P2P_PORT)),
+        )
+        .collect()
+}
+
 /// Clearnet addresses a node advertises: none in tor-only mode or without inbound.
 pub(crate) fn clearnet_external_ips(site: &Site) -> &[String] {
     let clearnet =
