@@ -54,8 +54,8 @@
 # to a closed port: an image that is not one of the stand-ins is never pulled, its
 # pod stays in ImagePullBackOff. DIR/env then also exports OPENLSP_TEST_NODE (the
 # node name), OPENLSP_TEST_NODE_DISKS (a directory for the profiles' disks),
-# OPENLSP_TEST_NODE_IMAGES (the stand-in references, space separated) and
-# OPENLSP_TEST_IMAGE_TOOLBOX / _OPENLSP.
+# OPENLSP_TEST_NODE_IMAGES (the stand-in references, space separated),
+# OPENLSP_TEST_IMAGE_TOOLBOX / _PROMETHEUS / _OPENLSP.
 # One node per host: the bridge, iptables chains and node address are host-wide,
 # so `up --with-node` takes the lock NODE_LOCK for as long as the node lives, and
 # first removes whatever a crashed run left. `down` undoes every host change:
@@ -1349,15 +1349,17 @@ EOF
   healthy "$dir" || fail_start "$dir" kube-apiserver "cluster is not healthy after start"
   if ((with_node)); then
     node_up "$dir" "$images"
-    local refs toolbox openlsp_ref
+    local refs toolbox prometheus openlsp_ref
     refs=$(cut -f1 <<<"$images" | paste -sd ' ')
     toolbox=$(tr ' ' '\n' <<<"$refs" | grep '/toolbox:' || true)
+    prometheus=$(tr ' ' '\n' <<<"$refs" | grep '/prometheus:' || true)
     openlsp_ref=$(tr ' ' '\n' <<<"$refs" | grep '/openlsp:' || true)
     {
       echo "export OPENLSP_TEST_NODE=$NODE_NAME"
       echo "export OPENLSP_TEST_NODE_DISKS=$dir/disks"
       echo "export OPENLSP_TEST_NODE_IMAGES='$refs'"
       echo "export OPENLSP_TEST_IMAGE_TOOLBOX=$toolbox"
+      echo "export OPENLSP_TEST_IMAGE_PROMETHEUS=$prometheus"
       [[ -z $openlsp_ref ]] || echo "export OPENLSP_TEST_IMAGE_OPENLSP=$openlsp_ref"
     } >>"$dir/env"
   fi

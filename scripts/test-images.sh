@@ -22,6 +22,8 @@
 #             entrypoint rclone as upstream's
 #   toolbox   openlsp.test/toolbox:bookworm  bookworm minbase + curl, ca-certificates and
 #             netcat-openbsd: the client in test pods (curl with a CA, nc, getent)
+#   prometheus openlsp.test/prometheus:bookworm  bookworm minbase + prometheus, as nobody: the
+#             monitoring addon's Prometheus that `openlsp status` queries (tests/e2e/status.rs)
 #   pause     openlsp.test/pause:<version>  kubernetes' pause.c, built by test-cluster.sh (--pause)
 #   openlsp   openlsp.test/openlsp:local   this checkout's openlsp binary and the shared
 #             libraries it links (--openlsp), for the controller's Deployment
@@ -64,7 +66,7 @@ usage() {
 # the images table
 
 # Images with a recipe, in build order. pause and openlsp need a binary (--pause, --openlsp).
-image_names() { printf '%s\n' pause toolbox bitcoind tor rclone openlsp; }
+image_names() { printf '%s\n' pause toolbox prometheus bitcoind tor rclone openlsp; }
 
 # images_rs NAME — the value of `pub const NAME` in src/images.rs (empty if there is none).
 images_rs() {
@@ -148,6 +150,14 @@ recipe_toolbox() {
 }
 layout_toolbox() {
   require_files "$1" usr/bin/curl bin/nc bin/bash usr/bin/getent
+}
+
+recipe_prometheus() {
+  ref=$LOCAL_REGISTRY/prometheus:bookworm
+  suite=bookworm packages=(prometheus) user='65534:65534' cmd='' entrypoint='["/usr/bin/prometheus"]'
+}
+layout_prometheus() {
+  require_files "$1" usr/bin/prometheus
 }
 
 recipe_pause() {

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::plan::names;
+use crate::profile::Implementation;
+
 /// How often the backup container checks every target when nothing changed.
 pub const RECHECK: Duration = Duration::from_secs(300);
 /// A target not verified for three checks is stale: the container is not running, or stuck.
@@ -15,6 +18,9 @@ pub const STALE_AFTER: Duration = Duration::from_secs(3 * 300);
 /// The smallest channel backup LND writes: a 24-byte nonce, then the sealed multi backup
 /// (version byte, channel count, a 16-byte tag) (lnd's chanbackup: multi.go and crypto.go).
 pub const MIN_BACKUP_SIZE: usize = 24 + 1 + 4 + 16;
+/// The smallest `emergency.recover` Core Lightning reads: a secretstream header (24 bytes) and
+/// its authentication tag (17); its chanbackup plugin calls a shorter file corrupted.
+pub const MIN_CLN_BACKUP_SIZE: usize = 24 + 17;
 /// A larger file is not a channel backup (about 300 bytes per channel).
 pub const MAX_BACKUP_SIZE: usize = 64 * 1024 * 1024;
 
@@ -91,12 +97,32 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Why `bytes` cannot be a channel backup LND wrote, if it cannot.
-pub fn check_backup_file(bytes: &[u8]) -> Result<(), String> {
-    if bytes.len() < MIN_BACKUP_SIZE {
+/// The file a node of `implementation` keeps its channel backup in, and the key of its cluster
+/// copy: LND's `channel.backup`, Core Lightning's `emergency.recover`.
+pub fn backup_file(implementation: Implementation) -> &'static str {
+    match implementation {
+        Implementation::Lnd => names::LND_BACKUP_FILE,
+        Implementation::Cln => names::CLN_BACKUP_FILE,
+    }
+}
+
+/// Why `bytes` cannot be the channel backup a node of `implementation` wrote, if it cannot.
+pub fn check_backup_file(implementation: Implementation, bytes: &[u8]) -> Result<(), String> {
+    let (least, layout) = match implementation {
+        Implementation::Lnd => (
+            MIN_BACKUP_SIZE,
+            "a nonce and a sealed, encrypted list of channels",
+        ),
+        Implementation::Cln => (
+            MIN_CLN_BACKUP_SIZE,
+            "a secretstream header and an encrypted, authenticated list of channels",
+        ),
+    };
+    if bytes.len() < least {
         return Err(format!(
-            "it has {} bytes; a channel backup has at least {MIN_BACKUP_SIZE} (a nonce and a sealed, encrypted list of channels)",
-            bytes.len()
+            "it has {} bytes; {} has at least {least} ({layout})",
+            bytes.len(),
+            backup_file(implementation)
         ));
     }
     if bytes.len() > MAX_BACKUP_SIZE {
@@ -294,10 +320,27 @@ mod tests {
         assert_eq!(age(-5), "0s");
         assert_eq!(age(3 * 86400), "3d");
         assert!(
-            check_backup_file(&[0; 10])
+            check_backup_file(Implementation::Lnd, &[0; 10])
                 .unwrap_err()
-                .contains("10 bytes")
+                .contains("10 bytes; channel.backup has at least 45")
         );
-        assert_eq!(check_backup_file(&[0; MIN_BACKUP_SIZE]), Ok(()));
+        assert_eq!(
+            check_backup_file(Implementation::Lnd, &[0; MIN_BACKUP_SIZE]),
+            Ok(())
+        );
+        assert!(
+            check_backup_file(Implementation::Cln, &[0; 40])
+                .unwrap_err()
+                .contains("40 bytes; emergency.recover has at least 41")
+        );
+        assert_eq!(
+            check_backup_file(Implementation::Cln, &[0; MIN_CLN_BACKUP_SIZE]),
+            Ok(())
+        );
+        assert!(
+            check_backup_file(Implementation::Cln, &vec![0; MAX_BACKUP_SIZE + 1])
+                .unwrap_err()
+                .contains("far more")
+        );
     }
 }

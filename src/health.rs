@@ -4,8 +4,8 @@
 //! takes, a failing probe); the last apply or reconcile, and the Site's conditions when the
 //! controller manages it. Pure: `status` reads the objects, this reads them.
 //!
-//! The channel backups' ages come from the cluster copy Secrets ([`channel_backups`]). Seam: the
-//! chain's sync state (when monitoring is reachable) would add one more source and a line.
+//! The channel backups' ages come from the cluster copy Secrets ([`channel_backups`]), and each
+//! bitcoind's sync state from the monitoring addon's Prometheus ([`chain_sync`]).
 
 use serde_json::Value;
 
@@ -41,6 +41,8 @@ pub struct Health {
     pub site_degraded: bool,
     /// Each LND node's channel backup: its latest change and each target's last verified copy.
     pub backups: Vec<String>,
+    /// Each bitcoind's sync state, when monitoring is on and Prometheus answered.
+    pub chain: Vec<String>,
 }
 
 impl Health {
@@ -130,14 +132,74 @@ pub fn assess(observed: &Observed<'_>, onions: Vec<(String, String)>) -> Health 
         conditions,
         site_degraded,
         backups: Vec::new(),
+        chain: Vec::new(),
     }
 }
 
-/// One line per LND node in `nodes`: when its channel backup last changed and when each of
-/// `targets` last verified a copy, with `backup status`'s verdict, from the cluster copy
-/// Secret among `secrets` that the node's pod publishes, at `now` (unix seconds).
+/// The metrics [`chain_sync`] reads: the exporter's block count and verification progress
+/// (jvstein/bitcoin-prometheus-exporter) and the header count of openlsp's `headers` container.
+pub const CHAIN_METRICS: [&str; 3] = [
+    "bitcoin_blocks",
+    "bitcoin_headers",
+    "bitcoin_verification_progress",
+];
+
+/// At or above this verification progress, and with every header's block, a bitcoind is synced
+/// (the BitcoindNotSynced alert's threshold).
+const SYNCED_PROGRESS: f64 = 0.9999;
+
+/// One line per bitcoind in `nodes` (the node, and its exporter's Service, which is the `service`
+/// label of its metrics) that Prometheus's answer to an instant query for [`CHAIN_METRICS`] has
+/// a block count for: synced at which block, or how far it is.
+pub fn chain_sync(nodes: &[(String, String)], answer: &Value) -> Vec<String> {
+    let series = answer["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let latest = |service: &str, metric: &str| -> Option<f64> {
+        series
+            .iter()
+            .filter(|s| s["metric"]["service"] == service && s["metric"]["__name__"] == metric)
+            .filter_map(|s| s["value"][1].as_str()?.parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+            .reduce(f64::max)
+    };
+    let mut lines = Vec::new();
+    for (node, service) in nodes {
+        let Some(blocks) = latest(service, "bitcoin_blocks") else {
+            continue;
+        };
+        let headers = latest(service, "bitcoin_headers");
+        let progress = latest(service, "bitcoin_verification_progress");
+        let blocks = blocks as u64;
+        let headers = headers.map(|h| h as u64);
+        let caught_up = headers.is_none_or(|h| blocks >= h);
+        let verified = progress.map(|p| format!(" ({:.2}% verified)", p * 100.0));
+        let line = match (progress, headers) {
+            (Some(p), _) if p >= SYNCED_PROGRESS && caught_up => {
+                format!("{node}: synced at block {blocks}")
+            }
+            (_, Some(h)) if blocks < h => format!(
+                "{node}: syncing, block {blocks} of {h} ({} to go){}",
+                h - blocks,
+                verified.unwrap_or_default()
+            ),
+            _ => format!(
+                "{node}: syncing, block {blocks}{}",
+                verified.unwrap_or_default()
+            ),
+        };
+        lines.push(line);
+    }
+    lines
+}
+
+/// One line per Lightning node in `nodes` (its name and backup file): when its channel backup
+/// last changed and when each of `targets` last verified a copy, with `backup status`'s
+/// verdict, from the cluster copy Secret among `secrets` that the node's pod publishes, at
+/// `now` (unix seconds).
 pub fn channel_backups(
-    nodes: &[String],
+    nodes: &[(String, &str)],
     targets: &[String],
     secrets: &[Value],
     now: i64,
@@ -152,14 +214,16 @@ pub fn channel_backups(
     };
     nodes
         .iter()
-        .map(|node| {
+        .map(|(node, file)| {
             let name = names::scb_secret(node);
             let secret = secrets
                 .iter()
                 .find(|s| s["metadata"]["name"] == name.as_str());
-            let backup = secret.and_then(|s| decoded(s, names::LND_BACKUP_FILE));
+            let backup = secret.and_then(|s| decoded(s, file));
             let Some(backup) = backup else {
-                return format!("{node}: no channel backup yet (LND writes it once it runs)");
+                return format!(
+                    "{node}: no channel backup yet (the node writes {file} once it runs)"
+                );
             };
             let status = secret
                 .and_then(|s| decoded(s, names::SCB_STATUS_KEY))
@@ -564,16 +628,27 @@ mod tests {
             now - 600,
             now - 120
         );
-        let secrets = vec![json!({ "metadata": { "name": "lnd-scb" }, "data": {
-            "channel.backup": b64(&backup), "status": b64(status.as_bytes()) } })];
+        let secrets = vec![
+            json!({ "metadata": { "name": "lnd-scb" }, "data": {
+                "channel.backup": b64(&backup), "status": b64(status.as_bytes()) } }),
+            json!({ "metadata": { "name": "cln-scb" }, "data": {
+                "emergency.recover": b64(&backup), "status": b64(status.as_bytes()) } }),
+        ];
         let targets = vec!["usb".to_owned(), "nas".to_owned()];
-        let nodes = vec!["lnd".to_owned(), "lnd2".to_owned()];
+        let nodes = vec![
+            ("lnd".to_owned(), "channel.backup"),
+            ("lnd2".to_owned(), "channel.backup"),
+            ("cln".to_owned(), "emergency.recover"),
+        ];
         assert_eq!(
             channel_backups(&nodes, &targets, &secrets, now),
             vec![
                 "lnd: last change 10m ago, usb verified 2m ago (fresh), nas never verified (stale)"
                     .to_owned(),
-                "lnd2: no channel backup yet (LND writes it once it runs)".to_owned(),
+                "lnd2: no channel backup yet (the node writes channel.backup once it runs)"
+                    .to_owned(),
+                "cln: last change 10m ago, usb verified 2m ago (fresh), nas never verified (stale)"
+                    .to_owned(),
             ]
         );
         assert_eq!(
@@ -583,5 +658,42 @@ mod tests {
                     .to_owned()
             ]
         );
+    }
+
+    fn sample(service: &str, metric: &str, value: &str) -> Value {
+        json!({ "metric": { "__name__": metric, "service": service, "namespace": "site" },
+                "value": [1_796_000_000.5, value] })
+    }
+
+    #[test]
+    fn chain_sync_says_synced_or_how_far_and_leaves_out_nodes_prometheus_has_nothing_for() {
+        let nodes: Vec<(String, String)> = ["main", "second", "third", "fourth"]
+            .iter()
+            .map(|n| (n.to_string(), format!("{n}-exporter")))
+            .collect();
+        let answer = json!({ "status": "success", "data": { "resultType": "vector", "result": [
+            sample("main-exporter", "bitcoin_blocks", "871234"),
+            sample("main-exporter", "bitcoin_headers", "871234"),
+            sample("main-exporter", "bitcoin_verification_progress", "0.99999871"),
+            sample("second-exporter", "bitcoin_blocks", "500000"),
+            sample("second-exporter", "bitcoin_headers", "871234"),
+            sample("second-exporter", "bitcoin_verification_progress", "0.4521"),
+            // A restarted exporter's older series is still in the lookback window.
+            sample("second-exporter", "bitcoin_blocks", "499000"),
+            // No headers container answer yet: the block count and progress alone.
+            sample("third-exporter", "bitcoin_blocks", "12"),
+            sample("third-exporter", "bitcoin_verification_progress", "0.0001"),
+            sample("another-site-exporter", "bitcoin_blocks", "1"),
+            sample("main-exporter", "bitcoin_blocks", "NaN"),
+        ] } });
+        assert_eq!(
+            chain_sync(&nodes, &answer),
+            [
+                "main: synced at block 871234",
+                "second: syncing, block 500000 of 871234 (371234 to go) (45.21% verified)",
+                "third: syncing, block 12 (0.01% verified)",
+            ]
+        );
+        assert!(chain_sync(&nodes, &json!({ "status": "error" })).is_empty());
     }
 }

@@ -330,6 +330,12 @@ impl Ui {
                 text.push_str(&format!("  {service}  {address}\n"));
             }
         }
+        if !health.chain.is_empty() {
+            text.push_str("chain (Prometheus):\n");
+            for line in &health.chain {
+                text.push_str(&format!("  {line}\n"));
+            }
+        }
         if !health.backups.is_empty() {
             text.push_str("channel backups:\n");
             for line in &health.backups {

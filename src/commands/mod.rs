@@ -235,23 +235,6 @@ pub fn lightning_node<'a>(
     }
 }
 
-/// Like [`lightning_node`], for a verb that knows only LND so far (`what`, such as `openlsp
-/// connect`): a Core Lightning node is refused with a clear word, never treated as LND.
-pub fn lnd_node<'a>(
-    site: &'a crate::profile::Site,
-    name: Option<&str>,
-    what: &str,
-) -> anyhow::Result<&'a crate::profile::LightningNode> {
-    let node = lightning_node(site, name)?;
-    if node.implementation != crate::profile::Implementation::Lnd {
-        anyhow::bail!(
-            "{} runs Core Lightning, and {what} knows only LND so far\n  hint: name an LND node",
-            node.name
-        );
-    }
-    Ok(node)
-}
-
 /// Connects to the cluster named by --kubeconfig/--context (or the defaults).
 pub async fn connect_cluster(global: &GlobalArgs) -> anyhow::Result<Cluster> {
     connect_within(global, None).await

@@ -1,21 +1,31 @@
 //! `openlsp status [--watch]`: how the site is doing, with or without the controller. Reads
 //! the site's workloads, pods, claims and volumes, its onion keys and ApplySet parent, and the
-//! Site that manages it if there is one; health.rs says what that means. Exit 0 healthy, 1
+//! Site that manages it if there is one, and, when monitoring is on, each bitcoind's sync state
+//! from the monitoring addon's Prometheus; health.rs says what that means. Exit 0 healthy, 1
 //! degraded.
 
 use std::time::Duration;
 
 use super::Outcome;
 use crate::cli::{GlobalArgs, StatusArgs};
-use crate::cluster::{ApplySet, Cluster, applyset::PARENT_NAME};
+use crate::cluster::{ApplySet, Cluster, ServicePort, applyset::PARENT_NAME};
 use crate::deploy::Interrupt;
 use crate::health::{self, Health};
+use crate::plan::names;
 use crate::profile::Site;
 use crate::secrets::in_cluster::onion_addresses;
 use crate::ui::Ui;
 
 /// How often `--watch` looks again.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// The Service prometheus-operator makes for every Prometheus in its namespace, and its port
+/// (prometheus-operator pkg/prometheus: `governingServiceName`, port `web`).
+const PROMETHEUS_SERVICE: &str = "prometheus-operated";
+const PROMETHEUS_PORT: &str = "web";
+
+/// How long status waits for Prometheus before it leaves the chain out.
+const PROMETHEUS_PATIENCE: Duration = Duration::from_secs(5);
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<Outcome> {
     let profile = super::load_profile(ui, global)?;
@@ -35,7 +45,10 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &StatusArgs) -> anyhow::Res
     let mut shown = String::new();
     loop {
         let health = look(&cluster, site).await?;
-        let now = format!("{:?}{:?}", health.components, health.conditions);
+        let now = format!(
+            "{:?}{:?}{:?}",
+            health.components, health.conditions, health.chain
+        );
         if now != shown {
             ui.site_health(&title, &health);
             shown = now;
@@ -83,12 +96,16 @@ async fn look(cluster: &Cluster, site: &Site) -> anyhow::Result<Health> {
         .find(|s| s["metadata"]["name"] == PARENT_NAME);
     let managing = cluster.site_in(namespace).await?;
     let live = cluster.live_secrets(namespace).await?;
-    let lnd_nodes: Vec<String> = site
+    let lightning_nodes: Vec<(String, &str)> = site
         .spec
         .lightning
         .iter()
-        .filter(|node| node.implementation == crate::profile::Implementation::Lnd)
-        .map(|node| node.name.clone())
+        .map(|node| {
+            (
+                node.name.clone(),
+                crate::channel_backup::backup_file(node.implementation),
+            )
+        })
         .collect();
     let targets: Vec<String> = site
         .spec
@@ -110,6 +127,58 @@ async fn look(cluster: &Cluster, site: &Site) -> anyhow::Result<Health> {
         },
         onion_addresses(site, &live),
     );
-    health.backups = health::channel_backups(&lnd_nodes, &targets, &secrets, now);
+    health.backups = health::channel_backups(&lightning_nodes, &targets, &secrets, now);
+    health.chain = chain_sync(cluster, site).await;
     Ok(health)
+}
+
+/// Each bitcoind's sync state, from an instant query to the monitoring addon's Prometheus
+/// through the API server; nothing when monitoring is off or Prometheus does not answer in
+/// time (not installed, not allowed, not ready), as `status` leaves out what it cannot know.
+async fn chain_sync(cluster: &Cluster, site: &Site) -> Vec<String> {
+    let monitoring = &site.spec.monitoring;
+    if !monitoring.enabled || site.spec.bitcoin.is_empty() {
+        return Vec::new();
+    }
+    let nodes: Vec<(String, String)> = site
+        .spec
+        .bitcoin
+        .iter()
+        .map(|node| (node.name.clone(), names::bitcoind_exporter(&node.name)))
+        .collect();
+    let query = format!(
+        "{{__name__=~\"{}\",namespace=\"{}\"}}",
+        health::CHAIN_METRICS.join("|"),
+        site.namespace()
+    );
+    let path = format!(
+        "/api/v1/query?{}",
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", &query)
+            .finish()
+    );
+    let prometheus = ServicePort {
+        scheme: "http",
+        namespace: &monitoring.namespace,
+        service: PROMETHEUS_SERVICE,
+        port: PROMETHEUS_PORT,
+    };
+    let asked = cluster.proxy(&prometheus, http::Method::GET, &path, &[], None);
+    match tokio::time::timeout(PROMETHEUS_PATIENCE, asked).await {
+        Ok(Ok(text)) => match serde_json::from_str(&text) {
+            Ok(answer) => health::chain_sync(&nodes, &answer),
+            Err(err) => {
+                tracing::info!("Prometheus's answer is not JSON: {err}");
+                Vec::new()
+            }
+        },
+        Ok(Err(err)) => {
+            tracing::info!("no chain sync state: {err}");
+            Vec::new()
+        }
+        Err(_) => {
+            tracing::info!("no chain sync state: Prometheus did not answer in time");
+            Vec::new()
+        }
+    }
 }

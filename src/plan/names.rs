@@ -48,6 +48,12 @@ pub fn macaroons_secret(lightning: &str) -> String {
     format!("{lightning}-rpc")
 }
 
+/// A bitcoind's Prometheus exporter: its Deployment and Service, and so the `service` label
+/// of its metrics in Prometheus.
+pub fn bitcoind_exporter(bitcoin: &str) -> String {
+    format!("{bitcoin}-exporter")
+}
+
 /// A bitcoind exporter's username and password for that bitcoind's RPC.
 pub fn exporter_credentials_secret(bitcoin: &str) -> String {
     format!("{bitcoin}-exporter-rpc")

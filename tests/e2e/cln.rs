@@ -2,7 +2,8 @@
 //! objects, a second one writes nothing and diff finds nothing, and when the CLN node leaves the
 //! profile its workload is pruned but its data (volume, words, bitcoind credential, onion keys)
 //! stays, as do the words in the state dir. `openlsp connect <cln>` prints the `clnrest://` URI
-//! with the rune the sidecar published, only after confirmation.
+//! with the rune the sidecar published, only after confirmation. CLN's channel backup,
+//! `emergency.recover`, has `backup status` and `pull` like LND's, and `restore` says how.
 
 use base64::Engine as _;
 
@@ -87,6 +88,109 @@ fn cln_applies_reapplies_as_a_no_op_and_is_pruned_keeping_its_data() {
     );
     assert_eq!(std::fs::read(&words_path).unwrap(), words, "the words stay");
     site.openlsp(&["diff"]).expect(0);
+}
+
+#[test]
+fn cln_channel_backup_is_judged_pulled_and_restore_says_how() {
+    let Some(site) = Site::new("cln-and-lnd", "cln-backup") else {
+        return;
+    };
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    // The cluster copy as the CLN pod's scb-publish container writes it: emergency.recover and
+    // the backup container's status (target usb verified 2 minutes ago).
+    let recover: Vec<u8> = (0..120u32).map(|i| (i * 13 % 251) as u8).collect();
+    let sha = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&recover))
+    };
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let status = format!(
+        "source {sha} {}\ntarget usb {sha} {} 0 \n",
+        t - 600,
+        t - 120
+    );
+    let patch = serde_json::json!({ "data": {
+        "emergency.recover": b64(&recover),
+        "status": b64(status.as_bytes()),
+    }});
+    site.kubectl(&[
+        "patch",
+        "secret",
+        "cln-scb",
+        "-n",
+        site.namespace(),
+        "--type",
+        "merge",
+        "-p",
+        &patch.to_string(),
+    ])
+    .expect(0);
+
+    let fresh = site.openlsp(&["backup", "status", "cln"]).expect(0);
+    let row = |output: &str, target: &str| {
+        output
+            .lines()
+            .find(|line| line.starts_with("cln ") && line.contains(target))
+            .map(|line| {
+                line.split_whitespace()
+                    .last()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+    };
+    assert_eq!(
+        row(&fresh.stdout, " usb "),
+        Some("fresh".to_owned()),
+        "{}",
+        fresh.stdout
+    );
+    assert_eq!(
+        row(&fresh.stdout, "(cluster copy)"),
+        Some("latest".to_owned()),
+        "{}",
+        fresh.stdout
+    );
+    // Every node: LND's pod has not written its channel.backup here.
+    let all = site.openlsp(&["backup", "status"]).expect(1);
+    assert!(
+        all.stderr.contains("lnd: Secret") && all.stderr.contains("has no channel.backup yet"),
+        "{}",
+        all.stderr
+    );
+    let shown = site.openlsp(&["status"]);
+    assert!(
+        shown
+            .stdout
+            .contains("  cln: last change 10m ago, usb verified 2m ago (fresh)\n"),
+        "{}",
+        shown.stdout
+    );
+
+    let pulled = site.test.path().join("emergency.recover");
+    site.openlsp(&["backup", "pull", "cln", "-o", pulled.to_str().unwrap()])
+        .expect(0);
+    assert_eq!(std::fs::read(&pulled).unwrap(), recover);
+    let restore = site
+        .openlsp(&[
+            "backup",
+            "restore",
+            "cln",
+            "--from",
+            pulled.to_str().unwrap(),
+        ])
+        .expect(2);
+    assert!(
+        restore.stderr.contains(
+            "put the file at /data/bitcoin/emergency.recover in pod cln-0 and run `lightning-cli --lightning-dir=/data --network=bitcoin emergencyrecover`"
+        ),
+        "{}",
+        restore.stderr
+    );
+    site.assert_nothing_leaked();
 }
 
 #[test]

@@ -1,12 +1,13 @@
 //! `openlsp status` on the real API server, with pod and claim states set through the status
 //! subresource as a kubelet and the volume controller would; and `controller adopt`, which
-//! hands a site applied from the command line to the controller with its secrets untouched.
+//! hands a site applied from the command line to the controller with its secrets untouched;
+//! and the chain's sync state, which status asks the monitoring addon's Prometheus for.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::common::e2e::{PATIENCE, Site};
+use crate::common::e2e::{self, PATIENCE, Site};
 use crate::common::{self};
 
 /// Writes `status`'s fields over the object's status, as a kubelet or the volume controller
@@ -180,6 +181,145 @@ fn status_watch_shows_each_change_once_and_stops_cleanly_on_ctrl_c() {
     site.assert_nothing_leaked();
 }
 
+/// The monitoring addon's Prometheus, as a pod on the test node (Debian's prometheus, the
+/// stand-in image) behind the Service prometheus-operator makes, `prometheus-operated` port
+/// `web`. No image of the exporter exists here, so recording rules stand in for its scrape:
+/// the series bitcoind's exporter and `headers` container give Prometheus, labelled as the
+/// ServiceMonitor labels them (`namespace`, `service`).
+fn prometheus_objects(namespace: &str, site_namespace: &str, node: &str, image: &str) -> String {
+    let labels = format!("{{ namespace: {site_namespace}, service: bitcoind-exporter }}");
+    let rule = |metric: &str, value: &str| {
+        format!("{{ record: {metric}, expr: 'vector({value})', labels: {labels} }}")
+    };
+    let rules = format!(
+        "groups: [ {{ name: chain, interval: 1s, rules: [ {}, {}, {} ] }} ]",
+        rule("bitcoin_blocks", "500000"),
+        rule("bitcoin_headers", "871234"),
+        rule("bitcoin_verification_progress", "0.4521")
+    );
+    let selector = "{ app: prometheus-test }";
+    format!(
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata: {{ name: prometheus-test, namespace: {namespace} }}
+data:
+  prometheus.yaml: "global: {{ evaluation_interval: 1s }}\nrule_files: [ /etc/prometheus-test/rules.yaml ]\n"
+  rules.yaml: "{rules}"
+---
+apiVersion: v1
+kind: Service
+metadata: {{ name: prometheus-operated, namespace: {namespace} }}
+spec:
+  selector: {selector}
+  ports: [ {{ name: web, port: 9090, targetPort: web }} ]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{ name: prometheus-test, namespace: {namespace}, labels: {selector} }}
+spec:
+  nodeName: {node}
+  automountServiceAccountToken: false
+  securityContext: {{ runAsUser: 65534, runAsGroup: 65534, runAsNonRoot: true }}
+  containers:
+    - name: prometheus
+      image: {image}
+      imagePullPolicy: Never
+      args: [--config.file=/etc/prometheus-test/prometheus.yaml, --storage.tsdb.path=/prometheus, "--web.listen-address=:9090"]
+      ports: [ {{ name: web, containerPort: 9090 }} ]
+      readinessProbe: {{ httpGet: {{ path: /-/ready, port: web }}, periodSeconds: 2 }}
+      volumeMounts:
+        - {{ name: config, mountPath: /etc/prometheus-test }}
+        - {{ name: data, mountPath: /prometheus }}
+  volumes:
+    - {{ name: config, configMap: {{ name: prometheus-test }} }}
+    - {{ name: data, emptyDir: {{}} }}
+"#
+    )
+}
+
+#[test]
+fn status_shows_the_chain_sync_state_when_prometheus_answers_and_leaves_it_out_otherwise() {
+    let Some(image) = common::required_program(
+        "OPENLSP_TEST_IMAGE_PROMETHEUS",
+        "the stand-in image of Prometheus on the test node",
+    ) else {
+        return;
+    };
+    let Some(node) = common::required_program("OPENLSP_TEST_NODE", "the real node that runs pods")
+    else {
+        return;
+    };
+    let Some(site) = Site::new("regtest-playground", "sync") else {
+        return;
+    };
+    e2e::addon_crds(&site.kubeconfig).expect("the prometheus-operator CRDs");
+    // The addon's namespace, where its dashboards go and its Prometheus runs.
+    let observability = format!("{}-mon", site.namespace());
+    e2e::ensure_namespace(&site.kubeconfig, &observability);
+    site.edit(|mut profile| {
+        profile["spec"]["monitoring"] =
+            json!({ "enabled": true, "namespace": observability, "lndmon": false });
+        profile
+    });
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    common::wait_for(
+        "bitcoind's, LND's and the exporter's pods",
+        PATIENCE,
+        || {
+            let pods = site.get_json(&["pods", "-n", site.namespace()]);
+            match pods["items"].as_array().map(Vec::len) {
+                Some(3) => Ok(()),
+                other => Err(format!("{other:?} pods")),
+            }
+        },
+    );
+    // Every pod ready (again on each look: the scheduler writes its verdict over them), then
+    // `status`, until it exits 0 saying `wanted`.
+    let status = |wanted: &str| {
+        common::wait_for(wanted, PATIENCE, || {
+            site.mark_pods_ready_where(|_| true);
+            let output = site.openlsp(&["status"]);
+            if output.code == 0 && output.stdout.contains(wanted) {
+                Ok(output)
+            } else {
+                Err(output.stdout)
+            }
+        })
+    };
+
+    // The Service with no Prometheus behind it yet: status leaves the chain out.
+    let objects = common::documents(&prometheus_objects(
+        &observability,
+        site.namespace(),
+        &node.to_string_lossy(),
+        &image.to_string_lossy(),
+    ));
+    let yaml = |documents: &[serde_json::Value]| {
+        documents
+            .iter()
+            .map(|d| serde_yaml::to_string(d).unwrap())
+            .collect::<Vec<_>>()
+            .join("---\n")
+    };
+    e2e::kubectl_apply(&site, "prometheus/service.yaml", &yaml(&objects[..2]));
+    let unanswered = status("healthy: all 3 components ready");
+    assert!(
+        !unanswered.stdout.contains("chain (Prometheus)"),
+        "{}",
+        unanswered.stdout
+    );
+
+    // Prometheus runs: the chain's line, and syncing is progress, not a fault (exit 0).
+    e2e::kubectl_apply(&site, "prometheus/pod.yaml", &yaml(&objects[2..]));
+    let syncing = status(
+        "chain (Prometheus):\n  bitcoind: syncing, block 500000 of 871234 (371234 to go) (45.21% verified)\n",
+    );
+    assert_output_snapshot!("status_chain_syncing", syncing.stdout, &site);
+    site.kubectl(&["delete", "namespace", &observability, "--wait=false"])
+        .expect(0);
+    site.assert_nothing_leaked();
+}
+
 /// Every Secret's data in the namespace, byte for byte.
 fn secret_data(site: &Site) -> BTreeMap<String, Value> {
     site.get_json(&["secrets", "-n", site.namespace()])["items"]
@@ -211,8 +351,9 @@ fn adopt_hands_a_cli_site_to_the_controller_with_every_secret_kept() {
         "{}",
         adopted.stderr
     );
-    // From now on the CLI's writes refuse, before they write anything: one writer.
-    let versions = site.resource_versions();
+    // From now on the CLI's writes refuse, before they write anything: one writer. (Once the
+    // volume controller has bound the claims, which writes them.)
+    let versions = site.settle();
     for (args, verb) in [
         (&["apply", "--yes", "--no-wait"][..], "apply"),
         (&["delete", "--yes"][..], "delete"),

@@ -8,11 +8,12 @@ mod status;
 
 use std::collections::BTreeMap;
 
+use crate::channel_backup::backup_file;
 use crate::cli::{BackupArgs, BackupCommand, GlobalArgs};
 use crate::cluster::Cluster;
 use crate::commands::Outcome;
 use crate::plan::names;
-use crate::profile::Site;
+use crate::profile::{LightningNode, Site};
 use crate::ui::Ui;
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> anyhow::Result<Outcome> {
@@ -27,13 +28,15 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> anyhow::Res
 /// and when it was last written.
 struct ClusterCopy {
     secret: String,
+    /// The node's backup file, and its key in the Secret.
+    file: &'static str,
     data: BTreeMap<String, Vec<u8>>,
     written: Option<time::OffsetDateTime>,
 }
 
 impl ClusterCopy {
-    async fn read(cluster: &Cluster, site: &Site, node: &str) -> anyhow::Result<Self> {
-        let secret = names::scb_secret(node);
+    async fn read(cluster: &Cluster, site: &Site, node: &LightningNode) -> anyhow::Result<Self> {
+        let secret = names::scb_secret(&node.name);
         let data = cluster
             .secret_data(site.namespace(), &secret)
             .await?
@@ -41,14 +44,15 @@ impl ClusterCopy {
         let written = cluster.secret_changed_at(site.namespace(), &secret).await?;
         Ok(ClusterCopy {
             secret,
+            file: backup_file(node.implementation),
             data,
             written,
         })
     }
 
-    /// The backup file (LND's channel.backup), once the pod has written it.
+    /// The backup file (LND's channel.backup, CLN's emergency.recover), once the pod wrote it.
     fn backup(&self) -> Option<&[u8]> {
-        self.data.get(names::LND_BACKUP_FILE).map(Vec::as_slice)
+        self.data.get(self.file).map(Vec::as_slice)
     }
 }
 

@@ -8,7 +8,6 @@ use crate::channel_backup::{check_backup_file, sha256_hex};
 use crate::cli::{BackupPullArgs, GlobalArgs};
 use crate::commands::{self, Outcome};
 use crate::fsutil::{PRIVATE_FILE, create_atomic};
-use crate::plan::names;
 use crate::ui::Ui;
 
 pub(super) async fn run(
@@ -18,19 +17,19 @@ pub(super) async fn run(
 ) -> anyhow::Result<Outcome> {
     let profile = commands::load_profile(ui, global)?;
     let site = &profile.site;
-    let node = commands::lnd_node(site, Some(&args.node), "`openlsp backup pull`")?;
+    let node = commands::lightning_node(site, Some(&args.node))?;
     let cluster = commands::connect_cluster(global).await?;
-    let copy = ClusterCopy::read(&cluster, site, &node.name).await?;
+    let copy = ClusterCopy::read(&cluster, site, node).await?;
     let Some(backup) = copy.backup() else {
         bail!(
-            "Secret {}/{} has no {}: the node's pod writes it once LND runs; nothing was written\n  hint: kubectl -n {} get pods",
+            "Secret {}/{} has no {}: the node's pod writes it once the node runs; nothing was written\n  hint: kubectl -n {} get pods",
             site.namespace(),
             copy.secret,
-            names::LND_BACKUP_FILE,
+            copy.file,
             site.namespace()
         );
     };
-    check_backup_file(backup).map_err(|reason| {
+    check_backup_file(node.implementation, backup).map_err(|reason| {
         anyhow::anyhow!(
             "the cluster copy in {} is not a channel backup: {reason}; nothing was written",
             copy.secret
@@ -48,7 +47,7 @@ pub(super) async fn run(
         "wrote {} (0600): {}'s {} from Secret {}/{}, {} bytes, {}, written {}",
         args.output.display(),
         node.name,
-        names::LND_BACKUP_FILE,
+        copy.file,
         site.namespace(),
         copy.secret,
         backup.len(),

@@ -16,6 +16,7 @@ use crate::cli::{BackupRestoreArgs, GlobalArgs};
 use crate::cluster::{Cluster, ServicePort};
 use crate::commands::{self, Outcome};
 use crate::plan::names;
+use crate::profile::Implementation;
 use crate::ui::Ui;
 
 /// LND's REST port, as its Service names it.
@@ -30,18 +31,26 @@ pub(super) async fn run(
 ) -> anyhow::Result<Outcome> {
     let profile = commands::load_profile(ui, global)?;
     let site = &profile.site;
-    let node = commands::lnd_node(site, Some(&args.node), "`openlsp backup restore`")?;
+    let node = commands::lightning_node(site, Some(&args.node))?;
     let namespace = site.namespace();
+    if node.implementation == Implementation::Cln {
+        let network = crate::plan::context::cln::cln_network(site.spec.network);
+        bail!(
+            "{} runs Core Lightning, whose emergencyrecover reads emergency.recover from its own data directory: openlsp cannot hand the file over through the API; nothing was sent\n  hint: on a node made from the same 12 words, put the file at /data/{network}/emergency.recover in pod {}-0 and run `lightning-cli --lightning-dir=/data --network={network} emergencyrecover` there (docs/backup.md, \"Core Lightning: getting the funds back\")",
+            node.name,
+            node.name
+        );
+    }
     let file = args.from.display();
     let backup =
         std::fs::read(&args.from).with_context(|| format!("reading {file}; nothing was sent"))?;
-    check_backup_file(&backup).map_err(|reason| {
+    check_backup_file(Implementation::Lnd, &backup).map_err(|reason| {
         anyhow::anyhow!("{file} is not a channel backup: {reason}; nothing was sent")
     })?;
     let sha = sha256_hex(&backup);
     let cluster = commands::connect_cluster(global).await?;
 
-    let copy = ClusterCopy::read(&cluster, site, &node.name).await?;
+    let copy = ClusterCopy::read(&cluster, site, node).await?;
     match copy.backup() {
         Some(latest) if sha256_hex(latest) == sha => ui.info(&format!(
             "{file} ({}) is the cluster's latest copy of {}'s channel backup",
@@ -181,8 +190,9 @@ impl Lnd<'_> {
         let body = body.map(|b| b.to_string().into_bytes());
         let text = self
             .cluster
-            .proxy_https(
+            .proxy(
                 &ServicePort {
+                    scheme: "https",
                     namespace: self.namespace,
                     service: self.service,
                     port: REST_PORT,

@@ -19,18 +19,8 @@ pub(super) async fn run(
     let profile = commands::load_profile(ui, global)?;
     let site = &profile.site;
     let nodes = match &args.node {
-        Some(name) => vec![commands::lnd_node(
-            site,
-            Some(name),
-            "`openlsp backup status`",
-        )?],
-        // Core Lightning's emergency.recover has no backup container yet.
-        None => site
-            .spec
-            .lightning
-            .iter()
-            .filter(|node| node.implementation == crate::profile::Implementation::Lnd)
-            .collect(),
+        Some(name) => vec![commands::lightning_node(site, Some(name))?],
+        None => site.spec.lightning.iter().collect(),
     };
     if nodes.is_empty() {
         anyhow::bail!(
@@ -50,7 +40,7 @@ pub(super) async fn run(
     let mut rows = Vec::new();
     let mut problems = Vec::new();
     for node in nodes {
-        let copy = ClusterCopy::read(&cluster, site, &node.name).await?;
+        let copy = ClusterCopy::read(&cluster, site, node).await?;
         let backup = copy.backup();
         rows.push(vec![
             node.name.clone(),
@@ -69,11 +59,11 @@ pub(super) async fn run(
         ]);
         if backup.is_none() {
             problems.push(format!(
-                "{}: Secret {}/{} has no {} yet: the node's pod writes it once LND runs (kubectl -n {} get pods)",
+                "{}: Secret {}/{} has no {} yet: the node's pod writes it once the node runs (kubectl -n {} get pods)",
                 node.name,
                 site.namespace(),
                 copy.secret,
-                names::LND_BACKUP_FILE,
+                copy.file,
                 site.namespace()
             ));
         }

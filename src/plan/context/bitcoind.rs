@@ -381,7 +381,7 @@ fn exporter(
         site.spec.network.rpc_port()
     );
     let policy = PodPolicy::new(
-        format!("{}-exporter", node.name),
+        names::bitcoind_exporter(&node.name),
         &labels,
         &selector,
         vec![Access::from(
@@ -398,7 +398,7 @@ fn exporter(
     );
     Ok(Some(ExporterContext {
         user: EXPORTER_RPC_USER,
-        name: format!("{}-exporter", node.name),
+        name: names::bitcoind_exporter(&node.name),
         secret: names::exporter_credentials_secret(&node.name),
         port: EXPORTER_PORT,
         headers_port: HEADERS_EXPORTER_PORT,
