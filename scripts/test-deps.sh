@@ -6,7 +6,8 @@
 #     and the shared libraries Bitcoin Knots needs; rclone, inotify-tools and
 #     busybox-static for the channel backup script (the backup container's image
 #     has rclone and busybox: the tests run the script under busybox's shell and
-#     applets, tests/backup.rs).
+#     applets, tests/backup.rs); PostgreSQL 15, which runs BTCPay's rendered database
+#     setup (tests/btcpay.rs).
 #   * Bitcoin Knots from Debian unstable, WITHOUT switching the system to
 #     unstable: bitcoin-knots, libc6, libstdc++6 and libgcc-s1 are fetched with
 #     a private apt sources list / lists dir and unpacked with `dpkg -x` into
@@ -67,6 +68,7 @@ ENV_FILE="${CACHE_DIR}/test-deps.env"
 TOR_BIN=/usr/bin/tor
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROMTOOL_BIN=/usr/bin/promtool
+POSTGRES_BIN_DIR=/usr/lib/postgresql/15/bin
 RCLONE_BIN=/usr/bin/rclone
 INOTIFYWAIT_BIN=/usr/bin/inotifywait
 BUSYBOX_BIN=/bin/busybox
@@ -103,7 +105,7 @@ esac
 # --- 1. bookworm packages ----------------------------------------------------
 APT_PACKAGES=(
 	tor prometheus shellcheck tmux curl jq openssl man-db debian-archive-keyring
-	rclone inotify-tools busybox-static
+	rclone inotify-tools busybox-static postgresql-15 postgresql-client-15
 	libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
 	libevent-pthreads-2.1-7 libzmq5 libsqlite3-0
 )
@@ -141,7 +143,7 @@ else
 		die "apt-get install failed for: ${missing[*]}"
 fi
 
-for tool in "${TOR_BIN}" "${PROMTOOL_BIN}" "${RCLONE_BIN}" "${INOTIFYWAIT_BIN}" "${BUSYBOX_BIN}" /usr/bin/shellcheck /usr/bin/tmux /usr/bin/curl /usr/bin/jq /usr/bin/openssl /usr/bin/man; do
+for tool in "${POSTGRES_BIN_DIR}/initdb" "${POSTGRES_BIN_DIR}/postgres" "${POSTGRES_BIN_DIR}/psql" /usr/sbin/runuser "${TOR_BIN}" "${PROMTOOL_BIN}" "${RCLONE_BIN}" "${INOTIFYWAIT_BIN}" "${BUSYBOX_BIN}" /usr/bin/shellcheck /usr/bin/tmux /usr/bin/curl /usr/bin/jq /usr/bin/openssl /usr/bin/man; do
 	[[ -x "${tool}" ]] || die "${tool} is missing after the apt install"
 done
 "${TOR_BIN}" --version >/dev/null 2>&1 || die "${TOR_BIN} --version failed"
@@ -336,6 +338,7 @@ CLEANUP_PATHS+=("${tmp_env}")
 	fi
 	printf 'export OPENLSP_TEST_TOR=%q\n' "${TOR_BIN}"
 	printf 'export OPENLSP_TEST_PROMTOOL=%q\n' "${PROMTOOL_BIN}"
+	printf 'export OPENLSP_TEST_POSTGRES_BIN=%q\n' "${POSTGRES_BIN_DIR}"
 	printf 'export OPENLSP_TEST_RCLONE=%q\n' "${RCLONE_BIN}"
 	printf 'export OPENLSP_TEST_INOTIFYWAIT=%q\n' "${INOTIFYWAIT_BIN}"
 	printf 'export OPENLSP_TEST_BUSYBOX=%q\n' "${BUSYBOX_BIN}"

@@ -25,6 +25,7 @@ scripts/test-deps.sh >/dev/null
 # shellcheck source=/dev/null
 source "$cache_dir/test-deps.env"
 export OPENLSP_TEST_BITCOIND OPENLSP_TEST_BITCOIN_CLI OPENLSP_TEST_TOR OPENLSP_TEST_PROMTOOL \
+    OPENLSP_TEST_POSTGRES_BIN \
     OPENLSP_TEST_KUBECTL OPENLSP_TEST_RCLONE OPENLSP_TEST_INOTIFYWAIT OPENLSP_TEST_BUSYBOX
 # The tests run $OPENLSP_TEST_KUBECTL, never `kubectl` from PATH: a client newer than the
 # server would hide version skew, and a fresh CI machine has none.

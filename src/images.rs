@@ -56,6 +56,24 @@ pub const CONTROLLER_PLACEHOLDER: &str = concat!(
 /// (`sha256sum`, `stat`, `mkfifo`, `inotifyd`) and rclone; it runs as the node's uid.
 pub const RCLONE: &str = "rclone/rclone:1.75.0";
 
+/// BTCPay Server (btcpayserver/btcpayserver; the tag btcpayserver-docker's
+/// docker-fragments/btcpayserver.yml pins; its Dockerfile: mcr.microsoft.com/dotnet/aspnet on
+/// Ubuntu noble, published for amd64, arm64 and arm/v7, app in /app, data in /datadir). The image
+/// declares no user; openlsp runs `dotnet BTCPayServer.dll` itself as [`DOTNET_APP_UID`], with
+/// its plugins and temporary files on writable volumes, instead of the entrypoint, which only
+/// appends to /etc/hosts.
+pub const BTCPAY: &str = "btcpayserver/btcpayserver:2.4.0";
+/// NBXplorer (the tag of btcpayserver-docker's docker-fragments/nbxplorer.yml; the same .NET base
+/// and architectures): BTCPay's wallet indexer, with its index in PostgreSQL.
+pub const NBXPLORER: &str = "nicolasdorier/nbxplorer:2.6.8";
+/// The `app` user of Microsoft's .NET images, which BTCPay and NBXplorer run as.
+pub const DOTNET_APP_UID: i64 = 1654;
+/// PostgreSQL (the official `postgres` image, Debian based, every architecture; docker-library's
+/// versions.json for 18). From 18 its data lives in `/var/lib/postgresql/18/docker`.
+pub const POSTGRES: &str = "postgres:18.3";
+/// The image's `postgres` user (Debian variant).
+pub const POSTGRES_UID: i64 = 999;
+
 /// Every pinned image by component name, for tests.
 #[cfg(test)]
 const ALL: &[(&str, &str)] = &[
@@ -68,6 +86,9 @@ const ALL: &[(&str, &str)] = &[
     ("lndmon", LNDMON),
     ("openlsp-controller", CONTROLLER_PLACEHOLDER),
     ("rclone", RCLONE),
+    ("btcpay", BTCPAY),
+    ("nbxplorer", NBXPLORER),
+    ("postgres", POSTGRES),
 ];
 
 #[cfg(test)]

@@ -59,7 +59,13 @@ fn request(
 /// proxy (a cluster Service name) pointed at a closed local port by the host name `localhost`,
 /// so bitcoind still parses and resolves a name there as in the pod (`bind=` takes only IPs):
 /// it connects only when it makes an outbound connection, which the test forbids.
-fn localize(conf: &str, rpcauth_dir: &Path, rpc_port: u16, p2p_port: u16) -> String {
+fn localize(
+    conf: &str,
+    rpcauth_dir: &Path,
+    rpc_port: u16,
+    p2p_port: u16,
+    whitebind_port: u16,
+) -> String {
     let mut allow_written = false;
     let mut out = Vec::new();
     for line in conf.lines() {
@@ -77,6 +83,13 @@ fn localize(conf: &str, rpcauth_dir: &Path, rpc_port: u16, p2p_port: u16) -> Str
             }
             "bind" if value.starts_with("[::]") => Some(format!("bind=[::1]:{p2p_port}")),
             "bind" => Some(format!("bind=127.0.0.1:{p2p_port}")),
+            // NBXplorer's listener: the same permissions on a loopback port.
+            "whitebind" => {
+                let (permissions, _) = value.split_once('@').unwrap();
+                Some(format!(
+                    "whitebind={permissions}@127.0.0.1:{whitebind_port}"
+                ))
+            }
             "includeconf" => Some(format!(
                 "includeconf={}",
                 value.replace("/etc/bitcoin/rpcauth", rpcauth_dir.to_str().unwrap())
@@ -117,6 +130,8 @@ fn wait_for_rpc(port: u16, user: &str, password: &str, log: &Path) -> Value {
 pub struct Knots {
     daemon: Daemon,
     pub rpc_port: u16,
+    /// The loopback port of a rendered `whitebind`, if the config has one.
+    pub whitebind_port: u16,
     pub log: PathBuf,
 }
 
@@ -142,10 +157,10 @@ impl Knots {
             fs::create_dir_all(dir).unwrap();
         }
         fs::write(rpcauth_dir.join("rpcauth.conf"), &rpcauth).unwrap();
-        let (rpc_port, p2p_port) = (free_port(), free_port());
+        let (rpc_port, p2p_port, whitebind_port) = (free_port(), free_port(), free_port());
         fs::write(
             config_dir.join("bitcoin.conf"),
-            localize(&conf, &rpcauth_dir, rpc_port, p2p_port),
+            localize(&conf, &rpcauth_dir, rpc_port, p2p_port, whitebind_port),
         )
         .unwrap();
         let args: Vec<String> = container["args"]
@@ -178,6 +193,7 @@ impl Knots {
             Knots {
                 daemon,
                 rpc_port,
+                whitebind_port,
                 log,
             },
             info,

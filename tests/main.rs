@@ -11,6 +11,7 @@ mod common;
 mod architecture;
 mod backup;
 mod bitcoind;
+mod btcpay;
 mod cli;
 mod cln;
 mod connection_errors;

@@ -1012,6 +1012,23 @@ fn no_container_has_a_credential_in_its_environment_or_arguments() {
                 containers += 1;
                 let container_name = container["name"].as_str().unwrap();
                 let place = format!("{name}: {workload_name}/{container_name}");
+                // Where the container mounts Secret volumes: a variable naming a file there
+                // (POSTGRES_PASSWORD_FILE) points at a credential, it does not hold one.
+                let secret_volumes: Vec<&str> = pod["volumes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|v| v.get("secret").is_some())
+                    .filter_map(|v| v["name"].as_str())
+                    .collect();
+                let secret_mounts: Vec<String> = container["volumeMounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| secret_volumes.contains(&m["name"].as_str().unwrap_or_default()))
+                    .filter_map(|m| m["mountPath"].as_str())
+                    .map(|path| format!("{}/", path.trim_end_matches('/')))
+                    .collect();
                 assert!(
                     container["envFrom"]
                         .as_array()
@@ -1034,9 +1051,13 @@ fn no_container_has_a_credential_in_its_environment_or_arguments() {
                             );
                         }
                         let upper = var_name.to_ascii_uppercase();
+                        let names_a_mounted_secret = secret_mounts
+                            .iter()
+                            .any(|mount| format!("{value}/").starts_with(mount.as_str()));
                         assert!(
                             !CREDENTIAL_WORDS.iter().any(|word| upper.contains(word))
-                                || var_name == "GOMEMLIMIT",
+                                || var_name == "GOMEMLIMIT"
+                                || names_a_mounted_secret,
                             "{place}: {var_name} looks like a credential"
                         );
                     }

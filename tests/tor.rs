@@ -29,7 +29,7 @@ fn decoded(document: &Value, key: &str) -> Vec<u8> {
 /// cluster Service names replaced by the host name `localhost` (Tor resolves HiddenServicePort
 /// targets when it starts, so the name form the pod uses is still parsed and resolved), a free
 /// SOCKS port, no network.
-fn local_torrc(torrc: &str, state: &Path) -> String {
+pub(crate) fn local_torrc(torrc: &str, state: &Path) -> String {
     let mut out = String::new();
     for line in torrc.lines() {
         let line = line.replace("/var/lib/tor/", &format!("{}/", state.display()));
@@ -62,7 +62,7 @@ fn mode(path: &Path) -> u32 {
 /// projected volume does (the volume's own items and mode), then runs the rendered copy-keys.sh
 /// the way its init container does, with the key and state directories pointed under `root`
 /// (`keys/`, `state/`). Returns the onion services the volume holds.
-fn run_copy_keys(docs: &[Value], root: &Path) -> Vec<String> {
+pub(crate) fn run_copy_keys(docs: &[Value], root: &Path) -> Vec<String> {
     let pod = &find(docs, "Deployment", "tor")["spec"]["template"]["spec"];
     let volume = pod["volumes"]
         .as_array()
@@ -238,15 +238,38 @@ fn cln_announces_the_onion_tor_derives_from_its_key() {
     };
     let test = Test::new().with_example("cln-and-lnd");
     let (docs, _) = render(&test, "cln-and-lnd.yaml");
-    let root = test.path().join("tor");
-    let services = run_copy_keys(&docs, &root);
+    let (_tor, services, hostname) = serve_onions(&tor, &test, &docs, "cln-p2p");
     assert_eq!(services, ["bitcoind-p2p", "cln-p2p", "cln-rpc", "lnd-p2p"]);
+    let cln_conf = config(&docs, "cln-config", "config");
+    let announced = values(&cln_conf, "announce-addr")
+        .into_iter()
+        .find_map(|v| v.strip_suffix(":9735").filter(|h| h.ends_with(".onion")))
+        .expect("CLN announces its onion address");
+    assert_eq!(hostname, announced);
+    assert_eq!(announced.len(), 56 + ".onion".len());
+    let torrc = config(&docs, "tor-config", "torrc");
+    assert!(torrc.contains("HiddenServicePort 9735 cln.lightning.svc:9735"));
+    assert!(torrc.contains("HiddenServicePort 3010 cln.lightning.svc:3010"));
+    assert!(torrc.contains("HiddenServicePort 9736 cln.lightning.svc:9736"));
+}
+
+/// Runs the real Tor in `test` with the rendered torrc and the keys laid out by the pod's
+/// copy-keys.sh, and waits until it wrote `service`'s hostname: the daemon, every onion service
+/// and that hostname.
+pub(crate) fn serve_onions(
+    tor: &Path,
+    test: &Test,
+    docs: &[Value],
+    service: &str,
+) -> (Daemon, Vec<String>, String) {
+    let root = test.path().join("tor");
+    let services = run_copy_keys(docs, &root);
     let state = root.join("state");
-    let torrc = local_torrc(&config(&docs, "tor-config", "torrc"), &state);
+    let torrc = local_torrc(&config(docs, "tor-config", "torrc"), &state);
     test.write("tor/torrc", &torrc);
     let log = fs::File::create(root.join("tor.log")).unwrap();
-    let _tor = Daemon(
-        Command::new(&tor)
+    let daemon = Daemon(
+        Command::new(tor)
             .arg("-f")
             .arg(root.join("torrc"))
             .stdout(log)
@@ -254,27 +277,16 @@ fn cln_announces_the_onion_tor_derives_from_its_key() {
             .spawn()
             .unwrap(),
     );
-    let hostname = || fs::read_to_string(state.join("hs/cln-p2p/hostname"));
-    common::wait_for(
-        "tor to write cln-p2p's hostname",
+    let hostname = common::wait_for(
+        &format!("tor to write {service}'s hostname"),
         Duration::from_secs(120),
         || {
-            hostname()
-                .map(|_| ())
+            fs::read_to_string(state.join("hs").join(service).join("hostname"))
+                .map(|name| name.trim().to_owned())
                 .map_err(|_| fs::read_to_string(root.join("tor.log")).unwrap_or_default())
         },
     );
-    let cln_conf = config(&docs, "cln-config", "config");
-    let announced = values(&cln_conf, "announce-addr")
-        .into_iter()
-        .find_map(|v| v.strip_suffix(":9735").filter(|h| h.ends_with(".onion")))
-        .expect("CLN announces its onion address");
-    assert_eq!(hostname().unwrap().trim(), announced);
-    assert_eq!(announced.len(), 56 + ".onion".len());
-    let torrc = config(&docs, "tor-config", "torrc");
-    assert!(torrc.contains("HiddenServicePort 9735 cln.lightning.svc:9735"));
-    assert!(torrc.contains("HiddenServicePort 3010 cln.lightning.svc:3010"));
-    assert!(torrc.contains("HiddenServicePort 9736 cln.lightning.svc:9736"));
+    (daemon, services, hostname)
 }
 
 /// LND's certificate names its API onion address, so lncli and wallets over Tor can verify it.

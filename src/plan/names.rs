@@ -48,6 +48,17 @@ pub fn macaroons_secret(lightning: &str) -> String {
     format!("{lightning}-rpc")
 }
 
+/// BTCPay Server's workload and Service (with NBXplorer beside it in its pod).
+pub const BTCPAY: &str = "btcpay";
+/// BTCPay's PostgreSQL: workload, Service and data directory.
+pub const BTCPAY_POSTGRES: &str = "btcpay-postgres";
+/// NBXplorer, as an RPC client of its bitcoind (`<this>-<bitcoin>-rpc`).
+pub const NBXPLORER: &str = "btcpay-nbxplorer";
+/// The PostgreSQL roles' passwords, one key per role.
+pub const BTCPAY_POSTGRES_SECRET: &str = "btcpay-postgres";
+/// BTCPay Server's settings.config: its database and Lightning connection strings.
+pub const BTCPAY_SETTINGS_SECRET: &str = "btcpay-settings";
+
 /// A bitcoind's Prometheus exporter: its Deployment and Service, and so the `service` label
 /// of its metrics in Prometheus.
 pub fn bitcoind_exporter(bitcoin: &str) -> String {

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use super::input::{BitcoinInput, LightningInput, ResourcesInput, SiteInput, SpecInput};
+use super::input::{
+    BitcoinInput, BtcpayInput, LightningInput, ResourcesInput, SiteInput, SpecInput,
+};
 use super::quantity::{Bytes, Millicores};
 use super::site::{
-    Acme, Backup, BackupTarget, BitcoinIngress, BitcoinNode, Disk, Host, Implementation, Inbound,
-    Ingress, LightningNode, LndApi, Metadata, Monitoring, Networking, Rclone, Resources, Site,
-    SiteSpec, Tor, TorMode,
+    Acme, Backup, BackupTarget, BitcoinIngress, BitcoinNode, Btcpay, Disk, Host, Implementation,
+    Inbound, Ingress, LightningNode, LndApi, Metadata, Monitoring, Networking, Rclone, Resources,
+    Site, SiteSpec, Tor, TorMode,
 };
 use crate::images;
 
@@ -68,6 +70,15 @@ pub const EXPORTER_CPU: Millicores = Millicores(50);
 pub const HEADERS_EXPORTER_MEMORY: Bytes = Bytes::mib(48);
 pub const HEADERS_EXPORTER_CPU: Millicores = Millicores(10);
 pub const LNDMON_MEMORY: Bytes = Bytes::mib(128);
+/// BTCPay Server (ASP.NET): a small store on a Pi stays well under this.
+pub const BTCPAY_MEMORY: Bytes = Bytes::mib(512);
+pub const BTCPAY_CPU: Millicores = Millicores(250);
+/// NBXplorer, which keeps its index in PostgreSQL.
+pub const NBXPLORER_MEMORY: Bytes = Bytes::mib(256);
+pub const NBXPLORER_CPU: Millicores = Millicores(100);
+/// PostgreSQL with the two databases (shared_buffers stays at its 128MB default).
+pub const POSTGRES_MEMORY: Bytes = Bytes::mib(256);
+pub const POSTGRES_CPU: Millicores = Millicores(100);
 pub const LNDMON_CPU: Millicores = Millicores(50);
 /// microk8s' observability addon: Helm release `kube-prom-stack` in namespace `observability`.
 const MONITORING_RELEASE: &str = "kube-prom-stack";
@@ -184,6 +195,7 @@ pub fn resolve(input: &SiteInput) -> Site {
             monitoring: resolve_monitoring(spec),
             ingress: resolve_ingress(spec),
             backup: resolve_backup(spec),
+            btcpay: spec.btcpay.as_ref().map(resolve_btcpay),
         },
     };
     // Lightning first: bitcoind's default cache leaves room for the Lightning pods' backups.
@@ -282,6 +294,33 @@ fn resolve_ingress(spec: &SpecInput) -> Ingress {
         email: input.email,
         acme: input.acme.unwrap_or(Acme::Production),
         grafana: input.grafana,
+    }
+}
+
+fn resolve_btcpay(input: &BtcpayInput) -> Btcpay {
+    let resources = input.resources.clone().unwrap_or_default();
+    Btcpay {
+        bitcoin: input.bitcoin.clone(),
+        lightning: input.lightning.clone(),
+        disk: input.disk.clone(),
+        host: input.host.clone(),
+        onion: input.onion.unwrap_or(false),
+        resources: Resources {
+            memory: resources.memory.unwrap_or(BTCPAY_MEMORY),
+            cpu: resources.cpu.unwrap_or(BTCPAY_CPU),
+        },
+        image: input
+            .image
+            .clone()
+            .unwrap_or_else(|| images::BTCPAY.to_owned()),
+        nbxplorer_image: input
+            .nbxplorer_image
+            .clone()
+            .unwrap_or_else(|| images::NBXPLORER.to_owned()),
+        postgres_image: input
+            .postgres_image
+            .clone()
+            .unwrap_or_else(|| images::POSTGRES.to_owned()),
     }
 }
 

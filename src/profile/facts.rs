@@ -5,14 +5,15 @@
 use super::defaults::{
     BACKUP_CPU, CLN_INIT_CPU, CLN_INIT_MEMORY, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU,
     HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY,
-    LNDMON_CPU, LNDMON_MEMORY, backup_memory,
+    LNDMON_CPU, LNDMON_MEMORY, NBXPLORER_CPU, NBXPLORER_MEMORY, POSTGRES_CPU, POSTGRES_MEMORY,
+    backup_memory,
 };
 use super::quantity::{Bytes, Millicores};
 use super::site::{Implementation, LndApi, Resources, Site};
 
 /// Pods beside the nodes, with the machine they run on: Tor on the host, each exporter pod (the
 /// exporter and its `headers` container) beside its bitcoind, each lndmon beside its LND, the
-/// containers of each Lightning pod beside the daemon.
+/// containers of each Lightning pod beside the daemon, and BTCPay's three pods beside their disk.
 pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
     let mut pods = Vec::new();
     if site.spec.tor.enabled() {
@@ -66,6 +67,17 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
         .chain(sidecars);
     for (disk, memory, cpu) in beside_nodes {
         pods.push((site.machine_of_disk(disk), Resources { memory, cpu }));
+    }
+    // BTCPay's three pods run beside their disk.
+    if let Some(btcpay) = &site.spec.btcpay {
+        let machine = site.machine_of_disk(&btcpay.disk);
+        pods.push((machine, btcpay.resources));
+        for (memory, cpu) in [
+            (NBXPLORER_MEMORY, NBXPLORER_CPU),
+            (POSTGRES_MEMORY, POSTGRES_CPU),
+        ] {
+            pods.push((machine, Resources { memory, cpu }));
+        }
     }
     pods
 }

@@ -67,6 +67,37 @@ pub struct SpecInput {
     pub ingress: Option<IngressInput>,
     /// Where LND's channel backup (SCB) is copied on every change (docs/backup.md).
     pub backup: Option<BackupInput>,
+    /// BTCPay Server with NBXplorer and PostgreSQL (docs/btcpay.md); off without this section.
+    pub btcpay: Option<BtcpayInput>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BtcpayInput {
+    /// The Bitcoin node NBXplorer follows, by name.
+    #[serde(deserialize_with = "text")]
+    pub bitcoin: String,
+    /// An LND or Core Lightning node of this site, by name; omit it to take on-chain payments
+    /// only.
+    #[serde(default, deserialize_with = "optional_text")]
+    pub lightning: Option<String>,
+    /// The named disk PostgreSQL's and BTCPay's data live on.
+    #[serde(deserialize_with = "text")]
+    pub disk: String,
+    /// The store's public host name: an Ingress with a Let's Encrypt certificate (needs
+    /// spec.ingress).
+    #[serde(default, deserialize_with = "optional_text")]
+    pub host: Option<String>,
+    /// An onion address for the store too [default: false].
+    pub onion: Option<bool>,
+    /// BTCPay Server's memory and CPU [default: 512Mi, 250m].
+    pub resources: Option<ResourcesInput>,
+    #[serde(default, deserialize_with = "optional_text")]
+    pub image: Option<String>,
+    #[serde(default, deserialize_with = "optional_text")]
+    pub nbxplorer_image: Option<String>,
+    #[serde(default, deserialize_with = "optional_text")]
+    pub postgres_image: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

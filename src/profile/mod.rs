@@ -23,7 +23,8 @@ pub(crate) use check::{is_dns_label, is_normal_absolute_path};
 pub(crate) use defaults::{
     BACKUP_CPU, CLN_INIT_CPU, CLN_INIT_MEMORY, DEFAULT_COLOR, DEFAULT_RPC_ALLOW_IP, EXPORTER_CPU,
     EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU,
-    LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY, backup_memory,
+    LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY, NBXPLORER_CPU,
+    NBXPLORER_MEMORY, POSTGRES_CPU, POSTGRES_MEMORY, backup_memory,
 };
 pub(crate) use diagnostic::{Diagnostic, ProfileError};
 pub(crate) use facts::public_exposures;
@@ -32,7 +33,7 @@ pub(crate) use new_site::{Choice, NewDisk, NewSite};
 pub(crate) use read::decode;
 pub(crate) use resource::from_resource;
 pub(crate) use site::{
-    Acme, Arch, BitcoinNode, Disk, Implementation, Inbound, LightningNode, LndApi, Network,
+    Acme, Arch, BitcoinNode, Btcpay, Disk, Implementation, Inbound, LightningNode, LndApi, Network,
     Resources, Site, TorMode,
 };
 pub(crate) use source_map::SourceMap;

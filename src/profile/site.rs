@@ -230,6 +230,30 @@ pub struct SiteSpec {
     pub monitoring: Monitoring,
     pub ingress: Ingress,
     pub backup: Backup,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub btcpay: Option<Btcpay>,
+}
+
+/// The names of BTCPay's workloads, Services and data directories: fixed, one store per site,
+/// so no node may take them.
+pub const BTCPAY_OBJECTS: [&str; 3] = ["btcpay", "btcpay-nbxplorer", "btcpay-postgres"];
+
+/// `spec.btcpay`: BTCPay Server, its NBXplorer and their PostgreSQL (docs/btcpay.md), named
+/// [`BTCPAY_OBJECTS`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Btcpay {
+    pub bitcoin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lightning: Option<String>,
+    pub disk: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    pub onion: bool,
+    pub resources: Resources,
+    pub image: String,
+    pub nbxplorer_image: String,
+    pub postgres_image: String,
 }
 
 /// `spec.backup`: where each Lightning node's channel backup is copied, verified, every time it
@@ -448,6 +472,10 @@ impl Site {
 
     pub fn bitcoin_node(&self, name: &str) -> Option<&BitcoinNode> {
         self.spec.bitcoin.iter().find(|node| node.name == name)
+    }
+
+    pub fn lightning_node(&self, name: &str) -> Option<&LightningNode> {
+        self.spec.lightning.iter().find(|node| node.name == name)
     }
 
     /// The Lightning nodes that use `bitcoin` as their backend, in profile order.

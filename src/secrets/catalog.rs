@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::provided::{self, RCLONE_CONFIG_KEY};
-use super::requirements::{self, EXPORTER_RPC_USER, paths};
+use super::requirements::{self, DATABASE_ROLES, EXPORTER_RPC_USER, NBXPLORER_RPC_USER, paths};
 use crate::plan::names;
 use crate::profile::{Implementation, Site};
 
@@ -14,6 +14,8 @@ use crate::profile::{Implementation, Site};
 #[serde(rename_all = "kebab-case")]
 pub enum SecretKind {
     RpcCredential,
+    /// A PostgreSQL role's password (BTCPay's database).
+    DatabasePassword,
     Tls,
     WalletPassword,
     Seed,
@@ -29,6 +31,7 @@ impl fmt::Display for SecretKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             SecretKind::RpcCredential => "rpc credential",
+            SecretKind::DatabasePassword => "database password",
             SecretKind::Tls => "TLS",
             SecretKind::WalletPassword => "wallet password",
             SecretKind::Seed => "seed",
@@ -232,6 +235,29 @@ pub fn catalog(site: &Site) -> Vec<Entry> {
             values: Vec::new(),
             derived: Vec::new(),
         });
+    }
+    if let Some(btcpay) = &site.spec.btcpay {
+        entries.push(rpc_credential(
+            names::rpc_credentials_secret(names::NBXPLORER, &btcpay.bitcoin),
+            names::BTCPAY,
+            &btcpay.bitcoin,
+            NBXPLORER_RPC_USER,
+        ));
+        for role in DATABASE_ROLES {
+            entries.push(Entry {
+                secret: names::BTCPAY_POSTGRES_SECRET.to_owned(),
+                kind: SecretKind::DatabasePassword,
+                node: names::BTCPAY.to_owned(),
+                values: vec![(
+                    paths::database_password(role),
+                    Source::Key {
+                        secret: names::BTCPAY_POSTGRES_SECRET.to_owned(),
+                        key: role,
+                    },
+                )],
+                derived: vec![names::BTCPAY_SETTINGS_SECRET.to_owned()],
+            });
+        }
     }
     if !site.spec.lightning.is_empty() {
         for (_, secret) in site.spec.backup.rclone_configs() {

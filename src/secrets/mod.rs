@@ -40,7 +40,8 @@ pub mod value_check;
 
 pub use onion::OnionKey;
 pub use requirements::{
-    EXPORTER_RPC_USER, Requirement, lnd_dns_names, onion_services, paths, requirements,
+    BTCPAY_ONION, DATABASE_ROLES, EXPORTER_RPC_USER, NBXPLORER_RPC_USER, Requirement,
+    lnd_dns_names, onion_services, paths, requirements,
 };
 pub use snapshot::{Secrets, StateChange};
 pub use store::{StateDir, StateError};

@@ -93,7 +93,22 @@ pub mod paths {
     pub fn onion_key(service: &str) -> String {
         format!("tor/{service}/hs_ed25519_secret_key")
     }
+    /// The password of BTCPay's PostgreSQL role `role` ([`super::DATABASE_ROLES`]).
+    pub fn database_password(role: &str) -> String {
+        format!("btcpay/postgres/{role}/password")
+    }
 }
+
+/// NBXplorer's RPC user on its bitcoind. Not a DNS label, so no Lightning node (whose RPC user is
+/// its name) can ever have it.
+pub const NBXPLORER_RPC_USER: &str = "btcpay_nbxplorer";
+
+/// BTCPay's PostgreSQL roles, each with its own generated password: the superuser that makes
+/// the others at the first start, and one per database.
+pub const DATABASE_ROLES: [&str; 3] = ["postgres", "btcpayserver", "nbxplorer"];
+
+/// The onion service of the store (`spec.btcpay.onion`).
+pub const BTCPAY_ONION: &str = "btcpay";
 
 /// The RPC user of a bitcoind's Prometheus exporter. Not a DNS label, so no Lightning node
 /// (whose RPC user is its name) can ever have it.
@@ -116,6 +131,9 @@ pub fn onion_services(site: &Site) -> Vec<String> {
         if !node.onion.is_empty() {
             services.push(format!("{}-rpc", node.name));
         }
+    }
+    if site.spec.btcpay.as_ref().is_some_and(|btcpay| btcpay.onion) {
+        services.push(BTCPAY_ONION.to_owned());
     }
     services
 }
@@ -193,6 +211,19 @@ pub fn requirements(site: &Site) -> Vec<Requirement> {
     }
     if !site.spec.lightning.is_empty() {
         needed.extend(provided_secrets(site));
+    }
+    if let Some(btcpay) = &site.spec.btcpay {
+        needed.push(Requirement::Password {
+            path: paths::rpc_password(&btcpay.bitcoin, NBXPLORER_RPC_USER),
+        });
+        needed.push(Requirement::Salt {
+            path: paths::rpc_salt(&btcpay.bitcoin, NBXPLORER_RPC_USER),
+        });
+        for role in DATABASE_ROLES {
+            needed.push(Requirement::Password {
+                path: paths::database_password(role),
+            });
+        }
     }
     needed
 }

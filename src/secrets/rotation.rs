@@ -57,6 +57,9 @@ fn check_rotatable(entry: &Entry) -> Result<(), RotationError> {
         SecretKind::OnionKey => {
             "the onion address is derived from the key: a new key is an address peers and wallets do not know"
         }
+        SecretKind::DatabasePassword => {
+            "PostgreSQL keeps it as a hash it made at the database's first start: change it with ALTER ROLE in the database first (docs/btcpay.md, \"Changing a database password\")"
+        }
         SecretKind::RcloneConfig => {
             "the operator gives it; give the new one with openlsp secrets set NAME --from-file FILE"
         }

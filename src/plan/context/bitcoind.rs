@@ -9,8 +9,9 @@ use super::ingress::{self, NodeIngressContext};
 use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
     BITCOIN_COMPONENT, BITCOIND_APP, EXPORTER_PORT, HEADERS_EXPORTER_PORT, Labels,
-    ResourcesContext, StorageContext, ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, bitcoind_selector,
-    component_labels, lightning_selector, resources, secret_text, service_host, storage,
+    NBXPLORER_WHITEBIND_PORT, ResourcesContext, StorageContext, ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT,
+    b64, bitcoind_selector, btcpay_selector, component_labels, lightning_selector, resources,
+    secret_text, service_host, storage,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
@@ -19,7 +20,7 @@ use crate::plan::error::PlanError;
 use crate::plan::names;
 use crate::profile::{BitcoinNode, Implementation, Site, TorMode};
 use crate::secrets::rpcauth;
-use crate::secrets::{self as state, EXPORTER_RPC_USER, Secrets};
+use crate::secrets::{self as state, EXPORTER_RPC_USER, NBXPLORER_RPC_USER, Secrets};
 
 /// The RPCs jvstein/bitcoin-prometheus-exporter calls (bitcoind-monitor.py's `refresh_metrics`):
 /// the union over its versions, since the pinned image's script cannot be read here and bitcoind
@@ -87,8 +88,21 @@ pub(crate) struct BitcoinNodeContext {
     exporter: Option<ExporterContext>,
     /// Its RPC's public Ingress, if the profile names one.
     ingress: Option<NodeIngressContext>,
+    /// NBXplorer's P2P listener when BTCPay follows this node: `whitebind=noban@…`, and the
+    /// clearnet binds that keep the default P2P port open beside it (any `-whitebind` turns
+    /// off bitcoind's default binds, as `-bind` does).
+    nbxplorer: Option<NbxplorerListener>,
     /// Who may reach its ports, and where it connects to.
     policy: PodPolicy,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NbxplorerListener {
+    port: u16,
+    whitebind: String,
+    /// Binds for the P2P port when Tor (whose context has its own) is off.
+    binds: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -176,6 +190,15 @@ pub(crate) fn context(
         });
     }
     conf.push_str(&exporter_rpcauth(site, node, secrets)?);
+    let followed_by_btcpay = site
+        .spec
+        .btcpay
+        .as_ref()
+        .is_some_and(|btcpay| btcpay.bitcoin == node.name);
+    if followed_by_btcpay {
+        conf.push_str("# BTCPay's NBXplorer.\n");
+        conf.push_str(&rpcauth_lines(secrets, &node.name, NBXPLORER_RPC_USER)?);
+    }
     let network = site.spec.network;
     let rpc_ingress = node.ingress.rpc.as_ref().and_then(|host| {
         ingress::node_ingress(site, &node.name, "rpc", host, network.rpc_port(), "HTTP")
@@ -212,6 +235,7 @@ pub(crate) fn context(
             external_ips: site::clearnet_external_ips(site).to_vec(),
             exporter: exporter(site, node, secrets)?,
             ingress: rpc_ingress,
+            nbxplorer: followed_by_btcpay.then(|| nbxplorer_listener(site)),
             policy,
         },
         clients,
@@ -294,6 +318,13 @@ fn policy(
     if rpc_published {
         rpc_clients.push(network::namespace(&site.spec.ingress.controller_namespace));
     }
+    let btcpay = site
+        .spec
+        .btcpay
+        .as_ref()
+        .filter(|btcpay| btcpay.bitcoin == node.name)
+        .map(|_| network::pods(site, &btcpay_selector(site)));
+    rpc_clients.extend(btcpay.clone());
     let tor_only = site.spec.tor.mode == TorMode::TorOnly;
     let mut ingress = vec![
         Access::from(rpc_clients, vec![tcp(network.rpc_port())]),
@@ -311,12 +342,38 @@ fn policy(
             vec![tcp(network.onion_target_port())],
         ));
     }
+    if let Some(btcpay) = btcpay {
+        ingress.push(Access::from(
+            vec![btcpay],
+            vec![tcp(NBXPLORER_WHITEBIND_PORT)],
+        ));
+    }
     let egress = if tor_only {
         vec![tor::socks_access(site), Access::dns()]
     } else {
         vec![Access::anywhere(Vec::new())]
     };
     PodPolicy::new(node.name.clone(), labels, selector, ingress, egress)
+}
+
+/// NBXplorer's P2P listener: `noban`, the one permission NBXplorer checks for (its Indexer
+/// warns without it), on a port of its own that only BTCPay's pod may reach.
+fn nbxplorer_listener(site: &Site) -> NbxplorerListener {
+    let p2p = site.spec.network.p2p_port();
+    let binds = if site.spec.tor.enabled() {
+        Vec::new()
+    } else {
+        let mut binds = vec![format!("0.0.0.0:{p2p}")];
+        if site.spec.networking.ipv6 {
+            binds.push(format!("[::]:{p2p}"));
+        }
+        binds
+    };
+    NbxplorerListener {
+        port: NBXPLORER_WHITEBIND_PORT,
+        whitebind: format!("noban@0.0.0.0:{NBXPLORER_WHITEBIND_PORT}"),
+        binds,
+    }
 }
 
 /// The labels and selector of bitcoind `node`'s exporter pod.

@@ -12,8 +12,8 @@ use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
     BACKUP_METRICS_PORT, LIGHTNING_COMPONENT, LND_APP, LND_GRPC_PORT, LND_METRICS_PORT,
     LND_P2P_PORT, LND_REST_PORT, LNDMON_PORT, Labels, ResourcesContext, StorageContext,
-    ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, bitcoind_selector, component_labels, lnd_api_port,
-    lnd_selector, resources, secret, service_host, storage,
+    ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, bitcoind_selector, btcpay_selector, component_labels,
+    lnd_api_port, lnd_selector, resources, secret, service_host, storage,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
@@ -300,6 +300,11 @@ fn policy(
         }
         if published.contains(&api) {
             clients.push(network::namespace(&site.spec.ingress.controller_namespace));
+        }
+        // BTCPay takes the store's Lightning payments through LND's REST API.
+        let btcpay = site.spec.btcpay.as_ref();
+        if api == LndApi::Rest && btcpay.and_then(|b| b.lightning.as_ref()) == Some(&node.name) {
+            clients.push(network::pods(site, &btcpay_selector(site)));
         }
         ingress.push(Access::from(clients, vec![tcp(lnd_api_port(api))]));
     }

@@ -16,6 +16,7 @@
 
 pub(crate) mod backup;
 pub(crate) mod bitcoind;
+pub(crate) mod btcpay;
 pub(crate) mod cln;
 pub(crate) mod ingress;
 pub(crate) mod lnd;
@@ -60,7 +61,7 @@ const SITE: &str = "site";
 
 /// Every service openlsp renders. Adding one is a row here, its context file, its template
 /// directory and its images-table row (docs/architecture.md).
-pub(crate) const SERVICES: [Service; 8] = [
+pub(crate) const SERVICES: [Service; 9] = [
     Service {
         dir: SITE,
         scope: Scope::Site(|site| to_value(site::context(site))),
@@ -98,6 +99,10 @@ pub(crate) const SERVICES: [Service; 8] = [
     Service {
         dir: "backup",
         scope: Scope::SiteSecrets(|site, secrets| to_value(backup::context(site, secrets)?)),
+    },
+    Service {
+        dir: "btcpay",
+        scope: Scope::SiteSecrets(|site, secrets| to_value(btcpay::context(site, secrets)?)),
     },
 ];
 

@@ -66,6 +66,29 @@ pub(crate) const LIGHTNING_COMPONENT: &str = "lightning-node";
 pub(crate) const BITCOIND_APP: &str = "bitcoind";
 pub(crate) const LND_APP: &str = "lnd";
 pub(crate) const CLN_APP: &str = "cln";
+pub(crate) const BTCPAY_APP: &str = "btcpayserver";
+pub(crate) const POSTGRES_APP: &str = "postgresql";
+/// `app.kubernetes.io/component` of BTCPay's pods.
+pub(crate) const PAYMENTS_COMPONENT: &str = "payments";
+/// BTCPay Server's HTTP port (btcpayserver-docker: `BTCPAY_BIND=0.0.0.0:49392`).
+pub(crate) const BTCPAY_PORT: u16 = 49392;
+/// NBXplorer's HTTP port (its default, 32838), which only BTCPay in the same pod uses.
+pub(crate) const NBXPLORER_PORT: u16 = 32838;
+pub(crate) const POSTGRES_PORT: u16 = 5432;
+/// bitcoind's extra P2P listener for NBXplorer alone: a `whitebind` with `noban`, so
+/// bitcoind never disconnects it; the NetworkPolicy admits only BTCPay's pod.
+pub(crate) const NBXPLORER_WHITEBIND_PORT: u16 = 8339;
+
+/// The selector of BTCPay's pod (BTCPay Server and NBXplorer), which its servers' policies name.
+pub(crate) fn btcpay_selector(site: &Site) -> Labels {
+    component_labels(
+        site,
+        BTCPAY_APP,
+        crate::plan::names::BTCPAY,
+        PAYMENTS_COMPONENT,
+    )
+    .1
+}
 
 /// Labels as templates print them: sorted by key.
 pub(crate) type Labels = BTreeMap<&'static str, String>;

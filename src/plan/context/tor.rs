@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
-    LND_P2P_PORT, Labels, ResourcesContext, TOR_SOCKS_PORT, api_port, b64, bitcoind_selector,
-    component_labels, lightning_selector, resources, secret, service_host,
+    BTCPAY_PORT, LND_P2P_PORT, Labels, ResourcesContext, TOR_SOCKS_PORT, api_port, b64,
+    bitcoind_selector, btcpay_selector, component_labels, lightning_selector, resources, secret,
+    service_host,
 };
 use crate::images;
 use crate::plan::error::PlanError;
@@ -124,7 +125,7 @@ pub(crate) fn context(site: &Site) -> TorContext {
     }
 }
 
-/// The pods that use the SOCKS proxy: every bitcoind and Lightning node of the site.
+/// The pods that use the SOCKS proxy: every bitcoind and Lightning node of the site, and BTCPay.
 fn socks_clients(site: &Site) -> Vec<network::Peer> {
     let bitcoind = site
         .spec
@@ -136,8 +137,10 @@ fn socks_clients(site: &Site) -> Vec<network::Peer> {
         .lightning
         .iter()
         .map(|n| lightning_selector(site, n));
+    let btcpay = site.spec.btcpay.iter().map(|_| btcpay_selector(site));
     bitcoind
         .chain(lnd)
+        .chain(btcpay)
         .map(|selector| network::pods(site, &selector))
         .collect()
 }
@@ -206,6 +209,19 @@ fn onion_services(site: &Site) -> Vec<OnionServiceContext> {
                 .collect();
             services.push(service(format!("{}-rpc", node.name), ports));
         }
+    }
+    if site.spec.btcpay.as_ref().is_some_and(|btcpay| btcpay.onion) {
+        // The store over plain HTTP on port 80: the onion address authenticates the server.
+        services.push(service(
+            state::BTCPAY_ONION.to_owned(),
+            vec![PortTarget {
+                virtual_port: 80,
+                target: format!(
+                    "{}:{BTCPAY_PORT}",
+                    service_host(site, crate::plan::names::BTCPAY)
+                ),
+            }],
+        ));
     }
     debug_assert_eq!(
         services.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),

@@ -4,6 +4,7 @@
 
 mod backup;
 mod bitcoin;
+mod btcpay;
 mod disks;
 mod header;
 mod host;
@@ -36,6 +37,7 @@ pub(super) fn check(file: &Path, map: &SourceMap, site: &Site) -> Vec<Diagnostic
     monitoring::check(&mut checker, site);
     ingress::check(&mut checker, site);
     backup::check(&mut checker, site);
+    btcpay::check(&mut checker, site);
     host::check_capacity(&mut checker, site);
     disks::check_chain_size(&mut checker, site);
     checker.into_diagnostics()

@@ -1,0 +1,145 @@
+//! `spec.btcpay`: the store's references by name (its Bitcoin node, its Lightning node, its
+//! disk), its public host only with spec.ingress and never on a tor-only site, its onion only
+//! with Tor, and names of its own that no node takes.
+
+use super::disks;
+use crate::profile::check::{Checker, is_public_host};
+use crate::profile::facts::node_ingresses;
+use crate::profile::site::{BTCPAY_OBJECTS, Implementation, Network, Site, TorMode};
+
+pub(super) fn check(checker: &mut Checker, site: &Site) {
+    let Some(btcpay) = &site.spec.btcpay else {
+        return;
+    };
+    if site.bitcoin_node(&btcpay.bitcoin).is_none() {
+        let known: Vec<&str> = site.spec.bitcoin.iter().map(|b| b.name.as_str()).collect();
+        checker.error(
+            "spec.btcpay.bitcoin",
+            format!("no bitcoin node named {:?}", btcpay.bitcoin),
+            if known.is_empty() {
+                "declare a Bitcoin node under spec.bitcoin first: NBXplorer follows it".to_owned()
+            } else {
+                format!("known: {}", known.join(", "))
+            },
+        );
+    }
+    if site.spec.network == Network::Testnet4 {
+        checker.error(
+            "spec.btcpay",
+            "BTCPay Server and NBXplorer do not run on testnet4 (NBXplorer's networks: mainnet, testnet, regtest, signet)",
+            "remove spec.btcpay, or run the site on testnet, signet or regtest",
+        );
+    }
+    if let Some(node) = btcpay
+        .lightning
+        .as_ref()
+        .and_then(|name| site.lightning_node(name))
+        .filter(|node| node.implementation == Implementation::Cln)
+    {
+        checker.error(
+            "spec.btcpay.lightning",
+            format!(
+                "{} runs Core Lightning, which BTCPay reaches only through lightningd's JSON-RPC: it has no authentication, and openlsp does not expose it",
+                node.name
+            ),
+            "name an LND node of the site, or remove lightning to take on-chain payments only (docs/btcpay.md, \"Core Lightning\")",
+        );
+    }
+    if let Some(lightning) = &btcpay.lightning
+        && site.lightning_node(lightning).is_none()
+    {
+        let known: Vec<&str> = site
+            .spec
+            .lightning
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        checker.error(
+            "spec.btcpay.lightning",
+            format!("no lightning node named {lightning:?}"),
+            if known.is_empty() {
+                "declare an LND or CLN node under spec.lightning, or remove this line to take on-chain payments only".to_owned()
+            } else {
+                format!("known: {}; or remove this line to take on-chain payments only", known.join(", "))
+            },
+        );
+    }
+    disks::check_ref(checker, site, "spec.btcpay.disk", &btcpay.disk);
+    checker.check_resources("spec.btcpay.resources", btcpay.resources);
+    for (field, image) in [
+        ("image", &btcpay.image),
+        ("nbxplorerImage", &btcpay.nbxplorer_image),
+        ("postgresImage", &btcpay.postgres_image),
+    ] {
+        checker.check_image(&format!("spec.btcpay.{field}"), image);
+    }
+    if let Some(host) = &btcpay.host {
+        if !site.spec.ingress.enabled {
+            checker.error(
+                "spec.btcpay.host",
+                "the store's Ingress needs spec.ingress (ingress class, cert-manager email)",
+                "add `spec.ingress: { email: you@example.com }`, or remove host and reach the store by its onion address or kubectl port-forward",
+            );
+        } else if site.spec.tor.mode == TorMode::TorOnly {
+            checker.error(
+                "spec.btcpay.host",
+                "a public Ingress exposes a tor-only site on clearnet",
+                "remove host and use `onion: true`, or use spec.tor.mode: hybrid",
+            );
+        }
+        if !is_public_host(host) {
+            checker.error(
+                "spec.btcpay.host",
+                format!("{host:?} is not a public host name"),
+                "write a lowercase DNS name such as pay.example.com",
+            );
+        }
+        let mut used: Vec<(String, &str)> = node_ingresses(site)
+            .into_iter()
+            .map(|ingress| (ingress.path, ingress.host))
+            .collect();
+        if let Some(grafana) = &site.spec.ingress.grafana {
+            used.push(("spec.ingress.grafana".to_owned(), grafana));
+        }
+        let taken = used.into_iter().find(|(_, used)| used == host);
+        if let Some((path, _)) = taken {
+            checker.error(
+                "spec.btcpay.host",
+                format!("host {host} is already used by {path}"),
+                "give the store its own host name",
+            );
+        }
+    }
+    if btcpay.onion && !site.spec.tor.enabled() {
+        checker.error(
+            "spec.btcpay.onion",
+            "an onion address for the store needs Tor, and spec.tor.mode is off",
+            "set spec.tor.mode: hybrid (or tor-only), or remove onion",
+        );
+    }
+    let nodes = site
+        .spec
+        .bitcoin
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (format!("spec.bitcoin[{i}].name"), &n.name))
+        .chain(
+            site.spec
+                .lightning
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("spec.lightning[{i}].name"), &n.name)),
+        );
+    for (path, name) in nodes {
+        if BTCPAY_OBJECTS.contains(&name.as_str()) {
+            checker.error(
+                &path,
+                format!("{name:?} is the name of one of BTCPay's own objects"),
+                format!(
+                    "rename the node: {} are BTCPay's",
+                    BTCPAY_OBJECTS.join(", ")
+                ),
+            );
+        }
+    }
+}

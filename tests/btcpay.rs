@@ -1,0 +1,539 @@
+//! BTCPay Server, NBXplorer and PostgreSQL as openlsp renders them, checked by the real programs
+//! that exist here: Debian's PostgreSQL runs the rendered database setup, and each role's
+//! password logs in to its own database only; the real bitcoind takes NBXplorer's rpcauth user
+//! and gives its listener `noban`; the real Tor serves the store's onion address. No BTCPay or
+//! NBXplorer binary exists offline: every key of their settings files is one their
+//! Configuration/DefaultConfiguration.cs (btcpayserver v2.4.0, NBXplorer v2.6.x) reads.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::bitcoind::Knots;
+use crate::common::{self, Daemon, Test, find, free_port, render, secret_value};
+
+/// BTCPay's settings keys openlsp writes; each is an option of BTCPay's DefaultConfiguration
+/// (or StandardConfiguration's `bind`/`port`), with dots as BTCPay's GetOrDefault allows.
+const BTCPAY_KEYS: &[&str] = &[
+    "network",
+    "chains",
+    "bind",
+    "port",
+    "plugindir",
+    "postgres",
+    "socksendpoint",
+    "btc.explorer.url",
+    "btc.explorer.cookiefile",
+    "btc.lightning",
+];
+/// NBXplorer's settings keys openlsp writes, each read by NBXplorer's configuration
+/// (ExplorerConfiguration.cs, RPCArgs.cs: `btc.rpc.*`, `btc.node.endpoint`).
+const NBXPLORER_KEYS: &[&str] = &[
+    "network",
+    "chains",
+    "bind",
+    "port",
+    "postgres",
+    "btc.rpc.url",
+    "btc.rpc.user",
+    "btc.rpc.password",
+    "btc.node.endpoint",
+    "trimevents",
+];
+
+/// The `key=value` pairs of `text` split at `separator`: a settings file's lines (comments
+/// aside) or an Npgsql connection string's parts.
+fn pairs(text: &str, separator: char) -> Vec<(String, String)> {
+    text.split(separator)
+        .filter(|part| !part.trim().is_empty() && !part.starts_with('#'))
+        .map(|part| {
+            let (key, value) = part.split_once('=').expect("key=value");
+            (key.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+fn value_of(text: &str, separator: char, key: &str) -> String {
+    pairs(text, separator)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .unwrap_or_else(|| panic!("no {key}"))
+        .1
+}
+
+fn setting(text: &str, key: &str) -> String {
+    value_of(text, '\n', key)
+}
+
+fn npgsql_value(connection: &str, key: &str) -> String {
+    value_of(connection, ';', key)
+}
+
+fn shop() -> (Test, Vec<Value>) {
+    let test = Test::new().with_example("shop");
+    let (docs, _) = render(&test, "shop.yaml");
+    (test, docs)
+}
+
+#[test]
+fn every_settings_key_is_an_option_and_the_wiring_is_generated() {
+    let (_test, docs) = shop();
+    let store = secret_value(&docs, "btcpay-settings", "settings.config");
+    let explorer = secret_value(&docs, "btcpay-nbxplorer-bitcoind-rpc", "settings.config");
+    for (text, known) in [(&store, BTCPAY_KEYS), (&explorer, NBXPLORER_KEYS)] {
+        for (key, _) in pairs(text, '\n') {
+            assert!(known.contains(&key.as_str()), "{key} is not a known option");
+        }
+    }
+    // One role per database, on the PostgreSQL Service; the role owns the database it logs in to.
+    for (text, role) in [
+        (&store, "btcpayservermainnet"),
+        (&explorer, "nbxplorermainnet"),
+    ] {
+        let connection = setting(text, "postgres");
+        assert_eq!(npgsql_value(&connection, "User ID"), role);
+        assert_eq!(npgsql_value(&connection, "Database"), role);
+        assert_eq!(
+            npgsql_value(&connection, "Host"),
+            "btcpay-postgres.shop.svc"
+        );
+        assert_eq!(npgsql_value(&connection, "Port"), "5432");
+    }
+    let rpc_password = secret_value(&docs, "btcpay-nbxplorer-bitcoind-rpc", "password");
+    // NBXplorer is bitcoind's own RPC user, and reaches the listener made for it. BTCPay reads
+    // NBXplorer's cookie from the pod's shared emptyDir, and LND's invoice macaroon and
+    // certificate from files its Secrets fill at run time: no macaroon is rendered.
+    for (text, key, expected) in [
+        (&explorer, "btc.rpc.user", "btcpay_nbxplorer"),
+        (&explorer, "btc.rpc.password", rpc_password.as_str()),
+        (&explorer, "btc.node.endpoint", "bitcoind.shop.svc:8339"),
+        (&store, "btc.explorer.url", "http://127.0.0.1:32838/"),
+        (&store, "btc.explorer.cookiefile", "/nbxplorer/Main/.cookie"),
+        (
+            &store,
+            "btc.lightning",
+            "type=lnd-rest;server=https://lnd.shop.svc:8080/;macaroonfilepath=/etc/btcpay/lightning/invoice.macaroon;certfilepath=/etc/btcpay/lightning/tls.cert",
+        ),
+    ] {
+        assert_eq!(setting(text, key), expected, "{key}");
+    }
+    let pod = &find(&docs, "StatefulSet", "btcpay")["spec"]["template"]["spec"];
+    let lightning = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "lightning")
+        .unwrap();
+    let sources = lightning["projected"]["sources"].as_array().unwrap();
+    assert_eq!(sources[0]["secret"]["name"], "lnd-rpc");
+    assert_eq!(sources[0]["secret"]["items"][0]["key"], "invoice.macaroon");
+    assert_eq!(sources[1]["secret"]["name"], "lnd-tls");
+    assert_eq!(
+        sources[1]["secret"]["items"].as_array().unwrap().len(),
+        1,
+        "only the certificate, never LND's key"
+    );
+    // The settings files come as files, with the cookie's volume read-only for BTCPay.
+    let args = |name: &str| -> Vec<String> {
+        let container = pod["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap();
+        container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(args("btcpayserver").contains(&"--conf=/etc/btcpay/settings.config".to_owned()));
+    assert!(args("nbxplorer").contains(&"--conf=/etc/nbxplorer/settings.config".to_owned()));
+}
+
+/// Scans a `render --show-secrets` for the site's secret values outside Secrets: no password
+/// reaches a ConfigMap, a label, an annotation or a pod spec.
+#[test]
+fn no_credential_is_rendered_outside_a_secret() {
+    let (test, docs) = shop();
+    let needles = common::secret_needles(&test.state_dir("shop"));
+    for doc in docs.iter().filter(|d| d["kind"] != "Secret") {
+        let text = doc.to_string();
+        for needle in &needles {
+            assert!(
+                !text.contains(needle.as_str()),
+                "{} {} holds a secret value",
+                doc["kind"],
+                doc["metadata"]["name"]
+            );
+        }
+    }
+}
+
+/// A Debian PostgreSQL server, run as the `postgres` user as BTCPay's pod runs the image's: the
+/// rendered initdb arguments (scram-sha-256 over TCP, peer on its socket), on loopback.
+struct Postgres {
+    _daemon: Daemon,
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    /// None (after a skip) without PostgreSQL's programs or root to run them as `postgres`.
+    fn start(root: &Path, initdb_args: &str, superuser_password: &str) -> Option<Self> {
+        let bin = common::required_program(
+            "OPENLSP_TEST_POSTGRES_BIN",
+            "PostgreSQL runs the rendered database setup",
+        )?;
+        if !nix::unistd::Uid::effective().is_root() {
+            common::skip::skip("PostgreSQL runs as its own user: run the tests as root");
+            return None;
+        }
+        let postgres = nix::unistd::User::from_name("postgres")
+            .unwrap()
+            .expect("Debian's postgresql package makes the postgres user");
+        let dir = root.join("postgres");
+        fs::create_dir_all(dir.join("run")).unwrap();
+        let pwfile = dir.join("superuser-password");
+        fs::write(&pwfile, superuser_password).unwrap();
+        for path in [root, &dir, &dir.join("run"), &pwfile] {
+            nix::unistd::chown(path, Some(postgres.uid), Some(postgres.gid)).unwrap();
+        }
+        let as_postgres = |program: &str| {
+            let mut command = Command::new("runuser");
+            command
+                .args(["-u", "postgres", "--"])
+                .arg(bin.join(program));
+            command
+        };
+        let status = as_postgres("initdb")
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["--username=postgres", "--pwfile"])
+            .arg(&pwfile)
+            .args(initdb_args.split_whitespace())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "initdb failed");
+        let port = free_port();
+        let daemon = Daemon(
+            as_postgres("postgres")
+                .arg("-D")
+                .arg(dir.join("data"))
+                .args(["-c", "listen_addresses=127.0.0.1", "-c"])
+                .arg(format!("port={port}"))
+                .arg("-c")
+                .arg(format!(
+                    "unix_socket_directories={}",
+                    dir.join("run").display()
+                ))
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(root.join("postgres.log")).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let server = Postgres {
+            _daemon: daemon,
+            bin,
+            dir,
+            port,
+        };
+        common::wait_for(
+            "PostgreSQL to accept connections",
+            Duration::from_secs(60),
+            || {
+                let ready = Command::new(server.bin.join("pg_isready"))
+                    .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+                    .output()
+                    .unwrap();
+                if ready.status.success() {
+                    Ok(())
+                } else {
+                    Err(fs::read_to_string(root.join("postgres.log")).unwrap_or_default())
+                }
+            },
+        );
+        Some(server)
+    }
+
+    /// `sql` over TCP as `user` with `password`, to `database`: psql's output, or its error.
+    fn query(
+        &self,
+        user: &str,
+        password: &str,
+        database: &str,
+        sql: &str,
+    ) -> Result<String, String> {
+        let output = Command::new(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", user, "-d", database, "-X", "-A", "-t", "-c", sql])
+            .env("PGPASSWORD", password)
+            .env("PGSSLMODE", "disable")
+            .output()
+            .unwrap();
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+}
+
+#[test]
+fn each_role_logs_in_to_its_own_database_only_with_scram() {
+    let (test, docs) = shop();
+    let statefulset = find(&docs, "StatefulSet", "btcpay-postgres");
+    let container = &statefulset["spec"]["template"]["spec"]["containers"][0];
+    let env = |name: &str| -> String {
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(env("POSTGRES_HOST_AUTH_METHOD"), "scram-sha-256");
+    let superuser = secret_value(&docs, "btcpay-postgres", "postgres");
+    let root = test.path().join("pg");
+    fs::create_dir_all(&root).unwrap();
+    let Some(server) = Postgres::start(&root, &env("POSTGRES_INITDB_ARGS"), &superuser) else {
+        return;
+    };
+    // The image's entrypoint runs the rendered script once, as postgres, over its socket, with
+    // the passwords Secret mounted where the pod mounts it.
+    let passwords = server.dir.join("passwords");
+    fs::create_dir_all(&passwords).unwrap();
+    for key in ["postgres", "btcpayserver", "nbxplorer"] {
+        fs::write(
+            passwords.join(key),
+            secret_value(&docs, "btcpay-postgres", key),
+        )
+        .unwrap();
+    }
+    let script = common::config(&docs, "btcpay-postgres-init", "init-databases.sh");
+    fs::write(server.dir.join("init-databases.sh"), &script).unwrap();
+    let owner = nix::unistd::User::from_name("postgres").unwrap().unwrap();
+    for path in [&passwords, &server.dir.join("init-databases.sh")] {
+        nix::unistd::chown(path.as_path(), Some(owner.uid), Some(owner.gid)).unwrap();
+    }
+    for key in ["postgres", "btcpayserver", "nbxplorer"] {
+        nix::unistd::chown(&passwords.join(key), Some(owner.uid), Some(owner.gid)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        server.bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let init = Command::new("runuser")
+        .args(["-u", "postgres", "--", "env"])
+        .arg(format!("PATH={path}"))
+        .arg(format!("PGHOST={}", server.dir.join("run").display()))
+        .arg(format!("PGPORT={}", server.port))
+        .arg(format!(
+            "{}={}",
+            "OPENLSP_DATABASE_PASSWORDS",
+            passwords.display()
+        ))
+        .arg("sh")
+        .arg(server.dir.join("init-databases.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "the init script failed: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    assert_eq!(env("OPENLSP_DATABASE_PASSWORDS"), "/etc/btcpay-postgres");
+
+    let store = secret_value(&docs, "btcpay-settings", "settings.config");
+    let explorer = secret_value(&docs, "btcpay-nbxplorer-bitcoind-rpc", "settings.config");
+    let roles: Vec<(String, String, String)> = [&store, &explorer]
+        .iter()
+        .map(|text| {
+            let connection = setting(text, "postgres");
+            (
+                npgsql_value(&connection, "User ID"),
+                npgsql_value(&connection, "Password"),
+                npgsql_value(&connection, "Database"),
+            )
+        })
+        .collect();
+    for (i, (user, password, database)) in roles.iter().enumerate() {
+        assert_eq!(
+            server
+                .query(
+                    user,
+                    password,
+                    database,
+                    "select current_user || ' ' || current_database()"
+                )
+                .unwrap(),
+            format!("{user} {database}")
+        );
+        // The owner can make BTCPay's and NBXplorer's tables.
+        server
+            .query(
+                user,
+                password,
+                database,
+                "create table openlsp_check (id int); drop table openlsp_check",
+            )
+            .unwrap();
+        let wrong = server
+            .query(user, "not-the-password", database, "select 1")
+            .unwrap_err();
+        assert!(wrong.contains("password authentication failed"), "{wrong}");
+        let (_, _, other) = &roles[1 - i];
+        let denied = server.query(user, password, other, "select 1").unwrap_err();
+        assert!(
+            denied.contains("permission denied for database"),
+            "{denied}"
+        );
+    }
+    // Stored as SCRAM verifiers, never in the clear or as md5.
+    let verifiers = server
+        .query(
+            "postgres",
+            &superuser,
+            "postgres",
+            "select string_agg(left(rolpassword, 14), ',' order by rolname) from pg_authid where rolcanlogin",
+        )
+        .unwrap();
+    assert_eq!(
+        verifiers, "SCRAM-SHA-256$,SCRAM-SHA-256$,SCRAM-SHA-256$",
+        "every login role"
+    );
+}
+
+#[test]
+fn nbxplorer_logs_in_to_the_real_bitcoind_and_its_listener_is_never_banned() {
+    let (test, docs) = shop();
+    let user = secret_value(&docs, "btcpay-nbxplorer-bitcoind-rpc", "username");
+    let password = secret_value(&docs, "btcpay-nbxplorer-bitcoind-rpc", "password");
+    let Some((knots, info)) = Knots::start(&test.path().join("bitcoind"), &docs, &user, &password)
+    else {
+        return;
+    };
+    assert_eq!(info["result"]["chain"], "main");
+    assert_eq!(knots.status(&user, "wrong-password"), 401);
+    // A peer on NBXplorer's listener gets `noban`, as NBXplorer checks (a second bitcoind stands
+    // in for NBXplorer's P2P connection: both speak the same protocol).
+    let Some(bitcoind) = common::required_program("OPENLSP_TEST_BITCOIND", "a second peer") else {
+        return;
+    };
+    let peer_dir = test.path().join("peer");
+    fs::create_dir_all(&peer_dir).unwrap();
+    let _peer = Daemon(
+        Command::new(bitcoind)
+            .arg(format!("-datadir={}", peer_dir.display()))
+            .args([
+                "-listen=0",
+                "-dnsseed=0",
+                "-fixedseeds=0",
+                "-server=0",
+                "-disablewallet",
+            ])
+            .arg(format!("-connect=127.0.0.1:{}", knots.whitebind_port))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let permissions = common::wait_for(
+        "the peer on NBXplorer's listener",
+        Duration::from_secs(120),
+        || {
+            let (status, body) = knots.call(&user, &password, "getpeerinfo", "[]");
+            let reply: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+            match reply["result"].as_array().and_then(|peers| peers.first()) {
+                Some(peer) if status == 200 => Ok(peer["permissions"].clone()),
+                _ => Err(body),
+            }
+        },
+    );
+    assert!(
+        permissions
+            .as_array()
+            .unwrap()
+            .contains(&Value::String("noban".into())),
+        "{permissions}"
+    );
+    knots.stop(&user, &password);
+}
+
+#[test]
+fn the_stores_onion_address_is_the_one_tor_serves_from_its_key() {
+    let Some(tor) = common::required_program("OPENLSP_TEST_TOR", "the store's onion address")
+    else {
+        return;
+    };
+    let (test, docs) = shop();
+    let (_tor, services, hostname) = crate::tor::serve_onions(&tor, &test, &docs, "btcpay");
+    assert!(services.contains(&"btcpay".to_owned()), "{services:?}");
+    let service = find(&docs, "Service", "btcpay");
+    assert_eq!(
+        hostname,
+        service["metadata"]["annotations"]["openlsp.io/onion-address"]
+    );
+    assert!(
+        common::config(&docs, "tor-config", "torrc")
+            .contains("HiddenServicePort 80 btcpay.shop.svc:49392")
+    );
+}
+
+#[test]
+fn a_store_with_a_wrong_reference_is_refused_with_its_place() {
+    for (from, to, line, message) in [
+        (
+            "    lightning: lnd\n",
+            "    lightning: nope\n",
+            "28:16",
+            "spec.btcpay.lightning: no lightning node named \"nope\"",
+        ),
+        (
+            "    bitcoin: bitcoind\n    lightning: lnd",
+            "    bitcoin: elsewhere\n    lightning: lnd",
+            "27:14",
+            "spec.btcpay.bitcoin: no bitcoin node named \"elsewhere\"",
+        ),
+        (
+            "  ingress:\n    email: shop@example.com\n",
+            "",
+            "28:11",
+            "spec.btcpay.host: the store's Ingress needs spec.ingress",
+        ),
+    ] {
+        let test = common::edited("shop", from, to);
+        let output = test.run(["validate", "-p", "openlsp.yaml"]).expect(2);
+        assert!(
+            output.stderr.contains(&format!("openlsp.yaml:{line}"))
+                && output.stderr.contains(message),
+            "{to:?}:\n{}",
+            output.stderr
+        );
+    }
+    // Core Lightning: BTCPay would need lightningd's unauthenticated JSON-RPC.
+    let test = common::appended("shop", "");
+    let text = fs::read_to_string(test.path().join("openlsp.yaml")).unwrap();
+    let text = text
+        .replace("      alias: my-shop\n", "      alias: my-shop\n    - name: cln\n      implementation: cln\n      bitcoin: bitcoind\n      disk: lightning\n")
+        .replace("    lightning: lnd\n", "    lightning: cln\n");
+    test.write("openlsp.yaml", &text);
+    let output = test.run(["validate", "-p", "openlsp.yaml"]).expect(2);
+    assert!(
+        output
+            .stderr
+            .contains("spec.btcpay.lightning: cln runs Core Lightning"),
+        "{}",
+        output.stderr
+    );
+}
