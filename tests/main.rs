@@ -13,6 +13,7 @@ mod backup;
 mod bitcoind;
 mod cli;
 mod cln;
+mod cln_exporter;
 mod connection_errors;
 mod e2e;
 mod init;

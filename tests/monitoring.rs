@@ -137,7 +137,7 @@ fn the_exporters_user_may_make_the_exporters_calls_and_nothing_else() {
 }
 
 /// One HTTP GET on loopback: status and body, or None while nothing listens on `port`.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+pub(crate) fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
