@@ -341,3 +341,180 @@ fn the_cln_exporter_reports_down_with_the_reason() {
         }
     }
 }
+
+/// cln-and-lnd with monitoring on and openlsp's image named.
+fn monitored() -> Test {
+    crate::common::appended(
+        "cln-and-lnd",
+        "  monitoring: { clnExporterImage: registry.example.net/openlsp/openlsp:0.1.0 }",
+    )
+}
+
+/// With monitoring, each CLN node gets its exporter beside it: openlsp's image as the
+/// unprivileged `nonroot` user, reading only the read-only rune and the CA from `<node>-rpc` as
+/// 0440 files, scraped by the release's Prometheus; the whole of it is snapshotted.
+#[test]
+fn the_cln_exporter_renders_beside_its_node_with_only_the_read_only_rune() {
+    let test = monitored();
+    let (docs, stderr) = crate::common::render(&test, "openlsp.yaml");
+    assert!(!stderr.contains("clnExporterImage"), "{stderr}");
+    let deployment = crate::common::find(&docs, "Deployment", "cln-exporter");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(
+        container["image"],
+        "registry.example.net/openlsp/openlsp:0.1.0"
+    );
+    assert_eq!(
+        container["args"],
+        serde_json::json!([
+            "exporter",
+            "cln",
+            "--rest-url=https://cln.lightning.svc:3010",
+            "--rune-file=/etc/cln-exporter/rpc/rune",
+            "--ca-file=/etc/cln-exporter/rpc/ca.pem",
+            "--listen=0.0.0.0:9750",
+            "--refresh=10s"
+        ])
+    );
+    assert_eq!(pod["securityContext"]["runAsUser"], 65532);
+    assert_eq!(pod["nodeSelector"]["kubernetes.io/hostname"], "node-1");
+    let secret = &pod["volumes"][0]["secret"];
+    assert_eq!(secret["secretName"], "cln-rpc");
+    assert_eq!(secret["defaultMode"], 0o440);
+    assert_eq!(
+        secret["items"],
+        serde_json::json!([
+            { "key": "readonly.rune", "path": "rune" },
+            { "key": "ca.pem", "path": "ca.pem" }
+        ])
+    );
+    let monitor = crate::common::find(&docs, "ServiceMonitor", "cln-exporter");
+    assert_eq!(monitor["metadata"]["labels"]["release"], "kube-prom-stack");
+    let objects: Vec<String> = docs
+        .iter()
+        .filter(|d| d["metadata"]["name"] == "cln-exporter")
+        .map(|d| serde_yaml::to_string(d).unwrap())
+        .collect();
+    assert_eq!(
+        objects.len(),
+        4,
+        "Deployment, Service, ServiceMonitor, NetworkPolicy"
+    );
+    insta::with_settings!({ prepend_module_to_snapshot => false }, {
+        assert_output_snapshot!("render_cln_exporter", objects.join("---\n"), &test);
+    });
+}
+
+/// Without clnExporterImage, the placeholder cannot be pulled: every command that reads the
+/// profile says so.
+#[test]
+fn a_cln_site_with_monitoring_but_no_openlsp_image_is_warned() {
+    let test = crate::common::appended("cln-and-lnd", "  monitoring: {}");
+    let output = test.run(["validate", "-p", "openlsp.yaml"]).expect(0);
+    assert!(
+        output.stderr.contains(
+            "spec.monitoring.clnExporterImage: CLN's exporter runs openlsp's own image, and openlsp publishes none"
+        ),
+        "{}",
+        output.stderr
+    );
+}
+
+/// `promtool test rules` on the rendered CLN alerts with series as the exporter exports them
+/// (the ServiceMonitor adds `job`, `service` and `namespace`): syncing for 30 minutes fires
+/// ClnNotSyncedToChain, the node out of reach for 10 minutes ClnUnreachable; a short blip fires
+/// neither.
+#[test]
+fn the_cln_alerts_fire_on_a_node_behind_the_chain_or_out_of_reach() {
+    let Some(promtool) = common::required_program("OPENLSP_TEST_PROMTOOL", "promtool test rules")
+    else {
+        return;
+    };
+    let test = monitored();
+    crate::monitoring::write_rules(&test, "openlsp.yaml");
+    let labels = r#"namespace="lightning", job="cln-exporter", service="cln-exporter""#;
+    let tests = format!(
+        r#"rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'cln_synced_to_chain{{{labels}}}'
+        values: '1x5 0x5 1x5 0x45'
+      - series: 'cln_up{{{labels}}}'
+        values: '1x5 0x5 1x5 0x45'
+    alert_rule_test:
+      - eval_time: 14m
+        alertname: ClnUnreachable
+        exp_alerts: []
+      - eval_time: 28m
+        alertname: ClnUnreachable
+        exp_alerts:
+          - exp_labels: {{ severity: critical, namespace: lightning, job: cln-exporter, service: cln-exporter }}
+            exp_annotations:
+              summary: Core Lightning (cln-exporter) does not answer its exporter
+              description: "The exporter's CLNRest calls have failed for 10 minutes: lightningd is down, clnrest is off, or the read-only rune or CA in <node>-rpc is missing or wrong. The exporter's log names the reason."
+      - eval_time: 40m
+        alertname: ClnNotSyncedToChain
+        exp_alerts: []
+      - eval_time: 50m
+        alertname: ClnNotSyncedToChain
+        exp_alerts:
+          - exp_labels: {{ severity: critical, namespace: lightning, job: cln-exporter, service: cln-exporter }}
+            exp_annotations:
+              summary: Core Lightning (cln-exporter) is not synced to the chain
+              description: "getinfo has warned for 30 minutes that bitcoind or lightningd is still syncing: CLN cannot watch its channels, which can lose funds."
+"#
+    );
+    let path = test.write("rules-test.yaml", &tests);
+    crate::monitoring::promtool_test_rules(&promtool, &test, &path);
+}
+
+/// The CLN dashboard is JSON and plots only metrics the exporter writes; the alerts watch the
+/// exporter's job, which has a ServiceMonitor.
+#[test]
+fn the_cln_dashboard_plots_the_exporters_metrics() {
+    let test = monitored();
+    let (docs, _) = crate::common::render(&test, "openlsp.yaml");
+    let config = crate::common::find(&docs, "ConfigMap", "openlsp-two-impls-cln-dashboard");
+    assert_eq!(config["metadata"]["labels"]["grafana_dashboard"], "1");
+    let text = config["data"]["openlsp-two-impls-cln.json"]
+        .as_str()
+        .unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(text).unwrap();
+    let mut metrics = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("cln_") {
+                    metrics.insert(word.to_owned());
+                }
+            }
+        }
+    }
+    // Every cln_* name the exporter writes (cln_metrics.rs), except the info metric.
+    let written = [
+        "cln_block_height",
+        "cln_channel_balance_sat",
+        "cln_channel_capacity_sat",
+        "cln_channels",
+        "cln_channels_normal_peer_offline",
+        "cln_fees_collected_sat",
+        "cln_peers",
+        "cln_synced_to_chain",
+        "cln_up",
+        "cln_wallet_balance_sat",
+    ];
+    assert_eq!(metrics, written.iter().map(|m| m.to_string()).collect());
+    // Without a CLN node there is no CLN dashboard.
+    let lnd_only = crate::common::appended("lsp-two-nodes", "  monitoring: {}");
+    let (docs, _) = crate::common::render(&lnd_only, "openlsp.yaml");
+    assert!(!docs.iter().any(|d| {
+        d["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("-cln-dashboard")
+    }));
+}

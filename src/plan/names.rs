@@ -48,6 +48,11 @@ pub fn macaroons_secret(lightning: &str) -> String {
     format!("{lightning}-rpc")
 }
 
+/// A CLN node's exporter (`openlsp exporter cln`): Deployment, Service and ServiceMonitor.
+pub fn cln_exporter(lightning: &str) -> String {
+    format!("{lightning}-exporter")
+}
+
 /// A bitcoind exporter's username and password for that bitcoind's RPC.
 pub fn exporter_credentials_secret(bitcoin: &str) -> String {
     format!("{bitcoin}-exporter-rpc")

@@ -21,9 +21,10 @@ mod validate;
 pub(crate) use chain::{ChainMode, MIN_PRUNE_MIB, mainnet_chain_size};
 pub(crate) use check::{is_dns_label, is_normal_absolute_path};
 pub(crate) use defaults::{
-    BACKUP_CPU, CLN_INIT_CPU, CLN_INIT_MEMORY, DEFAULT_COLOR, DEFAULT_RPC_ALLOW_IP, EXPORTER_CPU,
-    EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU,
-    LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY, backup_memory,
+    BACKUP_CPU, CLN_EXPORTER_CPU, CLN_EXPORTER_MEMORY, CLN_INIT_CPU, CLN_INIT_MEMORY,
+    DEFAULT_COLOR, DEFAULT_RPC_ALLOW_IP, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU,
+    HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY,
+    LNDMON_CPU, LNDMON_MEMORY, backup_memory,
 };
 pub(crate) use diagnostic::{Diagnostic, ProfileError};
 pub(crate) use facts::public_exposures;
