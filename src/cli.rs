@@ -111,7 +111,7 @@ pub enum ExporterCommand {
     Cln(ClnExporterArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ClnExporterArgs {
     /// CLNRest's address, e.g. https://cln.bitcoin.svc:3010.
     #[arg(long, value_name = "URL")]

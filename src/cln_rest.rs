@@ -21,7 +21,7 @@ use rustls_pki_types::{CertificateDer, ServerName};
 pub const SERVER_NAME: &str = "cln";
 
 /// How long one call may take, connection included.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An answer larger than this is not a read-only call's JSON.
 const MAX_ANSWER: usize = 16 * 1024 * 1024;
@@ -31,7 +31,9 @@ pub enum ClnRestError {
     #[error("the CA file holds no PEM certificate")]
     NoCertificate,
     #[error("the CA certificate is not usable")]
-    Ca(#[from] rustls::Error),
+    Ca(#[source] rustls::Error),
+    #[error("{0}: this is a bug in openlsp")]
+    Bug(String),
     #[error("the rune is not a valid header value")]
     Rune,
     #[error("{url} is not a URL: {reason}")]
@@ -63,7 +65,7 @@ impl ClnRest {
         let mut found = false;
         for cert in CertificateDer::pem_slice_iter(ca_pem) {
             let cert = cert.map_err(|_| ClnRestError::NoCertificate)?;
-            roots.add(cert)?;
+            roots.add(cert).map_err(ClnRestError::Ca)?;
             found = true;
         }
         if !found {
@@ -71,13 +73,12 @@ impl ClnRest {
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
+            .with_safe_default_protocol_versions()
+            .map_err(|err| ClnRestError::Bug(format!("ring's TLS versions: {err}")))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let name = ServerName::try_from(SERVER_NAME).map_err(|err| ClnRestError::Url {
-            url: SERVER_NAME.to_owned(),
-            reason: err.to_string(),
-        })?;
+        let name = ServerName::try_from(SERVER_NAME)
+            .map_err(|err| ClnRestError::Bug(format!("server name {SERVER_NAME}: {err}")))?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(CALL_TIMEOUT));

@@ -287,8 +287,9 @@ fn the_cln_exporter_serves_the_nodes_metrics() {
     );
 }
 
-/// A wrong rune, a CA the server's certificate does not chain to, and no CLN at all: each is
-/// `cln_up 0` alone, a valid exposition, with the reason in the log and no rune anywhere.
+/// A wrong rune, a CA the server's certificate does not chain to, no CLN at all, and a port
+/// that takes connections but never answers: each is `cln_up 0` alone, a valid exposition,
+/// with the reason in the log and no rune anywhere.
 #[test]
 fn the_cln_exporter_reports_down_with_the_reason() {
     let Some(promtool) =
@@ -301,6 +302,9 @@ fn the_cln_exporter_reports_down_with_the_reason() {
     let (other_ca, _, _) = node_certificates();
     let wrong_rune = "wrong-rune-Zm9vYmFyYmF6cXV4cXV1eA";
     let unreachable = format!("https://127.0.0.1:{}", free_port());
+    // The kernel completes the handshake from the backlog; nobody ever reads the ClientHello.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("https://{}", silent.local_addr().unwrap());
     for (what, url, rune, ca, reason) in [
         (
             "a wrong rune",
@@ -322,6 +326,13 @@ fn the_cln_exporter_reports_down_with_the_reason() {
             RUNE,
             clnrest.ca_pem.as_str(),
             "getinfo:",
+        ),
+        (
+            "a silent port",
+            silent_url.as_str(),
+            RUNE,
+            clnrest.ca_pem.as_str(),
+            "getinfo: no answer within 5s",
         ),
     ] {
         let test = Test::new();

@@ -5,7 +5,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use http_body_util::Full;
@@ -23,6 +23,11 @@ use crate::ui::Ui;
 
 /// The text format's content type (version 0.0.4).
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A whole refresh gives up after this long, inside Prometheus' default 10 s scrape timeout and
+/// the readiness probe's 15 s: a node that accepts connections but never answers is `cln_up 0`,
+/// not a failed scrape.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(8);
 
 pub async fn run(ui: &Ui, args: &ExporterArgs) -> anyhow::Result<Outcome> {
     match &args.command {
@@ -50,13 +55,7 @@ async fn cln(ui: &Ui, args: &ClnExporterArgs) -> anyhow::Result<Outcome> {
         args.rest_url, args.listen
     ));
     let exporter = Arc::new(Exporter {
-        args: ClnExporterArgs {
-            rest_url: args.rest_url.clone(),
-            rune_file: args.rune_file.clone(),
-            ca_file: args.ca_file.clone(),
-            listen: args.listen,
-            refresh: args.refresh,
-        },
+        args: args.clone(),
         cache: Mutex::new(Cache {
             at: None,
             text: Arc::new(String::new()),
@@ -122,7 +121,15 @@ impl Exporter {
         if cache.at.is_some_and(|at| at.elapsed() < self.args.refresh) {
             return Arc::clone(&cache.text);
         }
-        let snapshot = match self.refresh().await {
+        let refreshed = tokio::time::timeout(REFRESH_TIMEOUT, self.refresh())
+            .await
+            .unwrap_or_else(|_| {
+                Err(anyhow::anyhow!(
+                    "no complete answer within {}s",
+                    REFRESH_TIMEOUT.as_secs()
+                ))
+            });
+        let snapshot = match refreshed {
             Ok(snapshot) => Some(snapshot),
             Err(err) => {
                 tracing::warn!("CLN refresh failed, cln_up is 0: {err:#}");
