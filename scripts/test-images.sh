@@ -27,6 +27,7 @@
 #   pause     openlsp.test/pause:<version>  kubernetes' pause.c, built by test-cluster.sh (--pause)
 #   openlsp   openlsp.test/openlsp:local   this checkout's openlsp binary and the shared
 #             libraries it links (--openlsp), for the controller's Deployment
+#             and CLN's exporter
 # openlsp.test is a reserved name (RFC 2606): no registry can ever serve it, so those images
 # can only be the local ones. Nothing here stands in for a program Debian does not package
 # (lnd, lndinit, CLN, BTCPay, NBXplorer, RTL, ThunderHub, the exporters): their pods stay in

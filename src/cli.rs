@@ -94,6 +94,44 @@ pub enum Command {
     Status(StatusArgs),
     /// Print the manual page (roff), or write one page per command to a directory.
     Man(ManArgs),
+    /// Serve a node's Prometheus metrics (what the site's exporter pods run).
+    Exporter(ExporterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExporterArgs {
+    #[command(subcommand)]
+    pub command: ExporterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExporterCommand {
+    /// Core Lightning, through its REST API (clnrest) with a read-only rune: cln_* metrics on
+    /// GET /metrics.
+    Cln(ClnExporterArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClnExporterArgs {
+    /// CLNRest's address, e.g. https://cln.bitcoin.svc:3010.
+    #[arg(long, value_name = "URL")]
+    pub rest_url: String,
+
+    /// A file holding the rune (read-only is enough); read again on every refresh.
+    #[arg(long, value_name = "FILE")]
+    pub rune_file: PathBuf,
+
+    /// The node's CA certificate (PEM), which CLNRest's certificate must chain to.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: PathBuf,
+
+    /// Where to serve /metrics.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9750")]
+    pub listen: std::net::SocketAddr,
+
+    /// Scrapes within this long of a refresh get its answer, not new calls to the node.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub refresh: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

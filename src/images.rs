@@ -50,6 +50,9 @@ pub const CONTROLLER_PLACEHOLDER: &str = concat!(
     "registry.invalid/openlsp/openlsp:",
     env!("CARGO_PKG_VERSION")
 );
+/// The user of openlsp's image (the Containerfile's distroless `nonroot`): the controller and
+/// each CLN node's exporter run as it.
+pub const OPENLSP_UID: i64 = 65532;
 /// rclone (rclone/rclone on Docker Hub; its Dockerfile: alpine:latest with ca-certificates,
 /// fuse3 and tzdata, rclone in /usr/local/bin; published for linux/amd64, arm64, arm/v7, arm/v6
 /// and 386). The channel backup container runs openlsp's script with its busybox `sh`, applets

@@ -10,6 +10,8 @@
 
 pub(crate) mod channel_backup;
 pub mod cli;
+pub(crate) mod cln_metrics;
+pub(crate) mod cln_rest;
 pub(crate) mod cluster;
 pub(crate) mod commands;
 pub(crate) mod controller;
@@ -62,6 +64,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Controller(args) => commands::controller::run(&ui, &cli.global, args).await,
         Command::Status(args) => commands::status::run(&ui, &cli.global, args).await,
         Command::Man(args) => commands::man::run(&ui, args),
+        Command::Exporter(args) => commands::exporter::run(&ui, args).await,
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

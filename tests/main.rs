@@ -14,6 +14,7 @@ mod bitcoind;
 mod btcpay;
 mod cli;
 mod cln;
+mod cln_exporter;
 mod connection_errors;
 mod e2e;
 mod init;

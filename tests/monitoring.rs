@@ -137,7 +137,7 @@ fn the_exporters_user_may_make_the_exporters_calls_and_nothing_else() {
 }
 
 /// One HTTP GET on loopback: status and body, or None while nothing listens on `port`.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+pub(crate) fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -774,7 +774,11 @@ tests:
 
 /// `promtool test rules` on `tests` (rule_files next to it, in `test`'s dir) passes.
 #[track_caller]
-fn promtool_test_rules(promtool: &std::path::Path, test: &Test, tests: &std::path::Path) {
+pub(crate) fn promtool_test_rules(
+    promtool: &std::path::Path,
+    test: &Test,
+    tests: &std::path::Path,
+) {
     let output = Command::new(promtool)
         .args(["test", "rules"])
         .arg(tests)
@@ -792,9 +796,14 @@ fn promtool_test_rules(promtool: &std::path::Path, test: &Test, tests: &std::pat
 /// The full stack's rendered alert groups in `rules.yaml` of a new test dir.
 fn full_stack_rules() -> Test {
     let test = Test::new().with_example("full-stack");
-    let (docs, _) = render(&test, "full-stack.yaml");
+    write_rules(&test, "full-stack.yaml");
+    test
+}
+
+/// `profile`'s rendered alert groups in `rules.yaml` of `test`'s dir, for `promtool test rules`.
+pub(crate) fn write_rules(test: &Test, profile: &str) {
+    let (docs, _) = render(test, profile);
     let rule = find(&docs, "PrometheusRule", "openlsp-alerts");
     let groups = serde_json::json!({ "groups": rule["spec"]["groups"] });
     test.write("rules.yaml", &serde_yaml::to_string(&groups).unwrap());
-    test
 }

@@ -847,10 +847,10 @@ fn cln_and_lnd_admit_exactly_the_intended_connections() {
     );
 }
 
-/// With monitoring, Prometheus scrapes CLN's backup container like LND's; CLN has no other
-/// metrics port yet.
+/// With monitoring, Prometheus scrapes CLN's exporter and CLN's backup container like LND's;
+/// the exporter reaches only its node's clnrest and the cluster DNS.
 #[test]
-fn cln_with_monitoring_admits_prometheus_to_its_backup_metrics_only() {
+fn cln_with_monitoring_admits_prometheus_to_its_exporter_and_backup_metrics() {
     let test = appended("cln-and-lnd", "  monitoring: {}");
     let site = site(&test, "openlsp.yaml", "observability", "ingress");
     assert_connections(
@@ -865,12 +865,13 @@ fn cln_with_monitoring_admits_prometheus_to_its_backup_metrics_only() {
             "bitcoind:8332 <- bitcoind-exporter, cln, lnd",
             "bitcoind:8333 <- *",
             "bitcoind:8334 <- tor",
-            "cln:3010 <- tor",
+            "cln-exporter:9750 <- prometheus",
+            "cln:3010 <- cln-exporter, tor",
             "cln:9735 <- *",
             "cln:9736 <- tor",
             "cln:9741 <- prometheus",
-            "cluster-dns:53 <- bitcoind-exporter, lnd-lndmon, tor, bitcoind, cln, lnd",
-            "cluster-dns:53/UDP <- bitcoind-exporter, lnd-lndmon, tor, bitcoind, cln, lnd",
+            "cluster-dns:53 <- bitcoind-exporter, cln-exporter, lnd-lndmon, tor, bitcoind, cln, lnd",
+            "cluster-dns:53/UDP <- bitcoind-exporter, cln-exporter, lnd-lndmon, tor, bitcoind, cln, lnd",
             "elsewhere:443 <- tor, bitcoind, cln, lnd",
             "elsewhere:8080 <- tor, bitcoind, cln, lnd",
             "ingress-controller:443 <- tor, bitcoind, cln, lnd",

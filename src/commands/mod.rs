@@ -7,6 +7,7 @@ pub mod connect;
 pub mod controller;
 pub mod delete;
 pub mod diff;
+pub mod exporter;
 pub mod init;
 pub mod man;
 pub mod render;

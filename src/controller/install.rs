@@ -23,7 +23,7 @@ use crate::plan::{Plan, PlannedObject};
 /// The name of the controller's ServiceAccount and Deployment.
 pub const NAME: &str = "openlsp-controller";
 /// The controller's user and group in its image (distroless `nonroot`).
-const NONROOT: i64 = 65532;
+const NONROOT: i64 = crate::images::OPENLSP_UID;
 
 /// The ClusterRole (and binding) of the controller installed in `namespace`: one per install,
 /// so two installs never share or take over each other's grants.

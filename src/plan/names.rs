@@ -65,6 +65,11 @@ pub fn bitcoind_exporter(bitcoin: &str) -> String {
     format!("{bitcoin}-exporter")
 }
 
+/// A CLN node's exporter (`openlsp exporter cln`): Deployment, Service and ServiceMonitor.
+pub fn cln_exporter(lightning: &str) -> String {
+    format!("{lightning}-exporter")
+}
+
 /// A bitcoind exporter's username and password for that bitcoind's RPC.
 pub fn exporter_credentials_secret(bitcoin: &str) -> String {
     format!("{bitcoin}-exporter-rpc")

@@ -80,6 +80,10 @@ pub const NBXPLORER_CPU: Millicores = Millicores(100);
 pub const POSTGRES_MEMORY: Bytes = Bytes::mib(256);
 pub const POSTGRES_CPU: Millicores = Millicores(100);
 pub const LNDMON_CPU: Millicores = Millicores(50);
+/// CLN's exporter: openlsp itself on one thread, four small JSON answers per refresh (about
+/// 3 MiB of its own; the rest is the binary's pages, which the cgroup counts too).
+pub const CLN_EXPORTER_MEMORY: Bytes = Bytes::mib(48);
+pub const CLN_EXPORTER_CPU: Millicores = Millicores(20);
 /// microk8s' observability addon: Helm release `kube-prom-stack` in namespace `observability`.
 const MONITORING_RELEASE: &str = "kube-prom-stack";
 const MONITORING_NAMESPACE: &str = "observability";
@@ -277,6 +281,9 @@ fn resolve_monitoring(spec: &SpecInput) -> Monitoring {
         lndmon_image: input
             .lndmon_image
             .unwrap_or_else(|| images::LNDMON.to_owned()),
+        cln_exporter_image: input
+            .cln_exporter_image
+            .unwrap_or_else(|| images::CONTROLLER_PLACEHOLDER.to_owned()),
     }
 }
 

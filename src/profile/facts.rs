@@ -3,17 +3,18 @@
 //! is worked out here, once.
 
 use super::defaults::{
-    BACKUP_CPU, CLN_INIT_CPU, CLN_INIT_MEMORY, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU,
-    HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY,
-    LNDMON_CPU, LNDMON_MEMORY, NBXPLORER_CPU, NBXPLORER_MEMORY, POSTGRES_CPU, POSTGRES_MEMORY,
-    backup_memory,
+    BACKUP_CPU, CLN_EXPORTER_CPU, CLN_EXPORTER_MEMORY, CLN_INIT_CPU, CLN_INIT_MEMORY, EXPORTER_CPU,
+    EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU,
+    LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY, NBXPLORER_CPU,
+    NBXPLORER_MEMORY, POSTGRES_CPU, POSTGRES_MEMORY, backup_memory,
 };
 use super::quantity::{Bytes, Millicores};
 use super::site::{Implementation, LndApi, Resources, Site};
 
 /// Pods beside the nodes, with the machine they run on: Tor on the host, each exporter pod (the
-/// exporter and its `headers` container) beside its bitcoind, each lndmon beside its LND, the
-/// containers of each Lightning pod beside the daemon, and BTCPay's three pods beside their disk.
+/// exporter and its `headers` container) beside its bitcoind, each lndmon beside its LND, each
+/// CLN exporter beside its CLN, the containers of each Lightning pod beside the daemon, and
+/// BTCPay's three pods beside their disk.
 pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
     let mut pods = Vec::new();
     if site.spec.tor.enabled() {
@@ -33,6 +34,12 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
         .iter()
         .filter(|node| node.implementation == Implementation::Lnd)
         .map(|node| (&node.disk, LNDMON_MEMORY, LNDMON_CPU));
+    let cln_exporters = site
+        .spec
+        .lightning
+        .iter()
+        .filter(|node| node.implementation == Implementation::Cln)
+        .map(|node| (&node.disk, CLN_EXPORTER_MEMORY, CLN_EXPORTER_CPU));
     // Every LND pod also runs the lndinit sidecars that publish its macaroons and its channel
     // backup's cluster copy, and with backup targets the backup container. Its init containers
     // run one at a time before LND, so the pod needs max(wallet init, LND + sidecars): beyond
@@ -64,6 +71,7 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
     let beside_nodes = exporters
         .filter(|_| monitoring.enabled)
         .chain(lndmons.filter(|_| monitoring.enabled && monitoring.lndmon))
+        .chain(cln_exporters.filter(|_| monitoring.enabled))
         .chain(sidecars);
     for (disk, memory, cpu) in beside_nodes {
         pods.push((site.machine_of_disk(disk), Resources { memory, cpu }));
@@ -180,7 +188,7 @@ spec:
     }
 
     #[test]
-    fn a_cln_pod_counts_its_sidecars_and_backup_container_but_no_lndmon() {
+    fn a_cln_pod_counts_its_exporter_sidecars_and_backup_container_but_no_lndmon() {
         let lnd = site("lnd");
         let cln = site("cln");
         let backup = backup_memory(&cln);
@@ -199,14 +207,21 @@ spec:
                 },
             ]
         );
-        // CLN: no lndmon, no lndinit init containers; its runes, publish and scb-publish
-        // sidecars and the backup container (its small init containers run before lightningd).
+        // CLN: its exporter instead of lndmon; no lndinit init containers; its runes, publish
+        // and scb-publish sidecars and the backup container (its small init containers run
+        // before lightningd).
         assert_eq!(
             beside_lightning(&cln),
-            vec![Resources {
-                memory: Bytes(3 * LND_SIDECAR_MEMORY.0 + backup.0),
-                cpu: Millicores(3 * LND_SIDECAR_CPU.0 + BACKUP_CPU.0),
-            }]
+            vec![
+                Resources {
+                    memory: CLN_EXPORTER_MEMORY,
+                    cpu: CLN_EXPORTER_CPU
+                },
+                Resources {
+                    memory: Bytes(3 * LND_SIDECAR_MEMORY.0 + backup.0),
+                    cpu: Millicores(3 * LND_SIDECAR_CPU.0 + BACKUP_CPU.0),
+                }
+            ]
         );
     }
 }

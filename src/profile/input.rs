@@ -171,6 +171,10 @@ pub struct MonitoringInput {
     pub exporter_image: Option<String>,
     #[serde(default, deserialize_with = "optional_text")]
     pub lndmon_image: Option<String>,
+    /// openlsp's own image, which runs each CLN node's exporter (`openlsp exporter cln`):
+    /// your build of the Containerfile, as for `controller install --image`.
+    #[serde(default, deserialize_with = "optional_text")]
+    pub cln_exporter_image: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

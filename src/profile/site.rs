@@ -350,6 +350,8 @@ pub struct Monitoring {
     pub lndmon: bool,
     pub exporter_image: String,
     pub lndmon_image: String,
+    /// openlsp's image, for `openlsp exporter cln`.
+    pub cln_exporter_image: String,
 }
 
 /// `spec.ingress`: cert-manager ClusterIssuers and the Ingresses the profile names.

@@ -11,6 +11,7 @@ mod addons;
 mod apply;
 mod backup;
 mod cln;
+mod cln_exporter;
 mod connection;
 mod controller;
 mod crds;

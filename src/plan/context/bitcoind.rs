@@ -437,21 +437,13 @@ fn exporter(
         service_host(site, &node.name),
         site.spec.network.rpc_port()
     );
-    let policy = PodPolicy::new(
+    let policy = PodPolicy::exporter(
+        site,
         names::bitcoind_exporter(&node.name),
-        &labels,
-        &selector,
-        vec![Access::from(
-            vec![network::namespace(&site.spec.monitoring.namespace)],
-            vec![tcp(EXPORTER_PORT), tcp(HEADERS_EXPORTER_PORT)],
-        )],
-        vec![
-            Access::from(
-                vec![network::pods(site, &bitcoind_selector(site, &node.name))],
-                vec![tcp(site.spec.network.rpc_port())],
-            ),
-            Access::dns(),
-        ],
+        (&labels, &selector),
+        vec![tcp(EXPORTER_PORT), tcp(HEADERS_EXPORTER_PORT)],
+        &bitcoind_selector(site, &node.name),
+        site.spec.network.rpc_port(),
     );
     Ok(Some(ExporterContext {
         user: EXPORTER_RPC_USER,

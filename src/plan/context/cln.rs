@@ -12,9 +12,9 @@ use super::backup::{self, NodeBackupContext, WatchedFile};
 use super::ingress::{self, NodeIngressContext};
 use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
-    BACKUP_METRICS_PORT, CLN_APP, CLN_GRPC_PORT, CLN_REST_PORT, LIGHTNING_COMPONENT, LND_P2P_PORT,
-    Labels, ResourcesContext, StorageContext, api_port, b64, bitcoind_selector, component_labels,
-    resources, secret, service_host, storage,
+    BACKUP_METRICS_PORT, CLN_APP, CLN_EXPORTER_PORT, CLN_GRPC_PORT, CLN_REST_PORT,
+    LIGHTNING_COMPONENT, LND_P2P_PORT, Labels, ResourcesContext, StorageContext, api_port, b64,
+    bitcoind_selector, component_labels, resources, secret, service_host, storage,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
@@ -22,8 +22,8 @@ use crate::images;
 use crate::plan::error::PlanError;
 use crate::plan::names;
 use crate::profile::{
-    CLN_INIT_CPU, CLN_INIT_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LightningNode, LndApi,
-    Network, Site, TorMode,
+    CLN_EXPORTER_CPU, CLN_EXPORTER_MEMORY, CLN_INIT_CPU, CLN_INIT_MEMORY, LND_SIDECAR_CPU,
+    LND_SIDECAR_MEMORY, LightningNode, LndApi, Network, Site, TorMode,
 };
 use crate::secrets::{self as state, Secrets};
 
@@ -32,10 +32,14 @@ use crate::secrets::{self as state, Secrets};
 const PUBLISHED: [&str; 5] = [
     names::CLN_ADMIN_RUNE,
     names::CLN_READONLY_RUNE,
-    "ca.pem",
+    CA_KEY,
     "client.pem",
     "client-key.pem",
 ];
+
+/// lightningd's CA certificate (cln-grpc's, which clnrest serves with too: lightningd-config(5),
+/// `clnrest-certs`), as a key of `<node>-rpc`.
+const CA_KEY: &str = "ca.pem";
 
 /// Where the pod mounts the node's volume: lightningd's `--lightning-dir`.
 const LIGHTNING_DIR: &str = "/data";
@@ -91,6 +95,33 @@ pub(crate) struct ClnNodeContext {
     policy: PodPolicy,
     /// The copies of its emergency.recover: to the targets, and the cluster copy.
     backup: NodeBackupContext,
+    /// Its Prometheus exporter (`openlsp exporter cln`), with monitoring on.
+    exporter: Option<ClnExporterContext>,
+}
+
+/// The exporter's pod: openlsp's image running `openlsp exporter cln` against the node's
+/// clnrest, with the read-only rune and the node's CA from `<node>-rpc` as files.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClnExporterContext {
+    name: String,
+    image: String,
+    uid: i64,
+    memory: String,
+    cpu: String,
+    port: u16,
+    /// clnrest's address: the node's Service; the certificate is checked as `cln`.
+    rest_url: String,
+    /// The Secret the node's publish sidecar fills, and the keys the exporter reads from it.
+    rpc_secret: String,
+    rune_key: &'static str,
+    ca_key: &'static str,
+    /// Scrapes within this long of the last refresh share its answers.
+    refresh: &'static str,
+    labels: Labels,
+    selector: Labels,
+    /// Only the monitoring namespace scrapes it; it reaches only its node's clnrest and DNS.
+    policy: PodPolicy,
 }
 
 #[derive(Serialize)]
@@ -173,7 +204,16 @@ pub(crate) fn context(
     } else {
         Vec::new()
     };
-    let policy = policy(site, node, &backend.name, &labels, &selector, &published);
+    let exporter = exporter(site, node, &selector);
+    let policy = policy(
+        site,
+        node,
+        &backend.name,
+        &labels,
+        &selector,
+        &published,
+        exporter.as_ref().map(|e| &e.selector),
+    );
     let network = cln_network(site.spec.network);
     Ok(ClnContext {
         node: ClnNodeContext {
@@ -229,6 +269,7 @@ pub(crate) fn context(
                     token_volume: "publish-token",
                 },
             ),
+            exporter,
         },
         backend: ClnBackendContext {
             name: backend.name.clone(),
@@ -253,7 +294,7 @@ pub(crate) fn cln_network(network: Network) -> &'static str {
 
 /// CLN's NetworkPolicy. P2P: anyone, or only Tor in tor-only mode; clnrest and cln-grpc: Tor
 /// when the profile lists them under `onion`, the ingress controller when published; the backup
-/// container's metrics: the monitoring namespace. In
+/// container's metrics: the monitoring namespace; clnrest also its exporter. In
 /// tor-only mode the pod connects only to Tor, its bitcoind's RPC (the bcli plugin), the
 /// cluster DNS and the API server (the publish sidecar writes `<node>-rpc`); otherwise anywhere.
 fn policy(
@@ -263,6 +304,7 @@ fn policy(
     labels: &Labels,
     selector: &Labels,
     published: &[LndApi],
+    exporter: Option<&Labels>,
 ) -> PodPolicy {
     let tor_only = site.spec.tor.mode == TorMode::TorOnly;
     let mut ingress = vec![if tor_only {
@@ -277,6 +319,9 @@ fn policy(
         }
         if published.contains(&api) {
             clients.push(network::namespace(&site.spec.ingress.controller_namespace));
+        }
+        if let (LndApi::Rest, Some(exporter)) = (api, exporter) {
+            clients.push(network::pods(site, exporter));
         }
         ingress.push(Access::from(clients, vec![tcp(api_port(node, api))]));
     }
@@ -300,6 +345,45 @@ fn policy(
         vec![Access::anywhere(Vec::new())]
     };
     PodPolicy::new(node.name.clone(), labels, selector, ingress, egress)
+}
+
+/// The node's exporter, with monitoring on.
+fn exporter(
+    site: &Site,
+    node: &LightningNode,
+    node_selector: &Labels,
+) -> Option<ClnExporterContext> {
+    let monitoring = &site.spec.monitoring;
+    if !monitoring.enabled {
+        return None;
+    }
+    let (labels, selector) =
+        component_labels(site, "openlsp-cln-exporter", &node.name, "metrics-exporter");
+    let name = names::cln_exporter(&node.name);
+    let policy = PodPolicy::exporter(
+        site,
+        name.clone(),
+        (&labels, &selector),
+        vec![tcp(CLN_EXPORTER_PORT)],
+        node_selector,
+        CLN_REST_PORT,
+    );
+    Some(ClnExporterContext {
+        name,
+        image: monitoring.cln_exporter_image.clone(),
+        uid: images::OPENLSP_UID,
+        memory: CLN_EXPORTER_MEMORY.to_string(),
+        cpu: CLN_EXPORTER_CPU.to_string(),
+        port: CLN_EXPORTER_PORT,
+        rest_url: format!("https://{}:{CLN_REST_PORT}", service_host(site, &node.name)),
+        rpc_secret: names::macaroons_secret(&node.name),
+        rune_key: names::CLN_READONLY_RUNE,
+        ca_key: CA_KEY,
+        refresh: "10s",
+        labels,
+        selector,
+        policy,
+    })
 }
 
 /// The node's onion services: P2P, and clnrest/cln-grpc when the profile lists them.

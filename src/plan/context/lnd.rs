@@ -401,21 +401,13 @@ fn monitoring(site: &Site, node: &LightningNode) -> Option<LightningMonitoring> 
     let lndmon = monitoring.lndmon.then(|| {
         let (labels, selector) = lndmon_labels(site, node);
         let name = format!("{}-lndmon", node.name);
-        let policy = PodPolicy::new(
+        let policy = PodPolicy::exporter(
+            site,
             name.clone(),
-            &labels,
-            &selector,
-            vec![Access::from(
-                vec![network::namespace(&monitoring.namespace)],
-                vec![tcp(LNDMON_PORT)],
-            )],
-            vec![
-                Access::from(
-                    vec![network::pods(site, &lnd_selector(site, &node.name))],
-                    vec![tcp(LND_GRPC_PORT)],
-                ),
-                Access::dns(),
-            ],
+            (&labels, &selector),
+            vec![tcp(LNDMON_PORT)],
+            &lnd_selector(site, &node.name),
+            LND_GRPC_PORT,
         );
         LndmonContext {
             name,

@@ -46,6 +46,8 @@ pub(crate) struct MonitoringContext {
     exporters: Vec<ScrapeJob>,
     lnd_jobs: Vec<ScrapeJob>,
     lndmon_jobs: Vec<ScrapeJob>,
+    /// Each CLN node's exporter (`openlsp exporter cln`).
+    cln_jobs: Vec<ScrapeJob>,
     /// The backup containers' metrics, one job per Lightning node, when there are targets.
     backup_jobs: Vec<ScrapeJob>,
     disks: Vec<DiskWatch>,
@@ -56,6 +58,8 @@ pub(crate) struct MonitoringContext {
     machine_regex: String,
     bitcoind_dashboard: DashboardContext,
     lnd_dashboard: DashboardContext,
+    /// Rendered only when the site has a CLN node.
+    cln_dashboard: DashboardContext,
 }
 
 pub(crate) fn context(site: &Site) -> MonitoringContext {
@@ -81,7 +85,8 @@ pub(crate) fn context(site: &Site) -> MonitoringContext {
         uid: dashboard_uid(site, kind),
         key: format!("openlsp-{}-{kind}.json", site.name()),
     };
-    // LND's metrics and lndmon; a CLN node has neither (its backup container is below).
+    // LND's metrics and lndmon; a CLN node has its own exporter instead (its backup container is
+    // below).
     let lnds: Vec<&String> = site
         .spec
         .lightning
@@ -90,6 +95,12 @@ pub(crate) fn context(site: &Site) -> MonitoringContext {
         .map(|n| &n.name)
         .collect();
     let lndmon = monitoring.lndmon && !lnds.is_empty();
+    let clns = site
+        .spec
+        .lightning
+        .iter()
+        .filter(|n| n.implementation == Implementation::Cln)
+        .map(|n| &n.name);
     MonitoringContext {
         enabled: monitoring.enabled,
         release: monitoring.release.clone(),
@@ -104,6 +115,7 @@ pub(crate) fn context(site: &Site) -> MonitoringContext {
         } else {
             Vec::new()
         },
+        cln_jobs: scrape_jobs(clns, "exporter"),
         backup_jobs: if site.spec.backup.targets.is_empty() {
             Vec::new()
         } else {
@@ -115,6 +127,7 @@ pub(crate) fn context(site: &Site) -> MonitoringContext {
         machine_regex,
         bitcoind_dashboard: dashboard("bitcoind"),
         lnd_dashboard: dashboard("lnd"),
+        cln_dashboard: dashboard("cln"),
     }
 }
 

@@ -214,4 +214,29 @@ impl PodPolicy {
             egress: rules(egress, false),
         }
     }
+
+    /// A metrics exporter's policy: the monitoring namespace scrapes `metrics_ports`; the
+    /// exporter reaches only its node (the pods `node` selects) on `node_port`, and the DNS.
+    pub(crate) fn exporter(
+        site: &Site,
+        name: String,
+        (labels, selector): (&Labels, &Labels),
+        metrics_ports: Vec<PolicyPort>,
+        node: &Labels,
+        node_port: u16,
+    ) -> Self {
+        PodPolicy::new(
+            name,
+            labels,
+            selector,
+            vec![Access::from(
+                vec![namespace(&site.spec.monitoring.namespace)],
+                metrics_ports,
+            )],
+            vec![
+                Access::from(vec![pods(site, node)], vec![tcp(node_port)]),
+                Access::dns(),
+            ],
+        )
+    }
 }

@@ -46,6 +46,8 @@ pub(crate) fn lnd_api_port(api: LndApi) -> u16 {
 pub(crate) const CLN_GRPC_PORT: u16 = 9736;
 /// Core Lightning's clnrest port (off unless set; lightningd-config(5): "3010 is common").
 pub(crate) const CLN_REST_PORT: u16 = 3010;
+/// `openlsp exporter cln`'s metrics port.
+pub(crate) const CLN_EXPORTER_PORT: u16 = 9750;
 
 /// The port Lightning node `node` serves `api` on.
 pub(crate) fn api_port(node: &LightningNode, api: LndApi) -> u16 {

@@ -1,6 +1,7 @@
 //! `spec.monitoring`: the names the observability addon selects by, the exporter images, and
-//! the networks lndmon knows.
+//! the networks lndmon knows, and that CLN's exporter has an image to run.
 
+use crate::images;
 use crate::profile::check::{Checker, is_dns_label, is_label_value};
 use crate::profile::site::{Implementation, Network, Site};
 
@@ -22,6 +23,25 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
     }
     checker.check_image("spec.monitoring.exporterImage", &monitoring.exporter_image);
     checker.check_image("spec.monitoring.lndmonImage", &monitoring.lndmon_image);
+    checker.check_image(
+        "spec.monitoring.clnExporterImage",
+        &monitoring.cln_exporter_image,
+    );
+    let any_cln = site
+        .spec
+        .lightning
+        .iter()
+        .any(|node| node.implementation == Implementation::Cln);
+    if monitoring.enabled
+        && any_cln
+        && monitoring.cln_exporter_image == images::CONTROLLER_PLACEHOLDER
+    {
+        checker.warn(
+            "spec.monitoring.clnExporterImage",
+            "CLN's exporter runs openlsp's own image, and openlsp publishes none: the exporter pods cannot pull the placeholder, so no CLN metrics or CLN alerts work",
+            "build the Containerfile, push it to a registry the cluster pulls from and set spec.monitoring.clnExporterImage (docs/controller.md)",
+        );
+    }
     let lndmon_network = matches!(
         site.spec.network,
         Network::Mainnet | Network::Testnet | Network::Regtest
