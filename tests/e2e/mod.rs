@@ -10,6 +10,7 @@
 mod addons;
 mod apply;
 mod backup;
+mod btcpay;
 mod cln;
 mod cln_exporter;
 mod connection;
