@@ -108,8 +108,26 @@ pub fn stage_batches<'d>(
     batches.into_iter().collect()
 }
 
+/// A stage's objects in the order they can be written: RoleBindings after everything else. The
+/// API server checks a binding against its Role (unless the writer may `bind`, which the
+/// controller may not), so a binding written beside its new Role fails, and the failure cancels
+/// the Role's write.
+fn waves<'a>(batch: &[&'a Desired]) -> Vec<Vec<&'a Desired>> {
+    let (bindings, first): (Vec<&Desired>, Vec<&Desired>) =
+        batch.iter().copied().partition(|object| {
+            matches!(
+                object.id.kind.as_str(),
+                "RoleBinding" | "ClusterRoleBinding"
+            )
+        });
+    [first, bindings]
+        .into_iter()
+        .filter(|wave| !wave.is_empty())
+        .collect()
+}
+
 /// Creates and changes the `selected` objects that differ, stage by stage, concurrently within
-/// a stage. After stage 2 it waits for the new CustomResourceDefinitions and for the cluster to
+/// a stage (in [`waves`]). After stage 2 it waits for the new CustomResourceDefinitions and for the cluster to
 /// serve their kinds. Stops at a stage boundary when interrupted (`report.stopped_before`), and
 /// writes nothing more once the lock is lost.
 #[allow(clippy::too_many_arguments)]
@@ -136,24 +154,31 @@ pub async fn write_changes(
             report,
         )?;
         progress.stage(stage, batch.len());
-        let written = stream::iter(batch.iter().map(|object| async move {
-            let kind = match survey.kind_of(&object.id) {
-                Some(kind) => kind.clone(),
-                // Served since stage 2 (see settle_crds); discovery has it cached.
-                None if survey.is_pending(&object.id) => {
-                    cluster
-                        .kind(&object.id.api_version, &object.id.kind)
-                        .await?
-                }
-                None => return Err(ClusterError::Unresolved(object.id.to_string())),
-            };
-            // A run paused mid-stage past its lease writes none of the rest.
-            lock.held()?;
-            apply_one(cluster, &kind, object, limits.force_conflicts).await
-        }))
-        .buffer_unordered(CONCURRENCY)
-        .try_collect::<Vec<()>>()
-        .await;
+        let mut written = Ok(());
+        for wave in waves(&batch) {
+            written = stream::iter(wave.into_iter().map(|object| async move {
+                let kind = match survey.kind_of(&object.id) {
+                    Some(kind) => kind.clone(),
+                    // Served since stage 2 (see settle_crds); discovery has it cached.
+                    None if survey.is_pending(&object.id) => {
+                        cluster
+                            .kind(&object.id.api_version, &object.id.kind)
+                            .await?
+                    }
+                    None => return Err(ClusterError::Unresolved(object.id.to_string())),
+                };
+                // A run paused mid-stage past its lease writes none of the rest.
+                lock.held()?;
+                apply_one(cluster, &kind, object, limits.force_conflicts).await
+            }))
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(|_| ());
+            if written.is_err() {
+                break;
+            }
+        }
         match written {
             Ok(_) => {}
             Err(loss @ ClusterError::LockLost { .. }) => {
@@ -410,6 +435,23 @@ mod tests {
             before: None,
             after: None,
         }
+    }
+
+    #[test]
+    fn role_bindings_are_written_after_the_roles_they_bind() {
+        let batch = [
+            object("RoleBinding", "lnd-lndinit", Stage::Rbac),
+            object("Role", "lnd-lndinit", Stage::Rbac),
+            object("ServiceAccount", "lnd-lndinit", Stage::Rbac),
+        ];
+        let refs: Vec<&Desired> = batch.iter().collect();
+        let kinds: Vec<Vec<&str>> = waves(&refs)
+            .iter()
+            .map(|wave| wave.iter().map(|o| o.id.kind.as_str()).collect())
+            .collect();
+        assert_eq!(kinds, [vec!["Role", "ServiceAccount"], vec!["RoleBinding"]]);
+        let no_bindings: Vec<&Desired> = batch[1..].iter().collect();
+        assert_eq!(waves(&no_bindings).len(), 1);
     }
 
     #[test]
