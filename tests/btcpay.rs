@@ -178,6 +178,8 @@ fn no_credential_is_rendered_outside_a_secret() {
 /// rendered initdb arguments (scram-sha-256 over TCP, peer on its socket), on loopback.
 struct Postgres {
     _daemon: Daemon,
+    /// The `postgres` user it runs as.
+    owner: nix::unistd::User,
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
@@ -194,7 +196,7 @@ impl Postgres {
             common::skip::skip("PostgreSQL runs as its own user: run the tests as root");
             return None;
         }
-        let postgres = nix::unistd::User::from_name("postgres")
+        let owner = nix::unistd::User::from_name("postgres")
             .unwrap()
             .expect("Debian's postgresql package makes the postgres user");
         let dir = root.join("postgres");
@@ -202,7 +204,7 @@ impl Postgres {
         let pwfile = dir.join("superuser-password");
         fs::write(&pwfile, superuser_password).unwrap();
         for path in [root, &dir, &dir.join("run"), &pwfile] {
-            nix::unistd::chown(path, Some(postgres.uid), Some(postgres.gid)).unwrap();
+            nix::unistd::chown(path, Some(owner.uid), Some(owner.gid)).unwrap();
         }
         let as_postgres = |program: &str| {
             let mut command = Command::new("runuser");
@@ -240,6 +242,7 @@ impl Postgres {
         );
         let server = Postgres {
             _daemon: daemon,
+            owner,
             bin,
             dir,
             port,
@@ -260,6 +263,11 @@ impl Postgres {
             },
         );
         Some(server)
+    }
+
+    /// Gives `path` to the `postgres` user, who reads it in the server's place.
+    fn own(&self, path: &Path) {
+        nix::unistd::chown(path, Some(self.owner.uid), Some(self.owner.gid)).unwrap();
     }
 
     /// `sql` over TCP as `user` with `password`, to `database`: psql's output, or its error.
@@ -312,22 +320,15 @@ fn each_role_logs_in_to_its_own_database_only_with_scram() {
     // the passwords Secret mounted where the pod mounts it.
     let passwords = server.dir.join("passwords");
     fs::create_dir_all(&passwords).unwrap();
+    server.own(&passwords);
     for key in ["postgres", "btcpayserver", "nbxplorer"] {
-        fs::write(
-            passwords.join(key),
-            secret_value(&docs, "btcpay-postgres", key),
-        )
-        .unwrap();
+        let file = passwords.join(key);
+        fs::write(&file, secret_value(&docs, "btcpay-postgres", key)).unwrap();
+        server.own(&file);
     }
     let script = common::config(&docs, "btcpay-postgres-init", "init-databases.sh");
     fs::write(server.dir.join("init-databases.sh"), &script).unwrap();
-    let owner = nix::unistd::User::from_name("postgres").unwrap().unwrap();
-    for path in [&passwords, &server.dir.join("init-databases.sh")] {
-        nix::unistd::chown(path.as_path(), Some(owner.uid), Some(owner.gid)).unwrap();
-    }
-    for key in ["postgres", "btcpayserver", "nbxplorer"] {
-        nix::unistd::chown(&passwords.join(key), Some(owner.uid), Some(owner.gid)).unwrap();
-    }
+    server.own(&server.dir.join("init-databases.sh"));
     let path = format!(
         "{}:{}",
         server.bin.display(),

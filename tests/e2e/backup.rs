@@ -19,29 +19,41 @@ fn backup_bytes() -> Vec<u8> {
     (0..300u32).map(|i| (i * 7 % 251) as u8).collect()
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
 }
 
-/// Writes the cluster copy as the pod's scb-publish container does: the file and the status.
+/// Writes LND's cluster copy as the pod's scb-publish container does: the file and the status.
 fn publish(site: &Site, status: &str) {
+    publish_cluster_copy(site, "lnd", "channel.backup", &backup_bytes(), status);
+}
+
+/// Writes Lightning node `node`'s cluster copy, Secret `<node>-scb`, as its pod's scb-publish
+/// container does: its backup `file` holding `backup`, and the backup container's `status`.
+pub(crate) fn publish_cluster_copy(
+    site: &Site,
+    node: &str,
+    file: &str,
+    backup: &[u8],
+    status: &str,
+) {
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let patch = json!({ "data": {
-        "channel.backup": b64(&backup_bytes()),
+        file: b64(backup),
         "status": b64(status.as_bytes()),
     }});
     site.kubectl(&[
         "patch",
         "secret",
-        "lnd-scb",
+        &format!("{node}-scb"),
         "-n",
         site.namespace(),
         "--type",

@@ -8,6 +8,7 @@
 use base64::Engine as _;
 
 use crate::common::e2e::Site;
+use crate::e2e::backup::{now, publish_cluster_copy, sha256};
 
 #[test]
 fn cln_applies_reapplies_as_a_no_op_and_is_pruned_keeping_its_data() {
@@ -99,36 +100,14 @@ fn cln_channel_backup_is_judged_pulled_and_restore_says_how() {
     // The cluster copy as the CLN pod's scb-publish container writes it: emergency.recover and
     // the backup container's status (target usb verified 2 minutes ago).
     let recover: Vec<u8> = (0..120u32).map(|i| (i * 13 % 251) as u8).collect();
-    let sha = {
-        use sha2::Digest as _;
-        hex::encode(sha2::Sha256::digest(&recover))
-    };
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let sha = sha256(&recover);
+    let t = now();
     let status = format!(
         "source {sha} {}\ntarget usb {sha} {} 0 \n",
         t - 600,
         t - 120
     );
-    let patch = serde_json::json!({ "data": {
-        "emergency.recover": b64(&recover),
-        "status": b64(status.as_bytes()),
-    }});
-    site.kubectl(&[
-        "patch",
-        "secret",
-        "cln-scb",
-        "-n",
-        site.namespace(),
-        "--type",
-        "merge",
-        "-p",
-        &patch.to_string(),
-    ])
-    .expect(0);
+    publish_cluster_copy(&site, "cln", "emergency.recover", &recover, &status);
 
     let fresh = site.openlsp(&["backup", "status", "cln"]).expect(0);
     let row = |output: &str, target: &str| {

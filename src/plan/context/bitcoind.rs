@@ -190,12 +190,8 @@ pub(crate) fn context(
         });
     }
     conf.push_str(&exporter_rpcauth(site, node, secrets)?);
-    let followed_by_btcpay = site
-        .spec
-        .btcpay
-        .as_ref()
-        .is_some_and(|btcpay| btcpay.bitcoin == node.name);
-    if followed_by_btcpay {
+    let nbxplorer = followed_by_btcpay(site, node);
+    if nbxplorer {
         conf.push_str("# BTCPay's NBXplorer.\n");
         conf.push_str(&rpcauth_lines(secrets, &node.name, NBXPLORER_RPC_USER)?);
     }
@@ -235,7 +231,7 @@ pub(crate) fn context(
             external_ips: site::clearnet_external_ips(site).to_vec(),
             exporter: exporter(site, node, secrets)?,
             ingress: rpc_ingress,
-            nbxplorer: followed_by_btcpay.then(|| nbxplorer_listener(site)),
+            nbxplorer: nbxplorer.then(|| nbxplorer_listener(site)),
             policy,
         },
         clients,
@@ -318,12 +314,8 @@ fn policy(
     if rpc_published {
         rpc_clients.push(network::namespace(&site.spec.ingress.controller_namespace));
     }
-    let btcpay = site
-        .spec
-        .btcpay
-        .as_ref()
-        .filter(|btcpay| btcpay.bitcoin == node.name)
-        .map(|_| network::pods(site, &btcpay_selector(site)));
+    let btcpay =
+        followed_by_btcpay(site, node).then(|| network::pods(site, &btcpay_selector(site)));
     rpc_clients.extend(btcpay.clone());
     let tor_only = site.spec.tor.mode == TorMode::TorOnly;
     let mut ingress = vec![
@@ -354,6 +346,14 @@ fn policy(
         vec![Access::anywhere(Vec::new())]
     };
     PodPolicy::new(node.name.clone(), labels, selector, ingress, egress)
+}
+
+/// Whether BTCPay's NBXplorer follows bitcoind `node`.
+fn followed_by_btcpay(site: &Site, node: &BitcoinNode) -> bool {
+    site.spec
+        .btcpay
+        .as_ref()
+        .is_some_and(|btcpay| btcpay.bitcoin == node.name)
 }
 
 /// NBXplorer's P2P listener: `noban`, the one permission NBXplorer checks for (its Indexer

@@ -27,8 +27,8 @@ use crate::images;
 use crate::plan::error::PlanError;
 use crate::plan::names;
 use crate::profile::{
-    Implementation, NBXPLORER_CPU, NBXPLORER_MEMORY, Network, POSTGRES_CPU, POSTGRES_MEMORY,
-    Resources, Site, TorMode,
+    Implementation, LightningNode, NBXPLORER_CPU, NBXPLORER_MEMORY, Network, POSTGRES_CPU,
+    POSTGRES_MEMORY, Resources, Site, TorMode,
 };
 use crate::secrets::{self as state, BTCPAY_ONION, NBXPLORER_RPC_USER, Secrets};
 
@@ -168,18 +168,19 @@ pub(crate) fn context(site: &Site, secrets: &Secrets) -> Result<BtcpayContext, P
         ]))
     };
 
-    let lightning = btcpay
+    // The LND node that takes the store's Lightning payments (validation refuses a CLN one).
+    let lnd = btcpay
         .lightning
         .as_ref()
         .and_then(|name| site.lightning_node(name))
-        .filter(|node| node.implementation == Implementation::Lnd)
-        .map(|node| LightningLink {
-            node: node.name.clone(),
-            dir: LIGHTNING_DIR,
-            macaroon_secret: names::macaroons_secret(&node.name),
-            macaroon_key: LND_MACAROON,
-            tls_secret: names::tls_secret(&node.name),
-        });
+        .filter(|node| node.implementation == Implementation::Lnd);
+    let lightning = lnd.map(|node| LightningLink {
+        node: node.name.clone(),
+        dir: LIGHTNING_DIR,
+        macaroon_secret: names::macaroons_secret(&node.name),
+        macaroon_key: LND_MACAROON,
+        tls_secret: names::tls_secret(&node.name),
+    });
     let mut settings = format!(
         "# BTCPay Server's settings, from openlsp's profile of site {site}: do not edit.\n\
          network={net}\nchains=btc\nbind=0.0.0.0\nport={BTCPAY_PORT}\n\
@@ -220,7 +221,7 @@ pub(crate) fn context(site: &Site, secrets: &Secrets) -> Result<BtcpayContext, P
         rpc = network.rpc_port(),
     );
 
-    let policy = store_policy(site, btcpay, &labels, &selector, &pg_selector);
+    let policy = store_policy(site, btcpay, lnd, &labels, &selector, &pg_selector);
     let pg_policy = PodPolicy::new(
         names::BTCPAY_POSTGRES,
         &pg_labels,
@@ -322,6 +323,7 @@ pub(crate) fn context(site: &Site, secrets: &Secrets) -> Result<BtcpayContext, P
 fn store_policy(
     site: &Site,
     btcpay: &crate::profile::Btcpay,
+    lnd: Option<&LightningNode>,
     labels: &Labels,
     selector: &Labels,
     postgres: &Labels,
@@ -347,12 +349,7 @@ fn store_policy(
             ],
         ),
     ];
-    if let Some(node) = btcpay
-        .lightning
-        .as_ref()
-        .and_then(|name| site.lightning_node(name))
-        .filter(|node| node.implementation == Implementation::Lnd)
-    {
+    if let Some(node) = lnd {
         egress.push(Access::from(
             vec![network::pods(site, &lightning_selector(site, node))],
             vec![tcp(LND_REST_PORT)],

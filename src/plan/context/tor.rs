@@ -216,10 +216,7 @@ fn onion_services(site: &Site) -> Vec<OnionServiceContext> {
             state::BTCPAY_ONION.to_owned(),
             vec![PortTarget {
                 virtual_port: 80,
-                target: format!(
-                    "{}:{BTCPAY_PORT}",
-                    service_host(site, crate::plan::names::BTCPAY)
-                ),
+                target: format!("{}:{BTCPAY_PORT}", service_host(site, names::BTCPAY)),
             }],
         ));
     }

@@ -4,7 +4,7 @@ use super::disks;
 use crate::profile::chain::MIN_PRUNE_MIB;
 use crate::profile::check::{Checker, is_ip_or_cidr};
 use crate::profile::quantity::Bytes;
-use crate::profile::site::Site;
+use crate::profile::site::{BitcoinNode, Site};
 
 /// The largest mempool openlsp sets, as for dbcache: 64 GiB holds many days of transactions.
 const MAX_MAXMEMPOOL_MIB: u64 = 65536;
@@ -97,4 +97,24 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
             );
         }
     }
+}
+
+/// The Bitcoin node `name` that the field at `path` refers to, or an error naming the known ones.
+pub(super) fn check_ref<'a>(
+    checker: &mut Checker,
+    site: &'a Site,
+    path: &str,
+    name: &str,
+) -> Option<&'a BitcoinNode> {
+    let node = site.bitcoin_node(name);
+    if node.is_none() {
+        let known: Vec<&str> = site.spec.bitcoin.iter().map(|b| b.name.as_str()).collect();
+        let hint = if known.is_empty() {
+            "declare a Bitcoin node under spec.bitcoin first".to_owned()
+        } else {
+            format!("known: {}", known.join(", "))
+        };
+        checker.error(path, format!("no bitcoin node named {name:?}"), hint);
+    }
+    node
 }

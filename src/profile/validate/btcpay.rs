@@ -2,7 +2,7 @@
 //! disk), its public host only with spec.ingress and never on a tor-only site, its onion only
 //! with Tor, and names of its own that no node takes.
 
-use super::disks;
+use super::{bitcoin, disks};
 use crate::profile::check::{Checker, is_public_host};
 use crate::profile::facts::node_ingresses;
 use crate::profile::site::{BTCPAY_OBJECTS, Implementation, Network, Site, TorMode};
@@ -11,18 +11,7 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
     let Some(btcpay) = &site.spec.btcpay else {
         return;
     };
-    if site.bitcoin_node(&btcpay.bitcoin).is_none() {
-        let known: Vec<&str> = site.spec.bitcoin.iter().map(|b| b.name.as_str()).collect();
-        checker.error(
-            "spec.btcpay.bitcoin",
-            format!("no bitcoin node named {:?}", btcpay.bitcoin),
-            if known.is_empty() {
-                "declare a Bitcoin node under spec.bitcoin first: NBXplorer follows it".to_owned()
-            } else {
-                format!("known: {}", known.join(", "))
-            },
-        );
-    }
+    bitcoin::check_ref(checker, site, "spec.btcpay.bitcoin", &btcpay.bitcoin);
     if site.spec.network == Network::Testnet4 {
         checker.error(
             "spec.btcpay",
@@ -30,39 +19,34 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
             "remove spec.btcpay, or run the site on testnet, signet or regtest",
         );
     }
-    if let Some(node) = btcpay
-        .lightning
-        .as_ref()
-        .and_then(|name| site.lightning_node(name))
-        .filter(|node| node.implementation == Implementation::Cln)
-    {
-        checker.error(
-            "spec.btcpay.lightning",
-            format!(
-                "{} runs Core Lightning, which BTCPay reaches only through lightningd's JSON-RPC: it has no authentication, and openlsp does not expose it",
-                node.name
+    if let Some(name) = &btcpay.lightning {
+        match site.lightning_node(name) {
+            None => {
+                let known: Vec<&str> =
+                    site.spec.lightning.iter().map(|l| l.name.as_str()).collect();
+                checker.error(
+                    "spec.btcpay.lightning",
+                    format!("no lightning node named {name:?}"),
+                    if known.is_empty() {
+                        "declare an LND or CLN node under spec.lightning, or remove this line to take on-chain payments only".to_owned()
+                    } else {
+                        format!(
+                            "known: {}; or remove this line to take on-chain payments only",
+                            known.join(", ")
+                        )
+                    },
+                );
+            }
+            Some(node) if node.implementation == Implementation::Cln => checker.error(
+                "spec.btcpay.lightning",
+                format!(
+                    "{} runs Core Lightning, which BTCPay reaches only through lightningd's JSON-RPC: it has no authentication, and openlsp does not expose it",
+                    node.name
+                ),
+                "name an LND node of the site, or remove lightning to take on-chain payments only (docs/btcpay.md, \"Core Lightning\")",
             ),
-            "name an LND node of the site, or remove lightning to take on-chain payments only (docs/btcpay.md, \"Core Lightning\")",
-        );
-    }
-    if let Some(lightning) = &btcpay.lightning
-        && site.lightning_node(lightning).is_none()
-    {
-        let known: Vec<&str> = site
-            .spec
-            .lightning
-            .iter()
-            .map(|l| l.name.as_str())
-            .collect();
-        checker.error(
-            "spec.btcpay.lightning",
-            format!("no lightning node named {lightning:?}"),
-            if known.is_empty() {
-                "declare an LND or CLN node under spec.lightning, or remove this line to take on-chain payments only".to_owned()
-            } else {
-                format!("known: {}; or remove this line to take on-chain payments only", known.join(", "))
-            },
-        );
+            Some(_) => {}
+        }
     }
     disks::check_ref(checker, site, "spec.btcpay.disk", &btcpay.disk);
     checker.check_resources("spec.btcpay.resources", btcpay.resources);

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::disks;
+use super::{bitcoin, disks};
 use crate::profile::check::{Checker, is_dns_subdomain, is_hex_color};
 use crate::profile::site::{Implementation, LightningNode, Site};
 
@@ -13,21 +13,7 @@ const MAX_ALIAS_BYTES: usize = 32;
 pub(super) fn check(checker: &mut Checker, site: &Site) {
     for (i, node) in site.spec.lightning.iter().enumerate() {
         let base = format!("spec.lightning[{i}]");
-        match site.bitcoin_node(&node.bitcoin) {
-            None => {
-                let known: Vec<&str> =
-                    site.spec.bitcoin.iter().map(|b| b.name.as_str()).collect();
-                let hint = if known.is_empty() {
-                    "declare a Bitcoin node under spec.bitcoin first".to_owned()
-                } else {
-                    format!("known: {}", known.join(", "))
-                };
-                checker.error(
-                    &format!("{base}.bitcoin"),
-                    format!("no bitcoin node named {:?}", node.bitcoin),
-                    hint,
-                );
-            }
+        match bitcoin::check_ref(checker, site, &format!("{base}.bitcoin"), &node.bitcoin) {
             Some(backend) if backend.prune.is_some() => checker.warn(
                 &format!("{base}.bitcoin"),
                 format!(
@@ -37,7 +23,7 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
                 ),
                 "for a routing node keep the full chain (remove `prune`)",
             ),
-            Some(_) => {}
+            _ => {}
         }
         disks::check_ref(checker, site, &format!("{base}.disk"), &node.disk);
         checker.check_resources(&format!("{base}.resources"), node.resources);
