@@ -34,10 +34,10 @@ fn backup_bytes(n: u8) -> Vec<u8> {
 }
 
 /// A process group killed with SIGTERM (the script's own clean stop), then SIGKILL, on drop.
-struct Group(Child);
+pub(crate) struct Group(Child);
 
 impl Group {
-    fn spawn(command: &mut Command) -> Self {
+    pub(crate) fn spawn(command: &mut Command) -> Self {
         Group(command.process_group(0).spawn().unwrap())
     }
 
@@ -143,7 +143,7 @@ fn scrape(port: u16) -> Result<(String, String), String> {
 
 /// A directory of busybox's applets (all of them, as in the image's alpine base), rclone and
 /// inotifywait: the only programs the script finds.
-fn image_like_path(
+pub(crate) fn image_like_path(
     dir: &Path,
     busybox: &Path,
     rclone: &Path,
@@ -164,7 +164,7 @@ fn image_like_path(
 
 /// The script as the pod runs it (`sh backup.sh backup.conf`), with only `bin` on PATH and its
 /// log in `log`; stopped with SIGTERM when dropped.
-fn run_script(bin: &Path, root: &Path, script: &Path, conf: &Path, log: &Path) -> Group {
+pub(crate) fn run_script(bin: &Path, root: &Path, script: &Path, conf: &Path, log: &Path) -> Group {
     Group::spawn(
         Command::new(bin.join("sh"))
             .arg(script)
@@ -572,6 +572,19 @@ fn with_rclone_target() -> Test {
     )
 }
 
+/// `openlsp secrets set backup-rclone --from-file rclone.conf` in `test`'s dir.
+pub(crate) fn set_rclone_config(test: &Test) -> common::Output {
+    test.run([
+        "secrets",
+        "set",
+        "backup-rclone",
+        "--from-file",
+        "rclone.conf",
+        "-p",
+        "openlsp.yaml",
+    ])
+}
+
 /// Every line of the config with a value, which no output may contain.
 fn config_values() -> Vec<&'static str> {
     RCLONE_CONF
@@ -684,17 +697,7 @@ fn backup_targets_are_checked_with_location_and_next_step() {
 fn the_rclone_config_is_given_once_kept_private_and_exported() {
     let test = with_rclone_target();
     test.write("rclone.conf", RCLONE_CONF);
-    let set_config = || {
-        test.run([
-            "secrets",
-            "set",
-            "backup-rclone",
-            "--from-file",
-            "rclone.conf",
-            "-p",
-            "openlsp.yaml",
-        ])
-    };
+    let set_config = || set_rclone_config(&test);
     let set = set_config().expect(0);
     let state = test.state_dir("home-pi");
     let kept = state.join("provided/backup-rclone/rclone.conf");

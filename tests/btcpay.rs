@@ -270,6 +270,59 @@ impl Postgres {
         nix::unistd::chown(path, Some(self.owner.uid), Some(self.owner.gid)).unwrap();
     }
 
+    /// `program` as the `postgres` user, with PostgreSQL's programs first on PATH and its
+    /// socket as PGHOST.
+    fn as_postgres(&self, program: &str) -> Command {
+        let path = format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut command = Command::new("runuser");
+        command
+            .args(["-u", "postgres", "--", "env"])
+            .arg(format!("PATH={path}"))
+            .arg(format!("PGHOST={}", self.socket().display()))
+            .arg(format!("PGPORT={}", self.port))
+            .arg(program);
+        command
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+
+    /// What the image's entrypoint does at the first start: the rendered init script, once, as
+    /// postgres over its socket, with the passwords Secret mounted where the pod mounts it.
+    fn init_databases(&self, docs: &[Value]) {
+        let passwords = self.dir.join("passwords");
+        fs::create_dir_all(&passwords).unwrap();
+        self.own(&passwords);
+        for key in ["postgres", "btcpayserver", "nbxplorer"] {
+            let file = passwords.join(key);
+            fs::write(&file, secret_value(docs, "btcpay-postgres", key)).unwrap();
+            self.own(&file);
+        }
+        let script = common::config(docs, "btcpay-postgres-init", "init-databases.sh");
+        fs::write(self.dir.join("init-databases.sh"), &script).unwrap();
+        self.own(&self.dir.join("init-databases.sh"));
+        let init = self
+            .as_postgres("env")
+            .arg(format!(
+                "OPENLSP_DATABASE_PASSWORDS={}",
+                passwords.display()
+            ))
+            .arg("sh")
+            .arg(self.dir.join("init-databases.sh"))
+            .output()
+            .unwrap();
+        assert!(
+            init.status.success(),
+            "the init script failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    }
+
     /// `sql` over TCP as `user` with `password`, to `database`: psql's output, or its error.
     fn query(
         &self,
@@ -316,43 +369,7 @@ fn each_role_logs_in_to_its_own_database_only_with_scram() {
     let Some(server) = Postgres::start(&root, &env("POSTGRES_INITDB_ARGS"), &superuser) else {
         return;
     };
-    // The image's entrypoint runs the rendered script once, as postgres, over its socket, with
-    // the passwords Secret mounted where the pod mounts it.
-    let passwords = server.dir.join("passwords");
-    fs::create_dir_all(&passwords).unwrap();
-    server.own(&passwords);
-    for key in ["postgres", "btcpayserver", "nbxplorer"] {
-        let file = passwords.join(key);
-        fs::write(&file, secret_value(&docs, "btcpay-postgres", key)).unwrap();
-        server.own(&file);
-    }
-    let script = common::config(&docs, "btcpay-postgres-init", "init-databases.sh");
-    fs::write(server.dir.join("init-databases.sh"), &script).unwrap();
-    server.own(&server.dir.join("init-databases.sh"));
-    let path = format!(
-        "{}:{}",
-        server.bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let init = Command::new("runuser")
-        .args(["-u", "postgres", "--", "env"])
-        .arg(format!("PATH={path}"))
-        .arg(format!("PGHOST={}", server.dir.join("run").display()))
-        .arg(format!("PGPORT={}", server.port))
-        .arg(format!(
-            "{}={}",
-            "OPENLSP_DATABASE_PASSWORDS",
-            passwords.display()
-        ))
-        .arg("sh")
-        .arg(server.dir.join("init-databases.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "the init script failed: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    server.init_databases(&docs);
     assert_eq!(env("OPENLSP_DATABASE_PASSWORDS"), "/etc/btcpay-postgres");
 
     let store = secret_value(&docs, "btcpay-settings", "settings.config");
@@ -497,19 +514,19 @@ fn a_store_with_a_wrong_reference_is_refused_with_its_place() {
         (
             "    lightning: lnd\n",
             "    lightning: nope\n",
-            "28:16",
+            "31:16",
             "spec.btcpay.lightning: no lightning node named \"nope\"",
         ),
         (
             "    bitcoin: bitcoind\n    lightning: lnd",
             "    bitcoin: elsewhere\n    lightning: lnd",
-            "27:14",
+            "30:14",
             "spec.btcpay.bitcoin: no bitcoin node named \"elsewhere\"",
         ),
         (
             "  ingress:\n    email: shop@example.com\n",
             "",
-            "28:11",
+            "31:11",
             "spec.btcpay.host: the store's Ingress needs spec.ingress",
         ),
     ] {
@@ -536,5 +553,447 @@ fn a_store_with_a_wrong_reference_is_refused_with_its_place() {
             .contains("spec.btcpay.lightning: cln runs Core Lightning"),
         "{}",
         output.stderr
+    );
+}
+
+/// The rendered dump script with the pod's paths mapped into `dumps` and the server's socket,
+/// and `interval` seconds between dumps.
+fn mapped_dump_script(docs: &[Value], dumps: &Path, socket: &Path, interval: u32) -> String {
+    let rendered = common::config(docs, "btcpay-postgres-dump", "dump-databases.sh");
+    let mut mapped = String::new();
+    let mut found = 0;
+    for line in rendered.lines() {
+        let replaced = match line {
+            "dir=/run/dumps" => Some(format!("dir={}", dumps.display())),
+            "socket=/var/run/postgresql" => Some(format!("socket={}", socket.display())),
+            "interval=3600" => Some(format!("interval={interval}")),
+            _ => None,
+        };
+        found += usize::from(replaced.is_some());
+        mapped.push_str(&replaced.unwrap_or_else(|| line.to_owned()));
+        mapped.push('\n');
+    }
+    assert_eq!(found, 3, "the pod's dump dir, socket and hourly interval");
+    mapped
+}
+
+fn gunzip(path: &Path) -> String {
+    let output = Command::new("gzip").arg("-dc").arg(path).output().unwrap();
+    assert!(output.status.success(), "{} is a gzip file", path.display());
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn modified(path: &Path) -> std::time::SystemTime {
+    fs::metadata(path).unwrap().modified().unwrap()
+}
+
+#[test]
+fn the_hourly_dump_is_complete_private_copied_and_restores_into_a_new_server() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let (test, docs) = shop();
+    let superuser = secret_value(&docs, "btcpay-postgres", "postgres");
+    let initdb = "--auth-local=peer --auth-host=scram-sha-256";
+    let old_root = test.path().join("old");
+    let new_root = test.path().join("new");
+    for root in [&old_root, &new_root] {
+        fs::create_dir_all(root).unwrap();
+    }
+    let Some(old) = Postgres::start(&old_root, initdb, &superuser) else {
+        return;
+    };
+    old.init_databases(&docs);
+    let store = secret_value(&docs, "btcpay-settings", "settings.config");
+    let explorer = secret_value(&docs, "btcpay-nbxplorer-bitcoind-rpc", "settings.config");
+    let login = |settings: &str| {
+        let connection = setting(settings, "postgres");
+        (
+            npgsql_value(&connection, "User ID"),
+            npgsql_value(&connection, "Password"),
+            npgsql_value(&connection, "Database"),
+        )
+    };
+    let (store_user, store_password, store_db) = login(&store);
+    let (explorer_user, explorer_password, explorer_db) = login(&explorer);
+    old.query(
+        &store_user,
+        &store_password,
+        &store_db,
+        "create table invoices (id text); insert into invoices values ('inv-1')",
+    )
+    .unwrap();
+    old.query(
+        &explorer_user,
+        &explorer_password,
+        &explorer_db,
+        "create table tracked (scheme text); insert into tracked values ('xpub-1')",
+    )
+    .unwrap();
+
+    // The pod's emptyDir: the pod's group, setgid; the script's umask keeps others out.
+    let dumps = test.path().join("dumps");
+    fs::create_dir_all(&dumps).unwrap();
+    old.own(&dumps);
+    let script = test.path().join("dump-databases.sh");
+    fs::write(&script, mapped_dump_script(&docs, &dumps, &old.socket(), 1)).unwrap();
+    let log = test.path().join("pg-dump.log");
+    let _dumping = crate::backup::Group::spawn(
+        old.as_postgres("sh")
+            .arg(&script)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap()),
+    );
+    let dump = dumps.join("btcpay.sql.gz");
+    let written = dumps.join(".written");
+    common::wait_for("the first dump", Duration::from_secs(60), || {
+        if written.exists() {
+            Ok(())
+        } else {
+            Err(fs::read_to_string(&log).unwrap_or_default())
+        }
+    });
+    let mode = fs::metadata(&dump).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode, 0o640,
+        "group-readable for the backup container, no one else"
+    );
+    let sql = gunzip(&dump);
+    for expected in [
+        format!("CREATE DATABASE \"{store_db}\""),
+        format!("CREATE DATABASE \"{explorer_db}\""),
+        "inv-1".to_owned(),
+        "xpub-1".to_owned(),
+    ] {
+        assert!(sql.contains(&expected), "the dump holds {expected}");
+    }
+    assert_eq!(
+        sql.matches("-- PostgreSQL database dump complete").count(),
+        2
+    );
+    for password in [&superuser, &store_password, &explorer_password] {
+        assert!(
+            !sql.contains(password.as_str()),
+            "no role password in the dump"
+        );
+    }
+    assert!(
+        !sql.contains("SCRAM-SHA-256$"),
+        "no password verifier in the dump"
+    );
+
+    // An unchanged database is dumped again (the time noted) but the file stays: the backup
+    // container sees no new version. A change makes a new file.
+    let first = modified(&dump);
+    let noted = fs::read_to_string(&written).unwrap();
+    common::wait_for("a second, unchanged dump", Duration::from_secs(30), || {
+        if fs::read_to_string(&written).unwrap() != noted {
+            Ok(())
+        } else {
+            Err(String::new())
+        }
+    });
+    assert_eq!(modified(&dump), first, "an unchanged dump is not replaced");
+    old.query(
+        &store_user,
+        &store_password,
+        &store_db,
+        "insert into invoices values ('inv-2')",
+    )
+    .unwrap();
+    common::wait_for("a new dump after a change", Duration::from_secs(30), || {
+        if gunzip(&dump).contains("inv-2") {
+            Ok(())
+        } else {
+            Err(String::new())
+        }
+    });
+
+    // The rendered backup container copies the dump to its path target and verifies it.
+    copy_with_the_backup_container(&test, &docs, &dump, &written);
+
+    // A new machine: a new server that openlsp initialised, then the documented restore.
+    let Some(new) = Postgres::start(&new_root, initdb, &superuser) else {
+        return;
+    };
+    // Before the init there is nothing to dump: the script keeps no file and says why.
+    let empty = test.path().join("empty-dumps");
+    fs::create_dir_all(&empty).unwrap();
+    new.own(&empty);
+    let failing = test.path().join("failing.sh");
+    fs::write(
+        &failing,
+        mapped_dump_script(&docs, &empty, &new.socket(), 1),
+    )
+    .unwrap();
+    let failing_log = test.path().join("failing.log");
+    let failed = crate::backup::Group::spawn(
+        new.as_postgres("sh")
+            .arg(&failing)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&failing_log).unwrap()),
+    );
+    common::wait_for("the dump to fail", Duration::from_secs(30), || {
+        let log = fs::read_to_string(&failing_log).unwrap_or_default();
+        if log.contains("pg_dump failed for") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
+    drop(failed);
+    assert!(
+        !empty.join("btcpay.sql.gz").exists(),
+        "a failed dump is not kept"
+    );
+    assert!(!empty.join(".written").exists());
+
+    new.init_databases(&docs);
+    let restored = new
+        .as_postgres("sh")
+        .arg("-c")
+        .arg(format!(
+            "gzip -dc {} | psql -X -q -v ON_ERROR_STOP=1 -U postgres -d postgres",
+            dump.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "the restore failed: {}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    // Each app logs in with its own password, as before, and finds its data.
+    assert_eq!(
+        new.query(
+            &store_user,
+            &store_password,
+            &store_db,
+            "select string_agg(id, ',' order by id) from invoices"
+        )
+        .unwrap(),
+        "inv-1,inv-2"
+    );
+    assert_eq!(
+        new.query(
+            &explorer_user,
+            &explorer_password,
+            &explorer_db,
+            "select scheme from tracked"
+        )
+        .unwrap(),
+        "xpub-1"
+    );
+}
+
+/// The rendered `btcpay-postgres-backup` settings with the pod's paths mapped into the test's
+/// dir, run by the backup script under busybox with rclone, until the `usb` target holds the
+/// dump, verified, and its metrics note when the dump was written.
+fn copy_with_the_backup_container(test: &Test, docs: &[Value], dump: &Path, written: &Path) {
+    let Some(rclone) = common::required_program("OPENLSP_TEST_RCLONE", "the backup script") else {
+        return;
+    };
+    let Some(busybox) = common::required_program("OPENLSP_TEST_BUSYBOX", "the backup script")
+    else {
+        return;
+    };
+    let root = test.path().join("backup");
+    fs::create_dir_all(root.join("usb")).unwrap();
+    let rendered = common::config(docs, "btcpay-postgres-backup", "backup.conf");
+    let mut conf = String::new();
+    for line in rendered.lines() {
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        let mapped = match key {
+            "source" => {
+                assert_eq!(value, "/run/dumps/btcpay.sql.gz");
+                format!("source {}", dump.display())
+            }
+            "written" => {
+                assert_eq!(value, "/run/dumps/.written");
+                format!("written {}", written.display())
+            }
+            "run" | "status" | "work" => format!("{key} {}{value}", root.display()),
+            "target" => {
+                assert_eq!(value, "usb /backup/usb/shop/btcpay-postgres -");
+                format!("target usb {}/usb/shop/btcpay-postgres -", root.display())
+            }
+            _ => line.to_owned(),
+        };
+        conf.push_str(&mapped);
+        conf.push('\n');
+    }
+    let port = free_port();
+    conf.push_str(&format!("metrics {port}\n"));
+    fs::write(root.join("backup.conf"), conf).unwrap();
+    fs::write(
+        root.join("backup.sh"),
+        common::config(docs, "btcpay-postgres-backup", "backup.sh"),
+    )
+    .unwrap();
+    let bin = crate::backup::image_like_path(&root, &busybox, &rclone, None);
+    let _backup = crate::backup::run_script(
+        &bin,
+        &root,
+        &root.join("backup.sh"),
+        &root.join("backup.conf"),
+        &root.join("backup.log"),
+    );
+    let copy = root.join("usb/shop/btcpay-postgres/btcpay.sql.gz");
+    common::wait_for("the dump on the target", Duration::from_secs(30), || {
+        if copy.exists() && fs::read(&copy).unwrap() == fs::read(dump).unwrap() {
+            Ok(())
+        } else {
+            Err(fs::read_to_string(root.join("backup.log")).unwrap_or_default())
+        }
+    });
+    let noted: u64 = fs::read_to_string(written).unwrap().trim().parse().unwrap();
+    let name =
+        "openlsp_backup_source_written_timestamp_seconds{node=\"btcpay-postgres\",target=\"usb\"} ";
+    common::wait_for(
+        "the written time in the metrics",
+        Duration::from_secs(30),
+        || {
+            let metrics =
+                fs::read_to_string(root.join("run/backup/metrics/metrics.txt")).unwrap_or_default();
+            let value = metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|value| value.parse::<u64>().ok());
+            match value {
+                Some(value) if value >= noted => Ok(()),
+                _ => Err(metrics),
+            }
+        },
+    );
+}
+
+/// The shop with a second target, an rclone remote, and `extra` lines at the end of spec.btcpay.
+fn shop_with_remote(remote: &str, extra: &str) -> Test {
+    let test = common::edited(
+        "shop",
+        "        path: /mnt/usb/openlsp-backup\n",
+        &format!(
+            "        path: /mnt/usb/openlsp-backup\n      - name: nas\n        rclone: {{ remote: \"{remote}:openlsp\", config: backup-rclone }}\n"
+        ),
+    );
+    if !extra.is_empty() {
+        let text = fs::read_to_string(test.path().join("openlsp.yaml")).unwrap();
+        let text = text.replace("    onion: true\n", &format!("    onion: true\n{extra}"));
+        test.write("openlsp.yaml", &text);
+    }
+    test
+}
+
+const PLAIN_REMOTE: &str = "[nas]\ntype = sftp\nhost = nas.lan\nuser = shop-backup-5521\n";
+const CRYPT_REMOTE: &str = "[nas]\ntype = sftp\nhost = nas.lan\nuser = shop-backup-5521\n\n[safe]\ntype = crypt\nremote = nas:openlsp\npassword = obscured-crypt-Kq20Lm\n";
+
+/// The dump goes to every target unless spec.btcpay.backupTargets names some; an rclone target
+/// that gets it must be a crypt remote (`secrets set` and `render` refuse a plain one); an
+/// unknown name is an error at its place, no target a warning.
+#[test]
+fn the_database_dump_goes_to_named_targets_and_only_to_a_crypt_remote() {
+    let set = |test: &Test, config: &str| {
+        test.write("rclone.conf", config);
+        crate::backup::set_rclone_config(test)
+    };
+    // Every target by default: the plain remote is refused, nothing kept.
+    let plain = shop_with_remote("nas", "");
+    let refused = set(&plain, PLAIN_REMOTE).expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains("remote \"nas\" is of type \"sftp\"")
+            && refused.stderr.contains("BTCPay's database dump")
+            && refused.stderr.contains("crypt")
+            && refused.stderr.contains("nothing was changed"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !plain
+            .state_dir("shop")
+            .join("provided/backup-rclone/rclone.conf")
+            .exists()
+    );
+
+    // Leaving the remote out of the dump's targets: LND's SCB (encrypted already) goes there.
+    let usb_only = shop_with_remote("nas", "    backupTargets: [usb]\n");
+    set(&usb_only, PLAIN_REMOTE).expect(0);
+    let (docs, _) = render(&usb_only, "openlsp.yaml");
+    let dump_conf = common::config(&docs, "btcpay-postgres-backup", "backup.conf");
+    assert!(dump_conf.contains("\ntarget usb /backup/usb/shop/btcpay-postgres -\n"));
+    assert!(!dump_conf.contains("target nas"), "{dump_conf}");
+    let lnd_conf = common::config(&docs, "lnd-backup", "backup.conf");
+    assert!(
+        lnd_conf.contains("\ntarget nas nas:openlsp/shop/lnd "),
+        "{lnd_conf}"
+    );
+    // The same state dir with the dump to every target again: render refuses the plain remote.
+    let text = fs::read_to_string(usb_only.path().join("openlsp.yaml")).unwrap();
+    usb_only.write(
+        "openlsp.yaml",
+        &text.replace("    backupTargets: [usb]\n", ""),
+    );
+    let stale = usb_only.run(["render", "-p", "openlsp.yaml"]).expect(2);
+    assert!(
+        stale.stderr.contains(
+            "spec.backup.targets[1].rclone.remote: BTCPay's database dump goes to this target"
+        ),
+        "{}",
+        stale.stderr
+    );
+    assert!(stale.stdout.is_empty(), "nothing rendered");
+
+    // A crypt remote takes it; the dump's copies go through it.
+    let crypt = shop_with_remote("safe", "");
+    set(&crypt, CRYPT_REMOTE).expect(0);
+    let (docs, _) = render(&crypt, "openlsp.yaml");
+    let dump_conf = common::config(&docs, "btcpay-postgres-backup", "backup.conf");
+    assert!(
+        dump_conf.contains(
+            "\ntarget nas safe:openlsp/shop/btcpay-postgres /etc/openlsp/rclone/backup-rclone/rclone.conf\n"
+        ),
+        "{dump_conf}"
+    );
+    // The pod reaches the remote; the scrape of its backup container comes from monitoring.
+    let policy = find(&docs, "NetworkPolicy", "btcpay-postgres");
+    assert!(
+        policy["spec"]["policyTypes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "Egress")
+    );
+    let text = serde_json::to_string(&policy).unwrap();
+    assert!(text.contains("9741"), "the backup metrics port: {text}");
+    for value in ["obscured-crypt-Kq20Lm", "shop-backup-5521"] {
+        let rendered = crypt.run(["render", "-p", "openlsp.yaml"]).expect(0);
+        assert!(!rendered.stdout.contains(value) && !rendered.stderr.contains(value));
+    }
+
+    // Names are checked at their place; none at all is a warning.
+    let unknown = shop_with_remote("safe", "    backupTargets: [usb, offsite]\n");
+    let output = unknown.run(["validate", "-p", "openlsp.yaml"]).expect(2);
+    assert!(
+        output.stderr.contains("spec.btcpay.backupTargets[1]")
+            && output.stderr.contains("no backup target named \"offsite\"")
+            && output.stderr.contains("openlsp.yaml:"),
+        "{}",
+        output.stderr
+    );
+    let none = shop_with_remote("safe", "    backupTargets: []\n");
+    let output = none.run(["validate", "-p", "openlsp.yaml"]).expect(0);
+    assert!(
+        output.stderr.contains("BTCPay's database")
+            && output.stderr.contains("is dumped to no backup target"),
+        "{}",
+        output.stderr
+    );
+    set(&none, CRYPT_REMOTE).expect(0);
+    let (docs, _) = render(&none, "openlsp.yaml");
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["metadata"]["name"] == "btcpay-postgres-dump"),
+        "no dump without targets"
     );
 }

@@ -807,3 +807,58 @@ pub(crate) fn write_rules(test: &Test, profile: &str) {
     let groups = serde_json::json!({ "groups": rule["spec"]["groups"] });
     test.write("rules.yaml", &serde_yaml::to_string(&groups).unwrap());
 }
+
+/// `promtool test rules` on the shop's rendered database backup alerts, with series as the
+/// PostgreSQL pod's backup container exports them: no dump for three hours fires
+/// DatabaseDumpStale, a dump no target holds for 30 minutes DatabaseDumpNotCopied; the channel
+/// backup alerts stay quiet for the dump's job.
+#[test]
+fn the_database_dump_alerts_fire_on_a_stale_dump_or_a_missing_copy() {
+    let Some(promtool) = common::required_program("OPENLSP_TEST_PROMTOOL", "promtool test rules")
+    else {
+        return;
+    };
+    let test = Test::new().with_example("shop");
+    write_rules(&test, "shop.yaml");
+    let labels =
+        r#"namespace="shop", job="btcpay-postgres-backup", node="btcpay-postgres", target="usb""#;
+    // Dumps noted every hour at first (t = 0, 60 s after...), then no more after 1 h.
+    let tests = format!(
+        r#"rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'openlsp_backup_source_written_timestamp_seconds{{{labels}}}'
+        values: '0x60 3600x300'
+      - series: 'openlsp_backup_target_current{{{labels}}}'
+        values: '1x10 0x60'
+    alert_rule_test:
+      - eval_time: 30m
+        alertname: DatabaseDumpNotCopied
+        exp_alerts: []
+      - eval_time: 45m
+        alertname: DatabaseDumpNotCopied
+        exp_alerts:
+          - exp_labels: {{ severity: warning, namespace: shop, job: btcpay-postgres-backup, node: btcpay-postgres, target: usb }}
+            exp_annotations:
+              summary: BTCPay's newest database dump has had no verified copy on target usb for 30 minutes
+              description: "The dump changed and this target does not hold it: if the disk of btcpay-postgres dies now, the changes since the last copy are lost. kubectl logs btcpay-postgres-0 -c backup shows the last error."
+      - eval_time: 45m
+        alertname: ChannelBackupNotCopied
+        exp_alerts: []
+      - eval_time: 3h
+        alertname: DatabaseDumpStale
+        exp_alerts: []
+      - eval_time: 4h30m
+        alertname: DatabaseDumpStale
+        exp_alerts:
+          - exp_labels: {{ severity: warning, namespace: shop, job: btcpay-postgres-backup, node: btcpay-postgres, target: usb }}
+            exp_annotations:
+              summary: BTCPay's database has not been dumped for three intervals
+              description: "The pg-dump container of btcpay-postgres has made no verified dump for three of its intervals: the backup targets hold an older state of the stores, invoices and users. kubectl logs btcpay-postgres-0 -c pg-dump names the reason."
+"#
+    );
+    let path = test.write("rules-test.yaml", &tests);
+    promtool_test_rules(&promtool, &test, &path);
+}

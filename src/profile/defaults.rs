@@ -79,6 +79,9 @@ pub const NBXPLORER_CPU: Millicores = Millicores(100);
 /// PostgreSQL with the two databases (shared_buffers stays at its 128MB default).
 pub const POSTGRES_MEMORY: Bytes = Bytes::mib(256);
 pub const POSTGRES_CPU: Millicores = Millicores(100);
+/// The pg-dump container beside PostgreSQL: pg_dump streaming through gzip.
+pub const DUMP_MEMORY: Bytes = Bytes::mib(128);
+pub const DUMP_CPU: Millicores = Millicores(50);
 pub const LNDMON_CPU: Millicores = Millicores(50);
 /// CLN's exporter: openlsp itself on one thread, four small JSON answers per refresh (about
 /// 3 MiB of its own; the rest is the binary's pages, which the cgroup counts too).
@@ -97,11 +100,15 @@ const BACKUP_KEEP: u32 = 30;
 /// Memory of each Lightning pod's backup container: rclone for every target at once, and one
 /// more serving the metrics with monitoring on; none without targets (no container).
 pub fn backup_memory(site: &Site) -> Bytes {
-    let targets = site.spec.backup.targets.len() as u64;
+    backup_memory_for(site, site.spec.backup.targets.len())
+}
+
+/// Memory of a backup container that copies to `targets` targets.
+pub fn backup_memory_for(site: &Site, targets: usize) -> Bytes {
     if targets == 0 {
         return Bytes(0);
     }
-    let rclones = targets + u64::from(site.spec.monitoring.enabled);
+    let rclones = targets as u64 + u64::from(site.spec.monitoring.enabled);
     Bytes(BACKUP_BASE_MEMORY.0 + rclones * BACKUP_RCLONE_MEMORY.0)
 }
 
@@ -199,7 +206,10 @@ pub fn resolve(input: &SiteInput) -> Site {
             monitoring: resolve_monitoring(spec),
             ingress: resolve_ingress(spec),
             backup: resolve_backup(spec),
-            btcpay: spec.btcpay.as_ref().map(resolve_btcpay),
+            btcpay: spec
+                .btcpay
+                .as_ref()
+                .map(|btcpay| resolve_btcpay(btcpay, spec)),
         },
     };
     // Lightning first: bitcoind's default cache leaves room for the Lightning pods' backups.
@@ -304,8 +314,15 @@ fn resolve_ingress(spec: &SpecInput) -> Ingress {
     }
 }
 
-fn resolve_btcpay(input: &BtcpayInput) -> Btcpay {
+fn resolve_btcpay(input: &BtcpayInput, spec: &SpecInput) -> Btcpay {
     let resources = input.resources.clone().unwrap_or_default();
+    let every_target = || {
+        spec.backup
+            .iter()
+            .flat_map(|backup| &backup.targets)
+            .map(|target| target.name.clone())
+            .collect()
+    };
     Btcpay {
         bitcoin: input.bitcoin.clone(),
         lightning: input.lightning.clone(),
@@ -328,6 +345,7 @@ fn resolve_btcpay(input: &BtcpayInput) -> Btcpay {
             .postgres_image
             .clone()
             .unwrap_or_else(|| images::POSTGRES.to_owned()),
+        backup_targets: input.backup_targets.clone().unwrap_or_else(every_target),
     }
 }
 

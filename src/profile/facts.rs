@@ -3,10 +3,11 @@
 //! is worked out here, once.
 
 use super::defaults::{
-    BACKUP_CPU, CLN_EXPORTER_CPU, CLN_EXPORTER_MEMORY, CLN_INIT_CPU, CLN_INIT_MEMORY, EXPORTER_CPU,
-    EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU,
-    LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY, NBXPLORER_CPU,
-    NBXPLORER_MEMORY, POSTGRES_CPU, POSTGRES_MEMORY, backup_memory,
+    BACKUP_CPU, CLN_EXPORTER_CPU, CLN_EXPORTER_MEMORY, CLN_INIT_CPU, CLN_INIT_MEMORY, DUMP_CPU,
+    DUMP_MEMORY, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY,
+    LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY,
+    NBXPLORER_CPU, NBXPLORER_MEMORY, POSTGRES_CPU, POSTGRES_MEMORY, backup_memory,
+    backup_memory_for,
 };
 use super::quantity::{Bytes, Millicores};
 use super::site::{Implementation, LndApi, Resources, Site};
@@ -84,6 +85,13 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
             (NBXPLORER_MEMORY, NBXPLORER_CPU),
             (POSTGRES_MEMORY, POSTGRES_CPU),
         ] {
+            pods.push((machine, Resources { memory, cpu }));
+        }
+        // With dump targets, PostgreSQL's pod also runs pg-dump and the backup container.
+        if site.dumps_database() {
+            let backup = backup_memory_for(site, btcpay.backup_targets.len());
+            let memory = Bytes(DUMP_MEMORY.0 + backup.0);
+            let cpu = Millicores(DUMP_CPU.0 + BACKUP_CPU.0);
             pods.push((machine, Resources { memory, cpu }));
         }
     }

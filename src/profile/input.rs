@@ -98,6 +98,9 @@ pub struct BtcpayInput {
     pub nbxplorer_image: Option<String>,
     #[serde(default, deserialize_with = "optional_text")]
     pub postgres_image: Option<String>,
+    /// The spec.backup targets PostgreSQL's hourly dump goes to, by name; an rclone target must
+    /// be an rclone crypt remote, as the dump is not encrypted [default: every target].
+    pub backup_targets: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

@@ -254,6 +254,8 @@ pub struct Btcpay {
     pub image: String,
     pub nbxplorer_image: String,
     pub postgres_image: String,
+    /// The spec.backup targets PostgreSQL's dumps go to, by name.
+    pub backup_targets: Vec<String>,
 }
 
 /// `spec.backup`: where each Lightning node's channel backup is copied, verified, every time it
@@ -474,6 +476,14 @@ impl Site {
 
     pub fn bitcoin_node(&self, name: &str) -> Option<&BitcoinNode> {
         self.spec.bitcoin.iter().find(|node| node.name == name)
+    }
+
+    /// Whether BTCPay's PostgreSQL dumps its databases to some backup target.
+    pub fn dumps_database(&self) -> bool {
+        self.spec
+            .btcpay
+            .as_ref()
+            .is_some_and(|b| !b.backup_targets.is_empty())
     }
 
     pub fn lightning_node(&self, name: &str) -> Option<&LightningNode> {

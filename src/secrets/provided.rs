@@ -22,6 +22,9 @@ pub struct Use {
     pub field: String,
     /// The remote's name, which the config must define.
     pub remote: String,
+    /// Whether what goes there is unencrypted (BTCPay's database dump), so the remote must be an
+    /// rclone crypt remote.
+    pub must_encrypt: bool,
 }
 
 /// Why a value is not an rclone config openlsp can use.
@@ -65,9 +68,70 @@ pub fn remotes(config: &[u8]) -> Result<Vec<String>, NotAConfig> {
     Ok(remotes)
 }
 
+/// The `type` of remote `remote` in an rclone config (`crypt`, `sftp`, `s3`…), if it has one.
+pub fn remote_type(config: &[u8], remote: &str) -> Option<String> {
+    let text = std::str::from_utf8(config).ok()?;
+    let mut in_remote = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            in_remote = section == remote;
+        } else if in_remote
+            && let Some((key, value)) = line.split_once('=')
+            && key.trim() == "type"
+        {
+            return Some(value.trim().to_owned());
+        }
+    }
+    None
+}
+
+/// Why a use of a config fails: a remote it lacks, or a plain remote where the data must be
+/// encrypted.
+pub fn unusable(config_remotes: &[String], config: &[u8], used: &Use) -> Option<Unusable> {
+    if !config_remotes.contains(&used.remote) {
+        return Some(Unusable::Missing);
+    }
+    let kind = remote_type(config, &used.remote).unwrap_or_default();
+    (used.must_encrypt && kind != "crypt").then_some(Unusable::NotEncrypted(kind))
+}
+
+/// See [`unusable`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unusable {
+    Missing,
+    /// The remote's type, which is not `crypt`.
+    NotEncrypted(String),
+}
+
+/// The hint for [`Unusable::NotEncrypted`].
+pub const ENCRYPT_HINT: &str = "wrap the remote in an rclone crypt remote (rclone config: new remote, type crypt, remote = <this remote>:<path>) and name that one, or leave this target out of spec.btcpay.backupTargets (docs/btcpay.md, \"Backups\")";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dump_needs_a_crypt_remote() {
+        let config =
+            b"[nas]\ntype = sftp\nhost = nas.lan\n\n[safe]\ntype = crypt\nremote = nas:openlsp\n";
+        let remotes = remotes(config).unwrap();
+        let use_of = |remote: &str, must_encrypt| Use {
+            field: "spec.backup.targets[0].rclone".to_owned(),
+            remote: remote.to_owned(),
+            must_encrypt,
+        };
+        assert_eq!(remote_type(config, "safe").as_deref(), Some("crypt"));
+        assert_eq!(unusable(&remotes, config, &use_of("nas", false)), None);
+        assert_eq!(unusable(&remotes, config, &use_of("safe", true)), None);
+        assert_eq!(
+            unusable(&remotes, config, &use_of("nas", true)),
+            Some(Unusable::NotEncrypted("sftp".to_owned()))
+        );
+        assert_eq!(
+            unusable(&remotes, config, &use_of("other", false)),
+            Some(Unusable::Missing)
+        );
+    }
 
     #[test]
     fn a_config_is_text_with_remotes_and_no_encryption() {

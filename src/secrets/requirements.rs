@@ -209,7 +209,7 @@ pub fn requirements(site: &Site) -> Vec<Requirement> {
             path: paths::wallet_password(&node.name),
         });
     }
-    if !site.spec.lightning.is_empty() {
+    if !site.spec.lightning.is_empty() || site.dumps_database() {
         needed.extend(provided_secrets(site));
     }
     if let Some(btcpay) = &site.spec.btcpay {
@@ -228,9 +228,15 @@ pub fn requirements(site: &Site) -> Vec<Requirement> {
     needed
 }
 
-/// The rclone configs the backup targets name, each with the remotes the profile uses from it.
+/// The rclone configs the backup targets name, each with the remotes the profile uses from it;
+/// a target that gets BTCPay's database dump must be a crypt remote.
 fn provided_secrets(site: &Site) -> Vec<Requirement> {
     let backup = &site.spec.backup;
+    let dumps = site
+        .spec
+        .btcpay
+        .as_ref()
+        .map(|b| b.backup_targets.as_slice());
     backup
         .rclone_configs()
         .into_iter()
@@ -246,6 +252,7 @@ fn provided_secrets(site: &Site) -> Vec<Requirement> {
                     Some(Use {
                         field: format!("spec.backup.targets[{i}].rclone"),
                         remote: rclone.remote_name().to_owned(),
+                        must_encrypt: dumps.is_some_and(|d| d.contains(&target.name)),
                     })
                 })
                 .collect(),

@@ -75,6 +75,16 @@ pub enum StateError {
         remote: String,
         known: String,
     },
+    #[error(
+        "{field}.remote: BTCPay's database dump goes to this target, and remote {remote:?} in secret {secret:?} is of type {kind:?}, not an rclone crypt remote: the dump (stores, invoices, users, API keys, a hot wallet's seed) would lie there unencrypted; nothing was changed\n  hint: {hint}",
+        hint = provided::ENCRYPT_HINT
+    )]
+    NotEncrypted {
+        field: String,
+        secret: String,
+        remote: String,
+        kind: String,
+    },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
@@ -400,15 +410,28 @@ impl StateDir {
             path: self.root.join(path),
             reason: reason.to_string(),
         })?;
-        match uses.iter().find(|u| !remotes.contains(&u.remote)) {
-            Some(unknown) => Err(StateError::UnknownRemote {
-                field: unknown.field.clone(),
-                secret: secret.to_owned(),
-                remote: unknown.remote.clone(),
-                known: remotes.join(", "),
-            }),
-            None => Ok(()),
+        for used in uses {
+            match provided::unusable(&remotes, value, used) {
+                Some(provided::Unusable::Missing) => {
+                    return Err(StateError::UnknownRemote {
+                        field: used.field.clone(),
+                        secret: secret.to_owned(),
+                        remote: used.remote.clone(),
+                        known: remotes.join(", "),
+                    });
+                }
+                Some(provided::Unusable::NotEncrypted(kind)) => {
+                    return Err(StateError::NotEncrypted {
+                        field: used.field.clone(),
+                        secret: secret.to_owned(),
+                        remote: used.remote.clone(),
+                        kind,
+                    });
+                }
+                None => {}
+            }
         }
+        Ok(())
     }
 
     /// `history/<stamp>`, or `history/<stamp>.2`, `.3`... when a commit in the same second

@@ -12,6 +12,8 @@ fn btcpay_applies_reapplies_as_a_no_op_and_is_pruned_keeping_its_data() {
         return;
     };
     e2e::addon_crds(&site.kubeconfig).expect("the cert-manager CRDs");
+    // The shop's monitoring addon puts its dashboards there.
+    e2e::ensure_namespace(&site.kubeconfig, "observability");
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     let exists = |kind: &str, name: &str| {
         site.kubectl(&["get", kind, name, "-n", site.namespace()])
@@ -32,6 +34,11 @@ fn btcpay_applies_reapplies_as_a_no_op_and_is_pruned_keeping_its_data() {
         ("service", "btcpay"),
         ("service", "btcpay-postgres"),
         ("configmap", "btcpay-postgres-init"),
+        // The hourly dump and its backup container's settings, metrics and scrape.
+        ("configmap", "btcpay-postgres-dump"),
+        ("configmap", "btcpay-postgres-backup"),
+        ("service", "btcpay-postgres-backup"),
+        ("servicemonitor", "btcpay-postgres-backup"),
         ("networkpolicy", "btcpay"),
         ("networkpolicy", "btcpay-postgres"),
         ("ingress", "btcpay-store"),
@@ -108,6 +115,8 @@ fn nbxplorers_credential_rotates_and_a_database_password_says_why_it_cannot() {
         return;
     };
     e2e::addon_crds(&site.kubeconfig).expect("the cert-manager CRDs");
+    // The shop's monitoring addon puts its dashboards there.
+    e2e::ensure_namespace(&site.kubeconfig, "observability");
     site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
     let state = site.test.state_dir(&site.name);
     let password_file = state.join("bitcoin/bitcoind/rpc/btcpay_nbxplorer/password");

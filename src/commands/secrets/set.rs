@@ -47,13 +47,22 @@ pub(super) fn run(ui: &Ui, global: &GlobalArgs, args: &SetArgs) -> anyhow::Resul
     };
     let remotes = provided::remotes(&value)
         .map_err(|reason| anyhow::anyhow!("{what}: {reason}; nothing was changed"))?;
-    if let Some(missing) = uses.iter().find(|u| !remotes.contains(&u.remote)) {
-        bail!(
-            "{what} defines no remote {:?}, which {}.remote uses (it defines: {}); nothing was changed\n  hint: add the remote with rclone config, or fix the remote's name in the profile",
-            missing.remote,
-            missing.field,
-            remotes.join(", ")
-        );
+    for used in uses.iter() {
+        match provided::unusable(&remotes, &value, used) {
+            Some(provided::Unusable::Missing) => bail!(
+                "{what} defines no remote {:?}, which {}.remote uses (it defines: {}); nothing was changed\n  hint: add the remote with rclone config, or fix the remote's name in the profile",
+                used.remote,
+                used.field,
+                remotes.join(", ")
+            ),
+            Some(provided::Unusable::NotEncrypted(kind)) => bail!(
+                "{what}: remote {:?} is of type {kind:?}, and {} gets BTCPay's database dump, which must go to an rclone crypt remote; nothing was changed\n  hint: {}",
+                used.remote,
+                used.field,
+                provided::ENCRYPT_HINT
+            ),
+            None => {}
+        }
     }
     let state = commands::open_state(global, site.name())?;
     if state.read(path)?.as_deref() == Some(value.as_slice()) {

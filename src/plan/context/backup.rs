@@ -4,6 +4,8 @@
 //! `<node>-scb`); and once per site (`templates/backup/`), the Secrets with the rclone configs
 //! the operator gave. The watched file, its node and its Secret come from the node's own context
 //! ([`WatchedFile`]): LND's channel.backup today, Core Lightning's emergency.recover the same way.
+//! BTCPay's PostgreSQL pod runs the same `backup` container on its dump ([`database_backup`]),
+//! to the targets `spec.btcpay.backupTargets` names, without a cluster copy.
 
 use serde::Serialize;
 
@@ -26,6 +28,8 @@ const RCLONE_DIR: &str = "/etc/openlsp/rclone";
 /// Its private, memory-backed directory, and the one it shares with `scb-publish`.
 const RUN_DIR: &str = "/run/backup";
 const STATUS_DIR: &str = "/run/backup-status";
+/// A large source's snapshots and read-back copies, on the node's disk.
+const WORK_DIR: &str = "/var/tmp/backup";
 
 /// The file a node keeps its channel backup in, as its pod sees it.
 pub(crate) struct WatchedFile {
@@ -110,15 +114,60 @@ pub(crate) struct NodeBackupContext {
     config_volumes: Vec<ConfigVolume>,
     /// Its metrics Service and ServiceMonitor, with monitoring on and targets to watch.
     metrics: Option<BackupMetrics>,
+    /// Whether `scb-publish` keeps a cluster copy (a channel backup; never a database dump).
+    publish: bool,
+    /// The backup container's uid when not the pod's: it writes path targets, which belong to
+    /// the Lightning nodes' uid.
+    uid: Option<i64>,
+    /// A file whose content is when its source was last written, even unchanged (a dump's).
+    written: Option<String>,
+    /// A disk-backed directory for the snapshot and read-back copies of a large source (a
+    /// dump), instead of the memory-backed run directory.
+    work_dir: Option<&'static str>,
+}
+
+/// The database dump BTCPay's PostgreSQL pod writes, for [`database_backup`].
+pub(crate) struct DumpFile {
+    pub(crate) watched: WatchedFile,
+    /// The file holding when the last dump succeeded, in `watched.dir`.
+    pub(crate) written: &'static str,
+    /// The targets it goes to, by name.
+    pub(crate) targets: Vec<String>,
+}
+
+/// The backup of a database dump: the `backup` container only, as the path targets' owner
+/// ([`images::LND_UID`], which is CLN's too), to the dump's targets; no cluster copy, as a
+/// dump is no small file for a Secret and holds the store's data.
+pub(crate) fn database_backup(site: &Site, node: &str, dump: DumpFile) -> NodeBackupContext {
+    let written = format!("{}/{}", dump.watched.dir, dump.written);
+    let mut backup = backup_to(site, node, dump.watched, |name| {
+        dump.targets.iter().any(|t| t == name)
+    });
+    backup.memory = profile::backup_memory_for(site, dump.targets.len()).to_string();
+    backup.publish = false;
+    backup.uid = Some(images::LND_UID);
+    backup.written = Some(written);
+    backup.work_dir = Some(WORK_DIR);
+    backup
 }
 
 /// The backup of node `node`'s `watched` file.
 pub(crate) fn node_backup(site: &Site, node: &str, watched: WatchedFile) -> NodeBackupContext {
+    backup_to(site, node, watched, |_| true)
+}
+
+/// The backup of `watched` to the targets `wanted` takes, by name.
+fn backup_to(
+    site: &Site,
+    node: &str,
+    watched: WatchedFile,
+    wanted: impl Fn(&str) -> bool,
+) -> NodeBackupContext {
     let backup = &site.spec.backup;
     let mut targets = Vec::new();
     let mut path_volumes = Vec::new();
     let mut config_volumes: Vec<ConfigVolume> = Vec::new();
-    for target in &backup.targets {
+    for target in backup.targets.iter().filter(|t| wanted(&t.name)) {
         let under = format!("{}/{node}", site.name());
         if let Some(path) = &target.path {
             let mount_path = format!("{TARGETS_DIR}/{}", target.name);
@@ -191,6 +240,10 @@ pub(crate) fn node_backup(site: &Site, node: &str, watched: WatchedFile) -> Node
         path_volumes,
         config_volumes,
         metrics,
+        publish: true,
+        uid: None,
+        written: None,
+        work_dir: None,
     }
 }
 
@@ -215,7 +268,7 @@ pub(crate) fn context(site: &Site, secrets: &Secrets) -> Result<BackupSecretsCon
     let mut labels = site_labels(site);
     labels.insert("app.kubernetes.io/component", "channel-backup".to_owned());
     let mut rclone_secrets = Vec::new();
-    if !site.spec.lightning.is_empty() {
+    if !site.spec.lightning.is_empty() || site.dumps_database() {
         for (_, name) in site.spec.backup.rclone_configs() {
             rclone_secrets.push(RcloneSecret {
                 name: name.to_owned(),

@@ -14,21 +14,22 @@
 
 use serde::Serialize;
 
+use super::backup::{self, DumpFile, NodeBackupContext, WatchedFile};
 use super::ingress::{self, NodeIngressContext};
 use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
-    BTCPAY_APP, BTCPAY_PORT, LND_REST_PORT, Labels, NBXPLORER_PORT, NBXPLORER_WHITEBIND_PORT,
-    PAYMENTS_COMPONENT, POSTGRES_APP, POSTGRES_PORT, ResourcesContext, StorageContext, b64,
-    bitcoind_selector, component_labels, lightning_selector, resources, secret_text, service_host,
-    storage,
+    BACKUP_METRICS_PORT, BTCPAY_APP, BTCPAY_PORT, DATABASE_DUMP_INTERVAL, LND_REST_PORT, Labels,
+    NBXPLORER_PORT, NBXPLORER_WHITEBIND_PORT, PAYMENTS_COMPONENT, POSTGRES_APP, POSTGRES_PORT,
+    ResourcesContext, StorageContext, b64, bitcoind_selector, component_labels, lightning_selector,
+    resources, secret_text, service_host, storage,
 };
 use super::tor::{self, OnionSecretContext};
 use crate::images;
 use crate::plan::error::PlanError;
 use crate::plan::names;
 use crate::profile::{
-    Implementation, LightningNode, NBXPLORER_CPU, NBXPLORER_MEMORY, Network, POSTGRES_CPU,
-    POSTGRES_MEMORY, Resources, Site, TorMode,
+    DUMP_CPU, DUMP_MEMORY, Implementation, LightningNode, NBXPLORER_CPU, NBXPLORER_MEMORY, Network,
+    POSTGRES_CPU, POSTGRES_MEMORY, Resources, Site, TorMode,
 };
 use crate::secrets::{self as state, BTCPAY_ONION, NBXPLORER_RPC_USER, Secrets};
 
@@ -47,6 +48,11 @@ const POSTGRES_PASSWORDS_DIR: &str = "/etc/btcpay-postgres";
 /// The macaroon BTCPay gets: enough to make and watch invoices (BTCPay's SetupLightningNode
 /// view asks for `invoices:write`), not to spend.
 const LND_MACAROON: &str = "invoice.macaroon";
+/// Where pg-dump writes the dump, and the backup container reads it (an emptyDir).
+const DUMP_DIR: &str = "/run/dumps";
+const DUMP_FILE: &str = "btcpay.sql.gz";
+const DUMP_WRITTEN: &str = ".written";
+const DUMP_SCRIPT_DIR: &str = "/etc/openlsp/dump";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -123,6 +129,23 @@ pub(crate) struct PostgresContext {
     passwords: Vec<RolePassword>,
     /// One role and database per app.
     databases: Vec<Database>,
+    /// The hourly dump and its backup container, with dump targets.
+    dump: Option<DumpContext>,
+    backup: Option<NodeBackupContext>,
+}
+
+/// The `pg-dump` container: every interval, both databases through gzip into [`DUMP_DIR`],
+/// checked complete, and renamed over the last dump only when it differs.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DumpContext {
+    config_map: String,
+    script_dir: &'static str,
+    dir: &'static str,
+    file: &'static str,
+    written: &'static str,
+    interval_seconds: u64,
+    resources: ResourcesContext,
 }
 
 #[derive(Serialize)]
@@ -222,16 +245,40 @@ pub(crate) fn context(site: &Site, secrets: &Secrets) -> Result<BtcpayContext, P
     );
 
     let policy = store_policy(site, btcpay, lnd, &labels, &selector, &pg_selector);
-    let pg_policy = PodPolicy::new(
-        names::BTCPAY_POSTGRES,
-        &pg_labels,
-        &pg_selector,
-        vec![Access::from(
-            vec![network::pods(site, &selector)],
-            vec![tcp(POSTGRES_PORT)],
-        )],
-        Vec::new(),
-    );
+    let dumps = site.dumps_database();
+    let pg_policy = postgres_policy(site, btcpay, &pg_labels, &pg_selector, &selector);
+    let dump = dumps.then(|| DumpContext {
+        config_map: format!("{}-dump", names::BTCPAY_POSTGRES),
+        script_dir: DUMP_SCRIPT_DIR,
+        dir: DUMP_DIR,
+        file: DUMP_FILE,
+        written: DUMP_WRITTEN,
+        interval_seconds: DATABASE_DUMP_INTERVAL.as_secs(),
+        resources: resources(
+            site,
+            Resources {
+                memory: DUMP_MEMORY,
+                cpu: DUMP_CPU,
+            },
+        ),
+    });
+    let dump_backup = dumps.then(|| {
+        backup::database_backup(
+            site,
+            names::BTCPAY_POSTGRES,
+            DumpFile {
+                watched: WatchedFile {
+                    dir: DUMP_DIR.to_owned(),
+                    file: DUMP_FILE,
+                    volume: "dumps",
+                    mount_path: DUMP_DIR,
+                    token_volume: "",
+                },
+                written: DUMP_WRITTEN,
+                targets: btcpay.backup_targets.clone(),
+            },
+        )
+    });
     let nbxplorer_secret = names::rpc_credentials_secret(names::NBXPLORER, &btcpay.bitcoin);
     Ok(BtcpayContext {
         btcpay: Some(StoreContext {
@@ -310,9 +357,45 @@ pub(crate) fn context(site: &Site, secrets: &Secrets) -> Result<BtcpayContext, P
                         password_key: role,
                     })
                     .collect(),
+                dump,
+                backup: dump_backup,
             },
         }),
     })
+}
+
+/// PostgreSQL's policy: BTCPay's pod (BTCPay and NBXplorer) reaches its port. With dump targets,
+/// the monitoring namespace scrapes the backup container, which reaches its rclone remotes (any
+/// host and port, as LND's does) and the DNS; path targets need no network.
+fn postgres_policy(
+    site: &Site,
+    btcpay: &crate::profile::Btcpay,
+    labels: &Labels,
+    selector: &Labels,
+    store: &Labels,
+) -> PodPolicy {
+    let mut ingress = vec![Access::from(
+        vec![network::pods(site, store)],
+        vec![tcp(POSTGRES_PORT)],
+    )];
+    let mut egress = Vec::new();
+    if site.dumps_database() {
+        if site.spec.monitoring.enabled {
+            ingress.push(Access::from(
+                vec![network::namespace(&site.spec.monitoring.namespace)],
+                vec![tcp(BACKUP_METRICS_PORT)],
+            ));
+        }
+        let remote =
+            site.spec.backup.targets.iter().any(|target| {
+                target.rclone.is_some() && btcpay.backup_targets.contains(&target.name)
+            });
+        if remote {
+            egress.push(Access::anywhere(Vec::new()));
+            egress.push(Access::dns());
+        }
+    }
+    PodPolicy::new(names::BTCPAY_POSTGRES, labels, selector, ingress, egress)
 }
 
 /// The pod's policy. BTCPay's port: the ingress controller when the store has a host, Tor when

@@ -5,7 +5,8 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::shared::{Labels, site_labels};
+use super::shared::{DATABASE_DUMP_INTERVAL, Labels, site_labels};
+use crate::plan::names;
 use crate::profile::{Implementation, Site};
 
 #[derive(Serialize)]
@@ -50,6 +51,10 @@ pub(crate) struct MonitoringContext {
     cln_jobs: Vec<ScrapeJob>,
     /// The backup containers' metrics, one job per Lightning node, when there are targets.
     backup_jobs: Vec<ScrapeJob>,
+    /// The backup container of BTCPay's PostgreSQL dump, when it has targets.
+    dump_jobs: Vec<ScrapeJob>,
+    /// Seconds between two dumps, for the stale-dump alert.
+    dump_interval_seconds: u64,
     disks: Vec<DiskWatch>,
     lightning_disks: Vec<DiskWatch>,
     /// Regex of every disk's mount point, for the dashboards.
@@ -121,6 +126,12 @@ pub(crate) fn context(site: &Site) -> MonitoringContext {
         } else {
             scrape_jobs(site.spec.lightning.iter().map(|n| &n.name), "backup")
         },
+        dump_jobs: if site.dumps_database() {
+            scrape_jobs([names::BTCPAY_POSTGRES.to_owned()].iter(), "backup")
+        } else {
+            Vec::new()
+        },
+        dump_interval_seconds: DATABASE_DUMP_INTERVAL.as_secs(),
         disks,
         lightning_disks,
         disk_regex,

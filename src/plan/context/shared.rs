@@ -14,6 +14,8 @@ use crate::plan::error::PlanError;
 use crate::profile::{Implementation, LightningNode, LndApi, Resources, Site};
 use crate::secrets::{Secrets, StateError};
 
+/// How often BTCPay's PostgreSQL is dumped for its backup (docs/btcpay.md, "Backups").
+pub(crate) const DATABASE_DUMP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 /// bitcoind's ZMQ publishers, which LND subscribes to.
 pub(crate) const ZMQ_RAWBLOCK_PORT: u16 = 28332;
 pub(crate) const ZMQ_RAWTX_PORT: u16 = 28333;

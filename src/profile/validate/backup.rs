@@ -1,6 +1,6 @@
 //! `spec.backup`: every target is a directory on a disk other than the ones it protects, or an
 //! rclone remote with a config the operator provides; a site with Lightning nodes and no target
-//! is told what is at stake.
+//! is told what is at stake; BTCPay's database dumps go to targets that exist.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -54,6 +54,55 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
             at,
             "no backup target: if the Lightning disk dies, the funds in its channels come back only with the seed and a channel.backup from before the loss, and the only copy would be the cluster's Secret <node>-scb on the machine's own system disk",
             "add spec.backup.targets: a directory on another disk (a USB stick) or an rclone remote; see docs/backup.md",
+        );
+    }
+    check_database_targets(checker, site);
+}
+
+/// `spec.btcpay.backupTargets` names targets of spec.backup, each once; without any, the
+/// store's database has no copy off its disk.
+fn check_database_targets(checker: &mut Checker, site: &Site) {
+    let Some(btcpay) = &site.spec.btcpay else {
+        return;
+    };
+    let known: Vec<&str> = site
+        .spec
+        .backup
+        .targets
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    let mut seen = BTreeSet::new();
+    for (i, name) in btcpay.backup_targets.iter().enumerate() {
+        let path = format!("spec.btcpay.backupTargets[{i}]");
+        if !known.contains(&name.as_str()) {
+            checker.error(
+                &path,
+                format!("no backup target named {name:?}"),
+                if known.is_empty() {
+                    "declare it under spec.backup.targets, or remove backupTargets".to_owned()
+                } else {
+                    format!("targets of spec.backup: {}", known.join(", "))
+                },
+            );
+        } else if !seen.insert(name.as_str()) {
+            checker.error(
+                &path,
+                format!("target {name:?} is listed twice"),
+                "list each target once",
+            );
+        }
+    }
+    if btcpay.backup_targets.is_empty() {
+        let at = if checker.has("spec.btcpay.backupTargets") {
+            "spec.btcpay.backupTargets"
+        } else {
+            "spec.btcpay"
+        };
+        checker.warn(
+            at,
+            "BTCPay's database (stores, invoices, users, API keys, a hot wallet's seed) is dumped to no backup target: if its disk dies, it is gone",
+            "add spec.backup.targets (a directory on another disk, or an rclone crypt remote), or list some in spec.btcpay.backupTargets; docs/btcpay.md, \"Backups\"",
         );
     }
 }
