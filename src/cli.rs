@@ -230,6 +230,22 @@ pub enum SecretsCommand {
     Seed(SeedArgs),
     /// Give a secret openlsp cannot make (a backup target's rclone config); kept 0600.
     Set(SetArgs),
+    /// Show where a UI's login password is (rtl, thunderhub); --reveal prints it once.
+    Password(PasswordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// The UI: rtl or thunderhub.
+    pub app: String,
+
+    /// Print the password (asks to type the UI's name first).
+    #[arg(long)]
+    pub reveal: bool,
+
+    /// The UI's name, typed in advance, to confirm --reveal without a terminal.
+    #[arg(long, value_name = "APP")]
+    pub confirm_app: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -77,6 +77,18 @@ pub const POSTGRES: &str = "postgres:18.3";
 /// The image's `postgres` user (Debian variant).
 pub const POSTGRES_UID: i64 = 999;
 
+/// Ride The Lightning (Ride-The-Lightning/RTL; its docker-release workflow publishes
+/// `shahanafarooqui/rtl:<tag>` for amd64, arm64 and arm/v7; Dockerfile: node:22-alpine, app in
+/// /RTL, no USER). openlsp runs it as the node image's `node` user, [`NODE_APP_UID`]; v0.15.7
+/// fixed its hang on a CLN node without peers.
+pub const RTL: &str = "shahanafarooqui/rtl:v0.15.11";
+/// ThunderHub (apotdevin/thunderhub; its docker-release workflow publishes `<version>` without a
+/// `v`, for amd64 and arm64; Dockerfile: node:24-alpine, app in /app, `USER node`). The plain
+/// tag serves at `/` (the `base-` tags have `/thub` built in).
+pub const THUNDERHUB: &str = "apotdevin/thunderhub:0.18.4";
+/// The `node` user of the Node.js images (nodejs/docker-node's Dockerfiles).
+pub const NODE_APP_UID: i64 = 1000;
+
 /// Every pinned image by component name, for tests.
 #[cfg(test)]
 const ALL: &[(&str, &str)] = &[
@@ -92,6 +104,8 @@ const ALL: &[(&str, &str)] = &[
     ("btcpay", BTCPAY),
     ("nbxplorer", NBXPLORER),
     ("postgres", POSTGRES),
+    ("rtl", RTL),
+    ("thunderhub", THUNDERHUB),
 ];
 
 #[cfg(test)]

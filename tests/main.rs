@@ -8,6 +8,7 @@
 #[macro_use]
 mod common;
 
+mod apps;
 mod architecture;
 mod backup;
 mod bitcoind;

@@ -1015,7 +1015,10 @@ fn every_pod_of_the_full_stack_is_hardened_and_fits_the_pi() {
             };
         }
     }
-    assert_eq!(workloads, 5, "bitcoind, LND, Tor, the exporter and lndmon");
+    assert_eq!(
+        workloads, 6,
+        "bitcoind, LND, Tor, the exporter, lndmon and ThunderHub"
+    );
     assert!(
         memory_mib <= 6 * 1024,
         "the full stack needs {memory_mib} MiB; a Pi has 6 GiB for pods"

@@ -162,7 +162,10 @@ fn tor_serves_openlsps_keys_under_openlsps_addresses() {
     let (docs, _) = render(&test, "full-stack.yaml");
     let root = test.path().join("tor");
     let services = run_copy_keys(&docs, &root);
-    assert_eq!(services, ["bitcoind-p2p", "lnd-p2p", "lnd-rpc"]);
+    assert_eq!(
+        services,
+        ["bitcoind-p2p", "lnd-p2p", "lnd-rpc", "thunderhub"]
+    );
     let state = root.join("state");
     // Tor refuses a DataDirectory or HiddenServiceDir that others can read, and a key file
     // should be the owner's alone.

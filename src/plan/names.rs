@@ -129,3 +129,13 @@ pub const MACAROONS: [&str; 7] = [
     "chainnotifier",
     "router",
 ];
+
+/// The Secret with a UI's password (`rtl`, `thunderhub`), kept as data; and its key.
+pub fn app_password_secret(app: &str) -> String {
+    format!("{app}-password")
+}
+pub const APP_PASSWORD_KEY: &str = "password";
+/// The Secret with a UI's configuration, made from its password and the nodes it manages.
+pub fn app_config_secret(app: &str) -> String {
+    format!("{app}-config")
+}

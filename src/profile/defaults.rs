@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use super::input::{
-    BitcoinInput, BtcpayInput, LightningInput, ResourcesInput, SiteInput, SpecInput,
+    AppInput, BitcoinInput, BtcpayInput, LightningInput, ResourcesInput, SiteInput, SpecInput,
 };
 use super::quantity::{Bytes, Millicores};
 use super::site::{
-    Acme, Backup, BackupTarget, BitcoinIngress, BitcoinNode, Btcpay, Disk, Host, Implementation,
-    Inbound, Ingress, LightningNode, LndApi, Metadata, Monitoring, Networking, Rclone, Resources,
-    Site, SiteSpec, Tor, TorMode,
+    Acme, App, Apps, Backup, BackupTarget, BitcoinIngress, BitcoinNode, Btcpay, Disk, Host,
+    Implementation, Inbound, Ingress, LightningNode, LndApi, Metadata, Monitoring, Networking,
+    Rclone, Resources, Site, SiteSpec, Tor, TorMode,
 };
 use crate::images;
 
@@ -79,6 +79,9 @@ pub const NBXPLORER_CPU: Millicores = Millicores(100);
 /// PostgreSQL with the two databases (shared_buffers stays at its 128MB default).
 pub const POSTGRES_MEMORY: Bytes = Bytes::mib(256);
 pub const POSTGRES_CPU: Millicores = Millicores(100);
+/// A channel management UI (a Node.js server); ThunderHub and RTL stay well under this.
+pub const APP_MEMORY: Bytes = Bytes::mib(256);
+pub const APP_CPU: Millicores = Millicores(100);
 /// The pg-dump container beside PostgreSQL: pg_dump streaming through gzip.
 pub const DUMP_MEMORY: Bytes = Bytes::mib(128);
 pub const DUMP_CPU: Millicores = Millicores(50);
@@ -210,6 +213,7 @@ pub fn resolve(input: &SiteInput) -> Site {
                 .btcpay
                 .as_ref()
                 .map(|btcpay| resolve_btcpay(btcpay, spec)),
+            apps: resolve_apps(spec),
         },
     };
     // Lightning first: bitcoind's default cache leaves room for the Lightning pods' backups.
@@ -311,6 +315,31 @@ fn resolve_ingress(spec: &SpecInput) -> Ingress {
         email: input.email,
         acme: input.acme.unwrap_or(Acme::Production),
         grafana: input.grafana,
+    }
+}
+
+fn resolve_apps(spec: &SpecInput) -> Apps {
+    let apps = spec.apps.clone().unwrap_or_default();
+    Apps {
+        rtl: apps.rtl.as_ref().map(|app| resolve_app(app, images::RTL)),
+        thunderhub: apps
+            .thunderhub
+            .as_ref()
+            .map(|app| resolve_app(app, images::THUNDERHUB)),
+    }
+}
+
+fn resolve_app(input: &AppInput, image: &str) -> App {
+    let resources = input.resources.clone().unwrap_or_default();
+    App {
+        nodes: input.nodes.clone(),
+        host: input.host.clone(),
+        onion: input.onion.unwrap_or(false),
+        resources: Resources {
+            memory: resources.memory.unwrap_or(APP_MEMORY),
+            cpu: resources.cpu.unwrap_or(APP_CPU),
+        },
+        image: input.image.clone().unwrap_or_else(|| image.to_owned()),
     }
 }
 

@@ -95,6 +95,10 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
             pods.push((machine, Resources { memory, cpu }));
         }
     }
+    // Each UI keeps no data and runs where the scheduler puts it: counted on the site's host.
+    for (_, app) in site.spec.apps.enabled() {
+        pods.push((site.spec.host.node_name.as_str(), app.resources));
+    }
     pods
 }
 
@@ -105,6 +109,8 @@ pub(super) struct NodeIngress<'a> {
     pub(super) host: &'a str,
     /// What it is, such as `LND lnd's REST API`.
     pub(super) what: String,
+    /// What still stands in the way of a stranger who reaches it.
+    pub(super) guard: &'static str,
 }
 
 /// Every node API the profile names a public host for, Bitcoin nodes first, in profile order,
@@ -121,6 +127,7 @@ pub(super) fn node_ingresses(site: &Site) -> Vec<NodeIngress<'_>> {
                 path: format!("spec.bitcoin[{i}].ingress.rpc"),
                 host,
                 what: format!("bitcoind {}'s RPC", node.name),
+                guard: "a macaroon or RPC password",
             })
         });
     let lightning = site
@@ -141,9 +148,23 @@ pub(super) fn node_ingresses(site: &Site) -> Vec<NodeIngress<'_>> {
                         LndApi::Grpc => "gRPC",
                     }
                 ),
+                guard: "a macaroon or RPC password",
             })
         });
-    bitcoin.chain(lightning).collect()
+    let apps = site
+        .spec
+        .apps
+        .enabled()
+        .into_iter()
+        .filter_map(|(kind, app)| {
+            Some(NodeIngress {
+                path: format!("spec.apps.{}.host", kind.name()),
+                host: app.host.as_deref()?,
+                what: format!("{}'s UI (managing {})", kind.title(), app.nodes.join(", ")),
+                guard: "its UI password",
+            })
+        });
+    bitcoin.chain(lightning).chain(apps).collect()
 }
 
 /// Every API the profile exposes publicly by name, as (`field path`, description): each is a
@@ -155,7 +176,10 @@ pub fn public_exposures(site: &Site) -> Vec<(String, String)> {
     node_ingresses(site)
         .into_iter()
         .map(|ingress| {
-            let exposed = format!("{} at https://{}", ingress.what, ingress.host);
+            let exposed = format!(
+                "{} at https://{} is exposed publicly; anyone can reach it (it still needs {})",
+                ingress.what, ingress.host, ingress.guard
+            );
             (ingress.path, exposed)
         })
         .collect()

@@ -69,6 +69,35 @@ pub struct SpecInput {
     pub backup: Option<BackupInput>,
     /// BTCPay Server with NBXplorer and PostgreSQL (docs/btcpay.md); off without this section.
     pub btcpay: Option<BtcpayInput>,
+    /// Channel management UIs wired to the site's Lightning nodes (docs/apps.md); private
+    /// unless given a host.
+    pub apps: Option<AppsInput>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppsInput {
+    /// Ride The Lightning: manages LND and Core Lightning nodes.
+    pub rtl: Option<AppInput>,
+    /// ThunderHub: manages LND nodes.
+    pub thunderhub: Option<AppInput>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppInput {
+    /// The Lightning nodes of this site it manages, by name.
+    pub nodes: Vec<String>,
+    /// A public host name: an Ingress with a Let's Encrypt certificate (needs spec.ingress).
+    /// Without it the UI is private: kubectl port-forward, or its onion address.
+    #[serde(default, deserialize_with = "optional_text")]
+    pub host: Option<String>,
+    /// An onion address for the UI [default: false].
+    pub onion: Option<bool>,
+    /// Memory and CPU [default: 256Mi, 100m].
+    pub resources: Option<ResourcesInput>,
+    #[serde(default, deserialize_with = "optional_text")]
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -232,6 +232,7 @@ pub struct SiteSpec {
     pub backup: Backup,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub btcpay: Option<Btcpay>,
+    pub apps: Apps,
 }
 
 /// The names of BTCPay's workloads, Services and data directories: fixed, one store per site,
@@ -256,6 +257,72 @@ pub struct Btcpay {
     pub postgres_image: String,
     /// The spec.backup targets PostgreSQL's dumps go to, by name.
     pub backup_targets: Vec<String>,
+}
+
+/// `spec.apps`: the channel management UIs (docs/apps.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Apps {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtl: Option<App>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thunderhub: Option<App>,
+}
+
+/// Which UI an [`App`] is; its name is its workload's, Service's and Secrets' prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppKind {
+    Rtl,
+    Thunderhub,
+}
+
+impl AppKind {
+    pub const ALL: [AppKind; 2] = [AppKind::Rtl, AppKind::Thunderhub];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AppKind::Rtl => "rtl",
+            AppKind::Thunderhub => "thunderhub",
+        }
+    }
+
+    /// What the operator calls it.
+    pub fn title(self) -> &'static str {
+        match self {
+            AppKind::Rtl => "RTL",
+            AppKind::Thunderhub => "ThunderHub",
+        }
+    }
+}
+
+/// One UI: the nodes it manages and how it is reached.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct App {
+    pub nodes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    pub onion: bool,
+    pub resources: Resources,
+    pub image: String,
+}
+
+impl Apps {
+    /// The UIs the profile turns on, each with its kind.
+    pub fn enabled(&self) -> Vec<(AppKind, &App)> {
+        AppKind::ALL
+            .into_iter()
+            .filter_map(|kind| self.get(kind).map(|app| (kind, app)))
+            .collect()
+    }
+
+    pub fn get(&self, kind: AppKind) -> Option<&App> {
+        match kind {
+            AppKind::Rtl => self.rtl.as_ref(),
+            AppKind::Thunderhub => self.thunderhub.as_ref(),
+        }
+    }
 }
 
 /// `spec.backup`: where each Lightning node's channel backup is copied, verified, every time it

@@ -25,6 +25,8 @@ pub enum SecretKind {
     OnionKey,
     /// The rclone config of backup targets, which the operator gives.
     RcloneConfig,
+    /// A channel management UI's login password (RTL, ThunderHub).
+    UiPassword,
 }
 
 impl fmt::Display for SecretKind {
@@ -39,6 +41,7 @@ impl fmt::Display for SecretKind {
             SecretKind::Runes => "runes",
             SecretKind::OnionKey => "onion key",
             SecretKind::RcloneConfig => "rclone config",
+            SecretKind::UiPassword => "UI password",
         })
     }
 }
@@ -85,7 +88,10 @@ impl Entry {
     /// RPC credentials and certificates can be replaced; a wallet password, seed or macaroon
     /// cannot be swapped underneath LND.
     pub fn is_rotatable(&self) -> bool {
-        matches!(self.kind, SecretKind::RpcCredential | SecretKind::Tls)
+        matches!(
+            self.kind,
+            SecretKind::RpcCredential | SecretKind::Tls | SecretKind::UiPassword
+        )
     }
 
     pub fn state_paths(&self) -> Vec<String> {
@@ -258,6 +264,22 @@ pub fn catalog(site: &Site) -> Vec<Entry> {
                 derived: vec![names::BTCPAY_SETTINGS_SECRET.to_owned()],
             });
         }
+    }
+    for (kind, _) in site.spec.apps.enabled() {
+        let secret = names::app_password_secret(kind.name());
+        entries.push(Entry {
+            secret: secret.clone(),
+            kind: SecretKind::UiPassword,
+            node: kind.name().to_owned(),
+            values: vec![(
+                paths::app_password(kind.name()),
+                Source::Key {
+                    secret,
+                    key: names::APP_PASSWORD_KEY,
+                },
+            )],
+            derived: vec![names::app_config_secret(kind.name())],
+        });
     }
     if !site.spec.lightning.is_empty() {
         for (_, secret) in site.spec.backup.rclone_configs() {

@@ -93,6 +93,10 @@ pub mod paths {
     pub fn onion_key(service: &str) -> String {
         format!("tor/{service}/hs_ed25519_secret_key")
     }
+    /// The UI password of app `app` (`rtl`, `thunderhub`).
+    pub fn app_password(app: &str) -> String {
+        format!("apps/{app}/password")
+    }
     /// The password of BTCPay's PostgreSQL role `role` ([`super::DATABASE_ROLES`]).
     pub fn database_password(role: &str) -> String {
         format!("btcpay/postgres/{role}/password")
@@ -134,6 +138,11 @@ pub fn onion_services(site: &Site) -> Vec<String> {
     }
     if site.spec.btcpay.as_ref().is_some_and(|btcpay| btcpay.onion) {
         services.push(BTCPAY_ONION.to_owned());
+    }
+    for (kind, app) in site.spec.apps.enabled() {
+        if app.onion {
+            services.push(kind.name().to_owned());
+        }
     }
     services
 }
@@ -224,6 +233,11 @@ pub fn requirements(site: &Site) -> Vec<Requirement> {
                 path: paths::database_password(role),
             });
         }
+    }
+    for (kind, _) in site.spec.apps.enabled() {
+        needed.push(Requirement::Password {
+            path: paths::app_password(kind.name()),
+        });
     }
     needed
 }

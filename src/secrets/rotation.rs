@@ -45,7 +45,7 @@ fn value<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a [u8], RotationError
 /// cannot be swapped underneath the node.
 fn check_rotatable(entry: &Entry) -> Result<(), RotationError> {
     let why = match entry.kind {
-        SecretKind::RpcCredential | SecretKind::Tls => return Ok(()),
+        SecretKind::RpcCredential | SecretKind::Tls | SecretKind::UiPassword => return Ok(()),
         SecretKind::WalletPassword => {
             "the wallet is encrypted with it; change it with lncli changepassword"
         }

@@ -380,12 +380,37 @@ impl Site {
     }
 
     /// Drops Lightning node `name` from the profile.
+    /// Once the controllers settle, a second apply plans nothing and writes nothing, and diff
+    /// finds nothing.
+    #[track_caller]
+    pub fn assert_reapply_is_a_no_op(&self) {
+        let before = self.settle();
+        let again = self.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+        assert!(
+            again
+                .stdout
+                .contains("0 to create, 0 to change, 0 to prune"),
+            "{}",
+            again.stdout
+        );
+        assert_eq!(self.resource_versions(), before, "a no-op apply wrote");
+        self.openlsp(&["diff"]).expect(0);
+    }
+
+    /// Removes the node, and its name from the UIs that manage it.
     pub fn remove_lightning_node(&self, name: &str) {
         self.edit(|mut value| {
             value["spec"]["lightning"]
                 .as_array_mut()
                 .unwrap()
                 .retain(|n| n["name"] != name);
+            if let Some(apps) = value["spec"]["apps"].as_object_mut() {
+                for app in apps.values_mut() {
+                    if let Some(nodes) = app["nodes"].as_array_mut() {
+                        nodes.retain(|n| n != name);
+                    }
+                }
+            }
             value
         });
     }

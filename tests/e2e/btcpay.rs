@@ -47,17 +47,7 @@ fn btcpay_applies_reapplies_as_a_no_op_and_is_pruned_keeping_its_data() {
         assert!(exists(kind, name), "{kind}/{name}");
     }
 
-    let before = site.settle();
-    let again = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
-    assert!(
-        again
-            .stdout
-            .contains("0 to create, 0 to change, 0 to prune"),
-        "{}",
-        again.stdout
-    );
-    assert_eq!(site.resource_versions(), before, "a no-op apply wrote");
-    site.openlsp(&["diff"]).expect(0);
+    site.assert_reapply_is_a_no_op();
 
     let listed = site.openlsp(&["secrets", "list"]).expect(0);
     for name in [

@@ -9,6 +9,7 @@
 
 mod addons;
 mod apply;
+mod apps;
 mod backup;
 mod btcpay;
 mod cln;

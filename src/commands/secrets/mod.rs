@@ -6,6 +6,7 @@
 
 mod backup;
 mod list;
+mod password;
 mod pull;
 mod rotate;
 mod seed;
@@ -31,6 +32,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &SecretsArgs) -> anyhow::Re
         SecretsCommand::Import(args) => backup::import(ui, global, args),
         SecretsCommand::Seed(args) => seed::run(ui, global, args).await,
         SecretsCommand::Set(args) => set::run(ui, global, args),
+        SecretsCommand::Password(args) => password::run(ui, global, args).await,
     }
 }
 

@@ -14,7 +14,7 @@ use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
     BACKUP_METRICS_PORT, CLN_APP, CLN_EXPORTER_PORT, CLN_GRPC_PORT, CLN_REST_PORT,
     LIGHTNING_COMPONENT, LND_P2P_PORT, Labels, ResourcesContext, StorageContext, api_port, b64,
-    bitcoind_selector, component_labels, resources, secret, service_host, storage,
+    bitcoind_selector, component_labels, resources, secret, service_host, storage, ui_selector,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
@@ -22,7 +22,7 @@ use crate::images;
 use crate::plan::error::PlanError;
 use crate::plan::names;
 use crate::profile::{
-    CLN_EXPORTER_CPU, CLN_EXPORTER_MEMORY, CLN_INIT_CPU, CLN_INIT_MEMORY, LND_SIDECAR_CPU,
+    AppKind, CLN_EXPORTER_CPU, CLN_EXPORTER_MEMORY, CLN_INIT_CPU, CLN_INIT_MEMORY, LND_SIDECAR_CPU,
     LND_SIDECAR_MEMORY, LightningNode, LndApi, Network, Site, TorMode,
 };
 use crate::secrets::{self as state, Secrets};
@@ -322,6 +322,11 @@ fn policy(
         }
         if let (LndApi::Rest, Some(exporter)) = (api, exporter) {
             clients.push(network::pods(site, exporter));
+        }
+        // RTL manages a CLN node over clnrest.
+        let rtl = site.spec.apps.rtl.as_ref();
+        if api == LndApi::Rest && rtl.is_some_and(|app| app.nodes.contains(&node.name)) {
+            clients.push(network::pods(site, &ui_selector(site, AppKind::Rtl.name())));
         }
         ingress.push(Access::from(clients, vec![tcp(api_port(node, api))]));
     }

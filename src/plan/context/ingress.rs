@@ -164,8 +164,6 @@ pub(crate) fn node_ingress(
 pub(crate) fn warnings(site: &Site) -> Vec<String> {
     crate::profile::public_exposures(site)
         .into_iter()
-        .map(|(path, what)| {
-            format!("{path}: {what} is exposed publicly; anyone can reach it (it still needs a macaroon or RPC password)")
-        })
+        .map(|(path, what)| format!("{path}: {what}"))
         .collect()
 }

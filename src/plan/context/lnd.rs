@@ -13,7 +13,7 @@ use super::shared::{
     BACKUP_METRICS_PORT, LIGHTNING_COMPONENT, LND_APP, LND_GRPC_PORT, LND_METRICS_PORT,
     LND_P2P_PORT, LND_REST_PORT, LNDMON_PORT, Labels, ResourcesContext, StorageContext,
     ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, bitcoind_selector, btcpay_selector, component_labels,
-    lnd_api_port, lnd_selector, resources, secret, service_host, storage,
+    lnd_api_port, lnd_selector, resources, secret, service_host, storage, ui_selector,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
@@ -21,8 +21,8 @@ use crate::images;
 use crate::plan::error::PlanError;
 use crate::plan::names;
 use crate::profile::{
-    LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LightningNode, LndApi, Site,
-    TorMode,
+    AppKind, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LightningNode, LndApi,
+    Site, TorMode,
 };
 use crate::secrets::{self as state, Secrets};
 
@@ -305,6 +305,16 @@ fn policy(
         let btcpay = site.spec.btcpay.as_ref();
         if api == LndApi::Rest && btcpay.and_then(|b| b.lightning.as_ref()) == Some(&node.name) {
             clients.push(network::pods(site, &btcpay_selector(site)));
+        }
+        // The channel management UIs it is listed in: RTL over REST, ThunderHub over gRPC.
+        for (kind, app) in site.spec.apps.enabled() {
+            let wanted = match kind {
+                AppKind::Rtl => LndApi::Rest,
+                AppKind::Thunderhub => LndApi::Grpc,
+            };
+            if api == wanted && app.nodes.contains(&node.name) {
+                clients.push(network::pods(site, &ui_selector(site, kind.name())));
+            }
         }
         ingress.push(Access::from(clients, vec![tcp(lnd_api_port(api))]));
     }

@@ -22,9 +22,12 @@ pub(crate) mod ingress;
 pub(crate) mod lnd;
 pub(crate) mod monitoring;
 pub(crate) mod network;
+pub(crate) mod rtl;
 pub(crate) mod shared;
 pub(crate) mod site;
+pub(crate) mod thunderhub;
 pub(crate) mod tor;
+pub(crate) mod ui;
 
 use serde_json::{Map, Value};
 
@@ -61,7 +64,7 @@ const SITE: &str = "site";
 
 /// Every service openlsp renders. Adding one is a row here, its context file, its template
 /// directory and its images-table row (docs/architecture.md).
-pub(crate) const SERVICES: [Service; 9] = [
+pub(crate) const SERVICES: [Service; 11] = [
     Service {
         dir: SITE,
         scope: Scope::Site(|site| to_value(site::context(site))),
@@ -103,6 +106,14 @@ pub(crate) const SERVICES: [Service; 9] = [
     Service {
         dir: "btcpay",
         scope: Scope::SiteSecrets(|site, secrets| to_value(btcpay::context(site, secrets)?)),
+    },
+    Service {
+        dir: "rtl",
+        scope: Scope::SiteSecrets(|site, secrets| to_value(rtl::context(site, secrets)?)),
+    },
+    Service {
+        dir: "thunderhub",
+        scope: Scope::SiteSecrets(|site, secrets| to_value(thunderhub::context(site, secrets)?)),
     },
 ];
 

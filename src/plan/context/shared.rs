@@ -83,6 +83,16 @@ pub(crate) const POSTGRES_PORT: u16 = 5432;
 /// bitcoind never disconnects it; the NetworkPolicy admits only BTCPay's pod.
 pub(crate) const NBXPLORER_WHITEBIND_PORT: u16 = 8339;
 
+/// The port every channel management UI (RTL, ThunderHub) serves its web UI on.
+pub(crate) const UI_PORT: u16 = 3000;
+/// The `app.kubernetes.io/component` of the channel management UIs.
+pub(crate) const UI_COMPONENT: &str = "channel-management";
+
+/// The selector of UI `app`'s pod (`rtl`, `thunderhub`), which the nodes' policies name.
+pub(crate) fn ui_selector(site: &Site, app: &str) -> Labels {
+    component_labels(site, app, app, UI_COMPONENT).1
+}
+
 /// The selector of BTCPay's pod (BTCPay Server and NBXplorer), which its servers' policies name.
 pub(crate) fn btcpay_selector(site: &Site) -> Labels {
     component_labels(

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
-    BTCPAY_PORT, LND_P2P_PORT, Labels, ResourcesContext, TOR_SOCKS_PORT, api_port, b64,
+    BTCPAY_PORT, LND_P2P_PORT, Labels, ResourcesContext, TOR_SOCKS_PORT, UI_PORT, api_port, b64,
     bitcoind_selector, btcpay_selector, component_labels, lightning_selector, resources, secret,
     service_host,
 };
@@ -219,6 +219,18 @@ fn onion_services(site: &Site) -> Vec<OnionServiceContext> {
                 target: format!("{}:{BTCPAY_PORT}", service_host(site, names::BTCPAY)),
             }],
         ));
+    }
+    for (kind, app) in site.spec.apps.enabled() {
+        if app.onion {
+            // The UI over plain HTTP on port 80, as the store's.
+            services.push(service(
+                kind.name().to_owned(),
+                vec![PortTarget {
+                    virtual_port: 80,
+                    target: format!("{}:{UI_PORT}", service_host(site, kind.name())),
+                }],
+            ));
+        }
     }
     debug_assert_eq!(
         services.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),

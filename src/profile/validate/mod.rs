@@ -2,6 +2,7 @@
 //! the order their problems are reported. Every problem comes with its location and a next
 //! step, and all of them are reported at once, not just the first.
 
+mod apps;
 mod backup;
 mod bitcoin;
 mod btcpay;
@@ -38,6 +39,7 @@ pub(super) fn check(file: &Path, map: &SourceMap, site: &Site) -> Vec<Diagnostic
     ingress::check(&mut checker, site);
     backup::check(&mut checker, site);
     btcpay::check(&mut checker, site);
+    apps::check(&mut checker, site);
     host::check_capacity(&mut checker, site);
     disks::check_chain_size(&mut checker, site);
     checker.into_diagnostics()
