@@ -27,3 +27,4 @@ mod schema;
 mod secrets;
 mod tls;
 mod tor;
+mod tunnel;

@@ -6,8 +6,8 @@ use super::defaults::{
     BACKUP_CPU, CLN_EXPORTER_CPU, CLN_EXPORTER_MEMORY, CLN_INIT_CPU, CLN_INIT_MEMORY, DUMP_CPU,
     DUMP_MEMORY, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY,
     LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY,
-    NBXPLORER_CPU, NBXPLORER_MEMORY, POSTGRES_CPU, POSTGRES_MEMORY, backup_memory,
-    backup_memory_for,
+    NBXPLORER_CPU, NBXPLORER_MEMORY, POSTGRES_CPU, POSTGRES_MEMORY, TUNNEL_CPU, TUNNEL_MEMORY,
+    backup_memory, backup_memory_for,
 };
 use super::quantity::{Bytes, Millicores};
 use super::site::{Implementation, LndApi, Resources, Site};
@@ -15,7 +15,8 @@ use super::site::{Implementation, LndApi, Resources, Site};
 /// Pods beside the nodes, with the machine they run on: Tor on the host, each exporter pod (the
 /// exporter and its `headers` container) beside its bitcoind, each lndmon beside its LND, each
 /// CLN exporter beside its CLN, the containers of each Lightning pod beside the daemon, and
-/// BTCPay's three pods beside their disk.
+/// BTCPay's three pods beside their disk (with a CLN node, the tunnel's two ends in its pod and
+/// CLN's).
 pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
     let mut pods = Vec::new();
     if site.spec.tor.enabled() {
@@ -93,6 +94,15 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
             let memory = Bytes(DUMP_MEMORY.0 + backup.0);
             let cpu = Millicores(DUMP_CPU.0 + BACKUP_CPU.0);
             pods.push((machine, Resources { memory, cpu }));
+        }
+        // With a CLN node, each pod runs one end of the tunnel to its RPC socket.
+        if let Some(cln) = site.btcpay_cln() {
+            let tunnel = Resources {
+                memory: TUNNEL_MEMORY,
+                cpu: TUNNEL_CPU,
+            };
+            pods.push((machine, tunnel));
+            pods.push((site.machine_of_disk(&cln.disk), tunnel));
         }
     }
     pods
