@@ -36,13 +36,13 @@ pub struct TlsFiles {
 /// Why an end cannot start. No variant carries a file's contents.
 #[derive(Debug, thiserror::Error)]
 pub enum TunnelError {
-    #[error("reading {what} {path}: {source}")]
+    #[error("reading {what} {}", path.display())]
     Read {
         what: &'static str,
         path: PathBuf,
         source: io::Error,
     },
-    #[error("{path} holds no PEM {what}")]
+    #[error("{} holds no PEM {what}", path.display())]
     Pem { what: &'static str, path: PathBuf },
     #[error("the tunnel's TLS settings: {0}")]
     Tls(#[from] rustls::Error),

@@ -26,7 +26,7 @@ fn files(args: &TunnelTlsArgs) -> TlsFiles {
 
 async fn serve(ui: &Ui, args: &TunnelServeArgs) -> anyhow::Result<Outcome> {
     let config = tunnel::server_config(&files(&args.tls)).context(
-        "the serve end needs the tunnel's CA certificate and its own pair (Secret <node>-tunnel)",
+        "the serve end needs the tunnel's CA certificate and server pair, mounted from Secret <cln>-tunnel (openlsp apply writes it)",
     )?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -43,7 +43,7 @@ async fn serve(ui: &Ui, args: &TunnelServeArgs) -> anyhow::Result<Outcome> {
 
 async fn connect(ui: &Ui, args: &TunnelConnectArgs) -> anyhow::Result<Outcome> {
     let config = tunnel::client_config(&files(&args.tls)).context(
-        "the connect end needs the tunnel's CA certificate and its own pair (Secret btcpay-tunnel)",
+        "the connect end needs the tunnel's CA certificate and client pair, mounted from Secret btcpay-tunnel (openlsp apply writes it)",
     )?;
     let host = args
         .server

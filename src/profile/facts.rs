@@ -242,4 +242,39 @@ spec:
             ]
         );
     }
+
+    /// A store on CLN adds one end of the tunnel beside BTCPay (on its disk's machine) and one
+    /// beside CLN; a store on LND, or on-chain only, adds none.
+    #[test]
+    fn a_store_on_cln_counts_both_ends_of_its_tunnel() {
+        let tunnel = Resources {
+            memory: TUNNEL_MEMORY,
+            cpu: TUNNEL_CPU,
+        };
+        for (implementation, lightning, ends) in
+            [("cln", "ln", 2), ("lnd", "ln", 0), ("cln", "~", 0)]
+        {
+            let yaml = format!(
+                r#"
+apiVersion: openlsp.io/v1alpha1
+kind: Site
+metadata: {{ name: shop }}
+spec:
+  network: mainnet
+  host: {{ nodeName: pi4, arch: arm64, memory: 8Gi, cpus: 4 }}
+  disks:
+    chain: {{ path: /srv/chain, size: 1Ti }}
+    ln: {{ path: /srv/ln, size: 20Gi }}
+  bitcoin: [{{ name: bitcoind, disk: chain }}]
+  lightning: [{{ name: ln, implementation: {implementation}, bitcoin: bitcoind, disk: ln }}]
+  btcpay: {{ bitcoin: bitcoind, lightning: {lightning}, disk: chain }}
+"#
+            );
+            let input: SiteInput = serde_yaml::from_str(&yaml).unwrap();
+            let site = defaults::resolve(&input);
+            let pods = extra_pods(&site);
+            let count = pods.iter().filter(|(_, r)| *r == tunnel).count();
+            assert_eq!(count, ends, "{implementation} {lightning:?}");
+        }
+    }
 }
