@@ -1,9 +1,11 @@
 //! `openlsp tunnel`, the real binary at both ends, on loopback, with the certificates openlsp
 //! renders for profiles/cln-shop.yaml. A plain byte server on a unix socket stands in for
 //! lightningd's `lightning-rpc` (the tunnel never reads what it carries, so nothing here pretends
-//! to be lightningd). Bytes flow both ways through connect → serve; a client without a
-//! certificate, or with one of another CA, gets nothing and reaches nothing; a server whose
-//! certificate is of another CA or for another name is refused; no key appears in any output.
+//! to be lightningd). Bytes flow both ways through connect → serve, also after the client closes
+//! its sending half; a client without a certificate, or with one of another CA, gets nothing and
+//! reaches nothing; a server whose certificate is of another CA or for another name is refused;
+//! with lightningd down, an authenticated client's connection is closed and the reason logged;
+//! no key appears in any output.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -205,8 +207,16 @@ fn bytes_flow_both_ways_and_only_the_tunnels_certificates_pass() {
         &answer[..answer.len().min(16)]
     );
     assert!(rpc.received.lock().unwrap().ends_with(&large));
+    // A client that closes its sending half still gets the whole answer, then the end.
+    let mut half = UnixStream::connect(&socket).unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    half.write_all(b"listfunds").unwrap();
+    half.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    half.read_to_end(&mut answer).unwrap();
+    assert_eq!(answer, b"echo:listfunds");
     let reached = *rpc.connections.lock().unwrap();
-    assert_eq!(reached, 2);
+    assert_eq!(reached, 3);
 
     // A client certificate of another CA: the serve end refuses it; the socket sees nothing.
     let mixed = trusting(&client, &other_client);
@@ -238,6 +248,13 @@ fn bytes_flow_both_ways_and_only_the_tunnels_certificates_pass() {
             .any(|w| w == b"stop")
     );
 
+    // lightningd down (no socket): the authenticated connection is closed, and the log says why.
+    let (down, down_port) = serve(&test, &server, &test.path().join("no-such-rpc"));
+    let (down_client, down_socket) = connect(&test, &client, down_port, SERVER_NAME, "down.sock");
+    assert_eq!(exchange(&down_socket, b"getinfo"), b"");
+    let down_log = down.terminate("the serve end");
+    assert!(down_log.contains("is not reachable"), "{down_log}");
+
     let serve_log = serve_end.terminate("the serve end");
     assert!(serve_log.contains("refused 127.0.0.1:"), "{serve_log}");
     let wrong_ca_log = wrong_ca.terminate("a connect end");
@@ -254,6 +271,8 @@ fn bytes_flow_both_ways_and_only_the_tunnels_certificates_pass() {
         serve_log,
         wrong_ca_log,
         wrong_name_log,
+        down_log,
+        down_client.terminate("a connect end"),
         good.terminate("a connect end"),
         foreign.terminate("a connect end"),
     ] {
