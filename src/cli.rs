@@ -96,6 +96,80 @@ pub enum Command {
     Man(ManArgs),
     /// Serve a node's Prometheus metrics (what the site's exporter pods run).
     Exporter(ExporterArgs),
+    /// Carry BTCPay's connections to a Core Lightning node's RPC socket over mutual TLS (what
+    /// the tunnel containers of BTCPay's and CLN's pods run).
+    Tunnel(TunnelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TunnelArgs {
+    #[command(subcommand)]
+    pub command: TunnelCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TunnelCommand {
+    /// Beside lightningd: accept TLS from holders of a client certificate of the CA, and join
+    /// each connection to the RPC socket.
+    Serve(TunnelServeArgs),
+    /// Beside BTCPay: offer a unix socket, and carry each connection over TLS to the serve end.
+    Connect(TunnelConnectArgs),
+}
+
+/// The PEM files of one end of the tunnel.
+#[derive(Debug, Clone, Args)]
+pub struct TunnelTlsArgs {
+    /// The CA certificate the other end's certificate must chain to.
+    #[arg(long, value_name = "FILE")]
+    pub ca: PathBuf,
+
+    /// This end's certificate.
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+
+    /// This end's private key.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TunnelServeArgs {
+    /// Where to accept TLS connections.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+
+    /// lightningd's RPC socket (`lightning-rpc` in its network directory).
+    #[arg(long, value_name = "PATH")]
+    pub socket: PathBuf,
+
+    /// A TCP port for the kubelet's probes, which accepts and closes.
+    #[arg(long, value_name = "ADDR")]
+    pub health: Option<std::net::SocketAddr>,
+
+    #[command(flatten)]
+    pub tls: TunnelTlsArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TunnelConnectArgs {
+    /// The unix socket to offer (BTCPay's `server=unix://PATH`).
+    #[arg(long, value_name = "PATH")]
+    pub socket: PathBuf,
+
+    /// The serve end, host:port.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: String,
+
+    /// The name the serve end's certificate must carry [default: the host of --server].
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+
+    /// A TCP port for the kubelet's probes, which accepts and closes.
+    #[arg(long, value_name = "ADDR")]
+    pub health: Option<std::net::SocketAddr>,
+
+    #[command(flatten)]
+    pub tls: TunnelTlsArgs,
 }
 
 #[derive(Debug, Args)]

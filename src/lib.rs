@@ -31,6 +31,7 @@ pub(crate) mod profile;
 pub(crate) mod render_dir;
 pub(crate) mod secrets;
 pub(crate) mod template_dir;
+pub(crate) mod tunnel;
 pub(crate) mod ui;
 
 use std::process::ExitCode;
@@ -65,6 +66,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => commands::status::run(&ui, &cli.global, args).await,
         Command::Man(args) => commands::man::run(&ui, args),
         Command::Exporter(args) => commands::exporter::run(&ui, args).await,
+        Command::Tunnel(args) => commands::tunnel::run(&ui, args).await,
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

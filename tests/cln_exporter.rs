@@ -170,37 +170,6 @@ fn scrape(port: u16) -> String {
     )
 }
 
-/// Stops the exporter with SIGTERM, which it must end on with 0, and returns what it wrote.
-fn stop(mut exporter: Daemon) -> String {
-    use std::io::Read as _;
-    let status = Command::new("kill")
-        .args(["-TERM", &exporter.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut log = String::new();
-    exporter
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    exporter
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    let status = exporter.0.wait().unwrap();
-    assert!(
-        status.success(),
-        "the exporter exits 0 on SIGTERM: {status}\n{log}"
-    );
-    log
-}
-
 fn value<'a>(text: &'a str, series: &str) -> Option<&'a str> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
@@ -280,7 +249,7 @@ fn the_cln_exporter_serves_the_nodes_metrics() {
         let call = format!("/v1/{method} rune_ok=true post=true body={{}}");
         assert!(calls.contains(&call), "{call} not in {calls:?}");
     }
-    let log = stop(exporter);
+    let log = exporter.terminate("the exporter");
     assert!(
         !log.contains(RUNE) && !body.contains(RUNE),
         "the rune leaked:\n{log}{body}"
@@ -341,7 +310,7 @@ fn the_cln_exporter_reports_down_with_the_reason() {
         let samples: Vec<&str> = body.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(samples, ["cln_up 0"], "{what}: {body}");
         promtool_accepts(&promtool, &body);
-        let log = stop(exporter);
+        let log = exporter.terminate("the exporter");
         assert!(
             log.contains("CLN refresh failed, cln_up is 0"),
             "{what}: {log}"

@@ -28,3 +28,4 @@ mod schema;
 mod secrets;
 mod tls;
 mod tor;
+mod tunnel;

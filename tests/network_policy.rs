@@ -934,6 +934,41 @@ fn tor_only_cln_reaches_only_tor_dns_and_its_bitcoinds_rpc() {
     );
 }
 
+/// A store on Core Lightning: BTCPay's pod alone reaches the node's tunnel port (the RPC socket
+/// itself never leaves the CLN pod), and BTCPay reaches no other port of the node.
+#[test]
+fn cln_shop_admits_only_btcpay_to_the_tunnel() {
+    let test = Test::new().with_example("cln-shop");
+    let site = site(&test, "cln-shop.yaml", "observability", "ingress");
+    assert_connections(
+        "cln-shop",
+        &site,
+        &[
+            "api-server:16443 <- tor, bitcoind, cln",
+            "bitcoind:8332 <- btcpay, cln",
+            "bitcoind:8333 <- *",
+            "bitcoind:8334 <- tor",
+            "bitcoind:8339 <- btcpay",
+            "btcpay-postgres:5432 <- btcpay",
+            "btcpay:49392 <- tor",
+            "cln:9735 <- *",
+            "cln:9737 <- btcpay",
+            "cluster-dns:53 <- tor, bitcoind, btcpay, cln",
+            "cluster-dns:53/UDP <- tor, bitcoind, btcpay, cln",
+            "elsewhere:443 <- tor, bitcoind, btcpay, cln",
+            "elsewhere:8080 <- tor, bitcoind, cln",
+            "ingress-controller:443 <- tor, bitcoind, btcpay, cln",
+            "ingress-controller:80 <- tor, bitcoind, cln",
+            "internet:443 <- tor, bitcoind, btcpay, cln",
+            "internet:8333 <- tor, bitcoind, cln",
+            "internet:9001 <- tor, bitcoind, cln",
+            "internet:9735 <- tor, bitcoind, cln",
+            "prometheus:9090 <- tor, bitcoind, cln",
+            "tor:9050 <- bitcoind, btcpay, cln",
+        ],
+    );
+}
+
 /// Non-default namespaces of Prometheus and the ingress controller reach the policies, and a
 /// published bitcoind RPC admits the ingress controller.
 #[test]

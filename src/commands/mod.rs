@@ -14,6 +14,7 @@ pub mod render;
 pub mod schema;
 pub mod secrets;
 pub mod status;
+pub mod tunnel;
 pub mod validate;
 
 use anyhow::{Context as _, bail};

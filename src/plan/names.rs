@@ -59,6 +59,18 @@ pub const BTCPAY_POSTGRES_SECRET: &str = "btcpay-postgres";
 /// BTCPay Server's settings.config: its database and Lightning connection strings.
 pub const BTCPAY_SETTINGS_SECRET: &str = "btcpay-settings";
 
+/// The server end of the tunnel to CLN node `lightning`'s RPC socket: the CA certificate and the
+/// server pair, in the node's pod.
+pub fn cln_tunnel_secret(lightning: &str) -> String {
+    format!("{lightning}-tunnel")
+}
+/// The client end of that tunnel: the CA certificate and the client pair, in BTCPay's pod.
+pub const BTCPAY_TUNNEL_SECRET: &str = "btcpay-tunnel";
+/// The keys of both tunnel Secrets.
+pub const TUNNEL_CA_KEY: &str = "ca.crt";
+pub const TUNNEL_CERT_KEY: &str = "tls.crt";
+pub const TUNNEL_KEY_KEY: &str = "tls.key";
+
 /// A bitcoind's Prometheus exporter: its Deployment and Service, and so the `service` label
 /// of its metrics in Prometheus.
 pub fn bitcoind_exporter(bitcoin: &str) -> String {

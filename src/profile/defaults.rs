@@ -90,6 +90,10 @@ pub const LNDMON_CPU: Millicores = Millicores(50);
 /// 3 MiB of its own; the rest is the binary's pages, which the cgroup counts too).
 pub const CLN_EXPORTER_MEMORY: Bytes = Bytes::mib(48);
 pub const CLN_EXPORTER_CPU: Millicores = Millicores(20);
+/// Each end of the tunnel from BTCPay to a CLN node's RPC socket (`openlsp tunnel`): openlsp on
+/// one thread, copying bytes.
+pub const TUNNEL_MEMORY: Bytes = Bytes::mib(32);
+pub const TUNNEL_CPU: Millicores = Millicores(10);
 /// microk8s' observability addon: Helm release `kube-prom-stack` in namespace `observability`.
 const MONITORING_RELEASE: &str = "kube-prom-stack";
 const MONITORING_NAMESPACE: &str = "observability";
@@ -375,6 +379,10 @@ fn resolve_btcpay(input: &BtcpayInput, spec: &SpecInput) -> Btcpay {
             .clone()
             .unwrap_or_else(|| images::POSTGRES.to_owned()),
         backup_targets: input.backup_targets.clone().unwrap_or_else(every_target),
+        tunnel_image: input
+            .tunnel_image
+            .clone()
+            .unwrap_or_else(|| images::CONTROLLER_PLACEHOLDER.to_owned()),
     }
 }
 

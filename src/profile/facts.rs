@@ -6,8 +6,8 @@ use super::defaults::{
     BACKUP_CPU, CLN_EXPORTER_CPU, CLN_EXPORTER_MEMORY, CLN_INIT_CPU, CLN_INIT_MEMORY, DUMP_CPU,
     DUMP_MEMORY, EXPORTER_CPU, EXPORTER_MEMORY, HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY,
     LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY,
-    NBXPLORER_CPU, NBXPLORER_MEMORY, POSTGRES_CPU, POSTGRES_MEMORY, backup_memory,
-    backup_memory_for,
+    NBXPLORER_CPU, NBXPLORER_MEMORY, POSTGRES_CPU, POSTGRES_MEMORY, TUNNEL_CPU, TUNNEL_MEMORY,
+    backup_memory, backup_memory_for,
 };
 use super::quantity::{Bytes, Millicores};
 use super::site::{Implementation, LndApi, Resources, Site};
@@ -15,7 +15,8 @@ use super::site::{Implementation, LndApi, Resources, Site};
 /// Pods beside the nodes, with the machine they run on: Tor on the host, each exporter pod (the
 /// exporter and its `headers` container) beside its bitcoind, each lndmon beside its LND, each
 /// CLN exporter beside its CLN, the containers of each Lightning pod beside the daemon, and
-/// BTCPay's three pods beside their disk.
+/// BTCPay's three pods beside their disk (with a CLN node, the tunnel's two ends in its pod and
+/// CLN's).
 pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
     let mut pods = Vec::new();
     if site.spec.tor.enabled() {
@@ -93,6 +94,15 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
             let memory = Bytes(DUMP_MEMORY.0 + backup.0);
             let cpu = Millicores(DUMP_CPU.0 + BACKUP_CPU.0);
             pods.push((machine, Resources { memory, cpu }));
+        }
+        // With a CLN node, each pod runs one end of the tunnel to its RPC socket.
+        if let Some(cln) = site.btcpay_cln() {
+            let tunnel = Resources {
+                memory: TUNNEL_MEMORY,
+                cpu: TUNNEL_CPU,
+            };
+            pods.push((machine, tunnel));
+            pods.push((site.machine_of_disk(&cln.disk), tunnel));
         }
     }
     // Each UI keeps no data and runs where the scheduler puts it: counted on the site's host.
@@ -255,5 +265,40 @@ spec:
                 }
             ]
         );
+    }
+
+    /// A store on CLN adds one end of the tunnel beside BTCPay (on its disk's machine) and one
+    /// beside CLN; a store on LND, or on-chain only, adds none.
+    #[test]
+    fn a_store_on_cln_counts_both_ends_of_its_tunnel() {
+        let tunnel = Resources {
+            memory: TUNNEL_MEMORY,
+            cpu: TUNNEL_CPU,
+        };
+        for (implementation, lightning, ends) in
+            [("cln", "ln", 2), ("lnd", "ln", 0), ("cln", "~", 0)]
+        {
+            let yaml = format!(
+                r#"
+apiVersion: openlsp.io/v1alpha1
+kind: Site
+metadata: {{ name: shop }}
+spec:
+  network: mainnet
+  host: {{ nodeName: pi4, arch: arm64, memory: 8Gi, cpus: 4 }}
+  disks:
+    chain: {{ path: /srv/chain, size: 1Ti }}
+    ln: {{ path: /srv/ln, size: 20Gi }}
+  bitcoin: [{{ name: bitcoind, disk: chain }}]
+  lightning: [{{ name: ln, implementation: {implementation}, bitcoin: bitcoind, disk: ln }}]
+  btcpay: {{ bitcoin: bitcoind, lightning: {lightning}, disk: chain }}
+"#
+            );
+            let input: SiteInput = serde_yaml::from_str(&yaml).unwrap();
+            let site = defaults::resolve(&input);
+            let pods = extra_pods(&site);
+            let count = pods.iter().filter(|(_, r)| *r == tunnel).count();
+            assert_eq!(count, ends, "{implementation} {lightning:?}");
+        }
     }
 }

@@ -130,6 +130,10 @@ pub struct BtcpayInput {
     /// The spec.backup targets PostgreSQL's hourly dump goes to, by name; an rclone target must
     /// be an rclone crypt remote, as the dump is not encrypted [default: every target].
     pub backup_targets: Option<Vec<String>>,
+    /// openlsp's own image, which runs the mutual-TLS tunnel to a Core Lightning node's RPC
+    /// socket (`openlsp tunnel`) in both pods [default: a placeholder: set it with a CLN node].
+    #[serde(default, deserialize_with = "optional_text")]
+    pub tunnel_image: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

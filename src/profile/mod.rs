@@ -25,7 +25,7 @@ pub(crate) use defaults::{
     DEFAULT_COLOR, DEFAULT_RPC_ALLOW_IP, DUMP_CPU, DUMP_MEMORY, EXPORTER_CPU, EXPORTER_MEMORY,
     HEADERS_EXPORTER_CPU, HEADERS_EXPORTER_MEMORY, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY,
     LND_WALLET_INIT_MEMORY, LNDMON_CPU, LNDMON_MEMORY, NBXPLORER_CPU, NBXPLORER_MEMORY,
-    POSTGRES_CPU, POSTGRES_MEMORY, backup_memory, backup_memory_for,
+    POSTGRES_CPU, POSTGRES_MEMORY, TUNNEL_CPU, TUNNEL_MEMORY, backup_memory, backup_memory_for,
 };
 pub(crate) use diagnostic::{Diagnostic, ProfileError};
 pub(crate) use facts::public_exposures;

@@ -257,6 +257,8 @@ pub struct Btcpay {
     pub postgres_image: String,
     /// The spec.backup targets PostgreSQL's dumps go to, by name.
     pub backup_targets: Vec<String>,
+    /// openlsp's image, for the tunnel to a CLN node's RPC socket.
+    pub tunnel_image: String,
 }
 
 /// `spec.apps`: the channel management UIs (docs/apps.md).
@@ -555,6 +557,13 @@ impl Site {
 
     pub fn lightning_node(&self, name: &str) -> Option<&LightningNode> {
         self.spec.lightning.iter().find(|node| node.name == name)
+    }
+
+    /// The Core Lightning node BTCPay takes Lightning payments with, through `openlsp tunnel`.
+    pub fn btcpay_cln(&self) -> Option<&LightningNode> {
+        let name = self.spec.btcpay.as_ref()?.lightning.as_deref()?;
+        self.lightning_node(name)
+            .filter(|node| node.implementation == Implementation::Cln)
     }
 
     /// The Lightning nodes that use `bitcoin` as their backend, in profile order.

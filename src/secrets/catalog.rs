@@ -6,7 +6,9 @@ use std::fmt;
 use serde::Serialize;
 
 use super::provided::{self, RCLONE_CONFIG_KEY};
-use super::requirements::{self, DATABASE_ROLES, EXPORTER_RPC_USER, NBXPLORER_RPC_USER, paths};
+use super::requirements::{
+    self, DATABASE_ROLES, EXPORTER_RPC_USER, NBXPLORER_RPC_USER, TUNNEL_FILES, paths,
+};
 use crate::plan::names;
 use crate::profile::{Implementation, Site};
 
@@ -27,6 +29,8 @@ pub enum SecretKind {
     RcloneConfig,
     /// A channel management UI's login password (RTL, ThunderHub).
     UiPassword,
+    /// The mutual-TLS material of the tunnel from BTCPay to a CLN node's RPC socket.
+    Tunnel,
 }
 
 impl fmt::Display for SecretKind {
@@ -42,6 +46,7 @@ impl fmt::Display for SecretKind {
             SecretKind::OnionKey => "onion key",
             SecretKind::RcloneConfig => "rclone config",
             SecretKind::UiPassword => "UI password",
+            SecretKind::Tunnel => "tunnel TLS",
         })
     }
 }
@@ -90,7 +95,10 @@ impl Entry {
     pub fn is_rotatable(&self) -> bool {
         matches!(
             self.kind,
-            SecretKind::RpcCredential | SecretKind::Tls | SecretKind::UiPassword
+            SecretKind::RpcCredential
+                | SecretKind::Tls
+                | SecretKind::UiPassword
+                | SecretKind::Tunnel
         )
     }
 
@@ -124,6 +132,39 @@ fn rpc_credential(secret: String, node: &str, bitcoin: &str, user: &str) -> Entr
             ),
         ],
         derived: vec![names::rpcauth_secret(bitcoin)],
+    }
+}
+
+/// The tunnel to CLN node `node`'s RPC socket: the CA and server pair in the node's Secret, the
+/// client pair in BTCPay's.
+fn tunnel(node: &str) -> Entry {
+    let server = names::cln_tunnel_secret(node);
+    let client = names::BTCPAY_TUNNEL_SECRET.to_owned();
+    let [ca, server_cert, server_key, client_cert, client_key] = TUNNEL_FILES;
+    let values = [
+        (ca, &server, names::TUNNEL_CA_KEY),
+        (server_cert, &server, names::TUNNEL_CERT_KEY),
+        (server_key, &server, names::TUNNEL_KEY_KEY),
+        (client_cert, &client, names::TUNNEL_CERT_KEY),
+        (client_key, &client, names::TUNNEL_KEY_KEY),
+    ];
+    Entry {
+        secret: server.clone(),
+        kind: SecretKind::Tunnel,
+        node: node.to_owned(),
+        values: values
+            .into_iter()
+            .map(|(file, secret, key)| {
+                (
+                    paths::tunnel(node, file),
+                    Source::Key {
+                        secret: secret.clone(),
+                        key,
+                    },
+                )
+            })
+            .collect(),
+        derived: vec![client],
     }
 }
 
@@ -264,6 +305,9 @@ pub fn catalog(site: &Site) -> Vec<Entry> {
                 derived: vec![names::BTCPAY_SETTINGS_SECRET.to_owned()],
             });
         }
+    }
+    if let Some(cln) = site.btcpay_cln() {
+        entries.push(tunnel(&cln.name));
     }
     for (kind, _) in site.spec.apps.enabled() {
         let secret = names::app_password_secret(kind.name());

@@ -248,7 +248,11 @@ fn describe(state_dir: &str, findings: &[Finding]) -> String {
         let names: BTreeSet<&str> = findings
             .iter()
             .filter(|f| {
-                !rotatable_only || matches!(f.kind, SecretKind::RpcCredential | SecretKind::Tls)
+                !rotatable_only
+                    || matches!(
+                        f.kind,
+                        SecretKind::RpcCredential | SecretKind::Tls | SecretKind::Tunnel
+                    )
             })
             .map(|f| f.secret.as_str())
             .collect();

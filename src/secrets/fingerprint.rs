@@ -42,7 +42,8 @@ pub fn of_values(kind: SecretKind, values: &[Vec<u8>]) -> Identity {
     };
     let first = values.first().map(Vec::as_slice).unwrap_or_default();
     match kind {
-        SecretKind::Tls => match tls::read_certificate(first) {
+        // The tunnel by its CA, its first value.
+        SecretKind::Tls | SecretKind::Tunnel => match tls::read_certificate(first) {
             Ok(cert) => Identity {
                 print: fingerprint([cert.der.as_slice()]),
                 expires: Some(cert.not_after),

@@ -51,6 +51,25 @@ pub fn generate(
             vec![(path.clone(), words.into_bytes())]
         }
         Requirement::Provided { path, .. } => return Err(GenerateError::Provided(path.clone())),
+        Requirement::Tunnel {
+            ca,
+            server_cert,
+            server_key,
+            client_cert,
+            client_key,
+            server_names,
+            client_name,
+        } => {
+            let pki =
+                tls::generate_tunnel(server_names, client_name).map_err(GenerateError::Tls)?;
+            vec![
+                (ca.clone(), pki.ca_pem.into_bytes()),
+                (server_cert.clone(), pki.server.cert_pem.into_bytes()),
+                (server_key.clone(), pki.server.key_pem.into_bytes()),
+                (client_cert.clone(), pki.client.cert_pem.into_bytes()),
+                (client_key.clone(), pki.client.key_pem.into_bytes()),
+            ]
+        }
         Requirement::Tls {
             cert,
             key,
@@ -122,6 +141,15 @@ mod tests {
                 path: "lightning/cln/hsm-words".into(),
             },
             tls(vec!["tor/lnd-rpc/hs_ed25519_secret_key".into()]),
+            Requirement::Tunnel {
+                ca: "t/ca.crt".into(),
+                server_cert: "t/server.crt".into(),
+                server_key: "t/server.key".into(),
+                client_cert: "t/client.crt".into(),
+                client_key: "t/client.key".into(),
+                server_names: vec!["cln.ns.svc".into()],
+                client_name: "btcpay".into(),
+            },
         ];
         for requirement in &needed {
             let values = generate(requirement, &known).unwrap();

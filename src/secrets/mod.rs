@@ -40,7 +40,7 @@ pub mod value_check;
 
 pub use onion::OnionKey;
 pub use requirements::{
-    BTCPAY_ONION, DATABASE_ROLES, EXPORTER_RPC_USER, NBXPLORER_RPC_USER, Requirement,
+    BTCPAY_ONION, DATABASE_ROLES, EXPORTER_RPC_USER, NBXPLORER_RPC_USER, Requirement, TUNNEL_FILES,
     lnd_dns_names, onion_services, paths, requirements,
 };
 pub use snapshot::{Secrets, StateChange};

@@ -29,6 +29,18 @@ pub enum Requirement {
     /// 12 BIP39 words (English, one space between them): a Core Lightning node's secret, from
     /// which its pod writes `hsm_secret` once.
     Words { path: String },
+    /// The mutual-TLS material of the tunnel from BTCPay to a Core Lightning node's RPC socket:
+    /// a CA certificate (its key is never kept), the server pair for the node's Service names
+    /// and the client pair, made together.
+    Tunnel {
+        ca: String,
+        server_cert: String,
+        server_key: String,
+        client_cert: String,
+        client_key: String,
+        server_names: Vec<String>,
+        client_name: String,
+    },
     /// A value the operator gives (`openlsp secrets set`), never generated: the rclone config
     /// of backup targets, with the remotes the profile uses from it.
     Provided {
@@ -48,6 +60,14 @@ impl Requirement {
             | Requirement::Words { path }
             | Requirement::Provided { path, .. } => vec![path],
             Requirement::Tls { cert, key, .. } => vec![cert, key],
+            Requirement::Tunnel {
+                ca,
+                server_cert,
+                server_key,
+                client_cert,
+                client_key,
+                ..
+            } => vec![ca, server_cert, server_key, client_cert, client_key],
         }
     }
 
@@ -97,6 +117,10 @@ pub mod paths {
     pub fn app_password(app: &str) -> String {
         format!("apps/{app}/password")
     }
+    /// A file of the tunnel to CLN node `lightning`'s RPC socket ([`super::TUNNEL_FILES`]).
+    pub fn tunnel(lightning: &str, file: &str) -> String {
+        format!("lightning/{lightning}/tunnel/{file}")
+    }
     /// The password of BTCPay's PostgreSQL role `role` ([`super::DATABASE_ROLES`]).
     pub fn database_password(role: &str) -> String {
         format!("btcpay/postgres/{role}/password")
@@ -110,6 +134,18 @@ pub const NBXPLORER_RPC_USER: &str = "btcpay_nbxplorer";
 /// BTCPay's PostgreSQL roles, each with its own generated password: the superuser that makes
 /// the others at the first start, and one per database.
 pub const DATABASE_ROLES: [&str; 3] = ["postgres", "btcpayserver", "nbxplorer"];
+
+/// The tunnel's files in the state dir: the CA certificate, the server pair, the client pair.
+pub const TUNNEL_FILES: [&str; 5] = [
+    "ca.crt",
+    "server.crt",
+    "server.key",
+    "client.crt",
+    "client.key",
+];
+
+/// The tunnel's client: the name its certificate carries.
+pub const TUNNEL_CLIENT: &str = "btcpay";
 
 /// The onion service of the store (`spec.btcpay.onion`).
 pub const BTCPAY_ONION: &str = "btcpay";
@@ -233,6 +269,22 @@ pub fn requirements(site: &Site) -> Vec<Requirement> {
                 path: paths::database_password(role),
             });
         }
+    }
+    if let Some(cln) = site.btcpay_cln() {
+        let [ca, server_cert, server_key, client_cert, client_key] =
+            TUNNEL_FILES.map(|file| paths::tunnel(&cln.name, file));
+        // The names of the node's Service; the connect side checks the one it dials.
+        let mut server_names = lnd_dns_names(&cln.name, site.namespace(), &[]);
+        server_names.retain(|name| name != "localhost");
+        needed.push(Requirement::Tunnel {
+            ca,
+            server_cert,
+            server_key,
+            client_cert,
+            client_key,
+            server_names,
+            client_name: TUNNEL_CLIENT.to_owned(),
+        });
     }
     for (kind, _) in site.spec.apps.enabled() {
         needed.push(Requirement::Password {

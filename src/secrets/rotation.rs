@@ -1,7 +1,8 @@
 //! What rotating a secret changes in the state dir, computed before anything is written so
 //! the plan can be shown first. RPC credentials rotate in two phases: phase 1 keeps the
 //! previous password beside the new one (bitcoind accepts both), phase 2 drops it once every
-//! client runs with the new one. Certificates are reissued with the same names and a new key.
+//! client runs with the new one. Certificates are reissued with the same names and a new key; the
+//! tunnel to a CLN node gets a new CA with its two pairs.
 
 use std::collections::BTreeSet;
 
@@ -45,7 +46,10 @@ fn value<'a>(secrets: &'a Secrets, path: &str) -> Result<&'a [u8], RotationError
 /// cannot be swapped underneath the node.
 fn check_rotatable(entry: &Entry) -> Result<(), RotationError> {
     let why = match entry.kind {
-        SecretKind::RpcCredential | SecretKind::Tls | SecretKind::UiPassword => return Ok(()),
+        SecretKind::RpcCredential
+        | SecretKind::Tls
+        | SecretKind::UiPassword
+        | SecretKind::Tunnel => return Ok(()),
         SecretKind::WalletPassword => {
             "the wallet is encrypted with it; change it with lncli changepassword"
         }
@@ -393,8 +397,40 @@ mod tests {
 
     /// The catalog, requirements and a loaded state of the playground profile.
     fn playground() -> (Vec<Entry>, Vec<Requirement>, Secrets) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("profiles/regtest-playground.yaml");
+        example("regtest-playground")
+    }
+
+    /// The tunnel of a store on CLN rotates as a whole: a new CA with both pairs, in one phase,
+    /// and the client's Secret is named as derived from it.
+    #[test]
+    fn the_cln_tunnel_rotates_its_ca_and_both_pairs_at_once() {
+        let (entries, requirements, secrets) = example("cln-shop");
+        let all = select(&entries, &[], true, false, &secrets).unwrap();
+        assert!(
+            names(&all).contains(&"cln-tunnel".to_owned()),
+            "{:?}",
+            names(&all)
+        );
+        let tunnel = all.iter().find(|e| e.secret == "cln-tunnel").unwrap();
+        assert_eq!(tunnel.kind, SecretKind::Tunnel);
+        assert_eq!(tunnel.derived, ["btcpay-tunnel"]);
+        let changes = start(tunnel, &secrets, &requirements).unwrap();
+        let next = secrets.with_changes(&changes);
+        for (path, source) in &tunnel.values {
+            assert_ne!(next.get(path), secrets.get(path), "{path} is new");
+            assert!(
+                ["cln-tunnel", "btcpay-tunnel"].contains(&source.secret()),
+                "{path}"
+            );
+        }
+        assert!(!is_pending(tunnel, &next), "one phase");
+        assert_eq!(next.generation("cln-tunnel"), 1);
+    }
+
+    /// The catalog, requirements and a loaded state of example profile `name`.
+    fn example(name: &str) -> (Vec<Entry>, Vec<Requirement>, Secrets) {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("profiles/{name}.yaml"));
         let site = crate::profile::load(&path).unwrap().site;
         let requirements = crate::secrets::requirements(&site);
         let mut secrets = Secrets::default();

@@ -62,34 +62,54 @@ pub(super) fn check_value(
         Requirement::Provided { .. } => {
             provided::remotes(value).map_err(|err| err.to_string())?;
         }
-        Requirement::Tls { cert, .. } => {
-            let what = if relative == cert {
-                "certificate"
-            } else {
-                "private key"
-            };
-            let text = std::str::from_utf8(value).map_err(|_| format!("the {what} is not text"))?;
-            if relative == cert {
-                tls::read_certificate(text.as_bytes()).map_err(|err| err.to_string())?;
-            } else {
-                tls::check_key(text)?;
-            }
-        }
+        Requirement::Tls { cert, .. } => check_pem(relative == cert, value)?,
+        Requirement::Tunnel {
+            server_key,
+            client_key,
+            ..
+        } => check_pem(relative != server_key && relative != client_key, value)?,
     }
     Ok(())
 }
 
-/// Why the certificate of a TLS requirement is not for its key, if both are in `secrets`: the
-/// file to name (the certificate) and the reason.
+/// A PEM certificate (`is_cert`) or private key, or why it is not.
+fn check_pem(is_cert: bool, value: &[u8]) -> Result<(), String> {
+    let what = if is_cert {
+        "certificate"
+    } else {
+        "private key"
+    };
+    let text = std::str::from_utf8(value).map_err(|_| format!("the {what} is not text"))?;
+    if is_cert {
+        tls::read_certificate(text.as_bytes()).map_err(|err| err.to_string())?;
+    } else {
+        tls::check_key(text)?;
+    }
+    Ok(())
+}
+
+/// Why a certificate of a TLS requirement (LND's, or the tunnel's server or client) is not for
+/// its key, if both are in `secrets`: the file to name (the certificate) and the reason.
 pub(super) fn check_pair(
     requirement: &Requirement,
     secrets: &Secrets,
 ) -> Result<(), (String, String)> {
-    if let Requirement::Tls { cert, key, .. } = requirement
-        && let (Some(cert_pem), Some(key_pem)) = (secrets.get(cert), secrets.get(key))
-    {
-        tls::check_pair(cert_pem, key_pem)
-            .map_err(|reason| (cert.clone(), format!("{reason} in {key}")))?;
+    let pairs = match requirement {
+        Requirement::Tls { cert, key, .. } => vec![(cert, key)],
+        Requirement::Tunnel {
+            server_cert,
+            server_key,
+            client_cert,
+            client_key,
+            ..
+        } => vec![(server_cert, server_key), (client_cert, client_key)],
+        _ => Vec::new(),
+    };
+    for (cert, key) in pairs {
+        if let (Some(cert_pem), Some(key_pem)) = (secrets.get(cert), secrets.get(key)) {
+            tls::check_pair(cert_pem, key_pem)
+                .map_err(|reason| (cert.clone(), format!("{reason} in {key}")))?;
+        }
     }
     Ok(())
 }

@@ -277,6 +277,38 @@ pub fn free_port() -> u16 {
 /// Kills a daemon (bitcoind, tor) if the test fails before stopping it.
 pub struct Daemon(pub Child);
 
+impl Daemon {
+    /// Stops an `openlsp` daemon with SIGTERM, which it must end on with 0 (`what` names it in
+    /// the failure), and returns what it wrote to stdout and stderr.
+    pub fn terminate(mut self, what: &str) -> String {
+        use std::io::Read as _;
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut log = String::new();
+        for stream in [
+            self.0
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read>),
+            self.0
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read>),
+        ] {
+            stream.unwrap().read_to_string(&mut log).unwrap();
+        }
+        let status = self.0.wait().unwrap();
+        assert!(
+            status.success(),
+            "{what} exits 0 on SIGTERM: {status}\n{log}"
+        );
+        log
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();

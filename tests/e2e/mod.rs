@@ -14,6 +14,7 @@ mod backup;
 mod btcpay;
 mod cln;
 mod cln_exporter;
+mod cln_tunnel;
 mod connection;
 mod controller;
 mod crds;

@@ -357,6 +357,12 @@ impl Rotation<'_> {
                 names::macaroons_secret(&entry.node)
             ));
         }
+        for entry in targets.iter().filter(|e| e.kind == SecretKind::Tunnel) {
+            self.ui.info(&format!(
+                "the tunnel to {} has a new CA and both pairs; {} and BTCPay restart with them, and the store's Lightning pauses until both run",
+                entry.node, entry.node
+            ));
+        }
         if rpc.is_empty() {
             return Ok(());
         }

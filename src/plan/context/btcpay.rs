@@ -8,6 +8,8 @@
 //! PostgreSQL role and password per database. Each app reads its settings, connection strings
 //! included, from a file in a Secret (`--conf`), never from an argument or the environment; the
 //! Lightning node's macaroon and certificate are read from the node's own Secrets at run time.
+//! A Core Lightning node is reached through `openlsp tunnel` (tunnel.rs): its unauthenticated
+//! RPC socket never leaves its pod, and BTCPay's connection string names a local socket only.
 //!
 //! Option names: BTCPay's and NBXplorer's Configuration/DefaultConfiguration.cs (btcpayserver
 //! v2.4.0, NBXplorer v2.6.x); connection strings: BTCPayServer.Lightning's README.
@@ -15,13 +17,14 @@
 use serde::Serialize;
 
 use super::backup::{self, DumpFile, NodeBackupContext, WatchedFile};
+use super::cln::{self, TunnelEnd};
 use super::ingress::{self, NodeIngressContext};
 use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
-    BACKUP_METRICS_PORT, BTCPAY_APP, BTCPAY_PORT, DATABASE_DUMP_INTERVAL, LND_REST_PORT, Labels,
-    NBXPLORER_PORT, NBXPLORER_WHITEBIND_PORT, PAYMENTS_COMPONENT, POSTGRES_APP, POSTGRES_PORT,
-    ResourcesContext, StorageContext, b64, bitcoind_selector, component_labels, lightning_selector,
-    resources, secret_text, service_host, storage,
+    BACKUP_METRICS_PORT, BTCPAY_APP, BTCPAY_PORT, CLN_TUNNEL_PORT, DATABASE_DUMP_INTERVAL,
+    LND_REST_PORT, Labels, NBXPLORER_PORT, NBXPLORER_WHITEBIND_PORT, PAYMENTS_COMPONENT,
+    POSTGRES_APP, POSTGRES_PORT, ResourcesContext, StorageContext, b64, bitcoind_selector,
+    component_labels, lightning_selector, resources, secret_text, service_host, storage,
 };
 use super::tor::{self, OnionSecretContext};
 use crate::images;
@@ -53,6 +56,10 @@ const DUMP_DIR: &str = "/run/dumps";
 const DUMP_FILE: &str = "btcpay.sql.gz";
 const DUMP_WRITTEN: &str = ".written";
 const DUMP_SCRIPT_DIR: &str = "/etc/openlsp/dump";
+/// Where the tunnel's connect end offers a CLN node's RPC: a memory-backed volume the
+/// btcpayserver container shares, and the socket in it.
+const TUNNEL_DIR: &str = "/run/cln-tunnel";
+const TUNNEL_SOCKET: &str = "/run/cln-tunnel/lightning-rpc";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -90,6 +97,8 @@ pub(crate) struct StoreContext {
     nbxplorer_password_b64: String,
     nbxplorer_settings_b64: String,
     lightning: Option<LightningLink>,
+    /// The connect end of the tunnel to a Core Lightning node, instead of `lightning`.
+    cln_tunnel: Option<TunnelConnectContext>,
     ingress: Option<NodeIngressContext>,
     onion: Option<OnionSecretContext>,
     postgres: PostgresContext,
@@ -106,6 +115,18 @@ pub(crate) struct LightningLink {
     macaroon_key: &'static str,
     /// LND's certificate (openlsp's), the only key of its TLS Secret BTCPay mounts.
     tls_secret: String,
+}
+
+/// The connect end, beside BTCPay: it offers `socket` in `dir` and dials `server`, whose
+/// certificate must carry its host name.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TunnelConnectContext {
+    node: String,
+    end: TunnelEnd,
+    dir: &'static str,
+    socket: &'static str,
+    server: String,
 }
 
 #[derive(Serialize)]
@@ -191,12 +212,25 @@ pub(crate) fn context(site: &Site, secrets: &Secrets) -> Result<BtcpayContext, P
         ]))
     };
 
-    // The LND node that takes the store's Lightning payments (validation refuses a CLN one).
-    let lnd = btcpay
+    // The Lightning node that takes the store's payments: LND over REST with its invoice
+    // macaroon, or CLN through the tunnel.
+    let node = btcpay
         .lightning
         .as_ref()
-        .and_then(|name| site.lightning_node(name))
-        .filter(|node| node.implementation == Implementation::Lnd);
+        .and_then(|name| site.lightning_node(name));
+    let lnd = node.filter(|node| node.implementation == Implementation::Lnd);
+    let cln_tunnel = site
+        .btcpay_cln()
+        .map(|node| -> Result<_, PlanError> {
+            Ok(TunnelConnectContext {
+                node: node.name.clone(),
+                end: cln::tunnel_end(site, node, secrets, false)?,
+                dir: TUNNEL_DIR,
+                socket: TUNNEL_SOCKET,
+                server: cln::tunnel_server(site, node),
+            })
+        })
+        .transpose()?;
     let lightning = lnd.map(|node| LightningLink {
         node: node.name.clone(),
         dir: LIGHTNING_DIR,
@@ -225,6 +259,12 @@ pub(crate) fn context(site: &Site, secrets: &Secrets) -> Result<BtcpayContext, P
             service_host(site, &link.node)
         ));
     }
+    if cln_tunnel.is_some() {
+        // No credential: the tunnel's client certificate is in the connect end's files.
+        settings.push_str(&format!(
+            "btc.lightning=type=clightning;server=unix://{TUNNEL_SOCKET}\n"
+        ));
+    }
     let rpc_password = secret_text(
         secrets,
         &state::paths::rpc_password(&btcpay.bitcoin, NBXPLORER_RPC_USER),
@@ -244,7 +284,7 @@ pub(crate) fn context(site: &Site, secrets: &Secrets) -> Result<BtcpayContext, P
         rpc = network.rpc_port(),
     );
 
-    let policy = store_policy(site, btcpay, lnd, &labels, &selector, &pg_selector);
+    let policy = store_policy(site, btcpay, node, &labels, &selector, &pg_selector);
     let dumps = site.dumps_database();
     let pg_policy = postgres_policy(site, btcpay, &pg_labels, &pg_selector, &selector);
     let dump = dumps.then(|| DumpContext {
@@ -312,6 +352,7 @@ pub(crate) fn context(site: &Site, secrets: &Secrets) -> Result<BtcpayContext, P
             nbxplorer_password_b64: b64(rpc_password.as_bytes()),
             nbxplorer_settings_b64: b64(nbxplorer_settings.as_bytes()),
             lightning,
+            cln_tunnel,
             ingress: btcpay.host.as_ref().and_then(|host| {
                 ingress::node_ingress(site, names::BTCPAY, "store", host, BTCPAY_PORT, "HTTP")
             }),
@@ -402,11 +443,11 @@ fn postgres_policy(
 /// it has an onion. It connects to PostgreSQL, to its bitcoind's RPC and NBXplorer's P2P
 /// listener, to its Lightning node's REST port, to HTTPS anywhere (exchange rates; Tor's SOCKS
 /// port instead on a tor-only site), and to the DNS; NBXplorer's port serves only BTCPay in the
-/// same pod.
+/// same pod. Its Lightning node: LND's REST port, or a CLN pod's tunnel port.
 fn store_policy(
     site: &Site,
     btcpay: &crate::profile::Btcpay,
-    lnd: Option<&LightningNode>,
+    lightning: Option<&LightningNode>,
     labels: &Labels,
     selector: &Labels,
     postgres: &Labels,
@@ -432,10 +473,14 @@ fn store_policy(
             ],
         ),
     ];
-    if let Some(node) = lnd {
+    if let Some(node) = lightning {
+        let port = match node.implementation {
+            Implementation::Lnd => LND_REST_PORT,
+            Implementation::Cln => CLN_TUNNEL_PORT,
+        };
         egress.push(Access::from(
             vec![network::pods(site, &lightning_selector(site, node))],
-            vec![tcp(LND_REST_PORT)],
+            vec![tcp(port)],
         ));
     }
     // Exchange rates and the like come from HTTPS services; a tor-only site reaches nothing

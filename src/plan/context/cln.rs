@@ -12,9 +12,10 @@ use super::backup::{self, NodeBackupContext, WatchedFile};
 use super::ingress::{self, NodeIngressContext};
 use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
-    BACKUP_METRICS_PORT, CLN_APP, CLN_EXPORTER_PORT, CLN_GRPC_PORT, CLN_REST_PORT,
-    LIGHTNING_COMPONENT, LND_P2P_PORT, Labels, ResourcesContext, StorageContext, api_port, b64,
-    bitcoind_selector, component_labels, resources, secret, service_host, storage, ui_selector,
+    BACKUP_METRICS_PORT, CLN_APP, CLN_EXPORTER_PORT, CLN_GRPC_PORT, CLN_REST_PORT, CLN_TUNNEL_PORT,
+    LIGHTNING_COMPONENT, LND_P2P_PORT, Labels, ResourcesContext, StorageContext,
+    TUNNEL_HEALTH_PORT, api_port, b64, bitcoind_selector, btcpay_selector, component_labels,
+    resources, secret, service_host, storage, ui_selector,
 };
 use super::site::{self, NodeInbound};
 use super::tor::{self, OnionSecretContext};
@@ -23,7 +24,7 @@ use crate::plan::error::PlanError;
 use crate::plan::names;
 use crate::profile::{
     AppKind, CLN_EXPORTER_CPU, CLN_EXPORTER_MEMORY, CLN_INIT_CPU, CLN_INIT_MEMORY, LND_SIDECAR_CPU,
-    LND_SIDECAR_MEMORY, LightningNode, LndApi, Network, Site, TorMode,
+    LND_SIDECAR_MEMORY, LightningNode, LndApi, Network, Site, TUNNEL_CPU, TUNNEL_MEMORY, TorMode,
 };
 use crate::secrets::{self as state, Secrets};
 
@@ -97,6 +98,91 @@ pub(crate) struct ClnNodeContext {
     backup: NodeBackupContext,
     /// Its Prometheus exporter (`openlsp exporter cln`), with monitoring on.
     exporter: Option<ClnExporterContext>,
+    /// The serve end of BTCPay's tunnel to the RPC socket, when BTCPay uses this node.
+    tunnel: Option<TunnelServeContext>,
+}
+
+/// One end of the tunnel to a CLN node's RPC socket (`openlsp tunnel`, from openlsp's image):
+/// what both pods' containers share.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TunnelEnd {
+    image: String,
+    memory: String,
+    cpu: String,
+    health_port: u16,
+    /// Its Secret: the CA certificate and this end's pair, in base64.
+    secret: String,
+    ca_key: &'static str,
+    cert_key: &'static str,
+    key_key: &'static str,
+    ca_b64: String,
+    cert_b64: String,
+    key_b64: String,
+}
+
+/// The serve end, beside lightningd.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TunnelServeContext {
+    end: TunnelEnd,
+    port: u16,
+    /// lightningd's RPC socket, on the node's volume.
+    socket: String,
+}
+
+/// One end of the tunnel: the serve end in the CLN pod (`server`), else the connect end in
+/// BTCPay's pod, with its pair from the state dir.
+pub(crate) fn tunnel_end(
+    site: &Site,
+    node: &LightningNode,
+    secrets: &Secrets,
+    server: bool,
+) -> Result<TunnelEnd, PlanError> {
+    let [ca, server_cert, server_key, client_cert, client_key] = state::TUNNEL_FILES;
+    let (secret_name, cert, key) = if server {
+        (
+            names::cln_tunnel_secret(&node.name),
+            server_cert,
+            server_key,
+        )
+    } else {
+        (
+            names::BTCPAY_TUNNEL_SECRET.to_owned(),
+            client_cert,
+            client_key,
+        )
+    };
+    let file = |name: &str| -> Result<String, PlanError> {
+        Ok(b64(secret(
+            secrets,
+            &state::paths::tunnel(&node.name, name),
+        )?))
+    };
+    Ok(TunnelEnd {
+        image: site
+            .spec
+            .btcpay
+            .as_ref()
+            .map(|btcpay| btcpay.tunnel_image.clone())
+            .unwrap_or_default(),
+        memory: TUNNEL_MEMORY.to_string(),
+        cpu: TUNNEL_CPU.to_string(),
+        health_port: TUNNEL_HEALTH_PORT,
+        secret: secret_name,
+        ca_key: names::TUNNEL_CA_KEY,
+        cert_key: names::TUNNEL_CERT_KEY,
+        key_key: names::TUNNEL_KEY_KEY,
+        ca_b64: file(ca)?,
+        cert_b64: file(cert)?,
+        key_b64: file(key)?,
+    })
+}
+
+/// Where the connect end dials the serve end: the node's Service, whose name the server
+/// certificate carries.
+pub(crate) fn tunnel_server(site: &Site, node: &LightningNode) -> String {
+    format!("{}:{CLN_TUNNEL_PORT}", service_host(site, &node.name))
 }
 
 /// The exporter's pod: openlsp's image running `openlsp exporter cln` against the node's
@@ -205,6 +291,16 @@ pub(crate) fn context(
         Vec::new()
     };
     let exporter = exporter(site, node, &selector);
+    let network = cln_network(site.spec.network);
+    let tunnel = if site.btcpay_cln().is_some_and(|cln| cln.name == node.name) {
+        Some(TunnelServeContext {
+            end: tunnel_end(site, node, secrets, true)?,
+            port: CLN_TUNNEL_PORT,
+            socket: format!("{LIGHTNING_DIR}/{network}/lightning-rpc"),
+        })
+    } else {
+        None
+    };
     let policy = policy(
         site,
         node,
@@ -214,7 +310,6 @@ pub(crate) fn context(
         &published,
         exporter.as_ref().map(|e| &e.selector),
     );
-    let network = cln_network(site.spec.network);
     Ok(ClnContext {
         node: ClnNodeContext {
             name: node.name.clone(),
@@ -270,6 +365,7 @@ pub(crate) fn context(
                 },
             ),
             exporter,
+            tunnel,
         },
         backend: ClnBackendContext {
             name: backend.name.clone(),
@@ -294,7 +390,8 @@ pub(crate) fn cln_network(network: Network) -> &'static str {
 
 /// CLN's NetworkPolicy. P2P: anyone, or only Tor in tor-only mode; clnrest and cln-grpc: Tor
 /// when the profile lists them under `onion`, the ingress controller when published; the backup
-/// container's metrics: the monitoring namespace; clnrest also its exporter. In
+/// container's metrics: the monitoring namespace; clnrest also its exporter; the tunnel's port
+/// BTCPay's pod alone, when BTCPay uses the node. In
 /// tor-only mode the pod connects only to Tor, its bitcoind's RPC (the bcli plugin), the
 /// cluster DNS and the API server (the publish sidecar writes `<node>-rpc`); otherwise anywhere.
 fn policy(
@@ -329,6 +426,12 @@ fn policy(
             clients.push(network::pods(site, &ui_selector(site, AppKind::Rtl.name())));
         }
         ingress.push(Access::from(clients, vec![tcp(api_port(node, api))]));
+    }
+    if site.btcpay_cln().is_some_and(|cln| cln.name == node.name) {
+        ingress.push(Access::from(
+            vec![network::pods(site, &btcpay_selector(site))],
+            vec![tcp(CLN_TUNNEL_PORT)],
+        ));
     }
     if site.spec.monitoring.enabled && !site.spec.backup.targets.is_empty() {
         ingress.push(Access::from(

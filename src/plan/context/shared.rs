@@ -50,6 +50,10 @@ pub(crate) const CLN_GRPC_PORT: u16 = 9736;
 pub(crate) const CLN_REST_PORT: u16 = 3010;
 /// `openlsp exporter cln`'s metrics port.
 pub(crate) const CLN_EXPORTER_PORT: u16 = 9750;
+/// `openlsp tunnel serve`'s TLS port in a CLN pod, which only BTCPay's pod may reach.
+pub(crate) const CLN_TUNNEL_PORT: u16 = 9737;
+/// The port each end of the tunnel opens for the kubelet's TCP probes (accept and close).
+pub(crate) const TUNNEL_HEALTH_PORT: u16 = 9738;
 
 /// The port Lightning node `node` serves `api` on.
 pub(crate) fn api_port(node: &LightningNode, api: LndApi) -> u16 {

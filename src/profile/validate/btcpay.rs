@@ -1,8 +1,9 @@
-//! `spec.btcpay`: the store's references by name (its Bitcoin node, its Lightning node, its
-//! disk), its public host only with spec.ingress and never on a tor-only site, its onion only
+//! `spec.btcpay`: the store's references by name (its Bitcoin node, its Lightning node, LND or
+//! CLN, its disk), its public host only with spec.ingress and never on a tor-only site, its onion only
 //! with Tor, and names of its own that no node takes.
 
 use super::{bitcoin, disks};
+use crate::images;
 use crate::profile::check::{Checker, is_public_host};
 use crate::profile::facts::node_ingresses;
 use crate::profile::site::{BTCPAY_OBJECTS, Implementation, Network, Site, TorMode};
@@ -22,8 +23,12 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
     if let Some(name) = &btcpay.lightning {
         match site.lightning_node(name) {
             None => {
-                let known: Vec<&str> =
-                    site.spec.lightning.iter().map(|l| l.name.as_str()).collect();
+                let known: Vec<&str> = site
+                    .spec
+                    .lightning
+                    .iter()
+                    .map(|l| l.name.as_str())
+                    .collect();
                 checker.error(
                     "spec.btcpay.lightning",
                     format!("no lightning node named {name:?}"),
@@ -37,14 +42,21 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
                     },
                 );
             }
-            Some(node) if node.implementation == Implementation::Cln => checker.error(
-                "spec.btcpay.lightning",
-                format!(
-                    "{} runs Core Lightning, which BTCPay reaches only through lightningd's JSON-RPC: it has no authentication, and openlsp does not expose it",
-                    node.name
-                ),
-                "name an LND node of the site, or remove lightning to take on-chain payments only (docs/btcpay.md, \"Core Lightning\")",
-            ),
+            // A CLN node is reached through openlsp's mutual-TLS tunnel (docs/btcpay.md, "Core
+            // Lightning"), which runs openlsp's own image.
+            Some(node)
+                if node.implementation == Implementation::Cln
+                    && btcpay.tunnel_image == images::CONTROLLER_PLACEHOLDER =>
+            {
+                checker.warn(
+                    "spec.btcpay.tunnelImage",
+                    format!(
+                        "BTCPay reaches {} (Core Lightning) through a tunnel that runs openlsp's own image, and openlsp publishes none: the tunnel's containers cannot pull the placeholder, so the store takes no Lightning payments",
+                        node.name
+                    ),
+                    "build the Containerfile, push it to a registry the cluster pulls from and set spec.btcpay.tunnelImage (docs/controller.md)",
+                );
+            }
             Some(_) => {}
         }
     }
@@ -54,6 +66,7 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
         ("image", &btcpay.image),
         ("nbxplorerImage", &btcpay.nbxplorer_image),
         ("postgresImage", &btcpay.postgres_image),
+        ("tunnelImage", &btcpay.tunnel_image),
     ] {
         checker.check_image(&format!("spec.btcpay.{field}"), image);
     }
