@@ -47,10 +47,25 @@ const THUNDERHUB_ENV: &[&str] = &[
     "DISABLE_TWOFA",
 ];
 
-fn full_stack() -> (Test, Vec<Value>) {
-    let test = Test::new().with_example("full-stack");
-    let (docs, _) = render(&test, "full-stack.yaml");
+/// Example profile `name`, rendered with its secrets shown.
+fn example(name: &str) -> (Test, Vec<Value>) {
+    let test = Test::new().with_example(name);
+    let (docs, _) = render(&test, &format!("{name}.yaml"));
     (test, docs)
+}
+
+/// `secrets password <app> --reveal`, confirmed with `confirm`, on example profile `profile`.
+fn reveal(test: &Test, app: &str, confirm: &str, profile: &str) -> common::Output {
+    test.run([
+        "secrets",
+        "password",
+        app,
+        "--reveal",
+        "--confirm-app",
+        confirm,
+        "-p",
+        &format!("{profile}.yaml"),
+    ])
 }
 
 fn container<'a>(docs: &'a [Value], workload: &str, name: &str) -> &'a Value {
@@ -64,7 +79,7 @@ fn container<'a>(docs: &'a [Value], workload: &str, name: &str) -> &'a Value {
 
 #[test]
 fn thunderhubs_accounts_file_has_its_own_keys_and_every_node() {
-    let (test, docs) = full_stack();
+    let (test, docs) = example("full-stack");
     let file: Value =
         serde_yaml::from_str(&secret_value(&docs, "thunderhub-config", "accounts.yaml")).unwrap();
     assert_keys(&file, THUNDERHUB_FILE_KEYS, "ThunderHub's file");
@@ -120,18 +135,7 @@ fn thunderhubs_accounts_file_has_its_own_keys_and_every_node() {
     let bcrypt = hash
         .strip_prefix("thunderhub-")
         .expect("ThunderHub's prefix");
-    let revealed = test
-        .run([
-            "secrets",
-            "password",
-            "thunderhub",
-            "--reveal",
-            "--confirm-app",
-            "thunderhub",
-            "-p",
-            "full-stack.yaml",
-        ])
-        .expect(0);
+    let revealed = reveal(&test, "thunderhub", "thunderhub", "full-stack").expect(0);
     let password = revealed.stdout.trim();
     assert_eq!(
         password,
@@ -147,7 +151,7 @@ fn thunderhubs_accounts_file_has_its_own_keys_and_every_node() {
 /// password is in a ConfigMap, an argument or the environment.
 #[test]
 fn the_ui_password_is_only_in_its_secret_and_the_reveal() {
-    let (test, docs) = full_stack();
+    let (test, docs) = example("full-stack");
     let password = secret_value(&docs, "thunderhub-password", "password");
     let shown = test
         .run(["secrets", "password", "thunderhub", "-p", "full-stack.yaml"])
@@ -159,18 +163,7 @@ fn the_ui_password_is_only_in_its_secret_and_the_reveal() {
         "{}",
         shown.stdout
     );
-    let refused = test
-        .run([
-            "secrets",
-            "password",
-            "thunderhub",
-            "--reveal",
-            "--confirm-app",
-            "rtl",
-            "-p",
-            "full-stack.yaml",
-        ])
-        .expect(2);
+    let refused = reveal(&test, "thunderhub", "rtl", "full-stack").expect(2);
     let masked = test.run(["render", "-p", "full-stack.yaml"]).expect(0);
     let listed = test
         .run(["secrets", "list", "-p", "full-stack.yaml"])
@@ -216,7 +209,7 @@ fn the_uis_onion_address_is_the_one_tor_serves_from_its_key() {
     let Some(tor) = common::required_program("OPENLSP_TEST_TOR", "the UI's onion address") else {
         return;
     };
-    let (test, docs) = full_stack();
+    let (test, docs) = example("full-stack");
     let (_tor, services, hostname) = crate::tor::serve_onions(&tor, &test, &docs, "thunderhub");
     assert!(services.contains(&"thunderhub".to_owned()), "{services:?}");
     let service = find(&docs, "Service", "thunderhub");
@@ -352,15 +345,9 @@ fn assert_keys(value: &Value, known: &[&str], what: &str) {
     }
 }
 
-fn two_impls() -> (Test, Vec<Value>) {
-    let test = Test::new().with_example("cln-and-lnd");
-    let (docs, _) = render(&test, "cln-and-lnd.yaml");
-    (test, docs)
-}
-
 #[test]
 fn rtls_config_has_its_own_keys_every_node_and_the_password_hash() {
-    let (test, docs) = two_impls();
+    let (test, docs) = example("cln-and-lnd");
     let config: Value =
         serde_json::from_str(&secret_value(&docs, "rtl-config", "RTL-Config.json")).unwrap();
     assert_keys(&config, RTL_FILE_KEYS, "RTL-Config.json");
@@ -409,18 +396,7 @@ fn rtls_config_has_its_own_keys_every_node_and_the_password_hash() {
     );
 
     // RTL's login compares SHA-256 in hex of the password the browser sends.
-    let revealed = test
-        .run([
-            "secrets",
-            "password",
-            "rtl",
-            "--reveal",
-            "--confirm-app",
-            "rtl",
-            "-p",
-            "cln-and-lnd.yaml",
-        ])
-        .expect(0);
+    let revealed = reveal(&test, "rtl", "rtl", "cln-and-lnd").expect(0);
     let password = revealed.stdout.trim();
     use sha2::Digest as _;
     assert_eq!(
@@ -470,7 +446,7 @@ fn rtls_init_container_copies_the_config_and_writes_the_rune_file() {
     else {
         return;
     };
-    let (test, docs) = two_impls();
+    let (test, docs) = example("cln-and-lnd");
     let init = &find(&docs, "Deployment", "rtl")["spec"]["template"]["spec"]["initContainers"][0];
     let script = init["command"][2].as_str().unwrap();
     let root = test.path().join("pod");

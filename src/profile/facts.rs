@@ -202,6 +202,14 @@ mod tests {
     use crate::profile::input::SiteInput;
 
     fn site(implementation: &str) -> Site {
+        site_with(
+            implementation,
+            "  monitoring: {}\n  backup: { targets: [{ name: usb, path: /media/usb }] }\n",
+        )
+    }
+
+    /// A Pi with bitcoind and one Lightning node `ln` of `implementation`, then `rest` of spec.
+    fn site_with(implementation: &str, rest: &str) -> Site {
         let yaml = format!(
             r#"
 apiVersion: openlsp.io/v1alpha1
@@ -215,9 +223,7 @@ spec:
     ln: {{ path: /srv/ln, size: 20Gi }}
   bitcoin: [{{ name: bitcoind, disk: chain }}]
   lightning: [{{ name: ln, implementation: {implementation}, bitcoin: bitcoind, disk: ln }}]
-  monitoring: {{}}
-  backup: {{ targets: [{{ name: usb, path: /media/usb }}] }}
-"#
+{rest}"#
         );
         let input: SiteInput = serde_yaml::from_str(&yaml).unwrap();
         defaults::resolve(&input)
@@ -278,24 +284,12 @@ spec:
         for (implementation, lightning, ends) in
             [("cln", "ln", 2), ("lnd", "ln", 0), ("cln", "~", 0)]
         {
-            let yaml = format!(
-                r#"
-apiVersion: openlsp.io/v1alpha1
-kind: Site
-metadata: {{ name: shop }}
-spec:
-  network: mainnet
-  host: {{ nodeName: pi4, arch: arm64, memory: 8Gi, cpus: 4 }}
-  disks:
-    chain: {{ path: /srv/chain, size: 1Ti }}
-    ln: {{ path: /srv/ln, size: 20Gi }}
-  bitcoin: [{{ name: bitcoind, disk: chain }}]
-  lightning: [{{ name: ln, implementation: {implementation}, bitcoin: bitcoind, disk: ln }}]
-  btcpay: {{ bitcoin: bitcoind, lightning: {lightning}, disk: chain }}
-"#
+            let site = site_with(
+                implementation,
+                &format!(
+                    "  btcpay: {{ bitcoin: bitcoind, lightning: {lightning}, disk: chain }}\n"
+                ),
             );
-            let input: SiteInput = serde_yaml::from_str(&yaml).unwrap();
-            let site = defaults::resolve(&input);
             let pods = extra_pods(&site);
             let count = pods.iter().filter(|(_, r)| *r == tunnel).count();
             assert_eq!(count, ends, "{implementation} {lightning:?}");

@@ -381,9 +381,9 @@ impl Site {
 
     /// Drops Lightning node `name` from the profile.
     /// Once the controllers settle, a second apply plans nothing and writes nothing, and diff
-    /// finds nothing.
+    /// finds nothing and writes nothing; the resource versions it saw.
     #[track_caller]
-    pub fn assert_reapply_is_a_no_op(&self) {
+    pub fn assert_reapply_is_a_no_op(&self) -> BTreeMap<String, String> {
         let before = self.settle();
         let again = self.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
         assert!(
@@ -395,6 +395,8 @@ impl Site {
         );
         assert_eq!(self.resource_versions(), before, "a no-op apply wrote");
         self.openlsp(&["diff"]).expect(0);
+        assert_eq!(self.resource_versions(), before, "diff wrote");
+        before
     }
 
     /// Removes the node, and its name from the UIs that manage it.

@@ -17,23 +17,26 @@ fn a_store_on_cln_applies_its_tunnel_and_reapplies_as_a_no_op() {
     // Each Secret holds the CA and its end's pair, as the state dir has them.
     let state = site.test.state_dir(&site.name).join("lightning/cln/tunnel");
     let file = |name: &str| std::fs::read(state.join(name)).unwrap();
-    for (secret, pair) in [("cln-tunnel", "server"), ("btcpay-tunnel", "client")] {
-        assert_eq!(
-            site.live_secret(secret, "ca.crt"),
-            file("ca.crt"),
-            "{secret}"
-        );
-        assert_eq!(
-            site.live_secret(secret, "tls.crt"),
-            file(&format!("{pair}.crt")),
-            "{secret}"
-        );
-        assert_eq!(
-            site.live_secret(secret, "tls.key"),
-            file(&format!("{pair}.key")),
-            "{secret}"
-        );
-    }
+    let hold_the_state_dirs_pairs = || {
+        for (secret, pair) in [("cln-tunnel", "server"), ("btcpay-tunnel", "client")] {
+            assert_eq!(
+                site.live_secret(secret, "ca.crt"),
+                file("ca.crt"),
+                "{secret}"
+            );
+            assert_eq!(
+                site.live_secret(secret, "tls.crt"),
+                file(&format!("{pair}.crt")),
+                "{secret}"
+            );
+            assert_eq!(
+                site.live_secret(secret, "tls.key"),
+                file(&format!("{pair}.key")),
+                "{secret}"
+            );
+        }
+    };
+    hold_the_state_dirs_pairs();
 
     let containers = |workload: &str| {
         site.get_json(&["statefulset", workload, "-n", site.namespace()])["spec"]["template"]["spec"]["containers"]
@@ -76,17 +79,7 @@ fn a_store_on_cln_applies_its_tunnel_and_reapplies_as_a_no_op() {
         "{policy}"
     );
 
-    let before = site.settle();
-    let again = site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
-    assert!(
-        again
-            .stdout
-            .contains("0 to create, 0 to change, 0 to prune"),
-        "{}",
-        again.stdout
-    );
-    assert_eq!(site.resource_versions(), before, "a no-op apply wrote");
-    site.openlsp(&["diff"]).expect(0);
+    site.assert_reapply_is_a_no_op();
 
     let listed = site.openlsp(&["secrets", "list"]).expect(0);
     assert!(
@@ -103,18 +96,7 @@ fn a_store_on_cln_applies_its_tunnel_and_reapplies_as_a_no_op() {
     site.openlsp(&["secrets", "rotate", "cln-tunnel", "--yes", "--no-wait"])
         .expect(0);
     assert_ne!(file("ca.crt"), old_ca, "a new CA");
-    for (secret, pair) in [("cln-tunnel", "server"), ("btcpay-tunnel", "client")] {
-        assert_eq!(
-            site.live_secret(secret, "ca.crt"),
-            file("ca.crt"),
-            "{secret}"
-        );
-        assert_eq!(
-            site.live_secret(secret, "tls.key"),
-            file(&format!("{pair}.key")),
-            "{secret}"
-        );
-    }
+    hold_the_state_dirs_pairs();
     site.openlsp(&["diff"]).expect(0);
     site.assert_nothing_leaked();
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::lightning;
 use crate::profile::check::Checker;
 use crate::profile::site::{AppKind, Implementation, Site};
 
@@ -28,37 +29,15 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
                 );
                 continue;
             }
-            match site.lightning_node(name) {
-                None => {
-                    let known: Vec<&str> = site
-                        .spec
-                        .lightning
-                        .iter()
-                        .map(|l| l.name.as_str())
-                        .collect();
-                    checker.error(
-                        &at,
-                        format!("no lightning node named {name:?}"),
-                        if known.is_empty() {
-                            "declare it under spec.lightning".to_owned()
-                        } else {
-                            format!("known: {}", known.join(", "))
-                        },
-                    );
-                }
-                Some(node)
-                    if kind == AppKind::Thunderhub
-                        && node.implementation == Implementation::Cln =>
-                {
-                    checker.error(
-                        &at,
-                        format!(
-                            "{name} runs Core Lightning, and ThunderHub manages LND nodes only"
-                        ),
-                        "manage it with RTL (spec.apps.rtl.nodes), or remove it here",
-                    );
-                }
-                Some(_) => {}
+            if let Some(node) = lightning::check_ref(checker, site, &at, name, "")
+                && kind == AppKind::Thunderhub
+                && node.implementation == Implementation::Cln
+            {
+                checker.error(
+                    &at,
+                    format!("{name} runs Core Lightning, and ThunderHub manages LND nodes only"),
+                    "manage it with RTL (spec.apps.rtl.nodes), or remove it here",
+                );
             }
         }
         if app.onion && !site.spec.tor.enabled() {

@@ -2,7 +2,7 @@
 //! CLN, its disk), its public host only with spec.ingress and never on a tor-only site, its onion only
 //! with Tor, and names of its own that no node takes.
 
-use super::{bitcoin, disks};
+use super::{bitcoin, disks, lightning};
 use crate::images;
 use crate::profile::check::{Checker, is_public_host};
 use crate::profile::facts::node_ingresses;
@@ -20,45 +20,29 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
             "remove spec.btcpay, or run the site on testnet, signet or regtest",
         );
     }
-    if let Some(name) = &btcpay.lightning {
-        match site.lightning_node(name) {
-            None => {
-                let known: Vec<&str> = site
-                    .spec
-                    .lightning
-                    .iter()
-                    .map(|l| l.name.as_str())
-                    .collect();
-                checker.error(
-                    "spec.btcpay.lightning",
-                    format!("no lightning node named {name:?}"),
-                    if known.is_empty() {
-                        "declare an LND or CLN node under spec.lightning, or remove this line to take on-chain payments only".to_owned()
-                    } else {
-                        format!(
-                            "known: {}; or remove this line to take on-chain payments only",
-                            known.join(", ")
-                        )
-                    },
-                );
-            }
-            // A CLN node is reached through openlsp's mutual-TLS tunnel (docs/btcpay.md, "Core
-            // Lightning"), which runs openlsp's own image.
-            Some(node)
-                if node.implementation == Implementation::Cln
-                    && btcpay.tunnel_image == images::CONTROLLER_PLACEHOLDER =>
-            {
-                checker.warn(
-                    "spec.btcpay.tunnelImage",
-                    format!(
-                        "BTCPay reaches {} (Core Lightning) through a tunnel that runs openlsp's own image, and openlsp publishes none: the tunnel's containers cannot pull the placeholder, so the store takes no Lightning payments",
-                        node.name
-                    ),
-                    "build the Containerfile, push it to a registry the cluster pulls from and set spec.btcpay.tunnelImage (docs/controller.md)",
-                );
-            }
-            Some(_) => {}
-        }
+    let node = btcpay.lightning.as_ref().and_then(|name| {
+        lightning::check_ref(
+            checker,
+            site,
+            "spec.btcpay.lightning",
+            name,
+            "; or remove this line to take on-chain payments only",
+        )
+    });
+    // A CLN node is reached through openlsp's mutual-TLS tunnel (docs/btcpay.md, "Core
+    // Lightning"), which runs openlsp's own image.
+    if let Some(node) = node
+        && node.implementation == Implementation::Cln
+        && btcpay.tunnel_image == images::CONTROLLER_PLACEHOLDER
+    {
+        checker.warn(
+            "spec.btcpay.tunnelImage",
+            format!(
+                "BTCPay reaches {} (Core Lightning) through a tunnel that runs openlsp's own image, and openlsp publishes none: the tunnel's containers cannot pull the placeholder, so the store takes no Lightning payments",
+                node.name
+            ),
+            "build the Containerfile, push it to a registry the cluster pulls from and set spec.btcpay.tunnelImage (docs/controller.md)",
+        );
     }
     disks::check_ref(checker, site, "spec.btcpay.disk", &btcpay.disk);
     checker.check_resources("spec.btcpay.resources", btcpay.resources);

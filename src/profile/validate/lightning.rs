@@ -77,6 +77,33 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
     }
 }
 
+/// The Lightning node `name` that the field at `path` refers to, or an error naming the known
+/// ones; `otherwise` ends the hint with what else the operator may do.
+pub(super) fn check_ref<'a>(
+    checker: &mut Checker,
+    site: &'a Site,
+    path: &str,
+    name: &str,
+    otherwise: &str,
+) -> Option<&'a LightningNode> {
+    let node = site.lightning_node(name);
+    if node.is_none() {
+        let known: Vec<&str> = site
+            .spec
+            .lightning
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        let hint = if known.is_empty() {
+            format!("declare an LND or CLN node under spec.lightning{otherwise}")
+        } else {
+            format!("known: {}{otherwise}", known.join(", "))
+        };
+        checker.error(path, format!("no lightning node named {name:?}"), hint);
+    }
+    node
+}
+
 /// What a CLN node cannot have: extra names for a certificate openlsp does not make. lightningd
 /// writes its own gRPC and clnrest certificates on first start, for the name `cln`.
 fn check_cln(checker: &mut Checker, base: &str, node: &LightningNode) {
