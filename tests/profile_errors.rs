@@ -681,3 +681,44 @@ fn every_bad_and_example_profile_is_a_fuzz_seed() {
         "profiles without their fuzz seed (run with OPENLSP_FUZZ_SEED=1): {missing:?}"
     );
 }
+
+/// btcd and simnet (issue 18, first step): simnet with a bitcoind node, bitcoind's options on a
+/// btcd node, Core Lightning or BTCPay on a btcd node, each an error at its place; and, until
+/// templates/btcd/ exists, a btcd node is refused rather than rendered as bitcoind.
+#[test]
+fn btcd_and_simnet_are_checked_at_their_place() {
+    let profile = BASE
+        .replacen("  network: mainnet", "  network: simnet", 1)
+        .replacen(
+            "      txindex: true\n",
+            "      txindex: true\n    - name: btcd\n      implementation: btcd\n      disk: blockchain\n      dbcache: 450\n      prune: 1000\n",
+            1,
+        )
+        .replacen(
+            "      color: \"#3399ff\"\n",
+            "      color: \"#3399ff\"\n    - name: cln\n      implementation: cln\n      bitcoin: btcd\n      disk: lightning\n  btcpay: { bitcoin: btcd, disk: blockchain }\n",
+            1,
+        );
+    let test = Test::new();
+    test.write("openlsp.yaml", &profile);
+    let output = test.run(["validate", "-p", "openlsp.yaml"]).expect(2);
+    for expected in [
+        "spec.bitcoin[0].implementation: bitcoind runs bitcoind, which has no simnet",
+        "spec.bitcoin[1].implementation: btcd is btcd, which this openlsp does not render yet",
+        "spec.bitcoin[1].dbcache: dbcache is bitcoind's UTXO cache; btcd has no such option",
+        "spec.bitcoin[1].prune: prune target 1000 MiB is below btcd's minimum of 1536 MiB",
+        "spec.lightning[1].bitcoin: cln runs Core Lightning, whose bcli plugin drives bitcoin-cli, and btcd is btcd",
+        "spec.btcpay.bitcoin: btcd is btcd, and NBXplorer needs Bitcoin Core 24 or later",
+    ] {
+        assert!(
+            output.stderr.contains(expected),
+            "{expected}:\n{}",
+            output.stderr
+        );
+    }
+    assert!(
+        !output.stderr.contains("below bitcoind's minimum"),
+        "btcd's prune is judged by btcd's minimum only:\n{}",
+        output.stderr
+    );
+}

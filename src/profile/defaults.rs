@@ -432,6 +432,7 @@ fn resolve_bitcoin(site: &Site, all: &[BitcoinInput], node: &BitcoinInput) -> Bi
     let resources = node.resources.clone().unwrap_or_default();
     BitcoinNode {
         name: node.name.clone(),
+        implementation: node.implementation.unwrap_or_default(),
         disk: node.disk.clone(),
         txindex: node.txindex.unwrap_or(false),
         prune: node.prune,

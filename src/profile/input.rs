@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::quantity::{Bytes, Millicores};
-use super::site::{Acme, Arch, Implementation, Inbound, LndApi, Network, TorMode};
+use super::site::{
+    Acme, Arch, BitcoinImplementation, Implementation, Inbound, LndApi, Network, TorMode,
+};
 
 /// One site: the machine, its disks and the Bitcoin and Lightning nodes (docs/profile.md).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -301,6 +303,8 @@ pub struct BitcoinInput {
     /// Names the StatefulSet, Service and derived objects.
     #[serde(deserialize_with = "text")]
     pub name: String,
+    /// bitcoind or btcd [default: bitcoind].
+    pub implementation: Option<BitcoinImplementation>,
     /// The disk (by name) the chain lives on.
     #[serde(deserialize_with = "text")]
     pub disk: String,

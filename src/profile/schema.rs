@@ -117,7 +117,9 @@ mod tests {
         assert_eq!(reserved["nullable"], true, "{reserved}");
         assert_eq!(
             schema["properties"]["network"]["enum"],
-            serde_json::json!(["mainnet", "testnet", "testnet4", "signet", "regtest"])
+            serde_json::json!([
+                "mainnet", "testnet", "testnet4", "signet", "regtest", "simnet"
+            ])
         );
         let lightning = &schema["properties"]["lightning"]["items"];
         assert!(!text.contains("x-kubernetes-preserve-unknown-fields"));

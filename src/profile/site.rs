@@ -18,15 +18,18 @@ pub enum Network {
     Testnet4,
     Signet,
     Regtest,
+    /// btcd's private test network (its chaincfg SimNetParams); only btcd runs it.
+    Simnet,
 }
 
 impl Network {
-    pub const ALL: [Network; 5] = [
+    pub const ALL: [Network; 6] = [
         Network::Mainnet,
         Network::Testnet,
         Network::Testnet4,
         Network::Signet,
         Network::Regtest,
+        Network::Simnet,
     ];
 
     /// The profile spelling (`mainnet`).
@@ -37,6 +40,7 @@ impl Network {
             Network::Testnet4 => "testnet4",
             Network::Signet => "signet",
             Network::Regtest => "regtest",
+            Network::Simnet => "simnet",
         }
     }
 
@@ -48,10 +52,12 @@ impl Network {
             Network::Testnet4 => "testnet4",
             Network::Signet => "signet",
             Network::Regtest => "regtest",
+            // Refused by validation: bitcoind has no simnet.
+            Network::Simnet => "simnet",
         }
     }
 
-    /// bitcoind's default RPC port on this network.
+    /// bitcoind's default RPC port on this network (btcd's differ: research/btcd-facts.md).
     pub fn rpc_port(self) -> u16 {
         match self {
             Network::Mainnet => 8332,
@@ -59,6 +65,8 @@ impl Network {
             Network::Testnet4 => 48332,
             Network::Signet => 38332,
             Network::Regtest => 18443,
+            // Only btcd runs simnet (btcd's params.go).
+            Network::Simnet => 18556,
         }
     }
 
@@ -70,6 +78,8 @@ impl Network {
             Network::Testnet4 => 48333,
             Network::Signet => 38333,
             Network::Regtest => 18444,
+            // chaincfg's SimNetParams.DefaultPort.
+            Network::Simnet => 18555,
         }
     }
 
@@ -82,6 +92,31 @@ impl Network {
             Network::Testnet4 => 48334,
             Network::Signet => 38334,
             Network::Regtest => 18445,
+            // btcd takes onion peers on its P2P port.
+            Network::Simnet => 18555,
+        }
+    }
+}
+
+/// Which Bitcoin daemon a node runs (`spec.bitcoin[].implementation`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum BitcoinImplementation {
+    /// bitcoind (Bitcoin Core or Knots).
+    #[default]
+    Bitcoind,
+    /// btcd, the Go full node (btcsuite/btcd); the only one that runs simnet, and a backend for
+    /// LND alone.
+    Btcd,
+}
+
+impl BitcoinImplementation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BitcoinImplementation::Bitcoind => "bitcoind",
+            BitcoinImplementation::Btcd => "btcd",
         }
     }
 }
@@ -477,6 +512,7 @@ pub struct Resources {
 #[serde(rename_all = "camelCase")]
 pub struct BitcoinNode {
     pub name: String,
+    pub implementation: BitcoinImplementation,
     pub disk: String,
     pub txindex: bool,
     /// Prune target in MiB; absent for a full node.

@@ -508,8 +508,10 @@ pub(crate) fn btcpay_network(network: Network) -> &'static str {
         Network::Testnet => "testnet",
         Network::Signet => "signet",
         Network::Regtest => "regtest",
-        // Refused by validation: neither names testnet4 (NBXplorer's --network help).
+        // Refused by validation: neither names testnet4 (NBXplorer's --network help), and
+        // simnet runs only btcd, which NBXplorer cannot use.
         Network::Testnet4 => "testnet4",
+        Network::Simnet => "simnet",
     }
 }
 
@@ -522,6 +524,8 @@ fn network_folder(network: Network) -> &'static str {
         Network::Regtest => "RegTest",
         Network::Signet => "Signet",
         Network::Testnet4 => "Testnet4",
+        // Refused by validation, as above.
+        Network::Simnet => "Simnet",
     }
 }
 

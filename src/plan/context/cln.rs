@@ -385,6 +385,8 @@ pub(crate) fn cln_network(network: Network) -> &'static str {
         Network::Testnet4 => "testnet4",
         Network::Signet => "signet",
         Network::Regtest => "regtest",
+        // Refused by validation: simnet runs only btcd, and CLN's bcli needs bitcoind.
+        Network::Simnet => "simnet",
     }
 }
 

@@ -360,7 +360,8 @@ fn wallet_init(site: &Site) -> WalletInitContext {
         Network::Mainnet => ("file", "mainnet"),
         Network::Testnet => ("file", "testnet"),
         Network::Regtest => ("file", "regtest"),
-        Network::Signet | Network::Testnet4 => ("rpc", ""),
+        // lndinit's file mode names no other network: LND's own RPC makes the wallet.
+        Network::Signet | Network::Testnet4 | Network::Simnet => ("rpc", ""),
     };
     WalletInitContext {
         mode,

@@ -150,6 +150,8 @@ fn network_name(network: Network) -> &'static str {
         Network::Testnet4 => "testnet4",
         Network::Signet => "signet",
         Network::Regtest => "regtest",
+        // Refused by validation: ThunderHub's BitcoinNetwork has no simnet.
+        Network::Simnet => "simnet",
     }
 }
 

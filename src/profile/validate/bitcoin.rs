@@ -4,6 +4,7 @@ use super::disks;
 use crate::profile::chain::MIN_PRUNE_MIB;
 use crate::profile::check::{Checker, is_ip_or_cidr};
 use crate::profile::quantity::Bytes;
+use crate::profile::site::BitcoinImplementation;
 use crate::profile::site::{BitcoinNode, Site};
 
 /// The largest mempool openlsp sets, as for dbcache: 64 GiB holds many days of transactions.
@@ -21,7 +22,9 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
                     "remove `prune` to keep the full chain, or remove `txindex`",
                 );
             }
-            if prune < MIN_PRUNE_MIB {
+            // btcd's own minimum is checked with its other options (validate/btcd.rs).
+            let bitcoind = node.implementation == BitcoinImplementation::Bitcoind;
+            if bitcoind && prune < MIN_PRUNE_MIB {
                 checker.error(
                     &format!("{base}.prune"),
                     format!("prune target {prune} MiB is below bitcoind's minimum of {MIN_PRUNE_MIB} MiB"),

@@ -5,6 +5,7 @@
 mod apps;
 mod backup;
 mod bitcoin;
+mod btcd;
 mod btcpay;
 mod disks;
 mod header;
@@ -31,6 +32,7 @@ pub(super) fn check(file: &Path, map: &SourceMap, site: &Site) -> Vec<Diagnostic
     disks::check(&mut checker, site);
     nodes::check(&mut checker, site);
     bitcoin::check(&mut checker, site);
+    btcd::check(&mut checker, site);
     lightning::check(&mut checker, site);
     disks::check_sharing(&mut checker, site);
     tor::check(&mut checker, site);

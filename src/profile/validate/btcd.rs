@@ -1,0 +1,103 @@
+//! btcd nodes (`spec.bitcoin[].implementation: btcd`) and simnet: simnet runs only on btcd;
+//! btcd serves LND alone (CLN's bcli runs bitcoin-cli, NBXplorer needs Bitcoin Core ≥ 24,
+//! ThunderHub names no simnet); bitcoind's own options mean nothing to btcd; btcd's prune has
+//! its own minimum. Facts: btcsuite/btcd v0.26.0 config.go (research/btcd-facts.md).
+
+use crate::profile::check::Checker;
+use crate::profile::site::{BitcoinImplementation, Implementation, Network, Site};
+
+/// btcd's smallest `prune` (config.go: "the minimum value of --prune is 1536 MiB").
+const BTCD_MIN_PRUNE_MIB: u64 = 1536;
+
+pub(super) fn check(checker: &mut Checker, site: &Site) {
+    let is_btcd = |name: &str| {
+        site.bitcoin_node(name)
+            .is_some_and(|n| n.implementation == BitcoinImplementation::Btcd)
+    };
+    if site.spec.network == Network::Simnet {
+        for (i, node) in site.spec.bitcoin.iter().enumerate() {
+            if node.implementation != BitcoinImplementation::Btcd {
+                checker.error(
+                    &format!("spec.bitcoin[{i}].implementation"),
+                    format!(
+                        "{} runs {}, which has no simnet",
+                        node.name,
+                        node.implementation.as_str()
+                    ),
+                    "set `implementation: btcd` (simnet is btcd's test network), or use regtest with bitcoind",
+                );
+            }
+        }
+        if site.spec.apps.thunderhub.is_some() {
+            checker.error(
+                "spec.apps.thunderhub",
+                "ThunderHub names no simnet network (its BitcoinNetwork: mainnet, testnet, testnet4, signet, regtest)",
+                "remove it on a simnet site, or manage the node with RTL",
+            );
+        }
+    }
+    for (i, node) in site.spec.bitcoin.iter().enumerate() {
+        if node.implementation != BitcoinImplementation::Btcd {
+            continue;
+        }
+        let base = format!("spec.bitcoin[{i}]");
+        // The profile and its checks come first; templates/btcd/ is the next step of issue 18.
+        checker.error(
+            &format!("{base}.implementation"),
+            format!(
+                "{} is btcd, which this openlsp does not render yet",
+                node.name
+            ),
+            "use bitcoind for now (implementation: bitcoind, or remove the line)",
+        );
+        for (field, what) in [
+            ("dbcache", "bitcoind's UTXO cache"),
+            ("maxmempool", "bitcoind's mempool limit"),
+            ("rpcAllowIp", "bitcoind's rpcallowip"),
+        ] {
+            let path = format!("{base}.{field}");
+            if checker.has(&path) {
+                checker.error(
+                    &path,
+                    format!("{field} is {what}; btcd has no such option"),
+                    "remove it for a btcd node",
+                );
+            }
+        }
+        if let Some(prune) = node.prune
+            && prune < BTCD_MIN_PRUNE_MIB
+        {
+            checker.error(
+                &format!("{base}.prune"),
+                format!(
+                    "prune target {prune} MiB is below btcd's minimum of {BTCD_MIN_PRUNE_MIB} MiB"
+                ),
+                format!("use `prune: {BTCD_MIN_PRUNE_MIB}` or more (the value is in MiB)"),
+            );
+        }
+    }
+    for (i, node) in site.spec.lightning.iter().enumerate() {
+        if node.implementation == Implementation::Cln && is_btcd(&node.bitcoin) {
+            checker.error(
+                &format!("spec.lightning[{i}].bitcoin"),
+                format!(
+                    "{} runs Core Lightning, whose bcli plugin drives bitcoin-cli, and {} is btcd",
+                    node.name, node.bitcoin
+                ),
+                "back it with a bitcoind node, or run LND on btcd",
+            );
+        }
+    }
+    if let Some(btcpay) = &site.spec.btcpay
+        && is_btcd(&btcpay.bitcoin)
+    {
+        checker.error(
+            "spec.btcpay.bitcoin",
+            format!(
+                "{} is btcd, and NBXplorer needs Bitcoin Core 24 or later (its RPC and P2P)",
+                btcpay.bitcoin
+            ),
+            "give the store a bitcoind node",
+        );
+    }
+}
