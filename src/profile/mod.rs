@@ -34,7 +34,7 @@ pub(crate) use new_site::{Choice, NewDisk, NewSite};
 pub(crate) use read::decode;
 pub(crate) use resource::from_resource;
 pub(crate) use site::{
-    Acme, App, AppKind, Arch, BitcoinNode, Btcpay, Disk, Implementation, Inbound, LightningNode,
-    LndApi, Network, Resources, Site, TorMode,
+    Acme, App, AppKind, Arch, BitcoinImplementation, BitcoinNode, Btcpay, Disk, Implementation,
+    Inbound, LightningNode, LndApi, Network, Resources, Site, TorMode,
 };
 pub(crate) use source_map::SourceMap;

@@ -32,7 +32,7 @@ pub(crate) mod ui;
 use serde_json::{Map, Value};
 
 use super::error::PlanError;
-use crate::profile::{BitcoinNode, Implementation, LightningNode, Site};
+use crate::profile::{BitcoinImplementation, BitcoinNode, Implementation, LightningNode, Site};
 use crate::secrets::Secrets;
 use shared::to_value;
 
@@ -44,8 +44,11 @@ pub(crate) enum Scope {
     /// Once per site, with the secrets snapshot. Its fields sit beside `site`, not in it, so
     /// the credential values it carries reach only its own templates.
     SiteSecrets(fn(&Site, &Secrets) -> Result<Value, PlanError>),
-    /// Once per Bitcoin node (`spec.bitcoin`).
-    EachBitcoin(fn(&Site, &BitcoinNode, &Secrets) -> Result<Value, PlanError>),
+    /// Once per Bitcoin node (`spec.bitcoin`) that runs the implementation.
+    EachBitcoin(
+        BitcoinImplementation,
+        fn(&Site, &BitcoinNode, &Secrets) -> Result<Value, PlanError>,
+    ),
     /// Once per Lightning node (`spec.lightning`) that runs the implementation.
     EachLightning(
         Implementation,
@@ -71,7 +74,7 @@ pub(crate) const SERVICES: [Service; 11] = [
     },
     Service {
         dir: "bitcoind",
-        scope: Scope::EachBitcoin(|site, node, secrets| {
+        scope: Scope::EachBitcoin(BitcoinImplementation::Bitcoind, |site, node, secrets| {
             to_value(bitcoind::context(site, node, secrets)?)
         }),
     },
@@ -166,10 +169,11 @@ impl Contexts {
             let contexts = match service.scope {
                 Scope::Site(_) => vec![with_site(Value::Object(Map::new()))],
                 Scope::SiteSecrets(build) => vec![with_site(build(site, secrets)?)],
-                Scope::EachBitcoin(build) => site
+                Scope::EachBitcoin(implementation, build) => site
                     .spec
                     .bitcoin
                     .iter()
+                    .filter(|node| node.implementation == implementation)
                     .map(|node| build(site, node, secrets).map(&with_site))
                     .collect::<Result<_, _>>()?,
                 Scope::EachLightning(implementation, build) => site
