@@ -6,6 +6,16 @@ pub const BITCOIND: &str = "bitcoin/bitcoin:31.1";
 /// uid and gid of the `bitcoin` user in [`BITCOIND`].
 pub const BITCOIND_UID: i64 = 101;
 
+/// btcd (btcsuite/btcd v0.26.0: .github/workflows/dimagespub.yml pushes tag `v*` to
+/// ghcr.io/btcsuite/btcd for linux/amd64, arm64, arm and 386 from .github/workflows/Dockerfile:
+/// alpine:3.15, no USER, `ENTRYPOINT ["btcd"]`). The binaries are cross-compiled with `go
+/// install`, which puts a foreign architecture's in `/go/bin/<os>_<arch>/`, so on arm64 btcd may
+/// be `/bin/linux_arm64/btcd`: openlsp's start command looks in both places.
+pub const BTCD: &str = "ghcr.io/btcsuite/btcd:v0.26.0";
+/// openlsp runs btcd as this unprivileged uid and gid, with `HOME`, its data, logs and config
+/// on mounted paths; no user of the image's /etc/passwd has it.
+pub const BTCD_UID: i64 = 1000;
+
 /// LND from Lightning Labs (Alpine based, built with the `monitoring` tag, runs as any uid).
 pub const LND: &str = "lightninglabs/lnd:v0.21.3-beta";
 /// openlsp runs LND as this unprivileged uid and gid; the image does not need root.
@@ -93,6 +103,7 @@ pub const NODE_APP_UID: i64 = 1000;
 #[cfg(test)]
 const ALL: &[(&str, &str)] = &[
     ("bitcoind", BITCOIND),
+    ("btcd", BTCD),
     ("lnd", LND),
     ("cln", CLN),
     ("lndinit", LNDINIT),

@@ -682,16 +682,16 @@ fn every_bad_and_example_profile_is_a_fuzz_seed() {
     );
 }
 
-/// btcd and simnet (issue 18, first step): simnet with a bitcoind node, bitcoind's options on a
-/// btcd node, Core Lightning or BTCPay on a btcd node, each an error at its place; and, until
-/// templates/btcd/ exists, a btcd node is refused rather than rendered as bitcoind.
+/// btcd and simnet: simnet with a bitcoind node, bitcoind's options on a btcd node, btcd's TLS
+/// source on a bitcoind node, Core Lightning or BTCPay on a btcd node: each an error at its
+/// place (`file:line:col`), with what to do.
 #[test]
 fn btcd_and_simnet_are_checked_at_their_place() {
     let profile = BASE
         .replacen("  network: mainnet", "  network: simnet", 1)
         .replacen(
             "      txindex: true\n",
-            "      txindex: true\n    - name: btcd\n      implementation: btcd\n      disk: blockchain\n      dbcache: 450\n      prune: 1000\n",
+            "      txindex: true\n      tls: { issuer: ca }\n    - name: btcd\n      implementation: btcd\n      disk: blockchain\n      dbcache: 450\n      prune: 1000\n",
             1,
         )
         .replacen(
@@ -702,19 +702,53 @@ fn btcd_and_simnet_are_checked_at_their_place() {
     let test = Test::new();
     test.write("openlsp.yaml", &profile);
     let output = test.run(["validate", "-p", "openlsp.yaml"]).expect(2);
-    for expected in [
-        "spec.bitcoin[0].implementation: bitcoind runs bitcoind, which has no simnet",
-        "spec.bitcoin[1].implementation: btcd is btcd, which this openlsp does not render yet",
-        "spec.bitcoin[1].dbcache: dbcache is bitcoind's UTXO cache; btcd has no such option",
-        "spec.bitcoin[1].prune: prune target 1000 MiB is below btcd's minimum of 1536 MiB",
-        "spec.lightning[1].bitcoin: cln runs Core Lightning, whose bcli plugin drives bitcoin-cli, and btcd is btcd",
-        "spec.btcpay.bitcoin: btcd is btcd, and NBXplorer needs Bitcoin Core 24 or later",
+    let line_of = |text: &str| {
+        1 + profile
+            .lines()
+            .position(|line| line.contains(text))
+            .unwrap_or_else(|| panic!("{text} is not in the profile"))
+    };
+    for (expected, at) in [
+        (
+            "spec.bitcoin[0].implementation: bitcoind runs bitcoind, which has no simnet",
+            None,
+        ),
+        (
+            "spec.bitcoin[0].tls: tls is a btcd node's RPC certificate, and bitcoind is bitcoind",
+            Some(line_of("tls: { issuer: ca }")),
+        ),
+        (
+            "spec.bitcoin[1].dbcache: dbcache is bitcoind's UTXO cache; btcd has no such option",
+            Some(line_of("dbcache: 450")),
+        ),
+        (
+            "spec.bitcoin[1].prune: prune target 1000 MiB is below btcd's minimum of 1536 MiB",
+            Some(line_of("prune: 1000")),
+        ),
+        (
+            "spec.lightning[1].bitcoin: cln runs Core Lightning, whose bcli plugin drives bitcoin-cli, and btcd is btcd",
+            Some(line_of("      bitcoin: btcd")),
+        ),
+        (
+            "spec.btcpay.bitcoin: btcd is btcd, and NBXplorer needs Bitcoin Core 24 or later",
+            Some(line_of("btcpay: { bitcoin: btcd")),
+        ),
     ] {
-        assert!(
-            output.stderr.contains(expected),
-            "{expected}:\n{}",
-            output.stderr
-        );
+        let line = output
+            .stderr
+            .lines()
+            .find(|line| line.contains(expected))
+            .unwrap_or_else(|| panic!("{expected}:\n{}", output.stderr));
+        let location = line
+            .strip_prefix("error: openlsp.yaml:")
+            .and_then(|rest| rest.split_once(": spec."))
+            .map(|(location, _)| location.to_owned())
+            .unwrap_or_else(|| panic!("no file:line:col in {line}"));
+        let (row, column) = location.split_once(':').expect("line:col");
+        assert!(column.parse::<u32>().is_ok(), "{line}");
+        if let Some(at) = at {
+            assert_eq!(row, at.to_string(), "{line}");
+        }
     }
     assert!(
         !output.stderr.contains("below bitcoind's minimum"),

@@ -16,6 +16,19 @@ pub fn rpc_credentials_secret(client: &str, bitcoin: &str) -> String {
     format!("{client}-{bitcoin}-rpc")
 }
 
+/// A btcd node's RPC password (`rpcpass`), which its pod appends to the ConfigMap's btcd.conf.
+pub fn btcd_rpc_secret(btcd: &str) -> String {
+    format!("{btcd}-rpcpass")
+}
+
+/// The key of a btcd node's RPC password in its Secret.
+pub const BTCD_PASSWORD_KEY: &str = "password";
+
+/// A btcd node's RPC certificate and key: openlsp's, or cert-manager's `Certificate`'s.
+pub fn btcd_tls_secret(btcd: &str) -> String {
+    format!("{btcd}-rpc-tls")
+}
+
 /// LND's TLS certificate and key.
 pub fn tls_secret(lightning: &str) -> String {
     format!("{lightning}-tls")

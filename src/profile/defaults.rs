@@ -8,9 +8,9 @@ use super::input::{
 };
 use super::quantity::{Bytes, Millicores};
 use super::site::{
-    Acme, App, Apps, Backup, BackupTarget, BitcoinIngress, BitcoinNode, Btcpay, Disk, Host,
-    Implementation, Inbound, Ingress, LightningNode, LndApi, Metadata, Monitoring, Networking,
-    Rclone, Resources, Site, SiteSpec, Tor, TorMode,
+    Acme, App, Apps, Backup, BackupTarget, BitcoinImplementation, BitcoinIngress, BitcoinNode,
+    Btcpay, Disk, Host, Implementation, Inbound, Ingress, LightningNode, LndApi, Metadata,
+    Monitoring, Networking, Rclone, Resources, Site, SiteSpec, Tor, TorMode,
 };
 use crate::images;
 
@@ -52,6 +52,9 @@ const CLN_CPU: Millicores = Millicores(250);
 pub const CLN_INIT_MEMORY: Bytes = Bytes::mib(64);
 pub const CLN_INIT_CPU: Millicores = Millicores(10);
 const BITCOIND_CPU: Millicores = Millicores(500);
+/// btcd's memory: its UTXO cache at the default `utxocachemaxsize` (250 MiB) and the Go heap
+/// around it while it verifies blocks.
+const BTCD_MEMORY: Bytes = Bytes::mib(1536);
 const LND_CPU: Millicores = Millicores(250);
 /// LND's own default node colour.
 pub const DEFAULT_COLOR: &str = "#3399ff";
@@ -430,22 +433,22 @@ fn resolve_bitcoin(site: &Site, all: &[BitcoinInput], node: &BitcoinInput) -> Bi
         .maxmempool
         .unwrap_or_else(|| default_maxmempool_mib(site.spec.host.memory));
     let resources = node.resources.clone().unwrap_or_default();
+    let implementation = node.implementation.unwrap_or_default();
+    let (image, memory) = match implementation {
+        BitcoinImplementation::Bitcoind => (images::BITCOIND, bitcoind_memory(dbcache, maxmempool)),
+        BitcoinImplementation::Btcd => (images::BTCD, BTCD_MEMORY),
+    };
     BitcoinNode {
         name: node.name.clone(),
-        implementation: node.implementation.unwrap_or_default(),
+        implementation,
         disk: node.disk.clone(),
         txindex: node.txindex.unwrap_or(false),
         prune: node.prune,
         dbcache,
         maxmempool,
-        image: node
-            .image
-            .clone()
-            .unwrap_or_else(|| images::BITCOIND.to_owned()),
+        image: node.image.clone().unwrap_or_else(|| image.to_owned()),
         resources: Resources {
-            memory: resources
-                .memory
-                .unwrap_or_else(|| bitcoind_memory(dbcache, maxmempool)),
+            memory: resources.memory.unwrap_or(memory),
             cpu: resources.cpu.unwrap_or(BITCOIND_CPU),
         },
         rpc_allow_ip: node.rpc_allow_ip.clone().unwrap_or_else(|| {
@@ -457,6 +460,7 @@ fn resolve_bitcoin(site: &Site, all: &[BitcoinInput], node: &BitcoinInput) -> Bi
         ingress: BitcoinIngress {
             rpc: node.ingress.clone().unwrap_or_default().rpc,
         },
+        tls: node.tls.clone(),
     }
 }
 

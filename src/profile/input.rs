@@ -12,7 +12,7 @@ use serde::de::{self, Deserializer, Visitor};
 
 use super::quantity::{Bytes, Millicores};
 use super::site::{
-    Acme, Arch, BitcoinImplementation, Implementation, Inbound, LndApi, Network, TorMode,
+    Acme, Arch, BitcoinImplementation, BtcdTls, Implementation, Inbound, LndApi, Network, TorMode,
 };
 
 /// One site: the machine, its disks and the Bitcoin and Lightning nodes (docs/profile.md).
@@ -323,6 +323,9 @@ pub struct BitcoinInput {
     #[serde(default, deserialize_with = "optional_texts")]
     pub rpc_allow_ip: Option<Vec<String>>,
     pub ingress: Option<BitcoinIngressInput>,
+    /// Where a btcd node's RPC certificate comes from: a cert-manager issuer; without it
+    /// openlsp makes one (btcd only).
+    pub tls: Option<BtcdTls>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -35,6 +35,6 @@ pub(crate) use read::decode;
 pub(crate) use resource::from_resource;
 pub(crate) use site::{
     Acme, App, AppKind, Arch, BitcoinImplementation, BitcoinNode, Btcpay, Disk, Implementation,
-    Inbound, LightningNode, LndApi, Network, Resources, Site, TorMode,
+    Inbound, IssuerKind, LightningNode, LndApi, Network, Resources, Site, TorMode,
 };
 pub(crate) use source_map::SourceMap;

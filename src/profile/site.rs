@@ -528,6 +528,56 @@ pub struct BitcoinNode {
     pub rpc_allow_ip: Vec<String>,
     /// Public hostnames of APIs, only those the profile names.
     pub ingress: BitcoinIngress,
+    /// A btcd node's RPC certificate from cert-manager; absent: openlsp makes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<BtcdTls>,
+}
+
+/// A btcd node's RPC certificate issued by cert-manager (`spec.bitcoin[].tls`), as kiln's
+/// `certSecret` was: a `Certificate` for the node's Service names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BtcdTls {
+    /// The cert-manager issuer's name.
+    pub issuer: String,
+    /// Issuer (in the site's namespace) or ClusterIssuer [default: Issuer, as cert-manager's].
+    #[serde(default)]
+    pub kind: IssuerKind,
+}
+
+/// cert-manager's two issuer kinds.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum IssuerKind {
+    #[default]
+    Issuer,
+    ClusterIssuer,
+}
+
+impl BitcoinNode {
+    /// The node's RPC port on `network`: bitcoind's, or btcd's (btcd params.go), which differ.
+    pub fn rpc_port(&self, network: Network) -> u16 {
+        match self.implementation {
+            BitcoinImplementation::Bitcoind => network.rpc_port(),
+            BitcoinImplementation::Btcd => match network {
+                Network::Mainnet => 8334,
+                Network::Testnet | Network::Regtest => 18334,
+                Network::Testnet4 => 48334,
+                Network::Signet => 38332,
+                Network::Simnet => 18556,
+            },
+        }
+    }
+
+    /// The port Tor forwards the node's onion peers to: bitcoind's `bind=…=onion` port, which
+    /// tags them as onion peers; btcd takes them on its P2P port.
+    pub fn onion_target_port(&self, network: Network) -> u16 {
+        match self.implementation {
+            BitcoinImplementation::Bitcoind => network.onion_target_port(),
+            BitcoinImplementation::Btcd => network.p2p_port(),
+        }
+    }
 }
 
 /// bitcoind's HTTP API that can be given an Ingress by name.
@@ -581,6 +631,28 @@ impl Site {
 
     pub fn bitcoin_node(&self, name: &str) -> Option<&BitcoinNode> {
         self.spec.bitcoin.iter().find(|node| node.name == name)
+    }
+
+    /// The site's bitcoind nodes.
+    pub fn bitcoind_nodes(&self) -> impl Iterator<Item = &BitcoinNode> {
+        self.spec
+            .bitcoin
+            .iter()
+            .filter(|node| node.implementation == BitcoinImplementation::Bitcoind)
+    }
+
+    /// The site's btcd nodes.
+    pub fn btcd_nodes(&self) -> impl Iterator<Item = &BitcoinNode> {
+        self.spec
+            .bitcoin
+            .iter()
+            .filter(|node| node.implementation == BitcoinImplementation::Btcd)
+    }
+
+    /// Whether Bitcoin node `name` is btcd.
+    pub fn is_btcd(&self, name: &str) -> bool {
+        self.bitcoin_node(name)
+            .is_some_and(|node| node.implementation == BitcoinImplementation::Btcd)
     }
 
     /// Whether BTCPay's PostgreSQL dumps its databases to some backup target.

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::provided::{self, RCLONE_CONFIG_KEY};
 use super::requirements::{
-    self, DATABASE_ROLES, EXPORTER_RPC_USER, NBXPLORER_RPC_USER, TUNNEL_FILES, paths,
+    self, BTCD_RPC_USER, DATABASE_ROLES, EXPORTER_RPC_USER, NBXPLORER_RPC_USER, TUNNEL_FILES, paths,
 };
 use crate::plan::names;
 use crate::profile::{Implementation, Site};
@@ -31,6 +31,8 @@ pub enum SecretKind {
     UiPassword,
     /// The mutual-TLS material of the tunnel from BTCPay to a CLN node's RPC socket.
     Tunnel,
+    /// A btcd node's one RPC password, which its LND nodes share.
+    BtcdRpcCredential,
 }
 
 impl fmt::Display for SecretKind {
@@ -47,6 +49,7 @@ impl fmt::Display for SecretKind {
             SecretKind::RcloneConfig => "rclone config",
             SecretKind::UiPassword => "UI password",
             SecretKind::Tunnel => "tunnel TLS",
+            SecretKind::BtcdRpcCredential => "btcd rpc credential",
         })
     }
 }
@@ -135,6 +138,57 @@ fn rpc_credential(secret: String, node: &str, bitcoin: &str, user: &str) -> Entr
     }
 }
 
+/// A btcd node's RPC password (in its own Secret, and copied to each LND on it) and, when openlsp makes it, its RPC certificate.
+fn btcd(site: &Site, node: &str, own_tls: bool) -> Vec<Entry> {
+    let rpc = names::btcd_rpc_secret(node);
+    let mut entries = vec![Entry {
+        secret: rpc.clone(),
+        kind: SecretKind::BtcdRpcCredential,
+        node: node.to_owned(),
+        values: vec![(
+            paths::rpc_password(node, BTCD_RPC_USER),
+            Source::Key {
+                secret: rpc,
+                key: names::BTCD_PASSWORD_KEY,
+            },
+        )],
+        derived: site
+            .clients_of(node)
+            .map(|client| names::rpc_credentials_secret(&client.name, node))
+            .collect(),
+    }];
+    if own_tls {
+        let tls = names::btcd_tls_secret(node);
+        entries.push(Entry {
+            secret: tls.clone(),
+            kind: SecretKind::Tls,
+            node: node.to_owned(),
+            values: vec![
+                (
+                    paths::btcd_tls_cert(node),
+                    Source::Key {
+                        secret: tls.clone(),
+                        key: "tls.crt",
+                    },
+                ),
+                (
+                    paths::btcd_tls_key(node),
+                    Source::Key {
+                        secret: tls,
+                        key: "tls.key",
+                    },
+                ),
+            ],
+            // Each LND on it gets the certificate in its RPC Secret (`btcd.rawrpccert`).
+            derived: site
+                .clients_of(node)
+                .map(|client| names::rpc_credentials_secret(&client.name, node))
+                .collect(),
+        });
+    }
+    entries
+}
+
 /// The tunnel to CLN node `node`'s RPC socket: the CA and server pair in the node's Secret, the
 /// client pair in BTCPay's.
 fn tunnel(node: &str) -> Entry {
@@ -171,8 +225,11 @@ fn tunnel(node: &str) -> Entry {
 /// Every secret of `site`, in a stable order.
 pub fn catalog(site: &Site) -> Vec<Entry> {
     let mut entries = Vec::new();
+    for node in site.btcd_nodes() {
+        entries.extend(btcd(site, &node.name, node.tls.is_none()));
+    }
     if site.spec.monitoring.enabled {
-        for node in &site.spec.bitcoin {
+        for node in site.bitcoind_nodes() {
             entries.push(rpc_credential(
                 names::exporter_credentials_secret(&node.name),
                 &node.name,
@@ -201,12 +258,14 @@ pub fn catalog(site: &Site) -> Vec<Entry> {
         });
     }
     for node in &site.spec.lightning {
-        entries.push(rpc_credential(
-            names::rpc_credentials_secret(&node.name, &node.bitcoin),
-            &node.name,
-            &node.bitcoin,
-            &node.name,
-        ));
+        if !site.is_btcd(&node.bitcoin) {
+            entries.push(rpc_credential(
+                names::rpc_credentials_secret(&node.name, &node.bitcoin),
+                &node.name,
+                &node.bitcoin,
+                &node.name,
+            ));
+        }
         if node.implementation == Implementation::Cln {
             let hsm = names::hsm_secret(&node.name);
             entries.push(Entry {

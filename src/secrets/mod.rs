@@ -40,8 +40,8 @@ pub mod value_check;
 
 pub use onion::OnionKey;
 pub use requirements::{
-    BTCPAY_ONION, DATABASE_ROLES, EXPORTER_RPC_USER, NBXPLORER_RPC_USER, Requirement, TUNNEL_FILES,
-    lnd_dns_names, onion_services, paths, requirements,
+    BTCD_RPC_USER, BTCPAY_ONION, DATABASE_ROLES, EXPORTER_RPC_USER, NBXPLORER_RPC_USER,
+    Requirement, TUNNEL_FILES, lnd_dns_names, onion_services, paths, requirements,
 };
 pub use snapshot::{Secrets, StateChange};
 pub use store::{StateDir, StateError};

@@ -113,6 +113,13 @@ pub mod paths {
     pub fn onion_key(service: &str) -> String {
         format!("tor/{service}/hs_ed25519_secret_key")
     }
+    /// A btcd node's RPC certificate and key, when openlsp makes them.
+    pub fn btcd_tls_cert(btcd: &str) -> String {
+        format!("bitcoin/{btcd}/rpc-tls/tls.cert")
+    }
+    pub fn btcd_tls_key(btcd: &str) -> String {
+        format!("bitcoin/{btcd}/rpc-tls/tls.key")
+    }
     /// The UI password of app `app` (`rtl`, `thunderhub`).
     pub fn app_password(app: &str) -> String {
         format!("apps/{app}/password")
@@ -149,6 +156,11 @@ pub const TUNNEL_CLIENT: &str = "btcpay";
 
 /// The onion service of the store (`spec.btcpay.onion`).
 pub const BTCPAY_ONION: &str = "btcpay";
+
+/// A btcd node's one admin RPC user (`rpcuser`), which each LND on it uses: btcd has no rpcauth
+/// lines, and its limited user may not call `getblockchaininfo`, which LND's taproot check
+/// needs (btcd rpcserver.go `rpcLimited`, lnd chainreg/taproot_check.go). Not a DNS label.
+pub const BTCD_RPC_USER: &str = "openlsp_btcd";
 
 /// The RPC user of a bitcoind's Prometheus exporter. Not a DNS label, so no Lightning node
 /// (whose RPC user is its name) can ever have it.
@@ -208,8 +220,26 @@ pub fn requirements(site: &Site) -> Vec<Requirement> {
             path: paths::onion_key(service),
         })
         .collect();
+    for node in site.btcd_nodes() {
+        needed.push(Requirement::Password {
+            path: paths::rpc_password(&node.name, BTCD_RPC_USER),
+        });
+        if node.tls.is_none() {
+            // btcd's own certificate names only its pod: this one names its Service.
+            needed.push(Requirement::Tls {
+                cert: paths::btcd_tls_cert(&node.name),
+                key: paths::btcd_tls_key(&node.name),
+                common_name: node.name.clone(),
+                alt_names: tls::subject_alt_names(
+                    &lnd_dns_names(&node.name, site.namespace(), &[]),
+                    &LND_LOOPBACK_IPS.map(str::to_owned),
+                ),
+                onion_names: Vec::new(),
+            });
+        }
+    }
     if site.spec.monitoring.enabled {
-        for node in &site.spec.bitcoin {
+        for node in site.bitcoind_nodes() {
             needed.push(Requirement::Password {
                 path: paths::rpc_password(&node.name, EXPORTER_RPC_USER),
             });
@@ -219,12 +249,15 @@ pub fn requirements(site: &Site) -> Vec<Requirement> {
         }
     }
     for node in &site.spec.lightning {
-        needed.push(Requirement::Password {
-            path: paths::rpc_password(&node.bitcoin, &node.name),
-        });
-        needed.push(Requirement::Salt {
-            path: paths::rpc_salt(&node.bitcoin, &node.name),
-        });
+        // On a btcd node LND uses btcd's one user, required with btcd.
+        if !site.is_btcd(&node.bitcoin) {
+            needed.push(Requirement::Password {
+                path: paths::rpc_password(&node.bitcoin, &node.name),
+            });
+            needed.push(Requirement::Salt {
+                path: paths::rpc_salt(&node.bitcoin, &node.name),
+            });
+        }
         if node.implementation == Implementation::Cln {
             needed.push(Requirement::Words {
                 path: paths::hsm_words(&node.name),

@@ -64,6 +64,9 @@ fn check_rotatable(entry: &Entry) -> Result<(), RotationError> {
         SecretKind::DatabasePassword => {
             "PostgreSQL keeps it as a hash it made at the database's first start: change it with ALTER ROLE in the database first (docs/btcpay.md, \"Changing a database password\")"
         }
+        SecretKind::BtcdRpcCredential => {
+            "btcd has one RPC user, not rpcauth lines, and reads its password only when it starts: no second password can bridge the change, so every LND on it would lose its chain backend until both restart. To replace it, follow docs/secrets.md, \"A btcd node's RPC password\""
+        }
         SecretKind::RcloneConfig => {
             "the operator gives it; give the new one with openlsp secrets set NAME --from-file FILE"
         }
@@ -393,6 +396,31 @@ mod tests {
             start(&wallet_entry(), &Secrets::default(), &[]),
             Err(RotationError::NotRotatable(..))
         ));
+    }
+
+    /// btcd's one password cannot be rotated, and naming it says why; its own certificate
+    /// can, and `--all` takes it but not the password.
+    #[test]
+    fn a_btcd_password_is_refused_with_its_reason_and_its_certificate_rotates() {
+        let (entries, _, secrets) = example("simnet-kiln");
+        let refused = select(
+            &entries,
+            &["btcd-rpcpass".to_owned()],
+            false,
+            false,
+            &secrets,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            refused.starts_with("btcd-rpcpass cannot be rotated: btcd has one RPC user"),
+            "{refused}"
+        );
+        assert!(refused.contains("docs/secrets.md"), "{refused}");
+        let all = names(&select(&entries, &[], true, false, &secrets).unwrap());
+        assert!(!all.contains(&"btcd-rpcpass".to_owned()), "{all:?}");
+        // simnet-kiln's certificate is cert-manager's: nothing of openlsp's to rotate.
+        assert!(!all.contains(&"btcd-rpc-tls".to_owned()), "{all:?}");
     }
 
     /// The catalog, requirements and a loaded state of the playground profile.

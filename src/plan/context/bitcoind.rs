@@ -10,7 +10,7 @@ use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
     BITCOIN_COMPONENT, BITCOIND_APP, EXPORTER_PORT, HEADERS_EXPORTER_PORT, Labels,
     NBXPLORER_WHITEBIND_PORT, ResourcesContext, StorageContext, ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT,
-    b64, bitcoind_selector, btcpay_selector, component_labels, lightning_selector, resources,
+    b64, bitcoin_selector, btcpay_selector, component_labels, lightning_selector, resources,
     secret_text, service_host, storage,
 };
 use super::site::{self, NodeInbound};
@@ -442,7 +442,7 @@ fn exporter(
         names::bitcoind_exporter(&node.name),
         (&labels, &selector),
         vec![tcp(EXPORTER_PORT), tcp(HEADERS_EXPORTER_PORT)],
-        &bitcoind_selector(site, &node.name),
+        &bitcoin_selector(site, &node.name),
         site.spec.network.rpc_port(),
     );
     Ok(Some(ExporterContext {

@@ -23,7 +23,7 @@ use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
     BACKUP_METRICS_PORT, BTCPAY_APP, BTCPAY_PORT, CLN_TUNNEL_PORT, DATABASE_DUMP_INTERVAL,
     LND_REST_PORT, Labels, NBXPLORER_PORT, NBXPLORER_WHITEBIND_PORT, PAYMENTS_COMPONENT,
-    POSTGRES_APP, POSTGRES_PORT, ResourcesContext, StorageContext, b64, bitcoind_selector,
+    POSTGRES_APP, POSTGRES_PORT, ResourcesContext, StorageContext, b64, bitcoin_selector,
     component_labels, lightning_selector, resources, secret_text, service_host, storage,
 };
 use super::tor::{self, OnionSecretContext};
@@ -459,7 +459,7 @@ fn store_policy(
     if btcpay.onion && site.spec.tor.enabled() {
         clients.push(tor::peer(site));
     }
-    let bitcoind = network::pods(site, &bitcoind_selector(site, &btcpay.bitcoin));
+    let bitcoind = network::pods(site, &bitcoin_selector(site, &btcpay.bitcoin));
     let mut egress = vec![
         Access::from(
             vec![network::pods(site, postgres)],

@@ -14,7 +14,7 @@ use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
     BACKUP_METRICS_PORT, CLN_APP, CLN_EXPORTER_PORT, CLN_GRPC_PORT, CLN_REST_PORT, CLN_TUNNEL_PORT,
     LIGHTNING_COMPONENT, LND_P2P_PORT, Labels, ResourcesContext, StorageContext,
-    TUNNEL_HEALTH_PORT, api_port, b64, bitcoind_selector, btcpay_selector, component_labels,
+    TUNNEL_HEALTH_PORT, api_port, b64, bitcoin_selector, btcpay_selector, component_labels,
     resources, secret, service_host, storage, ui_selector,
 };
 use super::site::{self, NodeInbound};
@@ -445,7 +445,7 @@ fn policy(
         vec![
             tor::socks_access(site),
             Access::from(
-                vec![network::pods(site, &bitcoind_selector(site, backend))],
+                vec![network::pods(site, &bitcoin_selector(site, backend))],
                 vec![tcp(site.spec.network.rpc_port())],
             ),
             Access::dns(),

@@ -12,7 +12,7 @@ use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
     BACKUP_METRICS_PORT, LIGHTNING_COMPONENT, LND_APP, LND_GRPC_PORT, LND_METRICS_PORT,
     LND_P2P_PORT, LND_REST_PORT, LNDMON_PORT, Labels, ResourcesContext, StorageContext,
-    ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, bitcoind_selector, btcpay_selector, component_labels,
+    ZMQ_RAWBLOCK_PORT, ZMQ_RAWTX_PORT, b64, bitcoin_selector, btcpay_selector, component_labels,
     lnd_api_port, lnd_selector, resources, secret, service_host, storage, ui_selector,
 };
 use super::site::{self, NodeInbound};
@@ -21,10 +21,10 @@ use crate::images;
 use crate::plan::error::PlanError;
 use crate::plan::names;
 use crate::profile::{
-    AppKind, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY, LND_WALLET_INIT_MEMORY, LightningNode, LndApi,
-    Site, TorMode,
+    AppKind, BitcoinImplementation, BitcoinNode, LND_SIDECAR_CPU, LND_SIDECAR_MEMORY,
+    LND_WALLET_INIT_MEMORY, LightningNode, LndApi, Site, TorMode,
 };
-use crate::secrets::{self as state, Secrets};
+use crate::secrets::{self as state, BTCD_RPC_USER, Secrets};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -113,11 +113,16 @@ pub(crate) struct WalletInitContext {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BackendContext {
     name: String,
+    /// `bitcoind` or `btcd`: lnd.conf's `bitcoin.node` and the name of its section's keys.
+    implementation: &'static str,
     host: String,
     rpc_port: u16,
     zmq_block: String,
     zmq_tx: String,
     rpc_user: String,
+    /// A btcd backend's certificate from cert-manager, mounted for `btcd.rpccert`; openlsp's
+    /// own goes in the RPC Secret as `btcd.rawrpccert`.
+    cert_manager_secret: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -128,6 +133,8 @@ pub(crate) struct LightningSecrets {
     wallet_password_b64: String,
     rpc_user_b64: String,
     rpc_password_b64: String,
+    /// A btcd backend's certificate made by openlsp, hex of its PEM (`btcd.rawrpccert`).
+    raw_rpc_cert_b64: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -186,15 +193,28 @@ pub(crate) fn context(
     let mut tls_domains =
         state::lnd_dns_names(&node.name, site.namespace(), &node.tls_extra_domains);
     tls_domains.retain(|name| name != "localhost");
+    let on_btcd = backend.implementation == BitcoinImplementation::Btcd;
+    let rpc_user = if on_btcd {
+        BTCD_RPC_USER.to_owned()
+    } else {
+        node.name.clone()
+    };
+    let raw_rpc_cert_b64 = if on_btcd && backend.tls.is_none() {
+        let pem = secret(secrets, &state::paths::btcd_tls_cert(&backend.name))?;
+        Some(b64(hex::encode(pem).as_bytes()))
+    } else {
+        None
+    };
     let secrets_context = LightningSecrets {
         tls_cert_b64: b64(secret(secrets, &state::paths::tls_cert(&node.name))?),
         tls_key_b64: b64(secret(secrets, &state::paths::tls_key(&node.name))?),
         wallet_password_b64: b64(secret(secrets, &state::paths::wallet_password(&node.name))?),
-        rpc_user_b64: b64(node.name.as_bytes()),
+        rpc_user_b64: b64(rpc_user.as_bytes()),
         rpc_password_b64: b64(secret(
             secrets,
-            &state::paths::rpc_password(&backend.name, &node.name),
+            &state::paths::rpc_password(&backend.name, &rpc_user),
         )?),
+        raw_rpc_cert_b64,
     };
     let tor = tor_context(site, node, secrets)?;
     let external_ips = site::p2p_addresses(site, tor.as_ref().map(|t| t.p2p.address.as_str()));
@@ -205,7 +225,7 @@ pub(crate) fn context(
     } else {
         Vec::new()
     };
-    let policy = policy(site, node, &backend.name, &labels, &selector, &published);
+    let policy = policy(site, node, backend, &labels, &selector, &published);
     Ok(LightningContext {
         node: LightningNodeContext {
             name: node.name.clone(),
@@ -261,11 +281,14 @@ pub(crate) fn context(
         },
         backend: BackendContext {
             name: backend.name.clone(),
+            implementation: backend.implementation.as_str(),
             host: backend_host.clone(),
-            rpc_port: site.spec.network.rpc_port(),
+            rpc_port: backend.rpc_port(site.spec.network),
             zmq_block: format!("tcp://{backend_host}:{ZMQ_RAWBLOCK_PORT}"),
             zmq_tx: format!("tcp://{backend_host}:{ZMQ_RAWTX_PORT}"),
-            rpc_user: node.name.clone(),
+            rpc_user,
+            cert_manager_secret: (on_btcd && backend.tls.is_some())
+                .then(|| names::btcd_tls_secret(&backend.name)),
         },
         secrets: secrets_context,
     })
@@ -279,7 +302,7 @@ pub(crate) fn context(
 fn policy(
     site: &Site,
     node: &LightningNode,
-    backend: &str,
+    backend: &BitcoinNode,
     labels: &Labels,
     selector: &Labels,
     published: &[LndApi],
@@ -332,12 +355,17 @@ fn policy(
         vec![
             tor::socks_access(site),
             Access::from(
-                vec![network::pods(site, &bitcoind_selector(site, backend))],
-                vec![
-                    tcp(site.spec.network.rpc_port()),
-                    tcp(ZMQ_RAWBLOCK_PORT),
-                    tcp(ZMQ_RAWTX_PORT),
-                ],
+                vec![network::pods(site, &bitcoin_selector(site, &backend.name))],
+                // btcd has no ZMQ: LND takes its notifications over the RPC websocket.
+                if backend.implementation == BitcoinImplementation::Btcd {
+                    vec![tcp(backend.rpc_port(site.spec.network))]
+                } else {
+                    vec![
+                        tcp(backend.rpc_port(site.spec.network)),
+                        tcp(ZMQ_RAWBLOCK_PORT),
+                        tcp(ZMQ_RAWTX_PORT),
+                    ]
+                },
             ),
             Access::dns(),
             Access::api_server(),

@@ -16,6 +16,7 @@
 
 pub(crate) mod backup;
 pub(crate) mod bitcoind;
+pub(crate) mod btcd;
 pub(crate) mod btcpay;
 pub(crate) mod cln;
 pub(crate) mod ingress;
@@ -67,7 +68,7 @@ const SITE: &str = "site";
 
 /// Every service openlsp renders. Adding one is a row here, its context file, its template
 /// directory and its images-table row (docs/architecture.md).
-pub(crate) const SERVICES: [Service; 11] = [
+pub(crate) const SERVICES: [Service; 12] = [
     Service {
         dir: SITE,
         scope: Scope::Site(|site| to_value(site::context(site))),
@@ -76,6 +77,12 @@ pub(crate) const SERVICES: [Service; 11] = [
         dir: "bitcoind",
         scope: Scope::EachBitcoin(BitcoinImplementation::Bitcoind, |site, node, secrets| {
             to_value(bitcoind::context(site, node, secrets)?)
+        }),
+    },
+    Service {
+        dir: "btcd",
+        scope: Scope::EachBitcoin(BitcoinImplementation::Btcd, |site, node, secrets| {
+            to_value(btcd::context(site, node, secrets)?)
         }),
     },
     Service {

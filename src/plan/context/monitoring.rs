@@ -113,7 +113,7 @@ pub(crate) fn context(site: &Site) -> MonitoringContext {
         lndmon,
         monitor_labels,
         rules_name: "openlsp-alerts",
-        exporters: scrape_jobs(site.spec.bitcoin.iter().map(|n| &n.name), "exporter"),
+        exporters: scrape_jobs(site.bitcoind_nodes().map(|n| &n.name), "exporter"),
         lnd_jobs: scrape_jobs(lnds.iter().copied(), "metrics"),
         lndmon_jobs: if lndmon {
             scrape_jobs(lnds.iter().copied(), "lndmon")

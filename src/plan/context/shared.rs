@@ -72,6 +72,7 @@ pub(crate) const BITCOIN_COMPONENT: &str = "bitcoin-node";
 pub(crate) const LIGHTNING_COMPONENT: &str = "lightning-node";
 /// `app.kubernetes.io/name` of bitcoind's and LND's pods.
 pub(crate) const BITCOIND_APP: &str = "bitcoind";
+pub(crate) const BTCD_APP: &str = "btcd";
 pub(crate) const LND_APP: &str = "lnd";
 pub(crate) const CLN_APP: &str = "cln";
 pub(crate) const BTCPAY_APP: &str = "btcpayserver";
@@ -136,9 +137,15 @@ pub(crate) fn component_labels(
     (labels, selector)
 }
 
-/// The selector of bitcoind `node`'s pod, which its clients' policies name.
-pub(crate) fn bitcoind_selector(site: &Site, node: &str) -> Labels {
-    component_labels(site, BITCOIND_APP, node, BITCOIN_COMPONENT).1
+/// The selector of Bitcoin node `node`'s pod (bitcoind or btcd), which its clients' policies
+/// name.
+pub(crate) fn bitcoin_selector(site: &Site, node: &str) -> Labels {
+    let app = if site.is_btcd(node) {
+        BTCD_APP
+    } else {
+        BITCOIND_APP
+    };
+    component_labels(site, app, node, BITCOIN_COMPONENT).1
 }
 
 /// The selector of LND `node`'s pod, which its clients' policies name.

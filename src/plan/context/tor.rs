@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::network::{self, Access, PodPolicy, tcp};
 use super::shared::{
     BTCPAY_PORT, LND_P2P_PORT, Labels, ResourcesContext, TOR_SOCKS_PORT, UI_PORT, api_port, b64,
-    bitcoind_selector, btcpay_selector, component_labels, lightning_selector, resources, secret,
+    bitcoin_selector, btcpay_selector, component_labels, lightning_selector, resources, secret,
     service_host,
 };
 use crate::images;
@@ -131,7 +131,7 @@ fn socks_clients(site: &Site) -> Vec<network::Peer> {
         .spec
         .bitcoin
         .iter()
-        .map(|n| bitcoind_selector(site, &n.name));
+        .map(|n| bitcoin_selector(site, &n.name));
     let lnd = site
         .spec
         .lightning
@@ -182,7 +182,7 @@ fn onion_services(site: &Site) -> Vec<OnionServiceContext> {
             format!("{}-p2p", node.name),
             vec![PortTarget {
                 virtual_port: network.p2p_port(),
-                target: format!("{target}:{}", network.onion_target_port()),
+                target: format!("{target}:{}", node.onion_target_port(network)),
             }],
         ));
     }

@@ -45,6 +45,12 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
                 );
             }
         }
+        if node.implementation == BitcoinImplementation::Btcd {
+            // btcd has no dbcache, maxmempool or rpcallowip (validate/btcd.rs refuses them).
+            checker.check_image(&format!("{base}.image"), &node.image);
+            checker.check_resources(&format!("{base}.resources"), node.resources);
+            continue;
+        }
         let dbcache_ok = (4..=65536).contains(&node.dbcache);
         if !dbcache_ok {
             checker.error(

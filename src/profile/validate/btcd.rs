@@ -3,7 +3,7 @@
 //! ThunderHub names no simnet); bitcoind's own options mean nothing to btcd; btcd's prune has
 //! its own minimum. Facts: btcsuite/btcd v0.26.0 config.go (research/btcd-facts.md).
 
-use crate::profile::check::Checker;
+use crate::profile::check::{Checker, is_dns_subdomain};
 use crate::profile::site::{BitcoinImplementation, Implementation, Network, Site};
 
 /// btcd's smallest `prune` (config.go: "the minimum value of --prune is 1536 MiB").
@@ -41,15 +41,29 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
             continue;
         }
         let base = format!("spec.bitcoin[{i}]");
-        // The profile and its checks come first; templates/btcd/ is the next step of issue 18.
-        checker.error(
-            &format!("{base}.implementation"),
-            format!(
-                "{} is btcd, which this openlsp does not render yet",
-                node.name
-            ),
-            "use bitcoind for now (implementation: bitcoind, or remove the line)",
-        );
+        if let Some(tls) = &node.tls
+            && !is_dns_subdomain(&tls.issuer)
+        {
+            checker.error(
+                &format!("{base}.tls.issuer"),
+                format!("{:?} is not a cert-manager issuer name", tls.issuer),
+                "give the name of an Issuer in the site's namespace, or of a ClusterIssuer with `kind: ClusterIssuer`",
+            );
+        }
+        if node.ingress.rpc.is_some() {
+            checker.error(
+                &format!("{base}.ingress.rpc"),
+                "btcd's RPC speaks only TLS with its own certificate and one admin user: openlsp does not publish it",
+                "remove `ingress.rpc` for a btcd node; LND on the same site reaches it inside the cluster",
+            );
+        }
+        if site.spec.monitoring.enabled {
+            checker.warn(
+                &base,
+                format!("{} is btcd, for which no maintained Prometheus exporter exists: it gets no metrics, dashboard or alerts", node.name),
+                "its LND nodes are still monitored (docs/monitoring.md)",
+            );
+        }
         for (field, what) in [
             ("dbcache", "bitcoind's UTXO cache"),
             ("maxmempool", "bitcoind's mempool limit"),
@@ -73,6 +87,18 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
                     "prune target {prune} MiB is below btcd's minimum of {BTCD_MIN_PRUNE_MIB} MiB"
                 ),
                 format!("use `prune: {BTCD_MIN_PRUNE_MIB}` or more (the value is in MiB)"),
+            );
+        }
+    }
+    for (i, node) in site.spec.bitcoin.iter().enumerate() {
+        if node.implementation == BitcoinImplementation::Bitcoind && node.tls.is_some() {
+            checker.error(
+                &format!("spec.bitcoin[{i}].tls"),
+                format!(
+                    "tls is a btcd node's RPC certificate, and {} is bitcoind, whose RPC has no TLS",
+                    node.name
+                ),
+                "remove it, or set `implementation: btcd`",
             );
         }
     }

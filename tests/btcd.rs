@@ -1,0 +1,430 @@
+//! btcd and LND on btcd as rendered: every btcd.conf key is one btcd has, every LND btcd key
+//! one LND has, the password reaches both only through the init containers, LND trusts btcd's
+//! certificate (openlsp's in `btcd.rawrpccert`, cert-manager's CA mounted), and that
+//! certificate is P-256 for the Service's names.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::{self, Test, edited, find, render, secret_value, values};
+
+/// btcd's options: every `long:` tag of `type config struct` in btcsuite/btcd v0.26.0
+/// config.go (280d4d2db6400136f284f121189d9c2942425a78), which sample-btcd.conf's keys are a
+/// part of.
+const BTCD_OPTIONS: &[&str] = &[
+    "addcheckpoint",
+    "addpeer",
+    "addrindex",
+    "agentblacklist",
+    "agentwhitelist",
+    "banduration",
+    "banthreshold",
+    "blockmaxsize",
+    "blockmaxweight",
+    "blockminsize",
+    "blockminweight",
+    "blockprioritysize",
+    "blocksonly",
+    "configfile",
+    "connect",
+    "cpuprofile",
+    "datadir",
+    "dbtype",
+    "debuglevel",
+    "dropaddrindex",
+    "dropcfindex",
+    "droptxindex",
+    "externalip",
+    "generate",
+    "limitfreerelay",
+    "listen",
+    "logdir",
+    "maxorphantx",
+    "maxpeers",
+    "memprofile",
+    "miningaddr",
+    "minrelaytxfee",
+    "nobanning",
+    "nocfilters",
+    "nocheckpoints",
+    "nodnsseed",
+    "nolisten",
+    "noonion",
+    "nopeerbloomfilters",
+    "norelaypriority",
+    "norpc",
+    "nostalldetect",
+    "notls",
+    "nowinservice",
+    "onion",
+    "onionpass",
+    "onionuser",
+    "profile",
+    "proxy",
+    "proxypass",
+    "proxyuser",
+    "prune",
+    "regtest",
+    "rejectnonstd",
+    "rejectreplacement",
+    "relaynonstd",
+    "rpccert",
+    "rpckey",
+    "rpclimitpass",
+    "rpclimituser",
+    "rpclisten",
+    "rpcmaxclients",
+    "rpcmaxconcurrentreqs",
+    "rpcmaxwebsockets",
+    "rpcpass",
+    "rpcquirks",
+    "rpcuser",
+    "service",
+    "sigcachemaxsize",
+    "signet",
+    "signetchallenge",
+    "signetseednode",
+    "simnet",
+    "testnet",
+    "testnet4",
+    "torisolation",
+    "traceprofile",
+    "trickleinterval",
+    "txindex",
+    "uacomment",
+    "upnp",
+    "utxocachemaxsize",
+    "v2transport",
+    "version",
+    "whitelist",
+];
+
+/// LND's `[Btcd]` options: lncfg/btcd.go's `Btcd` struct under the `btcd` namespace, the same
+/// in lnd v0.19.3, v0.20.0 and v0.21.2 (sample-lnd.conf's `[btcd]` section).
+const LND_BTCD_OPTIONS: &[&str] = &[
+    "btcd.dir",
+    "btcd.rpchost",
+    "btcd.rpcuser",
+    "btcd.rpcpass",
+    "btcd.rpccert",
+    "btcd.rawrpccert",
+];
+
+/// simnet-kiln with openlsp's own certificate for btcd instead of cert-manager's.
+fn own_tls() -> Test {
+    edited("simnet-kiln", "      tls: { issuer: btcd-ca }\n", "")
+}
+
+/// Runs the `config` init container of StatefulSet `workload` as written (its mount paths moved
+/// under a temp dir) with `files` mounted, and returns the composed file `output` (an absolute
+/// path in the pod).
+fn compose(
+    dir: &Path,
+    docs: &[Value],
+    workload: &str,
+    files: &[(&str, String)],
+    output: &str,
+) -> PathBuf {
+    let pod = &find(docs, "StatefulSet", workload)["spec"]["template"]["spec"];
+    let init = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "config")
+        .expect("the pod composes its config in an init container");
+    let root = dir.join(format!("{workload}-pod"));
+    let mut script = init["command"][2].as_str().unwrap().to_owned();
+    for (path, contents) in files {
+        let file = root.join(path.trim_start_matches('/'));
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, contents).unwrap();
+    }
+    let output_dir = Path::new(output)
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    fs::create_dir_all(root.join(output_dir.trim_start_matches('/'))).unwrap();
+    let mut mounts: Vec<String> = files
+        .iter()
+        .map(|(path, _)| format!("{}/", Path::new(path).parent().unwrap().display()))
+        .collect();
+    mounts.push(format!("{output_dir}/"));
+    mounts.sort();
+    mounts.dedup();
+    for mount in mounts {
+        script = script.replace(&mount, &format!("{}{mount}", root.display()));
+    }
+    let status = std::process::Command::new("sh")
+        .args(["-ec", &script])
+        .status()
+        .unwrap();
+    assert!(status.success(), "{workload}'s config script failed");
+    root.join(output.trim_start_matches('/'))
+}
+
+/// Keys of an INI-style config, with their values, comments and sections left out.
+fn keys(conf: &str) -> Vec<&str> {
+    conf.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with([';', '#', '[']))
+        .map(|line| line.split_once('=').expect("key=value").0)
+        .collect()
+}
+
+#[test]
+fn btcd_conf_has_only_btcds_keys_and_its_password_only_in_memory() {
+    let test = own_tls();
+    let (docs, _) = render(&test, "openlsp.yaml");
+    let configmap = common::config(&docs, "btcd-config", "btcd.conf");
+    let password = secret_value(&docs, "btcd-rpcpass", "password");
+    assert!(
+        !configmap.contains(&password),
+        "the ConfigMap holds no password"
+    );
+    let composed = compose(
+        test.path(),
+        &docs,
+        "btcd",
+        &[
+            ("/etc/btcd/config/btcd.conf", configmap.clone()),
+            ("/etc/btcd/rpc/password", password.clone()),
+        ],
+        "/run/btcd/btcd.conf",
+    );
+    let text = fs::read_to_string(&composed).unwrap();
+    let mode = fs::metadata(&composed).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the composed btcd.conf must be private");
+    assert!(
+        text.starts_with(&configmap),
+        "the ConfigMap's btcd.conf first, unchanged"
+    );
+    assert!(text.starts_with("; btcd.conf") && text.contains("\n[Application Options]\n"));
+    for key in keys(&text) {
+        assert!(BTCD_OPTIONS.contains(&key), "btcd has no option {key:?}");
+    }
+    assert_eq!(values(&text, "rpcpass"), [password.as_str()]);
+    assert_eq!(
+        values(&text, "simnet"),
+        ["1"],
+        "booleans as sample-btcd.conf writes them"
+    );
+    assert_eq!(
+        values(&text, "rpclisten"),
+        ["0.0.0.0:18556"],
+        "btcd's simnet RPC port"
+    );
+    assert_eq!(values(&text, "listen"), ["0.0.0.0:18555"]);
+    assert_eq!(values(&text, "rpccert"), ["/etc/btcd/tls/tls.crt"]);
+    assert_eq!(values(&text, "rpckey"), ["/etc/btcd/tls/tls.key"]);
+    assert_eq!(values(&text, "rpcuser"), ["openlsp_btcd"]);
+    assert!(
+        values(&text, "notls").is_empty(),
+        "TLS stays on: LND dials it"
+    );
+
+    let pod = &find(&docs, "StatefulSet", "btcd")["spec"]["template"]["spec"];
+    let btcd = &pod["containers"][0];
+    let start = btcd["command"][2].as_str().unwrap();
+    assert!(
+        start.contains("--configfile=/run/btcd/btcd.conf"),
+        "btcd reads no config on simnet unless it is named: {start}"
+    );
+    let mounts = btcd["volumeMounts"].to_string();
+    assert!(mounts.contains("/run/btcd") && mounts.contains("/etc/btcd/tls"));
+    assert!(
+        !mounts.contains("/etc/btcd/rpc"),
+        "btcd itself never mounts the password file"
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(btcd["securityContext"]["readOnlyRootFilesystem"], true);
+    common::assert_no_secrets(
+        &format!("{}{}", btcd["command"], btcd["env"]),
+        &test.state_dir("kiln"),
+        "btcd's command and env",
+    );
+}
+
+#[test]
+fn lnd_on_btcd_uses_lnds_btcd_keys_and_trusts_openlsps_certificate() {
+    let test = own_tls();
+    let (docs, _) = render(&test, "openlsp.yaml");
+    let password = secret_value(&docs, "btcd-rpcpass", "password");
+    let raw = secret_value(&docs, "lnd-btcd-rpc", "rawrpccert");
+    assert_eq!(secret_value(&docs, "lnd-btcd-rpc", "password"), password);
+    let composed = compose(
+        test.path(),
+        &docs,
+        "lnd",
+        &[
+            (
+                "/etc/lnd/config/lnd.conf",
+                common::config(&docs, "lnd-config", "lnd.conf"),
+            ),
+            ("/etc/lnd/rpc/password", password.clone()),
+            ("/etc/lnd/rpc/rawrpccert", raw.clone()),
+        ],
+        "/run/lnd/lnd.conf",
+    );
+    let text = fs::read_to_string(&composed).unwrap();
+    assert_eq!(values(&text, "bitcoin.node"), ["btcd"]);
+    assert_eq!(values(&text, "bitcoin.simnet"), ["true"]);
+    let mut section = "";
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+            continue;
+        }
+        if line.starts_with("btcd.") {
+            assert_eq!(section, "[Btcd]", "{line}");
+            let key = line.split_once('=').unwrap().0;
+            assert!(LND_BTCD_OPTIONS.contains(&key), "LND has no option {key:?}");
+        }
+        assert!(
+            !line.starts_with("bitcoind."),
+            "no bitcoind keys on btcd: {line}"
+        );
+    }
+    assert_eq!(values(&text, "btcd.rpcpass"), [password.as_str()]);
+    assert_eq!(values(&text, "btcd.rpcuser"), ["openlsp_btcd"]);
+    let host = values(&text, "btcd.rpchost")[0].to_owned();
+    assert_eq!(host, "btcd.kiln.svc:18556");
+    // rawrpccert is hex of the PEM bytes (lnd chainreg: hex.DecodeString), btcd's own certificate.
+    let pem = String::from_utf8(hex::decode(values(&text, "btcd.rawrpccert")[0]).unwrap()).unwrap();
+    assert_eq!(pem, secret_value(&docs, "btcd-rpc-tls", "tls.crt"));
+    assert!(common::tls_names(&pem).contains(&"btcd.kiln.svc".to_owned()));
+    assert!(
+        !common::config(&docs, "lnd-config", "lnd.conf").contains("rpcpass"),
+        "LND's ConfigMap holds no password"
+    );
+    let lnd = &find(&docs, "StatefulSet", "lnd")["spec"]["template"]["spec"]["containers"][0];
+    assert!(!lnd["args"].to_string().contains("rpcpass"));
+}
+
+#[test]
+fn btcds_own_certificate_is_p256_for_its_service_and_valid_now() {
+    use x509_parser::extensions::GeneralName;
+    use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY};
+    let test = own_tls();
+    let (docs, _) = render(&test, "openlsp.yaml");
+    let pem = secret_value(&docs, "btcd-rpc-tls", "tls.crt");
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    let key = cert.public_key();
+    assert_eq!(key.algorithm.algorithm, OID_KEY_TYPE_EC_PUBLIC_KEY);
+    let curve = key.algorithm.parameters.as_ref().unwrap().as_oid().unwrap();
+    assert_eq!(curve, OID_EC_P256, "P-256");
+    assert!(cert.validity().is_valid(), "valid now");
+    let names: Vec<String> = cert
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+            _ => None,
+        })
+        .collect();
+    for wanted in [
+        "btcd",
+        "btcd.kiln",
+        "btcd.kiln.svc",
+        "btcd.kiln.svc.cluster.local",
+    ] {
+        assert!(names.contains(&wanted.to_owned()), "{wanted} in {names:?}");
+    }
+    let state =
+        fs::read_to_string(test.state_dir("kiln").join("bitcoin/btcd/rpc-tls/tls.cert")).unwrap();
+    assert_eq!(
+        state,
+        secret_value(&docs, "btcd-rpc-tls", "tls.crt"),
+        "kept in the state dir"
+    );
+}
+
+#[test]
+fn with_cert_manager_btcd_gets_a_certificate_and_lnd_mounts_its_ca() {
+    let test = Test::new().with_example("simnet-kiln");
+    let (docs, _) = render(&test, "simnet-kiln.yaml");
+    let certificate = find(&docs, "Certificate", "btcd-rpc-tls");
+    assert_eq!(certificate["spec"]["secretName"], "btcd-rpc-tls");
+    assert_eq!(certificate["spec"]["issuerRef"]["name"], "btcd-ca");
+    assert_eq!(certificate["spec"]["issuerRef"]["kind"], "Issuer");
+    assert_eq!(certificate["spec"]["privateKey"]["algorithm"], "ECDSA");
+    assert!(
+        certificate["spec"]["dnsNames"]
+            .to_string()
+            .contains("\"btcd.kiln.svc\"")
+    );
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "btcd-rpc-tls"),
+        "cert-manager writes the Secret, openlsp does not"
+    );
+    assert!(!test.state_dir("kiln").join("bitcoin/btcd/rpc-tls").exists());
+    let pod = &find(&docs, "StatefulSet", "lnd")["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "btcd-tls")
+        .expect("LND mounts btcd's certificate Secret");
+    assert_eq!(volume["secret"]["secretName"], "btcd-rpc-tls");
+    assert_eq!(
+        volume["secret"]["items"],
+        serde_json::json!([{ "key": "ca.crt", "path": "ca.crt" }]),
+        "only the CA, never the key"
+    );
+    let lnd = &pod["containers"][0];
+    assert!(lnd["volumeMounts"].to_string().contains("/etc/lnd/btcd"));
+    let conf = common::config(&docs, "lnd-config", "lnd.conf");
+    assert_eq!(values(&conf, "btcd.rpccert"), ["/etc/lnd/btcd/ca.crt"]);
+    assert!(secret_value(&docs, "lnd-btcd-rpc", "password").len() >= 32);
+    assert!(find(&docs, "Secret", "lnd-btcd-rpc")["data"]["rawrpccert"].is_null());
+}
+
+#[test]
+fn btcd_behind_tor_takes_onion_peers_on_its_p2p_port() {
+    for (mode, key) in [("hybrid", "onion"), ("tor-only", "proxy")] {
+        let test = edited(
+            "simnet-kiln",
+            "tor: { mode: \"off\" }",
+            &format!("tor: {{ mode: {mode} }}"),
+        );
+        let (docs, _) = render(&test, "openlsp.yaml");
+        let conf = common::config(&docs, "btcd-config", "btcd.conf");
+        assert_eq!(values(&conf, key), ["tor.kiln.svc:9050"], "{mode}");
+        let onion = values(&conf, "externalip");
+        assert!(onion[0].ends_with(".onion:18555"), "{mode}: {onion:?}");
+        let target = find(&docs, "Service", "btcd-onion");
+        assert_eq!(target["spec"]["ports"][0]["targetPort"], "p2p");
+        let torrc = common::config(&docs, "tor-config", "torrc");
+        assert!(torrc.contains("btcd-onion.kiln.svc:18555"), "{torrc}");
+    }
+}
+
+/// `secrets list` knows btcd's password and certificate, and which workloads use them.
+#[test]
+fn secrets_list_shows_btcds_credentials_and_no_value() {
+    let test = own_tls();
+    test.run(["render", "-p", "openlsp.yaml"]).expect(0);
+    let list = test
+        .run(["secrets", "list", "-p", "openlsp.yaml"])
+        .expect(0);
+    for wanted in ["btcd-rpcpass", "btcd rpc credential", "btcd-rpc-tls"] {
+        assert!(list.stdout.contains(wanted), "{wanted}:\n{}", list.stdout);
+    }
+    let state = test.state_dir("kiln");
+    common::assert_no_secrets(
+        &format!("{}{}", list.stdout, list.stderr),
+        &state,
+        "secrets list",
+    );
+}
