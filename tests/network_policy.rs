@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
-use crate::common::{self, Test, appended, render};
+use crate::common::{self, Test, appended, edited, render};
 
 /// Labels of namespace `name`, as Kubernetes sets them.
 fn namespace_labels(name: &str) -> Value {
@@ -808,6 +808,40 @@ fn tor_only_nodes_reach_only_tor_dns_their_bitcoind_and_the_api_server() {
             "lnd:9735 <- tor",
             "prometheus:9090 <- tor",
             "tor:9050 <- bitcoind, lnd",
+        ],
+    );
+}
+
+/// btcd with LND on simnet, tor-only: LND reaches btcd's RPC (no ZMQ: btcd has none), Tor brings
+/// btcd's and LND's onion peers, and neither reaches the internet.
+#[test]
+fn simnet_kiln_tor_only_admits_exactly_the_intended_connections() {
+    let test = edited(
+        "simnet-kiln",
+        "tor: { mode: \"off\" }",
+        "tor: { mode: tor-only }",
+    );
+    let site = site(&test, "openlsp.yaml", "observability", "ingress");
+    assert_connections(
+        "simnet-kiln tor-only",
+        &site,
+        &[
+            "api-server:16443 <- tor, lnd",
+            "btcd:18555 <- tor",
+            "btcd:18556 <- lnd",
+            "cluster-dns:53 <- tor, btcd, lnd",
+            "cluster-dns:53/UDP <- tor, btcd, lnd",
+            "elsewhere:443 <- tor, lnd",
+            "elsewhere:8080 <- tor",
+            "ingress-controller:443 <- tor, lnd",
+            "ingress-controller:80 <- tor",
+            "internet:443 <- tor",
+            "internet:8333 <- tor",
+            "internet:9001 <- tor",
+            "internet:9735 <- tor",
+            "lnd:9735 <- tor",
+            "prometheus:9090 <- tor",
+            "tor:9050 <- btcd, lnd",
         ],
     );
 }

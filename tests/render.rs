@@ -53,7 +53,7 @@ fn deserialize_typed(document: &Value) {
         "NetworkPolicy" => serde_json::from_value::<NetworkPolicy>(value).map(drop),
         // Custom resources: the API server checks them against their CRDs (tests/e2e/addons.rs
         // applies every one to a server with the real CRDs installed).
-        "ServiceMonitor" | "PrometheusRule" | "ClusterIssuer" => {
+        "ServiceMonitor" | "PrometheusRule" | "ClusterIssuer" | "Certificate" => {
             assert!(document["spec"].is_object(), "{kind} has no spec");
             Ok(())
         }
