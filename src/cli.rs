@@ -99,6 +99,55 @@ pub enum Command {
     /// Carry BTCPay's connections to a Core Lightning node's RPC socket over mutual TLS (what
     /// the tunnel containers of BTCPay's and CLN's pods run).
     Tunnel(TunnelArgs),
+    /// Write a site profile from another tool's manifests (kiln's BitcoinNode and LightningNode).
+    Import(SiteImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SiteImportArgs {
+    #[command(subcommand)]
+    pub command: SiteImportCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteImportCommand {
+    /// kiln operator manifests: BitcoinNode, LightningNode, and the Secrets and cert-manager
+    /// Certificates they name. Writes the profile (-p, openlsp.yaml) and moves plain-text
+    /// credentials into the state dir; lists every field it does not carry over.
+    Kiln(KilnImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KilnImportArgs {
+    /// The kiln manifests (YAML, one or more documents each).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Replace an existing profile file, and state-dir values that differ (the old ones go to
+    /// history/).
+    #[arg(long)]
+    pub force: bool,
+
+    /// The Kubernetes node the site runs on.
+    #[arg(long, default_value = "node-1", value_name = "NAME")]
+    pub node_name: String,
+
+    /// Its memory, as in the profile (8Gi).
+    #[arg(long, default_value = "8Gi", value_name = "SIZE")]
+    pub memory: String,
+
+    /// Its CPUs.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub cpus: u32,
+
+    /// The directory under which the chain and channel disks are (`DIR/chain`, `DIR/channels`).
+    #[arg(long, default_value = "/var/lib/openlsp", value_name = "DIR")]
+    pub disk_dir: String,
+
+    /// The cert-manager Issuer for btcd's certificate, when its Certificate is not among the
+    /// files [default: openlsp makes the certificate].
+    #[arg(long, value_name = "NAME")]
+    pub issuer: Option<String>,
 }
 
 #[derive(Debug, Args)]

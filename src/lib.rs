@@ -24,6 +24,7 @@ pub mod fuzzing;
 pub(crate) mod health;
 pub(crate) mod host;
 pub(crate) mod images;
+pub(crate) mod kiln;
 pub(crate) mod object;
 pub(crate) mod operator;
 pub(crate) mod plan;
@@ -67,6 +68,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Man(args) => commands::man::run(&ui, args),
         Command::Exporter(args) => commands::exporter::run(&ui, args).await,
         Command::Tunnel(args) => commands::tunnel::run(&ui, args).await,
+        Command::Import(args) => commands::import::run(&ui, &cli.global, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

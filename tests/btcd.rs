@@ -428,3 +428,114 @@ fn secrets_list_shows_btcds_credentials_and_no_value() {
         "secrets list",
     );
 }
+
+/// A kiln site as the kiln post writes it: the BitcoinNode and LightningNode with the RPC user
+/// and password in plain text, an unknown field, and mining settings.
+const KILN_BITCOIN: &str = "apiVersion: bitcoin.kiln-fired.github.io/v1alpha1
+kind: BitcoinNode
+metadata:
+  name: btcd
+  namespace: kiln
+spec:
+  rpcServer:
+    certSecret: btcd-rpc-tls
+    user: kiln
+    password: kiln-plain-password-4242
+  mining:
+    cpuMiningEnabled: false
+    minBlocks: 400
+  flavour: vanilla
+";
+const KILN_LIGHTNING: &str = "apiVersion: bitcoin.kiln-fired.github.io/v1alpha1
+kind: LightningNode
+metadata:
+  name: lnd
+  namespace: kiln
+spec:
+  bitcoinConnection:
+    host: btcd
+    network: simnet
+    certSecret: btcd-rpc-tls
+    user: kiln
+    password: kiln-plain-password-4242
+";
+
+#[test]
+fn a_kiln_site_imports_to_a_profile_that_validates_and_renders_without_its_password() {
+    let test = Test::new();
+    test.write("btcd.yaml", KILN_BITCOIN);
+    test.write("lnd.yaml", KILN_LIGHTNING);
+    let password = "kiln-plain-password-4242";
+    let import = test
+        .run([
+            "import",
+            "kiln",
+            "btcd.yaml",
+            "lnd.yaml",
+            "--issuer",
+            "btcd-ca",
+        ])
+        .expect(0);
+    for text in [&import.stdout, &import.stderr] {
+        assert!(
+            !text.contains(password),
+            "the password is never shown:\n{text}"
+        );
+    }
+    assert!(
+        import
+            .stderr
+            .contains("btcd.yaml:10:5: btcd btcd's RPC password was in this file in plain text")
+            && import.stderr.contains("Treat it as exposed"),
+        "{}",
+        import.stderr
+    );
+    for listed in [
+        "btcd.yaml:14:3: spec.flavour: unknown field",
+        "btcd.yaml:11:3: spec.mining: openlsp does not mine",
+        "lnd.yaml:11:5: spec.bitcoinConnection.user: openlsp's btcd user is openlsp_btcd",
+    ] {
+        assert!(
+            import.stderr.contains(listed),
+            "{listed}:\n{}",
+            import.stderr
+        );
+    }
+    let profile = fs::read_to_string(test.path().join("openlsp.yaml")).unwrap();
+    assert!(!profile.contains(password), "{profile}");
+    assert!(profile.contains("implementation: btcd") && profile.contains("network: simnet"));
+    let stored = test
+        .state_dir("kiln")
+        .join("bitcoin/btcd/rpc/openlsp_btcd/password");
+    assert_eq!(fs::read_to_string(&stored).unwrap(), password);
+    assert_eq!(
+        fs::metadata(&stored).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    test.run(["validate"]).expect(0);
+    let (docs, _) = render(&test, "openlsp.yaml");
+    assert_eq!(secret_value(&docs, "btcd-rpcpass", "password"), password);
+    assert_eq!(
+        find(&docs, "Certificate", "btcd-rpc-tls")["spec"]["issuerRef"]["name"],
+        "btcd-ca"
+    );
+    let masked = test.run(["render"]).expect(0);
+    assert!(!masked.stdout.contains(password) && !masked.stderr.contains(password));
+
+    // A second import changes nothing it was not told to.
+    let again = test
+        .run(["import", "kiln", "btcd.yaml", "lnd.yaml"])
+        .expect(2);
+    assert!(
+        again
+            .stderr
+            .contains("openlsp.yaml exists; nothing was written"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(test.path().join("openlsp.yaml")).unwrap(),
+        profile
+    );
+}

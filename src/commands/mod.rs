@@ -8,6 +8,7 @@ pub mod controller;
 pub mod delete;
 pub mod diff;
 pub mod exporter;
+pub mod import;
 pub mod init;
 pub mod man;
 pub mod render;

@@ -113,6 +113,12 @@ pub mod paths {
     pub fn onion_key(service: &str) -> String {
         format!("tor/{service}/hs_ed25519_secret_key")
     }
+    /// Whether the password at `path` may have come from another tool (`openlsp import kiln`):
+    /// a btcd node's RPC password or an LND wallet's.
+    pub fn is_importable_password(path: &str) -> bool {
+        path.ends_with(&format!("/rpc/{}/password", super::BTCD_RPC_USER))
+            || (path.starts_with("lightning/") && path.ends_with("/wallet-password"))
+    }
     /// A btcd node's RPC certificate and key, when openlsp makes them.
     pub fn btcd_tls_cert(btcd: &str) -> String {
         format!("bitcoin/{btcd}/rpc-tls/tls.cert")

@@ -21,6 +21,22 @@ pub(super) fn check_value(
     value: &[u8],
 ) -> Result<(), String> {
     match requirement {
+        Requirement::Password { path } if paths::is_importable_password(path) => {
+            // Moved in by `openlsp import kiln`, or generated: any printable ASCII of a length
+            // btcd.conf and lndinit take (lndinit wants 8 or more), on one line.
+            let printable = |b: &u8| b.is_ascii_graphic();
+            if !(8..=1024).contains(&value.len()) || !value.iter().all(printable) {
+                return Err(format!(
+                    "it is not a password (8 to 1024 printable ASCII characters, no spaces; found {} bytes{})",
+                    value.len(),
+                    if value.ends_with(b"\n") {
+                        " ending in a newline"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
         Requirement::Password { .. } => {
             let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
             let (body, padding) = value.split_at(value.len().min(PASSWORD_LEN - 1));
@@ -130,6 +146,25 @@ pub fn check_stored(needed: &[Requirement], path: &str, value: &[u8]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// btcd's and a wallet's password may come from kiln's manifests: any printable one-line
+    /// text of 8 or more; every other password stays openlsp's own form.
+    #[test]
+    fn an_imported_password_is_taken_only_where_an_import_puts_one() {
+        let btcd = paths::rpc_password("btcd", super::super::BTCD_RPC_USER);
+        let wallet = paths::wallet_password("lnd");
+        let lnd = paths::rpc_password("bitcoind", "lnd");
+        let needed: Vec<Requirement> = [&btcd, &wallet, &lnd]
+            .into_iter()
+            .map(|path| Requirement::Password { path: path.clone() })
+            .collect();
+        assert_eq!(check_stored(&needed, &btcd, b"kiln-plain-password"), Ok(()));
+        assert_eq!(check_stored(&needed, &wallet, b"hunter2!x"), Ok(()));
+        for bad in [&b"short"[..], b"has a space", b"newline-at-end\n"] {
+            assert!(check_stored(&needed, &btcd, bad).is_err(), "{bad:?}");
+        }
+        assert!(check_stored(&needed, &lnd, b"kiln-plain-password").is_err());
+    }
 
     #[test]
     fn each_kind_is_checked_and_a_previous_copy_like_its_value() {
