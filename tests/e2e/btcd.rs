@@ -76,6 +76,38 @@ fn the_btcd_certificate_is_accepted_and_lnds_pod_mounts_its_secret() {
         .clone();
     assert_eq!(tls["secret"]["secretName"], "btcd-rpc-tls");
     site.assert_reapply_is_a_no_op();
+
+    // docs/secrets.md, "A btcd node's RPC password": a new one in the state dir is refused until
+    // apply is told to replace it; then both Secrets that carry it have it.
+    let password = site
+        .state_dir()
+        .join("bitcoin/btcd/rpc/openlsp_btcd/password");
+    std::fs::write(&password, "a-new-btcd-password-0123456789").unwrap();
+    let refused = site.openlsp(&["diff"]).expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains("apply --replace-secrets btcd-rpcpass"),
+        "{}",
+        refused.stderr
+    );
+    site.openlsp(&[
+        "apply",
+        "--yes",
+        "--no-wait",
+        "--replace-secrets",
+        "btcd-rpcpass",
+        "--confirm-site",
+        &site.name,
+    ])
+    .expect(0);
+    for (secret, key) in [("btcd-rpcpass", "password"), ("lnd-btcd-rpc", "password")] {
+        assert_eq!(
+            site.live_secret(secret, key),
+            b"a-new-btcd-password-0123456789",
+            "{secret}"
+        );
+    }
     site.assert_nothing_leaked();
 }
 
