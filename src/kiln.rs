@@ -214,7 +214,7 @@ const KNOWN_NOT_CARRIED: &[(&str, &str)] = &[
     ),
     (
         "spec.mining",
-        "openlsp does not mine; on simnet, generate blocks with btcctl --simnet generate N in the btcd pod",
+        "openlsp does not mine and sets no miningaddr: blocks on simnet come from a miner you run (docs/kiln.md)",
     ),
     (
         "spec.peer",
