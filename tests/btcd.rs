@@ -390,6 +390,27 @@ fn with_cert_manager_btcd_gets_a_certificate_and_lnd_mounts_its_ca() {
     assert!(find(&docs, "Secret", "lnd-btcd-rpc")["data"]["rawrpccert"].is_null());
 }
 
+/// Inbound P2P as for bitcoind: a LoadBalancer on btcd's P2P port, or a host port.
+#[test]
+fn btcd_takes_inbound_peers_on_its_p2p_port() {
+    let test = edited("simnet-kiln", "inbound: none", "inbound: loadBalancer");
+    let (docs, _) = render(&test, "openlsp.yaml");
+    let service = find(&docs, "Service", "btcd-p2p");
+    assert_eq!(service["spec"]["type"], "LoadBalancer");
+    assert_eq!(service["spec"]["ports"][0]["port"], 18555);
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "p2p");
+    let test = edited("simnet-kiln", "inbound: none", "inbound: hostPort");
+    let (docs, _) = render(&test, "openlsp.yaml");
+    let btcd = &find(&docs, "StatefulSet", "btcd")["spec"]["template"]["spec"]["containers"][0];
+    let p2p = btcd["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "p2p")
+        .unwrap();
+    assert_eq!(p2p["hostPort"], 18555);
+}
+
 #[test]
 fn btcd_behind_tor_takes_onion_peers_on_its_p2p_port() {
     for (mode, key) in [("hybrid", "onion"), ("tor-only", "proxy")] {

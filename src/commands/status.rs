@@ -137,13 +137,12 @@ async fn look(cluster: &Cluster, site: &Site) -> anyhow::Result<Health> {
 /// time (not installed, not allowed, not ready), as `status` leaves out what it cannot know.
 async fn chain_sync(cluster: &Cluster, site: &Site) -> Vec<String> {
     let monitoring = &site.spec.monitoring;
-    if !monitoring.enabled || site.spec.bitcoin.is_empty() {
+    // btcd has no exporter, so no metrics to ask for.
+    if !monitoring.enabled || site.bitcoind_nodes().next().is_none() {
         return Vec::new();
     }
     let nodes: Vec<(String, String)> = site
-        .spec
-        .bitcoin
-        .iter()
+        .bitcoind_nodes()
         .map(|node| (node.name.clone(), names::bitcoind_exporter(&node.name)))
         .collect();
     let query = format!(

@@ -57,7 +57,7 @@ impl Network {
         }
     }
 
-    /// bitcoind's default RPC port on this network (btcd's differ: research/btcd-facts.md).
+    /// bitcoind's default RPC port on this network (btcd's differ: [`BitcoinNode::rpc_port`]).
     pub fn rpc_port(self) -> u16 {
         match self {
             Network::Mainnet => 8332,

@@ -421,6 +421,22 @@ mod tests {
         assert!(!all.contains(&"btcd-rpcpass".to_owned()), "{all:?}");
         // simnet-kiln's certificate is cert-manager's: nothing of openlsp's to rotate.
         assert!(!all.contains(&"btcd-rpc-tls".to_owned()), "{all:?}");
+        // Without `tls`, openlsp makes it, and it rotates like LND's.
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/simnet-kiln.yaml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("      tls: { issuer: btcd-ca }\n", "");
+        let site = crate::profile::parse(&path, &text).unwrap().site;
+        let entries = crate::secrets::catalog::catalog(&site);
+        let all = names(&select(&entries, &[], true, false, &secrets).unwrap());
+        assert!(all.contains(&"btcd-rpc-tls".to_owned()), "{all:?}");
+        let tls = entries.iter().find(|e| e.secret == "btcd-rpc-tls").unwrap();
+        assert_eq!(
+            tls.derived,
+            ["lnd-btcd-rpc"],
+            "LND's Secret carries the certificate"
+        );
     }
 
     /// The catalog, requirements and a loaded state of the playground profile.

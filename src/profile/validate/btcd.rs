@@ -1,7 +1,7 @@
 //! btcd nodes (`spec.bitcoin[].implementation: btcd`) and simnet: simnet runs only on btcd;
 //! btcd serves LND alone (CLN's bcli runs bitcoin-cli, NBXplorer needs Bitcoin Core ≥ 24,
 //! ThunderHub names no simnet); bitcoind's own options mean nothing to btcd; btcd's prune has
-//! its own minimum. Facts: btcsuite/btcd v0.26.0 config.go (research/btcd-facts.md).
+//! its own minimum. Facts: btcsuite/btcd v0.26.0 config.go.
 
 use crate::profile::check::{Checker, is_dns_subdomain};
 use crate::profile::site::{BitcoinImplementation, Implementation, Network, Site};
