@@ -560,3 +560,18 @@ fn a_kiln_site_imports_to_a_profile_that_validates_and_renders_without_its_passw
         profile
     );
 }
+
+/// btcd's pod counts in the memory check: its 1536Mi beside LND's 1024Mi and its two 64Mi
+/// sidecars, and no exporter (btcd has none).
+#[test]
+fn btcd_counts_in_the_memory_check() {
+    let test = edited("simnet-kiln", "memory: 8Gi", "memory: 3Gi");
+    let output = test.run(["validate"]).expect(2);
+    assert!(
+        output.stderr.contains(
+            "spec.host.memory: the pods on node-1 need 2688Mi of memory together, but the host has 1536Mi for pods"
+        ),
+        "{}",
+        output.stderr
+    );
+}

@@ -27,7 +27,7 @@ pub(super) fn check_value(
             let printable = |b: &u8| b.is_ascii_graphic();
             if !(8..=1024).contains(&value.len()) || !value.iter().all(printable) {
                 return Err(format!(
-                    "it is not a password (8 to 1024 printable ASCII characters, no spaces; found {} bytes{})",
+                    "it is not a password openlsp generated or imported (8 to 1024 printable ASCII characters, no spaces; found {} bytes{})",
                     value.len(),
                     if value.ends_with(b"\n") {
                         " ending in a newline"
