@@ -746,27 +746,26 @@ mod tests {
 
     #[test]
     fn bad_input_is_refused_at_its_place() {
-        let lightning = LIGHTNING.replace("host: btcd", "host: bitcoind");
-        let err = convert(
-            &[manifest("b.yaml", BITCOIN), manifest("l.yaml", &lightning)],
-            &host(),
-        )
-        .unwrap_err();
+        let refusal = |lightning: &str| {
+            convert(
+                &[manifest("b.yaml", BITCOIN), manifest("l.yaml", lightning)],
+                &host(),
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let err = refusal(&LIGHTNING.replace("host: btcd", "host: bitcoind"));
         assert!(
-            err.to_string().starts_with(
+            err.starts_with(
                 "l.yaml:8:5: spec.bitcoinConnection.host: \"bitcoind\" is not a BitcoinNode"
             ),
             "{err}"
         );
-        let two = LIGHTNING.replace("namespace: kiln", "namespace: other");
-        let err = convert(
-            &[manifest("b.yaml", BITCOIN), manifest("l.yaml", &two)],
-            &host(),
-        )
-        .unwrap_err();
+        let err = refusal(&LIGHTNING.replace("namespace: kiln", "namespace: other"));
+        assert!(err.starts_with("l.yaml:5:3: metadata.namespace"), "{err}");
+        let err = refusal(&LIGHTNING.replace("network: simnet", "network: litecoin"));
         assert!(
-            err.to_string()
-                .starts_with("l.yaml:5:3: metadata.namespace"),
+            err.starts_with("l.yaml:9:5: spec.bitcoinConnection.network: network \"litecoin\""),
             "{err}"
         );
         assert_eq!(

@@ -307,30 +307,18 @@ fn lnd_on_btcd_uses_lnds_btcd_keys_and_trusts_openlsps_certificate() {
 
 #[test]
 fn btcds_own_certificate_is_p256_for_its_service_and_valid_now() {
-    use x509_parser::extensions::GeneralName;
     use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY};
     let test = own_tls();
     let (docs, _) = render(&test, "openlsp.yaml");
-    let pem = secret_value(&docs, "btcd-rpc-tls", "tls.crt");
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+    let pem_text = secret_value(&docs, "btcd-rpc-tls", "tls.crt");
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem_text.as_bytes()).unwrap();
     let cert = pem.parse_x509().unwrap();
     let key = cert.public_key();
     assert_eq!(key.algorithm.algorithm, OID_KEY_TYPE_EC_PUBLIC_KEY);
     let curve = key.algorithm.parameters.as_ref().unwrap().as_oid().unwrap();
     assert_eq!(curve, OID_EC_P256, "P-256");
     assert!(cert.validity().is_valid(), "valid now");
-    let names: Vec<String> = cert
-        .subject_alternative_name()
-        .unwrap()
-        .unwrap()
-        .value
-        .general_names
-        .iter()
-        .filter_map(|name| match name {
-            GeneralName::DNSName(dns) => Some((*dns).to_owned()),
-            _ => None,
-        })
-        .collect();
+    let names = common::tls_names(&pem_text);
     for wanted in [
         "btcd",
         "btcd.kiln",
@@ -341,11 +329,7 @@ fn btcds_own_certificate_is_p256_for_its_service_and_valid_now() {
     }
     let state =
         fs::read_to_string(test.state_dir("kiln").join("bitcoin/btcd/rpc-tls/tls.cert")).unwrap();
-    assert_eq!(
-        state,
-        secret_value(&docs, "btcd-rpc-tls", "tls.crt"),
-        "kept in the state dir"
-    );
+    assert_eq!(state, pem_text, "kept in the state dir");
 }
 
 #[test]

@@ -29,11 +29,7 @@ pub(super) fn check_value(
                 return Err(format!(
                     "it is not a password openlsp generated or imported (8 to 1024 printable ASCII characters, no spaces; found {} bytes{})",
                     value.len(),
-                    if value.ends_with(b"\n") {
-                        " ending in a newline"
-                    } else {
-                        ""
-                    }
+                    newline_note(value)
                 ));
             }
         }
@@ -44,11 +40,7 @@ pub(super) fn check_value(
                 return Err(format!(
                     "it is not a password openlsp generated ({PASSWORD_LEN} characters of URL-safe base64; found {} bytes{})",
                     value.len(),
-                    if value.ends_with(b"\n") {
-                        " ending in a newline"
-                    } else {
-                        ""
-                    }
+                    newline_note(value)
                 ));
             }
         }
@@ -86,6 +78,16 @@ pub(super) fn check_value(
         } => check_pem(relative != server_key && relative != client_key, value)?,
     }
     Ok(())
+}
+
+/// " ending in a newline" for a value that ends in one (an editor's or `echo`'s), for the
+/// message that refuses it.
+fn newline_note(value: &[u8]) -> &'static str {
+    if value.ends_with(b"\n") {
+        " ending in a newline"
+    } else {
+        ""
+    }
 }
 
 /// A PEM certificate (`is_cert`) or private key, or why it is not.
