@@ -11,6 +11,7 @@ mod addons;
 mod apply;
 mod apps;
 mod backup;
+mod bootstrap;
 mod btcpay;
 mod cln;
 mod cln_exporter;
