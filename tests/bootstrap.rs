@@ -381,6 +381,7 @@ fn a_source_of_another_network_is_refused_by_the_preflight() {
         refused.stderr
     );
     assert!(refused.stderr.contains("hint: copy from a regtest node"));
+    assert_output_snapshot!("bootstrap_wrong_network", refused.stderr, &test);
     // The same for the render (no Job is printed) and the whole run (no cluster is reached).
     let rendered = bootstrap(&test, &source, &["--render"]).expect(2);
     assert!(rendered.stdout.is_empty(), "{}", rendered.stdout);

@@ -40,8 +40,6 @@ pub(crate) struct JobContext {
     labels: Labels,
     /// The bootstrap's arguments, under [`BOOTSTRAP_ANNOTATION`].
     annotations: BTreeMap<&'static str, String>,
-    /// The command-line arguments of the bootstrap.
-    arguments: String,
     data_mount: &'static str,
     /// The node's network directory in the pod (`/data/regtest`).
     target: String,
@@ -92,7 +90,6 @@ pub(crate) fn context(site: &Site, node: &BitcoinNode, job: &CopyJob) -> Bootstr
             cpu_limit: site.spec.host.cpus.to_string(),
             labels,
             annotations: BTreeMap::from([(BOOTSTRAP_ANNOTATION, job.arguments.clone())]),
-            arguments: job.arguments.clone(),
             data_mount: DATA_MOUNT,
             target,
             host_path: job.source.clone(),
