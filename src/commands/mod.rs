@@ -257,8 +257,7 @@ pub async fn connect_within(
     Ok(Cluster::connect(&options).await?)
 }
 
-/// A CLI write that the controller would fight: `apply`, `delete`, `secrets rotate`,
-/// `bootstrap`.
+/// A CLI write that the controller would fight: `apply`, `delete`, `secrets rotate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CliWrite {
     Apply,

@@ -2,8 +2,8 @@
 //! copy Job, which the test marks complete as a kubelet would, deletes it, scales the node back
 //! as apply has it and waits for it (the test marks its pod ready and writes the height bitcoind
 //! would log), and writes no other object of the site. Interrupted during the copy, it leaves the
-//! node stopped, apply refuses to start it and says which command resumes, and a re-run follows
-//! the Job that kept going. A disk too small is refused before anything stops.
+//! node stopped, apply and secrets rotate refuse to start it and say which command resumes, and
+//! a re-run follows the Job that kept going. A disk too small is refused before anything stops.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -228,7 +228,30 @@ fn bootstrap_stops_copies_with_a_job_and_starts_the_node_writing_nothing_else() 
         "{}",
         diff.stderr
     );
-    assert_eq!(site.resource_versions(), stopped_versions, "apply wrote");
+    // Rotating bitcoind's RPC credentials would roll (start) it too: refused the same way.
+    let rotate = site
+        .openlsp(&[
+            "secrets",
+            "rotate",
+            "lnd-bitcoind-rpc",
+            "--yes",
+            "--no-wait",
+            "--timeout",
+            "60s",
+        ])
+        .expect(2);
+    assert!(
+        rotate
+            .stderr
+            .contains("a bootstrap of its data has not finished; nothing was changed"),
+        "{}",
+        rotate.stderr
+    );
+    assert_eq!(
+        site.resource_versions(),
+        stopped_versions,
+        "apply or rotate wrote"
+    );
 
     // The re-run follows the Job, which the "kubelet" completes, then starts the node.
     let running = site.spawn(&[
