@@ -1,7 +1,7 @@
 //! `openlsp bootstrap --from-dir` with a real bitcoind (Bitcoin Knots, scripts/test-deps.sh) on
 //! regtest: node A mines 300 blocks and stops; the preflight reads its datadir; the copy Job's
-//! script, as `bootstrap --render` prints it, runs here with its paths mapped, under Debian's
-//! `sh` and `rsync`, into node B's volume (the profile's disk, a temp dir); B starts and reports
+//! script, as `bootstrap --render` prints it, runs here with its paths mapped, under busybox's
+//! `sh` and applets (the image is Alpine's) and Debian's `rsync`, into node B's volume (the profile's disk, a temp dir); B starts and reports
 //! A's height. Also: a source of another network, a copy killed partway and run again, and a
 //! disk too small (a 4 MiB tmpfs), each refused or resumed as docs/bootstrap.md says.
 
@@ -23,6 +23,7 @@ struct Programs {
     bitcoind: PathBuf,
     cli: PathBuf,
     rsync: PathBuf,
+    busybox: PathBuf,
 }
 
 fn programs() -> Option<Programs> {
@@ -30,6 +31,7 @@ fn programs() -> Option<Programs> {
         bitcoind: common::required_program("OPENLSP_TEST_BITCOIND", "the chain to copy")?,
         cli: common::required_program("OPENLSP_TEST_BITCOIN_CLI", "asking bitcoind its height")?,
         rsync: common::required_program("OPENLSP_TEST_RSYNC", "the copy script")?,
+        busybox: common::required_program("OPENLSP_TEST_BUSYBOX", "the copy script's shell")?,
     })
 }
 
@@ -209,8 +211,9 @@ fn rendered_script(test: &Test, source: &Path, extra: &[&str]) -> (PathBuf, Outp
 }
 
 /// The script as the pod runs it, with the pod's paths mapped: /source to A's chain
-/// directory, /data/regtest to B's, the termination message to a file. Started in its own
-/// process group, so a test can kill it with rsync.
+/// directory, /data/regtest to B's, the termination message to a file. Only busybox's applets
+/// and rsync are on its PATH, as in the image. Started in its own process group, so a test can
+/// kill it with rsync.
 fn copy_command(
     programs: &Programs,
     script: &Path,
@@ -218,16 +221,23 @@ fn copy_command(
     volume: &Path,
     result: &Path,
 ) -> Command {
-    let rsync_dir = programs.rsync.parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        rsync_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut command = Command::new("sh");
+    let bin = script.with_file_name("image-bin");
+    if !bin.is_dir() {
+        fs::create_dir_all(&bin).unwrap();
+        let list = Command::new(&programs.busybox)
+            .arg("--list")
+            .output()
+            .unwrap();
+        for applet in String::from_utf8(list.stdout).unwrap().lines() {
+            std::os::unix::fs::symlink(&programs.busybox, bin.join(applet)).unwrap();
+        }
+        std::os::unix::fs::symlink(&programs.rsync, bin.join("rsync")).unwrap();
+    }
+    let mut command = Command::new(bin.join("sh"));
     command
         .arg(script)
-        .env("PATH", path)
+        .env_clear()
+        .env("PATH", &bin)
         .env("OPENLSP_BOOTSTRAP_SOURCE", source.join("regtest"))
         .env("OPENLSP_BOOTSTRAP_TARGET", volume.join("regtest"))
         .env("OPENLSP_BOOTSTRAP_RESULT", result)
