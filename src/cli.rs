@@ -77,6 +77,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Remove the site from the cluster, keeping its data unless --purge.
     Delete(DeleteArgs),
+    /// Copy a trusted chain into a Bitcoin node: preflight, stop, copy, start.
+    Bootstrap(BootstrapArgs),
     /// Credentials after day one: list, rotate, pull, export, import, set, a node's seed.
     Secrets(SecretsArgs),
     /// Channel backups: status of every target, the latest backup to a file, restore.
@@ -602,6 +604,45 @@ pub struct DeleteArgs {
     /// The site name, typed in advance, to confirm --purge without a terminal.
     #[arg(long, value_name = "SITE")]
     pub confirm_site: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// The Bitcoin node, by its name in spec.bitcoin.
+    pub node: String,
+
+    /// A datadir (or its network's directory) on the machine with the node's disk, its bitcoind
+    /// stopped: an external disk with a copy, say.
+    #[arg(long, value_name = "PATH")]
+    pub from_dir: std::path::PathBuf,
+
+    /// Remove files in the node's blocks, chainstate and indexes that the source lacks (asks first).
+    #[arg(long)]
+    pub delete: bool,
+
+    /// Limit the copy's bandwidth to KIB kibibytes per second.
+    #[arg(long, value_name = "KIB")]
+    pub bwlimit: Option<u64>,
+
+    /// Only the preflight: check both sides and report; change nothing, need no cluster.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Print the copy Job after the preflight and change nothing; needs no cluster.
+    #[arg(long, conflicts_with = "check")]
+    pub render: bool,
+
+    /// Go ahead without asking (stopping the node, and --delete).
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Do not wait for bitcoind to reach the source's height once it runs again.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// How long to wait for the node to stop and to start again (the copy is not limited).
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 /// `90`, `90s`, `10m`, `1h`.

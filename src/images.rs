@@ -87,6 +87,12 @@ pub const POSTGRES: &str = "postgres:18.3";
 /// The image's `postgres` user (Debian variant).
 pub const POSTGRES_UID: i64 = 999;
 
+/// rsync and the OpenSSH client on Alpine (instrumentisto/rsync-ssh; tag `alpine3.23-r3` of
+/// instrumentisto/rsync-ssh-docker-image, its CI pushing linux/amd64, arm64v8, arm32v6, arm32v7
+/// and more as one manifest), for `openlsp bootstrap`'s copy Job, which runs busybox `sh` and
+/// rsync in it as root with only CHOWN, DAC_OVERRIDE and FOWNER.
+pub const RSYNC: &str = "instrumentisto/rsync-ssh:alpine3.23-r3";
+
 /// Ride The Lightning (Ride-The-Lightning/RTL; its docker-release workflow publishes
 /// `shahanafarooqui/rtl:<tag>` for amd64, arm64 and arm/v7; Dockerfile: node:22-alpine, app in
 /// /RTL, no USER). openlsp runs it as the node image's `node` user, [`NODE_APP_UID`]; v0.15.7
@@ -117,6 +123,7 @@ const ALL: &[(&str, &str)] = &[
     ("postgres", POSTGRES),
     ("rtl", RTL),
     ("thunderhub", THUNDERHUB),
+    ("rsync", RSYNC),
 ];
 
 #[cfg(test)]

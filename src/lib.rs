@@ -8,6 +8,7 @@
 //! [`template_dir`] and [`render_dir`] read and write plan's files, so plan stays pure.
 //! docs/architecture.md is the map.
 
+pub(crate) mod bootstrap;
 pub(crate) mod channel_backup;
 pub mod cli;
 pub(crate) mod cln_metrics;
@@ -58,6 +59,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Diff(args) => commands::diff::run(&ui, &cli.global, args).await,
         Command::Apply(args) => commands::apply::run(&ui, &cli.global, args).await,
         Command::Delete(args) => commands::delete::run(&ui, &cli.global, args).await,
+        Command::Bootstrap(args) => commands::bootstrap::run(&ui, &cli.global, args).await,
         Command::Secrets(args) => commands::secrets::run(&ui, &cli.global, args).await,
         Command::Backup(args) => commands::backup::run(&ui, &cli.global, args).await,
         Command::Connect(args) => commands::connect::run(&ui, &cli.global, args).await,

@@ -20,6 +20,11 @@ pub const GENERATION_ANNOTATION: &str = "openlsp.io/generation";
 /// On LND's wallet Secret: when `secrets seed --reveal` last showed the seed.
 pub const SEED_REVEALED_ANNOTATION: &str = "openlsp.io/seed-revealed-at";
 
+/// On a Bitcoin node's StatefulSet that `openlsp bootstrap` stopped, and on its copy Job: the
+/// arguments of that bootstrap, so `apply` refuses to start the node while it runs and says
+/// which command resumes it.
+pub const BOOTSTRAP_ANNOTATION: &str = "openlsp.io/bootstrap";
+
 /// Kinds whose objects always hold data: the namespace, volumes and claims.
 pub const DATA_KINDS: [(&str, &str); 3] = [
     ("v1", "Namespace"),

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use console::Style;
 
-use crate::deploy::{Progress, WaitProgress};
+use crate::deploy::{Progress, Transfer, WaitProgress};
 use crate::object::Stage;
 use crate::profile::{Diagnostic, ProfileError};
 
@@ -403,6 +403,88 @@ impl Ui {
             last: vec![String::new(); names.len()],
             bars,
             quiet: self.quiet,
+        }
+    }
+}
+
+/// A long copy: a bar of bytes on a terminal (a spinner while the total is unknown), a line per
+/// new step otherwise (every tenth of the way for bytes).
+pub struct TransferDisplay {
+    what: String,
+    total: Option<u64>,
+    bar: Option<indicatif::ProgressBar>,
+    last_note: String,
+    last_tenth: Option<u64>,
+    quiet: bool,
+}
+
+impl Ui {
+    pub fn transfer_display(&self, what: &str, total: Option<u64>) -> TransferDisplay {
+        let bar = (self.stderr_tty && !self.quiet).then(|| {
+            let bar = match total {
+                Some(total) => {
+                    let bar = indicatif::ProgressBar::new(total);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+                        )
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                    );
+                    bar
+                }
+                None => {
+                    let bar = indicatif::ProgressBar::new_spinner();
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {msg}")
+                            .expect("valid template"),
+                    );
+                    bar
+                }
+            };
+            bar.set_prefix(what.to_owned());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        TransferDisplay {
+            what: what.to_owned(),
+            total,
+            bar,
+            last_note: String::new(),
+            last_tenth: None,
+            quiet: self.quiet,
+        }
+    }
+}
+
+impl Transfer for TransferDisplay {
+    fn update(&mut self, done: Option<u64>, note: &str) {
+        if let Some(bar) = &self.bar {
+            if let Some(done) = done {
+                bar.set_position(done);
+            }
+            bar.set_message(note.to_owned());
+            return;
+        }
+        if self.quiet {
+            return;
+        }
+        let tenth = done
+            .zip(self.total)
+            .map(|(done, total)| done * 10 / total.max(1));
+        let moved = tenth.is_some() && tenth != self.last_tenth;
+        if moved || (done.is_none() && note != self.last_note) {
+            self.last_tenth = tenth;
+            self.last_note = note.to_owned();
+            eprintln!("{}: {note}", self.what);
+        }
+    }
+
+    fn finish(self: Box<Self>, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.finish_with_message(message.to_owned()),
+            None if !self.quiet => eprintln!("{}: {message}", self.what),
+            None => {}
         }
     }
 }

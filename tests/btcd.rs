@@ -559,3 +559,29 @@ fn btcd_counts_in_the_memory_check() {
         output.stderr
     );
 }
+
+/// `bootstrap` copies bitcoind's chain; a btcd node is refused before anything is read.
+#[test]
+fn bootstrap_refuses_a_btcd_node() {
+    let test = Test::new().with_example("simnet-kiln");
+    let source = test.path().join("copy");
+    fs::create_dir_all(source.join("blocks")).unwrap();
+    let output = test
+        .run([
+            "bootstrap",
+            "btcd",
+            "--from-dir",
+            source.to_str().unwrap(),
+            "--check",
+            "-p",
+            "simnet-kiln.yaml",
+        ])
+        .expect(2);
+    assert!(
+        output
+            .stderr
+            .contains("btcd is btcd, whose data directory (ffldb) is not bitcoind's"),
+        "{}",
+        output.stderr
+    );
+}

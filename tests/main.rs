@@ -12,6 +12,7 @@ mod apps;
 mod architecture;
 mod backup;
 mod bitcoind;
+mod bootstrap;
 mod btcd;
 mod btcpay;
 mod cli;

@@ -115,6 +115,8 @@ async fn survey_changes<'d>(
 ) -> anyhow::Result<(Survey<'d>, ChangeSet)> {
     let survey = cluster.survey(set, desired, false).await?;
     survey.check_volume_paths(desired)?;
+    deploy::stop::refuse_while_bootstrapping(&survey)
+        .map_err(|err| super::deploy_failed(err, "openlsp apply"))?;
     let changes = with_data_pruned(
         diff::compute(&survey.observations, diff::Detail::ChangesOnly),
         prune_data,

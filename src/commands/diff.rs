@@ -40,6 +40,13 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DiffArgs) -> anyhow::Resul
     let desired = super::desired_objects(planned.plan, &set)?;
     let survey = cluster.survey(&set, &desired, true).await?;
     survey.check_volume_paths(&desired)?;
+    for stopped in crate::deploy::stop::stopped_workloads(&survey) {
+        ui.warn(&format!(
+            "{} is stopped by `{}`, which has not finished: apply refuses to start it until that bootstrap ends",
+            stopped.workload,
+            stopped.command()
+        ));
+    }
     tracing::debug!(
         "surveyed after {:?} ({} dry runs)",
         started.elapsed(),

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod backup;
+pub mod bootstrap;
 pub mod completions;
 pub mod connect;
 pub mod controller;
@@ -263,6 +264,7 @@ pub enum CliWrite {
     Apply,
     Delete,
     Rotate,
+    Bootstrap,
 }
 
 /// One writer: a site whose namespace holds a Site custom resource is the controller's, and
@@ -290,6 +292,12 @@ pub async fn refuse_controller_managed(
             "delete",
             format!(
                 "the controller would make the site again; {hand_back}, then run openlsp delete again"
+            ),
+        ),
+        CliWrite::Bootstrap => (
+            "bootstrap",
+            format!(
+                "the controller would start the node in the middle of the copy; {hand_back}, then run openlsp bootstrap again, and openlsp controller adopt gives it back"
             ),
         ),
         CliWrite::Rotate => (

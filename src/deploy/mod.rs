@@ -3,17 +3,21 @@
 //! the plan dropped (never data unless asked), waiting for workloads, Ctrl-C at stage
 //! boundaries, and a fence that stops a run which lost its lock. `apply`, `delete` and
 //! `secrets rotate` use it (and later verbs will); it reports through [`Progress`] and returns
-//! typed outcomes, so each caller words its own hints.
+//! typed outcomes, so each caller words its own hints. `bootstrap` stops a workload and starts
+//! it again ([`stop`]) around a one-off Job ([`job`]); while it holds one stopped, no staged
+//! write runs.
 
 mod converge;
 mod interrupt;
+pub mod job;
 mod progress;
 mod stages;
+pub mod stop;
 mod wait;
 
 pub use converge::converge;
 pub use interrupt::Interrupt;
-pub use progress::{Progress, WaitProgress};
+pub use progress::{Progress, Transfer, WaitProgress};
 pub use stages::{
     WriteLimits, apply_one, delete_in_reverse_stages, finish_writes, open_parent, write_changes,
 };
@@ -102,6 +106,11 @@ pub enum DeployError {
         missing: Vec<String>,
         report: Box<Report>,
     },
+    #[error(
+        "{}: a bootstrap of its data has not finished; nothing was changed",
+        .0.iter().map(|s| format!("{} is stopped by `{}`", s.workload, s.command())).collect::<Vec<_>>().join("; ")
+    )]
+    Bootstrapping(Vec<stop::Stopped>),
 }
 
 impl DeployError {
@@ -120,6 +129,9 @@ impl DeployError {
             DeployError::ConnectionLost { .. } => {
                 Some("once the cluster answers again, run it again: it looks at the cluster afresh")
             }
+            DeployError::Bootstrapping(_) => Some(
+                "run that command again to finish the bootstrap (it resumes the copy); until it ends, the node stays stopped",
+            ),
             DeployError::Cluster(_) => None,
         }
     }

@@ -18,3 +18,9 @@ pub trait WaitProgress {
     fn update(&mut self, index: usize, ready: bool, message: &str);
     fn finish(self: Box<Self>);
 }
+
+/// A transfer that goes on for a while: bytes done (when known) and what it is doing.
+pub trait Transfer {
+    fn update(&mut self, done: Option<u64>, note: &str);
+    fn finish(self: Box<Self>, message: &str);
+}

@@ -5,6 +5,7 @@ use std::any::TypeId;
 use std::sync::LazyLock;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Secret, Service, ServiceAccount,
@@ -121,6 +122,7 @@ static KINDS: LazyLock<Vec<KindInfo>> = LazyLock::new(|| {
         builtin::<NetworkPolicy>(Stage::Services),
         builtin::<StatefulSet>(Stage::Workloads),
         builtin::<Deployment>(Stage::Workloads),
+        builtin::<Job>(Stage::Workloads),
         builtin::<Ingress>(Stage::CustomResources),
         builtin::<Lease>(Stage::Config),
         custom(

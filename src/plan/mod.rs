@@ -21,7 +21,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use crate::profile::{Site, SourceMap};
+use crate::bootstrap::CopyJob;
+use crate::profile::{BitcoinNode, Site, SourceMap};
 use crate::secrets::Secrets;
 
 pub use crate::object::is_data;
@@ -76,6 +77,34 @@ pub fn render_site(
     Ok(Plan {
         objects,
         warnings: context::warnings(site),
+    })
+}
+
+/// Renders the copy Job of a bootstrap of `node` (templates/bootstrap/): objects of no site
+/// plan, which only `openlsp bootstrap` writes, and deletes once the copy is done.
+pub fn render_bootstrap(
+    site: &Site,
+    node: &BitcoinNode,
+    job: &CopyJob,
+    templates: &TemplateSet,
+) -> Result<Plan, PlanError> {
+    let env = templates.environment()?;
+    let context = context::shared::to_value(context::bootstrap::context(site, node, job))?;
+    let ctx = context::Contexts::on_request(site, context)?;
+    let mut objects = Vec::new();
+    for (name, service) in templates.documents() {
+        if service.dir == context::BOOTSTRAP {
+            let text = env
+                .get_template(name)
+                .and_then(|template| template.render(ctx.clone()))
+                .map_err(|err| templates.error(&err))?;
+            objects.extend(parse_documents(name, &text, site)?);
+        }
+    }
+    objects.sort_by(|a, b| (a.stage, &a.kind, &a.name).cmp(&(b.stage, &b.kind, &b.name)));
+    Ok(Plan {
+        objects,
+        warnings: Vec::new(),
     })
 }
 

@@ -142,7 +142,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "template grafana/thing.yaml.j2: directory is not a service openlsp renders\n  hint: put templates under one of: site, bitcoind, btcd, lnd, cln, tor, monitoring, ingress, backup, btcpay, rtl, thunderhub"
+            "template grafana/thing.yaml.j2: directory is not a service openlsp renders\n  hint: put templates under one of: site, bitcoind, btcd, lnd, cln, tor, monitoring, ingress, backup, btcpay, rtl, thunderhub, bootstrap"
         );
         // Partials may sit anywhere.
         TemplateSet::builtin()

@@ -867,6 +867,7 @@ mod tests {
         let state = StateDir::open(&dir.path().join("s"), "home").unwrap();
         let needed = vec![
             password("lightning/lnd/wallet-password"),
+            password("bitcoin/b/rpc/lnd/password"),
             Requirement::Salt {
                 path: "bitcoin/b/rpc/lnd/salt".to_owned(),
             },
@@ -902,6 +903,11 @@ mod tests {
             ),
             (
                 "lightning/lnd/wallet-password",
+                vec![0xff; 44],
+                "printable ASCII",
+            ),
+            (
+                "bitcoin/b/rpc/lnd/password",
                 vec![0xff; 44],
                 "URL-safe base64",
             ),

@@ -11,6 +11,7 @@ mod addons;
 mod apply;
 mod apps;
 mod backup;
+mod bootstrap;
 mod btcd;
 mod btcpay;
 mod cln;

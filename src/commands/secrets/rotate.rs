@@ -319,6 +319,9 @@ impl Rotation<'_> {
         }
 
         let survey = self.cluster.survey(&self.set, &desired, false).await?;
+        // Rotation rewrites workloads: it must not start a node a bootstrap holds stopped.
+        deploy::stop::refuse_while_bootstrapping(&survey)
+            .map_err(|err| commands::deploy_failed(err, "openlsp secrets rotate"))?;
         let preview = diff::compute(&survey.observations, diff::Detail::ChangesOnly);
         if !rpc.is_empty() {
             self.ui.info("phase 1: bitcoind accepts the old and the new password, then the clients switch to the new one; phase 2 then drops the old one");
@@ -434,6 +437,9 @@ impl Rotation<'_> {
             vec![workloads_consuming(&desired, &rollout.ready_first)]
         };
         let survey = self.cluster.survey(&self.set, &desired, false).await?;
+        // Rotation rewrites workloads: it must not start a node a bootstrap holds stopped.
+        deploy::stop::refuse_while_bootstrapping(&survey)
+            .map_err(|err| commands::deploy_failed(err, "openlsp secrets rotate"))?;
         let preview = diff::compute(&survey.observations, diff::Detail::ChangesOnly);
         if !self.show_and_confirm(&preview, ask).await? {
             return Ok(());

@@ -12,10 +12,13 @@
 //! Every template sees `site`: the site service's context, with each other once-per-site
 //! service's context under its directory name (`site.tor`, `site.monitoring`, `site.ingress`),
 //! so any template can read a site-wide fact. A once-per-node service's templates see its
-//! context's fields beside `site` (`node`, `backend`, …).
+//! context's fields beside `site` (`node`, `backend`, …). A service rendered on request (the
+//! bootstrap's copy Job) is no part of the site: its verb renders it with
+//! [`crate::plan::render_bootstrap`].
 
 pub(crate) mod backup;
 pub(crate) mod bitcoind;
+pub(crate) mod bootstrap;
 pub(crate) mod btcd;
 pub(crate) mod btcpay;
 pub(crate) mod cln;
@@ -55,6 +58,8 @@ pub(crate) enum Scope {
         Implementation,
         fn(&Site, &LightningNode, &Secrets) -> Result<Value, PlanError>,
     ),
+    /// Only when a verb asks, with what it asks for; never with the site.
+    OnRequest,
 }
 
 /// One template directory and how its templates render.
@@ -65,10 +70,12 @@ pub(crate) struct Service {
 
 /// The directory whose context is `site` itself.
 const SITE: &str = "site";
+/// The directory of `openlsp bootstrap`'s copy Job.
+pub(crate) const BOOTSTRAP: &str = "bootstrap";
 
 /// Every service openlsp renders. Adding one is a row here, its context file, its template
 /// directory and its images-table row (docs/architecture.md).
-pub(crate) const SERVICES: [Service; 12] = [
+pub(crate) const SERVICES: [Service; 13] = [
     Service {
         dir: SITE,
         scope: Scope::Site(|site| to_value(site::context(site))),
@@ -125,6 +132,10 @@ pub(crate) const SERVICES: [Service; 12] = [
         dir: "thunderhub",
         scope: Scope::SiteSecrets(|site, secrets| to_value(thunderhub::context(site, secrets)?)),
     },
+    Service {
+        dir: BOOTSTRAP,
+        scope: Scope::OnRequest,
+    },
 ];
 
 /// The service a template belongs to, from its directory.
@@ -151,29 +162,12 @@ pub(crate) struct Contexts {
 impl Contexts {
     /// Builds each service's contexts once, to be shared by all templates of the service.
     pub(crate) fn build(site: &Site, secrets: &Secrets) -> Result<Self, PlanError> {
-        let mut site_value = Map::new();
-        for service in &SERVICES {
-            if let Scope::Site(build) = service.scope {
-                match build(site)? {
-                    Value::Object(fields) if service.dir == SITE => site_value.extend(fields),
-                    value => {
-                        site_value.insert(service.dir.to_owned(), value);
-                    }
-                }
-            }
-        }
-        let site_value = Value::Object(site_value);
-        let with_site = |context: Value| -> minijinja::Value {
-            let mut map = match context {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            };
-            map.insert("site".to_owned(), site_value.clone());
-            minijinja::Value::from_serialize(Value::Object(map))
-        };
+        let site_value = site_value(site)?;
+        let with_site = |context: Value| with_site(&site_value, context);
         let mut by_service = Vec::new();
         for service in &SERVICES {
             let contexts = match service.scope {
+                Scope::OnRequest => Vec::new(),
                 Scope::Site(_) => vec![with_site(Value::Object(Map::new()))],
                 Scope::SiteSecrets(build) => vec![with_site(build(site, secrets)?)],
                 Scope::EachBitcoin(implementation, build) => site
@@ -196,6 +190,11 @@ impl Contexts {
         Ok(Contexts { by_service })
     }
 
+    /// The context of a service rendered on request: `context`'s fields beside `site`.
+    pub(crate) fn on_request(site: &Site, context: Value) -> Result<minijinja::Value, PlanError> {
+        Ok(with_site(&site_value(site)?, context))
+    }
+
     /// The contexts `service`'s templates render with, one per time they render.
     pub(crate) fn of(&self, service: &Service) -> &[minijinja::Value] {
         self.by_service
@@ -203,6 +202,33 @@ impl Contexts {
             .find(|(dir, _)| *dir == service.dir)
             .map_or(&[], |(_, contexts)| contexts)
     }
+}
+
+/// What every template sees as `site`: the site service's context, with each other
+/// once-per-site service's context under its directory name.
+fn site_value(site: &Site) -> Result<Value, PlanError> {
+    let mut site_value = Map::new();
+    for service in &SERVICES {
+        if let Scope::Site(build) = service.scope {
+            match build(site)? {
+                Value::Object(fields) if service.dir == SITE => site_value.extend(fields),
+                value => {
+                    site_value.insert(service.dir.to_owned(), value);
+                }
+            }
+        }
+    }
+    Ok(Value::Object(site_value))
+}
+
+/// `context`'s fields with `site` beside them.
+fn with_site(site: &Value, context: Value) -> minijinja::Value {
+    let mut map = match context {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    map.insert("site".to_owned(), site.clone());
+    minijinja::Value::from_serialize(Value::Object(map))
 }
 
 /// What the operator should know before applying, from the services that have something to

@@ -205,6 +205,23 @@ pub(crate) struct StorageContext {
     node_name: String,
 }
 
+impl StorageContext {
+    /// The node's PersistentVolumeClaim.
+    pub(crate) fn pvc(&self) -> &str {
+        &self.pvc
+    }
+
+    /// The Kubernetes node the volume is on.
+    pub(crate) fn node_name(&self) -> &str {
+        &self.node_name
+    }
+
+    /// The volume's directory on that node.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+}
+
 /// The local volume of node `node` on disk `disk_name`: `<disk path>/<node>`.
 pub(crate) fn storage(site: &Site, node: &str, disk_name: &str) -> StorageContext {
     let disk = &site.spec.disks[disk_name];

@@ -1,0 +1,103 @@
+//! The copy Job of `openlsp bootstrap`, once per request (never part of the site's plan): what
+//! `templates/bootstrap/` renders with. `job` is the Job with its names, the node's volume and
+//! uid, the source directory it mounts read-only and what its script copies.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::shared::{Labels, component_labels, storage};
+use crate::bootstrap::CopyJob;
+use crate::bootstrap::network::network_dir;
+use crate::images;
+use crate::object::BOOTSTRAP_ANNOTATION;
+use crate::profile::{BitcoinNode, Site};
+
+/// Where the data volume and the source are mounted in the Job's pod.
+const DATA_MOUNT: &str = "/data";
+const SOURCE_MOUNT: &str = "/source";
+/// The Job's only container: its termination message is the copy's result.
+pub(crate) const CONTAINER: &str = "copy";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BootstrapContext {
+    job: JobContext,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobContext {
+    name: String,
+    node: String,
+    container: &'static str,
+    image: &'static str,
+    /// The node's uid: the copied files' owner.
+    uid: i64,
+    pvc: String,
+    node_name: String,
+    cpu_limit: String,
+    labels: Labels,
+    /// The bootstrap's arguments, under [`BOOTSTRAP_ANNOTATION`].
+    annotations: BTreeMap<&'static str, String>,
+    data_mount: &'static str,
+    /// The node's network directory in the pod (`/data/regtest`).
+    target: String,
+    /// The host directory mounted read-only at `source`.
+    host_path: String,
+    source: &'static str,
+    dirs: Vec<&'static str>,
+    absent: Vec<&'static str>,
+    delete: bool,
+    bwlimit: Option<u64>,
+}
+
+/// The name of node `node`'s copy Job.
+pub(crate) fn job_name(node: &str) -> String {
+    format!("{node}-bootstrap")
+}
+
+/// The directory of node `node`'s volume on the machine that has its disk: `<disk path>/<node>`.
+pub(crate) fn volume_path(site: &Site, node: &BitcoinNode) -> String {
+    storage(site, &node.name, &node.disk).path().to_owned()
+}
+
+/// The node's chain directory in its volume: the network's directory (`regtest`), or the
+/// volume itself on mainnet.
+pub(crate) fn chain_path(site: &Site, node: &BitcoinNode) -> String {
+    match network_dir(site.spec.network) {
+        "" => volume_path(site, node),
+        sub => format!("{}/{sub}", volume_path(site, node)),
+    }
+}
+
+pub(crate) fn context(site: &Site, node: &BitcoinNode, job: &CopyJob) -> BootstrapContext {
+    let (labels, _) = component_labels(site, "openlsp-bootstrap", &node.name, "chain-bootstrap");
+    let target = match network_dir(site.spec.network) {
+        "" => DATA_MOUNT.to_owned(),
+        sub => format!("{DATA_MOUNT}/{sub}"),
+    };
+    let storage = storage(site, &node.name, &node.disk);
+    BootstrapContext {
+        job: JobContext {
+            name: job_name(&node.name),
+            node: node.name.clone(),
+            container: CONTAINER,
+            image: images::RSYNC,
+            uid: images::BITCOIND_UID,
+            pvc: storage.pvc().to_owned(),
+            node_name: storage.node_name().to_owned(),
+            cpu_limit: site.spec.host.cpus.to_string(),
+            labels,
+            annotations: BTreeMap::from([(BOOTSTRAP_ANNOTATION, job.arguments.clone())]),
+            data_mount: DATA_MOUNT,
+            target,
+            host_path: job.source.clone(),
+            source: SOURCE_MOUNT,
+            dirs: job.dirs.clone(),
+            absent: job.absent.clone(),
+            delete: job.delete,
+            bwlimit: job.bwlimit,
+        },
+    }
+}
