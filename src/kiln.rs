@@ -166,14 +166,19 @@ impl Document<'_> {
     }
 }
 
-/// The fields of each kind that the import reads, by path; anything else is listed.
-const BITCOIN_NODE_FIELDS: &[&str] = &[
+/// The fields every kiln manifest has that the import reads.
+const MANIFEST_FIELDS: &[&str] = &[
     "apiVersion",
     "kind",
     "metadata",
     "metadata.name",
     "metadata.namespace",
     "spec",
+    "status",
+];
+/// The fields of each kind that the import reads beside those, by path; anything else is
+/// listed.
+const BITCOIN_NODE_FIELDS: &[&str] = &[
     "spec.rpcServer",
     "spec.rpcServer.certSecret",
     "spec.rpcServer.apiAuthSecretName",
@@ -181,15 +186,8 @@ const BITCOIN_NODE_FIELDS: &[&str] = &[
     "spec.rpcServer.apiPasswordSecretKey",
     "spec.rpcServer.user",
     "spec.rpcServer.password",
-    "status",
 ];
 const LIGHTNING_NODE_FIELDS: &[&str] = &[
-    "apiVersion",
-    "kind",
-    "metadata",
-    "metadata.name",
-    "metadata.namespace",
-    "spec",
     "spec.bitcoinConnection",
     "spec.bitcoinConnection.host",
     "spec.bitcoinConnection.network",
@@ -203,7 +201,6 @@ const LIGHTNING_NODE_FIELDS: &[&str] = &[
     "spec.wallet.password",
     "spec.wallet.password.secretName",
     "spec.wallet.password.secretKey",
-    "status",
 ];
 
 /// Fields kiln has that openlsp does its own way, with what to do instead.
@@ -449,7 +446,8 @@ fn list_fields(document: &Document, read: &[&str], found: &mut Vec<NotCarried>) 
             } else {
                 format!("{path}.{key}")
             };
-            if read.contains(&child_path.as_str()) {
+            if MANIFEST_FIELDS.contains(&child_path.as_str()) || read.contains(&child_path.as_str())
+            {
                 stack.push((child_path, child));
                 continue;
             }
@@ -571,14 +569,13 @@ fn rpc_password(
             }),
         }
     }
-    if node.text(&format!("{section}.user")).is_some()
-        || node.text(&format!("{section}.apiUserSecretKey")).is_some()
-    {
-        let field = if node.text(&format!("{section}.user")).is_some() {
-            format!("{section}.user")
-        } else {
-            format!("{section}.apiUserSecretKey")
-        };
+    let user = [
+        format!("{section}.user"),
+        format!("{section}.apiUserSecretKey"),
+    ]
+    .into_iter()
+    .find(|field| node.text(field).is_some());
+    if let Some(field) = user {
         not_carried.push(NotCarried {
             place: node.place(&field),
             field,

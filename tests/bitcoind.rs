@@ -339,35 +339,25 @@ pub fn compose_lnd_conf(dir: &Path, docs: &[Value], lnd: &str) -> PathBuf {
         .find(|c| c["name"] == "config")
         .expect("LND's pod composes its config in an init container");
     assert_eq!(init["command"][0], "sh");
-    let root = dir.join(format!("{lnd}-pod"));
-    for (mount, contents) in [
-        (
-            "etc/lnd/config/lnd.conf",
-            find(docs, "ConfigMap", &format!("{lnd}-config"))["data"]["lnd.conf"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        ),
-        (
-            "etc/lnd/rpc/password",
-            secret_value(docs, &format!("{lnd}-bitcoind-rpc"), "password"),
-        ),
-    ] {
-        let path = root.join(mount);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, contents).unwrap();
-    }
-    fs::create_dir_all(root.join("run/lnd")).unwrap();
-    let mut script = init["command"][2].as_str().unwrap().to_owned();
-    for mount in ["/etc/lnd/config/", "/etc/lnd/rpc/", "/run/lnd/"] {
-        script = script.replace(mount, &format!("{}{mount}", root.display()));
-    }
-    let status = std::process::Command::new("sh")
-        .args(["-ec", &script])
-        .status()
-        .unwrap();
-    assert!(status.success(), "the config script failed");
-    root.join("run/lnd/lnd.conf")
+    common::compose_config(
+        dir,
+        docs,
+        lnd,
+        &[
+            (
+                "/etc/lnd/config/lnd.conf",
+                find(docs, "ConfigMap", &format!("{lnd}-config"))["data"]["lnd.conf"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            (
+                "/etc/lnd/rpc/password",
+                secret_value(docs, &format!("{lnd}-bitcoind-rpc"), "password"),
+            ),
+        ],
+        "/run/lnd/lnd.conf",
+    )
 }
 
 /// `key`'s last value in an lnd.conf (go-flags keeps the last one of a single-valued option).

@@ -5,9 +5,6 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-use serde_json::Value;
 
 use crate::common::{self, Test, edited, find, render, secret_value, values};
 
@@ -118,55 +115,6 @@ fn own_tls() -> Test {
     edited("simnet-kiln", "      tls: { issuer: btcd-ca }\n", "")
 }
 
-/// Runs the `config` init container of StatefulSet `workload` as written (its mount paths moved
-/// under a temp dir) with `files` mounted, and returns the composed file `output` (an absolute
-/// path in the pod).
-fn compose(
-    dir: &Path,
-    docs: &[Value],
-    workload: &str,
-    files: &[(&str, String)],
-    output: &str,
-) -> PathBuf {
-    let pod = &find(docs, "StatefulSet", workload)["spec"]["template"]["spec"];
-    let init = pod["initContainers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "config")
-        .expect("the pod composes its config in an init container");
-    let root = dir.join(format!("{workload}-pod"));
-    let mut script = init["command"][2].as_str().unwrap().to_owned();
-    for (path, contents) in files {
-        let file = root.join(path.trim_start_matches('/'));
-        fs::create_dir_all(file.parent().unwrap()).unwrap();
-        fs::write(&file, contents).unwrap();
-    }
-    let output_dir = Path::new(output)
-        .parent()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    fs::create_dir_all(root.join(output_dir.trim_start_matches('/'))).unwrap();
-    let mut mounts: Vec<String> = files
-        .iter()
-        .map(|(path, _)| format!("{}/", Path::new(path).parent().unwrap().display()))
-        .collect();
-    mounts.push(format!("{output_dir}/"));
-    mounts.sort();
-    mounts.dedup();
-    for mount in mounts {
-        script = script.replace(&mount, &format!("{}{mount}", root.display()));
-    }
-    let status = std::process::Command::new("sh")
-        .args(["-ec", &script])
-        .status()
-        .unwrap();
-    assert!(status.success(), "{workload}'s config script failed");
-    root.join(output.trim_start_matches('/'))
-}
-
 /// Keys of an INI-style config, with their values, comments and sections left out.
 fn keys(conf: &str) -> Vec<&str> {
     conf.lines()
@@ -186,7 +134,7 @@ fn btcd_conf_has_only_btcds_keys_and_its_password_only_in_memory() {
         !configmap.contains(&password),
         "the ConfigMap holds no password"
     );
-    let composed = compose(
+    let composed = common::compose_config(
         test.path(),
         &docs,
         "btcd",
@@ -256,7 +204,7 @@ fn lnd_on_btcd_uses_lnds_btcd_keys_and_trusts_openlsps_certificate() {
     let password = secret_value(&docs, "btcd-rpcpass", "password");
     let raw = secret_value(&docs, "lnd-btcd-rpc", "rawrpccert");
     assert_eq!(secret_value(&docs, "lnd-btcd-rpc", "password"), password);
-    let composed = compose(
+    let composed = common::compose_config(
         test.path(),
         &docs,
         "lnd",

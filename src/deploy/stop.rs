@@ -126,18 +126,10 @@ pub async fn stop_workload(
             display.finish();
             return Ok(Waited::Ready);
         }
-        let waiting = names.join(", ");
-        display.update(0, false, &waiting);
-        if Instant::now() >= deadline {
+        display.update(0, false, &names.join(", "));
+        if let Some(ended) = super::wait::pause(deadline, interrupt, names).await {
             display.finish();
-            return Ok(Waited::TimedOut(names));
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = interrupt.wait() => {
-                display.finish();
-                return Ok(Waited::Interrupted(names));
-            }
+            return Ok(ended);
         }
     }
 }

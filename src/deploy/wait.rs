@@ -46,17 +46,26 @@ pub async fn wait_until_ready(
             display.finish();
             return Ok(Waited::Ready);
         }
-        if Instant::now() >= deadline {
+        if let Some(ended) = pause(deadline, interrupt, waiting).await {
             display.finish();
-            return Ok(Waited::TimedOut(waiting));
+            return Ok(ended);
         }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = interrupt.wait() => {
-                display.finish();
-                return Ok(Waited::Interrupted(waiting));
-            }
-        }
+    }
+}
+
+/// Between two polls that left `waiting` not ready: a second's pause, unless `deadline` has
+/// passed (timed out) or Ctrl-C comes during it (interrupted), which end the wait.
+pub(super) async fn pause(
+    deadline: Instant,
+    interrupt: &Interrupt,
+    waiting: Vec<String>,
+) -> Option<Waited> {
+    if Instant::now() >= deadline {
+        return Some(Waited::TimedOut(waiting));
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(1)) => None,
+        _ = interrupt.wait() => Some(Waited::Interrupted(waiting)),
     }
 }
 

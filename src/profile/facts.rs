@@ -10,7 +10,7 @@ use super::defaults::{
     backup_memory, backup_memory_for,
 };
 use super::quantity::{Bytes, Millicores};
-use super::site::{BitcoinImplementation, Implementation, LndApi, Resources, Site};
+use super::site::{Implementation, LndApi, Resources, Site};
 
 /// Pods beside the nodes, with the machine they run on: Tor on the host, each exporter pod (the
 /// exporter and its `headers` container) beside its bitcoind, each lndmon beside its LND, each
@@ -23,19 +23,14 @@ pub fn extra_pods(site: &Site) -> Vec<(&str, Resources)> {
         pods.push((site.spec.host.node_name.as_str(), site.spec.tor.resources));
     }
     let monitoring = &site.spec.monitoring;
-    // btcd has no exporter (docs/monitoring.md).
-    let exporters = site
-        .spec
-        .bitcoin
-        .iter()
-        .filter(|node| node.implementation == BitcoinImplementation::Bitcoind)
-        .map(|node| {
-            (
-                &node.disk,
-                Bytes(EXPORTER_MEMORY.0 + HEADERS_EXPORTER_MEMORY.0),
-                Millicores(EXPORTER_CPU.0 + HEADERS_EXPORTER_CPU.0),
-            )
-        });
+    // btcd has no exporter (docs/rendering.md#monitoring).
+    let exporters = site.bitcoind_nodes().map(|node| {
+        (
+            &node.disk,
+            Bytes(EXPORTER_MEMORY.0 + HEADERS_EXPORTER_MEMORY.0),
+            Millicores(EXPORTER_CPU.0 + HEADERS_EXPORTER_CPU.0),
+        )
+    });
     let lndmons = site
         .spec
         .lightning

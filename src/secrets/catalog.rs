@@ -138,9 +138,16 @@ fn rpc_credential(secret: String, node: &str, bitcoin: &str, user: &str) -> Entr
     }
 }
 
-/// A btcd node's RPC password (in its own Secret, and copied to each LND on it) and, when openlsp makes it, its RPC certificate.
+/// A btcd node's RPC password (in its own Secret, and copied to each LND on it) and, when
+/// openlsp makes it, its RPC certificate.
 fn btcd(site: &Site, node: &str, own_tls: bool) -> Vec<Entry> {
     let rpc = names::btcd_rpc_secret(node);
+    // Each LND on it gets the password and openlsp's certificate (`btcd.rawrpccert`) in its
+    // RPC Secret.
+    let clients: Vec<String> = site
+        .clients_of(node)
+        .map(|client| names::rpc_credentials_secret(&client.name, node))
+        .collect();
     let mut entries = vec![Entry {
         secret: rpc.clone(),
         kind: SecretKind::BtcdRpcCredential,
@@ -152,10 +159,7 @@ fn btcd(site: &Site, node: &str, own_tls: bool) -> Vec<Entry> {
                 key: names::BTCD_PASSWORD_KEY,
             },
         )],
-        derived: site
-            .clients_of(node)
-            .map(|client| names::rpc_credentials_secret(&client.name, node))
-            .collect(),
+        derived: clients.clone(),
     }];
     if own_tls {
         let tls = names::btcd_tls_secret(node);
@@ -179,11 +183,7 @@ fn btcd(site: &Site, node: &str, own_tls: bool) -> Vec<Entry> {
                     },
                 ),
             ],
-            // Each LND on it gets the certificate in its RPC Secret (`btcd.rawrpccert`).
-            derived: site
-                .clients_of(node)
-                .map(|client| names::rpc_credentials_secret(&client.name, node))
-                .collect(),
+            derived: clients,
         });
     }
     entries

@@ -375,6 +375,55 @@ pub fn values<'a>(conf: &'a str, key: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Runs the `config` init container of StatefulSet `workload` as written (its mount paths moved
+/// under a temp dir) with `files` mounted, and returns the composed file `output` (an absolute
+/// path in the pod).
+pub fn compose_config(
+    dir: &Path,
+    docs: &[Value],
+    workload: &str,
+    files: &[(&str, String)],
+    output: &str,
+) -> PathBuf {
+    let pod = &find(docs, "StatefulSet", workload)["spec"]["template"]["spec"];
+    let init = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "config")
+        .expect("the pod composes its config in an init container");
+    let root = dir.join(format!("{workload}-pod"));
+    let mut script = init["command"][2].as_str().unwrap().to_owned();
+    for (path, contents) in files {
+        let file = root.join(path.trim_start_matches('/'));
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, contents).unwrap();
+    }
+    let output_dir = Path::new(output)
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    fs::create_dir_all(root.join(output_dir.trim_start_matches('/'))).unwrap();
+    let mut mounts: Vec<String> = files
+        .iter()
+        .map(|(path, _)| format!("{}/", Path::new(path).parent().unwrap().display()))
+        .collect();
+    mounts.push(format!("{output_dir}/"));
+    mounts.sort();
+    mounts.dedup();
+    for mount in mounts {
+        script = script.replace(&mount, &format!("{}{mount}", root.display()));
+    }
+    let status = std::process::Command::new("sh")
+        .args(["-ec", &script])
+        .status()
+        .unwrap();
+    assert!(status.success(), "{workload}'s config script failed");
+    root.join(output.trim_start_matches('/'))
+}
+
 /// A Secret's value, decoded.
 pub fn secret_value(documents: &[Value], name: &str, key: &str) -> String {
     let encoded = find(documents, "Secret", name)["data"][key]

@@ -121,6 +121,16 @@ fn bootstrap_stops_copies_with_a_job_and_starts_the_node_writing_nothing_else() 
     let source = tempfile::tempdir().unwrap();
     fake_regtest_source(source.path());
     let from = source.path().to_str().unwrap().to_owned();
+    // The run that is interrupted, and the same run again, which resumes.
+    let resumable = [
+        "bootstrap",
+        "bitcoind",
+        "--from-dir",
+        &from,
+        "--yes",
+        "--timeout",
+        "120s",
+    ];
 
     // Not applied yet: the node is not in the cluster, and nothing is written.
     fs::create_dir_all(volume(&site)).unwrap();
@@ -161,15 +171,7 @@ fn bootstrap_stops_copies_with_a_job_and_starts_the_node_writing_nothing_else() 
     assert_eq!(site.resource_versions(), before, "the refused run wrote");
 
     // Interrupted while the Job copies: the node stays stopped, the Job goes on.
-    let mut running = site.spawn(&[
-        "bootstrap",
-        "bitcoind",
-        "--from-dir",
-        &from,
-        "--yes",
-        "--timeout",
-        "120s",
-    ]);
+    let mut running = site.spawn(&resumable);
     running.wait_for_stderr("3/5 copy");
     common::wait_for("the copy Job", PATIENCE, || {
         let output = site.kubectl(&["get", "job", "bitcoind-bootstrap", "-n", site.namespace()]);
@@ -254,15 +256,7 @@ fn bootstrap_stops_copies_with_a_job_and_starts_the_node_writing_nothing_else() 
     );
 
     // The re-run follows the Job, which the "kubelet" completes, then starts the node.
-    let running = site.spawn(&[
-        "bootstrap",
-        "bitcoind",
-        "--from-dir",
-        &from,
-        "--yes",
-        "--timeout",
-        "120s",
-    ]);
+    let running = site.spawn(&resumable);
     // The "kubelet": the Job completes, and bitcoind's pod is ready once it is back. A wait
     // that fails interrupts the run, so the loop ends with the test.
     let done = AtomicBool::new(false);

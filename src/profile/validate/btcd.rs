@@ -10,10 +10,6 @@ use crate::profile::site::{BitcoinImplementation, Implementation, Network, Site}
 const BTCD_MIN_PRUNE_MIB: u64 = 1536;
 
 pub(super) fn check(checker: &mut Checker, site: &Site) {
-    let is_btcd = |name: &str| {
-        site.bitcoin_node(name)
-            .is_some_and(|n| n.implementation == BitcoinImplementation::Btcd)
-    };
     if site.spec.network == Network::Simnet {
         for (i, node) in site.spec.bitcoin.iter().enumerate() {
             if node.implementation != BitcoinImplementation::Btcd {
@@ -61,7 +57,7 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
             checker.warn(
                 &base,
                 format!("{} is btcd, for which no maintained Prometheus exporter exists: it gets no metrics, dashboard or alerts", node.name),
-                "its LND nodes are still monitored (docs/monitoring.md)",
+                "its LND nodes are still monitored (docs/rendering.md#monitoring)",
             );
         }
         for (field, what) in [
@@ -103,7 +99,7 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
         }
     }
     for (i, node) in site.spec.lightning.iter().enumerate() {
-        if node.implementation == Implementation::Cln && is_btcd(&node.bitcoin) {
+        if node.implementation == Implementation::Cln && site.is_btcd(&node.bitcoin) {
             checker.error(
                 &format!("spec.lightning[{i}].bitcoin"),
                 format!(
@@ -115,7 +111,7 @@ pub(super) fn check(checker: &mut Checker, site: &Site) {
         }
     }
     if let Some(btcpay) = &site.spec.btcpay
-        && is_btcd(&btcpay.bitcoin)
+        && site.is_btcd(&btcpay.bitcoin)
     {
         checker.error(
             "spec.btcpay.bitcoin",
