@@ -607,6 +607,7 @@ pub struct DeleteArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_dir"])))]
 pub struct BootstrapArgs {
     /// The Bitcoin node, by its name in spec.bitcoin.
     pub node: String,
@@ -614,7 +615,7 @@ pub struct BootstrapArgs {
     /// A datadir (or its network's directory) on the machine with the node's disk, its bitcoind
     /// stopped: an external disk with a copy, say.
     #[arg(long, value_name = "PATH")]
-    pub from_dir: std::path::PathBuf,
+    pub from_dir: Option<std::path::PathBuf>,
 
     /// Remove files in the node's blocks, chainstate and indexes that the source lacks (asks first).
     #[arg(long)]

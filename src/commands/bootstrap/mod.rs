@@ -40,13 +40,17 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &BootstrapArgs) -> anyhow::
     let site = &profile.site;
     let node = bitcoin_node(site, &args.node)?.clone();
     let arguments = arguments(args);
+    let from_dir = args
+        .from_dir
+        .as_deref()
+        .context("clap requires one source option; this is a bug in openlsp")?;
 
     ui.info(&format!(
         "1/5 preflight: {} and {}, changing nothing",
-        args.from_dir.display(),
+        from_dir.display(),
         node.name
     ));
-    let checked = check(site, &node, &args.from_dir, args.delete)?;
+    let checked = check(site, &node, from_dir, args.delete)?;
     show_preflight(ui, site, &node, &checked);
     let job = CopyJob {
         source: checked.source.dir.clone(),
@@ -571,7 +575,11 @@ fn bitcoin_node<'a>(site: &'a Site, name: &str) -> anyhow::Result<&'a BitcoinNod
 
 /// The arguments that repeat this bootstrap (without --yes).
 fn arguments(args: &BootstrapArgs) -> String {
-    let mut words = vec![format!("--from-dir {}", args.from_dir.display())];
+    let mut words: Vec<String> = args
+        .from_dir
+        .iter()
+        .map(|dir| format!("--from-dir {}", dir.display()))
+        .collect();
     if args.delete {
         words.push("--delete".to_owned());
     }
