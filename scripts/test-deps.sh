@@ -8,7 +8,9 @@
 #     has rclone and busybox: the tests run the script under busybox's shell and
 #     applets, tests/backup.rs); PostgreSQL 15, which runs BTCPay's rendered database
 #     setup (tests/btcpay.rs); rsync, which runs `openlsp bootstrap`'s rendered
-#     copy script (tests/bootstrap.rs).
+#     copy script (tests/bootstrap.rs), and OpenSSH's server and client, the
+#     source host of `bootstrap --from-host` (an sshd on loopback,
+#     tests/bootstrap_ssh.rs; the package's service is never started).
 #   * Bitcoin Knots from Debian unstable, WITHOUT switching the system to
 #     unstable: bitcoin-knots, libc6, libstdc++6 and libgcc-s1 are fetched with
 #     a private apt sources list / lists dir and unpacked with `dpkg -x` into
@@ -107,7 +109,7 @@ esac
 APT_PACKAGES=(
 	tor prometheus shellcheck tmux curl jq openssl man-db debian-archive-keyring
 	rclone inotify-tools busybox-static postgresql-15 postgresql-client-15
-	rsync
+	rsync openssh-server openssh-client
 	libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
 	libevent-pthreads-2.1-7 libzmq5 libsqlite3-0
 )
@@ -145,7 +147,7 @@ else
 		die "apt-get install failed for: ${missing[*]}"
 fi
 
-for tool in "${POSTGRES_BIN_DIR}/initdb" "${POSTGRES_BIN_DIR}/postgres" "${POSTGRES_BIN_DIR}/psql" /usr/sbin/runuser "${TOR_BIN}" "${PROMTOOL_BIN}" "${RCLONE_BIN}" "${INOTIFYWAIT_BIN}" "${BUSYBOX_BIN}" /usr/bin/rsync /usr/bin/shellcheck /usr/bin/tmux /usr/bin/curl /usr/bin/jq /usr/bin/openssl /usr/bin/man; do
+for tool in "${POSTGRES_BIN_DIR}/initdb" "${POSTGRES_BIN_DIR}/postgres" "${POSTGRES_BIN_DIR}/psql" /usr/sbin/runuser "${TOR_BIN}" "${PROMTOOL_BIN}" "${RCLONE_BIN}" "${INOTIFYWAIT_BIN}" "${BUSYBOX_BIN}" /usr/bin/rsync /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/shellcheck /usr/bin/tmux /usr/bin/curl /usr/bin/jq /usr/bin/openssl /usr/bin/man; do
 	[[ -x "${tool}" ]] || die "${tool} is missing after the apt install"
 done
 "${TOR_BIN}" --version >/dev/null 2>&1 || die "${TOR_BIN} --version failed"
@@ -345,6 +347,7 @@ CLEANUP_PATHS+=("${tmp_env}")
 	printf 'export OPENLSP_TEST_INOTIFYWAIT=%q\n' "${INOTIFYWAIT_BIN}"
 	printf 'export OPENLSP_TEST_BUSYBOX=%q\n' "${BUSYBOX_BIN}"
 	printf 'export OPENLSP_TEST_RSYNC=%q\n' /usr/bin/rsync
+	printf 'export OPENLSP_TEST_SSHD=%q\n' /usr/sbin/sshd
 	printf 'export OPENLSP_TEST_KUBECTL=%q\n' "${KUBECTL_BIN}"
 } >"${tmp_env}"
 chmod 0644 "${tmp_env}"

@@ -27,7 +27,7 @@ source "$cache_dir/test-deps.env"
 export OPENLSP_TEST_BITCOIND OPENLSP_TEST_BITCOIN_CLI OPENLSP_TEST_TOR OPENLSP_TEST_PROMTOOL \
     OPENLSP_TEST_POSTGRES_BIN \
     OPENLSP_TEST_KUBECTL OPENLSP_TEST_RCLONE OPENLSP_TEST_INOTIFYWAIT OPENLSP_TEST_BUSYBOX \
-    OPENLSP_TEST_RSYNC
+    OPENLSP_TEST_RSYNC OPENLSP_TEST_SSHD
 # The tests run $OPENLSP_TEST_KUBECTL, never `kubectl` from PATH: a client newer than the
 # server would hide version skew, and a fresh CI machine has none.
 log "kubectl: $OPENLSP_TEST_KUBECTL ($("$OPENLSP_TEST_KUBECTL" version --client --short))"

@@ -607,7 +607,7 @@ pub struct DeleteArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["from_dir"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_dir", "from_host"])))]
 pub struct BootstrapArgs {
     /// The Bitcoin node, by its name in spec.bitcoin.
     pub node: String,
@@ -616,6 +616,24 @@ pub struct BootstrapArgs {
     /// stopped: an external disk with a copy, say.
     #[arg(long, value_name = "PATH")]
     pub from_dir: Option<std::path::PathBuf>,
+
+    /// Another node's datadir over SSH, its bitcoind stopped, as rsync names it. The key is the
+    /// provided secret bootstrap-ssh (openlsp secrets set bootstrap-ssh --from-file KEY).
+    #[arg(long, value_name = "USER@HOST:PATH")]
+    pub from_host: Option<String>,
+
+    /// The source host's SSH port.
+    #[arg(
+        long,
+        value_name = "PORT",
+        default_value_t = 22,
+        requires = "from_host"
+    )]
+    pub ssh_port: u16,
+
+    /// The known_hosts file with the source host's key [default: ~/.ssh/known_hosts].
+    #[arg(long, value_name = "FILE", requires = "from_host")]
+    pub known_hosts: Option<std::path::PathBuf>,
 
     /// Remove files in the node's blocks, chainstate and indexes that the source lacks (asks first).
     #[arg(long)]

@@ -16,17 +16,17 @@ use serde_json::Value;
 
 use crate::common::{self, Output, Test, documents};
 
-const PROFILE: &str = "regtest-playground.yaml";
+pub(crate) const PROFILE: &str = "regtest-playground.yaml";
 
 /// The programs these tests need, or None after a skip.
-struct Programs {
+pub(crate) struct Programs {
     bitcoind: PathBuf,
     cli: PathBuf,
-    rsync: PathBuf,
+    pub(crate) rsync: PathBuf,
     busybox: PathBuf,
 }
 
-fn programs() -> Option<Programs> {
+pub(crate) fn programs() -> Option<Programs> {
     Some(Programs {
         bitcoind: common::required_program("OPENLSP_TEST_BITCOIND", "the chain to copy")?,
         cli: common::required_program("OPENLSP_TEST_BITCOIN_CLI", "asking bitcoind its height")?,
@@ -36,7 +36,7 @@ fn programs() -> Option<Programs> {
 }
 
 /// A bitcoind on `datadir`, killed if the test fails before it stops it.
-struct Bitcoind<'a> {
+pub(crate) struct Bitcoind<'a> {
     programs: &'a Programs,
     datadir: PathBuf,
     chain: &'static str,
@@ -45,7 +45,12 @@ struct Bitcoind<'a> {
 }
 
 impl<'a> Bitcoind<'a> {
-    fn start(programs: &'a Programs, datadir: &Path, chain: &'static str, extra: &[&str]) -> Self {
+    pub(crate) fn start(
+        programs: &'a Programs,
+        datadir: &Path,
+        chain: &'static str,
+        extra: &[&str],
+    ) -> Self {
         fs::create_dir_all(datadir).unwrap();
         let rpc_port = common::free_port();
         let child = Command::new(&programs.bitcoind)
@@ -98,7 +103,7 @@ impl<'a> Bitcoind<'a> {
             .unwrap()
     }
 
-    fn call(&self, args: &[&str]) -> String {
+    pub(crate) fn call(&self, args: &[&str]) -> String {
         let output = self.cli(args);
         assert!(
             output.status.success(),
@@ -108,12 +113,12 @@ impl<'a> Bitcoind<'a> {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
-    fn height(&self) -> u64 {
+    pub(crate) fn height(&self) -> u64 {
         self.call(&["getblockcount"]).parse().unwrap()
     }
 
     /// `stop`, then waits until the process is gone (its files are then complete).
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.call(&["stop"]);
         let mut child = self.child.take().unwrap();
         let status = child.wait().unwrap();
@@ -131,7 +136,7 @@ impl Drop for Bitcoind<'_> {
 }
 
 /// Node A: a regtest datadir with `blocks` mined to an anyone-can-spend script, stopped.
-fn mined_source(programs: &Programs, datadir: &Path, blocks: u32) {
+pub(crate) fn mined_source(programs: &Programs, datadir: &Path, blocks: u32) {
     let node = Bitcoind::start(programs, datadir, "regtest", &[]);
     node.call(&["generatetodescriptor", &blocks.to_string(), "raw(51)"]);
     assert_eq!(node.height(), u64::from(blocks));
@@ -140,7 +145,7 @@ fn mined_source(programs: &Programs, datadir: &Path, blocks: u32) {
 
 /// A site whose one disk is `<test dir>/disk`, so node `bitcoind`'s volume (B's datadir) is
 /// `<test dir>/disk/bitcoind`, which `apply` would have created.
-fn site() -> (Test, PathBuf) {
+pub(crate) fn site() -> (Test, PathBuf) {
     let test = Test::new().with_example("regtest-playground");
     let disk = test.path().join("disk");
     let profile = fs::read_to_string(test.path().join(PROFILE)).unwrap();
@@ -214,7 +219,7 @@ fn rendered_script(test: &Test, source: &Path, extra: &[&str]) -> (PathBuf, Outp
 /// directory, /data/regtest to B's, the termination message to a file. Only busybox's applets
 /// and rsync are on its PATH, as in the image. Started in its own process group, so a test can
 /// kill it with rsync.
-fn copy_command(
+pub(crate) fn copy_command(
     programs: &Programs,
     script: &Path,
     source: &Path,
@@ -232,6 +237,8 @@ fn copy_command(
             std::os::unix::fs::symlink(&programs.busybox, bin.join(applet)).unwrap();
         }
         std::os::unix::fs::symlink(&programs.rsync, bin.join("rsync")).unwrap();
+        // The image's ssh, for a source host (tests/bootstrap_ssh.rs).
+        std::os::unix::fs::symlink("/usr/bin/ssh", bin.join("ssh")).unwrap();
     }
     let mut command = Command::new(bin.join("sh"));
     command
@@ -266,7 +273,7 @@ fn run_copy(
 }
 
 /// sha256 of every file under `dir`, by relative path.
-fn digests(dir: &Path) -> BTreeMap<String, String> {
+pub(crate) fn digests(dir: &Path) -> BTreeMap<String, String> {
     use sha2::Digest as _;
     let mut found = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -288,7 +295,7 @@ fn digests(dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// The uid that owns `path`.
-fn owner(path: &Path) -> u32 {
+pub(crate) fn owner(path: &Path) -> u32 {
     use std::os::unix::fs::MetadataExt as _;
     fs::metadata(path).unwrap().uid()
 }
@@ -358,7 +365,7 @@ fn a_regtest_chain_copied_by_the_rendered_job_script_starts_at_the_source_height
 }
 
 /// A's best block hash, from a bitcoind started on a copy of A (A itself stays untouched).
-fn before_best_hash(programs: &Programs, source: &Path) -> String {
+pub(crate) fn before_best_hash(programs: &Programs, source: &Path) -> String {
     let copy = source.with_file_name("node-a-again");
     let status = Command::new("cp")
         .arg("-a")

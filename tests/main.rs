@@ -13,6 +13,7 @@ mod architecture;
 mod backup;
 mod bitcoind;
 mod bootstrap;
+mod bootstrap_ssh;
 mod btcd;
 mod btcpay;
 mod cli;

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use super::network::{network_dir, unmask};
 use crate::profile::Network;
 
+/// What bitcoind writes while it runs and removes when it stops (`-pid`'s default).
+pub const PID_FILE: &str = "bitcoind.pid";
+
 /// The directories a bootstrap copies, in the order they are listed.
 pub const CHAIN_DIRS: [&str; 3] = ["blocks", "chainstate", "indexes"];
 
@@ -21,7 +24,8 @@ pub struct ChainFiles {
 }
 
 /// A source's chain: the directory it is in, its files, the message start of its first block
-/// file, un-XORed (None when it has no block file), and the tip's height its debug.log names.
+/// file, un-XORed (None when it has no block file), the tip's height its debug.log names, and
+/// the bitcoind.pid that says a node runs on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chain {
     pub dir: String,
@@ -29,6 +33,7 @@ pub struct Chain {
     pub first_block_file: Option<String>,
     pub magic: Option<[u8; 4]>,
     pub tip: Option<u64>,
+    pub running: Option<String>,
 }
 
 /// Why a side of the copy could not be read.
@@ -181,6 +186,10 @@ pub fn read_local_chain(datadir: &Path, network: Network) -> Result<Chain, Inspe
         first_block_file: None,
         magic: None,
         tip: read_local_tip(&dir),
+        running: [dir.join(PID_FILE), datadir.join(PID_FILE)]
+            .into_iter()
+            .find(|pid| pid.exists())
+            .map(|pid| pid.display().to_string()),
         files,
     };
     if let Some((_, name)) = chain.files.first_block_file() {

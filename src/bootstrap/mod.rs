@@ -1,5 +1,6 @@
 //! Chain bootstrap: a new Bitcoin node synced in hours instead of days, from a copy of a chain
-//! the operator trusts, here a datadir on the machine that has the node's disk.
+//! the operator trusts: a datadir on the machine that has the node's disk, or another node's
+//! datadir over SSH ([`remote`]).
 //!
 //! This module decides and never prints or talks to the cluster: what each side of the copy
 //! holds ([`files`]), which network a chain is ([`network`]), whether the copy may go ahead
@@ -10,13 +11,16 @@
 pub mod files;
 pub mod network;
 pub mod preflight;
+pub mod remote;
 
 /// What the copy Job does, as plan/ renders it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyJob {
-    /// The chain directory on the node's machine (a network's directory of a datadir), mounted
-    /// read-only in the Job's pod.
+    /// The chain directory (a network's directory of a datadir): on the node's machine, mounted
+    /// read-only in the Job's pod, or on the source host of `remote`.
     pub source: String,
+    /// Set when the source is another host, read over SSH.
+    pub remote: Option<RemoteCopy>,
     /// The chain directories the source has (copied), and those only the target has (removed
     /// with `delete`).
     pub dirs: Vec<&'static str>,
@@ -27,6 +31,33 @@ pub struct CopyJob {
     pub bwlimit: Option<u64>,
     /// The command-line arguments that repeat this bootstrap, recorded on the Job and the node.
     pub arguments: String,
+}
+
+/// A source host as the copy Job reaches it: its address (which its NetworkPolicy admits alone),
+/// the login, the name its host key is under, and the Secret's values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RemoteCopy {
+    pub user: String,
+    /// The host as the operator named it: the key's name in known_hosts.
+    pub host: String,
+    pub address: std::net::IpAddr,
+    pub port: u16,
+    /// The private key (the provided secret `bootstrap-ssh`).
+    pub key: Vec<u8>,
+    /// known_hosts lines for the host, from the operator's known_hosts.
+    pub known_hosts: String,
+}
+
+impl std::fmt::Debug for RemoteCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteCopy")
+            .field("user", &self.user)
+            .field("host", &self.host)
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .field("key", &"<not shown>")
+            .finish_non_exhaustive()
+    }
 }
 
 /// How far rsync has come, from one of its `--info=progress2` lines:

@@ -97,6 +97,10 @@ pub enum PreflightError {
         "the source is pruned (its first block file is blocks/{file}) but {node} keeps the full chain: bitcoind would refuse to start without -reindex; nothing was changed\n  hint: copy from an unpruned node, or set prune for {node} in the profile"
     )]
     PrunedSource { file: String, node: String },
+    #[error(
+        "{pid} exists: a bitcoind runs on the source, and a copy of a chainstate it is writing is not consistent; nothing was changed\n  hint: stop that node first (bitcoin-cli stop); if it is not running, an unclean shutdown left the file: check, then remove it"
+    )]
+    SourceRunning { pid: String },
 }
 
 /// Four bytes as hex, `fabfb5da`.
@@ -141,6 +145,9 @@ pub fn check_copy(
     delete: bool,
 ) -> Result<CopyPlan, PreflightError> {
     check_network(source, node.network)?;
+    if let Some(pid) = &source.running {
+        return Err(PreflightError::SourceRunning { pid: pid.clone() });
+    }
     if !source.files.has("chainstate") {
         return Err(PreflightError::NoChainstate {
             dir: source.dir.clone(),
@@ -248,6 +255,7 @@ mod tests {
             first_block_file: first,
             files,
             tip: None,
+            running: None,
         }
     }
 
@@ -284,6 +292,19 @@ mod tests {
         assert_eq!(
             err.to_string().lines().next().unwrap(),
             "the copy needs 2.1Ki free on /srv/blockchain/bitcoind/regtest but it has 2.1Ki (the source's chain is 1.1Ki); nothing was changed"
+        );
+    }
+
+    #[test]
+    fn a_source_with_a_running_bitcoind_is_refused() {
+        let mut source = chain(Network::Regtest, &SOURCE);
+        source.running = Some("/mnt/usb/bitcoin/regtest/bitcoind.pid".to_owned());
+        let err = check_copy("bitcoind", FULL, &source, &target(&[], 1 << 20), false).unwrap_err();
+        assert_eq!(
+            err,
+            PreflightError::SourceRunning {
+                pid: "/mnt/usb/bitcoin/regtest/bitcoind.pid".to_owned()
+            }
         );
     }
 

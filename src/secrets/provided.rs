@@ -1,7 +1,8 @@
 //! Secrets the operator provides, which openlsp never generates: the rclone config of backup
-//! targets. Each is given once with `openlsp secrets set NAME --from-file FILE`, kept in the
-//! state dir like every other value and rendered only into its Secret. Here: where it is kept,
-//! what a value must look like, and the remotes a config defines.
+//! targets, and the SSH key `openlsp bootstrap --from-host` logs in with. Each is given once with
+//! `openlsp secrets set NAME --from-file FILE`, kept in the state dir like every other value and
+//! rendered only into its Secret. Here: where it is kept, what a value must look like, and the
+//! remotes a config defines.
 
 use std::fmt;
 
@@ -13,6 +14,61 @@ pub const MAX_SIZE: usize = 256 * 1024;
 /// Where the state dir keeps provided secret `secret`.
 pub fn path(secret: &str) -> String {
     format!("provided/{secret}/{RCLONE_CONFIG_KEY}")
+}
+
+/// The SSH key of `openlsp bootstrap --from-host`: its name for `secrets set`, and where the
+/// state dir keeps it. No profile field names it: only a bootstrap uses it, and only while it
+/// copies (its Secret is deleted afterwards).
+pub const BOOTSTRAP_SSH: &str = "bootstrap-ssh";
+pub const BOOTSTRAP_SSH_PATH: &str = "provided/bootstrap-ssh/id";
+
+/// What `secrets set bootstrap-ssh` shows of a key: its type and the public key's SHA-256
+/// fingerprint, as `ssh-keygen -l` prints them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshKeyInfo {
+    pub algorithm: String,
+    pub fingerprint: String,
+}
+
+/// Checks an SSH private key for the copy Job: OpenSSH's format, without a passphrase (the Job
+/// cannot type one).
+pub fn ssh_key(value: &[u8]) -> Result<SshKeyInfo, NotAConfig> {
+    const NEW_KEY: &str = "make one for this copy: ssh-keygen -t ed25519 -N '' -f ~/.ssh/openlsp-bootstrap, and add the .pub to the source's authorized_keys";
+    if value.len() > MAX_SIZE {
+        return Err(NotAConfig(format!(
+            "it has {} bytes, more than any SSH key (at most {MAX_SIZE})",
+            value.len()
+        )));
+    }
+    let text = std::str::from_utf8(value).map_err(|_| {
+        NotAConfig(format!(
+            "it is not text, so not an OpenSSH private key; {NEW_KEY}"
+        ))
+    })?;
+    if text.contains("PUBLIC KEY") || text.starts_with("ssh-") || text.starts_with("ecdsa-") {
+        return Err(NotAConfig(
+            "it is a public key; give the private key (the file without .pub)".to_owned(),
+        ));
+    }
+    let key = ssh_key::PrivateKey::from_openssh(text.trim()).map_err(|_| {
+        NotAConfig(if text.contains("-----BEGIN") && !text.contains("OPENSSH PRIVATE KEY") {
+            "it is a PEM key; convert it to OpenSSH's format with ssh-keygen -p -f KEY (on a copy), or make a new one".to_owned()
+        } else {
+            format!("it is not an OpenSSH private key; {NEW_KEY}")
+        })
+    })?;
+    if key.is_encrypted() {
+        return Err(NotAConfig(format!(
+            "the key has a passphrase, which the copy Job cannot type; {NEW_KEY}"
+        )));
+    }
+    Ok(SshKeyInfo {
+        algorithm: key.algorithm().to_string(),
+        fingerprint: key
+            .public_key()
+            .fingerprint(ssh_key::HashAlg::Sha256)
+            .to_string(),
+    })
 }
 
 /// One place the profile uses a provided secret: a backup target's rclone remote.
@@ -109,6 +165,19 @@ pub const ENCRYPT_HINT: &str = "wrap the remote in an rclone crypt remote (rclon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_openssh_private_key_without_passphrase_is_a_bootstrap_key() {
+        let why = |value: &[u8]| ssh_key(value).unwrap_err().0;
+        assert!(why(b"ssh-ed25519 AAAAC3Nza... me@host\n").contains("public key"));
+        assert!(
+            why(b"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n")
+                .contains("PEM")
+        );
+        assert!(why(b"[nas]\ntype = sftp\n").contains("not an OpenSSH private key"));
+        assert!(why(&[0xff, 0xfe]).contains("not text"));
+        // (tests/bootstrap_ssh.rs gives real keys from ssh-keygen, with and without passphrase.)
+    }
 
     #[test]
     fn a_dump_needs_a_crypt_remote() {

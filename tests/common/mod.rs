@@ -8,6 +8,7 @@ pub mod node;
 #[macro_use]
 pub mod snapshot;
 pub mod skip;
+pub mod sshd;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

@@ -4,6 +4,7 @@
 //! a Job on the node's disk (plan/'s templates/bootstrap/, deploy/job.rs), 4. start it again as
 //! `apply` would and wait for its height, 5. the summary.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,8 @@ use anyhow::{Context as _, bail};
 use super::Outcome;
 use crate::bootstrap::files::{self, Chain};
 use crate::bootstrap::preflight::{self, CopyPlan, NodeChain, Target};
-use crate::bootstrap::{CopyJob, copied_of, progress_of};
+use crate::bootstrap::remote::{self, RemoteError, RemoteSource};
+use crate::bootstrap::{CopyJob, RemoteCopy, copied_of, progress_of};
 use crate::cli::{BootstrapArgs, GlobalArgs};
 use crate::cluster::{ApplySet, Cluster, Desired, LockGuard};
 use crate::deploy::job::{JobEnd, JobState};
@@ -23,6 +25,7 @@ use crate::plan::output::{self, SecretDisplay};
 use crate::plan::{self, Plan};
 use crate::profile::quantity::Bytes;
 use crate::profile::{BitcoinNode, Site};
+use crate::secrets::provided::{BOOTSTRAP_SSH, BOOTSTRAP_SSH_PATH};
 use crate::ui::Ui;
 
 /// What the preflight read and decided.
@@ -40,20 +43,18 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &BootstrapArgs) -> anyhow::
     let site = &profile.site;
     let node = bitcoin_node(site, &args.node)?.clone();
     let arguments = arguments(args);
-    let from_dir = args
-        .from_dir
-        .as_deref()
-        .context("clap requires one source option; this is a bug in openlsp")?;
+    let source = Source::of(args, global, site)?;
 
     ui.info(&format!(
         "1/5 preflight: {} and {}, changing nothing",
-        from_dir.display(),
+        source.name(),
         node.name
     ));
-    let checked = check(site, &node, from_dir, args.delete)?;
+    let checked = check(site, &node, &source, args.delete)?;
     show_preflight(ui, site, &node, &checked);
     let job = CopyJob {
         source: checked.source.dir.clone(),
+        remote: source.remote_copy(),
         dirs: checked.plan.dirs.clone(),
         absent: checked.plan.absent.clone(),
         delete: args.delete,
@@ -248,19 +249,37 @@ async fn copy(
     interrupt: &Interrupt,
     again: &str,
 ) -> anyhow::Result<Option<u64>> {
-    let job = rendered
+    let (jobs, beside): (Vec<Desired>, Vec<Desired>) = rendered
         .objects
         .into_iter()
-        .find(|object| object.kind == "Job")
         .map(|object| Desired {
-            id: ObjectId::of(&object.manifest).expect("a rendered Job has an id"),
+            id: ObjectId::of(&object.manifest).expect("a rendered object has an id"),
             manifest: object.manifest,
             stage: object.stage,
             data: false,
         })
-        .ok_or_else(|| {
-            anyhow::anyhow!("templates/bootstrap/ rendered no Job; this is a bug in openlsp")
-        })?;
+        .partition(|object| object.id.kind == "Job");
+    let job = jobs.into_iter().next().ok_or_else(|| {
+        anyhow::anyhow!("templates/bootstrap/ rendered no Job; this is a bug in openlsp")
+    })?;
+    // A source host's key and the Job's NetworkPolicy, there only while it copies.
+    for object in &beside {
+        let kind = cluster
+            .kind(&object.id.api_version, &object.id.kind)
+            .await?;
+        lock.held()?;
+        deploy::apply_one(cluster, &kind, object, false).await?;
+    }
+    let remove_beside = || async {
+        for object in &beside {
+            let kind = cluster
+                .kind(&object.id.api_version, &object.id.kind)
+                .await?;
+            lock.held()?;
+            cluster.delete_object(&kind, &object.id, None).await?;
+        }
+        anyhow::Ok(())
+    };
     let kind = cluster.kind(&job.id.api_version, &job.id.kind).await?;
     match deploy::job::live_job(cluster, &job.id)
         .await
@@ -315,10 +334,12 @@ async fn copy(
                     node.name
                 );
             }
+            remove_beside().await?;
             Ok(message.as_deref().and_then(copied_of))
         }
         JobEnd::Failed(why, message) => {
             display.finish("failed");
+            remove_beside().await?;
             bail!(
                 "the copy failed: {why}{}; {} stays stopped and the source was only read\n  hint: kubectl logs -n {namespace} job/{} shows rsync's output; fix the cause and run {again} again: it resumes the copy",
                 message
@@ -413,15 +434,120 @@ async fn wait_for_height(
     }
 }
 
-/// Step 1 on this machine: both sides read, and bootstrap/'s rules applied.
-fn check(site: &Site, node: &BitcoinNode, from: &Path, delete: bool) -> anyhow::Result<Checked> {
-    let network = site.spec.network;
-    if !from.is_dir() {
-        bail!(
-            "--from-dir {}: no such directory on this machine; nothing was changed\n  hint: name the datadir that holds blocks/ and chainstate/ (or its network's directory, such as .../regtest)",
-            from.display()
-        );
+/// Where the chain comes from.
+enum Source {
+    Dir(PathBuf),
+    Host(Box<HostSource>),
+}
+
+/// `--from-host`: the source, its address and port, the key and the known_hosts lines.
+struct HostSource {
+    source: RemoteSource,
+    address: IpAddr,
+    port: u16,
+    key_file: PathBuf,
+    key: Vec<u8>,
+    known_hosts_file: PathBuf,
+    known_hosts: String,
+}
+
+impl Source {
+    /// The source the options name; for a host, the key and its host key found, or why not.
+    fn of(args: &BootstrapArgs, global: &GlobalArgs, site: &Site) -> anyhow::Result<Self> {
+        if let Some(dir) = &args.from_dir {
+            return Ok(Self::Dir(dir.clone()));
+        }
+        let text = args
+            .from_host
+            .as_deref()
+            .context("clap requires one source option; this is a bug in openlsp")?;
+        let source = RemoteSource::parse(text)
+            .map_err(|why| anyhow::anyhow!("--from-host: {why}; nothing was changed"))?;
+        let state = super::open_state(global, site.name())?;
+        let Some(key) = state.read(BOOTSTRAP_SSH_PATH)? else {
+            bail!(
+                "--from-host needs the SSH key openlsp logs in to {} with, and the state dir has none; nothing was changed\n  hint: openlsp secrets set {BOOTSTRAP_SSH} --from-file ~/.ssh/openlsp-bootstrap (a key without a passphrase whose .pub is in {}'s authorized_keys; docs/bootstrap.md)",
+                source.host,
+                source.user
+            );
+        };
+        let port = args.ssh_port;
+        let known_hosts_file = args
+            .known_hosts
+            .clone()
+            .unwrap_or_else(remote::default_known_hosts);
+        let name = source.known_hosts_name(port);
+        let known_hosts = remote::known_hosts_entries(&known_hosts_file, &name)?;
+        if known_hosts.is_empty() {
+            return Err(RemoteError::UnknownHost {
+                name,
+                known_hosts: known_hosts_file.display().to_string(),
+                port,
+                user: source.user.clone(),
+                host: source.host.clone(),
+            }
+            .into());
+        }
+        let address = remote::resolve(&source.host, port)?;
+        Ok(Self::Host(Box::new(HostSource {
+            key_file: state.root().join(BOOTSTRAP_SSH_PATH),
+            source,
+            address,
+            port,
+            key,
+            known_hosts_file,
+            known_hosts,
+        })))
     }
+
+    fn name(&self) -> String {
+        match self {
+            Self::Dir(dir) => dir.display().to_string(),
+            Self::Host(host) => host.source.to_string(),
+        }
+    }
+
+    /// The source's chain, read where it is.
+    fn read_chain(&self, network: crate::profile::Network) -> anyhow::Result<Chain> {
+        match self {
+            Self::Dir(from) => {
+                if !from.is_dir() {
+                    bail!(
+                        "--from-dir {}: no such directory on this machine; nothing was changed\n  hint: name the datadir that holds blocks/ and chainstate/ (or its network's directory, such as .../regtest)",
+                        from.display()
+                    );
+                }
+                Ok(files::read_local_chain(from, network)?)
+            }
+            Self::Host(host) => Ok(remote::Session {
+                source: &host.source,
+                address: host.address,
+                port: host.port,
+                key_file: &host.key_file,
+                known_hosts_file: &host.known_hosts_file,
+            }
+            .read_chain(network)?),
+        }
+    }
+
+    fn remote_copy(&self) -> Option<RemoteCopy> {
+        match self {
+            Self::Dir(_) => None,
+            Self::Host(host) => Some(RemoteCopy {
+                user: host.source.user.clone(),
+                host: host.source.host.clone(),
+                address: host.address,
+                port: host.port,
+                key: host.key.clone(),
+                known_hosts: host.known_hosts.clone(),
+            }),
+        }
+    }
+}
+
+/// Step 1 on this machine: both sides read, and bootstrap/'s rules applied.
+fn check(site: &Site, node: &BitcoinNode, from: &Source, delete: bool) -> anyhow::Result<Checked> {
+    let network = site.spec.network;
     let volume = PathBuf::from(volume_path(site, node));
     if !volume.is_dir() {
         let disk = &site.spec.disks[&node.disk];
@@ -435,11 +561,11 @@ fn check(site: &Site, node: &BitcoinNode, from: &Path, delete: bool) -> anyhow::
         );
     }
     let target_dir = PathBuf::from(chain_path(site, node));
-    let source = files::read_local_chain(from, network)?;
+    let source = from.read_chain(network)?;
     let canonical =
         |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let (a, b) = (canonical(Path::new(&source.dir)), canonical(&volume));
-    if a.starts_with(&b) || b.starts_with(&a) {
+    if matches!(from, Source::Dir(_)) && (a.starts_with(&b) || b.starts_with(&a)) {
         bail!(
             "the source {} and {}'s volume {} overlap; nothing was changed\n  hint: copy from another node's datadir",
             source.dir,
@@ -579,7 +705,18 @@ fn arguments(args: &BootstrapArgs) -> String {
         .from_dir
         .iter()
         .map(|dir| format!("--from-dir {}", dir.display()))
+        .chain(
+            args.from_host
+                .iter()
+                .map(|host| format!("--from-host {host}")),
+        )
         .collect();
+    if args.from_host.is_some() && args.ssh_port != 22 {
+        words.push(format!("--ssh-port {}", args.ssh_port));
+    }
+    if let Some(file) = &args.known_hosts {
+        words.push(format!("--known-hosts {}", file.display()));
+    }
     if args.delete {
         words.push("--delete".to_owned());
     }

@@ -12,7 +12,7 @@ use crate::commands::{self, Outcome};
 use crate::plan::Plan;
 use crate::profile::Site;
 use crate::secrets::catalog::{self, Entry, SecretKind};
-use crate::secrets::{Secrets, StateDir, fingerprint, paths, requirements, rotation};
+use crate::secrets::{Secrets, StateDir, fingerprint, paths, provided, requirements, rotation};
 use crate::ui::Ui;
 
 use crate::commands::utc_minute as date;
@@ -137,6 +137,19 @@ pub(super) async fn run(
             changed,
             print,
             expiry,
+        ]);
+    }
+    if let Some(key) = state.read(provided::BOOTSTRAP_SSH_PATH)? {
+        rows.push(vec![
+            provided::BOOTSTRAP_SSH.to_owned(),
+            "ssh key (given)".to_owned(),
+            "openlsp bootstrap --from-host, while it copies".to_owned(),
+            state
+                .modified(provided::BOOTSTRAP_SSH_PATH)
+                .map_or("-".to_owned(), date),
+            provided::ssh_key(&key)
+                .map_or_else(|why| format!("(unusable: {why})"), |info| info.fingerprint),
+            "-".to_owned(),
         ]);
     }
     ui.table(

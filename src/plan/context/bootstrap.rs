@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::shared::{Labels, component_labels, storage};
-use crate::bootstrap::CopyJob;
+use super::shared::{Labels, b64, component_labels, storage};
 use crate::bootstrap::network::network_dir;
+use crate::bootstrap::remote::{self, KEY_FILE, KNOWN_HOSTS_FILE, RemoteSource, SSH_MOUNT};
+use crate::bootstrap::{CopyJob, RemoteCopy};
 use crate::images;
 use crate::object::BOOTSTRAP_ANNOTATION;
 use crate::profile::{BitcoinNode, Site};
@@ -45,16 +46,69 @@ pub(crate) struct JobContext {
     target: String,
     /// The host directory mounted read-only at `source`.
     host_path: String,
-    source: &'static str,
+    /// Where the script reads: the mount of `host_path`, or the chain's path on the source host.
+    source: String,
     dirs: Vec<&'static str>,
     absent: Vec<&'static str>,
     delete: bool,
     bwlimit: Option<u64>,
+    /// Set for a source host: the Job's Secret, NetworkPolicy and rsync's ssh.
+    remote: Option<RemoteContext>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RemoteContext {
+    /// The key and known_hosts, mounted at `mount`.
+    secret: String,
+    mount: &'static str,
+    key_file: &'static str,
+    known_hosts_file: &'static str,
+    key_b64: String,
+    known_hosts_b64: String,
+    /// `user@address` (IPv6 in brackets), what rsync's source starts with.
+    login: String,
+    /// ssh's options, with the key and known_hosts under `$ssh_dir` of the copy script.
+    ssh_options: Vec<String>,
+    network_policy: String,
+    /// The only address the Job's pod may connect to, as a CIDR, and its port.
+    cidr: String,
+    port: u16,
 }
 
 /// The name of node `node`'s copy Job.
 pub(crate) fn job_name(node: &str) -> String {
     format!("{node}-bootstrap")
+}
+
+fn remote_context(node: &str, remote: &RemoteCopy, path: &str) -> RemoteContext {
+    let source = RemoteSource {
+        user: remote.user.clone(),
+        host: remote.host.clone(),
+        path: path.to_owned(),
+    };
+    let (login, cidr) = match remote.address {
+        std::net::IpAddr::V4(v4) => (format!("{}@{v4}", remote.user), format!("{v4}/32")),
+        std::net::IpAddr::V6(v6) => (format!("{}@[{v6}]", remote.user), format!("{v6}/128")),
+    };
+    RemoteContext {
+        secret: format!("{}-ssh", job_name(node)),
+        mount: SSH_MOUNT,
+        key_file: KEY_FILE,
+        known_hosts_file: KNOWN_HOSTS_FILE,
+        key_b64: b64(&remote.key),
+        known_hosts_b64: b64(remote.known_hosts.as_bytes()),
+        login,
+        ssh_options: remote::ssh_options(
+            &source,
+            remote.port,
+            &format!("$ssh_dir/{KEY_FILE}"),
+            &format!("$ssh_dir/{KNOWN_HOSTS_FILE}"),
+        ),
+        network_policy: job_name(node),
+        cidr,
+        port: remote.port,
+    }
 }
 
 /// The directory of node `node`'s volume on the machine that has its disk: `<disk path>/<node>`.
@@ -93,11 +147,18 @@ pub(crate) fn context(site: &Site, node: &BitcoinNode, job: &CopyJob) -> Bootstr
             data_mount: DATA_MOUNT,
             target,
             host_path: job.source.clone(),
-            source: SOURCE_MOUNT,
+            source: match job.remote {
+                Some(_) => job.source.clone(),
+                None => SOURCE_MOUNT.to_owned(),
+            },
             dirs: job.dirs.clone(),
             absent: job.absent.clone(),
             delete: job.delete,
             bwlimit: job.bwlimit,
+            remote: job
+                .remote
+                .as_ref()
+                .map(|remote| remote_context(&node.name, remote, &job.source)),
         },
     }
 }
