@@ -35,7 +35,7 @@ log "kubectl: $OPENLSP_TEST_KUBECTL ($("$OPENLSP_TEST_KUBECTL" version --client 
 log "checking formatting and lints"
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
-shellcheck install.sh scripts/*.sh .ci/run
+shellcheck install.sh scripts/*.sh .ci/run src/bootstrap/inspect.sh
 
 # Everything the tests run, built first: target/debug/openlsp is then the very binary the tests
 # run (with the features the dev-dependencies unify), and the node gets it as its

@@ -201,6 +201,11 @@ fn rendered_script(test: &Test, source: &Path, extra: &[&str]) -> (PathBuf, Outp
         container["volumeMounts"][1],
         serde_json::json!({ "name": "source", "mountPath": "/source", "readOnly": true })
     );
+    (shellchecked(test, script), output)
+}
+
+/// `script` written to the test's `copy.sh`, after `shellcheck -s sh` found nothing in it.
+pub(crate) fn shellchecked(test: &Test, script: &str) -> PathBuf {
     let file = test.write("copy.sh", script);
     let shellcheck = Command::new("shellcheck")
         .args(["-s", "sh"])
@@ -212,7 +217,7 @@ fn rendered_script(test: &Test, source: &Path, extra: &[&str]) -> (PathBuf, Outp
         "shellcheck:\n{}",
         String::from_utf8_lossy(&shellcheck.stdout)
     );
-    (file, output)
+    file
 }
 
 /// The script as the pod runs it, with the pod's paths mapped: /source to A's chain
@@ -260,9 +265,12 @@ fn run_copy(
     volume: &Path,
     result: &Path,
 ) -> String {
-    let output = copy_command(programs, script, source, volume, result)
-        .output()
-        .unwrap();
+    run_to_success(&mut copy_command(programs, script, source, volume, result))
+}
+
+/// Runs the copy script's `command`: its output, after it succeeded.
+pub(crate) fn run_to_success(command: &mut Command) -> String {
+    let output = command.output().unwrap();
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -354,18 +362,24 @@ fn a_regtest_chain_copied_by_the_rendered_job_script_starts_at_the_source_height
     }
     assert_eq!(digests(&source), before, "the source was only read");
 
-    let node_b = Bitcoind::start(&programs, &volume, "regtest", &["-prune=550"]);
+    assert_b_has_a_tip(&programs, &volume, &source);
+}
+
+/// Node B, started on the copy (pruned, as the playground's node is), is at height 300 with
+/// A's best block.
+pub(crate) fn assert_b_has_a_tip(programs: &Programs, volume: &Path, source: &Path) {
+    let node_b = Bitcoind::start(programs, volume, "regtest", &["-prune=550"]);
     assert_eq!(node_b.height(), 300);
     assert_eq!(
         node_b.call(&["getbestblockhash"]),
-        before_best_hash(&programs, &source),
+        before_best_hash(programs, source),
         "B's tip is A's"
     );
     node_b.stop();
 }
 
 /// A's best block hash, from a bitcoind started on a copy of A (A itself stays untouched).
-pub(crate) fn before_best_hash(programs: &Programs, source: &Path) -> String {
+fn before_best_hash(programs: &Programs, source: &Path) -> String {
     let copy = source.with_file_name("node-a-again");
     let status = Command::new("cp")
         .arg("-a")

@@ -11,7 +11,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use crate::bootstrap::{
-    Bitcoind, PROFILE, before_best_hash, copy_command, digests, mined_source, owner, programs, site,
+    Bitcoind, PROFILE, assert_b_has_a_tip, copy_command, digests, mined_source, owner, programs,
+    run_to_success, shellchecked, site,
 };
 use crate::common::sshd::{Sshd, new_key};
 use crate::common::{Output, Test, documents};
@@ -171,45 +172,23 @@ fn a_chain_read_and_copied_over_ssh_starts_at_the_source_height() {
     let script = job["spec"]["template"]["spec"]["containers"][0]["command"][2]
         .as_str()
         .unwrap();
-    let script = test.write("copy.sh", script);
-    let shellcheck = std::process::Command::new("shellcheck")
-        .args(["-s", "sh"])
-        .arg(&script)
-        .output()
-        .expect("shellcheck (scripts/test-deps.sh installs it)");
-    assert!(
-        shellcheck.status.success(),
-        "shellcheck:\n{}",
-        String::from_utf8_lossy(&shellcheck.stdout)
-    );
+    let script = shellchecked(&test, script);
     let ssh_dir = test.path().join("ssh-secret");
     fs::create_dir_all(&ssh_dir).unwrap();
     fs::copy(&sshd.client_key, ssh_dir.join("id")).unwrap();
     fs::set_permissions(ssh_dir.join("id"), fs::Permissions::from_mode(0o400)).unwrap();
     fs::copy(&sshd.known_hosts, ssh_dir.join("known_hosts")).unwrap();
     let result = test.path().join("result");
-    let output = copy_command(&programs, &script, &source, &volume, &result)
-        .env_remove("OPENLSP_BOOTSTRAP_SOURCE")
-        .env("OPENLSP_BOOTSTRAP_SSH_DIR", &ssh_dir)
-        .output()
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let log = run_to_success(
+        copy_command(&programs, &script, &source, &volume, &result)
+            .env_remove("OPENLSP_BOOTSTRAP_SOURCE")
+            .env("OPENLSP_BOOTSTRAP_SSH_DIR", &ssh_dir),
     );
-    assert!(output.status.success(), "the copy script failed:\n{log}");
     assert!(log.contains("openlsp-bootstrap: done: copied "), "{log}");
     assert_eq!(owner(&volume.join("regtest/chainstate")), 101);
     assert_eq!(digests(&source), before, "the source was only read");
 
-    let node_b = Bitcoind::start(&programs, &volume, "regtest", &["-prune=550"]);
-    assert_eq!(node_b.height(), 300);
-    assert_eq!(
-        node_b.call(&["getbestblockhash"]),
-        before_best_hash(&programs, &source)
-    );
-    node_b.stop();
+    assert_b_has_a_tip(&programs, &volume, &source);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 # whether a bitcoind.pid says a node runs there, and whether rsync is installed.
 # openlsp puts `datadir`, `network_dir` and `other_dirs` before this text; every line printed
 # starts with a word openlsp reads (src/bootstrap/remote.rs).
+# shellcheck shell=sh disable=SC2154 # datadir, network_dir and other_dirs come first
 set -u
 LC_ALL=C
 export LC_ALL
@@ -36,7 +37,14 @@ for top in blocks chainstate indexes; do
 		find "$chain/$top/" -type f -exec stat -c 'file %s %n' {} +
 	fi
 done
-first="$(ls "$chain/blocks" 2>/dev/null | grep -E '^blk[0-9]+\.dat$' | sort | head -n 1)"
+# A glob expands sorted (LC_ALL=C): the first block file is the lowest-numbered one.
+first=""
+for file in "$chain"/blocks/blk[0-9]*.dat; do
+	if [ -f "$file" ]; then
+		first="${file##*/}"
+		break
+	fi
+done
 if [ -n "$first" ]; then
 	echo "head $first $(od -An -tx1 -N4 "$chain/blocks/$first" | tr -d ' \n')"
 fi

@@ -4,6 +4,8 @@
 //! would log), and writes no other object of the site. Interrupted during the copy, it leaves the
 //! node stopped, apply and secrets rotate refuse to start it and say which command resumes, and
 //! a re-run follows the Job that kept going. A disk too small is refused before anything stops.
+//! From a host (a real sshd on loopback), the Job's Secret holds the given key and the source's
+//! host key, its NetworkPolicy admits the source alone, and both go with the Job.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::Value;
 
 use crate::common::e2e::{PATIENCE, Site, bare_cluster};
+use crate::common::sshd::Sshd;
 use crate::common::{self};
 
 /// A regtest chain in `dir`: a block file with regtest's message start, a chainstate file and a
@@ -111,15 +114,33 @@ impl Drop for Cleanup {
     }
 }
 
+/// Of the site's objects (`before`, from `settle`), only bitcoind's StatefulSet changed, and
+/// none came or went.
+fn assert_only_the_node_changed(site: &Site, before: &std::collections::BTreeMap<String, String>) {
+    let after = site.settle();
+    let changed: Vec<&String> = before
+        .keys()
+        .filter(|key| before.get(*key) != after.get(*key))
+        .collect();
+    assert_eq!(changed, ["StatefulSet/bitcoind"], "{before:?}\n{after:?}");
+    assert_eq!(before.len(), after.len());
+}
+
+/// The playground site, its directories removed at the end, and a regtest source.
+fn site_with_source(kubeconfig: PathBuf, suffix: &str) -> (Site, Cleanup, tempfile::TempDir) {
+    let site = Site::on(kubeconfig, "regtest-playground", suffix);
+    let cleanup = Cleanup(PathBuf::from(format!("/srv/{}", site.namespace())));
+    let source = tempfile::tempdir().unwrap();
+    fake_regtest_source(source.path());
+    (site, cleanup, source)
+}
+
 #[test]
 fn bootstrap_stops_copies_with_a_job_and_starts_the_node_writing_nothing_else() {
     let Some(kubeconfig) = bare_cluster() else {
         return;
     };
-    let site = Site::on(kubeconfig, "regtest-playground", "boot");
-    let _cleanup = Cleanup(PathBuf::from(format!("/srv/{}", site.namespace())));
-    let source = tempfile::tempdir().unwrap();
-    fake_regtest_source(source.path());
+    let (site, _cleanup, source) = site_with_source(kubeconfig, "boot");
     let from = source.path().to_str().unwrap().to_owned();
     // The run that is interrupted, and the same run again, which resumes.
     let resumable = [
@@ -316,13 +337,125 @@ fn bootstrap_stops_copies_with_a_job_and_starts_the_node_writing_nothing_else() 
     site.wait_gone("job", "bitcoind-bootstrap");
 
     // Only bitcoind's StatefulSet was written; every other object is as apply left it.
-    let after = site.settle();
-    let changed: Vec<&String> = before
-        .keys()
-        .filter(|key| before.get(*key) != after.get(*key))
-        .collect();
-    assert_eq!(changed, ["StatefulSet/bitcoind"], "{before:?}\n{after:?}");
-    assert_eq!(before.len(), after.len());
+    assert_only_the_node_changed(&site, &before);
     site.assert_reapply_is_a_no_op();
+    site.assert_nothing_leaked();
+}
+
+#[test]
+fn bootstrap_from_a_host_gives_the_job_its_key_and_one_connection_then_removes_both() {
+    let Some(kubeconfig) = bare_cluster() else {
+        return;
+    };
+    let (site, _cleanup, source) = site_with_source(kubeconfig, "bootssh");
+    let Some(sshd) = Sshd::start(&source.path().join("sshd")) else {
+        return;
+    };
+    let key = fs::read_to_string(&sshd.client_key).unwrap();
+    site.openlsp(&[
+        "secrets",
+        "set",
+        "bootstrap-ssh",
+        "--from-file",
+        sshd.client_key.to_str().unwrap(),
+    ])
+    .expect(0);
+    fs::create_dir_all(volume(&site)).unwrap();
+    site.openlsp(&["apply", "--yes", "--no-wait"]).expect(0);
+    let before = site.settle();
+
+    let from = sshd.source(source.path());
+    let port = sshd.port.to_string();
+    let running = site.spawn(&[
+        "bootstrap",
+        "bitcoind",
+        "--from-host",
+        &from,
+        "--ssh-port",
+        &port,
+        "--known-hosts",
+        sshd.known_hosts.to_str().unwrap(),
+        "--yes",
+        "--timeout",
+        "120s",
+    ]);
+    // The "kubelet": before it completes the Job, the key and the policy are read as its pod
+    // would get them.
+    let done = AtomicBool::new(false);
+    let (seen, output) = std::thread::scope(|scope| {
+        let seen = scope.spawn(|| {
+            let seen = common::poll(
+                "the copy Job",
+                PATIENCE,
+                std::time::Duration::from_millis(200),
+                || {
+                    let job =
+                        site.kubectl(&["get", "job", "bitcoind-bootstrap", "-n", site.namespace()]);
+                    if job.code != 0 {
+                        return Err(job.stderr);
+                    }
+                    Ok((
+                        site.live_secret("bitcoind-bootstrap-ssh", "id"),
+                        site.live_secret("bitcoind-bootstrap-ssh", "known_hosts"),
+                        site.get_json(&[
+                            "networkpolicy",
+                            "bitcoind-bootstrap",
+                            "-n",
+                            site.namespace(),
+                        ]),
+                    ))
+                },
+            );
+            while !done.load(Ordering::SeqCst) {
+                complete_job(&site, "bitcoind-bootstrap");
+                site.mark_pods_ready_where(|pod| pod == "bitcoind-0");
+                if replicas(&site).0 == 1 {
+                    log_height(&site, 300);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            seen
+        });
+        let output = site.finish(running);
+        done.store(true, Ordering::SeqCst);
+        (seen.join().unwrap(), output)
+    });
+    let (live_key, live_hosts, policy) =
+        seen.unwrap_or_else(|err| panic!("{err}\n{}", output.stderr));
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("bitcoind is bootstrapped and running"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(
+        String::from_utf8(live_key).unwrap(),
+        key,
+        "the Job's key is the given one"
+    );
+    assert_eq!(
+        live_hosts,
+        fs::read(&sshd.known_hosts).unwrap(),
+        "and only the source's host key"
+    );
+    let job_labels = policy["spec"]["podSelector"]["matchLabels"].clone();
+    assert_eq!(job_labels["app.kubernetes.io/name"], "openlsp-bootstrap");
+    assert_eq!(
+        policy["spec"]["egress"],
+        serde_json::json!([{
+            "to": [{ "ipBlock": { "cidr": "127.0.0.1/32" } }],
+            "ports": [{ "protocol": "TCP", "port": sshd.port }],
+        }])
+    );
+
+    // The Job, its Secret and its NetworkPolicy are gone; only bitcoind's StatefulSet changed.
+    site.wait_gone("job", "bitcoind-bootstrap");
+    site.wait_gone("secret", "bitcoind-bootstrap-ssh");
+    site.wait_gone("networkpolicy", "bitcoind-bootstrap");
+    assert_only_the_node_changed(&site, &before);
+    let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    site.assert_never_shown(&[&body[..48]]);
     site.assert_nothing_leaked();
 }
