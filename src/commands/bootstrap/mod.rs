@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use super::Outcome;
+
+mod snapshot;
 use crate::bootstrap::files::{self, Chain};
 use crate::bootstrap::preflight::{self, CopyPlan, NodeChain, Target};
 use crate::bootstrap::{CopyJob, copied_of, progress_of};
@@ -35,6 +37,9 @@ struct Checked {
 }
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &BootstrapArgs) -> anyhow::Result<Outcome> {
+    if args.utxo_snapshot.is_some() {
+        return snapshot::run(ui, global, args).await;
+    }
     let started = Instant::now();
     let profile = super::load_profile(ui, global)?;
     let site = &profile.site;
