@@ -39,6 +39,8 @@ pub const CONCURRENCY: usize = 16;
 /// A connected cluster.
 pub struct Cluster {
     client: kube::Client,
+    /// The same connection settings over HTTP/1.1 only, for exec's WebSocket upgrade.
+    streams: kube::Client,
     server: String,
     kinds: resources::KindCache,
     /// Who server-side applies: [`FIELD_MANAGER`], or the controller's.

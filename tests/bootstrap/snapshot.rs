@@ -1,7 +1,8 @@
 //! `openlsp bootstrap --utxo-snapshot` with a real bitcoind (Bitcoin Knots) on regtest: node A
 //! mines 300 blocks and `dumptxoutset`s; the preflight reads that file and refuses it, because
 //! regtest accepts only the base blocks of Bitcoin Core's own test chain (and Knots, asked to
-//! load it into node B, names the same heights as openlsp's table). The same real file with the
+//! load it into node B, refuses it too, naming the same heights as openlsp's table; its blocks at
+//! those heights are Knots 29's, not those of the Core release the table is from). The same real file with the
 //! table's base block written in passes, and the Job's script, as `--render` prints it, copies
 //! it into B's volume and resumes a cut-off copy. Files of another network, truncated files and
 //! files that are no snapshot are refused, with nothing changed.
@@ -90,7 +91,7 @@ fn a_snapshot_dumped_here_is_read_and_refused_for_its_base_block_as_bitcoind_ref
         "B untouched"
     );
 
-    // bitcoind itself refuses the file for the same reason, naming the heights of the table.
+    // bitcoind itself refuses the file for the same reason, naming the table's heights.
     let node_b = Bitcoind::start(&programs, &volume, "regtest", &[]);
     let load = node_b.cli(&["loadtxoutset", file.to_str().unwrap()]);
     let said = String::from_utf8_lossy(&load.stderr);
