@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Bitcoind, PROFILE, Programs, copy_command, owner, programs, site};
+use super::{Bitcoind, PROFILE, Programs, copy_command, mined_source, owner, programs, site};
 use crate::common::{Output, Test, documents};
 
 /// Regtest's snapshot at height 299 in Bitcoin Core's chainparams (openlsp's table).
@@ -33,8 +33,9 @@ fn bootstrap(test: &Test, file: &Path, extra: &[&str]) -> Output {
 
 /// Node A mines 300 blocks and dumps its UTXO set; the file and dumptxoutset's answer.
 fn dumped(programs: &Programs, dir: &Path) -> (PathBuf, Value) {
-    let node = Bitcoind::start(programs, &dir.join("node-a"), "regtest", &[]);
-    node.call(&["generatetodescriptor", "300", "raw(51)"]);
+    let datadir = dir.join("node-a");
+    mined_source(programs, &datadir, 300);
+    let node = Bitcoind::start(programs, &datadir, "regtest", &[]);
     let file = dir.join("utxo-300.dat");
     let answer: Value =
         serde_json::from_str(&node.call(&["dumptxoutset", file.to_str().unwrap(), "latest"]))

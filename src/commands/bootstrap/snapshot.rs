@@ -12,19 +12,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
+use crate::bootstrap::SnapshotCopy;
 use crate::bootstrap::files;
 use crate::bootstrap::snapshot::{self, Loadable, SnapshotError, SnapshotNode};
-use crate::bootstrap::{SnapshotCopy, copied_of, progress_of};
 use crate::cli::{BootstrapArgs, GlobalArgs};
-use crate::cluster::{Cluster, Desired, LockGuard};
+use crate::cluster::{Cluster, LockGuard};
 use crate::commands::{self, Outcome};
-use crate::deploy::job::{JobEnd, JobState};
 use crate::deploy::{self, Interrupt, Transfer as _};
 use crate::object::ObjectId;
-use crate::plan::context::bootstrap::{
-    CONTAINER, SNAPSHOT_DIR, chain_mount, chain_path, volume_path,
-};
-use crate::plan::output::{self, SecretDisplay};
+use crate::plan::context::bootstrap::{SNAPSHOT_DIR, chain_mount, chain_path};
 use crate::plan::{self, Plan};
 use crate::profile::quantity::Bytes;
 use crate::profile::{BitcoinNode, Site};
@@ -64,12 +60,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &BootstrapArgs) -> anyhow::
     };
     let templates = commands::template_set(global)?;
     let rendered = plan::render_snapshot_copy(site, &node, &copy, &templates)?;
-    if args.render {
-        ui.stdout(&output::to_yaml_stream(&rendered, SecretDisplay::Masked));
-        return Ok(Outcome::Ok);
-    }
-    if args.check {
-        ui.success("the preflight passed; nothing was changed");
+    if super::job::preflight_only(ui, args.render, args.check, &rendered) {
         return Ok(Outcome::Ok);
     }
 
@@ -124,18 +115,7 @@ fn check(site: &Site, name: &str, file: &Path) -> anyhow::Result<(BitcoinNode, C
             image: &node.image,
         },
     )?;
-    let volume = PathBuf::from(volume_path(site, &node));
-    if !volume.is_dir() {
-        let disk = &site.spec.disks[&node.disk];
-        bail!(
-            "{} is not on this machine: {} (spec.disks.{}.path {} + the node's name) does not exist; nothing was changed\n  hint: run openlsp bootstrap on {}, the machine with the disk, once openlsp apply has created the node",
-            node.name,
-            volume.display(),
-            node.disk,
-            disk.path,
-            disk.node_name
-        );
-    }
+    let volume = super::local_volume(site, &node)?;
     let chain = PathBuf::from(chain_path(site, &node));
     let copied = std::fs::metadata(chain.join(SNAPSHOT_DIR).join(snapshot_name(&loadable)))
         .map(|meta| meta.len().min(size))
@@ -327,8 +307,22 @@ async fn bootstrap(
             Bytes(checked.size - checked.copied).human(),
             node.name
         ));
-        copied = copy_snapshot(
-            ui, cluster, lock, args, node, checked, rendered, &interrupt, &again,
+        let words = super::job::CopyWords {
+            node: &node.name,
+            state: "runs on as before",
+            source: "the snapshot",
+            then: "load the snapshot",
+        };
+        copied = super::job::copy(
+            ui,
+            cluster,
+            lock,
+            rendered,
+            &words,
+            checked.size,
+            args.timeout,
+            &interrupt,
+            &again,
         )
         .await?;
         ui.info(&format!(
@@ -465,101 +459,6 @@ async fn wait_for_header(
                 display.finish("interrupted");
                 bail!("interrupted while waiting for headers; nothing was copied or loaded\n  hint: run {again} to go on");
             }
-        }
-    }
-}
-
-/// Step 3: the copy Job, created (or followed, when a previous run left it running), then
-/// deleted once it ended. Returns the bytes it copied, when it says.
-#[allow(clippy::too_many_arguments)]
-async fn copy_snapshot(
-    ui: &Ui,
-    cluster: &Cluster,
-    lock: &LockGuard,
-    args: &BootstrapArgs,
-    node: &BitcoinNode,
-    checked: &Checked,
-    rendered: Plan,
-    interrupt: &Interrupt,
-    again: &str,
-) -> anyhow::Result<Option<u64>> {
-    let job = rendered
-        .objects
-        .into_iter()
-        .find(|object| object.kind == "Job")
-        .map(|object| Desired {
-            id: ObjectId::of(&object.manifest).expect("a rendered Job has an id"),
-            manifest: object.manifest,
-            stage: object.stage,
-            data: false,
-        })
-        .ok_or_else(|| {
-            anyhow::anyhow!("templates/bootstrap/ rendered no Job; this is a bug in openlsp")
-        })?;
-    let failed = |err: deploy::DeployError| commands::deploy_failed(err, again);
-    let kind = cluster.kind(&job.id.api_version, &job.id.kind).await?;
-    match deploy::job::live_job(cluster, &job.id)
-        .await
-        .map_err(failed)?
-    {
-        Some(JobState::Running) => ui.info(&format!(
-            "  {} is still copying from an earlier run: following it",
-            job.id
-        )),
-        Some(_) => {
-            deploy::job::delete_job(cluster, lock, &job.id, args.timeout)
-                .await
-                .map_err(failed)?;
-            lock.held()?;
-            deploy::apply_one(cluster, &kind, &job, false).await?;
-        }
-        None => {
-            lock.held()?;
-            deploy::apply_one(cluster, &kind, &job, false).await?;
-        }
-    }
-    let mut display =
-        Box::new(ui.transfer_display(&format!("copy into {}", node.name), Some(checked.size)));
-    let read = |line: &str| -> Option<(Option<u64>, String)> {
-        match progress_of(line) {
-            Some((bytes, percent)) => Some((Some(bytes), format!("{percent}%"))),
-            None => line
-                .strip_prefix("openlsp-bootstrap: ")
-                .map(|note| (None, note.to_owned())),
-        }
-    };
-    let end =
-        deploy::job::wait_for_job(cluster, &job, CONTAINER, display.as_mut(), &read, interrupt)
-            .await
-            .map_err(failed)?;
-    let namespace = job.id.namespace.clone().unwrap_or_default();
-    match end {
-        JobEnd::Succeeded(message) => {
-            display.finish("done");
-            deploy::job::delete_job(cluster, lock, &job.id, args.timeout)
-                .await
-                .map_err(failed)?;
-            Ok(message.as_deref().and_then(copied_of))
-        }
-        JobEnd::Failed(why, message) => {
-            display.finish("failed");
-            bail!(
-                "the copy failed: {why}{}; {} runs on as before and the snapshot was only read\n  hint: kubectl logs -n {namespace} job/{} shows rsync's output; fix the cause and run {again} again: it resumes the copy",
-                message
-                    .map(|m| format!(" ({})", m.trim()))
-                    .unwrap_or_default(),
-                node.name,
-                job.id.name
-            )
-        }
-        JobEnd::Interrupted => {
-            display.finish("interrupted");
-            bail!(
-                "interrupted: the copy Job {} goes on in the cluster; {} runs on as before\n  hint: run {again} again to follow it and load the snapshot when it is done; kubectl delete job -n {namespace} {} stops the copy (a re-run resumes it)",
-                job.id.name,
-                node.name,
-                job.id.name
-            )
         }
     }
 }
