@@ -643,7 +643,7 @@ pub struct BootstrapArgs {
     pub yes: bool,
 
     /// Do not wait for bitcoind to reach the source's height once it runs again.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "utxo_snapshot")]
     pub no_wait: bool,
 
     /// How long to wait for the node to stop and to start again, or (--utxo-snapshot) for its

@@ -230,6 +230,18 @@ fn files_of_another_network_cut_off_or_no_snapshot_are_refused() {
         "{}",
         refused.stderr
     );
+    // What only a copy of a chain takes is a usage error.
+    for option in [&["--delete"][..], &["--bwlimit", "100"], &["--no-wait"]] {
+        let refused = bootstrap(&test, &real, option).expect(2);
+        assert!(
+            refused.stderr.contains(&format!(
+                "the argument '--utxo-snapshot <FILE>' cannot be used with '{}",
+                option[0]
+            )),
+            "{}",
+            refused.stderr
+        );
+    }
     let missing = bootstrap(&test, &test.path().join("nothing.dat"), &["--check"]).expect(2);
     assert!(
         missing

@@ -221,7 +221,13 @@ impl NodeRpc<'_> {
         let done = self
             .cluster
             .exec(&self.namespace, &self.pod, &self.container, &command)
-            .await?;
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "{err}\n  hint: the snapshot is loaded into a running node: openlsp status shows whether {} runs; then run the same command again",
+                    self.pod
+                )
+            })?;
         if done.code != 0 {
             let message = done.stderr.trim();
             return Ok(Err(if message.is_empty() {
@@ -558,4 +564,26 @@ async fn remove_copy(ui: &Ui, rpc: &NodeRpc<'_>, dir: &str) -> anyhow::Result<()
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_snapshot_chainstate_is_found_by_its_base_block() {
+        let chainstates = serde_json::json!({
+            "headers": 120,
+            "chainstates": [
+                { "blocks": 40, "validated": true },
+                { "blocks": 120, "validated": false, "snapshot_blockhash": "00ab" },
+            ],
+        });
+        assert_eq!(
+            snapshot_chainstate(&chainstates, "00ab").map(|c| &c["blocks"]),
+            Some(&serde_json::json!(120))
+        );
+        assert!(snapshot_chainstate(&chainstates, "00cd").is_none());
+        assert!(snapshot_chainstate(&serde_json::json!({}), "00ab").is_none());
+    }
 }
