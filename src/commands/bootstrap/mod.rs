@@ -70,21 +70,26 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &BootstrapArgs) -> anyhow::
     }
 
     let cluster = super::connect_within(global, Some(args.timeout.min(REQUEST_LIMIT))).await?;
-    let namespace = site.namespace().to_owned();
-    super::refuse_controller_managed(&cluster, &namespace, super::CliWrite::Bootstrap).await?;
-    if !cluster.namespace_exists(&namespace).await? {
-        bail!(
-            "namespace {namespace} does not exist: {} has never been applied; nothing was changed\n  hint: run openlsp apply first, then bootstrap the node",
-            site.name()
-        );
-    }
-    let lock = cluster.lock(&namespace).await?;
+    let lock = lock_site(&cluster, site).await?;
     let result = bootstrap(
         ui, global, args, profile, &cluster, &lock, &node, &checked, rendered, started,
     )
     .await;
     lock.release().await;
     result
+}
+
+/// The site's lock, once the site is the command line's (not the controller's) and applied.
+async fn lock_site(cluster: &Cluster, site: &Site) -> anyhow::Result<LockGuard> {
+    let namespace = site.namespace();
+    super::refuse_controller_managed(cluster, namespace, super::CliWrite::Bootstrap).await?;
+    if !cluster.namespace_exists(namespace).await? {
+        bail!(
+            "namespace {namespace} does not exist: {} has never been applied; nothing was changed\n  hint: run openlsp apply first, then bootstrap the node",
+            site.name()
+        );
+    }
+    Ok(cluster.lock(namespace).await?)
 }
 
 /// A request may take this long at most; the copy itself is not limited.

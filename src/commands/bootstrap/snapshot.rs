@@ -65,10 +65,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &BootstrapArgs) -> anyhow::
     }
 
     let cluster = commands::connect_within(global, Some(REQUEST_LIMIT)).await?;
-    let namespace = site.namespace().to_owned();
-    commands::refuse_controller_managed(&cluster, &namespace, commands::CliWrite::Bootstrap)
-        .await?;
-    let lock = cluster.lock(&namespace).await?;
+    let lock = super::lock_site(&cluster, site).await?;
     let result = bootstrap(
         ui, args, site, &cluster, &lock, &node, &checked, &copy, rendered, started,
     )
