@@ -607,7 +607,7 @@ pub struct DeleteArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["from_dir", "from_host"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_dir", "from_host", "utxo_snapshot"])))]
 pub struct BootstrapArgs {
     /// The Bitcoin node, by its name in spec.bitcoin.
     pub node: String,
@@ -635,12 +635,17 @@ pub struct BootstrapArgs {
     #[arg(long, value_name = "FILE", requires = "from_host")]
     pub known_hosts: Option<std::path::PathBuf>,
 
+    /// An assumeutxo snapshot (`bitcoin-cli dumptxoutset`'s file) on the machine with the node's
+    /// disk: copied into the node's volume and loaded with loadtxoutset while the node runs.
+    #[arg(long, value_name = "FILE")]
+    pub utxo_snapshot: Option<std::path::PathBuf>,
+
     /// Remove files in the node's blocks, chainstate and indexes that the source lacks (asks first).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "utxo_snapshot")]
     pub delete: bool,
 
     /// Limit the copy's bandwidth to KIB kibibytes per second.
-    #[arg(long, value_name = "KIB")]
+    #[arg(long, value_name = "KIB", conflicts_with = "utxo_snapshot")]
     pub bwlimit: Option<u64>,
 
     /// Only the preflight: check both sides and report; change nothing, need no cluster.
@@ -656,10 +661,11 @@ pub struct BootstrapArgs {
     pub yes: bool,
 
     /// Do not wait for bitcoind to reach the source's height once it runs again.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "utxo_snapshot")]
     pub no_wait: bool,
 
-    /// How long to wait for the node to stop and to start again (the copy is not limited).
+    /// How long to wait for the node to stop and to start again, or (--utxo-snapshot) for its
+    /// headers to reach the snapshot and its chainstate to show it (the copy is not limited).
     #[arg(long, default_value = "15m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 }

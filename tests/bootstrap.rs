@@ -16,6 +16,8 @@ use serde_json::Value;
 
 use crate::common::{self, Output, Test, documents};
 
+mod snapshot;
+
 pub(crate) const PROFILE: &str = "regtest-playground.yaml";
 
 /// The programs these tests need, or None after a skip.

@@ -1,17 +1,19 @@
 //! Chain bootstrap: a new Bitcoin node synced in hours instead of days, from a copy of a chain
-//! the operator trusts: a datadir on the machine that has the node's disk, or another node's
-//! datadir over SSH ([`remote`]).
+//! the operator trusts (a datadir on the machine that has the node's disk, or another node's
+//! datadir over SSH: [`remote`]) or from a UTXO snapshot that bitcoind loads (assumeutxo:
+//! [`snapshot`]).
 //!
 //! This module decides and never prints or talks to the cluster: what each side of the copy
 //! holds ([`files`]), which network a chain is ([`network`]), whether the copy may go ahead
-//! ([`preflight`]), and what the copy Job is told ([`CopyJob`], rendered by plan/ from
-//! templates/bootstrap/). commands/bootstrap.rs runs the steps through deploy/ and cluster/:
-//! preflight, stop, copy, start, summary.
+//! ([`preflight`]), whether the node would load a snapshot ([`snapshot`]), and what the copy Job
+//! is told ([`CopyJob`], rendered by plan/ from templates/bootstrap/). commands/bootstrap/ runs
+//! the steps through deploy/ and cluster/: preflight, stop, copy, start, summary.
 
 pub mod files;
 pub mod network;
 pub mod preflight;
 pub mod remote;
+pub mod snapshot;
 
 /// What the copy Job does, as plan/ renders it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,17 @@ impl std::fmt::Debug for RemoteCopy {
             .field("key", &"<not shown>")
             .finish_non_exhaustive()
     }
+}
+
+/// What the snapshot's copy Job does, as plan/ renders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotCopy {
+    /// The snapshot file on the node's machine, mounted read-only in the Job's pod.
+    pub file: String,
+    /// Its name in the node's snapshot directory.
+    pub name: String,
+    /// The command-line arguments that repeat this bootstrap, recorded on the Job.
+    pub arguments: String,
 }
 
 /// How far rsync has come, from one of its `--info=progress2` lines:

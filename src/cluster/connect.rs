@@ -176,8 +176,10 @@ impl Cluster {
             .to_string()
             .trim_end_matches('/')
             .to_owned();
-        let client = build_client(config)
-            .map_err(|err| ClusterError::Kubeconfig(format!("{server}: {}", root_cause(&err))))?;
+        let bad =
+            |err: kube::Error| ClusterError::Kubeconfig(format!("{server}: {}", root_cause(&err)));
+        let streams = build_client(config.clone(), Http::OneOnly).map_err(bad)?;
+        let client = build_client(config, Http::OneOrTwo).map_err(bad)?;
         client
             .apiserver_version()
             .await
@@ -185,6 +187,7 @@ impl Cluster {
         Ok(Cluster {
             kinds: KindCache::new(client.clone()),
             client,
+            streams,
             server,
             manager: super::FIELD_MANAGER,
         })
@@ -199,7 +202,14 @@ impl Cluster {
 /// one TLS connection instead of paying a handshake each; kube's own stack is HTTP/1 only.
 /// Authentication, base URI and headers come from kube's layers, unchanged. A kubeconfig with
 /// a proxy gets kube's default stack, which knows proxies.
-fn build_client(config: Config) -> Result<Client, kube::Error> {
+/// Which HTTP versions a client offers the server: a WebSocket (exec) needs HTTP/1.1's upgrade.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Http {
+    OneOrTwo,
+    OneOnly,
+}
+
+fn build_client(config: Config, versions: Http) -> Result<Client, kube::Error> {
     use hyper_util::client::legacy::connect::HttpConnector;
     use hyper_util::rt::TokioExecutor;
     use kube::client::ConfigExt as _;
@@ -220,7 +230,10 @@ fn build_client(config: Config) -> Result<Client, kube::Error> {
         })?;
         https = https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name));
     }
-    let connector = https.enable_http1().enable_http2().wrap_connector(http);
+    let connector = match versions {
+        Http::OneOrTwo => https.enable_http1().enable_http2().wrap_connector(http),
+        Http::OneOnly => https.enable_http1().wrap_connector(http),
+    };
     let http_client: hyper_util::client::legacy::Client<_, kube::client::Body> =
         hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
     let timeout = config.read_timeout.unwrap_or(Duration::from_secs(60));

@@ -1,11 +1,12 @@
 //! The only code that talks to the Kubernetes API server: connecting, reading live state,
 //! server-side apply (dry run and real), prune, waiting, the ApplySet parent and the lock, and
-//! the pods of a workload or Job with their logs.
+//! the pods of a workload or Job with their logs, and a command run in a pod's container.
 //! Built-in kinds need no discovery (their group, version and plural come from k8s-openapi);
 //! discovery (non-aggregated, so Kubernetes 1.20+ works) is used only for custom resources.
 
 pub mod applyset;
 mod connect;
+pub mod exec;
 mod lock;
 mod pods;
 mod proxy;
@@ -38,6 +39,8 @@ pub const CONCURRENCY: usize = 16;
 /// A connected cluster.
 pub struct Cluster {
     client: kube::Client,
+    /// The same connection settings over HTTP/1.1 only, for exec's WebSocket upgrade.
+    streams: kube::Client,
     server: String,
     kinds: resources::KindCache,
     /// Who server-side applies: [`FIELD_MANAGER`], or the controller's.

@@ -21,7 +21,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use crate::bootstrap::CopyJob;
+use crate::bootstrap::{CopyJob, SnapshotCopy};
 use crate::profile::{BitcoinNode, Site, SourceMap};
 use crate::secrets::Secrets;
 
@@ -88,8 +88,29 @@ pub fn render_bootstrap(
     job: &CopyJob,
     templates: &TemplateSet,
 ) -> Result<Plan, PlanError> {
-    let env = templates.environment()?;
     let context = context::shared::to_value(context::bootstrap::context(site, node, job))?;
+    render_bootstrap_job(site, context, templates)
+}
+
+/// Renders the Job that copies a UTXO snapshot into `node`'s volume (templates/bootstrap/, with
+/// the snapshot's script), for `openlsp bootstrap --utxo-snapshot`.
+pub fn render_snapshot_copy(
+    site: &Site,
+    node: &BitcoinNode,
+    copy: &SnapshotCopy,
+    templates: &TemplateSet,
+) -> Result<Plan, PlanError> {
+    let context =
+        context::shared::to_value(context::bootstrap::snapshot_context(site, node, copy))?;
+    render_bootstrap_job(site, context, templates)
+}
+
+fn render_bootstrap_job(
+    site: &Site,
+    context: Value,
+    templates: &TemplateSet,
+) -> Result<Plan, PlanError> {
+    let env = templates.environment()?;
     let ctx = context::Contexts::on_request(site, context)?;
     let mut objects = Vec::new();
     for (name, service) in templates.documents() {

@@ -29,3 +29,4 @@ mod secrets;
 mod state_safety;
 mod status;
 mod terminal;
+mod utxo_snapshot;

@@ -11,17 +11,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use super::Outcome;
+
+mod job;
+mod snapshot;
+use crate::bootstrap::CopyJob;
+use crate::bootstrap::RemoteCopy;
 use crate::bootstrap::files::{self, Chain};
 use crate::bootstrap::preflight::{self, CopyPlan, NodeChain, Target};
 use crate::bootstrap::remote::{self, RemoteError, RemoteSource};
-use crate::bootstrap::{CopyJob, RemoteCopy, copied_of, progress_of};
 use crate::cli::{BootstrapArgs, GlobalArgs};
 use crate::cluster::{ApplySet, Cluster, Desired, LockGuard};
-use crate::deploy::job::{JobEnd, JobState};
 use crate::deploy::{self, Interrupt, Transfer as _, Waited};
-use crate::object::ObjectId;
-use crate::plan::context::bootstrap::{CONTAINER, chain_path, volume_path};
-use crate::plan::output::{self, SecretDisplay};
+use crate::plan::context::bootstrap::{chain_path, volume_path};
 use crate::plan::{self, Plan};
 use crate::profile::quantity::Bytes;
 use crate::profile::{BitcoinNode, Site};
@@ -38,6 +39,9 @@ struct Checked {
 }
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &BootstrapArgs) -> anyhow::Result<Outcome> {
+    if args.utxo_snapshot.is_some() {
+        return snapshot::run(ui, global, args).await;
+    }
     let started = Instant::now();
     let profile = super::load_profile(ui, global)?;
     let site = &profile.site;
@@ -63,31 +67,31 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &BootstrapArgs) -> anyhow::
     };
     let templates = super::template_set(global)?;
     let rendered = plan::render_bootstrap(site, &node, &job, &templates)?;
-    if args.render {
-        ui.stdout(&output::to_yaml_stream(&rendered, SecretDisplay::Masked));
-        return Ok(Outcome::Ok);
-    }
-    if args.check {
-        ui.success("the preflight passed; nothing was changed");
+    if job::preflight_only(ui, args.render, args.check, &rendered) {
         return Ok(Outcome::Ok);
     }
 
     let cluster = super::connect_within(global, Some(args.timeout.min(REQUEST_LIMIT))).await?;
-    let namespace = site.namespace().to_owned();
-    super::refuse_controller_managed(&cluster, &namespace, super::CliWrite::Bootstrap).await?;
-    if !cluster.namespace_exists(&namespace).await? {
-        bail!(
-            "namespace {namespace} does not exist: {} has never been applied; nothing was changed\n  hint: run openlsp apply first, then bootstrap the node",
-            site.name()
-        );
-    }
-    let lock = cluster.lock(&namespace).await?;
+    let lock = lock_site(&cluster, site).await?;
     let result = bootstrap(
         ui, global, args, profile, &cluster, &lock, &node, &checked, rendered, started,
     )
     .await;
     lock.release().await;
     result
+}
+
+/// The site's lock, once the site is the command line's (not the controller's) and applied.
+async fn lock_site(cluster: &Cluster, site: &Site) -> anyhow::Result<LockGuard> {
+    let namespace = site.namespace();
+    super::refuse_controller_managed(cluster, namespace, super::CliWrite::Bootstrap).await?;
+    if !cluster.namespace_exists(namespace).await? {
+        bail!(
+            "namespace {namespace} does not exist: {} has never been applied; nothing was changed\n  hint: run openlsp apply first, then bootstrap the node",
+            site.name()
+        );
+    }
+    Ok(cluster.lock(namespace).await?)
 }
 
 /// A request may take this long at most; the copy itself is not limited.
@@ -184,8 +188,22 @@ async fn bootstrap(
         checked.plan.dirs.join(", "),
         node.name
     ));
-    let copied = copy(
-        ui, cluster, lock, args, node, checked, rendered, &interrupt, &again,
+    let words = job::CopyWords {
+        node: &node.name,
+        state: "stays stopped",
+        source: "the source",
+        then: "start the node",
+    };
+    let copied = job::copy(
+        ui,
+        cluster,
+        lock,
+        rendered,
+        &words,
+        checked.plan.source_bytes,
+        args.timeout,
+        &interrupt,
+        &again,
     )
     .await?;
 
@@ -233,132 +251,6 @@ async fn bootstrap(
     ui.info(&format!("  took: {}", took(started.elapsed())));
     ui.success(&format!("{} is bootstrapped and running", node.name));
     Ok(Outcome::Ok)
-}
-
-/// Step 3: the copy Job, created (or followed, when a previous run left it running), then
-/// deleted once it ended. Returns the bytes it copied, when it says.
-#[allow(clippy::too_many_arguments)]
-async fn copy(
-    ui: &Ui,
-    cluster: &Cluster,
-    lock: &LockGuard,
-    args: &BootstrapArgs,
-    node: &BitcoinNode,
-    checked: &Checked,
-    rendered: Plan,
-    interrupt: &Interrupt,
-    again: &str,
-) -> anyhow::Result<Option<u64>> {
-    let (jobs, beside): (Vec<Desired>, Vec<Desired>) = rendered
-        .objects
-        .into_iter()
-        .map(|object| Desired {
-            id: ObjectId::of(&object.manifest).expect("a rendered object has an id"),
-            manifest: object.manifest,
-            stage: object.stage,
-            data: false,
-        })
-        .partition(|object| object.id.kind == "Job");
-    let job = jobs.into_iter().next().ok_or_else(|| {
-        anyhow::anyhow!("templates/bootstrap/ rendered no Job; this is a bug in openlsp")
-    })?;
-    // A source host's key and the Job's NetworkPolicy, there only while it copies.
-    for object in &beside {
-        let kind = cluster
-            .kind(&object.id.api_version, &object.id.kind)
-            .await?;
-        lock.held()?;
-        deploy::apply_one(cluster, &kind, object, false).await?;
-    }
-    let remove_beside = || async {
-        for object in &beside {
-            let kind = cluster
-                .kind(&object.id.api_version, &object.id.kind)
-                .await?;
-            lock.held()?;
-            cluster.delete_object(&kind, &object.id, None).await?;
-        }
-        anyhow::Ok(())
-    };
-    let kind = cluster.kind(&job.id.api_version, &job.id.kind).await?;
-    match deploy::job::live_job(cluster, &job.id)
-        .await
-        .map_err(|err| super::deploy_failed(err, again))?
-    {
-        Some(JobState::Running) => ui.info(&format!(
-            "  {} is still copying from an earlier run: following it",
-            job.id
-        )),
-        Some(_) => {
-            // An earlier run's Job that ended: a new one copies what is still missing.
-            deploy::job::delete_job(cluster, lock, &job.id, args.timeout)
-                .await
-                .map_err(|err| super::deploy_failed(err, again))?;
-            lock.held()?;
-            deploy::apply_one(cluster, &kind, &job, false).await?;
-        }
-        None => {
-            lock.held()?;
-            deploy::apply_one(cluster, &kind, &job, false).await?;
-        }
-    }
-    let mut display = Box::new(ui.transfer_display(
-        &format!("copy into {}", node.name),
-        Some(checked.plan.source_bytes),
-    ));
-    let read = |line: &str| -> Option<(Option<u64>, String)> {
-        match progress_of(line) {
-            Some((bytes, percent)) => Some((Some(bytes), format!("{percent}%"))),
-            None => line
-                .strip_prefix("openlsp-bootstrap: ")
-                .map(|note| (None, note.to_owned())),
-        }
-    };
-    let end =
-        deploy::job::wait_for_job(cluster, &job, CONTAINER, display.as_mut(), &read, interrupt)
-            .await
-            .map_err(|err| super::deploy_failed(err, again))?;
-    let namespace = job.id.namespace.clone().unwrap_or_default();
-    match end {
-        JobEnd::Succeeded(message) => {
-            display.finish("done");
-            let gone = deploy::job::delete_job(cluster, lock, &job.id, args.timeout)
-                .await
-                .map_err(|err| super::deploy_failed(err, again))?;
-            if !gone {
-                bail!(
-                    "the copy is done, but the pod of {} still holds {}'s volume after {:?}; {} stays stopped\n  hint: kubectl get pods -n {namespace} shows it; run {again} again to start the node",
-                    job.id,
-                    node.name,
-                    args.timeout,
-                    node.name
-                );
-            }
-            remove_beside().await?;
-            Ok(message.as_deref().and_then(copied_of))
-        }
-        JobEnd::Failed(why, message) => {
-            display.finish("failed");
-            remove_beside().await?;
-            bail!(
-                "the copy failed: {why}{}; {} stays stopped and the source was only read\n  hint: kubectl logs -n {namespace} job/{} shows rsync's output; fix the cause and run {again} again: it resumes the copy",
-                message
-                    .map(|m| format!(" ({})", m.trim()))
-                    .unwrap_or_default(),
-                node.name,
-                job.id.name
-            )
-        }
-        JobEnd::Interrupted => {
-            display.finish("interrupted");
-            bail!(
-                "interrupted: the copy Job {} goes on in the cluster and {} stays stopped\n  hint: run {again} again to follow it and start the node when it is done; kubectl delete job -n {namespace} {} stops the copy (a re-run resumes it)",
-                job.id.name,
-                node.name,
-                job.id.name
-            )
-        }
-    }
 }
 
 /// Step 4's wait: the StatefulSet ready, then bitcoind's log naming a height at least the
@@ -548,18 +440,7 @@ impl Source {
 /// Step 1 on this machine: both sides read, and bootstrap/'s rules applied.
 fn check(site: &Site, node: &BitcoinNode, from: &Source, delete: bool) -> anyhow::Result<Checked> {
     let network = site.spec.network;
-    let volume = PathBuf::from(volume_path(site, node));
-    if !volume.is_dir() {
-        let disk = &site.spec.disks[&node.disk];
-        bail!(
-            "{} is not on this machine: {} (spec.disks.{}.path {} + the node's name) does not exist; nothing was changed\n  hint: run openlsp bootstrap on {}, the machine with the disk, once openlsp apply has created the node",
-            node.name,
-            volume.display(),
-            node.disk,
-            disk.path,
-            disk.node_name
-        );
-    }
+    let volume = local_volume(site, node)?;
     let target_dir = PathBuf::from(chain_path(site, node));
     let source = from.read_chain(network)?;
     let canonical =
@@ -590,6 +471,23 @@ fn check(site: &Site, node: &BitcoinNode, from: &Source, delete: bool) -> anyhow
         target,
         plan,
     })
+}
+
+/// The node's volume on this machine (`<disk path>/<node>`), or why it is not here.
+fn local_volume(site: &Site, node: &BitcoinNode) -> anyhow::Result<PathBuf> {
+    let volume = PathBuf::from(volume_path(site, node));
+    if !volume.is_dir() {
+        let disk = &site.spec.disks[&node.disk];
+        bail!(
+            "{} is not on this machine: {} (spec.disks.{}.path {} + the node's name) does not exist; nothing was changed\n  hint: run openlsp bootstrap on {}, the machine with the disk, once openlsp apply has created the node",
+            node.name,
+            volume.display(),
+            node.disk,
+            disk.path,
+            disk.node_name
+        );
+    }
+    Ok(volume)
 }
 
 fn show_preflight(ui: &Ui, site: &Site, node: &BitcoinNode, checked: &Checked) {

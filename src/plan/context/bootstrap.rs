@@ -1,6 +1,6 @@
 //! The copy Job of `openlsp bootstrap`, once per request (never part of the site's plan): what
 //! `templates/bootstrap/` renders with. `job` is the Job with its names, the node's volume and
-//! uid, the source directory it mounts read-only and what its script copies.
+//! uid, the source directory (or snapshot file) it mounts read-only and what its script copies.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::shared::{Labels, b64, component_labels, storage};
 use crate::bootstrap::network::network_dir;
 use crate::bootstrap::remote::{self, KEY_FILE, KNOWN_HOSTS_FILE, RemoteSource, SSH_MOUNT};
-use crate::bootstrap::{CopyJob, RemoteCopy};
+use crate::bootstrap::{CopyJob, RemoteCopy, SnapshotCopy};
 use crate::images;
 use crate::object::BOOTSTRAP_ANNOTATION;
 use crate::profile::{BitcoinNode, Site};
@@ -52,6 +52,11 @@ pub(crate) struct JobContext {
     absent: Vec<&'static str>,
     delete: bool,
     bwlimit: Option<u64>,
+    /// `Directory`, or `File` for a snapshot.
+    host_path_type: &'static str,
+    /// The snapshot's directory in the chain directory, and its file's name there.
+    snapshot_dir: &'static str,
+    snapshot_file: Option<String>,
     /// Set for a source host: the Job's Secret, NetworkPolicy and rsync's ssh.
     remote: Option<RemoteContext>,
 }
@@ -75,6 +80,9 @@ pub(crate) struct RemoteContext {
     cidr: String,
     port: u16,
 }
+
+/// Where a UTXO snapshot is copied: this directory of the node's chain directory.
+pub(crate) const SNAPSHOT_DIR: &str = "utxo-snapshot";
 
 /// The name of node `node`'s copy Job.
 pub(crate) fn job_name(node: &str) -> String {
@@ -125,12 +133,38 @@ pub(crate) fn chain_path(site: &Site, node: &BitcoinNode) -> String {
     }
 }
 
-pub(crate) fn context(site: &Site, node: &BitcoinNode, job: &CopyJob) -> BootstrapContext {
-    let (labels, _) = component_labels(site, "openlsp-bootstrap", &node.name, "chain-bootstrap");
-    let target = match network_dir(site.spec.network) {
+/// The node's chain directory as its pods mount it (`/data/regtest`).
+pub(crate) fn chain_mount(site: &Site) -> String {
+    match network_dir(site.spec.network) {
         "" => DATA_MOUNT.to_owned(),
         sub => format!("{DATA_MOUNT}/{sub}"),
+    }
+}
+
+/// The Job that copies a UTXO snapshot into the node's chain directory, [`SNAPSHOT_DIR`].
+pub(crate) fn snapshot_context(
+    site: &Site,
+    node: &BitcoinNode,
+    copy: &SnapshotCopy,
+) -> BootstrapContext {
+    let job = CopyJob {
+        source: copy.file.clone(),
+        remote: None,
+        dirs: Vec::new(),
+        absent: Vec::new(),
+        delete: false,
+        bwlimit: None,
+        arguments: copy.arguments.clone(),
     };
+    let mut context = context(site, node, &job);
+    context.job.host_path_type = "File";
+    context.job.snapshot_file = Some(copy.name.clone());
+    context
+}
+
+pub(crate) fn context(site: &Site, node: &BitcoinNode, job: &CopyJob) -> BootstrapContext {
+    let (labels, _) = component_labels(site, "openlsp-bootstrap", &node.name, "chain-bootstrap");
+    let target = chain_mount(site);
     let storage = storage(site, &node.name, &node.disk);
     BootstrapContext {
         job: JobContext {
@@ -155,6 +189,9 @@ pub(crate) fn context(site: &Site, node: &BitcoinNode, job: &CopyJob) -> Bootstr
             absent: job.absent.clone(),
             delete: job.delete,
             bwlimit: job.bwlimit,
+            host_path_type: "Directory",
+            snapshot_dir: SNAPSHOT_DIR,
+            snapshot_file: None,
             remote: job
                 .remote
                 .as_ref()
