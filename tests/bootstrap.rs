@@ -162,14 +162,13 @@ pub(crate) fn site() -> (Test, PathBuf) {
 }
 
 fn bootstrap(test: &Test, source: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "bootstrap",
-        "bitcoind",
-        "-p",
-        PROFILE,
-        "--from-dir",
-        source.to_str().unwrap(),
-    ];
+    bootstrap_from(test, &["--from-dir", source.to_str().unwrap()], extra)
+}
+
+/// `openlsp bootstrap bitcoind` of the playground profile, from `source` (its options).
+pub(crate) fn bootstrap_from(test: &Test, source: &[&str], extra: &[&str]) -> Output {
+    let mut args = vec!["bootstrap", "bitcoind", "-p", PROFILE];
+    args.extend(source);
     args.extend(extra);
     test.run(args)
 }

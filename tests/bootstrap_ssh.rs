@@ -11,8 +11,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use crate::bootstrap::{
-    Bitcoind, PROFILE, assert_b_has_a_tip, copy_command, digests, mined_source, owner, programs,
-    run_to_success, shellchecked, site,
+    Bitcoind, PROFILE, assert_b_has_a_tip, bootstrap_from, copy_command, digests, mined_source,
+    owner, programs, run_to_success, shellchecked, site,
 };
 use crate::common::sshd::{Sshd, new_key};
 use crate::common::{Output, Test, documents};
@@ -32,18 +32,7 @@ fn set_key(test: &Test, key: &Path) -> Output {
 fn bootstrap(test: &Test, sshd: &Sshd, source: &Path, extra: &[&str]) -> Output {
     let from = sshd.source(source);
     let port = sshd.port.to_string();
-    let mut args = vec![
-        "bootstrap",
-        "bitcoind",
-        "-p",
-        PROFILE,
-        "--from-host",
-        &from,
-        "--ssh-port",
-        &port,
-    ];
-    args.extend(extra);
-    test.run(args)
+    bootstrap_from(test, &["--from-host", &from, "--ssh-port", &port], extra)
 }
 
 /// No byte of the private key (nor its base64) in any output.

@@ -316,9 +316,7 @@ mod tests {
         let mut bytes = MAGIC.to_vec();
         bytes.extend(VERSION.to_le_bytes());
         bytes.extend(message_start(network));
-        let mut hash: Vec<u8> = (0..32)
-            .map(|at| u8::from_str_radix(&base_blockhash[at * 2..at * 2 + 2], 16).unwrap())
-            .collect();
+        let mut hash = hex::decode(base_blockhash).unwrap();
         hash.reverse();
         bytes.extend(hash);
         bytes.extend(coins.to_le_bytes());

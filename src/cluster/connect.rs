@@ -176,10 +176,8 @@ impl Cluster {
             .to_string()
             .trim_end_matches('/')
             .to_owned();
-        let bad =
-            |err: kube::Error| ClusterError::Kubeconfig(format!("{server}: {}", root_cause(&err)));
-        let streams = build_client(config.clone(), Http::OneOnly).map_err(bad)?;
-        let client = build_client(config, Http::OneOrTwo).map_err(bad)?;
+        let client = build_client(config.clone(), Http::OneOrTwo)
+            .map_err(|err| ClusterError::Kubeconfig(format!("{server}: {}", root_cause(&err))))?;
         client
             .apiserver_version()
             .await
@@ -187,7 +185,8 @@ impl Cluster {
         Ok(Cluster {
             kinds: KindCache::new(client.clone()),
             client,
-            streams,
+            config,
+            streams: std::sync::OnceLock::new(),
             server,
             manager: super::FIELD_MANAGER,
         })
@@ -195,6 +194,17 @@ impl Cluster {
 
     pub(super) fn client(&self) -> kube::Client {
         self.client.clone()
+    }
+
+    /// The HTTP/1.1 client exec's WebSocket needs, built on the first exec (few commands exec).
+    pub(super) fn streams(&self) -> Result<kube::Client, ClusterError> {
+        if let Some(client) = self.streams.get() {
+            return Ok(client.clone());
+        }
+        let client = build_client(self.config.clone(), Http::OneOnly).map_err(|err| {
+            ClusterError::Kubeconfig(format!("{}: {}", self.server, root_cause(&err)))
+        })?;
+        Ok(self.streams.get_or_init(|| client).clone())
     }
 }
 

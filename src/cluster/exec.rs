@@ -28,7 +28,7 @@ impl Cluster {
         command: &[&str],
     ) -> Result<Executed, ClusterError> {
         let action = format!("run {} in pod {namespace}/{pod}", command[0]);
-        let api: Api<Pod> = Api::namespaced(self.streams.clone(), namespace);
+        let api: Api<Pod> = Api::namespaced(self.streams()?, namespace);
         let params = AttachParams::default()
             .container(container)
             .stdin(false)

@@ -39,8 +39,11 @@ pub const CONCURRENCY: usize = 16;
 /// A connected cluster.
 pub struct Cluster {
     client: kube::Client,
-    /// The same connection settings over HTTP/1.1 only, for exec's WebSocket upgrade.
-    streams: kube::Client,
+    /// The connection settings, for `streams`.
+    config: kube::Config,
+    /// The same connection settings over HTTP/1.1 only, for exec's WebSocket upgrade; built on
+    /// the first exec.
+    streams: std::sync::OnceLock<kube::Client>,
     server: String,
     kinds: resources::KindCache,
     /// Who server-side applies: [`FIELD_MANAGER`], or the controller's.

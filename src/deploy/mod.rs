@@ -21,7 +21,7 @@ pub use progress::{Progress, Transfer, WaitProgress};
 pub use stages::{
     WriteLimits, apply_one, delete_in_reverse_stages, finish_writes, open_parent, write_changes,
 };
-pub use wait::{Waited, wait_for_workloads};
+pub use wait::{Waited, pause, wait_for_workloads};
 
 use std::time::Duration;
 

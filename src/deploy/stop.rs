@@ -127,7 +127,9 @@ pub async fn stop_workload(
             return Ok(Waited::Ready);
         }
         display.update(0, false, &names.join(", "));
-        if let Some(ended) = super::wait::pause(deadline, interrupt, names).await {
+        if let Some(ended) =
+            super::wait::pause(deadline, super::wait::EVERY, interrupt, names).await
+        {
             display.finish();
             return Ok(ended);
         }

@@ -46,17 +46,18 @@ pub async fn wait_until_ready(
             display.finish();
             return Ok(Waited::Ready);
         }
-        if let Some(ended) = pause(deadline, interrupt, waiting).await {
+        if let Some(ended) = pause(deadline, EVERY, interrupt, waiting).await {
             display.finish();
             return Ok(ended);
         }
     }
 }
 
-/// Between two polls that left `waiting` not ready: a second's pause, unless `deadline` has
+/// Between two polls that left `waiting` not ready: a pause of `every`, unless `deadline` has
 /// passed (timed out) or Ctrl-C comes during it (interrupted), which end the wait.
-pub(super) async fn pause(
+pub async fn pause(
     deadline: Instant,
+    every: Duration,
     interrupt: &Interrupt,
     waiting: Vec<String>,
 ) -> Option<Waited> {
@@ -64,10 +65,13 @@ pub(super) async fn pause(
         return Some(Waited::TimedOut(waiting));
     }
     tokio::select! {
-        _ = tokio::time::sleep(Duration::from_secs(1)) => None,
+        _ = tokio::time::sleep(every) => None,
         _ = interrupt.wait() => Some(Waited::Interrupted(waiting)),
     }
 }
+
+/// How often the waits of deploy poll.
+pub(super) const EVERY: Duration = Duration::from_secs(1);
 
 /// Waits until every workload among `desired` is ready (a StatefulSet rolled out, a
 /// Deployment available). Returns how many there were with how the wait ended.

@@ -12,23 +12,16 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Bitcoind, PROFILE, Programs, copy_command, mined_source, owner, programs, site};
+use super::{
+    Bitcoind, Programs, bootstrap_from, copy_command, mined_source, owner, programs, site,
+};
 use crate::common::{Output, Test, documents};
 
 /// Regtest's snapshot at height 299 in Bitcoin Core's chainparams (openlsp's table).
 const REGTEST_299: &str = "7cc695046fec709f8c9394b6f928f81e81fd3ac20977bb68760fa1faa7916ea2";
 
 fn bootstrap(test: &Test, file: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "bootstrap",
-        "bitcoind",
-        "-p",
-        PROFILE,
-        "--utxo-snapshot",
-        file.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    test.run(args)
+    bootstrap_from(test, &["--utxo-snapshot", file.to_str().unwrap()], extra)
 }
 
 /// Node A mines 300 blocks and dumps its UTXO set; the file and dumptxoutset's answer.

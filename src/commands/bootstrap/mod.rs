@@ -1,5 +1,6 @@
-//! `openlsp bootstrap <node> --from-dir PATH`: copy a chain into a Bitcoin node, in five steps
-//! that each show what they do and can be interrupted and run again. 1. the preflight on this
+//! `openlsp bootstrap <node> --from-dir PATH | --from-host USER@HOST:PATH`: copy a chain into a
+//! Bitcoin node, in five steps that each show what they do and can be interrupted and run again
+//! (`--utxo-snapshot` is snapshot.rs; the copy Job both run is job.rs). 1. the preflight on this
 //! machine (bootstrap/'s rules; changes nothing), 2. stop the node (deploy/stop.rs), 3. copy with
 //! a Job on the node's disk (plan/'s templates/bootstrap/, deploy/job.rs), 4. start it again as
 //! `apply` would and wait for its height, 5. the summary.
@@ -11,14 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use super::Outcome;
-
-mod job;
-mod snapshot;
-use crate::bootstrap::CopyJob;
-use crate::bootstrap::RemoteCopy;
 use crate::bootstrap::files::{self, Chain};
 use crate::bootstrap::preflight::{self, CopyPlan, NodeChain, Target};
 use crate::bootstrap::remote::{self, RemoteError, RemoteSource};
+use crate::bootstrap::{CopyJob, RemoteCopy};
 use crate::cli::{BootstrapArgs, GlobalArgs};
 use crate::cluster::{ApplySet, Cluster, Desired, LockGuard};
 use crate::deploy::{self, Interrupt, Transfer as _, Waited};
@@ -28,6 +25,9 @@ use crate::profile::quantity::Bytes;
 use crate::profile::{BitcoinNode, Site};
 use crate::secrets::provided::{BOOTSTRAP_SSH, BOOTSTRAP_SSH_PATH};
 use crate::ui::Ui;
+
+mod job;
+mod snapshot;
 
 /// What the preflight read and decided.
 struct Checked {
@@ -305,22 +305,25 @@ async fn wait_for_height(
                 _ => "waiting for bitcoind to log its height".to_owned(),
             },
         );
-        if Instant::now() >= deadline {
-            display.finish("timed out");
-            bail!(
-                "the copy is done and {} runs, but its debug.log named no height{} within {timeout:?}\n  hint: openlsp status and {} show how it is doing",
-                workload.id.name,
-                wanted
-                    .map(|w| format!(" of at least {w}"))
-                    .unwrap_or_default(),
-                log.display()
-            );
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = interrupt.wait() => {
+        match deploy::pause(deadline, Duration::from_secs(1), interrupt, Vec::new()).await {
+            None => {}
+            Some(Waited::TimedOut(_) | Waited::Ready) => {
+                display.finish("timed out");
+                bail!(
+                    "the copy is done and {} runs, but its debug.log named no height{} within {timeout:?}\n  hint: openlsp status and {} show how it is doing",
+                    workload.id.name,
+                    wanted
+                        .map(|w| format!(" of at least {w}"))
+                        .unwrap_or_default(),
+                    log.display()
+                );
+            }
+            Some(Waited::Interrupted(_)) => {
                 display.finish("interrupted");
-                bail!("stopped waiting (interrupted); the copy is done and {} runs", workload.id.name);
+                bail!(
+                    "stopped waiting (interrupted); the copy is done and {} runs",
+                    workload.id.name
+                );
             }
         }
     }

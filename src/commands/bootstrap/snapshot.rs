@@ -18,7 +18,7 @@ use crate::bootstrap::snapshot::{self, Loadable, SnapshotError, SnapshotNode};
 use crate::cli::{BootstrapArgs, GlobalArgs};
 use crate::cluster::{Cluster, LockGuard};
 use crate::commands::{self, Outcome};
-use crate::deploy::{self, Interrupt, Transfer as _};
+use crate::deploy::{self, Interrupt, Transfer as _, Waited};
 use crate::object::ObjectId;
 use crate::plan::context::bootstrap::{SNAPSHOT_DIR, chain_mount, chain_path};
 use crate::plan::{self, Plan};
@@ -73,6 +73,9 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &BootstrapArgs) -> anyhow::
     lock.release().await;
     result
 }
+
+/// How often bitcoind is asked while openlsp waits for it (each ask is an exec in its pod).
+const POLL_EVERY: Duration = Duration::from_secs(2);
 
 /// A request may take this long at most; the copy, the wait and the load are not limited by it.
 const REQUEST_LIMIT: Duration = Duration::from_secs(60);
@@ -154,10 +157,11 @@ fn check(site: &Site, name: &str, file: &Path) -> anyhow::Result<(BitcoinNode, C
 fn read_head(file: &Path) -> std::io::Result<(Vec<u8>, u64)> {
     use std::io::Read as _;
     let opened = std::fs::File::open(file)?;
-    let size = opened.metadata()?.len();
-    if !opened.metadata()?.is_file() {
+    let metadata = opened.metadata()?;
+    if !metadata.is_file() {
         return Err(std::io::Error::other("not a file"));
     }
+    let size = metadata.len();
     let mut head = Vec::with_capacity(snapshot::METADATA_LEN);
     opened
         .take(snapshot::METADATA_LEN as u64)
@@ -449,18 +453,20 @@ async fn wait_for_header(
             headers.map_or("?".to_owned(), |h| h.to_string())
         );
         display.update(None, &note);
-        if Instant::now() >= deadline {
-            display.finish("timed out");
-            bail!(
-                "{} does not know the snapshot's base block {base} after {timeout:?}: its headers are {note}; nothing was copied or loaded\n  hint: it downloads headers from its peers (openlsp status shows them); run {again} again later, or with a longer --timeout",
-                rpc.pod
-            );
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = interrupt.wait() => {
+        match deploy::pause(deadline, POLL_EVERY, interrupt, Vec::new()).await {
+            None => {}
+            Some(Waited::TimedOut(_) | Waited::Ready) => {
+                display.finish("timed out");
+                bail!(
+                    "{} does not know the snapshot's base block {base} after {timeout:?}: its headers are {note}; nothing was copied or loaded\n  hint: it downloads headers from its peers (openlsp status shows them); run {again} again later, or with a longer --timeout",
+                    rpc.pod
+                );
+            }
+            Some(Waited::Interrupted(_)) => {
                 display.finish("interrupted");
-                bail!("interrupted while waiting for headers; nothing was copied or loaded\n  hint: run {again} to go on");
+                bail!(
+                    "interrupted while waiting for headers; nothing was copied or loaded\n  hint: run {again} to go on"
+                );
             }
         }
     }
@@ -522,15 +528,15 @@ async fn wait_for_chainstate(
             return Ok(());
         }
         display.update(None, "waiting for the snapshot's chainstate");
-        if Instant::now() >= deadline {
-            display.finish("timed out");
-            bail!(
-                "getchainstates shows no chainstate of the snapshot (base {base}) after {timeout:?}\n  hint: bitcoind's debug.log says why; run the same command again to go on"
-            );
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = interrupt.wait() => {
+        match deploy::pause(deadline, POLL_EVERY, interrupt, Vec::new()).await {
+            None => {}
+            Some(Waited::TimedOut(_) | Waited::Ready) => {
+                display.finish("timed out");
+                bail!(
+                    "getchainstates shows no chainstate of the snapshot (base {base}) after {timeout:?}\n  hint: bitcoind's debug.log says why; run the same command again to go on"
+                );
+            }
+            Some(Waited::Interrupted(_)) => {
                 display.finish("interrupted");
                 bail!("stopped waiting (interrupted); bitcoind goes on by itself");
             }
